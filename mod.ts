@@ -1,0 +1,96 @@
+/**
+ * # curvature
+ *
+ * Second-order automatic differentiation for Deno, on WebGPU (hand-written WGSL) or the
+ * CPU: tensors, composable transforms (grad, jvp, vjp, Hessian-vector products), and the
+ * curvature tools built on them.
+ *
+ * @example
+ * ```ts
+ * import { device, tensor, tidy } from "@curvature/curvature";
+ *
+ * const dev = await device(); // WebGPU when an adapter exists, else the CPU
+ * const x = tensor([1, 2, 3], { device: dev });
+ * const y = tidy(() => x.mul(x).sum()); // 14
+ * console.log(await y.item());
+ * ```
+ *
+ * @module
+ */
+
+export {
+  cpu,
+  Device,
+  device,
+  type DeviceOptions,
+  getDefaultDevice,
+  setDefaultDevice,
+} from "./src/device.ts";
+export { Tensor, type TensorLike } from "./src/tensor.ts";
+export type { Dtype, FloatDtype, TypedArray } from "./src/dtype.ts";
+export { keep, memory, type MemoryInfo, tidy } from "./src/memory.ts";
+export {
+  arange,
+  type CreateOptions,
+  eye,
+  full,
+  linspace,
+  type NestedArray,
+  normal,
+  ones,
+  rademacher,
+  type RandomOptions,
+  tensor,
+  type TensorOptions,
+  to,
+  uniform,
+  zeros,
+} from "./src/ops/creation.ts";
+export {
+  abs,
+  add,
+  astype,
+  cos,
+  div,
+  equal,
+  exp,
+  expm1,
+  greater,
+  greaterEqual,
+  less,
+  lessEqual,
+  log,
+  log1p,
+  maximum,
+  minimum,
+  mul,
+  neg,
+  notEqual,
+  pow,
+  reciprocal,
+  sigmoid,
+  sign,
+  sin,
+  sqrt,
+  square,
+  stopGradient,
+  sub,
+  tanh,
+  where,
+} from "./src/ops/elementwise.ts";
+export { max, mean, min, sum } from "./src/ops/reduce.ts";
+export { dot, matmul } from "./src/ops/matmul.ts";
+export {
+  broadcastTo,
+  concat,
+  expandDims,
+  gather,
+  mT,
+  pad,
+  reshape,
+  scatterAdd,
+  slice,
+  squeeze,
+  stack,
+  transpose,
+} from "./src/ops/movement.ts";

@@ -1,0 +1,33 @@
+// out[base + sum_d idx_d * ostride_d] = x[i]: writes x (contiguous, coalesced shape of
+// rank <= 8) into a region of a larger tensor. Concat is one dispatch per input.
+//!include common.wgsl
+
+struct Params {
+  n: u32,
+  rank: u32,
+  base: u32,
+  shape: array<vec4u, 2>,
+  ostrides: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = flat_id(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  var rem = i;
+  var dst = p.base;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = at8u(p.shape, u32(d));
+    dst += (rem % size) * at8u(p.ostrides, u32(d));
+    rem = rem / size;
+  }
+  out[dst] = x[i];
+}

@@ -1,0 +1,61 @@
+// Philox4x32-10 draws; must match src/random/philox.ts word for word.
+// DIST 0: uniform [0,1), 1: standard normal (Box-Muller), 2: Rademacher +-1.
+//!include common.wgsl
+
+override DIST: u32 = 0u;
+
+struct Params {
+  n: u32,
+  offset: u32,
+  k0: u32,
+  k1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+
+// High word of a 32x32-bit product from 16-bit halves (WGSL has no 64-bit integers).
+fn mulhi(a: u32, b: u32) -> u32 {
+  let al = a & 0xffffu;
+  let ah = a >> 16u;
+  let bl = b & 0xffffu;
+  let bh = b >> 16u;
+  let t = ah * bl + ((al * bl) >> 16u);
+  let w1 = (t & 0xffffu) + al * bh;
+  return ah * bh + (t >> 16u) + (w1 >> 16u);
+}
+
+fn philox(ctr: vec4u, key: vec2u) -> vec4u {
+  var c = ctr;
+  var k = key;
+  for (var r = 0u; r < 10u; r++) {
+    let hi0 = mulhi(0xd2511f53u, c.x);
+    let lo0 = 0xd2511f53u * c.x;
+    let hi1 = mulhi(0xcd9e8d57u, c.z);
+    let lo1 = 0xcd9e8d57u * c.z;
+    c = vec4u(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    k = k + vec2u(0x9e3779b9u, 0xbb67ae85u);
+  }
+  return c;
+}
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = flat_id(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  let w = philox(vec4u(i, p.offset, 0u, 0u), vec2u(p.k0, p.k1));
+  let scale = 1.0 / 16777216.0;
+  switch DIST {
+    case 0u: { out[i] = f32(w.x >> 8u) * scale; }
+    case 1u: {
+      let u1 = f32((w.x >> 8u) + 1u) * scale;
+      let u2 = f32(w.y >> 8u) * scale;
+      out[i] = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+    }
+    default: { out[i] = select(-1.0, 1.0, (w.x >> 31u) == 1u); }
+  }
+}

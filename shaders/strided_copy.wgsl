@@ -1,0 +1,34 @@
+// out[i] = x[offset + sum_d idx_d * stride_d] over the coalesced output shape (rank <= 8).
+// Transpose (permuted strides), broadcast (stride 0) and slice (offset, scaled and negative
+// strides) are all this one kernel. Moves 32-bit words, so it serves f32 and i32 alike.
+//!include common.wgsl
+
+struct Params {
+  n: u32,
+  rank: u32,
+  offset: i32,
+  shape: array<vec4u, 2>,
+  strides: array<vec4i, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = flat_id(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  var rem = i;
+  var src = p.offset;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = at8u(p.shape, u32(d));
+    src += i32(rem % size) * at8i(p.strides, u32(d));
+    rem = rem / size;
+  }
+  out[i] = x[u32(src)];
+}

@@ -1,0 +1,42 @@
+// out = c != 0 ? a : b with broadcasting, over the coalesced output shape (rank <= 8).
+//!include common.wgsl
+
+struct Params {
+  n: u32,
+  rank: u32,
+  shape: array<vec4u, 2>,
+  sc: array<vec4u, 2>,
+  sa: array<vec4u, 2>,
+  sb: array<vec4u, 2>,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> c: array<f32>;
+@group(0) @binding(2) var<storage, read> a: array<f32>;
+@group(0) @binding(3) var<storage, read> b: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wg: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = flat_id(wg, nwg, lid);
+  if (i >= p.n) { return; }
+  var rem = i;
+  var ic = 0u;
+  var ia = 0u;
+  var ib = 0u;
+  for (var d = i32(p.rank) - 1; d >= 0; d--) {
+    let size = at8u(p.shape, u32(d));
+    let k = rem % size;
+    rem = rem / size;
+    ic += k * at8u(p.sc, u32(d));
+    ia += k * at8u(p.sa, u32(d));
+    ib += k * at8u(p.sb, u32(d));
+  }
+  // NaN conditions pick a, as on the CPU (NaN != 0)
+  let cv = c[ic];
+  out[i] = select(b[ib], a[ia], cv != 0.0 || is_nan(cv));
+}

@@ -1,0 +1,197 @@
+/**
+ * The Backend contract: everything a device must do, nothing about differentiation.
+ *
+ * Storage is opaque to the layers above; every kernel returns fresh storage it owns.
+ * Shapes passed in are already validated by the tensor layer, so backends only check
+ * what they alone know (dtype support, size limits).
+ */
+import type { Dtype, TypedArray } from "../dtype.ts";
+
+/** Opaque handle to a backend's memory for one tensor. */
+export interface Storage {
+  readonly byteLength: number;
+  /** Present on storage whose data is still arriving from another device. */
+  readonly ready?: Promise<void>;
+}
+
+export type UnaryOp =
+  | "neg"
+  | "exp"
+  | "log"
+  | "sin"
+  | "cos"
+  | "tanh"
+  | "sqrt"
+  | "abs"
+  | "sigmoid"
+  | "log1p"
+  | "expm1"
+  | "square"
+  | "reciprocal"
+  | "sign";
+
+export type BinaryOp =
+  | "add"
+  | "sub"
+  | "mul"
+  | "div"
+  | "pow"
+  | "maximum"
+  | "minimum"
+  | "greater"
+  | "less"
+  | "equal"
+  | "greaterEqual"
+  | "lessEqual"
+  | "notEqual";
+
+export type ReduceOp = "sum" | "max" | "min";
+
+export type RandomDist = "uniform" | "normal" | "rademacher";
+
+/** Kernel ids shared by both backends' switch tables and the WGSL `OP` override. */
+export const UNARY_OPS: readonly UnaryOp[] = [
+  "neg",
+  "exp",
+  "log",
+  "sin",
+  "cos",
+  "tanh",
+  "sqrt",
+  "abs",
+  "sigmoid",
+  "log1p",
+  "expm1",
+  "square",
+  "reciprocal",
+  "sign",
+];
+export const BINARY_OPS: readonly BinaryOp[] = [
+  "add",
+  "sub",
+  "mul",
+  "div",
+  "pow",
+  "maximum",
+  "minimum",
+  "greater",
+  "less",
+  "equal",
+  "greaterEqual",
+  "lessEqual",
+  "notEqual",
+];
+export const REDUCE_OPS: readonly ReduceOp[] = ["sum", "max", "min"];
+export const RANDOM_DISTS: readonly RandomDist[] = ["uniform", "normal", "rademacher"];
+
+/** Host copy of an i32 index tensor, kept so gathers can be range-checked without a read-back. */
+export interface IndexInfo {
+  readonly host: Int32Array;
+}
+
+/** One compute device. */
+export interface Backend {
+  readonly kind: "cpu" | "webgpu";
+  /** What the device is, for messages: "CPU" or the adapter description. */
+  readonly description: string;
+  readonly dtypes: readonly Dtype[];
+  /** Largest tensor, in bytes, one storage may hold. */
+  readonly maxStorageBytes: number;
+
+  upload(data: TypedArray): Storage;
+  download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray>;
+  release(s: Storage): void;
+  /** Waits until all queued work has finished (a no-op on synchronous backends). */
+  sync(): Promise<void>;
+
+  fill(dtype: Dtype, size: number, value: number): Storage;
+  /** out[i] = start + i * step */
+  iota(dtype: Dtype, size: number, start: number, step: number): Storage;
+  /** Philox4x32-10 keyed by `seed`; element i draws from counter (i, offset). */
+  random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage;
+
+  unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage;
+  binary(
+    op: BinaryOp,
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage;
+  where(
+    dtype: Dtype,
+    c: Storage,
+    cShape: readonly number[],
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage;
+  /** A plain copy (also the bandwidth yardstick of the benchmarks). */
+  copy(dtype: Dtype, x: Storage, size: number): Storage;
+  cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage;
+
+  /** Reduces over `axes` (sorted, unique); the output drops them. */
+  reduce(
+    op: ReduceOp,
+    dtype: Dtype,
+    x: Storage,
+    shape: readonly number[],
+    axes: readonly number[],
+  ): Storage;
+
+  /** a [...batchA, m, k] @ b [...batchB, k, n] → out [...batch, m, n] (batch dims broadcast). */
+  matmul(
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage;
+
+  /** out[idx] = x[offset + Σ idx[d]·strides[d]]: transpose, broadcast and slice in one kernel. */
+  stridedCopy(
+    dtype: Dtype,
+    x: Storage,
+    outShape: readonly number[],
+    offset: number,
+    strides: readonly number[],
+  ): Storage;
+  pad(
+    dtype: Dtype,
+    x: Storage,
+    shape: readonly number[],
+    pads: readonly (readonly [number, number])[],
+    value: number,
+  ): Storage;
+  concat(
+    dtype: Dtype,
+    xs: readonly Storage[],
+    shapes: readonly (readonly number[])[],
+    axis: number,
+    outShape: readonly number[],
+  ): Storage;
+  /** out = x indexed by `idx` along `axis`; out shape = x.shape[:axis] + idxShape + x.shape[axis+1:]. */
+  gather(
+    dtype: Dtype,
+    x: Storage,
+    shape: readonly number[],
+    axis: number,
+    idx: Storage,
+    idxInfo: IndexInfo,
+  ): Storage;
+  /** The adjoint of gather: zeros of `outShape` with g's slices added at `idx` along `axis`. */
+  scatterAdd(
+    dtype: Dtype,
+    g: Storage,
+    gShape: readonly number[],
+    axis: number,
+    idx: Storage,
+    idxInfo: IndexInfo,
+    outShape: readonly number[],
+  ): Storage;
+}

@@ -1,0 +1,232 @@
+/** The CPU backend: TypedArray kernels in f32, f64 and i32. The reference for every GPU kernel. */
+import type {
+  Backend,
+  BinaryOp,
+  IndexInfo,
+  RandomDist,
+  ReduceOp,
+  Storage,
+  UnaryOp,
+} from "../backend.ts";
+import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
+import { sizeOf } from "../../shape.ts";
+import { permutedStrides, planReduce } from "../../shape_plan.ts";
+import { binaryCpu, unaryCpu, whereCpu } from "./elementwise.ts";
+import { reduceCpu } from "./reduce.ts";
+import { matmulCpu } from "./matmul.ts";
+import { concatCpu, gatherCpu, padCpu, scatterAddCpu, stridedCopyCpu } from "./movement.ts";
+import { randomCpu } from "./random.ts";
+
+/**
+ * CPU storage is a typed array. One copied from another device is filled when its
+ * read-back resolves; until then kernels refuse it (`Tensor.ready()` waits for it).
+ */
+export class CpuStorage implements Storage {
+  #data: TypedArray | null;
+  readonly byteLength: number;
+  /** Resolves when the data has arrived (already resolved for ordinary storage). */
+  readonly ready: Promise<void>;
+
+  constructor(data: TypedArray | Promise<TypedArray>, byteLength = 0) {
+    if (data instanceof Promise) {
+      this.#data = null;
+      this.byteLength = byteLength;
+      this.ready = data.then((d) => {
+        this.#data = d;
+      });
+    } else {
+      this.#data = data;
+      this.byteLength = data.byteLength;
+      this.ready = Promise.resolve();
+    }
+  }
+
+  get data(): TypedArray {
+    if (this.#data === null) {
+      throw new Error(
+        "a tensor copied to the CPU from another device is still in transit; " +
+          "await tensor.ready() (or read it with data()) before using it in CPU ops",
+      );
+    }
+    return this.#data;
+  }
+}
+
+function arr(s: Storage): TypedArray {
+  return (s as CpuStorage).data;
+}
+
+function wrap(a: TypedArray): CpuStorage {
+  return new CpuStorage(a);
+}
+
+export class CpuBackend implements Backend {
+  readonly kind = "cpu" as const;
+  readonly description = "CPU (TypeScript)";
+  readonly dtypes: readonly Dtype[] = ["f32", "f64", "i32"];
+  // Typed arrays may hold up to 2^32 elements in V8; keep well inside that.
+  readonly maxStorageBytes = 2 ** 32;
+
+  upload(data: TypedArray): Storage {
+    return wrap(data.slice());
+  }
+  async download(s: Storage): Promise<TypedArray> {
+    await (s as CpuStorage).ready;
+    return arr(s).slice();
+  }
+  release(_s: Storage): void {}
+  sync(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  fill(dtype: Dtype, size: number, value: number): Storage {
+    const a = allocArray(dtype, size);
+    if (value !== 0) a.fill(value);
+    return wrap(a);
+  }
+  iota(dtype: Dtype, size: number, start: number, step: number): Storage {
+    const a = allocArray(dtype, size);
+    for (let i = 0; i < size; i++) a[i] = start + i * step;
+    return wrap(a);
+  }
+  random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
+    const a = allocArray(dtype, size);
+    randomCpu(dist, a, seed, offset);
+    return wrap(a);
+  }
+
+  unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
+    const o = allocArray(dtype, size);
+    unaryCpu(op, arr(x), o);
+    return wrap(o);
+  }
+  binary(
+    op: BinaryOp,
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage {
+    const o = allocArray(dtype, sizeOf(outShape));
+    binaryCpu(op, arr(a), aShape, arr(b), bShape, o, outShape);
+    return wrap(o);
+  }
+  where(
+    dtype: Dtype,
+    c: Storage,
+    cShape: readonly number[],
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage {
+    const o = allocArray(dtype, sizeOf(outShape));
+    whereCpu(arr(c), cShape, arr(a), aShape, arr(b), bShape, o, outShape);
+    return wrap(o);
+  }
+  copy(dtype: Dtype, x: Storage, size: number): Storage {
+    return wrap(arr(x).slice(0, size));
+  }
+  cast(x: Storage, _from: Dtype, to: Dtype, size: number): Storage {
+    const o = allocArray(to, size);
+    o.set(arr(x));
+    return wrap(o);
+  }
+
+  reduce(
+    op: ReduceOp,
+    dtype: Dtype,
+    x: Storage,
+    shape: readonly number[],
+    axes: readonly number[],
+  ): Storage {
+    const plan = planReduce(shape, axes);
+    let src = arr(x);
+    if (plan.perm) {
+      const { outShape, strides } = permutedStrides(shape, plan.perm);
+      const t = allocArray(dtype, src.length);
+      stridedCopyCpu(src, t, outShape, 0, strides);
+      src = t;
+    }
+    const o = allocArray(dtype, plan.outer * plan.inner);
+    reduceCpu(op, src, o, plan.outer, plan.reduced, plan.inner);
+    return wrap(o);
+  }
+
+  matmul(
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage {
+    const o = allocArray(dtype, sizeOf(outShape));
+    matmulCpu(arr(a), aShape, arr(b), bShape, o, outShape);
+    return wrap(o);
+  }
+
+  stridedCopy(
+    dtype: Dtype,
+    x: Storage,
+    outShape: readonly number[],
+    offset: number,
+    strides: readonly number[],
+  ): Storage {
+    const o = allocArray(dtype, sizeOf(outShape));
+    stridedCopyCpu(arr(x), o, outShape, offset, strides);
+    return wrap(o);
+  }
+  pad(
+    dtype: Dtype,
+    x: Storage,
+    shape: readonly number[],
+    pads: readonly (readonly [number, number])[],
+    value: number,
+  ): Storage {
+    const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
+    const o = allocArray(dtype, sizeOf(outShape));
+    padCpu(arr(x), shape, pads, value, o, outShape);
+    return wrap(o);
+  }
+  concat(
+    dtype: Dtype,
+    xs: readonly Storage[],
+    shapes: readonly (readonly number[])[],
+    axis: number,
+    outShape: readonly number[],
+  ): Storage {
+    const o = allocArray(dtype, sizeOf(outShape));
+    concatCpu(xs.map(arr), shapes, axis, o, outShape);
+    return wrap(o);
+  }
+  gather(
+    dtype: Dtype,
+    x: Storage,
+    shape: readonly number[],
+    axis: number,
+    _idx: Storage,
+    idxInfo: IndexInfo,
+  ): Storage {
+    const m = idxInfo.host.length;
+    const o = allocArray(dtype, sizeOf(shape.slice(0, axis)) * m * sizeOf(shape.slice(axis + 1)));
+    gatherCpu(arr(x), shape, axis, idxInfo.host, o);
+    return wrap(o);
+  }
+  scatterAdd(
+    dtype: Dtype,
+    g: Storage,
+    _gShape: readonly number[],
+    axis: number,
+    _idx: Storage,
+    idxInfo: IndexInfo,
+    outShape: readonly number[],
+  ): Storage {
+    const o = allocArray(dtype, sizeOf(outShape));
+    scatterAddCpu(arr(g), outShape, axis, idxInfo.host, o);
+    return wrap(o);
+  }
+}

@@ -1,0 +1,257 @@
+/**
+ * The WebGPU runtime: device acquisition, the pipeline cache, and the dispatch queue.
+ *
+ * Dispatches are recorded into one command encoder per batch and submitted when a batch
+ * fills or a value is read back; reading back is the only wait. Each dispatch's runtime
+ * sizes live in a 256-byte slot of a per-batch uniform arena, written once at submit, so
+ * one pipeline serves every size. Validation errors are collected per batch with an error
+ * scope and rethrown at the next read-back, naming the kernels of that batch.
+ */
+import { BufferPool, GpuStorage } from "./pool.ts";
+import { SHADERS } from "../../shaders.generated.ts";
+
+/** Kernels: which shader file, and the workgroup size baked into its pipeline. */
+export interface KernelSpec {
+  readonly name: string;
+  readonly shader: keyof typeof SHADERS;
+  readonly workgroupSize: number;
+}
+
+const SLOT = 256;
+const SLOTS = 256;
+/** Workgroups per grid dimension (WebGPU's default and lavapipe's maximum). */
+export const MAX_GROUPS = 65535;
+
+/** A GPU error, naming the kernels that were queued when it happened. */
+export class GpuKernelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "GpuKernelError";
+  }
+}
+
+export class GpuRuntime {
+  readonly pool: BufferPool;
+  readonly maxStorageBytes: number;
+  #pipelines = new Map<string, GPUComputePipeline>();
+  #modules = new Map<string, GPUShaderModule>();
+  #encoder: GPUCommandEncoder | null = null;
+  #pass: GPUComputePassEncoder | null = null;
+  #arenaCpu = new ArrayBuffer(SLOT * SLOTS);
+  #arenaGpu: GPUBuffer;
+  #slots = 0;
+  #batchKernels: string[] = [];
+  #pendingErrors: Promise<string | null>[] = [];
+  #uncaptured: string[] = [];
+  /** Id of the batch being recorded. */
+  batch = 0;
+  /** Counters for the benchmarks: dispatches recorded and read-backs made. */
+  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+
+  constructor(readonly device: GPUDevice, readonly adapterDescription: string) {
+    this.maxStorageBytes = device.limits.maxStorageBufferBindingSize;
+    this.pool = new BufferPool(device, 512 * 1024 * 1024);
+    this.#arenaGpu = device.createBuffer({
+      size: SLOT * SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.addEventListener("uncapturederror", (e) => {
+      this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message);
+    });
+  }
+
+  module(shader: keyof typeof SHADERS): GPUShaderModule {
+    let m = this.#modules.get(shader);
+    if (!m) {
+      m = this.device.createShaderModule({ label: shader, code: SHADERS[shader] });
+      this.#modules.set(shader, m);
+    }
+    return m;
+  }
+
+  pipeline(spec: KernelSpec, constants: Record<string, number>): GPUComputePipeline {
+    const key = `${spec.name}|${spec.workgroupSize}|${JSON.stringify(constants)}`;
+    let p = this.#pipelines.get(key);
+    if (!p) {
+      p = this.device.createComputePipeline({
+        label: `curvature kernel ${spec.name} ${JSON.stringify(constants)}`,
+        layout: "auto",
+        compute: {
+          module: this.module(spec.shader),
+          entryPoint: "main",
+          constants: { ...constants, WG: spec.workgroupSize },
+        },
+      });
+      this.#pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  #begin(): GPUCommandEncoder {
+    if (!this.#encoder) {
+      this.device.pushErrorScope("validation");
+      this.device.pushErrorScope("out-of-memory");
+      this.#encoder = this.device.createCommandEncoder();
+    }
+    return this.#encoder;
+  }
+
+  #computePass(): GPUComputePassEncoder {
+    if (!this.#pass) this.#pass = this.#begin().beginComputePass();
+    return this.#pass;
+  }
+
+  /** An encoder for copy commands (the open compute pass is ended first). */
+  copyEncoder(): GPUCommandEncoder {
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    return this.#begin();
+  }
+
+  /**
+   * Records one dispatch of `groups` workgroups (folded into 2-D above 65,535). `params`
+   * fills the uniform slot bound at binding 0; `buffers` bind at 1, 2, ….
+   */
+  dispatch(
+    spec: KernelSpec,
+    constants: Record<string, number>,
+    params: ArrayBuffer,
+    buffers: readonly GpuStorage[],
+    groups: number,
+  ): void {
+    if (groups === 0) return;
+    if (this.#slots === SLOTS) this.flush();
+    const pass = this.#computePass(); // opens the batch's error scopes before pipeline creation
+    const pipeline = this.pipeline(spec, constants);
+    const slot = this.#slots++;
+    new Uint8Array(this.#arenaCpu, slot * SLOT, params.byteLength).set(new Uint8Array(params));
+    const gx = Math.min(groups, MAX_GROUPS);
+    const gy = Math.ceil(groups / gx);
+    if (gy > MAX_GROUPS) {
+      throw new GpuKernelError(
+        `${spec.name}: ${groups} workgroups exceed the folded 2-D grid limit of ${MAX_GROUPS}²`,
+      );
+    }
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: this.#arenaGpu, offset: slot * SLOT, size: SLOT } },
+    ];
+    buffers.forEach((b, i) => {
+      b.lastBatch = this.batch;
+      entries.push({
+        binding: i + 1,
+        resource: { buffer: b.buffer, size: Math.max(4, b.byteLength) },
+      });
+    });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(
+      0,
+      this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }),
+    );
+    pass.dispatchWorkgroups(gx, gy);
+    this.#batchKernels.push(spec.name);
+    this.stats.dispatches++;
+  }
+
+  /** Submits the batch being recorded, if any. Does not wait. */
+  flush(): void {
+    if (!this.#encoder) return;
+    if (this.#pass) {
+      this.#pass.end();
+      this.#pass = null;
+    }
+    if (this.#slots > 0) {
+      this.device.queue.writeBuffer(this.#arenaGpu, 0, this.#arenaCpu, 0, this.#slots * SLOT);
+    }
+    this.device.queue.submit([this.#encoder.finish()]);
+    this.stats.submits++;
+    const kernels = [...new Set(this.#batchKernels)].join(", ");
+    const oom = this.device.popErrorScope();
+    const val = this.device.popErrorScope();
+    this.#pendingErrors.push(
+      Promise.all([val, oom]).then(([v, o]) => {
+        const e = v ?? o;
+        return e
+          ? `${e.message.trim()}\n(kernels in this batch: ${kernels || "copies only"})`
+          : null;
+      }),
+    );
+    this.#encoder = null;
+    this.#slots = 0;
+    this.#batchKernels = [];
+    this.batch++;
+    this.pool.afterSubmit();
+  }
+
+  /** Throws the first error any submitted batch raised. */
+  async checkErrors(): Promise<void> {
+    const pending = this.#pendingErrors;
+    this.#pendingErrors = [];
+    const msgs = (await Promise.all(pending)).filter((m): m is string => m !== null);
+    msgs.push(...this.#uncaptured.splice(0));
+    if (msgs.length > 0) throw new GpuKernelError(`WebGPU error: ${msgs[0]}`);
+  }
+
+  /** Copies `bytes` of a buffer back to the host; the only place the queue is waited on. */
+  async read(src: GpuStorage, bytes: number): Promise<ArrayBuffer> {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    if (bytes > 0) {
+      this.copyEncoder().copyBufferToBuffer(src.buffer, 0, staging, 0, size);
+      src.lastBatch = this.batch;
+    } else this.#begin();
+    this.flush();
+    this.stats.readbacks++;
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+      await this.checkErrors();
+      return staging.getMappedRange().slice(0, bytes);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+}
+
+/** Asks for an adapter and a device with every limit raised to the adapter's maximum. */
+export async function acquireGpu(): Promise<GpuRuntime | null> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (!gpu) return null;
+  let adapter: GPUAdapter | null = null;
+  try {
+    adapter = await gpu.requestAdapter({ powerPreference: "high-performance" });
+  } catch {
+    return null;
+  }
+  if (!adapter) return null;
+  const requiredLimits: Record<string, number> = {};
+  for (const key of LIMIT_KEYS) {
+    const v = (adapter.limits as unknown as Record<string, number>)[key];
+    if (typeof v === "number") requiredLimits[key] = v;
+  }
+  const device = await adapter.requestDevice({ requiredLimits });
+  const info = adapter.info;
+  const description = [info.description, info.vendor && `vendor ${info.vendor}`]
+    .filter(Boolean).join(", ") || "WebGPU adapter";
+  return new GpuRuntime(device, description);
+}
+
+const LIMIT_KEYS = [
+  "maxStorageBufferBindingSize",
+  "maxBufferSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+];

@@ -1,0 +1,148 @@
+/**
+ * Lifetimes: `tidy` scopes, live-tensor accounting, and deferred disposal while a
+ * transform runs (a tape may still need a value the user's code disposed, so disposals
+ * inside a transform wait until the outermost transform returns).
+ */
+import type { Tensor } from "./tensor.ts";
+
+const scopes: Set<Tensor>[] = [];
+let deferred: Tensor[] | null = null;
+
+const live = new Map<string, { tensors: number; bytes: number }>();
+
+/** @internal Called when a tensor that owns device memory is created. */
+export function trackTensor(t: Tensor): void {
+  const s = scopes[scopes.length - 1];
+  if (s) s.add(t);
+}
+
+/** @internal Counts storage allocated (+) or released (−) on a backend. */
+export function countBytes(kind: string, bytes: number): void {
+  const e = live.get(kind) ?? { tensors: 0, bytes: 0 };
+  e.bytes += bytes;
+  live.set(kind, e);
+}
+
+/** @internal Counts tensors created (+1) or disposed (−1) on a backend. */
+export function countTensor(kind: string, delta: number): void {
+  const e = live.get(kind) ?? { tensors: 0, bytes: 0 };
+  e.tensors += delta;
+  live.set(kind, e);
+}
+
+/** @internal True while a transform runs: disposal must wait. */
+export function deferDisposal(t: Tensor): boolean {
+  if (deferred === null) return false;
+  deferred.push(t);
+  return true;
+}
+
+/** Live tensors and their bytes, in all and per backend. */
+export interface MemoryInfo {
+  /** Live tensors that own or share device memory. */
+  tensors: number;
+  /** Bytes of device memory those tensors hold (shared storage counted once). */
+  bytes: number;
+  /** The same, per backend kind (`cpu`, `webgpu`). */
+  backends: Record<string, { tensors: number; bytes: number }>;
+}
+
+/**
+ * Reports live tensors and bytes. Tests use it to check that `tidy` and the transforms
+ * free everything they made.
+ *
+ * @example
+ * ```ts
+ * import { memory, tidy, tensor } from "@curvature/curvature";
+ * const before = memory().tensors;
+ * tidy(() => tensor([1, 2]).add(1).exp());
+ * console.log(memory().tensors === before); // true
+ * ```
+ */
+export function memory(): MemoryInfo {
+  let tensors = 0, bytes = 0;
+  const backends: Record<string, { tensors: number; bytes: number }> = {};
+  for (const [k, v] of live) {
+    tensors += v.tensors;
+    bytes += v.bytes;
+    backends[k] = { ...v };
+  }
+  return { tensors, bytes, backends };
+}
+
+/** Collects every Tensor inside a (nested) result value. */
+function collect(v: unknown, out: Set<Tensor>, seen = new Set<unknown>()): void {
+  if (v === null || typeof v !== "object" || seen.has(v)) return;
+  seen.add(v);
+  if ((v as { _isTensor?: boolean })._isTensor) {
+    out.add(v as Tensor);
+    return;
+  }
+  if (Array.isArray(v)) { for (const x of v) collect(x, out, seen); }
+  else if (Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v)) collect(x, out, seen);
+  }
+}
+
+/**
+ * Runs `fn` and disposes every tensor created inside it except those in its result
+ * (a Tensor, or arrays / plain objects holding Tensors). `fn` must be synchronous.
+ *
+ * @example
+ * ```ts
+ * import { tidy, tensor } from "@curvature/curvature";
+ * const y = tidy(() => tensor([1, 2, 3]).mul(2).sum()); // the temporaries are freed
+ * console.log(await y.item()); // 12
+ * ```
+ */
+export function tidy<T>(fn: () => T): T {
+  if (typeof fn !== "function") throw new TypeError("tidy: expected a function");
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    scopes.pop();
+    for (const t of scope) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  if (result instanceof Promise) {
+    for (const t of scope) t.dispose();
+    throw new TypeError(
+      "tidy: the function returned a Promise; tidy only takes synchronous functions",
+    );
+  }
+  const keep = new Set<Tensor>();
+  collect(result, keep);
+  const parent = scopes[scopes.length - 1];
+  for (const t of scope) {
+    if (keep.has(t)) parent?.add(t);
+    else t.dispose();
+  }
+  return result;
+}
+
+/** Removes `t` from the enclosing tidy scopes so it outlives them. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+/**
+ * @internal Runs a transform body. The outermost one defers every disposal until it
+ * returns, then frees what it made except its result; nested ones just run.
+ */
+export function transformScope<T>(fn: () => T): T {
+  if (deferred !== null) return fn();
+  deferred = [];
+  let list: Tensor[] = [];
+  try {
+    return tidy(fn);
+  } finally {
+    list = deferred;
+    deferred = null;
+    for (const t of list) t.dispose();
+  }
+}

@@ -1,0 +1,96 @@
+/** Helpers shared by the op functions: turning numbers into tensors, operand checks. */
+import type { Dtype } from "../dtype.ts";
+import type { Device } from "../device.ts";
+import { getDefaultDevice } from "../device.ts";
+import { Tensor, type TensorLike } from "../tensor.ts";
+import { fmtShape } from "../shape.ts";
+import { countBytes, countTensor, keep } from "../memory.ts";
+
+const constCache = new Map<string, Tensor>();
+const CONST_CACHE_MAX = 4096;
+
+/**
+ * A 0-d constant. Scalars in expressions (`x.mul(2)`) are cached per device and dtype and
+ * pinned (never freed, never counted), so they cost one upload, not one per use.
+ */
+export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
+  const key = `${device.kind}|${dtype}|${Object.is(value, -0) ? "-0" : value}`;
+  let t = constCache.get(key);
+  if (t && !t.disposed) return t;
+  const arr = dtype === "f64"
+    ? new Float64Array([value])
+    : dtype === "i32"
+    ? new Int32Array([value])
+    : new Float32Array([value]);
+  t = Tensor._fromStorage(device.backend.upload(arr), [], dtype, device);
+  if (constCache.size < CONST_CACHE_MAX) {
+    t._pinned = true;
+    // Pinned constants live for the program; keep them out of memory() and of tidy scopes.
+    untrack(t);
+    constCache.set(key, t);
+  }
+  return t;
+}
+
+function untrack(t: Tensor): void {
+  keep(t);
+  countTensor(t.device.kind, -1);
+  countBytes(t.device.kind, -t._ref!.storage.byteLength);
+}
+
+/** Throws unless `x` is a Tensor; `op` and `what` name the call and the argument. */
+export function checkTensor(op: string, x: unknown, what = "argument"): Tensor {
+  if (!(x instanceof Tensor)) {
+    throw new TypeError(`${op}: ${what} must be a Tensor, got ${describeValue(x)}`);
+  }
+  return x;
+}
+
+export function describeValue(x: unknown): string {
+  if (x === null) return "null";
+  if (Array.isArray(x)) return `an array (wrap it with tensor(...))`;
+  if (typeof x === "object") return (x as object).constructor?.name ?? "an object";
+  return `${typeof x} ${String(x)}`;
+}
+
+/** Turns the operands of an n-ary op into tensors of one dtype and device. */
+export function operands(op: string, xs: readonly TensorLike[]): Tensor[] {
+  const like = xs.find((x): x is Tensor => x instanceof Tensor);
+  if (!like) {
+    throw new TypeError(
+      `${op}: at least one operand must be a Tensor, got ${xs.map(describeValue).join(", ")}`,
+    );
+  }
+  const out = xs.map((x, i) => {
+    if (x instanceof Tensor) return x;
+    if (typeof x === "number") return scalar(x, like.dtype, like.device);
+    throw new TypeError(
+      `${op}: operand ${i} must be a Tensor or a number, got ${describeValue(x)}`,
+    );
+  });
+  for (const x of out) {
+    if (x.dtype !== like.dtype) {
+      throw new TypeError(
+        `${op}: operands have different dtypes (${
+          out.map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(" and ")
+        }); ` +
+          `convert one with astype()`,
+      );
+    }
+  }
+  return out;
+}
+
+/** Throws unless `x` holds floating-point values. */
+export function checkFloat(op: string, x: Tensor): void {
+  if (x.dtype === "i32") {
+    throw new TypeError(
+      `${op}: expected a floating-point tensor (f32 or f64), got i32 of shape ${fmtShape(x.shape)}`,
+    );
+  }
+}
+
+/** The device from options, else the default device. */
+export function pickDevice(d: Device | undefined): Device {
+  return d ?? getDefaultDevice();
+}

@@ -1,0 +1,334 @@
+/** Creation functions: from host data, constants, ranges, identity, and counter-based random draws. */
+import { allocArray, checkDtype, type Dtype, dtypeOfArray, type TypedArray } from "../dtype.ts";
+import type { Device } from "../device.ts";
+import { CpuBackend, CpuStorage } from "../backend/cpu/cpu.ts";
+import { Tensor } from "../tensor.ts";
+import { checkShape, fmtShape, sizeOf } from "../shape.ts";
+import { pickDevice } from "./common.ts";
+import type { RandomDist } from "../backend/backend.ts";
+
+/** Options of the creation functions. */
+export interface CreateOptions {
+  /** Element type: `"f32"` (default), `"f64"` (CPU only) or `"i32"` (indices). */
+  dtype?: Dtype;
+  /** Device; defaults to `getDefaultDevice()`. */
+  device?: Device;
+}
+
+/** Options of {@linkcode tensor}. */
+export interface TensorOptions extends CreateOptions {
+  /** Shape for flat data; inferred from nesting when omitted. */
+  shape?: readonly number[];
+}
+
+/** Nested arrays of numbers, as accepted by {@linkcode tensor}. */
+export type NestedArray = number | readonly NestedArray[];
+
+/** @internal Throws unless `device` can hold `dtype` (WebGPU has no f64). */
+export function checkDeviceDtype(op: string, device: Device, dtype: Dtype): void {
+  if (!device.backend.dtypes.includes(dtype)) {
+    if (dtype === "f64" && device.kind === "webgpu") {
+      throw new TypeError(
+        `${op}: dtype f64 is not available on WebGPU (WGSL has no 64-bit floats). ` +
+          `Use the CPU backend for f64 (device({ backend: "cpu" })), or dtype "f32" on WebGPU.`,
+      );
+    }
+    throw new TypeError(`${op}: dtype ${dtype} is not supported on ${device.kind}`);
+  }
+}
+
+function checkSize(op: string, device: Device, shape: readonly number[], dtype: Dtype): void {
+  const bytes = sizeOf(shape) * (dtype === "f64" ? 8 : 4);
+  if (bytes > device.backend.maxStorageBytes) {
+    throw new RangeError(
+      `${op}: a ${dtype} tensor of shape ${fmtShape(shape)} needs ${bytes} bytes, more than this ` +
+        `${device.kind} device's limit of ${device.backend.maxStorageBytes} bytes per buffer ` +
+        `(maxStorageBufferBindingSize on WebGPU)`,
+    );
+  }
+}
+
+/** @internal Creates a tensor on `device` from host values (copied). */
+export function fromHost(
+  op: string,
+  data: TypedArray,
+  shape: readonly number[],
+  device: Device,
+): Tensor {
+  const dtype = dtypeOfArray(data)!;
+  checkDeviceDtype(op, device, dtype);
+  checkSize(op, device, shape, dtype);
+  const t = Tensor._fromStorage(device.backend.upload(data), shape, dtype, device);
+  if (dtype === "i32") t._index = { host: (data as Int32Array).slice() };
+  return t;
+}
+
+function inferShape(data: NestedArray): number[] {
+  const shape: number[] = [];
+  let d: NestedArray = data;
+  while (Array.isArray(d)) {
+    shape.push(d.length);
+    d = d[0];
+  }
+  return shape;
+}
+
+function flatten(op: string, data: NestedArray, shape: readonly number[], out: TypedArray): void {
+  let at = 0;
+  const walk = (v: NestedArray, dim: number, path: number[]) => {
+    if (dim === shape.length) {
+      if (typeof v !== "number") {
+        throw new TypeError(
+          `${op}: entry at [${path.join(",")}] is ${
+            Array.isArray(v) ? "an array" : typeof v
+          }, expected a number (ragged nesting?)`,
+        );
+      }
+      out[at++] = v;
+      return;
+    }
+    if (!Array.isArray(v) || v.length !== shape[dim]) {
+      throw new TypeError(
+        `${op}: ragged nested array: entry at [${path.join(",")}] should be an array of length ${
+          shape[dim]
+        }`,
+      );
+    }
+    v.forEach((x, i) => walk(x, dim + 1, [...path, i]));
+  };
+  walk(data, 0, []);
+}
+
+/**
+ * A tensor from numbers, nested arrays or typed arrays (copied). The dtype defaults to the
+ * typed array's (Float64Array → f64, Int32Array → i32) and to f32 otherwise.
+ *
+ * @example
+ * ```ts
+ * import { tensor } from "@curvature/curvature";
+ * const a = tensor([[1, 2], [3, 4]]);            // f32, shape [2, 2]
+ * const b = tensor(new Float64Array([1, 2, 3])); // f64
+ * const c = tensor([1, 2, 3, 4, 5, 6], { shape: [2, 3] });
+ * console.log(a.shape, b.dtype, c.shape); // [2, 2] f64 [2, 3]
+ * ```
+ */
+export function tensor(data: NestedArray | TypedArray, opts: TensorOptions = {}): Tensor {
+  const device = pickDevice(opts.device);
+  const given = dtypeOfArray(data);
+  const dtype = opts.dtype !== undefined ? checkDtype("tensor", opts.dtype) : given ?? "f32";
+  let arr: TypedArray;
+  let shape: number[];
+  if (given) {
+    const src = data as TypedArray;
+    arr = given === dtype ? src.slice() : allocArray(dtype, src.length);
+    if (given !== dtype) arr.set(src);
+    shape = opts.shape ? checkShape("tensor", opts.shape) : [src.length];
+  } else if (typeof data === "number" || Array.isArray(data)) {
+    const nested = inferShape(data as NestedArray);
+    arr = allocArray(dtype, sizeOf(nested));
+    flatten("tensor", data as NestedArray, nested, arr);
+    shape = opts.shape ? checkShape("tensor", opts.shape) : nested;
+  } else {
+    throw new TypeError(
+      `tensor: expected numbers, nested arrays or a typed array, got ${typeof data}`,
+    );
+  }
+  if (sizeOf(shape) !== arr.length) {
+    throw new RangeError(
+      `tensor: ${arr.length} values do not fill shape ${fmtShape(shape)} (${
+        sizeOf(shape)
+      } entries)`,
+    );
+  }
+  if (dtype === "i32") {
+    for (const v of arr) {
+      if (!Number.isFinite(v)) throw new RangeError(`tensor: i32 values must be finite integers`);
+    }
+  }
+  return fromHost("tensor", arr, shape, device);
+}
+
+/** A tensor of `shape` filled with `value`. */
+export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
+  const s = checkShape("full", shape);
+  const device = pickDevice(opts.device);
+  const dtype = checkDtype("full", opts.dtype ?? "f32");
+  checkDeviceDtype("full", device, dtype);
+  checkSize("full", device, s, dtype);
+  if (typeof value !== "number") {
+    throw new TypeError(`full: value must be a number, got ${typeof value}`);
+  }
+  return Tensor._fromStorage(device.backend.fill(dtype, sizeOf(s), value), s, dtype, device);
+}
+
+/** A tensor of zeros. */
+export function zeros(shape: readonly number[], opts: CreateOptions = {}): Tensor {
+  return full(shape, 0, opts);
+}
+
+/** A tensor of ones. */
+export function ones(shape: readonly number[], opts: CreateOptions = {}): Tensor {
+  return full(shape, 1, opts);
+}
+
+/**
+ * Values `start, start + step, …` below `stop` (NumPy `arange`); `arange(n)` is `0 … n-1`.
+ *
+ * @example
+ * ```ts
+ * import { arange } from "@curvature/curvature";
+ * console.log(await arange(1, 7, 2).toArray()); // [1, 3, 5]
+ * ```
+ */
+export function arange(start: number, stop?: number, step = 1, opts: CreateOptions = {}): Tensor {
+  if (stop === undefined) [start, stop] = [0, start];
+  for (const [k, v] of [["start", start], ["stop", stop], ["step", step]] as const) {
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new RangeError(`arange: ${k} must be a finite number, got ${v}`);
+    }
+  }
+  if (step === 0) throw new RangeError("arange: step must not be 0");
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const device = pickDevice(opts.device);
+  const dtype = checkDtype("arange", opts.dtype ?? "f32");
+  checkDeviceDtype("arange", device, dtype);
+  checkSize("arange", device, [n], dtype);
+  return Tensor._fromStorage(device.backend.iota(dtype, n, start, step), [n], dtype, device);
+}
+
+/**
+ * `num` evenly spaced values from `start` to `stop` inclusive (computed on the host, so
+ * both backends hold the same values).
+ */
+export function linspace(
+  start: number,
+  stop: number,
+  num: number,
+  opts: CreateOptions = {},
+): Tensor {
+  if (!Number.isSafeInteger(num) || num < 0) {
+    throw new RangeError(`linspace: num must be a non-negative integer, got ${num}`);
+  }
+  if (!Number.isFinite(start) || !Number.isFinite(stop)) {
+    throw new RangeError("linspace: start and stop must be finite");
+  }
+  const dtype = checkDtype("linspace", opts.dtype ?? "f32");
+  const a = allocArray(dtype, num);
+  const step = num > 1 ? (stop - start) / (num - 1) : 0;
+  for (let i = 0; i < num; i++) a[i] = start + i * step;
+  if (num > 1) a[num - 1] = stop;
+  return fromHost("linspace", a, [num], pickDevice(opts.device));
+}
+
+/** The `n × m` identity (ones on diagonal `k`). */
+export function eye(n: number, m: number = n, opts: CreateOptions & { k?: number } = {}): Tensor {
+  checkShape("eye", [n, m]);
+  const k = opts.k ?? 0;
+  const dtype = checkDtype("eye", opts.dtype ?? "f32");
+  const a = allocArray(dtype, n * m);
+  for (let i = 0; i < n; i++) {
+    const j = i + k;
+    if (j >= 0 && j < m) a[i * m + j] = 1;
+  }
+  return fromHost("eye", a, [n, m], pickDevice(opts.device));
+}
+
+/** Options of the random creation functions. */
+export interface RandomOptions extends CreateOptions {
+  /** Key of the counter-based generator: the same seed gives the same numbers on every backend. */
+  seed: number;
+  /** Counter offset (a second key word): draws with different offsets are independent. */
+  offset?: number;
+}
+
+function randomTensor(
+  op: string,
+  dist: RandomDist,
+  shape: readonly number[],
+  opts: RandomOptions,
+): Tensor {
+  const s = checkShape(op, shape);
+  if (!opts || typeof opts.seed !== "number" || !Number.isSafeInteger(opts.seed) || opts.seed < 0) {
+    throw new TypeError(`${op}: options.seed must be a non-negative integer, got ${opts?.seed}`);
+  }
+  const offset = opts.offset ?? 0;
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > 0xffffffff) {
+    throw new RangeError(`${op}: offset must be an integer in [0, 2^32), got ${offset}`);
+  }
+  const device = pickDevice(opts.device);
+  const dtype = checkDtype(op, opts.dtype ?? "f32");
+  if (dtype === "i32") throw new TypeError(`${op}: dtype must be f32 or f64, got i32`);
+  checkDeviceDtype(op, device, dtype);
+  checkSize(op, device, s, dtype);
+  if (sizeOf(s) > 0xffffffff) throw new RangeError(`${op}: at most 2^32 draws per call`);
+  return Tensor._fromStorage(
+    device.backend.random(dist, dtype, sizeOf(s), opts.seed, offset),
+    s,
+    dtype,
+    device,
+  );
+}
+
+/**
+ * Uniform draws in [0, 1) from Philox4x32-10 keyed by `seed`. f32 draws are bit-identical on
+ * the CPU and WebGPU; f64 draws use 53 random bits.
+ *
+ * @example
+ * ```ts
+ * import { uniform } from "@curvature/curvature";
+ * const u = uniform([3], { seed: 42 });
+ * console.log((await u.data()).every((v) => v >= 0 && v < 1)); // true
+ * ```
+ */
+export function uniform(shape: readonly number[], opts: RandomOptions): Tensor {
+  return randomTensor("uniform", "uniform", shape, opts);
+}
+
+/** Standard normal draws (Box–Muller on Philox words); the backends agree to f32 rounding. */
+export function normal(shape: readonly number[], opts: RandomOptions): Tensor {
+  return randomTensor("normal", "normal", shape, opts);
+}
+
+/** Rademacher draws (±1 with equal probability): Hutchinson's probes. Identical on every backend. */
+export function rademacher(shape: readonly number[], opts: RandomOptions): Tensor {
+  return randomTensor("rademacher", "rademacher", shape, opts);
+}
+
+/**
+ * A copy of `x` on `device`. The result is returned at once; a copy from WebGPU to the CPU
+ * arrives with the read-back, so await `ready()` on it (or read it with `data()`) before
+ * using it in CPU ops.
+ */
+export function to(x: Tensor, device: Device): Tensor {
+  x._check("to");
+  const c = x._concrete();
+  if (c.device === device) {
+    return Tensor._fromStorage(
+      device.backend.copy(c.dtype, c._ref!.storage, c.size),
+      c.shape,
+      c.dtype,
+      device,
+    );
+  }
+  checkDeviceDtype("to", device, c.dtype);
+  checkSize("to", device, c.shape, c.dtype);
+  let t: Tensor;
+  if (c.device.kind === "cpu") {
+    t = Tensor._fromStorage(
+      device.backend.upload((c._ref!.storage as CpuStorage).data),
+      c.shape,
+      c.dtype,
+      device,
+    );
+  } else if (device.backend instanceof CpuBackend) {
+    const pending = c.device.backend.download(c._ref!.storage, c.dtype, c.size);
+    const bytes = c.size * (c.dtype === "f64" ? 8 : 4);
+    t = Tensor._fromStorage(new CpuStorage(pending, bytes), c.shape, c.dtype, device);
+  } else {
+    throw new Error(
+      `to: copies between two GPU devices are not supported (${c.device.kind} → ${device.kind})`,
+    );
+  }
+  t._index = c._index;
+  return t;
+}

@@ -1,0 +1,5 @@
+/** All op functions, for the Tensor method forms and for rules. */
+export * from "./elementwise.ts";
+export * from "./reduce.ts";
+export * from "./matmul.ts";
+export * from "./movement.ts";

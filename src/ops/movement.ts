@@ -1,0 +1,361 @@
+/** Movement ops: reshape, transpose, broadcast, slice, pad, concat, stack, gather, scatter-add. */
+import { bind } from "../ad/core.ts";
+import { Tensor } from "../tensor.ts";
+import { broadcastShapes, checkShape, fmtShape, normAxis, shapesEqual, sizeOf } from "../shape.ts";
+import { checkTensor } from "./common.ts";
+import { fromHost } from "./creation.ts";
+import { sum } from "./reduce.ts";
+
+/**
+ * Same data, new shape; one entry may be −1 (inferred). Shares memory with `x` when `x`
+ * is not being traced.
+ */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor("reshape", x);
+  if (!Array.isArray(shape)) {
+    throw new TypeError(`reshape: shape must be an array, got ${String(shape)}`);
+  }
+  const s = [...shape];
+  const infer = s.indexOf(-1);
+  if (infer >= 0) {
+    if (s.indexOf(-1, infer + 1) >= 0) {
+      throw new RangeError(`reshape: only one -1 is allowed, got ${fmtShape(s)}`);
+    }
+    const rest = sizeOf(s.filter((_, i) => i !== infer));
+    if (rest === 0 || x.size % rest !== 0) {
+      throw new RangeError(
+        `reshape: cannot reshape ${fmtShape(x.shape)} (${x.size} entries) into ${fmtShape(s)}`,
+      );
+    }
+    s[infer] = x.size / rest;
+  }
+  checkShape("reshape", s);
+  if (sizeOf(s) !== x.size) {
+    throw new RangeError(
+      `reshape: cannot reshape ${fmtShape(x.shape)} (${x.size} entries) into ${fmtShape(s)} (${
+        sizeOf(s)
+      } entries)`,
+    );
+  }
+  if (shapesEqual(s, x.shape)) return x;
+  return bind("reshape", [x], { shape: s });
+}
+
+/** Permutes axes; `perm` defaults to reversing them. */
+export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
+  checkTensor("transpose", x);
+  const p = perm
+    ? perm.map((a) => normAxis("transpose", a, x.rank))
+    : [...Array(x.rank).keys()].reverse();
+  if (p.length !== x.rank || new Set(p).size !== p.length) {
+    throw new RangeError(
+      `transpose: ${JSON.stringify(perm)} is not a permutation of the ${x.rank} axes of ${
+        fmtShape(x.shape)
+      }`,
+    );
+  }
+  if (p.every((a, i) => a === i)) return x;
+  return bind("transpose", [x], { perm: p });
+}
+
+/** Swaps the last two axes (a matrix transpose over any batch dims). */
+export function mT(x: Tensor): Tensor {
+  if (x.rank < 2) {
+    throw new RangeError(`mT: expected at least 2 dimensions, got ${fmtShape(x.shape)}`);
+  }
+  const p = [...Array(x.rank).keys()];
+  [p[x.rank - 2], p[x.rank - 1]] = [p[x.rank - 1], p[x.rank - 2]];
+  return transpose(x, p);
+}
+
+/** Broadcasts `x` to `shape` (NumPy rules). */
+export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor("broadcastTo", x);
+  const s = checkShape("broadcastTo", shape);
+  const b = broadcastShapes("broadcastTo", x.shape, s);
+  if (!shapesEqual(b, s)) {
+    throw new RangeError(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(s)}`);
+  }
+  if (shapesEqual(x.shape, s)) return x;
+  return bind("broadcastTo", [x], { shape: s });
+}
+
+/** @internal Sums `g` down to `shape` (the adjoint of broadcasting `shape` up to g's shape). */
+export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
+  if (shapesEqual(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  return reshape(axes.length ? sum(g, axes) : g, shape);
+}
+
+/** Inserts a size-1 axis at `axis`. */
+export function expandDims(x: Tensor, axis: number): Tensor {
+  checkTensor("expandDims", x);
+  const a = normAxis("expandDims", axis, x.rank + 1);
+  const s = [...x.shape];
+  s.splice(a, 0, 1);
+  return reshape(x, s);
+}
+
+/** Removes size-1 axes (all of them, or those listed). */
+export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
+  checkTensor("squeeze", x);
+  const axes = axis === undefined
+    ? x.shape.flatMap((d, i) => (d === 1 ? [i] : []))
+    : (typeof axis === "number" ? [axis] : [...axis]).map((a) => normAxis("squeeze", a, x.rank));
+  for (const a of axes) {
+    if (x.shape[a] !== 1) {
+      throw new RangeError(
+        `squeeze: axis ${a} of ${fmtShape(x.shape)} has size ${x.shape[a]}, not 1`,
+      );
+    }
+  }
+  return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
+}
+
+/** Resolves one axis of a NumPy slice; ±Infinity means "to the end" in either direction. */
+function resolveSlice(n: number, start: number, stop: number, step: number): [number, number] {
+  const norm = (v: number, lo: number, hi: number) => {
+    const w = v < 0 ? v + n : v;
+    return Math.min(Math.max(w, lo), hi);
+  };
+  if (step > 0) {
+    const s = norm(start, 0, n), e = norm(stop, 0, n);
+    return [s, Math.max(0, Math.ceil((e - s) / step))];
+  }
+  const s = norm(start, -1, n - 1), e = norm(stop, -1, n - 1);
+  return [s, Math.max(0, Math.ceil((e - s) / step))];
+}
+
+/**
+ * NumPy-style slicing of the leading axes (later axes are kept whole): `start`, `stop`
+ * and optional `step` per axis; negative indices count from the end, out-of-range ones
+ * clamp, and ±Infinity means "through the end" for either sign of step.
+ *
+ * @example
+ * ```ts
+ * import { arange, slice } from "@curvature/curvature";
+ * const x = arange(10);
+ * console.log(await slice(x, [1], [8], [3]).toArray());           // [1, 4, 7]
+ * console.log(await slice(x, [-1], [-Infinity], [-4]).toArray()); // [9, 5, 1]
+ * ```
+ */
+export function slice(
+  x: Tensor,
+  start: readonly number[],
+  stop: readonly number[],
+  step?: readonly number[],
+): Tensor {
+  checkTensor("slice", x);
+  const k = start.length;
+  if (stop.length !== k || (step && step.length !== k) || k > x.rank) {
+    throw new RangeError(
+      `slice: start ${JSON.stringify(start)}, stop ${JSON.stringify(stop)} and step ${
+        JSON.stringify(step)
+      } ` +
+        `must have one entry per sliced axis (at most ${x.rank} for shape ${fmtShape(x.shape)})`,
+    );
+  }
+  const st: number[] = [], sp: number[] = [], shape: number[] = [];
+  for (let d = 0; d < x.rank; d++) {
+    const n = x.shape[d];
+    if (d >= k) {
+      st.push(0);
+      sp.push(1);
+      shape.push(n);
+      continue;
+    }
+    const s = step ? step[d] : 1;
+    for (const v of [start[d], stop[d], s]) {
+      if (
+        typeof v !== "number" || Number.isNaN(v) || (!Number.isInteger(v) && Number.isFinite(v))
+      ) {
+        throw new RangeError(
+          `slice: axis ${d}: bounds and steps must be integers (or ±Infinity), got ${v}`,
+        );
+      }
+    }
+    if (s === 0 || !Number.isFinite(s)) {
+      throw new RangeError(`slice: axis ${d}: step must be a non-zero integer, got ${s}`);
+    }
+    const [first, size] = resolveSlice(n, start[d], stop[d], s);
+    st.push(size === 0 ? 0 : first);
+    sp.push(s);
+    shape.push(size);
+  }
+  if (shapesEqual(shape, x.shape) && sp.every((s) => s === 1)) return x;
+  return bind("slice", [x], { start: st, step: sp, shape });
+}
+
+/** Pads each axis with `[before, after]` entries of `value`. */
+export function pad(x: Tensor, pads: readonly (readonly [number, number])[], value = 0): Tensor {
+  checkTensor("pad", x);
+  if (!Array.isArray(pads) || pads.length !== x.rank) {
+    throw new RangeError(
+      `pad: expected ${x.rank} [before, after] pairs for shape ${fmtShape(x.shape)}, got ${
+        JSON.stringify(pads)
+      }`,
+    );
+  }
+  for (const p of pads) {
+    if (!Array.isArray(p) || p.length !== 2 || !p.every((v) => Number.isSafeInteger(v) && v >= 0)) {
+      throw new RangeError(
+        `pad: each pad must be [before, after] with non-negative integers, got ${
+          JSON.stringify(p)
+        }`,
+      );
+    }
+  }
+  if (typeof value !== "number") throw new TypeError(`pad: value must be a number`);
+  if (pads.every((p) => p[0] === 0 && p[1] === 0)) return x;
+  return bind("pad", [x], { pads: pads.map((p) => [p[0], p[1]] as const), value });
+}
+
+/** Joins tensors along an existing axis. */
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(xs) || xs.length === 0) {
+    throw new RangeError("concat: expected a non-empty array of tensors");
+  }
+  xs.forEach((x, i) => checkTensor("concat", x, `tensor ${i}`));
+  const r = xs[0].rank;
+  const a = normAxis("concat", axis, r);
+  for (const x of xs) {
+    if (
+      x.rank !== r || x.shape.some((d: number, i: number) => i !== a && d !== xs[0].shape[i]) ||
+      x.dtype !== xs[0].dtype
+    ) {
+      throw new RangeError(
+        `concat: tensors must match in dtype and in every axis but ${a}; got ${
+          xs.map((t) => `${fmtShape(t.shape)} ${t.dtype}`).join(", ")
+        }`,
+      );
+    }
+  }
+  if (xs.length === 1) return xs[0];
+  return bind("concat", xs, { axis: a });
+}
+
+/** Stacks tensors of one shape along a new axis. */
+export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(xs) || xs.length === 0) {
+    throw new RangeError("stack: expected a non-empty array of tensors");
+  }
+  xs.forEach((x, i) => checkTensor("stack", x, `tensor ${i}`));
+  for (const x of xs) {
+    if (!shapesEqual(x.shape, xs[0].shape)) {
+      throw new RangeError(
+        `stack: tensors must have one shape, got ${xs.map((t) => fmtShape(t.shape)).join(", ")}`,
+      );
+    }
+  }
+  const a = normAxis("stack", axis, xs[0].rank + 1);
+  return concat(xs.map((x) => expandDims(x, a)), a);
+}
+
+/** Index tensor for gather/scatter, range-checked on the host; negative indices wrap once. */
+function indexTensor(
+  op: string,
+  indices: Tensor | readonly number[],
+  len: number,
+  x: Tensor,
+): { idx: Tensor; made: boolean } {
+  let host: Int32Array;
+  let given: Tensor | null = null;
+  if (indices instanceof Tensor) {
+    if (indices.dtype !== "i32") {
+      throw new TypeError(
+        `${op}: indices must be an i32 tensor (tensor(values, { dtype: "i32" })), got ${indices.dtype}`,
+      );
+    }
+    if (!indices._index) {
+      throw new TypeError(
+        `${op}: index tensors must be made from host values (tensor(values, { dtype: "i32" }))`,
+      );
+    }
+    if (indices.device !== x.device) {
+      throw new Error(
+        `${op}: indices are on ${indices.device.kind} but the tensor is on ${x.device.kind}`,
+      );
+    }
+    given = indices;
+    host = indices._index.host;
+  } else if (Array.isArray(indices)) {
+    host = Int32Array.from(indices as number[]);
+    if (host.some((v, i) => v !== indices[i])) {
+      throw new RangeError(`${op}: indices must be integers`);
+    }
+  } else {
+    throw new TypeError(`${op}: indices must be an i32 Tensor or an array of integers`);
+  }
+  let negative = false;
+  for (let i = 0; i < host.length; i++) {
+    const v = host[i];
+    if (v < -len || v >= len) {
+      throw new RangeError(
+        `${op}: index ${v} at position ${i} is out of range for an axis of size ${len}`,
+      );
+    }
+    if (v < 0) negative = true;
+  }
+  if (given && !negative) return { idx: given, made: false };
+  const norm = host.map((v) => (v < 0 ? v + len : v));
+  const shape = given ? given.shape : [host.length];
+  return { idx: fromHost(op, norm, shape, x.device), made: true };
+}
+
+/**
+ * Takes entries along `axis`: the result's shape is `x.shape[:axis] + indices.shape +
+ * x.shape[axis+1:]`. Indices are an i32 tensor made from host values, or an array.
+ *
+ * @example
+ * ```ts
+ * import { gather, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 2], [3, 4], [5, 6]]);
+ * console.log(await gather(x, [2, 0], 0).toArray()); // [[5, 6], [1, 2]]
+ * ```
+ */
+export function gather(x: Tensor, indices: Tensor | readonly number[], axis = 0): Tensor {
+  checkTensor("gather", x);
+  const a = normAxis("gather", axis, x.rank);
+  const { idx, made } = indexTensor("gather", indices, x.shape[a], x);
+  const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
+  const y = bind("gather", [x, flat], { axis: a });
+  if (flat !== idx) flat.dispose();
+  if (made) idx.dispose();
+  const shape = [...x.shape.slice(0, a), ...idx.shape, ...x.shape.slice(a + 1)];
+  return reshape(y, shape);
+}
+
+/**
+ * The adjoint of `gather`: a tensor of `shape`, zero except that each slice of `updates`
+ * is added at its index along `axis` (repeated indices add up).
+ */
+export function scatterAdd(
+  updates: Tensor,
+  indices: Tensor | readonly number[],
+  axis: number,
+  shape: readonly number[],
+): Tensor {
+  checkTensor("scatterAdd", updates);
+  const s = checkShape("scatterAdd", shape);
+  const a = normAxis("scatterAdd", axis, s.length);
+  const { idx, made } = indexTensor("scatterAdd", indices, s[a], updates);
+  const expect = [...s.slice(0, a), ...idx.shape, ...s.slice(a + 1)];
+  if (!shapesEqual(expect, updates.shape)) {
+    throw new RangeError(
+      `scatterAdd: updates of shape ${fmtShape(updates.shape)} do not match indices ${
+        fmtShape(idx.shape)
+      } ` +
+        `into ${fmtShape(s)} along axis ${a} (expected ${fmtShape(expect)})`,
+    );
+  }
+  const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
+  const g = reshape(updates, [...s.slice(0, a), idx.size, ...s.slice(a + 1)]);
+  const y = bind("scatterAdd", [g, flat], { axis: a, shape: s });
+  if (flat !== idx) flat.dispose();
+  if (made) idx.dispose();
+  return y;
+}

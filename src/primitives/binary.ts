@@ -1,0 +1,120 @@
+/**
+ * Binary elementwise primitives with NumPy broadcasting, comparisons, and `where`.
+ * JVP: each tangent is lifted to the output's rank (so a probe axis lines up), scaled by
+ * its partial derivative, and the terms summed. VJP: the same partials times g, summed
+ * back down to each input's shape.
+ */
+import type { BinaryOp } from "../backend/backend.ts";
+import type { Tensor } from "../tensor.ts";
+import type { TangentBatch } from "../ad/batch.ts";
+import * as o from "../ops/index.ts";
+import { broadcastShapes } from "../shape.ts";
+import type { Aval, PrimitiveDef, PrimitiveTable } from "./types.ts";
+
+type Partial = ((a: Tensor, b: Tensor, y: Tensor) => Tensor) | "one" | "minus-one";
+
+function scale(t: Tensor, p: Partial, a: Tensor, b: Tensor, y: Tensor): Tensor {
+  if (p === "one") return t;
+  if (p === "minus-one") return o.neg(t);
+  return o.mul(t, p(a, b, y));
+}
+
+/** Sums terms that may be null; lifts and broadcasts the result to the output's tangent shape. */
+function jvpSum(terms: (Tensor | null)[], y: Tensor, tb: TangentBatch): Tensor | null {
+  let acc: Tensor | null = null;
+  for (const t of terms) if (t) acc = acc ? o.add(acc, t) : t;
+  if (!acc) return null;
+  return o.broadcastTo(tb.lift(acc, y.rank), tb.shape(y.shape));
+}
+
+function binaryAval(op: string, [a, b]: readonly Aval[]): Aval {
+  return { shape: broadcastShapes(op, a.shape, b.shape), dtype: a.dtype };
+}
+
+/** A differentiable binary primitive from its two partial derivatives. */
+function binary<P extends BinaryOp>(op: P, da: Partial, db: Partial): PrimitiveDef<P> {
+  return {
+    abstract: (x) => binaryAval(op, x),
+    impl: (bk, [a, b], _p, out) =>
+      bk.binary(op, out.dtype, a._ref!.storage, a.shape, b._ref!.storage, b.shape, out.shape),
+    jvp: ([a, b], [ta, tb_], y, _p, tb) =>
+      jvpSum(
+        [
+          ta ? scale(tb.lift(ta, y.rank), da, a, b, y) : null,
+          tb_ ? scale(tb.lift(tb_, y.rank), db, a, b, y) : null,
+        ],
+        y,
+        tb,
+      ),
+    vjp: (g, [a, b], y, _p, needs) => [
+      needs[0] ? o.sumToShape(scale(g, da, a, b, y), a.shape) : null,
+      needs[1] ? o.sumToShape(scale(g, db, a, b, y), b.shape) : null,
+    ],
+  };
+}
+
+/** A comparison: piecewise constant, so both derivatives are zero. */
+function compare<P extends BinaryOp>(op: P): PrimitiveDef<P> {
+  return {
+    abstract: (x) => binaryAval(op, x),
+    impl: (bk, [a, b], _p, out) =>
+      bk.binary(op, out.dtype, a._ref!.storage, a.shape, b._ref!.storage, b.shape, out.shape),
+    jvp: () => null,
+    vjp: () => [null, null],
+  };
+}
+
+// Where maximum/minimum tie, each side gets half the derivative (as JAX does).
+const pickWeight = (cmp: (a: Tensor, b: Tensor) => Tensor) => (a: Tensor, b: Tensor) =>
+  o.add(cmp(a, b), o.mul(o.equal(a, b), 0.5));
+
+// d a^b / db = a^b · log a; zero bases are replaced by 1 so b's partial is 0 there, not NaN
+// (the usual convention: 0^b is flat in b for b > 0).
+const powDb = (a: Tensor, _b: Tensor, y: Tensor) => o.mul(y, o.log(o.where(o.equal(a, 0), 1, a)));
+
+export const BINARY: PrimitiveTable<BinaryOp> = {
+  add: binary("add", "one", "one"),
+  sub: binary("sub", "one", "minus-one"),
+  mul: binary("mul", (_a, b) => b, (a) => a),
+  div: binary("div", (_a, b) => o.reciprocal(b), (_a, b, y) => o.neg(o.div(y, b))), // d(a/b) = da/b - (a/b²) db
+  pow: binary("pow", (a, b) => o.mul(b, o.pow(a, o.sub(b, 1))), powDb), // d a^b = b a^(b-1) da + a^b log a db
+  maximum: binary("maximum", pickWeight(o.greater), (a, b) => pickWeight(o.greater)(b, a)),
+  minimum: binary("minimum", pickWeight(o.less), (a, b) => pickWeight(o.less)(b, a)),
+  greater: compare("greater"),
+  less: compare("less"),
+  equal: compare("equal"),
+  greaterEqual: compare("greaterEqual"),
+  lessEqual: compare("lessEqual"),
+  notEqual: compare("notEqual"),
+};
+
+/** where(c, a, b): linear in a and b, piecewise constant in c. */
+export const WHERE: PrimitiveTable<"where"> = {
+  where: {
+    abstract: ([c, a, b]) => ({
+      shape: broadcastShapes("where", c.shape, a.shape, b.shape),
+      dtype: a.dtype,
+    }),
+    impl: (bk, [c, a, b], _p, out) =>
+      bk.where(
+        out.dtype,
+        c._ref!.storage,
+        c.shape,
+        a._ref!.storage,
+        a.shape,
+        b._ref!.storage,
+        b.shape,
+        out.shape,
+      ),
+    jvp: ([c, a, b], [, ta, tbb], y, _p, tb) => {
+      if (!ta && !tbb) return null;
+      const lt = (t: Tensor | null, x: Tensor) => tb.lift(t ?? tb.zeros(x), y.rank);
+      return o.broadcastTo(o.where(c, lt(ta, a), lt(tbb, b)), tb.shape(y.shape));
+    },
+    vjp: (g, [c, a, b], _y, _p, needs) => [
+      null,
+      needs[1] ? o.sumToShape(o.where(c, g, 0), a.shape) : null,
+      needs[2] ? o.sumToShape(o.where(c, 0, g), b.shape) : null,
+    ],
+  },
+};

@@ -1,0 +1,203 @@
+/**
+ * Movement primitives. All are linear, so each JVP applies the primitive itself to the
+ * tangent (axes shifted past a probe axis) and each VJP is the adjoint movement:
+ * transpose ↔ inverse transpose, broadcast ↔ sum, slice ↔ zero-fill, pad ↔ slice,
+ * concat ↔ slices, gather ↔ scatter-add, cast ↔ cast back.
+ */
+import { bind } from "../ad/core.ts";
+import { Tensor } from "../tensor.ts";
+import * as o from "../ops/index.ts";
+import { zeros } from "../ops/creation.ts";
+import { broadcastStrides, stridesOf } from "../shape.ts";
+import type { Params, PrimitiveTable } from "./types.ts";
+
+const st = (x: Tensor) => x._ref!.storage;
+
+/** Puts g (a slice result) back into zeros of `shape` at the sliced positions. */
+function unslice(g: Tensor, shape: readonly number[], { start, step }: Params["slice"]): Tensor {
+  let r = g;
+  for (let d = 0; d < shape.length; d++) {
+    const n = shape[d], m = r.shape[d], p = step[d];
+    let s = start[d];
+    if (p === 1 && m === n) continue;
+    if (m === 0) return zeros(shape, { dtype: g.dtype, device: g.device });
+    const pads = (before: number, after: number) =>
+      r.shape.map((_, i) => (i === d ? [before, after] as const : [0, 0] as const));
+    if (p < 0) {
+      // reverse the axis so positions ascend: s + (m-1)p, …, s with step |p|
+      r = bind("slice", [r], {
+        start: r.shape.map((sz, i) => (i === d ? sz - 1 : 0)),
+        step: r.shape.map((_, i) => (i === d ? -1 : 1)),
+        shape: r.shape,
+      });
+      s = s + (m - 1) * p;
+    }
+    const q = Math.abs(p);
+    if (q > 1) {
+      // interleave q-1 zeros after each entry: [.., m, ..] → [.., m, q, ..] → [.., m·q, ..]
+      r = o.expandDims(r, d + 1);
+      r = o.pad(r, r.shape.map((_, i) => (i === d + 1 ? [0, q - 1] as const : [0, 0] as const)));
+      const s2 = [...r.shape];
+      s2.splice(d, 2, m * q);
+      r = o.reshape(r, s2);
+    }
+    const len = r.shape[d];
+    if (len > n - s) {
+      r = bind("slice", [r], {
+        start: r.shape.map(() => 0),
+        step: r.shape.map(() => 1),
+        shape: r.shape.map((sz, i) => (i === d ? n - s : sz)),
+      });
+    }
+    r = o.pad(r, pads(s, n - s - r.shape[d]));
+  }
+  return r;
+}
+
+export const MOVEMENT: PrimitiveTable<
+  | "reshape"
+  | "transpose"
+  | "broadcastTo"
+  | "slice"
+  | "pad"
+  | "concat"
+  | "gather"
+  | "scatterAdd"
+  | "cast"
+> = {
+  reshape: {
+    abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
+    impl: (b, [x], _p, out) => b.copy(out.dtype, st(x), x.size),
+    jvp: (_x, [t], _y, { shape }, tb) => (t ? o.reshape(t, tb.shape(shape)) : null),
+    vjp: (g, [x]) => [o.reshape(g, x.shape)],
+  },
+  transpose: {
+    abstract: ([x], { perm }) => ({ shape: perm.map((p) => x.shape[p]), dtype: x.dtype }),
+    impl: (b, [x], { perm }, out) => {
+      const s = stridesOf(x.shape);
+      return b.stridedCopy(out.dtype, st(x), out.shape, 0, perm.map((p) => s[p]));
+    },
+    jvp: (_x, [t], _y, { perm }, tb) => (t ? o.transpose(t, tb.perm(perm)) : null),
+    vjp: (g, _x, _y, { perm }) => {
+      const inv = new Array<number>(perm.length);
+      perm.forEach((p, i) => (inv[p] = i));
+      return [o.transpose(g, inv)];
+    },
+  },
+  broadcastTo: {
+    abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
+    impl: (b, [x], { shape }, out) =>
+      b.stridedCopy(out.dtype, st(x), shape, 0, broadcastStrides(x.shape, shape)),
+    jvp: (
+      _x,
+      [t],
+      _y,
+      { shape },
+      tb,
+    ) => (t ? o.broadcastTo(tb.lift(t, shape.length), tb.shape(shape)) : null),
+    vjp: (g, [x]) => [o.sumToShape(g, x.shape)],
+  },
+  slice: {
+    abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
+    impl: (b, [x], { start, step }, out) => {
+      const s = stridesOf(x.shape);
+      let offset = 0;
+      for (let d = 0; d < s.length; d++) offset += start[d] * s[d];
+      return b.stridedCopy(out.dtype, st(x), out.shape, offset, step.map((p, d) => p * s[d]));
+    },
+    jvp: (_x, [t], _y, p, tb) =>
+      t
+        ? bind("slice", [t], {
+          start: tb.k > 0 ? [0, ...p.start] : p.start,
+          step: tb.k > 0 ? [1, ...p.step] : p.step,
+          shape: tb.shape(p.shape),
+        })
+        : null,
+    vjp: (g, [x], _y, p) => [unslice(g, x.shape, p)],
+  },
+  pad: {
+    abstract: ([x], { pads }) => ({
+      shape: x.shape.map((d, i) => d + pads[i][0] + pads[i][1]),
+      dtype: x.dtype,
+    }),
+    impl: (b, [x], { pads, value }, out) => b.pad(out.dtype, st(x), x.shape, pads, value),
+    // the padding value is a constant: its tangent is 0
+    jvp: (
+      _x,
+      [t],
+      _y,
+      { pads },
+      tb,
+    ) => (t ? o.pad(t, tb.k > 0 ? [[0, 0], ...pads] : pads, 0) : null),
+    vjp: (g, [x], _y, { pads }) => [
+      bind("slice", [g], { start: pads.map((p) => p[0]), step: pads.map(() => 1), shape: x.shape }),
+    ],
+  },
+  concat: {
+    abstract: (xs, { axis }) => {
+      const shape = [...xs[0].shape];
+      shape[axis] = xs.reduce((acc, x) => acc + x.shape[axis], 0);
+      return { shape, dtype: xs[0].dtype };
+    },
+    impl: (b, xs, { axis }, out) =>
+      b.concat(out.dtype, xs.map(st), xs.map((x) => x.shape), axis, out.shape),
+    jvp: (xs, ts, _y, { axis }, tb) => {
+      if (ts.every((t) => !t)) return null;
+      return o.concat(xs.map((x, i) => ts[i] ?? tb.zeros(x)), tb.axis(axis));
+    },
+    vjp: (g, xs, _y, { axis }, needs) => {
+      let at = 0;
+      return xs.map((x, i) => {
+        const from = at;
+        at += x.shape[axis];
+        if (!needs[i]) return null;
+        return bind("slice", [g], {
+          start: g.shape.map((_, d) => (d === axis ? from : 0)),
+          step: g.shape.map(() => 1),
+          shape: x.shape,
+        });
+      });
+    },
+  },
+  gather: {
+    abstract: ([x, idx], { axis }) => ({
+      shape: [...x.shape.slice(0, axis), idx.shape[0], ...x.shape.slice(axis + 1)],
+      dtype: x.dtype,
+    }),
+    impl: (b, [x, idx], { axis }, out) =>
+      b.gather(out.dtype, st(x), x.shape, axis, st(idx), idx._index!),
+    jvp: (
+      [, idx],
+      [t],
+      _y,
+      { axis },
+      tb,
+    ) => (t ? bind("gather", [t, idx], { axis: tb.axis(axis) }) : null),
+    vjp: (
+      g,
+      [x, idx],
+      _y,
+      { axis },
+    ) => [bind("scatterAdd", [g, idx], { axis, shape: x.shape }), null],
+  },
+  scatterAdd: {
+    abstract: ([g], { shape }) => ({ shape, dtype: g.dtype }),
+    impl: (b, [g, idx], { axis }, out) =>
+      b.scatterAdd(out.dtype, st(g), g.shape, axis, st(idx), idx._index!, out.shape),
+    jvp: ([, idx], [t], _y, { axis, shape }, tb) =>
+      t ? bind("scatterAdd", [t, idx], { axis: tb.axis(axis), shape: tb.shape(shape) }) : null,
+    vjp: (g, [, idx], _y, { axis }) => [bind("gather", [g, idx], { axis }), null],
+  },
+  cast: {
+    abstract: ([x], { dtype }) => ({ shape: x.shape, dtype }),
+    impl: (b, [x], { dtype }) => b.cast(st(x), x.dtype, dtype, x.size),
+    jvp: (_x, [t], _y, { dtype }) => (t && dtype !== "i32" ? o.astype(t, dtype) : null),
+    vjp: (g, [x]) => [x.dtype === "i32" ? null : o.astype(g, x.dtype)],
+  },
+};
+
+/** @internal Primitives whose eager form is a view sharing the input's storage. */
+export function viewOf(prim: string, x: Tensor, params: unknown): Tensor | null {
+  if (prim === "reshape") return Tensor._view(x, (params as Params["reshape"]).shape);
+  return null;
+}

@@ -1,0 +1,46 @@
+/** Reductions: sum (linear) and max/min (the derivative flows to the extreme entries, ties share it). */
+import type { Tensor } from "../tensor.ts";
+import * as o from "../ops/index.ts";
+import type { Aval, PrimitiveDef, PrimitiveTable } from "./types.ts";
+
+function reducedAval([x]: readonly Aval[], { axes }: { readonly axes: readonly number[] }): Aval {
+  return { shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype };
+}
+
+/** g (reduced shape) reshaped with the reduced axes kept as 1 and broadcast back to x's shape. */
+function expandBack(g: Tensor, x: Tensor, axes: readonly number[]): Tensor {
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  return o.broadcastTo(o.reshape(g, kept), x.shape);
+}
+
+/** Weights w with Σ w = 1 over each reduced slice, on the entries equal to the extreme y. */
+function extremeWeights(x: Tensor, y: Tensor, axes: readonly number[]): Tensor {
+  const mask = o.equal(x, expandBack(y, x, axes));
+  return o.div(mask, o.sum(mask, axes, true));
+}
+
+function extreme<P extends "max" | "min">(op: P): PrimitiveDef<P> {
+  return {
+    abstract: reducedAval,
+    impl: (b, [x], { axes }, out) => b.reduce(op, out.dtype, x._ref!.storage, x.shape, axes),
+    jvp: (
+      [x],
+      [t],
+      y,
+      { axes },
+      tb,
+    ) => (t ? o.sum(o.mul(t, extremeWeights(x, y, axes)), tb.axes(axes)) : null),
+    vjp: (g, [x], y, { axes }) => [o.mul(expandBack(g, x, axes), extremeWeights(x, y, axes))],
+  };
+}
+
+export const REDUCE: PrimitiveTable<"sum" | "max" | "min"> = {
+  sum: {
+    abstract: reducedAval,
+    impl: (b, [x], { axes }, out) => b.reduce("sum", out.dtype, x._ref!.storage, x.shape, axes),
+    jvp: (_x, [t], _y, { axes }, tb) => (t ? o.sum(t, tb.axes(axes)) : null),
+    vjp: (g, [x], _y, { axes }) => [expandBack(g, x, axes)],
+  },
+  max: extreme("max"),
+  min: extreme("min"),
+};

@@ -1,0 +1,76 @@
+/**
+ * The closed set of primitives. Each is declared once, in its family's file, as a
+ * PrimitiveDef: shape/dtype rule, backend call, JVP rule, VJP rule. The registry's type
+ * is a total map over `Primitive`, so a primitive without a rule fails `deno check`.
+ */
+import type { Backend, BinaryOp, Storage, UnaryOp } from "../backend/backend.ts";
+import type { Dtype } from "../dtype.ts";
+import type { Tensor } from "../tensor.ts";
+import type { TangentBatch } from "../ad/batch.ts";
+
+/** Shape and dtype of a value: all a rule needs to know before running. */
+export interface Aval {
+  readonly shape: readonly number[];
+  readonly dtype: Dtype;
+}
+
+type NoParams = Record<string, never>;
+type UnaryParams = { [K in UnaryOp]: NoParams };
+type BinaryParams = { [K in BinaryOp]: NoParams };
+
+/** Parameters of each primitive (normalised: absolute axes, resolved slices). */
+export interface Params extends UnaryParams, BinaryParams {
+  where: NoParams;
+  cast: { readonly dtype: Dtype };
+  sum: { readonly axes: readonly number[] };
+  max: { readonly axes: readonly number[] };
+  min: { readonly axes: readonly number[] };
+  matmul: NoParams;
+  reshape: { readonly shape: readonly number[] };
+  transpose: { readonly perm: readonly number[] };
+  broadcastTo: { readonly shape: readonly number[] };
+  /** Resolved NumPy slice: first index, step (non-zero) and output size per axis. */
+  slice: {
+    readonly start: readonly number[];
+    readonly step: readonly number[];
+    readonly shape: readonly number[];
+  };
+  pad: { readonly pads: readonly (readonly [number, number])[]; readonly value: number };
+  concat: { readonly axis: number };
+  gather: { readonly axis: number };
+  scatterAdd: { readonly axis: number; readonly shape: readonly number[] };
+}
+
+/** Every primitive's name. */
+export type Primitive = keyof Params;
+
+/** Forward-mode rule: the output tangent from input tangents (null = symbolic zero). */
+export type JvpRule<P extends Primitive> = (
+  x: readonly Tensor[],
+  t: readonly (Tensor | null)[],
+  y: Tensor,
+  params: Params[P],
+  tb: TangentBatch,
+) => Tensor | null;
+
+/** Reverse-mode rule: input cotangents from the output cotangent (null = zero / not needed). */
+export type VjpRule<P extends Primitive> = (
+  g: Tensor,
+  x: readonly Tensor[],
+  y: Tensor,
+  params: Params[P],
+  needs: readonly boolean[],
+) => readonly (Tensor | null)[];
+
+/** One primitive: how to type it, run it, and differentiate it. */
+export interface PrimitiveDef<P extends Primitive> {
+  /** Validates inputs and returns the output's aval; errors name the op and the shapes. */
+  abstract(x: readonly Aval[], params: Params[P]): Aval;
+  /** Runs on concrete tensors of one device and returns the output's storage. */
+  impl(b: Backend, x: readonly Tensor[], params: Params[P], out: Aval): Storage;
+  jvp: JvpRule<P>;
+  vjp: VjpRule<P>;
+}
+
+/** A family's table: each entry typed by its own primitive. */
+export type PrimitiveTable<K extends Primitive> = { readonly [P in K]: PrimitiveDef<P> };
