@@ -115,9 +115,7 @@ export class Tensor {
 
   /** @internal The concrete tensor under any tracers. */
   _concrete(): Tensor {
-    let t: Tensor = this;
-    while (t._tracer) t = t._tracer.primal;
-    return t;
+    return this._tracer ? this._tracer.primal._concrete() : this;
   }
 
   /** Reads the values back to the host (waits for queued GPU work). */

@@ -1,7 +1,7 @@
 /** Reductions over any axes, with keepdims; `mean` is a composite. */
 import type { ReduceOp } from "../backend/backend.ts";
 import { bind } from "../ad/core.ts";
-import { Tensor } from "../tensor.ts";
+import type { Tensor } from "../tensor.ts";
 import { fmtShape, normAxes } from "../shape.ts";
 import { checkFloat, checkTensor } from "./common.ts";
 import { reshape } from "./movement.ts";

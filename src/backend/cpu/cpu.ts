@@ -127,7 +127,7 @@ export class CpuBackend implements Backend {
     whereCpu(arr(c), cShape, arr(a), aShape, arr(b), bShape, o, outShape);
     return wrap(o);
   }
-  copy(dtype: Dtype, x: Storage, size: number): Storage {
+  copy(_dtype: Dtype, x: Storage, size: number): Storage {
     return wrap(arr(x).slice(0, size));
   }
   cast(x: Storage, _from: Dtype, to: Dtype, size: number): Storage {

@@ -7,7 +7,7 @@
  * one pipeline serves every size. Validation errors are collected per batch with an error
  * scope and rethrown at the next read-back, naming the kernels of that batch.
  */
-import { BufferPool, GpuStorage } from "./pool.ts";
+import { BufferPool, type GpuStorage } from "./pool.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
 /** Kernels: which shader file, and the workgroup size baked into its pipeline. */

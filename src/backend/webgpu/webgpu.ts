@@ -16,8 +16,8 @@ import { type Dtype, itemSize, type TypedArray } from "../../dtype.ts";
 import { broadcastStrides, coalesce, fmtShape, MAX_RANK, sizeOf, stridesOf } from "../../shape.ts";
 import { permutedStrides, planReduce } from "../../shape_plan.ts";
 import { seedKey } from "../../random/philox.ts";
-import { GpuStorage } from "./pool.ts";
-import { type GpuRuntime, type KernelSpec } from "./runtime.ts";
+import type { GpuStorage } from "./pool.ts";
+import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 
 const WG = 256;
