@@ -94,3 +94,15 @@ export {
   stack,
   transpose,
 } from "./src/ops/movement.ts";
+export {
+  grad,
+  type GradOptions,
+  hessian,
+  hvp,
+  jacobian,
+  type JacobianOptions,
+  jvp,
+  type Pullback,
+  valueAndGrad,
+  vjp,
+} from "./src/ad/transforms.ts";

@@ -137,12 +137,58 @@ export function keep<T extends Tensor>(t: T): T {
 export function transformScope<T>(fn: () => T): T {
   if (deferred !== null) return fn();
   deferred = [];
-  let list: Tensor[] = [];
+  let result: T;
+  let list: Tensor[];
   try {
-    return tidy(fn);
-  } finally {
+    result = tidy(fn);
+  } catch (e) {
     list = deferred;
     deferred = null;
     for (const t of list) t.dispose();
+    throw e;
   }
+  list = deferred;
+  deferred = null;
+  const keepSet = new Set<Tensor>();
+  collect(result, keepSet);
+  for (const t of list) if (!keepSet.has(t)) t.dispose();
+  return result;
+}
+
+/**
+ * @internal Runs `fn` keeping everything it creates alive (for `vjp`, whose pullback needs
+ * the forward pass's values later). Returns the result and a function that frees the rest.
+ */
+export function ownedScope<T>(fn: () => T): { result: T; free: () => void } {
+  const outer = deferred === null;
+  if (outer) deferred = [];
+  const scope = new Set<Tensor>();
+  scopes.push(scope);
+  let result: T;
+  let list: Tensor[] = [];
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+    if (outer) {
+      list = deferred!;
+      deferred = null;
+    }
+  }
+  const keepSet = new Set<Tensor>();
+  collect(result, keepSet);
+  const parent = scopes[scopes.length - 1];
+  for (const t of keepSet) if (scope.has(t)) parent?.add(t);
+  // nested inside a transform: the outer transform frees these when it returns
+  if (!outer && parent) for (const t of scope) parent.add(t);
+  let freed = false;
+  return {
+    result,
+    free: () => {
+      if (freed) return;
+      freed = true;
+      for (const t of scope) if (!keepSet.has(t)) t.dispose();
+      for (const t of list) if (!keepSet.has(t)) t.dispose();
+    },
+  };
 }

@@ -1,0 +1,376 @@
+/**
+ * The transforms: grad, valueAndGrad, jvp, vjp, hvp, hessian, jacobian. Each opens a trace
+ * one level above the current ones, so they nest to any depth.
+ */
+import { popTrace, pushTrace } from "./core.ts";
+import { JvpTrace } from "./jvp.ts";
+import { backward, type Node, VjpTrace, type VjpTracer } from "./vjp.ts";
+import { TangentBatch } from "./batch.ts";
+import { Tensor } from "../tensor.ts";
+import { ownedScope, transformScope } from "../memory.ts";
+import { fmtShape, shapesEqual } from "../shape.ts";
+import { describeValue } from "../ops/common.ts";
+import { fromHost, ones, zeros } from "../ops/creation.ts";
+import { concat, reshape, transpose } from "../ops/movement.ts";
+import { allocArray } from "../dtype.ts";
+
+/** Options of {@linkcode grad} and {@linkcode valueAndGrad}. */
+export interface GradOptions {
+  /** Which arguments to differentiate: an index or a list (default 0). A list gives a list of gradients. */
+  argnums?: number | readonly number[];
+}
+
+// deno-lint-ignore no-explicit-any
+type Fn = (...args: any[]) => Tensor;
+
+function checkArgnums(op: string, argnums: number | readonly number[] | undefined, n: number): number[] {
+  const list = argnums === undefined ? [0] : typeof argnums === "number" ? [argnums] : [...argnums];
+  if (list.length === 0) throw new RangeError(`${op}: argnums is empty`);
+  for (const a of list) {
+    if (!Number.isInteger(a) || a < 0 || a >= n) {
+      throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} is out of range for a call with ${n} argument(s)`);
+    }
+  }
+  return list;
+}
+
+function checkFloatArg(op: string, x: unknown, what: string): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${describeValue(x)}`);
+  if (x.dtype === "i32") throw new TypeError(`${op}: ${what} must be a floating-point tensor, got i32`);
+  return x;
+}
+
+function checkOutput(op: string, y: unknown, scalar: boolean): Tensor {
+  if (!(y instanceof Tensor)) {
+    throw new TypeError(`${op}: the function must return a Tensor, got ${describeValue(y)}`);
+  }
+  if (scalar && y.size !== 1) {
+    throw new RangeError(
+      `${op}: the function must return a scalar (one element), got shape ${fmtShape(y.shape)}; ` +
+        `use vjp or jacobian for non-scalar outputs`,
+    );
+  }
+  return y;
+}
+
+/** Runs f under a fresh VJP trace with args[argnums] as leaves; returns y's primal and gradients. */
+function gradCore(op: string, f: Fn, argnums: number[], args: unknown[]): [Tensor, Tensor[]] {
+  const trace = pushTrace((l) => new VjpTrace(l));
+  let y: Tensor;
+  let leaves: Node[];
+  try {
+    const targs = [...args];
+    leaves = argnums.map((i) => {
+      const { t, node } = trace.leaf(checkFloatArg(op, args[i], `argument ${i}`));
+      targs[i] = t;
+      return node;
+    });
+    y = checkOutput(op, f(...targs), true);
+    if (y.dtype === "i32") throw new TypeError(`${op}: the function returned an i32 tensor; gradients need f32 or f64`);
+  } finally {
+    popTrace(trace);
+  }
+  const own = trace.own(y) as VjpTracer | null;
+  const yPrimal = own ? own.primal : y;
+  const grads = own ? backward(own.node, ones(yPrimal.shape, { dtype: yPrimal.dtype, device: yPrimal.device })) : new Map();
+  const out = leaves.map((n, k) => {
+    const x = args[argnums[k]] as Tensor;
+    return grads.get(n) ?? zeros(x.shape, { dtype: x.dtype, device: x.device });
+  });
+  return [yPrimal, out];
+}
+
+/**
+ * The gradient of a scalar function. Composes with every transform: `grad(grad(f))`,
+ * `jvp(grad(f))`, … With `argnums` a list, returns a list of gradients.
+ *
+ * @example
+ * ```ts
+ * import { grad, tensor } from "@curvature/curvature";
+ * const f = (x) => x.mul(x).sum();           // Σ x²
+ * const g = grad(f)(tensor([1, 2, 3]));       // 2x
+ * console.log(await g.toArray()); // [2, 4, 6]
+ * const d2 = grad((x) => grad((y) => y.pow(3).sum())(x).sum())(tensor([2])); // 6x
+ * console.log(await d2.toArray()); // [12]
+ * ```
+ */
+export function grad<A extends unknown[]>(
+  f: (...args: A) => Tensor,
+  opts: GradOptions = {},
+): (...args: A) => Tensor & Tensor[] {
+  if (typeof f !== "function") throw new TypeError(`grad: expected a function, got ${describeValue(f)}`);
+  const many = Array.isArray(opts.argnums);
+  return ((...args: A) =>
+    transformScope(() => {
+      const argnums = checkArgnums("grad", opts.argnums, args.length);
+      const [, gs] = gradCore("grad", f as Fn, argnums, args);
+      return many ? gs : gs[0];
+    })) as (...args: A) => Tensor & Tensor[];
+}
+
+/**
+ * Like {@linkcode grad}, but returns `[value, gradient]` from one pass.
+ *
+ * @example
+ * ```ts
+ * import { tensor, valueAndGrad } from "@curvature/curvature";
+ * const [v, g] = valueAndGrad((x) => x.exp().sum())(tensor([0, 0]));
+ * console.log(await v.item(), await g.toArray()); // 2 [1, 1]
+ * ```
+ */
+export function valueAndGrad<A extends unknown[]>(
+  f: (...args: A) => Tensor,
+  opts: GradOptions = {},
+): (...args: A) => [Tensor, Tensor & Tensor[]] {
+  if (typeof f !== "function") throw new TypeError(`valueAndGrad: expected a function, got ${describeValue(f)}`);
+  const many = Array.isArray(opts.argnums);
+  return ((...args: A) =>
+    transformScope(() => {
+      const argnums = checkArgnums("valueAndGrad", opts.argnums, args.length);
+      const [y, gs] = gradCore("valueAndGrad", f as Fn, argnums, args);
+      return [y, many ? gs : gs[0]];
+    })) as (...args: A) => [Tensor, Tensor & Tensor[]];
+}
+
+/** The probe count carried by tangents: 0 when each has its primal's shape, K for [K, ...shape]. */
+function probeCount(op: string, primals: readonly Tensor[], tangents: readonly Tensor[]): number {
+  let k: number | null = null;
+  primals.forEach((p, i) => {
+    const t = tangents[i];
+    let ki: number;
+    if (shapesEqual(t.shape, p.shape)) ki = 0;
+    else if (t.rank === p.rank + 1 && shapesEqual(t.shape.slice(1), p.shape)) ki = t.shape[0];
+    else {
+      throw new RangeError(
+        `${op}: tangent ${i} has shape ${fmtShape(t.shape)}; expected the primal's shape ${fmtShape(p.shape)} ` +
+          `or [K, ...${fmtShape(p.shape)}] for K probes`,
+      );
+    }
+    if (t.dtype !== p.dtype) throw new TypeError(`${op}: tangent ${i} is ${t.dtype} but its primal is ${p.dtype}`);
+    if (t.device !== p.device) throw new Error(`${op}: tangent ${i} is on ${t.device.kind} but its primal is on ${p.device.kind}`);
+    if (k !== null && k !== ki) {
+      throw new RangeError(`${op}: tangents disagree on the probe count (${k} and ${ki}); give all of them the same leading K`);
+    }
+    k = ki;
+  });
+  return k ?? 0;
+}
+
+/**
+ * Forward mode: `[f(primals), J·tangents]`. A tangent of shape `[K, ...x.shape]` carries K
+ * directions at once; the K products come from one pass with K-wide kernels.
+ *
+ * @example
+ * ```ts
+ * import { jvp, tensor } from "@curvature/curvature";
+ * const [y, t] = jvp((x) => x.sin(), [tensor([0])], [tensor([2])]);
+ * console.log(await y.toArray(), await t.toArray()); // [0] [2]
+ * ```
+ */
+export function jvp(
+  f: (...xs: Tensor[]) => Tensor,
+  primals: readonly Tensor[],
+  tangents: readonly Tensor[],
+): [Tensor, Tensor] {
+  if (typeof f !== "function") throw new TypeError(`jvp: expected a function, got ${describeValue(f)}`);
+  if (!Array.isArray(primals) || !Array.isArray(tangents) || primals.length !== tangents.length) {
+    throw new RangeError(`jvp: primals and tangents must be arrays of equal length`);
+  }
+  primals.forEach((p, i) => checkFloatArg("jvp", p, `primal ${i}`));
+  tangents.forEach((t, i) => checkFloatArg("jvp", t, `tangent ${i}`));
+  return transformScope(() => {
+    const tb = new TangentBatch(probeCount("jvp", primals, tangents));
+    const trace = pushTrace((l) => new JvpTrace(l, tb));
+    let y: Tensor;
+    try {
+      y = checkOutput("jvp", f(...primals.map((p, i) => trace.wrap(p, tangents[i]))), false);
+    } finally {
+      popTrace(trace);
+    }
+    const own = trace.own(y);
+    if (own) return [own.primal, own.tangent] as [Tensor, Tensor];
+    return [y, zeros(tb.shape(y.shape), { dtype: y.dtype, device: y.device })] as [Tensor, Tensor];
+  });
+}
+
+/** The pullback of {@linkcode vjp}: maps an output cotangent to one cotangent per primal. */
+export interface Pullback {
+  (cotangent: Tensor): Tensor[];
+  /** Frees the values the forward pass kept for the pullback. */
+  dispose(): void;
+  /** Same as `dispose()`, for `using`. */
+  [Symbol.dispose](): void;
+}
+
+/**
+ * Reverse mode: `[f(...primals), pullback]` with `pullback(ȳ) = [ȳᵀ∂f/∂x₀, …]`. The forward
+ * pass's values stay alive until `pullback.dispose()`.
+ *
+ * @example
+ * ```ts
+ * import { tensor, vjp } from "@curvature/curvature";
+ * const [y, back] = vjp((x) => x.mul(3), tensor([1, 2]));
+ * const [gx] = back(tensor([1, 10]));
+ * console.log(await gx.toArray()); // [3, 30]
+ * back.dispose();
+ * ```
+ */
+export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tensor, Pullback] {
+  if (typeof f !== "function") throw new TypeError(`vjp: expected a function, got ${describeValue(f)}`);
+  primals.forEach((p, i) => checkFloatArg("vjp", p, `primal ${i}`));
+  let leaves: Node[] = [];
+  let trace!: VjpTrace;
+  const { result: y, free } = ownedScope(() => {
+    trace = pushTrace((l) => new VjpTrace(l));
+    try {
+      const wrapped = primals.map((p) => {
+        const { t, node } = trace.leaf(p);
+        leaves.push(node);
+        return t;
+      });
+      return checkOutput("vjp", f(...wrapped), false);
+    } finally {
+      popTrace(trace);
+    }
+  });
+  const own = trace.own(y);
+  const yPrimal = own ? own.primal : y;
+  let disposed = false;
+  const pullback = ((ct: Tensor): Tensor[] => {
+    if (disposed) throw new Error("vjp: the pullback was used after dispose()");
+    checkFloatArg("vjp pullback", ct, "the cotangent");
+    if (!shapesEqual(ct.shape, yPrimal.shape) || ct.dtype !== yPrimal.dtype) {
+      throw new RangeError(
+        `vjp pullback: the cotangent has shape ${fmtShape(ct.shape)} ${ct.dtype}; expected the output's ${
+          fmtShape(yPrimal.shape)
+        } ${yPrimal.dtype}`,
+      );
+    }
+    return transformScope(() => {
+      const grads = own ? backward(own.node, ct) : new Map<Node, Tensor>();
+      return leaves.map((n, i) => grads.get(n) ?? zeros(primals[i].shape, { dtype: primals[i].dtype, device: primals[i].device }));
+    });
+  }) as Pullback;
+  pullback.dispose = () => {
+    if (disposed) return;
+    disposed = true;
+    leaves = [];
+    free();
+  };
+  pullback[Symbol.dispose] = pullback.dispose;
+  return [yPrimal, pullback];
+}
+
+/**
+ * Hessian-vector product by forward-over-reverse (`jvp` of `grad`, Pearlmutter's trick).
+ * `v` has x's shape, or `[K, ...x.shape]` for K products from one pass whose kernels are
+ * K wide; the primal work is done once.
+ *
+ * @example
+ * ```ts
+ * import { hvp, tensor } from "@curvature/curvature";
+ * const f = (x) => x.pow(3).sum();                  // H = diag(6x)
+ * const hv = hvp(f, tensor([1, 2]), tensor([[1, 0], [0, 1]]));
+ * console.log(await hv.toArray()); // [[6, 0], [0, 12]]
+ * ```
+ */
+export function hvp(f: (x: Tensor) => Tensor, x: Tensor, v: Tensor): Tensor {
+  checkFloatArg("hvp", x, "x");
+  checkFloatArg("hvp", v, "v");
+  return transformScope(() => jvp((y) => grad(f)(y), [x], [v])[1]);
+}
+
+/** Identity rows s … s+k−1 of an n×n identity, shaped [k, ...shape]. */
+function identityChunk(x: Tensor, s: number, k: number): Tensor {
+  const n = x.size;
+  const a = allocArray(x.dtype, k * n);
+  for (let i = 0; i < k; i++) a[i * n + s + i] = 1;
+  return fromHost("hessian", a, [k, ...x.shape], x.device);
+}
+
+/** Probes per batched pass so a chunk's tangents stay near 2^24 elements. */
+function chunkSize(n: number): number {
+  return Math.max(1, Math.min(n, Math.floor(2 ** 24 / Math.max(1, n))));
+}
+
+/**
+ * The dense Hessian `[...x.shape, ...x.shape]`, from batched HVPs against identity columns
+ * (in chunks that bound memory).
+ *
+ * @example
+ * ```ts
+ * import { hessian, tensor } from "@curvature/curvature";
+ * const f = (x) => x.mul(x).sum().square(); // (Σx²)²: H = 4(Σx²)I + 8xxᵀ
+ * console.log(await hessian(f, tensor([1, 2])).toArray()); // [[28, 16], [16, 52]]
+ * ```
+ */
+export function hessian(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
+  checkFloatArg("hessian", x, "x");
+  return transformScope(() => {
+    const n = x.size;
+    if (n === 0) return zeros([...x.shape, ...x.shape], { dtype: x.dtype, device: x.device });
+    const k = chunkSize(n);
+    const parts: Tensor[] = [];
+    for (let s = 0; s < n; s += k) parts.push(hvp(f, x, identityChunk(x, s, Math.min(k, n - s))));
+    const h = parts.length === 1 ? parts[0] : concat(parts, 0);
+    return reshape(h, [...x.shape, ...x.shape]);
+  });
+}
+
+/** Options of {@linkcode jacobian}. */
+export interface JacobianOptions {
+  /** `"fwd"`: one batched JVP over identity tangents (cheap when x is small); `"rev"`: one pullback per output (cheap when f(x) is small). Default `"rev"`. */
+  mode?: "fwd" | "rev";
+}
+
+/**
+ * The Jacobian `[...f(x).shape, ...x.shape]`.
+ *
+ * @example
+ * ```ts
+ * import { jacobian, tensor } from "@curvature/curvature";
+ * const A = tensor([[1, 2], [3, 4], [5, 6]]);
+ * const J = jacobian((x) => A.matmul(x), tensor([1, 1]), { mode: "fwd" });
+ * console.log(await J.toArray()); // [[1, 2], [3, 4], [5, 6]]
+ * ```
+ */
+export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts: JacobianOptions = {}): Tensor {
+  checkFloatArg("jacobian", x, "x");
+  const mode = opts.mode ?? "rev";
+  if (mode !== "fwd" && mode !== "rev") throw new TypeError(`jacobian: mode must be "fwd" or "rev", got ${JSON.stringify(mode)}`);
+  const n = x.size;
+  if (mode === "fwd") {
+    return transformScope(() => {
+      const k = chunkSize(n);
+      const parts: Tensor[] = [];
+      let yShape: readonly number[] = [];
+      for (let s = 0; s < n || parts.length === 0; s += k) {
+        const kk = Math.max(1, Math.min(k, n - s));
+        const [y, t] = n === 0 ? [checkOutput("jacobian", f(x), false), null] : jvp(f, [x], [identityChunk(x, s, kk)]);
+        yShape = y.shape;
+        if (!t) return zeros([...yShape, ...x.shape], { dtype: x.dtype, device: x.device });
+        parts.push(t);
+      }
+      const m = parts[0].size / parts[0].shape[0];
+      const jt = reshape(parts.length === 1 ? parts[0] : concat(parts, 0), [n, m]);
+      return reshape(transpose(jt), [...yShape, ...x.shape]);
+    });
+  }
+  const [y, back] = vjp(f, x);
+  try {
+    return transformScope(() => {
+      const m = y.size;
+      const rows: Tensor[] = [];
+      for (let i = 0; i < m; i++) {
+        const e = allocArray(y.dtype, m);
+        e[i] = 1;
+        rows.push(reshape(back(fromHost("jacobian", e, y.shape, y.device))[0], [1, n]));
+      }
+      const j = m === 0 ? zeros([0, n], { dtype: x.dtype, device: x.device }) : concat(rows, 0);
+      return reshape(j, [...y.shape, ...x.shape]);
+    });
+  } finally {
+    back.dispose();
+    if (y !== x) y.dispose();
+  }
+}
