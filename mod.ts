@@ -80,6 +80,7 @@ export {
 } from "./src/ops/elementwise.ts";
 export { max, mean, min, sum } from "./src/ops/reduce.ts";
 export { dot, matmul } from "./src/ops/matmul.ts";
+export { det, inv, logdet, solve, trace } from "./src/ops/linalg.ts";
 export {
   broadcastTo,
   concat,

@@ -180,7 +180,7 @@ export function ownedScope<T>(fn: () => T): { result: T; free: () => void } {
   const parent = scopes[scopes.length - 1];
   for (const t of keepSet) if (scope.has(t)) parent?.add(t);
   // nested inside a transform: the outer transform frees these when it returns
-  if (!outer && parent) for (const t of scope) parent.add(t);
+  if (!outer && parent) { for (const t of scope) parent.add(t); }
   let freed = false;
   return {
     result,

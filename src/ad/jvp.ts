@@ -17,7 +17,13 @@ export class JvpTrace extends Trace {
 
   /** A dual number of this trace. */
   wrap(primal: Tensor, tangent: Tensor): Tensor {
-    return new Tensor(primal.shape, primal.dtype, primal.device, null, new JvpTracer(this, primal, tangent));
+    return new Tensor(
+      primal.shape,
+      primal.dtype,
+      primal.device,
+      null,
+      new JvpTracer(this, primal, tangent),
+    );
   }
 
   own(x: Tensor): JvpTracer | null {
@@ -32,7 +38,11 @@ export class JvpTrace extends Trace {
     if (!t) return y;
     const want = this.tb.shape(y.shape);
     if (!shapesEqual(t.shape, want)) {
-      throw new Error(`internal: the JVP rule of ${prim} gave a tangent of shape ${fmtShape(t.shape)}, expected ${fmtShape(want)}`);
+      throw new Error(
+        `internal: the JVP rule of ${prim} gave a tangent of shape ${fmtShape(t.shape)}, expected ${
+          fmtShape(want)
+        }`,
+      );
     }
     return this.wrap(y, t);
   }

@@ -23,20 +23,32 @@ export interface GradOptions {
 // deno-lint-ignore no-explicit-any
 type Fn = (...args: any[]) => Tensor;
 
-function checkArgnums(op: string, argnums: number | readonly number[] | undefined, n: number): number[] {
+function checkArgnums(
+  op: string,
+  argnums: number | readonly number[] | undefined,
+  n: number,
+): number[] {
   const list = argnums === undefined ? [0] : typeof argnums === "number" ? [argnums] : [...argnums];
   if (list.length === 0) throw new RangeError(`${op}: argnums is empty`);
   for (const a of list) {
     if (!Number.isInteger(a) || a < 0 || a >= n) {
-      throw new RangeError(`${op}: argnums ${JSON.stringify(argnums)} is out of range for a call with ${n} argument(s)`);
+      throw new RangeError(
+        `${op}: argnums ${
+          JSON.stringify(argnums)
+        } is out of range for a call with ${n} argument(s)`,
+      );
     }
   }
   return list;
 }
 
 function checkFloatArg(op: string, x: unknown, what: string): Tensor {
-  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${what} must be a Tensor, got ${describeValue(x)}`);
-  if (x.dtype === "i32") throw new TypeError(`${op}: ${what} must be a floating-point tensor, got i32`);
+  if (!(x instanceof Tensor)) {
+    throw new TypeError(`${op}: ${what} must be a Tensor, got ${describeValue(x)}`);
+  }
+  if (x.dtype === "i32") {
+    throw new TypeError(`${op}: ${what} must be a floating-point tensor, got i32`);
+  }
   return x;
 }
 
@@ -66,13 +78,17 @@ function gradCore(op: string, f: Fn, argnums: number[], args: unknown[]): [Tenso
       return node;
     });
     y = checkOutput(op, f(...targs), true);
-    if (y.dtype === "i32") throw new TypeError(`${op}: the function returned an i32 tensor; gradients need f32 or f64`);
+    if (y.dtype === "i32") {
+      throw new TypeError(`${op}: the function returned an i32 tensor; gradients need f32 or f64`);
+    }
   } finally {
     popTrace(trace);
   }
   const own = trace.own(y) as VjpTracer | null;
   const yPrimal = own ? own.primal : y;
-  const grads = own ? backward(own.node, ones(yPrimal.shape, { dtype: yPrimal.dtype, device: yPrimal.device })) : new Map();
+  const grads = own
+    ? backward(own.node, ones(yPrimal.shape, { dtype: yPrimal.dtype, device: yPrimal.device }))
+    : new Map();
   const out = leaves.map((n, k) => {
     const x = args[argnums[k]] as Tensor;
     return grads.get(n) ?? zeros(x.shape, { dtype: x.dtype, device: x.device });
@@ -98,7 +114,9 @@ export function grad<A extends unknown[]>(
   f: (...args: A) => Tensor,
   opts: GradOptions = {},
 ): (...args: A) => Tensor & Tensor[] {
-  if (typeof f !== "function") throw new TypeError(`grad: expected a function, got ${describeValue(f)}`);
+  if (typeof f !== "function") {
+    throw new TypeError(`grad: expected a function, got ${describeValue(f)}`);
+  }
   const many = Array.isArray(opts.argnums);
   return ((...args: A) =>
     transformScope(() => {
@@ -122,7 +140,9 @@ export function valueAndGrad<A extends unknown[]>(
   f: (...args: A) => Tensor,
   opts: GradOptions = {},
 ): (...args: A) => [Tensor, Tensor & Tensor[]] {
-  if (typeof f !== "function") throw new TypeError(`valueAndGrad: expected a function, got ${describeValue(f)}`);
+  if (typeof f !== "function") {
+    throw new TypeError(`valueAndGrad: expected a function, got ${describeValue(f)}`);
+  }
   const many = Array.isArray(opts.argnums);
   return ((...args: A) =>
     transformScope(() => {
@@ -142,14 +162,24 @@ function probeCount(op: string, primals: readonly Tensor[], tangents: readonly T
     else if (t.rank === p.rank + 1 && shapesEqual(t.shape.slice(1), p.shape)) ki = t.shape[0];
     else {
       throw new RangeError(
-        `${op}: tangent ${i} has shape ${fmtShape(t.shape)}; expected the primal's shape ${fmtShape(p.shape)} ` +
+        `${op}: tangent ${i} has shape ${fmtShape(t.shape)}; expected the primal's shape ${
+          fmtShape(p.shape)
+        } ` +
           `or [K, ...${fmtShape(p.shape)}] for K probes`,
       );
     }
-    if (t.dtype !== p.dtype) throw new TypeError(`${op}: tangent ${i} is ${t.dtype} but its primal is ${p.dtype}`);
-    if (t.device !== p.device) throw new Error(`${op}: tangent ${i} is on ${t.device.kind} but its primal is on ${p.device.kind}`);
+    if (t.dtype !== p.dtype) {
+      throw new TypeError(`${op}: tangent ${i} is ${t.dtype} but its primal is ${p.dtype}`);
+    }
+    if (t.device !== p.device) {
+      throw new Error(
+        `${op}: tangent ${i} is on ${t.device.kind} but its primal is on ${p.device.kind}`,
+      );
+    }
     if (k !== null && k !== ki) {
-      throw new RangeError(`${op}: tangents disagree on the probe count (${k} and ${ki}); give all of them the same leading K`);
+      throw new RangeError(
+        `${op}: tangents disagree on the probe count (${k} and ${ki}); give all of them the same leading K`,
+      );
     }
     k = ki;
   });
@@ -172,7 +202,9 @@ export function jvp(
   primals: readonly Tensor[],
   tangents: readonly Tensor[],
 ): [Tensor, Tensor] {
-  if (typeof f !== "function") throw new TypeError(`jvp: expected a function, got ${describeValue(f)}`);
+  if (typeof f !== "function") {
+    throw new TypeError(`jvp: expected a function, got ${describeValue(f)}`);
+  }
   if (!Array.isArray(primals) || !Array.isArray(tangents) || primals.length !== tangents.length) {
     throw new RangeError(`jvp: primals and tangents must be arrays of equal length`);
   }
@@ -216,7 +248,9 @@ export interface Pullback {
  * ```
  */
 export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tensor, Pullback] {
-  if (typeof f !== "function") throw new TypeError(`vjp: expected a function, got ${describeValue(f)}`);
+  if (typeof f !== "function") {
+    throw new TypeError(`vjp: expected a function, got ${describeValue(f)}`);
+  }
   primals.forEach((p, i) => checkFloatArg("vjp", p, `primal ${i}`));
   let leaves: Node[] = [];
   let trace!: VjpTrace;
@@ -241,14 +275,17 @@ export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tens
     checkFloatArg("vjp pullback", ct, "the cotangent");
     if (!shapesEqual(ct.shape, yPrimal.shape) || ct.dtype !== yPrimal.dtype) {
       throw new RangeError(
-        `vjp pullback: the cotangent has shape ${fmtShape(ct.shape)} ${ct.dtype}; expected the output's ${
-          fmtShape(yPrimal.shape)
-        } ${yPrimal.dtype}`,
+        `vjp pullback: the cotangent has shape ${
+          fmtShape(ct.shape)
+        } ${ct.dtype}; expected the output's ${fmtShape(yPrimal.shape)} ${yPrimal.dtype}`,
       );
     }
     return transformScope(() => {
       const grads = own ? backward(own.node, ct) : new Map<Node, Tensor>();
-      return leaves.map((n, i) => grads.get(n) ?? zeros(primals[i].shape, { dtype: primals[i].dtype, device: primals[i].device }));
+      return leaves.map((n, i) =>
+        grads.get(n) ??
+          zeros(primals[i].shape, { dtype: primals[i].dtype, device: primals[i].device })
+      );
     });
   }) as Pullback;
   pullback.dispose = () => {
@@ -337,7 +374,9 @@ export interface JacobianOptions {
 export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts: JacobianOptions = {}): Tensor {
   checkFloatArg("jacobian", x, "x");
   const mode = opts.mode ?? "rev";
-  if (mode !== "fwd" && mode !== "rev") throw new TypeError(`jacobian: mode must be "fwd" or "rev", got ${JSON.stringify(mode)}`);
+  if (mode !== "fwd" && mode !== "rev") {
+    throw new TypeError(`jacobian: mode must be "fwd" or "rev", got ${JSON.stringify(mode)}`);
+  }
   const n = x.size;
   if (mode === "fwd") {
     return transformScope(() => {
@@ -346,7 +385,9 @@ export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts: JacobianOpti
       let yShape: readonly number[] = [];
       for (let s = 0; s < n || parts.length === 0; s += k) {
         const kk = Math.max(1, Math.min(k, n - s));
-        const [y, t] = n === 0 ? [checkOutput("jacobian", f(x), false), null] : jvp(f, [x], [identityChunk(x, s, kk)]);
+        const [y, t] = n === 0
+          ? [checkOutput("jacobian", f(x), false), null]
+          : jvp(f, [x], [identityChunk(x, s, kk)]);
         yShape = y.shape;
         if (!t) return zeros([...yShape, ...x.shape], { dtype: x.dtype, device: x.device });
         parts.push(t);

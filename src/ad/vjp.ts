@@ -34,7 +34,13 @@ export class VjpTrace extends Trace {
   }
 
   #wrap(primal: Tensor, node: Node): Tensor {
-    return new Tensor(primal.shape, primal.dtype, primal.device, null, new VjpTracer(this, primal, node));
+    return new Tensor(
+      primal.shape,
+      primal.dtype,
+      primal.device,
+      null,
+      new VjpTracer(this, primal, node),
+    );
   }
 
   own(x: Tensor): VjpTracer | null {
@@ -90,9 +96,9 @@ export function backward(out: Node, seed: Tensor): Map<Node, Tensor> {
       if (!p || !c) return;
       if (!shapesEqual(c.shape, n.xs[i].shape)) {
         throw new Error(
-          `internal: the VJP rule of ${n.prim} gave a cotangent of shape ${fmtShape(c.shape)} for an input of shape ${
-            fmtShape(n.xs[i].shape)
-          }`,
+          `internal: the VJP rule of ${n.prim} gave a cotangent of shape ${
+            fmtShape(c.shape)
+          } for an input of shape ${fmtShape(n.xs[i].shape)}`,
         );
       }
       const prev = ct.get(p);

@@ -153,6 +153,32 @@ export interface Backend {
     outShape: readonly number[],
   ): Storage;
 
+  /**
+   * Solves A X = B for each matrix of a batch (A [...batchA, n, n], B [...batchB, n, m],
+   * batch dims broadcast) by Gauss-Jordan with partial pivoting. A singular A is an error
+   * naming `op`: thrown at once on the CPU, at the next read-back on WebGPU.
+   */
+  solve(
+    op: string,
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage;
+  /**
+   * det (mode "det") or log det (mode "logdet") of each matrix of a [..., n, n] batch.
+   * For "logdet", a singular matrix or a negative determinant is an error naming `op`.
+   */
+  det(
+    op: string,
+    mode: "det" | "logdet",
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+  ): Storage;
+
   /** out[idx] = x[offset + Σ idx[d]·strides[d]]: transpose, broadcast and slice in one kernel. */
   stridedCopy(
     dtype: Dtype,

@@ -6,6 +6,7 @@ import { checkFloat, checkTensor, operands } from "./common.ts";
 import { reshape } from "./movement.ts";
 import { mul } from "./elementwise.ts";
 import { sum } from "./reduce.ts";
+import { tidy } from "../memory.ts";
 
 /**
  * Matrix product. 1-D operands act as a row (left) or column (right) vector and that axis
@@ -30,14 +31,18 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
       }`,
     );
   }
-  const av = a.rank === 1 ? reshape(a, [1, a.shape[0]]) : a;
-  const bv = b.rank === 1 ? reshape(b, [b.shape[0], 1]) : b;
-  const y = bind("matmul", [av, bv], {});
-  if (a.rank > 1 && b.rank > 1) return y;
-  const s = [...y.shape];
-  if (b.rank === 1) s.splice(s.length - 1, 1);
-  if (a.rank === 1) s.splice(s.length - (b.rank === 1 ? 1 : 2), 1);
-  return reshape(y, s);
+  if (a.rank > 1 && b.rank > 1) return bind("matmul", [a, b], {});
+  const [x, z] = [a, b];
+  return tidy(() => {
+    const y = bind("matmul", [
+      x.rank === 1 ? reshape(x, [1, x.shape[0]]) : x,
+      z.rank === 1 ? reshape(z, [z.shape[0], 1]) : z,
+    ], {});
+    const s = [...y.shape];
+    if (z.rank === 1) s.splice(s.length - 1, 1);
+    if (x.rank === 1) s.splice(s.length - (z.rank === 1 ? 1 : 2), 1);
+    return reshape(y, s);
+  });
 }
 
 /** Inner product of two vectors; for higher ranks, the same as `matmul`. */
@@ -50,7 +55,7 @@ export function dot(a: Tensor, b: Tensor): Tensor {
         `dot: vectors of shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)} differ in length`,
       );
     }
-    return sum(mul(a, b));
+    return tidy(() => sum(mul(a, b)));
   }
   return matmul(a, b);
 }

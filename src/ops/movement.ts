@@ -5,6 +5,7 @@ import { broadcastShapes, checkShape, fmtShape, normAxis, shapesEqual, sizeOf } 
 import { checkTensor } from "./common.ts";
 import { fromHost } from "./creation.ts";
 import { sum } from "./reduce.ts";
+import { tidy } from "../memory.ts";
 
 /**
  * Same data, new shape; one entry may be −1 (inferred). Shares memory with `x` when `x`
@@ -88,7 +89,7 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   for (let i = 0; i < g.rank; i++) {
     if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
   }
-  return reshape(axes.length ? sum(g, axes) : g, shape);
+  return tidy(() => reshape(axes.length ? sum(g, axes) : g, shape));
 }
 
 /** Inserts a size-1 axis at `axis`. */
@@ -252,7 +253,7 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
     }
   }
   const a = normAxis("stack", axis, xs[0].rank + 1);
-  return concat(xs.map((x) => expandDims(x, a)), a);
+  return tidy(() => concat(xs.map((x) => expandDims(x, a)), a));
 }
 
 /** Index tensor for gather/scatter, range-checked on the host; negative indices wrap once. */
@@ -261,7 +262,7 @@ function indexTensor(
   indices: Tensor | readonly number[],
   len: number,
   x: Tensor,
-): { idx: Tensor; made: boolean } {
+): { idx: Tensor } {
   let host: Int32Array;
   let given: Tensor | null = null;
   if (indices instanceof Tensor) {
@@ -300,10 +301,10 @@ function indexTensor(
     }
     if (v < 0) negative = true;
   }
-  if (given && !negative) return { idx: given, made: false };
+  if (given && !negative) return { idx: given };
   const norm = host.map((v) => (v < 0 ? v + len : v));
   const shape = given ? given.shape : [host.length];
-  return { idx: fromHost(op, norm, shape, x.device), made: true };
+  return { idx: fromHost(op, norm, shape, x.device) };
 }
 
 /**
@@ -320,13 +321,12 @@ function indexTensor(
 export function gather(x: Tensor, indices: Tensor | readonly number[], axis = 0): Tensor {
   checkTensor("gather", x);
   const a = normAxis("gather", axis, x.rank);
-  const { idx, made } = indexTensor("gather", indices, x.shape[a], x);
-  const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
-  const y = bind("gather", [x, flat], { axis: a });
-  if (flat !== idx) flat.dispose();
-  if (made) idx.dispose();
-  const shape = [...x.shape.slice(0, a), ...idx.shape, ...x.shape.slice(a + 1)];
-  return reshape(y, shape);
+  return tidy(() => {
+    const { idx } = indexTensor("gather", indices, x.shape[a], x);
+    const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
+    const y = bind("gather", [x, flat], { axis: a });
+    return reshape(y, [...x.shape.slice(0, a), ...idx.shape, ...x.shape.slice(a + 1)]);
+  });
 }
 
 /**
@@ -342,20 +342,19 @@ export function scatterAdd(
   checkTensor("scatterAdd", updates);
   const s = checkShape("scatterAdd", shape);
   const a = normAxis("scatterAdd", axis, s.length);
-  const { idx, made } = indexTensor("scatterAdd", indices, s[a], updates);
-  const expect = [...s.slice(0, a), ...idx.shape, ...s.slice(a + 1)];
-  if (!shapesEqual(expect, updates.shape)) {
-    throw new RangeError(
-      `scatterAdd: updates of shape ${fmtShape(updates.shape)} do not match indices ${
-        fmtShape(idx.shape)
-      } ` +
-        `into ${fmtShape(s)} along axis ${a} (expected ${fmtShape(expect)})`,
-    );
-  }
-  const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
-  const g = reshape(updates, [...s.slice(0, a), idx.size, ...s.slice(a + 1)]);
-  const y = bind("scatterAdd", [g, flat], { axis: a, shape: s });
-  if (flat !== idx) flat.dispose();
-  if (made) idx.dispose();
-  return y;
+  return tidy(() => {
+    const { idx } = indexTensor("scatterAdd", indices, s[a], updates);
+    const expect = [...s.slice(0, a), ...idx.shape, ...s.slice(a + 1)];
+    if (!shapesEqual(expect, updates.shape)) {
+      throw new RangeError(
+        `scatterAdd: updates of shape ${fmtShape(updates.shape)} do not match indices ` +
+          `${fmtShape(idx.shape)} into ${fmtShape(s)} along axis ${a} (expected ${
+            fmtShape(expect)
+          })`,
+      );
+    }
+    const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
+    const g = reshape(updates, [...s.slice(0, a), idx.size, ...s.slice(a + 1)]);
+    return bind("scatterAdd", [g, flat], { axis: a, shape: s });
+  });
 }

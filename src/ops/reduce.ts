@@ -6,6 +6,7 @@ import { fmtShape, normAxes } from "../shape.ts";
 import { checkFloat, checkTensor } from "./common.ts";
 import { reshape } from "./movement.ts";
 import { div } from "./elementwise.ts";
+import { tidy } from "../memory.ts";
 
 function keptShape(shape: readonly number[], axes: readonly number[]): number[] {
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
@@ -25,8 +26,9 @@ function reduce(
       `${op}: cannot reduce over an empty axis (shape ${fmtShape(x.shape)}); it has no identity`,
     );
   }
-  const y = axes.length === 0 ? x : bind(op, [x], { axes });
-  return keepdims && axes.length > 0 ? reshape(y, keptShape(x.shape, axes)) : y;
+  if (axes.length === 0) return x;
+  if (!keepdims) return bind(op, [x], { axes });
+  return tidy(() => reshape(bind(op, [x], { axes }), keptShape(x.shape, axes)));
 }
 
 /**
@@ -60,5 +62,5 @@ export function mean(x: Tensor, axis?: number | readonly number[], keepdims = fa
   const axes = normAxes("mean", axis, x.rank);
   let count = 1;
   for (const a of axes) count *= x.shape[a];
-  return div(sum(x, axes, keepdims), count);
+  return tidy(() => div(sum(x, axes, keepdims), count));
 }

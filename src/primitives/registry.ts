@@ -5,6 +5,7 @@ import { BINARY, WHERE } from "./binary.ts";
 import { REDUCE } from "./reduce.ts";
 import { MATMUL } from "./matmul.ts";
 import { MOVEMENT } from "./movement.ts";
+import { LINALG } from "./linalg.ts";
 
 export const PRIMITIVES: PrimitiveTable<Primitive> = {
   ...UNARY,
@@ -13,4 +14,5 @@ export const PRIMITIVES: PrimitiveTable<Primitive> = {
   ...REDUCE,
   ...MATMUL,
   ...MOVEMENT,
+  ...LINALG,
 };

@@ -26,6 +26,9 @@ export interface Params extends UnaryParams, BinaryParams {
   max: { readonly axes: readonly number[] };
   min: { readonly axes: readonly number[] };
   matmul: NoParams;
+  solve: NoParams;
+  det: NoParams;
+  logdet: NoParams;
   reshape: { readonly shape: readonly number[] };
   transpose: { readonly perm: readonly number[] };
   broadcastTo: { readonly shape: readonly number[] };

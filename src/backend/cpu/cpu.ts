@@ -16,6 +16,23 @@ import { reduceCpu } from "./reduce.ts";
 import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, padCpu, scatterAddCpu, stridedCopyCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
+import { gaussJordan, packColumns } from "./linalg.ts";
+import { broadcastStrides } from "../../shape.ts";
+import { forEachRun } from "./elementwise.ts";
+import { logdetError, singularError } from "../linalg_errors.ts";
+
+/** Calls fn with each batch entry's offsets (row-major order over `batchShape`). */
+function forEachBatch(
+  batchShape: readonly number[],
+  strides: number[][],
+  fn: (...offs: number[]) => void,
+): void {
+  if (sizeOf(batchShape) === 0) return;
+  if (batchShape.length === 0) return fn(...strides.map(() => 0));
+  forEachRun(batchShape, strides, (off, len, st) => {
+    for (let t = 0; t < len; t++) fn(...off.map((o, i) => o + t * st[i]));
+  });
+}
 
 /**
  * CPU storage is a typed array. One copied from another device is filled when its
@@ -166,6 +183,61 @@ export class CpuBackend implements Backend {
   ): Storage {
     const o = allocArray(dtype, sizeOf(outShape));
     matmulCpu(arr(a), aShape, arr(b), bShape, o, outShape);
+    return wrap(o);
+  }
+
+  solve(
+    op: string,
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage {
+    const r = outShape.length;
+    const n = outShape[r - 2], m = outShape[r - 1], cols = n + m;
+    const batchShape = outShape.slice(0, r - 2);
+    const aB = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * n * n);
+    const bB = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * n * m);
+    const A = arr(a), B = arr(b);
+    const o = allocArray(dtype, sizeOf(outShape));
+    const w = new Float64Array(n * cols);
+    let at = 0;
+    forEachBatch(batchShape, [aB, bB], (ao, bo) => {
+      packColumns(w, cols, A, ao, n, n, 0);
+      packColumns(w, cols, B, bo, n, m, n);
+      const { singular } = gaussJordan(w, n, cols, false);
+      if (singular) throw singularError(op, at, singular);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < m; j++) o[at * n * m + i * m + j] = w[i * cols + n + j];
+      }
+      at++;
+    });
+    return wrap(o);
+  }
+  det(
+    op: string,
+    mode: "det" | "logdet",
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+  ): Storage {
+    const r = aShape.length, n = aShape[r - 1];
+    const count = sizeOf(aShape.slice(0, -2));
+    const A = arr(a);
+    const o = allocArray(dtype, count);
+    const w = new Float64Array(n * n);
+    for (let b = 0; b < count; b++) {
+      packColumns(w, n, A, b * n * n, n, n, 0);
+      const { logabs, sign, singular } = gaussJordan(w, n, n, true);
+      if (mode === "det") o[b] = singular ? 0 : sign * Math.exp(logabs);
+      else {
+        const msg = logdetError(op, b, singular, sign);
+        if (msg) throw new RangeError(msg);
+        o[b] = logabs;
+      }
+    }
     return wrap(o);
   }
 

@@ -43,6 +43,7 @@ export class GpuRuntime {
   #batchKernels: string[] = [];
   #pendingErrors: Promise<string | null>[] = [];
   #uncaptured: string[] = [];
+  #checks: { staging: GPUBuffer; check: (v: Float32Array) => string | null }[] = [];
   /** Id of the batch being recorded. */
   batch = 0;
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
@@ -184,13 +185,41 @@ export class GpuRuntime {
     this.pool.afterSubmit();
   }
 
-  /** Throws the first error any submitted batch raised. */
+  /**
+   * Registers a status check: `bytes` of `src` are copied now and `check` runs on them at
+   * the next read-back, whose promise rejects with the message it returns. This is how a
+   * kernel that finds a singular matrix reports it without a synchronisation of its own.
+   */
+  addCheck(src: GpuStorage, bytes: number, check: (v: Float32Array) => string | null): void {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.device.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+    this.copyEncoder().copyBufferToBuffer(src.buffer, 0, staging, 0, size);
+    src.lastBatch = this.batch;
+    this.#checks.push({ staging, check });
+  }
+
+  /** Throws the first error any submitted batch raised, or the first failed status check. */
   async checkErrors(): Promise<void> {
     const pending = this.#pendingErrors;
     this.#pendingErrors = [];
+    const checks = this.#checks;
+    this.#checks = [];
     const msgs = (await Promise.all(pending)).filter((m): m is string => m !== null);
     msgs.push(...this.#uncaptured.splice(0));
-    if (msgs.length > 0) throw new GpuKernelError(`WebGPU error: ${msgs[0]}`);
+    if (msgs.length > 0) {
+      for (const c of checks) c.staging.destroy();
+      throw new GpuKernelError(`WebGPU error: ${msgs[0]}`);
+    }
+    let failure: string | null = null;
+    for (const c of checks) {
+      await c.staging.mapAsync(GPUMapMode.READ);
+      failure ??= c.check(new Float32Array(c.staging.getMappedRange()));
+      c.staging.destroy();
+    }
+    if (failure) throw new RangeError(failure);
   }
 
   /** Copies `bytes` of a buffer back to the host; the only place the queue is waited on. */

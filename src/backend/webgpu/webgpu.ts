@@ -19,6 +19,7 @@ import { seedKey } from "../../random/philox.ts";
 import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
+import { logdetError, singularError } from "../linalg_errors.ts";
 
 const WG = 256;
 const k = (name: string, shader: KernelSpec["shader"], workgroupSize = WG): KernelSpec => ({
@@ -43,6 +44,8 @@ const K = {
   copyInto: k("copy_into", "copy_into"),
   gather: k("gather", "gather"),
   scatterAdd: k("scatter_add", "scatter_add"),
+  gjPivot: k("gj_pivot", "gj_pivot", 64),
+  gjEliminate: k("gj_eliminate", "gj_eliminate"),
 };
 
 /** Rows per pass of the strided reduction, and of the tree reduction's workgroup chunk. */
@@ -287,6 +290,118 @@ export class WebGpuBackend implements Backend {
     const summed = this.reduce("sum", dtype, o, [splits, batch * m * n], [0]);
     this.release(o);
     return summed;
+  }
+
+  /**
+   * Gauss-Jordan over W = [A | B] ([batch, n, cols]) in place: two dispatches per pivot
+   * step, so no invocation loops over more than one row. Returns the accumulator
+   * (log|det|, sign, first zero-pivot step + 1) per matrix.
+   */
+  #gaussJordan(
+    w: GpuStorage,
+    batch: number,
+    n: number,
+    cols: number,
+    rowsBelow: boolean,
+  ): GpuStorage {
+    const acc = gs(this.upload(new Float32Array(batch * 3).map((_, i) => (i % 3 === 1 ? 1 : 0))));
+    for (let step = 0; step < n; step++) {
+      const pp = new Params().u32(batch).u32(n).u32(cols).u32(step).buffer;
+      this.rt.dispatch(K.gjPivot, {}, pp, [w, acc], groups(batch, 64));
+      const count = batch * n * (cols - step - 1);
+      if (count === 0) continue;
+      const pe = new Params().u32(count).u32(n).u32(cols).u32(step).buffer;
+      this.rt.dispatch(
+        K.gjEliminate,
+        { ROWS_BELOW: rowsBelow ? 1 : 0 },
+        pe,
+        [w, acc],
+        groups(count),
+      );
+    }
+    return acc;
+  }
+
+  solve(
+    op: string,
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+    b: Storage,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): Storage {
+    const r = outShape.length;
+    const n = outShape[r - 2], m = outShape[r - 1];
+    const batchShape = outShape.slice(0, r - 2);
+    const batch = sizeOf(batchShape);
+    const ab = this.stridedCopy(
+      dtype,
+      a,
+      [...batchShape, n, n],
+      0,
+      broadcastStrides(aShape, [...batchShape, n, n]),
+    );
+    const bb = this.stridedCopy(
+      dtype,
+      b,
+      [...batchShape, n, m],
+      0,
+      broadcastStrides(bShape, [...batchShape, n, m]),
+    );
+    const w = gs(
+      this.concat(dtype, [ab, bb], [[batch, n, n], [batch, n, m]], 2, [batch, n, n + m]),
+    );
+    this.release(ab);
+    this.release(bb);
+    const acc = this.#gaussJordan(w, batch, n, n + m, false);
+    this.rt.addCheck(acc, batch * 12, (v) => {
+      for (let i = 0; i < batch; i++) {
+        if (v[3 * i + 2] !== 0) return singularError(op, i, v[3 * i + 2]).message;
+      }
+      return null;
+    });
+    this.release(acc);
+    // X = W[:, :, n:]
+    const x = this.stridedCopy(dtype, w, [batch, n, m], n, [n * (n + m), n + m, 1]);
+    this.release(w);
+    return x;
+  }
+
+  det(
+    op: string,
+    mode: "det" | "logdet",
+    dtype: Dtype,
+    a: Storage,
+    aShape: readonly number[],
+  ): Storage {
+    const r = aShape.length, n = aShape[r - 1];
+    const batch = sizeOf(aShape.slice(0, -2));
+    const w = gs(this.copy(dtype, a, batch * n * n));
+    const acc = this.#gaussJordan(w, batch, n, n, true);
+    this.release(w);
+    const logabs = this.stridedCopy(dtype, acc, [batch], 0, [3]);
+    let out: Storage;
+    if (mode === "logdet") {
+      this.rt.addCheck(acc, batch * 12, (v) => {
+        for (let i = 0; i < batch; i++) {
+          const msg = logdetError(op, i, v[3 * i + 2], v[3 * i + 1]);
+          if (msg) return msg;
+        }
+        return null;
+      });
+      out = logabs;
+    } else {
+      // det = sign · e^{log|det|}; a zero pivot left sign = 0, so det = 0 there
+      const e = this.unary("exp", dtype, logabs, batch);
+      const sign = this.stridedCopy(dtype, acc, [batch], 1, [3]);
+      out = this.binary("mul", dtype, sign, [batch], e, [batch], [batch]);
+      this.release(e);
+      this.release(sign);
+      this.release(logabs);
+    }
+    this.release(acc);
+    return out;
   }
 
   stridedCopy(

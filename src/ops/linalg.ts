@@ -1,0 +1,103 @@
+/**
+ * Small dense linear algebra with derivative rules: solve, inv, det, logdet, trace.
+ * Gauss-Jordan with partial pivoting on both backends (O(n³), meant for small matrices).
+ * A singular matrix is an error naming the op: thrown at once on the CPU, and raised by
+ * the next read-back (`data()`, `item()`) on WebGPU, where kernels cannot throw.
+ */
+import { bind } from "../ad/core.ts";
+import type { Tensor } from "../tensor.ts";
+import { broadcastShapes, fmtShape } from "../shape.ts";
+import { checkFloat, checkTensor, operands } from "./common.ts";
+import { broadcastTo, reshape } from "./movement.ts";
+import { eye } from "./creation.ts";
+import { mul } from "./elementwise.ts";
+import { sum } from "./reduce.ts";
+import { tidy } from "../memory.ts";
+
+function checkSquare(op: string, a: Tensor): number {
+  const r = a.rank;
+  if (r < 2 || a.shape[r - 1] !== a.shape[r - 2]) {
+    throw new RangeError(
+      `${op}: expected square matrices [..., n, n], got shape ${fmtShape(a.shape)}`,
+    );
+  }
+  return a.shape[r - 1];
+}
+
+/** @internal Output shape of the solve primitive: A [..., n, n], B [..., n, m]. */
+export function solveShape(op: string, a: readonly number[], b: readonly number[]): number[] {
+  const n = a[a.length - 1];
+  if (a.length < 2 || a[a.length - 2] !== n || b.length < 2 || b[b.length - 2] !== n) {
+    throw new RangeError(
+      `${op}: A must be [..., n, n] and B [..., n, m] with the same n; got ${fmtShape(a)} and ${
+        fmtShape(b)
+      }`,
+    );
+  }
+  const batch = broadcastShapes(op, a.slice(0, -2), b.slice(0, -2));
+  return [...batch, n, b[b.length - 1]];
+}
+
+/**
+ * Solves `A x = b`. A is `[..., n, n]`; b is `[n]` (a vector) or `[..., n, m]`; batch dims
+ * broadcast (NumPy 2 semantics).
+ *
+ * @example
+ * ```ts
+ * import { solve, tensor } from "@curvature/curvature";
+ * const A = tensor([[3, 1], [1, 2]]);
+ * console.log(await solve(A, tensor([9, 8])).toArray()); // [2, 3]
+ * ```
+ */
+export function solve(a: Tensor, b: Tensor): Tensor {
+  checkTensor("solve", a, "A");
+  checkTensor("solve", b, "b");
+  [a, b] = operands("solve", [a, b]);
+  checkFloat("solve", a);
+  checkSquare("solve", a);
+  if (b.rank > 1) return bind("solve", [a, b], {});
+  const [m, v] = [a, b];
+  return tidy(() => {
+    const x = bind("solve", [m, reshape(v, [v.shape[0], 1])], {});
+    return reshape(x, x.shape.slice(0, -1));
+  });
+}
+
+/** The inverse of each matrix in `[..., n, n]`: `solve(A, I)`. */
+export function inv(a: Tensor): Tensor {
+  checkTensor("inv", a);
+  checkFloat("inv", a);
+  const n = checkSquare("inv", a);
+  return tidy(() =>
+    bind("solve", [a, broadcastTo(eye(n, n, { dtype: a.dtype, device: a.device }), a.shape)], {})
+  );
+}
+
+/** The determinant of each matrix in `[..., n, n]`. */
+export function det(a: Tensor): Tensor {
+  checkTensor("det", a);
+  checkFloat("det", a);
+  checkSquare("det", a);
+  return bind("det", [a], {});
+}
+
+/**
+ * `log det A` of each matrix in `[..., n, n]`; det must be positive (a singular matrix or a
+ * negative determinant is an error, not NaN). Computed from the pivots, so it does not
+ * overflow where `det` would.
+ */
+export function logdet(a: Tensor): Tensor {
+  checkTensor("logdet", a);
+  checkFloat("logdet", a);
+  checkSquare("logdet", a);
+  return bind("logdet", [a], {});
+}
+
+/** The trace of each matrix in `[..., n, n]`. */
+export function trace(a: Tensor): Tensor {
+  checkTensor("trace", a);
+  checkFloat("trace", a);
+  const n = checkSquare("trace", a);
+  const r = a.rank;
+  return tidy(() => sum(mul(a, eye(n, n, { dtype: a.dtype, device: a.device })), [r - 2, r - 1]));
+}
