@@ -72,12 +72,13 @@ fn main(
       var rem = i;
       var ia = 0u;
       var ib = 0u;
-      for (var d = i32(p.rank) - 1; d >= 0; d--) {
-        let size = at8u(p.shape, u32(d));
+      for (var q = 0u; q < p.rank; q++) {
+    let d = p.rank - 1u - q;
+        let size = p.shape[d >> 2u][d & 3u];
         let k = rem % size;
         rem = rem / size;
-        ia += k * at8u(p.sa, u32(d));
-        ib += k * at8u(p.sb, u32(d));
+        ia += k * p.sa[d >> 2u][d & 3u];
+        ib += k * p.sb[d >> 2u][d & 3u];
       }
       out[i] = apply(a[ia], b[ib]);
     }

@@ -24,9 +24,10 @@ fn main(
   if (i >= p.n) { return; }
   var rem = i;
   var dst = p.base;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let size = at8u(p.shape, u32(d));
-    dst += (rem % size) * at8u(p.ostrides, u32(d));
+  for (var q = 0u; q < p.rank; q++) {
+    let d = p.rank - 1u - q;
+    let size = p.shape[d >> 2u][d & 3u];
+    dst += (rem % size) * p.ostrides[d >> 2u][d & 3u];
     rem = rem / size;
   }
   out[dst] = x[i];

@@ -50,12 +50,13 @@ fn main(
   var rem = bi;
   var aoff = 0u;
   var boff = 0u;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let size = at8u(p.shape, u32(d));
+  for (var q = 0u; q < p.rank; q++) {
+    let d = p.rank - 1u - q;
+    let size = p.shape[d >> 2u][d & 3u];
     let q = rem % size;
     rem = rem / size;
-    aoff += q * at8u(p.sa, u32(d));
-    boff += q * at8u(p.sb, u32(d));
+    aoff += q * p.sa[d >> 2u][d & 3u];
+    boff += q * p.sb[d >> 2u][d & 3u];
   }
 
   let tx = lid % T;

@@ -27,12 +27,13 @@ fn main(
   var src = 0u;
   var stride = 1u;
   var inside = true;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let size = at8u(p.outShape, u32(d));
+  for (var q = 0u; q < p.rank; q++) {
+    let d = p.rank - 1u - q;
+    let size = p.outShape[d >> 2u][d & 3u];
     let k = rem % size;
     rem = rem / size;
-    let lo = at8u(p.before, u32(d));
-    let len = at8u(p.inShape, u32(d));
+    let lo = p.before[d >> 2u][d & 3u];
+    let len = p.inShape[d >> 2u][d & 3u];
     if (k < lo || k >= lo + len) {
       inside = false;
     } else {

@@ -25,9 +25,10 @@ fn main(
   if (i >= p.n) { return; }
   var rem = i;
   var src = p.offset;
-  for (var d = i32(p.rank) - 1; d >= 0; d--) {
-    let size = at8u(p.shape, u32(d));
-    src += i32(rem % size) * at8i(p.strides, u32(d));
+  for (var q = 0u; q < p.rank; q++) {
+    let d = p.rank - 1u - q;
+    let size = p.shape[d >> 2u][d & 3u];
+    src += i32(rem % size) * p.strides[d >> 2u][d & 3u];
     rem = rem / size;
   }
   out[i] = x[u32(src)];

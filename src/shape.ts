@@ -40,7 +40,7 @@ export function checkShape(op: string, shape: readonly number[]): number[] {
   for (const d of shape) {
     if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
       throw new RangeError(
-        `${op}: shape ${JSON.stringify(shape)} has an invalid size ${String(d)}; ` +
+        `${op}: shape [${shape.map(String).join(",")}] has an invalid size ${String(d)}; ` +
           `sizes must be non-negative integers`,
       );
     }
@@ -84,10 +84,21 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
   return out;
 }
 
-/** Normalises one axis (negative counts from the end); throws naming the op. */
-export function normAxis(op: string, axis: number, rank: number): number {
+/**
+ * Normalises one axis (negative counts from the end); throws naming the op, and the shape
+ * when given one (else the rank).
+ */
+export function normAxis(
+  op: string,
+  axis: number,
+  rankOrShape: number | readonly number[],
+): number {
+  const rank = typeof rankOrShape === "number" ? rankOrShape : rankOrShape.length;
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
-    throw new RangeError(`${op}: axis ${axis} is out of range for a tensor of rank ${rank}`);
+    const what = typeof rankOrShape === "number"
+      ? `a tensor of rank ${rank}`
+      : `a tensor of shape ${fmtShape(rankOrShape)} (rank ${rank})`;
+    throw new RangeError(`${op}: axis ${axis} is out of range for ${what}`);
   }
   return axis < 0 ? axis + rank : axis;
 }
@@ -96,11 +107,12 @@ export function normAxis(op: string, axis: number, rank: number): number {
 export function normAxes(
   op: string,
   axes: number | readonly number[] | undefined,
-  rank: number,
+  rankOrShape: number | readonly number[],
 ): number[] {
+  const rank = typeof rankOrShape === "number" ? rankOrShape : rankOrShape.length;
   if (axes === undefined || axes === null) return [...Array(rank).keys()];
   const list = typeof axes === "number" ? [axes] : [...axes];
-  const out = list.map((a) => normAxis(op, a, rank)).sort((a, b) => a - b);
+  const out = list.map((a) => normAxis(op, a, rankOrShape)).sort((a, b) => a - b);
   for (let i = 1; i < out.length; i++) {
     if (out[i] === out[i - 1]) {
       throw new RangeError(`${op}: axis ${out[i]} is repeated in ${JSON.stringify(list)}`);

@@ -15,9 +15,13 @@ export const gpuDev: Device | null = autoDev.kind === "webgpu" ? autoDev : null;
 
 if (!gpuDev) {
   if (REQUIRE_GPU) {
-    throw new Error("CURVATURE_REQUIRE_GPU=1 but no WebGPU adapter was found (install mesa-vulkan-drivers for lavapipe)");
+    throw new Error(
+      "CURVATURE_REQUIRE_GPU=1 but no WebGPU adapter was found (install mesa-vulkan-drivers for lavapipe)",
+    );
   }
-  console.warn("\n*** No WebGPU adapter: WebGPU tests are SKIPPED (set CURVATURE_REQUIRE_GPU=1 to fail instead) ***\n");
+  console.warn(
+    "\n*** No WebGPU adapter: WebGPU tests are SKIPPED (set CURVATURE_REQUIRE_GPU=1 to fail instead) ***\n",
+  );
 }
 
 export const cpu: Device = cpuDev;
@@ -39,7 +43,11 @@ export const BACKENDS: Backend[] = [
 ];
 
 /** Deno.test once per backend; WebGPU cases register as ignored (and say so) without an adapter. */
-export function testAll(name: string, fn: (b: Backend) => Promise<void> | void, only?: string[]): void {
+export function testAll(
+  name: string,
+  fn: (b: Backend) => Promise<void> | void,
+  only?: string[],
+): void {
   const all: Backend[] = [...BACKENDS];
   if (!gpuDev) all.push({ name: "webgpu-f32", dev: cpuDev, dtype: "f32", rtol: 1e-5 });
   for (const b of all) {
@@ -58,7 +66,9 @@ export function assertClose(
   const rtol = opts.rtol ?? 1e-6;
   const atol = opts.atol ?? 0;
   if (actual.length !== expected.length) {
-    throw new Error(`${opts.msg ?? "assertClose"}: length ${actual.length} != expected ${expected.length}`);
+    throw new Error(
+      `${opts.msg ?? "assertClose"}: length ${actual.length} != expected ${expected.length}`,
+    );
   }
   let worst = -1, worstErr = 0;
   for (let i = 0; i < actual.length; i++) {
@@ -70,7 +80,9 @@ export function assertClose(
       continue;
     }
     if (!Number.isFinite(e)) {
-      if (a !== e) throw new Error(`${opts.msg ?? "assertClose"}: entry ${i} is ${a}, expected ${e}`);
+      if (a !== e) {
+        throw new Error(`${opts.msg ?? "assertClose"}: entry ${i} is ${a}, expected ${e}`);
+      }
       continue;
     }
     const err = Math.abs(a - e) / (atol + rtol * Math.abs(e) || Number.MIN_VALUE);
@@ -81,8 +93,12 @@ export function assertClose(
   }
   if (worst >= 0) {
     throw new Error(
-      `${opts.msg ?? "assertClose"}: entry ${worst} is ${actual[worst]}, expected ${expected[worst]} ` +
-        `(|diff| ${Math.abs(actual[worst] - expected[worst]).toExponential(3)}, rtol ${rtol}, atol ${atol})`,
+      `${opts.msg ?? "assertClose"}: entry ${worst} is ${actual[worst]}, expected ${
+        expected[worst]
+      } ` +
+        `(|diff| ${
+          Math.abs(actual[worst] - expected[worst]).toExponential(3)
+        }, rtol ${rtol}, atol ${atol})`,
     );
   }
 }
@@ -94,7 +110,11 @@ export async function expectClose(
   opts: { rtol?: number; atol?: number; msg?: string; shape?: readonly number[] } = {},
 ): Promise<void> {
   if (opts.shape && JSON.stringify(t.shape) !== JSON.stringify(opts.shape)) {
-    throw new Error(`${opts.msg ?? "expectClose"}: shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(opts.shape)}`);
+    throw new Error(
+      `${opts.msg ?? "expectClose"}: shape ${JSON.stringify(t.shape)}, expected ${
+        JSON.stringify(opts.shape)
+      }`,
+    );
   }
   assertClose(await t.data(), expected, opts);
 }
@@ -125,6 +145,8 @@ export function randArray(n: number, seed: number, lo = -1, hi = 1): Float64Arra
 export function assertNoLeak(base: { tensors: number; bytes: number }, what = "memory"): void {
   const m = memory();
   if (m.tensors !== base.tensors || m.bytes !== base.bytes) {
-    throw new Error(`${what}: ${m.tensors - base.tensors} tensors / ${m.bytes - base.bytes} bytes leaked`);
+    throw new Error(
+      `${what}: ${m.tensors - base.tensors} tensors / ${m.bytes - base.bytes} bytes leaked`,
+    );
   }
 }

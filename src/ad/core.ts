@@ -8,7 +8,8 @@ import { PRIMITIVES } from "../primitives/registry.ts";
 import { viewOf } from "../primitives/movement.ts";
 import type { Aval, Params, Primitive } from "../primitives/types.ts";
 import { Tensor } from "../tensor.ts";
-import { fmtShape } from "../shape.ts";
+import { fmtShape, sizeOf } from "../shape.ts";
+import { itemSize } from "../dtype.ts";
 
 /** A transform's trace: how it processes an op when one of its tracers is an operand. */
 export abstract class Trace {
@@ -67,6 +68,16 @@ export function evalPrimitive<P extends Primitive>(
   if (view) return view;
   if (!dev.backend.dtypes.includes(out.dtype)) {
     throw new TypeError(`${prim}: dtype ${out.dtype} is not supported on ${dev.kind}`);
+  }
+  const bytes = sizeOf(out.shape) * itemSize(out.dtype);
+  if (bytes > dev.backend.maxStorageBytes) {
+    // caught here, the error names the op; on WebGPU it would otherwise surface as a
+    // binding-size validation error at the next read-back
+    throw new RangeError(
+      `${prim}: the result, a ${out.dtype} tensor of shape ${fmtShape(out.shape)}, needs ` +
+        `${bytes} bytes, more than this ${dev.kind} device's limit of ` +
+        `${dev.backend.maxStorageBytes} bytes per buffer (maxStorageBufferBindingSize on WebGPU)`,
+    );
   }
   const storage = def.impl(dev.backend, inputs, params, out);
   return Tensor._fromStorage(storage, out.shape, out.dtype, dev);

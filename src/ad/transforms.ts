@@ -102,11 +102,11 @@ function gradCore(op: string, f: Fn, argnums: number[], args: unknown[]): [Tenso
  *
  * @example
  * ```ts
- * import { grad, tensor } from "@curvature/curvature";
- * const f = (x) => x.mul(x).sum();           // Σ x²
+ * import { type Tensor, grad, tensor } from "@curvature/curvature";
+ * const f = (x: Tensor) => x.mul(x).sum();           // Σ x²
  * const g = grad(f)(tensor([1, 2, 3]));       // 2x
  * console.log(await g.toArray()); // [2, 4, 6]
- * const d2 = grad((x) => grad((y) => y.pow(3).sum())(x).sum())(tensor([2])); // 6x
+ * const d2 = grad((x: Tensor) => grad((y: Tensor) => y.pow(3).sum())(x).sum())(tensor([2])); // 6x
  * console.log(await d2.toArray()); // [12]
  * ```
  */
@@ -131,8 +131,8 @@ export function grad<A extends unknown[]>(
  *
  * @example
  * ```ts
- * import { tensor, valueAndGrad } from "@curvature/curvature";
- * const [v, g] = valueAndGrad((x) => x.exp().sum())(tensor([0, 0]));
+ * import { type Tensor, tensor, valueAndGrad } from "@curvature/curvature";
+ * const [v, g] = valueAndGrad((x: Tensor) => x.exp().sum())(tensor([0, 0]));
  * console.log(await v.item(), await g.toArray()); // 2 [1, 1]
  * ```
  */
@@ -192,8 +192,8 @@ function probeCount(op: string, primals: readonly Tensor[], tangents: readonly T
  *
  * @example
  * ```ts
- * import { jvp, tensor } from "@curvature/curvature";
- * const [y, t] = jvp((x) => x.sin(), [tensor([0])], [tensor([2])]);
+ * import { type Tensor, jvp, tensor } from "@curvature/curvature";
+ * const [y, t] = jvp((x: Tensor) => x.sin(), [tensor([0])], [tensor([2])]);
  * console.log(await y.toArray(), await t.toArray()); // [0] [2]
  * ```
  */
@@ -240,8 +240,8 @@ export interface Pullback {
  *
  * @example
  * ```ts
- * import { tensor, vjp } from "@curvature/curvature";
- * const [y, back] = vjp((x) => x.mul(3), tensor([1, 2]));
+ * import { type Tensor, tensor, vjp } from "@curvature/curvature";
+ * const [y, back] = vjp((x: Tensor) => x.mul(3), tensor([1, 2]));
  * const [gx] = back(tensor([1, 10]));
  * console.log(await gx.toArray()); // [3, 30]
  * back.dispose();
@@ -305,8 +305,8 @@ export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tens
  *
  * @example
  * ```ts
- * import { hvp, tensor } from "@curvature/curvature";
- * const f = (x) => x.pow(3).sum();                  // H = diag(6x)
+ * import { type Tensor, hvp, tensor } from "@curvature/curvature";
+ * const f = (x: Tensor) => x.pow(3).sum();                  // H = diag(6x)
  * const hv = hvp(f, tensor([1, 2]), tensor([[1, 0], [0, 1]]));
  * console.log(await hv.toArray()); // [[6, 0], [0, 12]]
  * ```
@@ -314,6 +314,17 @@ export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tens
 export function hvp(f: (x: Tensor) => Tensor, x: Tensor, v: Tensor): Tensor {
   checkFloatArg("hvp", x, "x");
   checkFloatArg("hvp", v, "v");
+  const probes = v.rank === x.rank + 1 && shapesEqual(v.shape.slice(1), x.shape);
+  if (!probes && !shapesEqual(v.shape, x.shape)) {
+    throw new RangeError(
+      `hvp: v has shape ${fmtShape(v.shape)}; expected x's shape ${fmtShape(x.shape)} ` +
+        `or [K, ...${fmtShape(x.shape)}] for K probes`,
+    );
+  }
+  if (v.dtype !== x.dtype) throw new TypeError(`hvp: v is ${v.dtype} but x is ${x.dtype}`);
+  if (v.device !== x.device) {
+    throw new Error(`hvp: v is on ${v.device.kind} but x is on ${x.device.kind}`);
+  }
   return transformScope(() => jvp((y) => grad(f)(y), [x], [v])[1]);
 }
 
@@ -336,8 +347,8 @@ function chunkSize(n: number): number {
  *
  * @example
  * ```ts
- * import { hessian, tensor } from "@curvature/curvature";
- * const f = (x) => x.mul(x).sum().square(); // (Σx²)²: H = 4(Σx²)I + 8xxᵀ
+ * import { type Tensor, hessian, tensor } from "@curvature/curvature";
+ * const f = (x: Tensor) => x.mul(x).sum().square(); // (Σx²)²: H = 4(Σx²)I + 8xxᵀ
  * console.log(await hessian(f, tensor([1, 2])).toArray()); // [[28, 16], [16, 52]]
  * ```
  */
@@ -365,9 +376,9 @@ export interface JacobianOptions {
  *
  * @example
  * ```ts
- * import { jacobian, tensor } from "@curvature/curvature";
+ * import { type Tensor, jacobian, tensor } from "@curvature/curvature";
  * const A = tensor([[1, 2], [3, 4], [5, 6]]);
- * const J = jacobian((x) => A.matmul(x), tensor([1, 1]), { mode: "fwd" });
+ * const J = jacobian((x: Tensor) => A.matmul(x), tensor([1, 1]), { mode: "fwd" });
  * console.log(await J.toArray()); // [[1, 2], [3, 4], [5, 6]]
  * ```
  */

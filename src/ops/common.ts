@@ -48,6 +48,7 @@ export function checkTensor(op: string, x: unknown, what = "argument"): Tensor {
 
 export function describeValue(x: unknown): string {
   if (x === null) return "null";
+  if (x === undefined) return "undefined";
   if (Array.isArray(x)) return `an array (wrap it with tensor(...))`;
   if (typeof x === "object") return (x as object).constructor?.name ?? "an object";
   return `${typeof x} ${String(x)}`;

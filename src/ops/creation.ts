@@ -150,25 +150,30 @@ export function tensor(data: NestedArray | TypedArray, opts: TensorOptions = {})
 
 /** A tensor of `shape` filled with `value`. */
 export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
-  const s = checkShape("full", shape);
+  return fill("full", shape, value, opts);
+}
+
+/** `full` under the name of the function the user called, for its error messages. */
+function fill(op: string, shape: readonly number[], value: number, opts: CreateOptions): Tensor {
+  const s = checkShape(op, shape);
   const device = pickDevice(opts.device);
-  const dtype = checkDtype("full", opts.dtype ?? "f32");
-  checkDeviceDtype("full", device, dtype);
-  checkSize("full", device, s, dtype);
+  const dtype = checkDtype(op, opts.dtype ?? "f32");
+  checkDeviceDtype(op, device, dtype);
+  checkSize(op, device, s, dtype);
   if (typeof value !== "number") {
-    throw new TypeError(`full: value must be a number, got ${typeof value}`);
+    throw new TypeError(`${op}: value must be a number, got ${typeof value}`);
   }
   return Tensor._fromStorage(device.backend.fill(dtype, sizeOf(s), value), s, dtype, device);
 }
 
 /** A tensor of zeros. */
 export function zeros(shape: readonly number[], opts: CreateOptions = {}): Tensor {
-  return full(shape, 0, opts);
+  return fill("zeros", shape, 0, opts);
 }
 
 /** A tensor of ones. */
 export function ones(shape: readonly number[], opts: CreateOptions = {}): Tensor {
-  return full(shape, 1, opts);
+  return fill("ones", shape, 1, opts);
 }
 
 /**

@@ -5,6 +5,7 @@ import { checkDtype, type Dtype } from "../dtype.ts";
 import { Tensor, type TensorLike } from "../tensor.ts";
 import { checkFloat, checkTensor, operands } from "./common.ts";
 import { checkDeviceDtype } from "./creation.ts";
+import { same } from "./movement.ts";
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
   checkTensor(op, x);
@@ -148,7 +149,7 @@ export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Tensor {
 export function astype(x: Tensor, dtype: Dtype): Tensor {
   checkTensor("astype", x);
   checkDtype("astype", dtype);
-  if (x.dtype === dtype) return x;
+  if (x.dtype === dtype) return same("astype", x);
   checkDeviceDtype("astype", x.device, dtype);
   return bind("cast", [x], { dtype });
 }
@@ -156,6 +157,5 @@ export function astype(x: Tensor, dtype: Dtype): Tensor {
 /** The identity that blocks derivatives: the result is a constant to every transform. */
 export function stopGradient(x: Tensor): Tensor {
   checkTensor("stopGradient", x);
-  const c = x._concrete();
-  return c === x ? x : Tensor._view(c, c.shape);
+  return Tensor._view(x._concrete(), x.shape);
 }

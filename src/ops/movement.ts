@@ -8,6 +8,15 @@ import { sum } from "./reduce.ts";
 import { tidy } from "../memory.ts";
 
 /**
+ * The result of a no-op (same shape, identity permutation, …): a new view of x's storage,
+ * so the caller may dispose it without freeing x. A traced x is returned as is.
+ */
+export function same(op: string, x: Tensor): Tensor {
+  x._check(op);
+  return x._ref ? Tensor._view(x, x.shape) : x;
+}
+
+/**
  * Same data, new shape; one entry may be −1 (inferred). Shares memory with `x` when `x`
  * is not being traced.
  */
@@ -38,7 +47,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
       } entries)`,
     );
   }
-  if (shapesEqual(s, x.shape)) return x;
+  if (shapesEqual(s, x.shape)) return same("reshape", x);
   return bind("reshape", [x], { shape: s });
 }
 
@@ -46,7 +55,7 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   checkTensor("transpose", x);
   const p = perm
-    ? perm.map((a) => normAxis("transpose", a, x.rank))
+    ? perm.map((a) => normAxis("transpose", a, x.shape))
     : [...Array(x.rank).keys()].reverse();
   if (p.length !== x.rank || new Set(p).size !== p.length) {
     throw new RangeError(
@@ -55,7 +64,7 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
       }`,
     );
   }
-  if (p.every((a, i) => a === i)) return x;
+  if (p.every((a, i) => a === i)) return same("transpose", x);
   return bind("transpose", [x], { perm: p });
 }
 
@@ -77,7 +86,7 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   if (!shapesEqual(b, s)) {
     throw new RangeError(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(s)}`);
   }
-  if (shapesEqual(x.shape, s)) return x;
+  if (shapesEqual(x.shape, s)) return same("broadcastTo", x);
   return bind("broadcastTo", [x], { shape: s });
 }
 
@@ -106,7 +115,7 @@ export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
   checkTensor("squeeze", x);
   const axes = axis === undefined
     ? x.shape.flatMap((d, i) => (d === 1 ? [i] : []))
-    : (typeof axis === "number" ? [axis] : [...axis]).map((a) => normAxis("squeeze", a, x.rank));
+    : (typeof axis === "number" ? [axis] : [...axis]).map((a) => normAxis("squeeze", a, x.shape));
   for (const a of axes) {
     if (x.shape[a] !== 1) {
       throw new RangeError(
@@ -180,14 +189,16 @@ export function slice(
       }
     }
     if (s === 0 || !Number.isFinite(s)) {
-      throw new RangeError(`slice: axis ${d}: step must be a non-zero integer, got ${s}`);
+      throw new RangeError(
+        `slice: axis ${d} of ${fmtShape(x.shape)}: step must be a non-zero integer, got ${s}`,
+      );
     }
     const [first, size] = resolveSlice(n, start[d], stop[d], s);
     st.push(size === 0 ? 0 : first);
     sp.push(s);
     shape.push(size);
   }
-  if (shapesEqual(shape, x.shape) && sp.every((s) => s === 1)) return x;
+  if (shapesEqual(shape, x.shape) && sp.every((s) => s === 1)) return same("slice", x);
   return bind("slice", [x], { start: st, step: sp, shape });
 }
 
@@ -211,7 +222,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
     }
   }
   if (typeof value !== "number") throw new TypeError(`pad: value must be a number`);
-  if (pads.every((p) => p[0] === 0 && p[1] === 0)) return x;
+  if (pads.every((p) => p[0] === 0 && p[1] === 0)) return same("pad", x);
   return bind("pad", [x], { pads: pads.map((p) => [p[0], p[1]] as const), value });
 }
 
@@ -222,7 +233,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   }
   xs.forEach((x, i) => checkTensor("concat", x, `tensor ${i}`));
   const r = xs[0].rank;
-  const a = normAxis("concat", axis, r);
+  const a = normAxis("concat", axis, xs[0].shape);
   for (const x of xs) {
     if (
       x.rank !== r || x.shape.some((d: number, i: number) => i !== a && d !== xs[0].shape[i]) ||
@@ -235,7 +246,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
       );
     }
   }
-  if (xs.length === 1) return xs[0];
+  if (xs.length === 1) return same("concat", xs[0]);
   return bind("concat", xs, { axis: a });
 }
 
@@ -260,9 +271,11 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
 function indexTensor(
   op: string,
   indices: Tensor | readonly number[],
-  len: number,
+  axis: number,
+  shape: readonly number[],
   x: Tensor,
 ): { idx: Tensor } {
+  const len = shape[axis];
   let host: Int32Array;
   let given: Tensor | null = null;
   if (indices instanceof Tensor) {
@@ -296,15 +309,15 @@ function indexTensor(
     const v = host[i];
     if (v < -len || v >= len) {
       throw new RangeError(
-        `${op}: index ${v} at position ${i} is out of range for an axis of size ${len}`,
+        `${op}: index ${v} at position ${i} is out of range for axis ${axis} (size ${len}) ` +
+          `of shape ${fmtShape(shape)}`,
       );
     }
     if (v < 0) negative = true;
   }
   if (given && !negative) return { idx: given };
   const norm = host.map((v) => (v < 0 ? v + len : v));
-  const shape = given ? given.shape : [host.length];
-  return { idx: fromHost(op, norm, shape, x.device) };
+  return { idx: fromHost(op, norm, given ? given.shape : [host.length], x.device) };
 }
 
 /**
@@ -320,9 +333,9 @@ function indexTensor(
  */
 export function gather(x: Tensor, indices: Tensor | readonly number[], axis = 0): Tensor {
   checkTensor("gather", x);
-  const a = normAxis("gather", axis, x.rank);
+  const a = normAxis("gather", axis, x.shape);
   return tidy(() => {
-    const { idx } = indexTensor("gather", indices, x.shape[a], x);
+    const { idx } = indexTensor("gather", indices, a, x.shape, x);
     const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
     const y = bind("gather", [x, flat], { axis: a });
     return reshape(y, [...x.shape.slice(0, a), ...idx.shape, ...x.shape.slice(a + 1)]);
@@ -341,9 +354,9 @@ export function scatterAdd(
 ): Tensor {
   checkTensor("scatterAdd", updates);
   const s = checkShape("scatterAdd", shape);
-  const a = normAxis("scatterAdd", axis, s.length);
+  const a = normAxis("scatterAdd", axis, s);
   return tidy(() => {
-    const { idx } = indexTensor("scatterAdd", indices, s[a], updates);
+    const { idx } = indexTensor("scatterAdd", indices, a, s, updates);
     const expect = [...s.slice(0, a), ...idx.shape, ...s.slice(a + 1)];
     if (!shapesEqual(expect, updates.shape)) {
       throw new RangeError(

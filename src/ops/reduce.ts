@@ -4,7 +4,7 @@ import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";
 import { fmtShape, normAxes } from "../shape.ts";
 import { checkFloat, checkTensor } from "./common.ts";
-import { reshape } from "./movement.ts";
+import { reshape, same } from "./movement.ts";
 import { div } from "./elementwise.ts";
 import { tidy } from "../memory.ts";
 
@@ -20,13 +20,13 @@ function reduce(
 ): Tensor {
   checkTensor(op, x);
   checkFloat(op, x);
-  const axes = normAxes(op, axis, x.rank);
+  const axes = normAxes(op, axis, x.shape);
   if (op !== "sum" && axes.some((a) => x.shape[a] === 0)) {
     throw new RangeError(
       `${op}: cannot reduce over an empty axis (shape ${fmtShape(x.shape)}); it has no identity`,
     );
   }
-  if (axes.length === 0) return x;
+  if (axes.length === 0) return same(op, x);
   if (!keepdims) return bind(op, [x], { axes });
   return tidy(() => reshape(bind(op, [x], { axes }), keptShape(x.shape, axes)));
 }
@@ -59,7 +59,7 @@ export function min(x: Tensor, axis?: number | readonly number[], keepdims = fal
 /** Mean over axes: `sum / count`. */
 export function mean(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
   checkTensor("mean", x);
-  const axes = normAxes("mean", axis, x.rank);
+  const axes = normAxes("mean", axis, x.shape);
   let count = 1;
   for (const a of axes) count *= x.shape[a];
   return tidy(() => div(sum(x, axes, keepdims), count));

@@ -98,7 +98,7 @@ export class CpuBackend implements Backend {
 
   fill(dtype: Dtype, size: number, value: number): Storage {
     const a = allocArray(dtype, size);
-    if (value !== 0) a.fill(value);
+    if (!Object.is(value, 0)) a.fill(value); // -0 must be written: the array starts at +0
     return wrap(a);
   }
   iota(dtype: Dtype, size: number, start: number, step: number): Storage {

@@ -55,6 +55,8 @@ const TREE_CHUNK = WG * 4;
 const MATMUL_KCHUNK = 4096;
 /** Most segment entries one scatter-add invocation sums per dispatch. */
 const SCATTER_SPAN = 2048;
+/** Index lists whose scatter-add CSR stays cached on the device. */
+const CSR_CACHE = 8;
 
 const groups = (n: number, wg = WG) => Math.ceil(n / wg);
 const f32Bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
@@ -77,10 +79,14 @@ export class WebGpuBackend implements Backend {
   readonly description: string;
   readonly dtypes: readonly Dtype[] = ["f32", "i32"];
   readonly maxStorageBytes: number;
-  #csr = new WeakMap<
-    IndexInfo,
-    Map<number, { order: GpuStorage; starts: GpuStorage; maxCount: number }>
-  >();
+  /** Recently used scatter-add CSRs, most recent last (see #csrOf). */
+  #csr: {
+    info: IndexInfo;
+    len: number;
+    order: GpuStorage;
+    starts: GpuStorage;
+    maxCount: number;
+  }[] = [];
 
   constructor(readonly rt: GpuRuntime) {
     this.description = `WebGPU (${rt.adapterDescription})`;
@@ -232,6 +238,12 @@ export class WebGpuBackend implements Backend {
     }
     const { outer, inner } = plan;
     let len = plan.reduced;
+    if (len === 0) {
+      // an empty reduced axis: the sum is 0 (max/min of nothing is refused above this
+      // layer); a copy here would read past the end of the empty input
+      if (owned) this.release(src);
+      return this.fill(dtype, outer * inner, 0);
+    }
     if (len <= 1) {
       // nothing to combine: a copy keeps the output's ownership simple
       const o = this.copy(dtype, src, outer * inner);
@@ -481,29 +493,43 @@ export class WebGpuBackend implements Backend {
     return o;
   }
 
-  /** CSR of the index list per target length, built on the host once and cached. */
+  /**
+   * CSR of the index list per target length, built on the host and cached for the few most
+   * recent index lists (a VJP reuses one many times). The cache is bounded and evicted
+   * entries' buffers go back to the pool: index lists made afresh on every call (plain
+   * arrays, normalised negative indices) would otherwise hold GPU memory forever.
+   */
   #csrOf(info: IndexInfo, len: number) {
-    let byLen = this.#csr.get(info);
-    if (!byLen) this.#csr.set(info, byLen = new Map());
-    let e = byLen.get(len);
-    if (!e) {
-      const idx = info.host;
-      const counts = new Uint32Array(len + 1);
-      for (const q of idx) counts[q + 1]++;
-      let maxCount = 0;
-      for (let q = 0; q < len; q++) {
-        maxCount = Math.max(maxCount, counts[q + 1]);
-        counts[q + 1] += counts[q];
-      }
-      const fillAt = counts.slice(0, len);
-      const order = new Uint32Array(idx.length);
-      idx.forEach((q, j) => (order[fillAt[q]++] = j));
-      e = {
-        order: gs(this.upload(new Int32Array(order.buffer))),
-        starts: gs(this.upload(new Int32Array(counts.buffer))),
-        maxCount,
-      };
-      byLen.set(len, e);
+    const at = this.#csr.findIndex((c) => c.info === info && c.len === len);
+    if (at >= 0) {
+      const [hit] = this.#csr.splice(at, 1);
+      this.#csr.push(hit);
+      return hit;
+    }
+    const idx = info.host;
+    const counts = new Uint32Array(len + 1);
+    for (const q of idx) counts[q + 1]++;
+    let maxCount = 0;
+    for (let q = 0; q < len; q++) {
+      maxCount = Math.max(maxCount, counts[q + 1]);
+      counts[q + 1] += counts[q];
+    }
+    const fillAt = counts.slice(0, len);
+    const order = new Uint32Array(idx.length);
+    idx.forEach((q, j) => (order[fillAt[q]++] = j));
+    const e = {
+      info,
+      len,
+      order: gs(this.upload(new Int32Array(order.buffer))),
+      starts: gs(this.upload(new Int32Array(counts.buffer))),
+      maxCount,
+    };
+    this.#csr.push(e);
+    while (this.#csr.length > CSR_CACHE) {
+      // safe while queued work still reads them: the pool tracks each buffer's last batch
+      const old = this.#csr.shift()!;
+      this.release(old.order);
+      this.release(old.starts);
     }
     return e;
   }
