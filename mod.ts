@@ -107,3 +107,40 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
+export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
+export {
+  type Estimate,
+  hessianDiagonal,
+  type HessianDiagonalOptions,
+  hessianTrace,
+  type HessianTraceOptions,
+} from "./src/curvature/hutchinson.ts";
+export { type EigenOptions, type EigenResult, hessianEigenvalues } from "./src/curvature/eigen.ts";
+export { inverseHvp, type InverseHvpOptions } from "./src/curvature/inverse_hvp.ts";
+export { cg, type CgOptions, type CgResult } from "./src/linalg/cg.ts";
+export { neumann, type NeumannOptions, type NeumannResult } from "./src/linalg/neumann.ts";
+export {
+  activate,
+  type Activation,
+  dense,
+  type Mlp,
+  mlp,
+  type MlpOptions,
+  relu,
+} from "./src/nn/layers.ts";
+export { logSoftmax, logSumExp, mseLoss, softmaxCrossEntropy } from "./src/nn/losses.ts";
+export { flattenParams, unflattenParams } from "./src/nn/params.ts";
+export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
+export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";
+export { minimize, minimizeMethods, registerMethod } from "./src/optim/minimize.ts";
+export type {
+  IterationCallback,
+  IterationInfo,
+  MethodName,
+  MethodResult,
+  MinimizeMethod,
+  MinimizeOptions,
+  MinimizeProblem,
+  MinimizeResult,
+} from "./src/optim/types.ts";
+export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";

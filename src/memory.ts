@@ -151,7 +151,13 @@ export function transformScope<T>(fn: () => T): T {
   deferred = null;
   const keepSet = new Set<Tensor>();
   collect(result, keepSet);
-  for (const t of list) if (!keepSet.has(t)) t.dispose();
+  // A result whose disposal was deferred (an inner tidy in the user's function made it) has
+  // left every scope: hand it to the caller's scope, as tidy does with its results.
+  const parent = scopes[scopes.length - 1];
+  for (const t of list) {
+    if (!keepSet.has(t)) t.dispose();
+    else parent?.add(t);
+  }
   return result;
 }
 

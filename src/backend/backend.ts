@@ -220,4 +220,38 @@ export interface Backend {
     idxInfo: IndexInfo,
     outShape: readonly number[],
   ): Storage;
+
+  /**
+   * Banded Cholesky factorisation (LAPACK pbtrf) of each of `batch` symmetric positive
+   * definite n×n matrices of bandwidth b, given in LAPACK band storage `ab`
+   * [batch, b+1, n]: upper, `ab[b+i−j][j] = A[i][j]` (i ≤ j), or `lower`,
+   * `ab[i−j][j] = A[i][j]` (i ≥ j); the unused corners are ignored. Returns the factor in
+   * the same storage (U with A = UᵀU, or L with A = LLᵀ) with the corners set to 0.
+   * A matrix that is not positive definite is an error naming `op` and the order of the
+   * failing leading minor: thrown at once on the CPU, at the next read-back on WebGPU.
+   */
+  choleskyBanded(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    batch: number,
+    n: number,
+    b: number,
+    lower: boolean,
+  ): Storage;
+  /**
+   * Solves A X = R for each matrix of a batch (`scipy.linalg.solveh_banded`): `ab` as in
+   * `choleskyBanded`, `rhs` [batch, n, m]; returns X [batch, n, m]. Errors as there.
+   */
+  solveBanded(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    b: number,
+    m: number,
+    lower: boolean,
+  ): Storage;
 }

@@ -20,6 +20,7 @@ import { gaussJordan, packColumns } from "./linalg.ts";
 import { broadcastStrides } from "../../shape.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
+import { choleskyBandedCpu, solveBandedCpu } from "./banded.ts";
 
 /** Calls fn with each batch entry's offsets (row-major order over `batchShape`). */
 function forEachBatch(
@@ -299,6 +300,35 @@ export class CpuBackend implements Backend {
   ): Storage {
     const o = allocArray(dtype, sizeOf(outShape));
     scatterAddCpu(arr(g), outShape, axis, idxInfo.host, o);
+    return wrap(o);
+  }
+
+  choleskyBanded(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    batch: number,
+    n: number,
+    b: number,
+    lower: boolean,
+  ): Storage {
+    const o = allocArray(dtype, batch * (b + 1) * n);
+    choleskyBandedCpu(op, arr(ab), o, batch, n, b, lower);
+    return wrap(o);
+  }
+  solveBanded(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    b: number,
+    m: number,
+    lower: boolean,
+  ): Storage {
+    const o = allocArray(dtype, batch * n * m);
+    solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
     return wrap(o);
   }
 }

@@ -20,6 +20,7 @@ import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
+import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
 
 const WG = 256;
 const k = (name: string, shader: KernelSpec["shader"], workgroupSize = WG): KernelSpec => ({
@@ -561,5 +562,30 @@ export class WebGpuBackend implements Backend {
       );
     }
     return o;
+  }
+
+  choleskyBanded(
+    op: string,
+    _dtype: Dtype,
+    ab: Storage,
+    batch: number,
+    n: number,
+    b: number,
+    lower: boolean,
+  ): Storage {
+    return choleskyBandedGpu(this.rt, op, gs(ab), batch, n, b, lower);
+  }
+  solveBanded(
+    op: string,
+    _dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    b: number,
+    m: number,
+    lower: boolean,
+  ): Storage {
+    return solveBandedGpu(this.rt, op, gs(ab), gs(rhs), batch, n, b, m, lower);
   }
 }

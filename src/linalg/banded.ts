@@ -1,0 +1,226 @@
+/**
+ * Banded Cholesky over LAPACK / SciPy band storage: `choleskyBanded`
+ * (`scipy.linalg.cholesky_banded`) and `solveBanded` (`scipy.linalg.solveh_banded`),
+ * batched over an optional leading axis. O(n b²) work and O(n b) memory per matrix.
+ *
+ * Band storage of a symmetric n×n matrix A of bandwidth b is a [b+1, n] array `ab`:
+ * upper (the default, SciPy's `lower=False`): `ab[b + i − j][j] = A[i][j]` for i ≤ j;
+ * lower: `ab[i − j][j] = A[i][j]` for i ≥ j. The b(b+1)/2 corner entries that fall outside
+ * the matrix are ignored.
+ */
+import { Tensor } from "../tensor.ts";
+import { checkTensor } from "../ops/common.ts";
+import { zeros } from "../ops/creation.ts";
+import { fmtShape, sizeOf } from "../shape.ts";
+import { itemSize } from "../dtype.ts";
+
+/** Options of {@linkcode choleskyBanded} and {@linkcode solveBanded}. */
+export interface BandedOptions {
+  /**
+   * `ab` holds the lower triangle, `ab[i − j][j] = A[i][j]` for i ≥ j (default false: the
+   * upper triangle, `ab[b + i − j][j] = A[i][j]` for i ≤ j, like SciPy's `lower=False`).
+   */
+  lower?: boolean;
+}
+
+/** @internal The sizes of a banded problem, from {@linkcode bandedShapes}. */
+export interface BandedShapes {
+  /** Matrices in the batch (1 when unbatched). */
+  batch: number;
+  /** Whether `ab` had a leading batch axis. */
+  batched: boolean;
+  /** The order of each matrix. */
+  n: number;
+  /** The bandwidth b (`ab` has b + 1 rows). */
+  b: number;
+  /** Right-hand sides per matrix (1 for a vector rhs; 0 without rhs). */
+  m: number;
+  /** The shape of the solution (the rhs shape), or of the factor without rhs. */
+  outShape: number[];
+}
+
+/**
+ * @internal Validates the shapes of band storage `ab` ([b+1, n] or [batch, b+1, n]) and,
+ * for a solve, of `rhs` ([n] or [n, m]; batched: [batch, n] or [batch, n, m]). Errors
+ * name `op` and the shapes. Shared by every entry point that takes band storage.
+ */
+export function bandedShapes(
+  op: string,
+  abShape: readonly number[],
+  rhsShape?: readonly number[],
+): BandedShapes {
+  const r = abShape.length;
+  if (r !== 2 && r !== 3) {
+    throw new RangeError(
+      `${op}: ab must be band storage [b+1, n] or a batch [batch, b+1, n], got shape ${
+        fmtShape(abShape)
+      }`,
+    );
+  }
+  const batched = r === 3;
+  const batch = batched ? abShape[0] : 1;
+  const rows = abShape[r - 2], n = abShape[r - 1];
+  const b = rows - 1;
+  if (rows < 1) {
+    throw new RangeError(
+      `${op}: ab of shape ${fmtShape(abShape)} has no rows; band storage has b + 1 ≥ 1 rows`,
+    );
+  }
+  if (b >= n) {
+    throw new RangeError(
+      `${op}: ab of shape ${fmtShape(abShape)} has ${rows} rows, so bandwidth b = ${b}, ` +
+        `but an n×n matrix with n = ${n} has bandwidth at most n − 1 = ${n - 1} ` +
+        `(ab must be [b+1, n] with b + 1 ≤ n)`,
+    );
+  }
+  if (!rhsShape) return { batch, batched, n, b, m: 0, outShape: [...abShape] };
+  const lead = batched ? 1 : 0;
+  const k = rhsShape.length - lead;
+  const ok = (k === 1 || k === 2) && rhsShape[lead] === n && (!batched || rhsShape[0] === batch);
+  if (!ok) {
+    const want = batched ? `[${batch}, ${n}] or [${batch}, ${n}, m]` : `[${n}] or [${n}, m]`;
+    throw new RangeError(
+      `${op}: rhs of shape ${fmtShape(rhsShape)} does not match ab of shape ${
+        fmtShape(abShape)
+      } (a${batched ? " batch of" : "n"} ${n}×${n} matri${batched ? "ces" : "x"}); ` +
+        `rhs must be ${want}`,
+    );
+  }
+  return {
+    batch,
+    batched,
+    n,
+    b,
+    m: k === 2 ? rhsShape[rhsShape.length - 1] : 1,
+    outShape: [...rhsShape],
+  };
+}
+
+/** Tensor checks: a concrete float tensor on a device that supports its dtype. */
+function checkOperand(op: string, x: unknown, what: string): Tensor {
+  const t = checkTensor(op, x, what);
+  t._check(op);
+  if (t._tracer) {
+    throw new TypeError(
+      `${op}: ${what} is being differentiated (inside grad, jvp, vjp or hvp), and ${op} has no ` +
+        `derivative rule; call it outside the transform`,
+    );
+  }
+  if (t.dtype !== "f32" && t.dtype !== "f64") {
+    throw new TypeError(
+      `${op}: ${what} must be a floating-point tensor (f32 or f64), got ${t.dtype} of shape ${
+        fmtShape(t.shape)
+      }`,
+    );
+  }
+  const bk = t.device.backend;
+  if (!bk.dtypes.includes(t.dtype)) {
+    throw new TypeError(
+      `${op}: ${what} is ${t.dtype}, which the ${t.device.kind} device does not support ` +
+        `(WebGPU has no f64; use f32, or the CPU device for f64)`,
+    );
+  }
+  return t;
+}
+
+function checkSize(op: string, t: Tensor, shape: readonly number[]): void {
+  const bytes = sizeOf(shape) * itemSize(t.dtype);
+  const limit = t.device.backend.maxStorageBytes;
+  if (bytes > limit) {
+    throw new RangeError(
+      `${op}: the result, a ${t.dtype} tensor of shape ${fmtShape(shape)}, needs ${bytes} ` +
+        `bytes, more than this ${t.device.kind} device's limit of ${limit} bytes per buffer`,
+    );
+  }
+}
+
+/**
+ * The Cholesky factor of symmetric positive definite matrices in band storage, like
+ * `scipy.linalg.cholesky_banded`: `ab` is `[b+1, n]` (or a batch `[batch, b+1, n]`) in
+ * upper storage, `ab[b + i − j][j] = A[i][j]` (i ≤ j), or with `lower: true` in lower
+ * storage, `ab[i − j][j] = A[i][j]` (i ≥ j). Returns the factor in the same storage: U with
+ * A = UᵀU (upper) or L with A = LLᵀ (lower).
+ *
+ * The corner entries outside the matrix are ignored on input and are 0 in the result.
+ * (LAPACK's pbtrf leaves them untouched and SciPy returns the input's corners there; 0 is
+ * what a user rebuilding the matrix from the band expects, and it does not depend on the
+ * input's garbage.)
+ *
+ * A matrix that is not positive definite is an error naming the first leading minor that
+ * is not positive, like LAPACK's `info` — never NaN. On the CPU it is thrown here; on
+ * WebGPU by the next read-back (`data()`, `item()`), since kernels cannot throw.
+ *
+ * @example
+ * ```ts
+ * import { choleskyBanded, tensor } from "@curvature/curvature";
+ * // A = [[4, 2], [2, 5]] in upper band storage (b = 1): row 0 holds A[0][1], row 1 the diagonal
+ * const ab = tensor([[0, 2], [4, 5]]);
+ * console.log(await choleskyBanded(ab).toArray()); // [[0, 1], [2, 2]]: U = [[2, 1], [0, 2]]
+ * ```
+ */
+export function choleskyBanded(ab: Tensor, opts: BandedOptions = {}): Tensor {
+  const op = "choleskyBanded";
+  const a = checkOperand(op, ab, "ab");
+  const s = bandedShapes(op, a.shape);
+  if (s.batch === 0) return zeros(s.outShape, { dtype: a.dtype, device: a.device });
+  checkSize(op, a, s.outShape);
+  const out = a.device.backend.choleskyBanded(
+    op,
+    a.dtype,
+    a._ref!.storage,
+    s.batch,
+    s.n,
+    s.b,
+    opts.lower ?? false,
+  );
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+}
+
+/**
+ * Solves A x = rhs for a symmetric positive definite banded A, like
+ * `scipy.linalg.solveh_banded`: `ab` is `[b+1, n]` band storage (upper by default, or
+ * `lower: true`; see {@linkcode choleskyBanded}), `rhs` is `[n]` or `[n, m]` (m right-hand
+ * sides). A batch `ab` of `[batch, b+1, n]` takes `rhs` `[batch, n]` or `[batch, n, m]`.
+ * The result has the shape of `rhs`. Costs O(n b²) per matrix.
+ *
+ * A matrix that is not positive definite is an error naming the failing leading minor
+ * (thrown here on the CPU, by the next read-back on WebGPU).
+ *
+ * @example
+ * ```ts
+ * import { solveBanded, tensor } from "@curvature/curvature";
+ * // A = [[4, 1, 0], [1, 4, 1], [0, 1, 4]]: upper storage puts the superdiagonal first
+ * const ab = tensor([[0, 1, 1], [4, 4, 4]]);
+ * console.log(await solveBanded(ab, tensor([5, 6, 5])).toArray()); // [1, 1, 1]
+ * ```
+ */
+export function solveBanded(ab: Tensor, rhs: Tensor, opts: BandedOptions = {}): Tensor {
+  const op = "solveBanded";
+  const a = checkOperand(op, ab, "ab");
+  const r = checkOperand(op, rhs, "rhs");
+  if (a.dtype !== r.dtype) {
+    throw new TypeError(
+      `${op}: ab is ${a.dtype} but rhs is ${r.dtype}; convert one with astype()`,
+    );
+  }
+  if (a.device !== r.device) {
+    throw new Error(
+      `${op}: ab is on ${a.device.kind} but rhs is on ${r.device.kind}; move one with to(x, device)`,
+    );
+  }
+  const s = bandedShapes(op, a.shape, r.shape);
+  if (s.batch === 0 || s.m === 0) return zeros(s.outShape, { dtype: a.dtype, device: a.device });
+  checkSize(op, a, s.outShape);
+  const out = a.device.backend.solveBanded(
+    op,
+    a.dtype,
+    a._ref!.storage,
+    r._ref!.storage,
+    s.batch,
+    s.n,
+    s.b,
+    s.m,
+    opts.lower ?? false,
+  );
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+}

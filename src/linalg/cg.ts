@@ -1,0 +1,335 @@
+/**
+ * Conjugate gradients with device-side scalars: α, β, rᵀz and ‖r‖² are 0-d tensors, and the
+ * host reads a handful of them back once every `checkEvery` iterations.
+ */
+import type { Tensor } from "../tensor.ts";
+import { Tensor as TensorClass } from "../tensor.ts";
+import { tidy } from "../memory.ts";
+import { describeValue } from "../ops/common.ts";
+import { full, zeros } from "../ops/creation.ts";
+import {
+  abs,
+  add,
+  div,
+  greater,
+  less,
+  lessEqual,
+  maximum,
+  mul,
+  notEqual,
+  sub,
+  where,
+} from "../ops/elementwise.ts";
+import { sum } from "../ops/reduce.ts";
+import { stack } from "../ops/movement.ts";
+import { fmtShape, shapesEqual } from "../shape.ts";
+
+/** Options of {@linkcode cg}. */
+export interface CgOptions {
+  /** Absolute tolerance on the residual norm ‖b − Ax‖ (default 0). */
+  tol?: number;
+  /** Tolerance relative to ‖b‖ (default 1e-5, SciPy's); CG stops at ‖r‖ ≤ max(tol, rtol·‖b‖). */
+  rtol?: number;
+  /** Most iterations (matrix-vector products after the first), default 10·n (SciPy's). */
+  maxIter?: number;
+  /** Starting point (default zeros); not modified. */
+  x0?: Tensor;
+  /** Applies M⁻¹ for a symmetric positive definite preconditioner M: `r ↦ M⁻¹r`. */
+  preconditioner?: (r: Tensor) => Tensor;
+  /** Read back and test for convergence every this many iterations (default 10). */
+  checkEvery?: number;
+  /**
+   * What to do when pᵀAp ≤ 0 (A is not positive definite): `"stop"` (default) freezes the
+   * iterate before that direction and reports it; `"continue"` keeps iterating while
+   * pᵀAp ≠ 0 (CG on an indefinite but non-singular system often still converges) and
+   * reports that negative curvature was met.
+   */
+  onNegativeCurvature?: "stop" | "continue";
+}
+
+/** The result of {@linkcode cg}. */
+export interface CgResult {
+  /** The solution (or the last good iterate); the caller owns it. */
+  x: Tensor;
+  /** CG steps taken (steps after convergence or a stop are not counted). */
+  iterations: number;
+  /** Matrix-vector products spent, including frozen steps between checks and the one for x0. */
+  matvecs: number;
+  /** ‖r‖ of the recursively updated residual at the end. */
+  residualNorm: number;
+  /** True when ‖r‖ ≤ max(tol, rtol·‖b‖). */
+  converged: boolean;
+  /** True when a direction with pᵀAp ≤ 0 was met. */
+  negativeCurvature?: boolean;
+  /** pᵀAp / pᵀp for the first such direction: an upper bound on A's smallest eigenvalue. */
+  curvature?: number;
+  /** True when pᵀAp was not finite (a NaN or Inf from the matvec) or exactly 0 in "continue" mode. */
+  breakdown?: boolean;
+  /** What happened, in words. */
+  message: string;
+}
+
+/** The largest finite value of a dtype: |v| ≤ it is false for ±Infinity and NaN. */
+function finiteMax(dtype: string): number {
+  return dtype === "f64" ? Number.MAX_VALUE : 3.4028234663852886e38;
+}
+
+function dotAll(a: Tensor, b: Tensor): Tensor {
+  return sum(mul(a, b));
+}
+
+function nonNegative(op: string, name: string, v: unknown, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !(v >= 0) || !Number.isFinite(v)) {
+    throw new RangeError(`${op}: ${name} must be a finite number ≥ 0, got ${String(v)}`);
+  }
+  return v;
+}
+
+function count(op: string, name: string, v: unknown, dflt: number, min: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
+    throw new RangeError(`${op}: ${name} must be an integer ≥ ${min}, got ${String(v)}`);
+  }
+  return v;
+}
+
+/** @internal Throws unless a matvec's output matches its input's shape, dtype and device. */
+export function checkMatvec(op: string, what: string, y: unknown, like: Tensor): Tensor {
+  if (!(y instanceof TensorClass)) {
+    throw new TypeError(`${op}: ${what} must return a Tensor, got ${describeValue(y)}`);
+  }
+  if (!shapesEqual(y.shape, like.shape) || y.dtype !== like.dtype || y.device !== like.device) {
+    throw new RangeError(
+      `${op}: ${what} returned ${fmtShape(y.shape)} ${y.dtype} on ${y.device.kind}; expected ` +
+        `${fmtShape(like.shape)} ${like.dtype} on ${like.device.kind} (the shape of b)`,
+    );
+  }
+  return y;
+}
+
+/** @internal Checks the right-hand side of a solver. */
+export function checkRhs(op: string, matvec: unknown, b: unknown): Tensor {
+  if (typeof matvec !== "function") {
+    throw new TypeError(`${op}: matvec must be a function v ↦ Av, got ${describeValue(matvec)}`);
+  }
+  if (!(b instanceof TensorClass)) {
+    throw new TypeError(`${op}: b must be a Tensor, got ${describeValue(b)}`);
+  }
+  if (b.dtype === "i32") throw new TypeError(`${op}: b must be f32 or f64, got i32`);
+  if (b.size === 0) throw new RangeError(`${op}: b is empty`);
+  return b;
+}
+
+interface State {
+  x: Tensor;
+  r: Tensor;
+  p: Tensor;
+  rz: Tensor;
+  rr: Tensor;
+  /** 1 while iterating; 0 once converged or stopped (then nothing moves any more). */
+  active: Tensor;
+  /** CG steps taken. */
+  iters: Tensor;
+  /** pᵀAp of the step that stopped CG ("stop": ≤ 0 or not finite), else 0. */
+  stopPAp: Tensor;
+  /** "continue" mode: 1 once a step had pᵀAp < 0. */
+  negSeen: Tensor;
+}
+
+function replace(old: State, next: Partial<State>): State {
+  const kept = new Set<Tensor>(Object.values(next));
+  for (const t of new Set<Tensor>(Object.values(old))) if (!kept.has(t)) t.dispose();
+  return next as State;
+}
+
+/**
+ * Solves `A x = b` by (preconditioned) conjugate gradients for a symmetric positive
+ * definite A given as a function `v ↦ Av` (a Hessian-vector product, a banded matvec, …).
+ * `b` may have any shape; `matvec` maps that shape to itself.
+ *
+ * **Device-side scalars.** α = rᵀz / pᵀAp, β and the residual norms are 0-d tensors; no
+ * iteration reads anything back. Every `checkEvery` iterations (default 10) one small tensor
+ * of flags is read back (a single read-back) to test for convergence, so a solve costs about
+ * ⌈iterations / checkEvery⌉ read-backs, and may spend up to `checkEvery − 1` extra
+ * matrix-vector products after it has converged: those steps are frozen (they leave x
+ * unchanged and are not counted in `iterations`, only in `matvecs`).
+ *
+ * **Freezing and negative curvature.** Each iteration computes on the device the 0-d flag
+ * `ok = active · (‖r‖² > thr²) · (0 < pᵀAp ≤ max finite)` and updates x, r and p through
+ * `where(ok, new, old)`, then `active ← ok`. Once CG converges, meets a direction with
+ * pᵀAp ≤ 0, or gets a non-finite pᵀAp (a NaN from the matvec), the iterate stops moving
+ * for good, and the pᵀAp of the stopping step is kept (`where(live − ok, pᵀAp, kept)`). The
+ * next check reads `active`, ‖r‖², the kept pᵀAp and pᵀp of the frozen direction, and
+ * tells the three cases apart on the host. With negative curvature the result is the last
+ * iterate before that direction, `negativeCurvature: true` and `curvature` = pᵀAp/pᵀp of
+ * the offending direction: never a silently diverging x. A step costs one matvec, three
+ * reductions and about twenty elementwise ops (most of them on 0-d tensors).
+ *
+ * Memory: each iteration runs in a `tidy` scope and frees the previous state, so only x
+ * (returned) outlives the call.
+ *
+ * @example
+ * ```ts
+ * import { cg, matmul, type Tensor, tensor } from "@curvature/curvature";
+ * const A = tensor([[4, 1], [1, 3]], { dtype: "f64" });
+ * const b = tensor([1, 2], { dtype: "f64" });
+ * const res = await cg((v: Tensor) => matmul(A, v), b, { rtol: 1e-12 });
+ * console.log(res.converged, res.iterations, await res.x.toArray()); // true 2 [1/11, 7/11]
+ * ```
+ */
+export async function cg(
+  matvec: (v: Tensor) => Tensor,
+  b: Tensor,
+  opts: CgOptions = {},
+): Promise<CgResult> {
+  const op = "cg";
+  checkRhs(op, matvec, b);
+  const tol = nonNegative(op, "tol", opts.tol, 0);
+  const rtol = nonNegative(op, "rtol", opts.rtol, 1e-5);
+  const maxIter = count(op, "maxIter", opts.maxIter, 10 * b.size, 0);
+  const checkEvery = count(op, "checkEvery", opts.checkEvery, 10, 1);
+  const mode = opts.onNegativeCurvature ?? "stop";
+  if (mode !== "stop" && mode !== "continue") {
+    throw new TypeError(
+      `${op}: onNegativeCurvature must be "stop" or "continue", got ${JSON.stringify(mode)}`,
+    );
+  }
+  const x0 = opts.x0;
+  if (x0 !== undefined) {
+    if (!(x0 instanceof TensorClass)) {
+      throw new TypeError(`${op}: x0 must be a Tensor, got ${describeValue(x0)}`);
+    }
+    if (!shapesEqual(x0.shape, b.shape) || x0.dtype !== b.dtype || x0.device !== b.device) {
+      throw new RangeError(
+        `${op}: x0 is ${fmtShape(x0.shape)} ${x0.dtype} on ${x0.device.kind}; expected b's ` +
+          `${fmtShape(b.shape)} ${b.dtype} on ${b.device.kind}`,
+      );
+    }
+  }
+  const M = opts.preconditioner;
+  if (M !== undefined && typeof M !== "function") {
+    throw new TypeError(`${op}: preconditioner must be a function r ↦ M⁻¹r`);
+  }
+  const fmax = finiteMax(b.dtype);
+  const A = (v: Tensor) => checkMatvec(op, "matvec", matvec(v), b);
+  const prec = (r: Tensor) => (M ? checkMatvec(op, "preconditioner", M(r), b) : r);
+
+  const thr2 = tidy(() => maximum(mul(dotAll(b, b), rtol * rtol), tol * tol));
+  let st: State = tidy(() => {
+    const scalar = (v: number) => full([], v, { dtype: b.dtype, device: b.device });
+    const x = x0 ? mul(x0, 1) : zeros(b.shape, { dtype: b.dtype, device: b.device });
+    const r = x0 ? sub(b, A(x0)) : mul(b, 1);
+    const z = prec(r);
+    const rz = dotAll(r, z);
+    return {
+      x,
+      r,
+      p: z === r ? mul(r, 1) : z,
+      rz,
+      rr: M ? dotAll(r, r) : rz,
+      active: scalar(1),
+      iters: scalar(0),
+      stopPAp: scalar(0),
+      negSeen: scalar(0),
+    };
+  });
+  let loops = 0;
+  let flags: Float64Array | Float32Array | null = null;
+  try {
+    while (true) {
+      const todo = Math.min(checkEvery, maxIter - loops);
+      for (let i = 0; i < todo; i++) {
+        st = replace(st, tidy(() => step(st)));
+        loops++;
+      }
+      const probe = tidy(() =>
+        stack([st.active, st.rr, thr2, st.iters, st.stopPAp, dotAll(st.p, st.p), st.negSeen])
+      );
+      try {
+        flags = (await probe.data()) as Float64Array | Float32Array;
+      } finally {
+        probe.dispose();
+      }
+      if (flags[0] === 0 || loops >= maxIter) break;
+    }
+  } catch (e) {
+    replace(st, {});
+    thr2.dispose();
+    throw e;
+  }
+  const x = st.x;
+  replace(st, { x });
+  thr2.dispose();
+  const [active, rr, t2, iters, stopPAp, pp, negSeen] = flags;
+  // Stopped with ‖r‖ still above the threshold: the stopping step's pᵀAp says why.
+  const stopped = active === 0 && !(rr <= t2);
+  const neg = mode === "stop" ? stopped && stopPAp <= 0 : negSeen !== 0;
+  const bad = stopped && !(mode === "stop" && stopPAp <= 0);
+  const curv = stopPAp / pp; // the frozen p is the direction that stopped CG
+  const residualNorm = Math.sqrt(rr);
+  const converged = !stopped && rr <= t2;
+  const res: CgResult = {
+    x,
+    iterations: iters,
+    matvecs: loops + (x0 ? 1 : 0),
+    residualNorm,
+    converged,
+    message: "",
+  };
+  const fmt = (v: number) => v.toExponential(3);
+  if (neg) res.negativeCurvature = true;
+  if (neg && mode === "stop") res.curvature = curv;
+  if (bad) {
+    res.breakdown = true;
+    res.message = `breakdown: pᵀAp was not finite (or exactly 0) at iteration ${iters + 1}; ` +
+      `check the matvec for NaN/Inf. x is the last finite iterate.`;
+  } else if (neg && mode === "stop") {
+    res.message =
+      `negative curvature: pᵀAp ≤ 0 at iteration ${iters + 1} (pᵀAp/pᵀp = ${
+        fmt(curv)
+      }), so A is not positive definite; x is the iterate before that direction. ` +
+      `Add damping (A + λI with λ > ${fmt(-curv)}) or pass onNegativeCurvature: "continue".`;
+  } else if (converged) {
+    res.message = `converged: ‖r‖ = ${fmt(residualNorm)} ≤ ${fmt(Math.sqrt(t2))} after ${iters} ` +
+      `iterations${neg ? " (negative curvature was met on the way)" : ""}`;
+  } else {
+    res.message = `not converged: ${maxIter} iterations reached with ‖r‖ = ${fmt(residualNorm)} > ${
+      fmt(Math.sqrt(t2))
+    }`;
+  }
+  return res;
+
+  /**
+   * One CG iteration on device values. `ok` (0 or 1) says whether this step is taken; a step
+   * not taken leaves x, r and p as they were (where() rather than α = 0 alone, since 0 · p
+   * would be NaN if the matvec had produced one), and `active ← ok` keeps them frozen.
+   */
+  function step(s: State): State {
+    const Ap = A(s.p);
+    const pAp = dotAll(s.p, Ap);
+    const live = mul(s.active, greater(s.rr, thr2));
+    // "stop": 0 < pᵀAp ≤ max (false for NaN); "continue": pᵀAp ≠ 0 and finite
+    const usable = mode === "stop"
+      ? mul(greater(pAp, 0), lessEqual(pAp, fmax))
+      : mul(notEqual(pAp, 0), lessEqual(abs(pAp), fmax));
+    const ok = mul(live, usable);
+    const alpha = div(s.rz, pAp); // used only where ok
+    const x = where(ok, add(s.x, mul(alpha, s.p)), s.x);
+    const r = where(ok, sub(s.r, mul(alpha, Ap)), s.r);
+    const z = prec(r);
+    const rz = dotAll(r, z); // unchanged (recomputed from the same r) when frozen
+    const p = where(ok, add(z, mul(div(rz, s.rz), s.p)), s.p);
+    return {
+      x,
+      r,
+      p,
+      rz,
+      rr: M ? dotAll(r, r) : rz,
+      active: ok,
+      iters: add(s.iters, ok),
+      stopPAp: where(sub(live, ok), pAp, s.stopPAp),
+      negSeen: mode === "stop" ? s.negSeen : maximum(s.negSeen, mul(ok, less(pAp, 0))),
+    };
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Losses written in library ops (so they differentiate to any order): mean squared error,
+ * log-sum-exp, log-softmax and softmax cross-entropy.
+ */
+import type { Tensor } from "../tensor.ts";
+import { add, exp, log, mul, neg, square, stopGradient, sub } from "../ops/elementwise.ts";
+import { max, mean, sum } from "../ops/reduce.ts";
+import { squeeze } from "../ops/movement.ts";
+import { tidy } from "../memory.ts";
+import { fmtShape, shapesEqual } from "../shape.ts";
+
+/**
+ * Mean squared error: the mean over every entry of `(pred − target)²` (PyTorch's
+ * `MSELoss()` with its default mean reduction).
+ *
+ * @example
+ * ```ts
+ * import { mseLoss, tensor } from "@curvature/curvature";
+ * console.log(await mseLoss(tensor([1, 2]), tensor([1, 4])).item()); // 2
+ * ```
+ */
+export function mseLoss(pred: Tensor, target: Tensor): Tensor {
+  if (!shapesEqual(pred.shape, target.shape)) {
+    throw new RangeError(
+      `mseLoss: pred ${fmtShape(pred.shape)} and target ${fmtShape(target.shape)} differ in shape`,
+    );
+  }
+  return tidy(() => mean(square(sub(pred, target))));
+}
+
+/**
+ * `log Σ exp(x)` along `axis` (default the last), computed as `m + log Σ exp(x − m)` with
+ * `m` the maximum held constant (`stopGradient`): the shift cancels exactly in the value and
+ * in every derivative, and no exponential overflows.
+ *
+ * @example
+ * ```ts
+ * import { logSumExp, tensor } from "@curvature/curvature";
+ * console.log(await logSumExp(tensor([1000, 1000])).item()); // 1000.6931…
+ * ```
+ */
+export function logSumExp(x: Tensor, axis = -1, keepdims = false): Tensor {
+  return tidy(() => {
+    const m = stopGradient(max(x, axis, true));
+    const s = log(sum(exp(sub(x, m)), axis, keepdims));
+    return add(s, keepdims ? m : squeeze(m, axis));
+  });
+}
+
+/**
+ * `x − logSumExp(x)` along `axis` (default the last): log-probabilities of a softmax.
+ *
+ * @example
+ * ```ts
+ * import { logSoftmax, tensor } from "@curvature/curvature";
+ * console.log(await logSoftmax(tensor([0, 0])).toArray()); // [-0.693…, -0.693…]
+ * ```
+ */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return tidy(() => sub(x, logSumExp(x, axis, true)));
+}
+
+/**
+ * Softmax cross-entropy averaged over the batch: `−(1/N) Σₙ Σ_c yₙc log softmax(zₙ)_c` for
+ * logits `z` of shape `[N, C]` and targets `y` of the same shape (one-hot labels or class
+ * probabilities).
+ *
+ * @example
+ * ```ts
+ * import { softmaxCrossEntropy, tensor } from "@curvature/curvature";
+ * const loss = softmaxCrossEntropy(tensor([[0, 0]]), tensor([[1, 0]]));
+ * console.log(await loss.item()); // 0.6931… (log 2)
+ * ```
+ */
+export function softmaxCrossEntropy(logits: Tensor, targets: Tensor): Tensor {
+  if (logits.rank !== 2 || !shapesEqual(logits.shape, targets.shape)) {
+    throw new RangeError(
+      `softmaxCrossEntropy: expected logits [N, C] and targets of the same shape, got ${
+        fmtShape(logits.shape)
+      } and ${fmtShape(targets.shape)}`,
+    );
+  }
+  return tidy(() => neg(sum(mul(targets, logSoftmax(logits, 1))).div(logits.shape[0])));
+}

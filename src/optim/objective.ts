@@ -1,0 +1,166 @@
+/**
+ * What every optimiser of `minimize` works through: an objective that counts its
+ * evaluations (nfev, ngev, nhvp), reports iterations to the user's callback, and packs the
+ * few scalars an iteration needs into one read-back.
+ */
+import type { Tensor } from "../tensor.ts";
+import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
+import { mul, sqrt } from "../ops/elementwise.ts";
+import { sum } from "../ops/reduce.ts";
+import { concat, reshape, slice } from "../ops/movement.ts";
+import { tidy } from "../memory.ts";
+import { fmtShape } from "../shape.ts";
+import type { IterationCallback, IterationInfo, MinimizeProblem } from "./types.ts";
+
+/** @internal Machine epsilon of a dtype. */
+export function epsOf(dtype: string): number {
+  return dtype === "f64" ? 2 ** -52 : 2 ** -23;
+}
+
+/** @internal `Σ a ⊙ b` as a 0-d tensor (any shapes that match). */
+export function vdot(a: Tensor, b: Tensor): Tensor {
+  return tidy(() => sum(mul(a, b)));
+}
+
+/** @internal The Euclidean norm as a 0-d tensor. */
+export function norm(a: Tensor): Tensor {
+  return tidy(() => sqrt(sum(mul(a, a))));
+}
+
+/** @internal Reads several one-element tensors with a single read-back. */
+export async function readScalars(...ts: Tensor[]): Promise<number[]> {
+  const packed = tidy(() => concat(ts.map((t) => reshape(t, [1])), 0));
+  try {
+    return Array.from(await packed.data());
+  } finally {
+    packed.dispose();
+  }
+}
+
+/** @internal Disposes every tensor among the values of a state record. */
+export function disposeAll(...ts: (Tensor | null | undefined)[]): void {
+  for (const t of ts) t?.dispose();
+}
+
+/** @internal The objective of one `minimize` call, with its counters and callback. */
+export class Objective implements MinimizeProblem {
+  /** Objective evaluations. */
+  nfev = 0;
+  /** Gradient evaluations. */
+  ngev = 0;
+  /** Hessian-vector products. */
+  nhvp = 0;
+
+  constructor(
+    readonly f: (x: Tensor) => Tensor,
+    readonly callback: IterationCallback | undefined,
+  ) {}
+
+  /** `f(x)` alone. */
+  value(x: Tensor): Tensor {
+    this.nfev++;
+    return tidy(() => this.#checked(this.f(x), x));
+  }
+
+  /** `[f(x), ∇f(x)]` from one reverse pass. */
+  valueAndGrad(x: Tensor): [Tensor, Tensor] {
+    this.nfev++;
+    this.ngev++;
+    return valueAndGrad((y: Tensor) => this.#checked(this.f(y), y))(x);
+  }
+
+  /** `H v`, or K products for v of shape `[K, ...x.shape]`. */
+  hvp(x: Tensor, v: Tensor): Tensor {
+    this.nhvp += v.rank > x.rank ? v.shape[0] : 1;
+    return hvp(this.f, x, v);
+  }
+
+  /** `[f(x), ∇f(x), H V]` for probes `V` `[K, ...x.shape]`, all from one forward-over-reverse pass. */
+  valueGradHvp(x: Tensor, v: Tensor): [Tensor, Tensor, Tensor] {
+    this.nfev++;
+    this.ngev++;
+    const k = v.shape[0];
+    this.nhvp += k;
+    const n = x.size;
+    return tidy(() => {
+      const both = (y: Tensor) => {
+        const [fy, gy] = valueAndGrad((z: Tensor) => this.#checked(this.f(z), z))(y);
+        return concat([reshape(fy, [1]), reshape(gy, [n])], 0);
+      };
+      const [out, tan] = jvp(both, [x], [v]);
+      return [
+        reshape(slice(out, [0], [1]), []),
+        reshape(slice(out, [1], [n + 1]), x.shape),
+        reshape(slice(tan, [0, 1], [k, n + 1]), [k, ...x.shape]),
+      ];
+    });
+  }
+
+  /** Hands the iteration to the user's callback; false means stop. */
+  async report(info: Omit<IterationInfo, "nfev" | "ngev" | "nhvp">): Promise<boolean> {
+    if (!this.callback) return true;
+    const r = await this.callback({ ...info, nfev: this.nfev, ngev: this.ngev, nhvp: this.nhvp });
+    return r !== false;
+  }
+
+  #checked(y: Tensor, x: Tensor): Tensor {
+    if (y.size !== 1) {
+      throw new RangeError(
+        `minimize: the objective must return a scalar, got shape ${fmtShape(y.shape)} for x ${
+          fmtShape(x.shape)
+        }`,
+      );
+    }
+    return y;
+  }
+}
+
+/** @internal Reads a numeric option, checking it lies in the range the method needs. */
+export function numOpt(
+  method: string,
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  check: (v: number) => boolean,
+  need: string,
+): number {
+  const v = value ?? fallback;
+  if (typeof v !== "number" || !check(v)) {
+    throw new RangeError(`minimize (${method}): ${name} must be ${need}, got ${value}`);
+  }
+  return v;
+}
+
+/**
+ * @internal When an inner CG loop reads its termination flag back. A number n: after every
+ * n iterations. `"auto"`: first after as many iterations as the previous solve needed (the
+ * best guess of this one's), then after gaps of 1, 2, 4, … — typically one or two read-backs
+ * per solve, at the price of a few masked iterations when a solve finishes early.
+ */
+export class CheckSchedule {
+  #prev = 1;
+  readonly every: number | "auto";
+
+  constructor(method: string, every: number | "auto" | undefined, x: Tensor) {
+    const v = every ?? (x.device.kind === "cpu" ? 1 : "auto");
+    if (v !== "auto" && !(Number.isSafeInteger(v) && v >= 1)) {
+      throw new RangeError(
+        `minimize (${method}): cgCheckEvery must be a positive integer or "auto", got ${every}`,
+      );
+    }
+    this.every = v;
+  }
+
+  /** True when the solve should read back after `done` iterations. */
+  due(done: number): boolean {
+    if (this.every !== "auto") return done % this.every === 0;
+    let at = this.#prev;
+    for (let gap = 1; at < done; gap *= 2) at += gap;
+    return at === done;
+  }
+
+  /** Records how many iterations a solve took. */
+  finished(iterations: number): void {
+    this.#prev = Math.max(1, iterations);
+  }
+}

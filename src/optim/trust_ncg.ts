@@ -1,0 +1,248 @@
+/**
+ * Trust-region Newton-CG: the Steihaug–Toint CG subproblem solver (Nocedal & Wright,
+ * *Numerical Optimization*, 2nd ed., Alg. 7.2) inside the standard trust-region loop
+ * (N&W Alg. 4.1), with SciPy's `trust-ncg` defaults.
+ */
+import type { Tensor } from "../tensor.ts";
+import {
+  add,
+  greater,
+  greaterEqual,
+  lessEqual,
+  maximum,
+  mul,
+  neg,
+  sqrt,
+  sub,
+  where,
+} from "../ops/elementwise.ts";
+import { zeros } from "../ops/creation.ts";
+import { tidy } from "../memory.ts";
+import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
+import { CheckSchedule, disposeAll, epsOf, norm, numOpt, readScalars, vdot } from "./objective.ts";
+
+interface SteihaugState {
+  z: Tensor;
+  r: Tensor;
+  d: Tensor;
+  rs: Tensor;
+  /** 1 while CG runs. */
+  active: Tensor;
+  /** The step, once CG has stopped. */
+  p: Tensor;
+  /** m(p) − f = gᵀp + ½ pᵀHp of that step. */
+  model: Tensor;
+  /** 1 when the step lies on the boundary. */
+  boundary: Tensor;
+  iters: Tensor;
+}
+
+/**
+ * Steihaug–Toint CG for `min gᵀp + ½ pᵀHp` subject to `‖p‖ ≤ Δ`. CG from p = 0 stops at
+ * a residual below `tol`, at the boundary (the step is cut where the next iterate would
+ * leave), or at non-positive curvature (the step goes to the boundary point along d with
+ * the lower model value). The model value of the step is tracked without further products:
+ * with `r = Hz + g`, `m(z + τd) − f = ½(g + r)ᵀz + τ rᵀd + ½ τ² dᵀHd`. Everything stays on
+ * the device; finished iterations are masked no-ops, so when the flags are read back
+ * (`schedule`) changes only the cost.
+ */
+async function steihaug(
+  prob: MinimizeProblem,
+  x: Tensor,
+  g: Tensor,
+  radius: number,
+  tol: number,
+  maxCg: number,
+  schedule: CheckSchedule,
+): Promise<{ p: Tensor; model: number; boundary: boolean; iters: number }> {
+  const opts = { dtype: g.dtype, device: g.device };
+  const r2 = radius * radius;
+  let s: SteihaugState = tidy(() => ({
+    z: zeros(g.shape, opts),
+    r: add(g, 0),
+    d: neg(g),
+    rs: vdot(g, g),
+    active: greater(vdot(g, g), tol * tol),
+    p: zeros(g.shape, opts),
+    model: zeros([], opts),
+    boundary: zeros([], opts),
+    iters: zeros([], opts),
+  }));
+  let read = [1, 0, 0, 0];
+  for (let j = 0; j < maxCg; j++) {
+    const prev = s;
+    s = tidy(() => {
+      const { z, r, d, rs, active } = prev;
+      const bd = prob.hvp(x, d);
+      const curv = vdot(d, bd);
+      const zd = vdot(z, d), dd = vdot(d, d), zz = vdot(z, z);
+      const rd = vdot(r, d), half = mul(vdot(add(g, r), z), 0.5);
+      // ‖z + τd‖ = Δ: τ = (−zd ± √(zd² + dd (Δ² − zz))) / dd, in the cancellation-free form
+      const disc = sqrt(maximum(add(mul(zd, zd), mul(dd, sub(r2, zz))), 0));
+      const aux = add(zd, mul(where(greaterEqual(zd, 0), 1, -1), disc)); // zd + sign(zd)·√disc
+      const t1 = neg(aux).div(dd), t2 = sub(r2, zz).div(aux);
+      const [ta, tb] = [where(lessEqual(t1, t2), t1, t2), where(lessEqual(t1, t2), t2, t1)];
+      const modelAt = (t: Tensor) => add(half, add(mul(t, rd), mul(mul(t, t), mul(curv, 0.5))));
+      // the step ends here when curvature is non-positive (lower-model boundary point) …
+      const neg0 = mul(active, lessEqual(curv, 0));
+      const ma = modelAt(ta), mb = modelAt(tb);
+      const tNeg = where(lessEqual(ma, mb), ta, tb);
+      // … or when the full CG step would leave the region (positive root)
+      const pos = sub(active, neg0);
+      const alpha = mul(rs, where(pos, curv, 1).reciprocal());
+      const zn = add(z, mul(alpha, d));
+      const out = mul(pos, greaterEqual(vdot(zn, zn), r2));
+      const inside = sub(pos, out); // a regular CG step
+      const rn = add(r, mul(alpha, bd));
+      const rsn = vdot(rn, rn);
+      const done = mul(inside, lessEqual(rsn, tol * tol)); // converged inside the region
+      const tHit = where(neg0, tNeg, tb);
+      const hit = add(neg0, out);
+      const halfN = mul(vdot(add(g, rn), zn), 0.5); // model at the converged iterate
+      const beta = mul(rsn, where(inside, rs, 1).reciprocal());
+      return {
+        z: where(inside, zn, z),
+        r: where(inside, rn, r),
+        d: where(inside, sub(mul(beta, d), rn), d),
+        rs: where(inside, rsn, rs),
+        active: sub(inside, done),
+        p: where(hit, add(z, mul(tHit, d)), where(done, zn, prev.p)),
+        model: where(hit, modelAt(tHit), where(done, halfN, prev.model)),
+        boundary: add(prev.boundary, hit),
+        iters: add(prev.iters, active),
+      };
+    });
+    disposeAll(...Object.values(prev));
+    if (schedule.due(j + 1) || j + 1 === maxCg) {
+      read = await readScalars(s.active, s.model, s.boundary, s.iters);
+      if (read[0] === 0) break;
+    }
+  }
+  let p = s.p;
+  let [active, model, boundary, iters] = read;
+  if (active !== 0) {
+    // CG ran out of iterations inside the region: take the last iterate
+    p.dispose();
+    p = tidy(() => add(s.z, 0));
+    const last = tidy(() => mul(vdot(add(g, s.r), s.z), 0.5));
+    [model] = await readScalars(last);
+    last.dispose();
+  }
+  disposeAll(s.z, s.r, s.d, s.rs, s.active, s.model, s.boundary, s.iters);
+  schedule.finished(iters);
+  return { p, model, boundary: boundary !== 0, iters };
+}
+
+/**
+ * `minimize(f, x0, { method: "trust-ncg" })`: Steihaug–Toint CG to the tolerance
+ * `min(0.5, √‖g‖) ‖g‖` inside a trust region; ρ = actual ÷ predicted reduction; the radius
+ * shrinks to Δ/4 when ρ < ¼ and doubles (up to `maxTrustRadius`) when ρ > ¾ and the step
+ * reached the boundary; the step is accepted when ρ > η. When the predicted reduction is
+ * below the rounding error of f (10 ε |f|), ρ is noise: the step is accepted if f did not
+ * rise by more than that, and the radius is left alone.
+ */
+export async function trustNcg(
+  prob: MinimizeProblem,
+  x0: Tensor,
+  o: MinimizeOptions,
+): Promise<MethodResult> {
+  const m = "trust-ncg";
+  const gtol = numOpt(m, "gtol", o.gtol, 1e-5, (v) => v >= 0, "a number ≥ 0");
+  const maxIter = numOpt(
+    m,
+    "maxIter",
+    o.maxIter,
+    1000,
+    (v) => Number.isSafeInteger(v) && v >= 0,
+    "an integer ≥ 0",
+  );
+  const maxCg = numOpt(m, "maxCgIter", o.maxCgIter, 20 * x0.size, (v) => v >= 1, "≥ 1");
+  const schedule = new CheckSchedule(m, o.cgCheckEvery, x0);
+  const maxRadius = numOpt(m, "maxTrustRadius", o.maxTrustRadius, 1000, (v) => v > 0, "> 0");
+  let radius = numOpt(
+    m,
+    "initialTrustRadius",
+    o.initialTrustRadius,
+    1,
+    (v) => v > 0 && v <= maxRadius,
+    "in (0, maxTrustRadius]",
+  );
+  const eta = numOpt(m, "eta", o.eta, 0.15, (v) => v >= 0 && v < 0.25, "in [0, 0.25)");
+
+  let x = tidy(() => add(x0, 0));
+  let g: Tensor | null = null;
+  try {
+    const [fT, g0] = prob.valueAndGrad(x);
+    g = g0;
+    const gn0 = norm(g);
+    let [f, gnorm] = await readScalars(fT, gn0);
+    disposeAll(fT, gn0);
+    let k = 0;
+    let message = "";
+    let stop =
+      !(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm, trustRadius: radius }));
+    while (!stop) {
+      if (gnorm < gtol) {
+        message = "converged: gradient norm below gtol";
+        break;
+      }
+      if (!Number.isFinite(f) || !Number.isFinite(gnorm)) {
+        message = `stopped: the objective or its gradient is not finite (f = ${f}, ‖g‖ = ${gnorm})`;
+        break;
+      }
+      if (k >= maxIter) {
+        message = "stopped: maximum iterations reached";
+        break;
+      }
+      const tol = Math.min(0.5, Math.sqrt(gnorm)) * gnorm;
+      const sub = await steihaug(prob, x, g, radius, tol, maxCg, schedule);
+      const predicted = -sub.model;
+      if (!(predicted > 0)) {
+        sub.p.dispose();
+        message =
+          "stopped: the model predicts no decrease (the Hessian products may be inaccurate)";
+        break;
+      }
+      const xt = tidy(() => add(x, sub.p));
+      sub.p.dispose();
+      const [ft, gt] = prob.valueAndGrad(xt);
+      const gnT = norm(gt);
+      const [fv, gnv] = await readScalars(ft, gnT);
+      disposeAll(ft, gnT);
+      const noise = 10 * epsOf(x.dtype) * Math.abs(f);
+      let accept: boolean;
+      if (predicted <= noise) {
+        accept = fv <= f + noise;
+        if (!accept) radius *= 0.25;
+      } else {
+        const rho = (f - fv) / predicted;
+        if (!(rho >= 0.25)) radius *= 0.25;
+        else if (rho > 0.75 && sub.boundary) radius = Math.min(2 * radius, maxRadius);
+        accept = rho > eta;
+      }
+      if (accept) {
+        disposeAll(x, g);
+        [x, g, f, gnorm] = [xt, gt, fv, gnv];
+      } else {
+        disposeAll(xt, gt);
+      }
+      k++;
+      stop = !(await prob.report({
+        iteration: k,
+        x,
+        fun: f,
+        gradNorm: gnorm,
+        trustRadius: radius,
+        cgIterations: sub.iters,
+      }));
+      if (stop) message = "stopped by onIteration";
+    }
+    if (!message) message = "stopped by onIteration";
+    return { x, fun: f, gradNorm: gnorm, iterations: k, converged: gnorm < gtol, message };
+  } catch (e) {
+    x.dispose();
+    throw e;
+  } finally {
+    g?.dispose();
+  }
+}
