@@ -37,6 +37,15 @@ export type Expr =
     readonly strides: readonly number[];
   }
   | {
+    /** A reduction (see WebGpuBackend.reduce): opaque to fusion, run when first needed. */
+    readonly kind: "reduce";
+    readonly op: number;
+    readonly x: LazyStorage;
+    readonly outer: number;
+    readonly len: number;
+    readonly inner: number;
+  }
+  | {
     readonly kind: "pad";
     readonly x: LazyStorage;
     readonly outShape: readonly number[];
@@ -54,6 +63,7 @@ export function children(e: Expr): LazyStorage[] {
     case "cast":
     case "view":
     case "pad":
+    case "reduce":
       return [e.x];
     case "binary":
       return [e.a, e.b];
@@ -76,6 +86,33 @@ export function ownParams(e: Expr): number {
     default:
       return 0;
   }
+}
+
+/**
+ * Exact size of the expression DAG rooted at the given children (shared nodes counted
+ * once, realized buffers and reductions as leaves). The per-node bounds overcount shared
+ * subexpressions, so fusion limits are checked with this when the bounds say "too big".
+ */
+export function measure(
+  roots: readonly LazyStorage[],
+): { nodes: number; leaves: number; params: number } {
+  const seen = new Set<LazyStorage>();
+  const bufs = new Set<unknown>();
+  let nodes = 0, params = 0;
+  const stack = [...roots];
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    nodes++;
+    if (s.buf || !s.expr || s.expr.kind === "reduce") {
+      bufs.add(s.buf ?? s);
+      continue;
+    }
+    params += ownParams(s.expr);
+    stack.push(...children(s.expr));
+  }
+  return { nodes, leaves: bufs.size, params };
 }
 
 let nextId = 0;
@@ -101,7 +138,13 @@ export class LazyStorage implements Storage {
     this.byteLength = size * 4;
     this.buf = buf;
     this.expr = expr;
-    if (expr) {
+    if (expr?.kind === "reduce") {
+      expr.x.refs++;
+      // a consumer reads it as a buffer: it counts as one leaf
+      this.nodes = 1;
+      this.leaves = 1;
+      this.params = 0;
+    } else if (expr) {
       const kids = children(expr);
       for (const k of kids) k.refs++;
       this.nodes = 1 + kids.reduce((a, k) => a + k.nodes, 0);
