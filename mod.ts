@@ -79,6 +79,7 @@ export {
   where,
 } from "./src/ops/elementwise.ts";
 export { max, mean, min, sum } from "./src/ops/reduce.ts";
+export { logcosh, logsumexp, softplus } from "./src/ops/special.ts";
 export { dot, matmul } from "./src/ops/matmul.ts";
 export { det, inv, logdet, solve, trace } from "./src/ops/linalg.ts";
 export {
@@ -107,3 +108,10 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
+export { combProbes, type ProbeOptions } from "./src/curvature/probes.ts";
+export {
+  bandedHessian,
+  type BandedHessianOptions,
+  BandedMatrix,
+  type BandLayout,
+} from "./src/curvature/banded.ts";

@@ -17,7 +17,7 @@ struct Params {
   pad5: u32,
   pad6: u32,
   pad7: u32,
-  v: array<vec4u, 30>,
+  v: array<vec4u, 62>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

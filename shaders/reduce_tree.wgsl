@@ -15,7 +15,7 @@ struct Params {
   chunks: u32,
   rows: u32,
   pad3: u32,
-  v: array<vec4u, 30>,
+  v: array<vec4u, 62>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

@@ -179,6 +179,25 @@ export interface Backend {
     aShape: readonly number[],
   ): Storage;
 
+  /** Comb probes [period, n]: out[k][i] = 1 where i ≡ k (mod period), else 0. */
+  comb(dtype: Dtype, n: number, period: number): Storage;
+  /**
+   * LAPACK band storage [b+1, n] (lower, or upper with `upper`) from hv [period, n], the
+   * Hessian's products with `period` = 2b+1 comb probes; `mirror` takes each off-diagonal
+   * entry from its other product (for the symmetry check).
+   */
+  unshuffleBand(
+    dtype: Dtype,
+    hv: Storage,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): Storage;
+  /** Band storage [b+1, n] by substitution from hv [b+1, n], products with b+1 comb probes. */
+  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage;
+
   /** out[idx] = x[offset + Σ idx[d]·strides[d]]: transpose, broadcast and slice in one kernel. */
   stridedCopy(
     dtype: Dtype,

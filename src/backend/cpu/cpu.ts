@@ -17,6 +17,7 @@ import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, padCpu, scatterAddCpu, stridedCopyCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
 import { gaussJordan, packColumns } from "./linalg.ts";
+import { combCpu, substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { broadcastStrides } from "../../shape.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
@@ -238,6 +239,30 @@ export class CpuBackend implements Backend {
         o[b] = logabs;
       }
     }
+    return wrap(o);
+  }
+
+  comb(dtype: Dtype, n: number, period: number): Storage {
+    const o = allocArray(dtype, period * n);
+    combCpu(o, n, period);
+    return wrap(o);
+  }
+  unshuffleBand(
+    dtype: Dtype,
+    hv: Storage,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): Storage {
+    const o = allocArray(dtype, (b + 1) * n);
+    unshuffleCpu(arr(hv), o, n, b, period, upper, mirror);
+    return wrap(o);
+  }
+  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
+    const o = allocArray(dtype, (b + 1) * n);
+    substituteCpu(arr(hv), o, n, b, upper);
     return wrap(o);
   }
 

@@ -126,7 +126,8 @@ export class KernelGen {
   }
 
   #value(ls: LazyStorage, ix: Ix): { name: string; q: boolean } {
-    const key = `${ls.id}@${ix.e}`;
+    // a constant reads the same at every index: emit it once
+    const key = ls.expr?.kind === "const" ? `${ls.id}` : `${ls.id}@${ix.e}`;
     const hit = this.#memo.get(key);
     if (hit) return hit;
     const v = this.#compute(ls, ix);
@@ -156,6 +157,14 @@ export class KernelGen {
           );
         }
         return mk(`fma(f32(${ix.e}), ${this.f32(e.step)}, ${this.f32(e.start)})`, ix.q);
+      case "comb": {
+        // probe k = idx / n has a 1 at i = idx % n when i ≡ k (mod period)
+        const n = this.u32(e.n);
+        const [k, i] = ix.split && ix.split.m === e.n
+          ? [{ e: ix.split.q, q: true }, { e: ix.split.r, q: false }]
+          : [{ e: `${ix.e} / ${n}`, q: ix.q }, { e: `${ix.e} % ${n}`, q: ix.q }];
+        return mk(`select(0.0, 1.0, ${i.e} % ${this.u32(e.period)} == ${k.e})`, k.q || i.q);
+      }
       case "unary": {
         const x = this.#value(e.x, ix);
         return mk(`unary_op(${UNARY_OPS.indexOf(e.op)}u, ${x.name})`, x.q);

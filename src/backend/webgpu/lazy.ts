@@ -14,6 +14,7 @@ import type { GpuStorage } from "./pool.ts";
 export type Expr =
   | { readonly kind: "const"; readonly value: number }
   | { readonly kind: "iota"; readonly start: number; readonly step: number }
+  | { readonly kind: "comb"; readonly n: number; readonly period: number }
   | { readonly kind: "unary"; readonly op: UnaryOp; readonly x: LazyStorage }
   | {
     readonly kind: "binary";
@@ -58,6 +59,7 @@ export function children(e: Expr): LazyStorage[] {
   switch (e.kind) {
     case "const":
     case "iota":
+    case "comb":
       return [];
     case "unary":
     case "cast":
@@ -78,6 +80,7 @@ export function ownParams(e: Expr): number {
     case "const":
       return 1;
     case "iota":
+    case "comb":
       return 2;
     case "view":
       return 1 + 2 * e.shape.length;

@@ -23,7 +23,7 @@ export interface KernelSpec {
 }
 
 /** Bytes of uniform data each dispatch may use (fused kernels keep their sizes and constants there). */
-export const SLOT = 512;
+export const SLOT = 1024;
 const SLOTS = 256;
 /** Workgroups per grid dimension (WebGPU's default and lavapipe's maximum). */
 export const MAX_GROUPS = 65535;

@@ -26,7 +26,7 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { children, type Expr, LazyStorage, measure, ownParams } from "./lazy.ts";
-import { KernelGen } from "./codegen.ts";
+import { type GenOptions, KernelGen } from "./codegen.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
 const WG = 256;
@@ -44,6 +44,8 @@ const K = {
   scatterAdd: k("scatter_add", "scatter_add"),
   gjPivot: k("gj_pivot", "gj_pivot", 64),
   gjEliminate: k("gj_eliminate", "gj_eliminate"),
+  unshuffleBand: k("unshuffle_band", "unshuffle_band"),
+  substituteBand: k("substitute_band", "substitute_band", 1),
 };
 
 /** Rows per pass of the strided reduction, and of the tree reduction's workgroup chunk. */
@@ -55,9 +57,11 @@ const MATMUL_KCHUNK = 4096;
 const SCATTER_SPAN = 2048;
 /** Index lists whose scatter-add CSR stays cached on the device. */
 const CSR_CACHE = 8;
-/** Fusion caps: expression nodes, uniform slots (of the 120 a kernel has), leaf buffers. */
+/** Fusion caps: expression nodes, uniform slots (of the 248 a kernel has), leaf buffers. */
 const MAX_NODES = 128;
-const MAX_PARAMS = 112;
+const MAX_PARAMS = 236;
+/** Uniform slots a fused kernel has (`v: array<vec4u, 62>` in the templates). */
+const SLOT_CAPACITY = 248;
 
 const groups = (n: number, wg = WG) => Math.ceil(n / wg);
 
@@ -153,6 +157,7 @@ export class WebGpuBackend implements Backend {
     if (!fits(bound())) {
       exact = measure(kids);
       while (!fits(exact)) {
+        if (Deno.env.get("FUSE_DEBUG")) console.log("cap", exact, own);
         const big = kids.filter((c) =>
           !c.buf
         ).sort((a, b) => b.nodes + b.params - (a.nodes + a.params))[0];
@@ -197,8 +202,7 @@ export class WebGpuBackend implements Backend {
       const realize = (c: LazyStorage) => void this.#realize(c);
       const m = splitSize(s);
       if (m) {
-        const g = new KernelGen({ firstBinding: 2, realize, splitM: m });
-        const v = g.value(s);
+        const [g, v] = this.#generate(s, { firstBinding: 2, realize, splitM: m });
         const params = new Params().u32(m).u32(s.size / m).u32(0).u32(0).slots(g.slots).buffer;
         const spec: KernelSpec = {
           name: "fused_map_split",
@@ -208,8 +212,7 @@ export class WebGpuBackend implements Backend {
         };
         this.rt.dispatch(spec, {}, params, [out, ...g.leaves], groups(m));
       } else {
-        const g = new KernelGen({ firstBinding: 2, realize });
-        const v = g.value(s);
+        const [g, v] = this.#generate(s, { firstBinding: 2, realize });
         const params = new Params().u32(s.size).u32(0).u32(0).u32(0).slots(g.slots).buffer;
         const spec: KernelSpec = {
           name: "fused_map",
@@ -222,6 +225,28 @@ export class WebGpuBackend implements Backend {
     }
     s.settle(out, (c) => this.release(c));
     return out;
+  }
+
+  /**
+   * Generates the glue for `s`. The fusion caps bound nodes, not code: a node read at several
+   * indices is emitted (and its numbers stored) once per index, so the uniform slots can still
+   * run out; then the largest unrealized operand is run on its own and generation retried.
+   */
+  #generate(s: LazyStorage, opts: GenOptions): [KernelGen, string] {
+    for (;;) {
+      const g = new KernelGen(opts);
+      const v = g.value(s);
+      if (g.slots.length <= SLOT_CAPACITY && g.leaves.length <= this.#maxLeaves + 1) return [g, v];
+      if (Deno.env.get("FUSE_DEBUG")) console.log("slots", g.slots.length, g.leaves.length);
+      const inner = s.expr?.kind === "reduce" ? [] : s.expr ? children(s.expr) : [];
+      const kids = inner.flatMap((c) => (c.buf ? [] : [c]));
+      const big = kids.sort((a, b) => measure([b]).nodes - measure([a]).nodes)[0];
+      if (!big) {
+        throw new Error(`internal: a single fused node needs ${g.slots.length} uniform slots`);
+      }
+      // realize the biggest operand (or, if s is a view-like node over one operand, that one)
+      this.#realize(big);
+    }
   }
 
   /** The buffer behind a storage, running its expression first if needed. */
@@ -352,8 +377,7 @@ export class WebGpuBackend implements Backend {
     len: number,
     inner: number,
   ): LazyStorage {
-    const g = new KernelGen({ firstBinding: 2, realize: (c) => void this.#realize(c) });
-    const v = g.value(src);
+    const [g, v] = this.#generate(src, { firstBinding: 2, realize: (c) => void this.#realize(c) });
     const key = g.key(v);
     let chunks: number, count: number, params: ArrayBuffer, groupCount: number;
     let spec: KernelSpec;
@@ -562,6 +586,54 @@ export class WebGpuBackend implements Backend {
       this.release(logabs);
     }
     this.release(acc);
+    return out;
+  }
+
+  /** Comb probes as a deferred expression: fused into the HVP that uses them, never stored. */
+  comb(dtype: Dtype, n: number, period: number): Storage {
+    return this.#expr({ kind: "comb", n, period }, dtype, period * n);
+  }
+
+  unshuffleBand(
+    dtype: Dtype,
+    hv: Storage,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): Storage {
+    const total = (b + 1) * n;
+    const o = this.#alloc(total * 4);
+    const p = new Params().u32(n).u32(b).u32(period).u32(total).buffer;
+    const consts = { UPPER: upper ? 1 : 0, MIRROR: mirror ? 1 : 0 };
+    this.rt.dispatch(K.unshuffleBand, consts, p, [this.#buf(hv), o], groups(total));
+    return this.#wrap(o, dtype, total);
+  }
+
+  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
+    const total = (b + 1) * n;
+    const lower = lz(this.fill(dtype, total, 0));
+    const l = this.#realize(lower);
+    const src = this.#buf(hv);
+    // rows per dispatch so that one invocation stays far below 65,535 loop iterations
+    const rows = Math.floor(60_000 / (b + 1));
+    for (let hi = n; hi > 0; hi -= rows) {
+      const p = new Params().u32(n).u32(b).u32(Math.max(0, hi - rows)).u32(hi).buffer;
+      this.rt.dispatch(K.substituteBand, {}, p, [src, l], 1);
+    }
+    if (!upper) return lower;
+    // upper ab[r][j] = L(j, b - r), stored in lower row d = b - r at column j - d
+    const rowsUp: Storage[] = [];
+    for (let r = 0; r <= b; r++) {
+      const d = b - r;
+      const row = this.stridedCopy(dtype, lower, [n - d], d * n, [1]);
+      rowsUp.push(this.pad(dtype, row, [n - d], [[d, 0]], 0));
+      this.release(row);
+    }
+    const out = this.concat(dtype, rowsUp, rowsUp.map(() => [n]), 0, [total]);
+    for (const s of rowsUp) this.release(s);
+    this.release(lower);
     return out;
   }
 
