@@ -91,6 +91,12 @@ fn unary_op(op: u32, v: f32) -> f32 {
       if (v < 0.0) { return -1.0; }
       return v;
     }
+    case 14u: {
+      // softplus log(1 + e^v), without overflow
+      if (is_nan(v)) { return v; }
+      if (v > 0.0) { return v + log1p_(exp(-v)); }
+      return log1p_(exp(v));
+    }
     default: { return nan_f32(); }
   }
 }

@@ -28,7 +28,8 @@ export type UnaryOp =
   | "expm1"
   | "square"
   | "reciprocal"
-  | "sign";
+  | "sign"
+  | "softplus";
 
 export type BinaryOp =
   | "add"
@@ -65,6 +66,7 @@ export const UNARY_OPS: readonly UnaryOp[] = [
   "square",
   "reciprocal",
   "sign",
+  "softplus",
 ];
 export const BINARY_OPS: readonly BinaryOp[] = [
   "add",

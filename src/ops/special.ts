@@ -1,12 +1,13 @@
 /**
- * Numerically stable composites written in primitives. Each switches between two formulas
- * that are both analytic everywhere, so derivatives of every order are exact (a version
- * built on abs or max would have a wrong second derivative at its kink), and the branch not
- * taken is fed a harmless input so it cannot put NaN into a gradient.
+ * Numerically stable special functions. A composite built on abs or max for stability would
+ * differentiate wrongly at its kink (the second derivative of max(x, 0) + log1p(e^-|x|) at
+ * 0 comes out 0, not 1/4), so softplus is a primitive with the sigmoid as its derivative,
+ * and the rest are written in primitives that are smooth everywhere.
  */
 import type { Tensor } from "../tensor.ts";
+import { bind } from "../ad/core.ts";
 import { tidy } from "../memory.ts";
-import { add, exp, greater, log, log1p, mul, neg, sub, where } from "./elementwise.ts";
+import { add, exp, log, mul, sub } from "./elementwise.ts";
 import { max, sum } from "./reduce.ts";
 import { stopGradient } from "./elementwise.ts";
 import { normAxes } from "../shape.ts";
@@ -14,7 +15,8 @@ import { reshape } from "./movement.ts";
 import { checkFloat, checkTensor } from "./common.ts";
 
 /**
- * `log(1 + e^x)` without overflow: `x + log1p(e^-x)` for x > 0, `log1p(e^x)` otherwise.
+ * `log(1 + e^x)`, without overflow. A primitive (its derivative is the sigmoid), so its
+ * derivatives are exact at every order where a max/abs-based composite would not be.
  *
  * @example
  * ```ts
@@ -25,12 +27,7 @@ import { checkFloat, checkTensor } from "./common.ts";
 export function softplus(x: Tensor): Tensor {
   checkTensor("softplus", x);
   checkFloat("softplus", x);
-  return tidy(() => {
-    const pos = greater(x, 0);
-    const xp = where(pos, x, 0); // only read where x > 0
-    const xn = where(pos, 0, x); // only read where x ≤ 0
-    return where(pos, add(xp, log1p(exp(neg(xp)))), log1p(exp(xn)));
-  });
+  return bind("softplus", [x], {});
 }
 
 /** `log cosh x = softplus(2x) − x − log 2`, smooth and exact to every order, without overflow. */
