@@ -103,6 +103,8 @@ export interface Backend {
   upload(data: TypedArray): Storage;
   download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray>;
   release(s: Storage): void;
+  /** Runs any deferred work behind `s` (a no-op on backends that do not defer). */
+  materialize(s: Storage): void;
   /** Waits until all queued work has finished (a no-op on synchronous backends). */
   sync(): Promise<void>;
 

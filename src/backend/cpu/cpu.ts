@@ -143,6 +143,7 @@ export class CpuBackend implements Backend {
     const cs = s as CpuStorage;
     if (cs.arrived) pool.give(cs.data);
   }
+  materialize(_s: Storage): void {}
   sync(): Promise<void> {
     return Promise.resolve();
   }

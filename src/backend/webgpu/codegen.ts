@@ -32,6 +32,17 @@ interface Ix {
 
 const f32Bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
 
+/**
+ * Multiplier and shift with floor(x / d) = mulhi(x, m) >> s for every x < 2^31 and d ≥ 2
+ * (Granlund & Montgomery 1994, Thm 4.2 with N = 31: l = ⌈log2 d⌉, m = ⌊2^(31+l) / d⌋ + 1,
+ * which fits in 32 bits; s = l − 1). Buffers hold under 2^31 elements, so indices qualify.
+ */
+export function magicDivisor(d: number): [number, number] {
+  const l = Math.ceil(Math.log2(d));
+  const m = (2n ** BigInt(31 + l)) / BigInt(d) + 1n;
+  return [Number(m), l - 1];
+}
+
 export class KernelGen {
   /** Lines that depend on q (all lines, in a plain kernel). */
   readonly inner: string[] = [];
@@ -102,9 +113,22 @@ export class KernelGen {
           out[d] = rem;
           break;
         }
-        const s = this.u32(shape[d]);
-        out[d] = { e: this.#let("i", "u32", `${rem.e} % ${s}`, rem.q), q: rem.q };
-        rem = { e: this.#let("i", "u32", `${rem.e} / ${s}`, rem.q), q: rem.q };
+        if (shape[d] === 1) {
+          out[d] = { e: "0u", q: false };
+          continue;
+        }
+        const [m, sh] = magicDivisor(shape[d]);
+        const quot = this.#let(
+          "i",
+          "u32",
+          `udiv_magic(${rem.e}, ${this.u32(m)}, ${this.u32(sh)})`,
+          rem.q,
+        );
+        out[d] = {
+          e: this.#let("i", "u32", `${rem.e} - ${quot} * ${this.u32(shape[d])}`, rem.q),
+          q: rem.q,
+        };
+        rem = { e: quot, q: rem.q };
       }
     };
     if (cut >= 0) {
@@ -160,10 +184,26 @@ export class KernelGen {
       case "comb": {
         // probe k = idx / n has a 1 at i = idx % n when i ≡ k (mod period)
         const n = this.u32(e.n);
-        const [k, i] = ix.split && ix.split.m === e.n
-          ? [{ e: ix.split.q, q: true }, { e: ix.split.r, q: false }]
-          : [{ e: `${ix.e} / ${n}`, q: ix.q }, { e: `${ix.e} % ${n}`, q: ix.q }];
-        return mk(`select(0.0, 1.0, ${i.e} % ${this.u32(e.period)} == ${k.e})`, k.q || i.q);
+        let k: { e: string; q: boolean }, i: { e: string; q: boolean };
+        if (ix.split && ix.split.m === e.n) {
+          [k, i] = [{ e: ix.split.q, q: true }, { e: ix.split.r, q: false }];
+        } else {
+          const [m, sh] = magicDivisor(Math.max(2, e.n));
+          const kq = e.n === 1
+            ? ix.e
+            : this.#let("i", "u32", `udiv_magic(${ix.e}, ${this.u32(m)}, ${this.u32(sh)})`, ix.q);
+          k = { e: kq, q: ix.q };
+          i = {
+            e: e.n === 1 ? "0u" : this.#let("i", "u32", `${ix.e} - ${kq} * ${n}`, ix.q),
+            q: ix.q,
+          };
+        }
+        const [pm, ps] = magicDivisor(Math.max(2, e.period));
+        const per = this.u32(e.period);
+        const rem = e.period === 1
+          ? "0u"
+          : `${i.e} - udiv_magic(${i.e}, ${this.u32(pm)}, ${this.u32(ps)}) * ${per}`;
+        return mk(`select(0.0, 1.0, ${rem} == ${k.e})`, k.q || i.q);
       }
       case "unary": {
         const x = this.#value(e.x, ix);

@@ -55,7 +55,12 @@ export class GpuRuntime {
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
-  constructor(readonly device: GPUDevice, readonly adapterDescription: string) {
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterDescription: string,
+    /** A software adapter running on the CPU (lavapipe, SwiftShader): tuning differs. */
+    readonly cpuLike = false,
+  ) {
     this.maxStorageBytes = device.limits.maxStorageBufferBindingSize;
     this.pool = new BufferPool(device, 512 * 1024 * 1024);
     this.#arenaGpu = device.createBuffer({
@@ -281,7 +286,9 @@ export async function acquireGpu(): Promise<GpuRuntime | null> {
   const info = adapter.info;
   const description = [info.description, info.vendor && `vendor ${info.vendor}`]
     .filter(Boolean).join(", ") || "WebGPU adapter";
-  return new GpuRuntime(device, description);
+  const cpuLike = info.isFallbackAdapter === true ||
+    /llvmpipe|lavapipe|swiftshader/i.test(description);
+  return new GpuRuntime(device, description, cpuLike);
 }
 
 const LIMIT_KEYS = [

@@ -39,6 +39,7 @@ const K = {
   copy: k("copy", "copy"),
   random: k("random", "random"),
   matmul: k("matmul", "matmul"),
+  matmulRegs: k("matmul_regs", "matmul_regs"),
   copyInto: k("copy_into", "copy_into"),
   gather: k("gather", "gather"),
   scatterAdd: k("scatter_add", "scatter_add"),
@@ -50,7 +51,12 @@ const K = {
 
 /** Rows per pass of the strided reduction, and of the tree reduction's workgroup chunk. */
 const STRIDED_CHUNK = 64;
-const TREE_CHUNK = WG * 4;
+// Small workgroups with many values per invocation: measured on lavapipe, where every
+// barrier level of the tree is costly, 32 × 64 ran 3-5× faster than 256 × 4 (sum of 10^6
+// at about the copy kernel's speed instead of a fifth of it), with the same f32 error.
+const TREE_WG = 32;
+const TREE_PER = 64;
+const TREE_CHUNK = TREE_WG * TREE_PER;
 /** Most products one matmul invocation sums before the K dimension is split. */
 const MATMUL_KCHUNK = 4096;
 /** Most segment entries one scatter-add invocation sums per dispatch. */
@@ -65,15 +71,21 @@ const SLOT_CAPACITY = 248;
 
 const groups = (n: number, wg = WG) => Math.ceil(n / wg);
 
-/** Most loop trips of a split kernel's invocation (see codegen.ts). */
+/**
+ * Most loop trips of a split kernel's invocation (see codegen.ts). On a GPU a split trades
+ * parallelism for cheaper indexing, so only short loops pay; on a CPU-like adapter
+ * (lavapipe), where a workgroup already runs as a loop and contiguous indices become
+ * vector loads instead of gathers, long loops over a broadcast axis pay too.
+ */
 const MAX_SPLIT = 64;
+const MAX_SPLIT_CPU_LIKE = 4096;
 
 /**
  * The inner size M for a split kernel, or 0. Any M dividing the size is correct (the index
  * is q·M + r either way); a good one comes from a view broadcasting along a leading axis
  * (K probes against one primal), whose index then needs no division.
  */
-function splitSize(root: LazyStorage): number {
+function splitSize(root: LazyStorage, maxSplit: number): number {
   let best = 0;
   const seen = new Set<LazyStorage>();
   const stack = [root];
@@ -84,10 +96,10 @@ function splitSize(root: LazyStorage): number {
     const e = s.expr;
     if (e.kind === "view") {
       const a = e.shape[0];
-      if (
-        e.shape.length >= 2 && e.strides[0] === 0 && a <= MAX_SPLIT && a > best &&
-        root.size % a === 0
-      ) best = a;
+      const ok = a <= MAX_SPLIT || (a <= maxSplit && root.size / a >= WG);
+      if (e.shape.length >= 2 && e.strides[0] === 0 && ok && a > best && root.size % a === 0) {
+        best = a;
+      }
     }
     stack.push(...children(e));
   }
@@ -200,7 +212,7 @@ export class WebGpuBackend implements Backend {
     const out = this.#alloc(s.byteLength);
     if (s.size > 0) {
       const realize = (c: LazyStorage) => void this.#realize(c);
-      const m = splitSize(s);
+      const m = splitSize(s, this.rt.cpuLike ? MAX_SPLIT_CPU_LIKE : MAX_SPLIT);
       if (m) {
         const [g, v] = this.#generate(s, { firstBinding: 2, realize, splitM: m });
         const params = new Params().u32(m).u32(s.size / m).u32(0).u32(0).slots(g.slots).buffer;
@@ -389,7 +401,7 @@ export class WebGpuBackend implements Backend {
       spec = {
         name: "reduce_tree",
         shader: "reduce_tree",
-        workgroupSize: WG,
+        workgroupSize: TREE_WG,
         generated: { key, source: () => g.fill(SHADERS.reduce_tree, v) },
       };
     } else {
@@ -406,7 +418,10 @@ export class WebGpuBackend implements Backend {
       };
     }
     const o = this.#alloc(count * 4);
-    this.rt.dispatch(spec, { OP }, params, [o, ...g.leaves], groupCount);
+    const consts: Record<string, number> = spec.name === "reduce_tree"
+      ? { OP, PER: TREE_PER }
+      : { OP };
+    this.rt.dispatch(spec, consts, params, [o, ...g.leaves], groupCount);
     return this.#wrap(o, src.dtype, count);
   }
 
@@ -469,16 +484,20 @@ export class WebGpuBackend implements Backend {
     checkRank("matmul", c.shape);
     const splits = Math.ceil(kk / MATMUL_KCHUNK);
     const kChunk = Math.ceil(kk / splits);
-    const tilesM = Math.ceil(m / 16), tilesN = Math.ceil(n / 16);
+    // tiles of 16x16 per workgroup (GPUs), or blocks of 4x4 per invocation (CPU-like adapters)
+    const regs = this.rt.cpuLike;
+    const t = regs ? 4 : 16;
+    const tilesM = Math.ceil(m / t), tilesN = Math.ceil(n / t);
     const o = this.#alloc(splits * batch * m * n * 4);
     const p = new Params().u32(m).u32(n).u32(kk).u32(tilesM).u32(tilesN).u32(splits).u32(kChunk)
       .u32(batch).u32(c.shape.length).u32x8(c.shape).u32x8(c.strides[0]).u32x8(c.strides[1]);
+    const count = tilesM * tilesN * batch * splits;
     this.rt.dispatch(
-      K.matmul,
+      regs ? K.matmulRegs : K.matmul,
       {},
       p.buffer,
       [this.#buf(a), this.#buf(b), o],
-      tilesM * tilesN * batch * splits,
+      regs ? groups(count) : count,
     );
     const out = this.#wrap(o, dtype, splits * batch * m * n);
     if (splits === 1) return out;
