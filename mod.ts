@@ -79,6 +79,7 @@ export {
   where,
 } from "./src/ops/elementwise.ts";
 export { max, mean, min, sum } from "./src/ops/reduce.ts";
+export { logcosh, logsumexp, softplus } from "./src/ops/special.ts";
 export { dot, matmul } from "./src/ops/matmul.ts";
 export { det, inv, logdet, solve, trace } from "./src/ops/linalg.ts";
 export {
@@ -144,3 +145,9 @@ export type {
   MinimizeResult,
 } from "./src/optim/types.ts";
 export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
+export {
+  bandedHessian,
+  type BandedHessianOptions,
+  BandedMatrix,
+  type BandLayout,
+} from "./src/curvature/banded.ts";

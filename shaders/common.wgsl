@@ -42,3 +42,21 @@ fn at8u(v: array<vec4u, 2>, d: u32) -> u32 {
 fn at8i(v: array<vec4i, 2>, d: u32) -> i32 {
   return v[d >> 2u][d & 3u];
 }
+
+// High word of a 32x32-bit product, from 16-bit halves (WGSL has no 64-bit integers).
+fn mulhi_u32(a: u32, b: u32) -> u32 {
+  let al = a & 0xffffu;
+  let ah = a >> 16u;
+  let bl = b & 0xffffu;
+  let bh = b >> 16u;
+  let t = ah * bl + ((al * bl) >> 16u);
+  let w1 = (t & 0xffffu) + al * bh;
+  return ah * bh + (t >> 16u) + (w1 >> 16u);
+}
+
+// floor(x / d) for x < 2^31 from a multiplier m and shift s made on the host (Granlund &
+// Montgomery 1994; src/backend/webgpu/codegen.ts): GPUs, and lavapipe most of all, divide
+// integers slowly, and fused kernels split indices by runtime sizes everywhere.
+fn udiv_magic(x: u32, m: u32, s: u32) -> u32 {
+  return mulhi_u32(x, m) >> s;
+}

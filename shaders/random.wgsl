@@ -14,24 +14,13 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 
-// High word of a 32x32-bit product from 16-bit halves (WGSL has no 64-bit integers).
-fn mulhi(a: u32, b: u32) -> u32 {
-  let al = a & 0xffffu;
-  let ah = a >> 16u;
-  let bl = b & 0xffffu;
-  let bh = b >> 16u;
-  let t = ah * bl + ((al * bl) >> 16u);
-  let w1 = (t & 0xffffu) + al * bh;
-  return ah * bh + (t >> 16u) + (w1 >> 16u);
-}
-
 fn philox(ctr: vec4u, key: vec2u) -> vec4u {
   var c = ctr;
   var k = key;
   for (var r = 0u; r < 10u; r++) {
-    let hi0 = mulhi(0xd2511f53u, c.x);
+    let hi0 = mulhi_u32(0xd2511f53u, c.x);
     let lo0 = 0xd2511f53u * c.x;
-    let hi1 = mulhi(0xcd9e8d57u, c.z);
+    let hi1 = mulhi_u32(0xcd9e8d57u, c.z);
     let lo1 = 0xcd9e8d57u * c.z;
     c = vec4u(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
     k = k + vec2u(0x9e3779b9u, 0xbb67ae85u);

@@ -1,8 +1,10 @@
-// One pass of a reduction over the middle axis of x [outer, len, inner]: invocation
+// One pass of a reduction over the middle axis of x [outer, len, inner] (read through
+// load(), filled in by src/backend/webgpu/codegen.ts): invocation
 // (o, chunk, c) combines at most CHUNK rows of column c and writes out[o, chunk, c].
 // Neighbouring invocations read neighbouring columns, so reads coalesce. The launcher
 // repeats passes until chunks = 1. OP follows REDUCE_OPS: 0 sum, 1 max, 2 min.
 //!include common.wgsl
+//!include ops.wgsl
 
 override OP: u32 = 0u;
 
@@ -12,11 +14,20 @@ struct Params {
   inner: u32,
   chunks: u32,
   chunk: u32,
+  pad5: u32,
+  pad6: u32,
+  pad7: u32,
+  v: array<vec4u, 62>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+//@bindings
+
+fn load(idx: u32) -> u32 {
+  //@body
+  return /*@result*/ 0u;
+}
 
 fn combine(a: f32, b: f32) -> f32 {
   switch OP {
@@ -40,9 +51,9 @@ fn main(
   let o = rest / p.chunks;
   let r0 = chunk * p.chunk;
   let r1 = min(p.len, r0 + p.chunk);
-  var acc = x[(o * p.len + r0) * p.inner + c];
+  var acc = bitcast<f32>(load((o * p.len + r0) * p.inner + c));
   for (var r = r0 + 1u; r < r1; r++) {
-    acc = combine(acc, x[(o * p.len + r) * p.inner + c]);
+    acc = combine(acc, bitcast<f32>(load((o * p.len + r) * p.inner + c)));
   }
   out[t] = acc;
 }

@@ -1,21 +1,33 @@
-// One pass of a row reduction: x is [rows, len] (contiguous); workgroup g reduces chunk
-// g % chunks of row g / chunks (WG * 4 elements) by a tree in workgroup memory and writes
+// One pass of a row reduction: x is [rows, len] (row-major, read through load(), which
+// the WebGPU backend fills with a fused elementwise prologue or a plain buffer read;
+// src/backend/webgpu/codegen.ts); workgroup g reduces chunk
+// g % chunks of row g / chunks (WG · PER elements) by a tree in workgroup memory and writes
 // one partial to out[g]. The launcher repeats passes until one value per row is left, so
 // no invocation loops over the row and f32 error grows like log n.
 // OP follows REDUCE_OPS: 0 sum, 1 max, 2 min. WG must be a power of two.
 //!include common.wgsl
+//!include ops.wgsl
 
 override OP: u32 = 0u;
+// Values each invocation combines before the tree (a chunk is WG · PER values).
+override PER: u32 = 4u;
 
 struct Params {
   len: u32,
   chunks: u32,
   rows: u32,
+  pad3: u32,
+  v: array<vec4u, 62>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+//@bindings
+
+fn load(idx: u32) -> u32 {
+  //@body
+  return /*@result*/ 0u;
+}
 
 var<workgroup> sh: array<f32, WG>;
 
@@ -47,11 +59,11 @@ fn main(
   let chunk = g % p.chunks;
   var acc = identity();
   if (live) {
-    let start = chunk * WG * 4u;
+    let start = chunk * WG * PER;
     let base = row * p.len;
-    for (var k = 0u; k < 4u; k++) {
+    for (var k = 0u; k < PER; k++) {
       let j = start + k * WG + lid;
-      if (j < p.len) { acc = combine(acc, x[base + j]); }
+      if (j < p.len) { acc = combine(acc, bitcast<f32>(load(base + j))); }
     }
   }
   sh[lid] = acc;

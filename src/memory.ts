@@ -117,6 +117,15 @@ export function tidy<T>(fn: () => T): T {
   const keep = new Set<Tensor>();
   collect(result, keep);
   const parent = scopes[scopes.length - 1];
+  // The outermost scope is a statement boundary: run the deferred work behind its results
+  // before their expressions are dropped. Values carried from one loop iteration to the
+  // next then start each iteration as buffers, so fused kernels keep the same shape (and
+  // compiled pipeline) every iteration instead of growing with the loop.
+  if (!parent) {
+    for (const t of keep) {
+      if (!t.disposed && !t._tracer && t._ref) t.device.backend.materialize(t._ref.storage);
+    }
+  }
   for (const t of scope) {
     if (keep.has(t)) parent?.add(t);
     else t.dispose();

@@ -126,9 +126,18 @@ export class Tensor {
     return await c.device.backend.download(c._ref!.storage, c.dtype, c.size);
   }
 
-  /** Resolves once the data is in place (a copy to the CPU from WebGPU arrives asynchronously). */
+  /**
+   * Computes the tensor now and resolves once its value is in place, without reading it
+   * back (JAX's `block_until_ready`): for timing, and for a copy to the CPU from WebGPU,
+   * which arrives asynchronously.
+   */
   async ready(): Promise<this> {
-    await this._concrete()._ref?.storage.ready;
+    this._check("ready");
+    const c = this._concrete();
+    const st = c._ref!.storage;
+    c.device.backend.materialize(st);
+    await st.ready;
+    await c.device.backend.sync();
     return this;
   }
 

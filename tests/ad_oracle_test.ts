@@ -53,6 +53,7 @@ import {
   sign,
   sin,
   slice,
+  softplus,
   solve,
   sqrt,
   square,
@@ -158,6 +159,7 @@ const CASES: Case[] = [
   unaryCase("square", square, U([2, 3], 12, -1.5, 1.5)),
   unaryCase("reciprocal", reciprocal, U([2, 3], 13, 0.5, 2)),
   unaryCase("sign", sign, away([2, 3], 14)),
+  unaryCase("softplus", softplus, U([2, 3], 15, -3, 3)),
   // binary, with broadcasting on one side so the VJP's sum-to-shape is exercised
   { name: "add", prims: ["add"], args: [U([2, 3], 20), U([3], 21)], f: (a, b) => a.add(b) },
   { name: "sub", prims: ["sub"], args: [U([2, 1], 22), U([2, 3], 23)], f: (a, b) => a.sub(b) },

@@ -34,6 +34,7 @@ import {
   sigmoid,
   sign,
   sin,
+  softplus,
   sqrt,
   square,
   sub,
@@ -175,6 +176,8 @@ const UNARY: Record<string, UnaryCase> = {
   square: { fn: square, ref: (x) => x * x, lo: -10, hi: 10 },
   reciprocal: { fn: reciprocal, ref: (x) => 1 / x, lo: -10, hi: 10 },
   sign: { fn: sign, ref: Math.sign, lo: -1, hi: 1 },
+  // reference: log1p(e^x) in f64, one formula without branches (e^30 does not overflow)
+  softplus: { fn: softplus, ref: (x) => Math.log1p(Math.exp(x)), lo: -30, hi: 30 },
 };
 
 // 70,001 elements: more than 65,536, an odd count (a partial last workgroup).
@@ -249,6 +252,10 @@ testAll("unary IEEE cases, written out", async (b) => {
     [sigmoid, "sigmoid", Infinity, 1],
     [sigmoid, "sigmoid", -Infinity, 0],
     [sigmoid, "sigmoid", 0, 0.5],
+    [softplus, "softplus", 1000, 1000],
+    [softplus, "softplus", Infinity, Infinity],
+    [softplus, "softplus", -Infinity, 0],
+    [softplus, "softplus", NaN, NaN],
     [exp, "exp", -Infinity, 0],
     [exp, "exp", Infinity, Infinity],
     [exp, "exp", 0, 1],

@@ -28,7 +28,8 @@ export type UnaryOp =
   | "expm1"
   | "square"
   | "reciprocal"
-  | "sign";
+  | "sign"
+  | "softplus";
 
 export type BinaryOp =
   | "add"
@@ -65,6 +66,7 @@ export const UNARY_OPS: readonly UnaryOp[] = [
   "square",
   "reciprocal",
   "sign",
+  "softplus",
 ];
 export const BINARY_OPS: readonly BinaryOp[] = [
   "add",
@@ -101,6 +103,8 @@ export interface Backend {
   upload(data: TypedArray): Storage;
   download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray>;
   release(s: Storage): void;
+  /** Runs any deferred work behind `s` (a no-op on backends that do not defer). */
+  materialize(s: Storage): void;
   /** Waits until all queued work has finished (a no-op on synchronous backends). */
   sync(): Promise<void>;
 
@@ -178,6 +182,25 @@ export interface Backend {
     a: Storage,
     aShape: readonly number[],
   ): Storage;
+
+  /** Comb probes [period, n]: out[k][i] = 1 where i ≡ k (mod period), else 0. */
+  comb(dtype: Dtype, n: number, period: number): Storage;
+  /**
+   * LAPACK band storage [b+1, n] (lower, or upper with `upper`) from hv [period, n], the
+   * Hessian's products with `period` = 2b+1 comb probes; `mirror` takes each off-diagonal
+   * entry from its other product (for the symmetry check).
+   */
+  unshuffleBand(
+    dtype: Dtype,
+    hv: Storage,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): Storage;
+  /** Band storage [b+1, n] by substitution from hv [b+1, n], products with b+1 comb probes. */
+  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage;
 
   /** out[idx] = x[offset + Σ idx[d]·strides[d]]: transpose, broadcast and slice in one kernel. */
   stridedCopy(

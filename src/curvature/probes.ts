@@ -4,10 +4,12 @@
  */
 import type { Device } from "../device.ts";
 import type { FloatDtype } from "../dtype.ts";
-import type { Tensor } from "../tensor.ts";
+import { Tensor } from "../tensor.ts";
 import { tidy } from "../memory.ts";
-import { eye, rademacher } from "../ops/creation.ts";
-import { broadcastTo, reshape, slice, stack } from "../ops/movement.ts";
+import { rademacher } from "../ops/creation.ts";
+import { reshape, stack } from "../ops/movement.ts";
+import { pickDevice } from "../ops/common.ts";
+import { checkDeviceDtype } from "../ops/creation.ts";
 
 /** Options of {@linkcode combProbes}. */
 export interface CombProbeOptions {
@@ -22,9 +24,10 @@ export interface CombProbeOptions {
 /**
  * The `period` comb probes of length `n`, stacked as `[period, ...shape]`: probe `k` is the
  * indicator of `{ i : i mod period = k }` (over the flat index `i`). Their sum is all ones.
+ * With period 2b+1, each entry of a bandwidth-b Hessian appears alone in one product.
  *
- * Built on the device from a `period × period` identity tiled along the vector, so only
- * `period²` numbers are uploaded.
+ * Built on the device by a kernel of its own; on WebGPU the probes are not even stored,
+ * but computed inside the fused kernel that uses them.
  *
  * @example
  * ```ts
@@ -41,21 +44,15 @@ export function combProbes(n: number, period: number, opts: CombProbeOptions = {
   }
   const shape = opts.shape ?? [n];
   if (shape.reduce((a, d) => a * d, 1) !== n) {
-    throw new RangeError(
-      `combProbes: shape [${shape.join(", ")}] does not hold n = ${n} entries`,
-    );
+    throw new RangeError(`combProbes: shape [${shape.join(", ")}] does not hold n = ${n} entries`);
   }
-  const reps = Math.ceil(n / period);
-  return tidy(() => {
-    const id = eye(period, period, { dtype: opts.dtype ?? "f32", device: opts.device });
-    // comb[k, q·period + r] = I[k, r] = (k == r) = (i mod period == k) for i = q·period + r
-    const tiled = reshape(
-      broadcastTo(reshape(id, [period, 1, period]), [period, reps, period]),
-      [period, reps * period],
-    );
-    const cut = reps * period === n ? tiled : slice(tiled, [0, 0], [period, n]);
-    return reshape(cut, [period, ...shape]);
-  });
+  const dtype = opts.dtype ?? "f32";
+  if ((dtype as string) === "i32") throw new TypeError("combProbes: dtype must be f32 or f64");
+  const device = pickDevice(opts.device);
+  checkDeviceDtype("combProbes", device, dtype);
+  const p = Tensor._fromStorage(device.backend.comb(dtype, n, period), [period, n], dtype, device);
+  if (shape.length === 1) return p;
+  return tidy(() => reshape(p, [period, ...shape]));
 }
 
 /**

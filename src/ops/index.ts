@@ -4,3 +4,4 @@ export * from "./reduce.ts";
 export * from "./matmul.ts";
 export * from "./movement.ts";
 export * from "./linalg.ts";
+export * from "./special.ts";

@@ -41,4 +41,5 @@ export const UNARY: PrimitiveTable<UnaryOp> = {
   square: unary("square", (x) => o.mul(x, 2)),
   reciprocal: unary("reciprocal", (_x, y) => o.neg(o.square(y))), // d(1/x) = -dx / x²
   sign: unary("sign", null),
+  softplus: unary("softplus", (x) => o.sigmoid(x)), // d log(1 + e^x) = σ(x) dx
 };

@@ -17,6 +17,7 @@ import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, padCpu, scatterAddCpu, stridedCopyCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
 import { gaussJordan, packColumns } from "./linalg.ts";
+import { combCpu, substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { broadcastStrides } from "../../shape.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
@@ -59,6 +60,11 @@ export class CpuStorage implements Storage {
     }
   }
 
+  /** True once the data is in place. */
+  get arrived(): boolean {
+    return this.#data !== null;
+  }
+
   get data(): TypedArray {
     if (this.#data === null) {
       throw new Error(
@@ -69,6 +75,45 @@ export class CpuStorage implements Storage {
     return this.#data;
   }
 }
+
+/**
+ * Reuses freed arrays of the same dtype and length. A fresh typed array costs a zeroed
+ * allocation (page faults for large ones) and later garbage collection; eager ops make
+ * one per op, so reuse roughly halves their cost. Arrays from the pool hold old values:
+ * only kernels that write every entry take them.
+ */
+class ArrayPool {
+  #free = new Map<string, TypedArray[]>();
+  #bytes = 0;
+  static readonly MIN = 1024;
+  static readonly MAX_BYTES = 256 * 1024 * 1024;
+
+  take(dtype: Dtype, n: number): TypedArray {
+    if (n >= ArrayPool.MIN) {
+      const list = this.#free.get(`${dtype}${n}`);
+      const a = list?.pop();
+      if (a) {
+        this.#bytes -= a.byteLength;
+        return a;
+      }
+    }
+    return allocArray(dtype, n);
+  }
+
+  give(a: TypedArray): void {
+    if (a.length < ArrayPool.MIN || this.#bytes + a.byteLength > ArrayPool.MAX_BYTES) return;
+    const dtype = a instanceof Float64Array ? "f64" : a instanceof Int32Array ? "i32" : "f32";
+    const key = `${dtype}${a.length}`;
+    let list = this.#free.get(key);
+    if (!list) this.#free.set(key, list = []);
+    list.push(a);
+    this.#bytes += a.byteLength;
+  }
+}
+
+const pool = new ArrayPool();
+/** An output array whose every entry the kernel will write (possibly reused, not zeroed). */
+const out = (dtype: Dtype, n: number) => pool.take(dtype, n);
 
 function arr(s: Storage): TypedArray {
   return (s as CpuStorage).data;
@@ -89,32 +134,39 @@ export class CpuBackend implements Backend {
     return wrap(data.slice());
   }
   async download(s: Storage): Promise<TypedArray> {
-    await (s as CpuStorage).ready;
+    const cs = s as CpuStorage;
+    // copy now while the tensor is alive: after an await its array may be reused
+    if (cs.arrived) return arr(s).slice();
+    await cs.ready;
     return arr(s).slice();
   }
-  release(_s: Storage): void {}
+  release(s: Storage): void {
+    const cs = s as CpuStorage;
+    if (cs.arrived) pool.give(cs.data);
+  }
+  materialize(_s: Storage): void {}
   sync(): Promise<void> {
     return Promise.resolve();
   }
 
   fill(dtype: Dtype, size: number, value: number): Storage {
-    const a = allocArray(dtype, size);
-    if (!Object.is(value, 0)) a.fill(value); // -0 must be written: the array starts at +0
+    const a = out(dtype, size);
+    a.fill(value);
     return wrap(a);
   }
   iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    const a = allocArray(dtype, size);
+    const a = out(dtype, size);
     for (let i = 0; i < size; i++) a[i] = start + i * step;
     return wrap(a);
   }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
-    const a = allocArray(dtype, size);
+    const a = out(dtype, size);
     randomCpu(dist, a, seed, offset);
     return wrap(a);
   }
 
   unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
-    const o = allocArray(dtype, size);
+    const o = out(dtype, size);
     unaryCpu(op, arr(x), o);
     return wrap(o);
   }
@@ -127,7 +179,7 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     binaryCpu(op, arr(a), aShape, arr(b), bShape, o, outShape);
     return wrap(o);
   }
@@ -141,7 +193,7 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     whereCpu(arr(c), cShape, arr(a), aShape, arr(b), bShape, o, outShape);
     return wrap(o);
   }
@@ -149,7 +201,7 @@ export class CpuBackend implements Backend {
     return wrap(arr(x).slice(0, size));
   }
   cast(x: Storage, _from: Dtype, to: Dtype, size: number): Storage {
-    const o = allocArray(to, size);
+    const o = out(to, size);
     o.set(arr(x));
     return wrap(o);
   }
@@ -165,12 +217,13 @@ export class CpuBackend implements Backend {
     let src = arr(x);
     if (plan.perm) {
       const { outShape, strides } = permutedStrides(shape, plan.perm);
-      const t = allocArray(dtype, src.length);
+      const t = out(dtype, src.length);
       stridedCopyCpu(src, t, outShape, 0, strides);
       src = t;
     }
-    const o = allocArray(dtype, plan.outer * plan.inner);
+    const o = out(dtype, plan.outer * plan.inner);
     reduceCpu(op, src, o, plan.outer, plan.reduced, plan.inner);
+    if (plan.perm) pool.give(src);
     return wrap(o);
   }
 
@@ -182,7 +235,7 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     matmulCpu(arr(a), aShape, arr(b), bShape, o, outShape);
     return wrap(o);
   }
@@ -202,7 +255,7 @@ export class CpuBackend implements Backend {
     const aB = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * n * n);
     const bB = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * n * m);
     const A = arr(a), B = arr(b);
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     const w = new Float64Array(n * cols);
     let at = 0;
     forEachBatch(batchShape, [aB, bB], (ao, bo) => {
@@ -227,7 +280,7 @@ export class CpuBackend implements Backend {
     const r = aShape.length, n = aShape[r - 1];
     const count = sizeOf(aShape.slice(0, -2));
     const A = arr(a);
-    const o = allocArray(dtype, count);
+    const o = out(dtype, count);
     const w = new Float64Array(n * n);
     for (let b = 0; b < count; b++) {
       packColumns(w, n, A, b * n * n, n, n, 0);
@@ -242,6 +295,30 @@ export class CpuBackend implements Backend {
     return wrap(o);
   }
 
+  comb(dtype: Dtype, n: number, period: number): Storage {
+    const o = out(dtype, period * n);
+    combCpu(o, n, period);
+    return wrap(o);
+  }
+  unshuffleBand(
+    dtype: Dtype,
+    hv: Storage,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): Storage {
+    const o = out(dtype, (b + 1) * n);
+    unshuffleCpu(arr(hv), o, n, b, period, upper, mirror);
+    return wrap(o);
+  }
+  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
+    const o = out(dtype, (b + 1) * n);
+    substituteCpu(arr(hv), o, n, b, upper);
+    return wrap(o);
+  }
+
   stridedCopy(
     dtype: Dtype,
     x: Storage,
@@ -249,7 +326,7 @@ export class CpuBackend implements Backend {
     offset: number,
     strides: readonly number[],
   ): Storage {
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     stridedCopyCpu(arr(x), o, outShape, offset, strides);
     return wrap(o);
   }
@@ -261,7 +338,7 @@ export class CpuBackend implements Backend {
     value: number,
   ): Storage {
     const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     padCpu(arr(x), shape, pads, value, o, outShape);
     return wrap(o);
   }
@@ -272,7 +349,7 @@ export class CpuBackend implements Backend {
     axis: number,
     outShape: readonly number[],
   ): Storage {
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     concatCpu(xs.map(arr), shapes, axis, o, outShape);
     return wrap(o);
   }
@@ -285,7 +362,7 @@ export class CpuBackend implements Backend {
     idxInfo: IndexInfo,
   ): Storage {
     const m = idxInfo.host.length;
-    const o = allocArray(dtype, sizeOf(shape.slice(0, axis)) * m * sizeOf(shape.slice(axis + 1)));
+    const o = out(dtype, sizeOf(shape.slice(0, axis)) * m * sizeOf(shape.slice(axis + 1)));
     gatherCpu(arr(x), shape, axis, idxInfo.host, o);
     return wrap(o);
   }
@@ -298,7 +375,7 @@ export class CpuBackend implements Backend {
     idxInfo: IndexInfo,
     outShape: readonly number[],
   ): Storage {
-    const o = allocArray(dtype, sizeOf(outShape));
+    const o = out(dtype, sizeOf(outShape));
     scatterAddCpu(arr(g), outShape, axis, idxInfo.host, o);
     return wrap(o);
   }

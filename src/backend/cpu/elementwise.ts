@@ -1,120 +1,120 @@
-/** CPU elementwise kernels: one tight loop per op so each stays monomorphic and fast. */
+/**
+ * CPU elementwise kernels. Each op is written once, as a JS expression, and compiled into
+ * its own loops (same shape, scalar operand, strided run) so that every loop stays
+ * monomorphic and V8 inlines the maths: no call per element.
+ */
 import type { BinaryOp, UnaryOp } from "../backend.ts";
 import type { TypedArray } from "../../dtype.ts";
 import { broadcastStrides, coalesce } from "../../shape.ts";
 
 type Arr = TypedArray;
-type UnaryLoop = (x: Arr, o: Arr, n: number) => void;
 
-function sigmoid(v: number): number {
-  // Two branches so exp never overflows: for v < 0, e^v / (1 + e^v).
-  if (v >= 0) return 1 / (1 + Math.exp(-v));
-  const e = Math.exp(v);
-  return e / (1 + e);
-}
-
-const UNARY: Record<UnaryOp, UnaryLoop> = {
-  neg: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = -x[i];
+/** Helpers the expressions may call. */
+const H = {
+  // two branches so exp never overflows
+  sigmoid(v: number): number {
+    if (v >= 0) return 1 / (1 + Math.exp(-v));
+    const e = Math.exp(v);
+    return e / (1 + e);
   },
-  exp: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.exp(x[i]);
-  },
-  log: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.log(x[i]);
-  },
-  sin: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.sin(x[i]);
-  },
-  cos: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.cos(x[i]);
-  },
-  tanh: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.tanh(x[i]);
-  },
-  sqrt: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.sqrt(x[i]);
-  },
-  abs: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.abs(x[i]);
-  },
-  sigmoid: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = sigmoid(x[i]);
-  },
-  log1p: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.log1p(x[i]);
-  },
-  expm1: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.expm1(x[i]);
-  },
-  square: (x, o, n) => {
-    for (let i = 0; i < n; i++) {
-      const v = x[i];
-      o[i] = v * v;
-    }
-  },
-  reciprocal: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = 1 / x[i];
-  },
-  sign: (x, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = Math.sign(x[i]);
+  softplus(v: number): number {
+    return v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v));
   },
 };
+
+/** The reference semantics of every unary op, in terms of `v`. */
+const UNARY_EXPR: Record<UnaryOp, string> = {
+  neg: "-v",
+  exp: "Math.exp(v)",
+  log: "Math.log(v)",
+  sin: "Math.sin(v)",
+  cos: "Math.cos(v)",
+  tanh: "Math.tanh(v)",
+  sqrt: "Math.sqrt(v)",
+  abs: "Math.abs(v)",
+  sigmoid: "H.sigmoid(v)",
+  log1p: "Math.log1p(v)",
+  expm1: "Math.expm1(v)",
+  square: "v * v",
+  reciprocal: "1 / v",
+  sign: "Math.sign(v)",
+  softplus: "H.softplus(v)",
+};
+
+/** The reference semantics of every binary op, in terms of `a` and `b`. */
+const BINARY_EXPR: Record<BinaryOp, string> = {
+  add: "a + b",
+  sub: "a - b",
+  mul: "a * b",
+  div: "a / b",
+  pow: "Math.pow(a, b)",
+  maximum: "(a !== a || b !== b ? NaN : a > b ? a : b)",
+  minimum: "(a !== a || b !== b ? NaN : a < b ? a : b)",
+  greater: "(a > b ? 1 : 0)",
+  less: "(a < b ? 1 : 0)",
+  equal: "(a === b ? 1 : 0)",
+  greaterEqual: "(a >= b ? 1 : 0)",
+  lessEqual: "(a <= b ? 1 : 0)",
+  notEqual: "(a !== b ? 1 : 0)",
+};
+
+const compile = <T>(body: string): T =>
+  (new Function("H", `"use strict"; return ${body};`) as (h: typeof H) => T)(H);
+
+type UnaryLoop = (x: Arr, o: Arr, n: number) => void;
+const UNARY = Object.fromEntries(
+  Object.entries(UNARY_EXPR).map(([op, e]) => [
+    op,
+    compile<UnaryLoop>(
+      `function (x, o, n) { for (let i = 0; i < n; i++) { const v = x[i]; o[i] = ${e}; } }`,
+    ),
+  ]),
+) as Record<UnaryOp, UnaryLoop>;
+
+interface BinaryLoops {
+  same: (x: Arr, y: Arr, o: Arr, n: number) => void;
+  scalarB: (x: Arr, b: number, o: Arr, n: number) => void;
+  scalarA: (a: number, y: Arr, o: Arr, n: number) => void;
+  run: (
+    x: Arr,
+    y: Arr,
+    o: Arr,
+    ia: number,
+    ib: number,
+    io: number,
+    sa: number,
+    sb: number,
+    so: number,
+    len: number,
+  ) => void;
+  fn: (a: number, b: number) => number;
+}
+const BINARY = Object.fromEntries(
+  Object.entries(BINARY_EXPR).map(([op, e]) => [op, {
+    same: compile(
+      `function (x, y, o, n) { for (let i = 0; i < n; i++) { const a = x[i], b = y[i]; o[i] = ${e}; } }`,
+    ),
+    scalarB: compile(
+      `function (x, b, o, n) { for (let i = 0; i < n; i++) { const a = x[i]; o[i] = ${e}; } }`,
+    ),
+    scalarA: compile(
+      `function (a, y, o, n) { for (let i = 0; i < n; i++) { const b = y[i]; o[i] = ${e}; } }`,
+    ),
+    run: compile(
+      `function (x, y, o, ia, ib, io, sa, sb, so, len) { for (let i = 0; i < len; i++, ia += sa, ib += sb, io += so) { const a = x[ia], b = y[ib]; o[io] = ${e}; } }`,
+    ),
+    fn: compile(`function (a, b) { return ${e}; }`),
+  }]),
+) as Record<BinaryOp, BinaryLoops>;
+
+/** The scalar function of each binary op (the reference semantics both backends follow). */
+export const BINARY_FN: Record<BinaryOp, (a: number, b: number) => number> = Object.fromEntries(
+  Object.entries(BINARY).map(([op, l]) => [op, l.fn]),
+) as Record<BinaryOp, (a: number, b: number) => number>;
 
 export function unaryCpu(op: UnaryOp, x: Arr, o: Arr): void {
   UNARY[op](x, o, o.length);
 }
-
-/** The scalar function of each binary op; the reference semantics both backends follow. */
-export const BINARY_FN: Record<BinaryOp, (a: number, b: number) => number> = {
-  add: (a, b) => a + b,
-  sub: (a, b) => a - b,
-  mul: (a, b) => a * b,
-  div: (a, b) => a / b,
-  pow: (a, b) => Math.pow(a, b),
-  maximum: (a, b) => (a !== a || b !== b ? NaN : a > b ? a : b),
-  minimum: (a, b) => (a !== a || b !== b ? NaN : a < b ? a : b),
-  greater: (a, b) => (a > b ? 1 : 0),
-  less: (a, b) => (a < b ? 1 : 0),
-  equal: (a, b) => (a === b ? 1 : 0),
-  greaterEqual: (a, b) => (a >= b ? 1 : 0),
-  lessEqual: (a, b) => (a <= b ? 1 : 0),
-  notEqual: (a, b) => (a !== b ? 1 : 0),
-};
-
-type SameLoop = (a: Arr, b: Arr, o: Arr, n: number) => void;
-
-// The hot ops get hand-written loops for the same-shape and scalar cases; the rest go
-// through BINARY_FN (still one call per element, inlined by V8 in practice).
-const SAME: Partial<Record<BinaryOp, SameLoop>> = {
-  add: (a, b, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] + b[i];
-  },
-  sub: (a, b, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] - b[i];
-  },
-  mul: (a, b, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] * b[i];
-  },
-  div: (a, b, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] / b[i];
-  },
-};
-
-const SCALAR_B: Partial<Record<BinaryOp, (a: Arr, s: number, o: Arr, n: number) => void>> = {
-  add: (a, s, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] + s;
-  },
-  sub: (a, s, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] - s;
-  },
-  mul: (a, s, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] * s;
-  },
-  div: (a, s, o, n) => {
-    for (let i = 0; i < n; i++) o[i] = a[i] / s;
-  },
-};
 
 /** Iterates the coalesced index space, calling `inner` on runs along the last dimension. */
 export function forEachRun(
@@ -158,35 +158,20 @@ export function binaryCpu(
 ): void {
   const n = o.length;
   if (n === 0) return;
-  const f = BINARY_FN[op];
-  if (a.length === n && b.length === n) {
-    const loop = SAME[op];
-    if (loop) loop(a, b, o, n);
-    else for (let i = 0; i < n; i++) o[i] = f(a[i], b[i]);
-    return;
-  }
-  if (b.length === 1 && a.length === n) {
-    const s = b[0];
-    const loop = SCALAR_B[op];
-    if (loop) loop(a, s, o, n);
-    else for (let i = 0; i < n; i++) o[i] = f(a[i], s);
-    return;
-  }
-  if (a.length === 1 && b.length === n) {
-    const s = a[0];
-    for (let i = 0; i < n; i++) o[i] = f(s, b[i]);
-    return;
-  }
+  const L = BINARY[op];
+  if (a.length === n && b.length === n) return L.same(a, b, o, n);
+  if (b.length === 1 && a.length === n) return L.scalarB(a, b[0], o, n);
+  if (a.length === 1 && b.length === n) return L.scalarA(a[0], b, o, n);
   const c = coalesce(outShape, [
     broadcastStrides(aShape, outShape),
     broadcastStrides(bShape, outShape),
     broadcastStrides(outShape, outShape),
   ]);
-  forEachRun(c.shape, c.strides, (off, len, st) => {
-    let ia = off[0], ib = off[1], io = off[2];
-    const sa = st[0], sb = st[1], so = st[2];
-    for (let i = 0; i < len; i++, ia += sa, ib += sb, io += so) o[io] = f(a[ia], b[ib]);
-  });
+  forEachRun(
+    c.shape,
+    c.strides,
+    (off, len, st) => L.run(a, b, o, off[0], off[1], off[2], st[0], st[1], st[2], len),
+  );
 }
 
 export function whereCpu(
@@ -199,7 +184,19 @@ export function whereCpu(
   o: Arr,
   outShape: readonly number[],
 ): void {
-  if (o.length === 0) return;
+  const n = o.length;
+  if (n === 0) return;
+  if (c.length === n && a.length === n && b.length === n) {
+    for (let i = 0; i < n; i++) o[i] = c[i] !== 0 ? a[i] : b[i];
+    return;
+  }
+  if (c.length === n && (a.length === n || a.length === 1) && (b.length === n || b.length === 1)) {
+    const sa = a.length === n ? 1 : 0, sb = b.length === n ? 1 : 0;
+    for (let i = 0, ia = 0, ib = 0; i < n; i++, ia += sa, ib += sb) {
+      o[i] = c[i] !== 0 ? a[ia] : b[ib];
+    }
+    return;
+  }
   const co = coalesce(outShape, [
     broadcastStrides(cShape, outShape),
     broadcastStrides(aShape, outShape),

@@ -66,7 +66,6 @@ const K = {
   toLower: { name: "band_to_lower", shader: "band_to_lower", workgroupSize: WG },
   factor: { name: "band_factor", shader: "band_factor", workgroupSize: SYSTEM_WG },
   solve: { name: "band_solve", shader: "band_solve", workgroupSize: SYSTEM_WG },
-  fill: { name: "fill", shader: "fill", workgroupSize: WG },
 } satisfies Record<string, KernelSpec>;
 
 const groups = (count: number, wg: number) => Math.ceil(count / wg);
@@ -117,8 +116,9 @@ function factor(
   fused: { rhs: GpuStorage; x: GpuStorage } | null,
 ): { w: GpuStorage; status: GpuStorage } {
   const w = rt.pool.acquire(batch * (b + 1) * n * 4, rt.batch, false);
-  const status = rt.pool.acquire(batch * 4, rt.batch, false);
-  rt.dispatch(K.fill, {}, new Params().u32(batch).u32(0).buffer, [status], groups(batch, WG));
+  // zeroed by a queued write: safe, since an upload buffer is never one the open batch uses
+  const status = rt.pool.acquire(batch * 4, rt.batch, true);
+  rt.device.queue.writeBuffer(status.buffer, 0, new Uint32Array(batch));
   // bound but unused when not fused (two buffers: a read-only and a writable binding may not alias)
   const rhs = fused?.rhs ?? rt.pool.acquire(4, rt.batch, false);
   const x = fused?.x ?? rt.pool.acquire(4, rt.batch, false);

@@ -14,6 +14,7 @@ import type { GpuStorage } from "./pool.ts";
 export type Expr =
   | { readonly kind: "const"; readonly value: number }
   | { readonly kind: "iota"; readonly start: number; readonly step: number }
+  | { readonly kind: "comb"; readonly n: number; readonly period: number }
   | { readonly kind: "unary"; readonly op: UnaryOp; readonly x: LazyStorage }
   | {
     readonly kind: "binary";
@@ -37,6 +38,15 @@ export type Expr =
     readonly strides: readonly number[];
   }
   | {
+    /** A reduction (see WebGpuBackend.reduce): opaque to fusion, run when first needed. */
+    readonly kind: "reduce";
+    readonly op: number;
+    readonly x: LazyStorage;
+    readonly outer: number;
+    readonly len: number;
+    readonly inner: number;
+  }
+  | {
     readonly kind: "pad";
     readonly x: LazyStorage;
     readonly outShape: readonly number[];
@@ -49,11 +59,13 @@ export function children(e: Expr): LazyStorage[] {
   switch (e.kind) {
     case "const":
     case "iota":
+    case "comb":
       return [];
     case "unary":
     case "cast":
     case "view":
     case "pad":
+    case "reduce":
       return [e.x];
     case "binary":
       return [e.a, e.b];
@@ -68,6 +80,7 @@ export function ownParams(e: Expr): number {
     case "const":
       return 1;
     case "iota":
+    case "comb":
       return 2;
     case "view":
       return 1 + 2 * e.shape.length;
@@ -76,6 +89,33 @@ export function ownParams(e: Expr): number {
     default:
       return 0;
   }
+}
+
+/**
+ * Exact size of the expression DAG rooted at the given children (shared nodes counted
+ * once, realized buffers and reductions as leaves). The per-node bounds overcount shared
+ * subexpressions, so fusion limits are checked with this when the bounds say "too big".
+ */
+export function measure(
+  roots: readonly LazyStorage[],
+): { nodes: number; leaves: number; params: number } {
+  const seen = new Set<LazyStorage>();
+  const bufs = new Set<unknown>();
+  let nodes = 0, params = 0;
+  const stack = [...roots];
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (seen.has(s)) continue;
+    seen.add(s);
+    nodes++;
+    if (s.buf || !s.expr || s.expr.kind === "reduce") {
+      bufs.add(s.buf ?? s);
+      continue;
+    }
+    params += ownParams(s.expr);
+    stack.push(...children(s.expr));
+  }
+  return { nodes, leaves: bufs.size, params };
 }
 
 let nextId = 0;
@@ -91,6 +131,8 @@ export class LazyStorage implements Storage {
   nodes: number;
   leaves: number;
   params: number;
+  /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */
+  depth: number;
 
   constructor(
     readonly dtype: Dtype,
@@ -101,7 +143,16 @@ export class LazyStorage implements Storage {
     this.byteLength = size * 4;
     this.buf = buf;
     this.expr = expr;
-    if (expr) {
+    this.depth = expr && expr.kind !== "reduce"
+      ? 1 + Math.max(0, ...children(expr).map((k) => k.depth))
+      : 0;
+    if (expr?.kind === "reduce") {
+      expr.x.refs++;
+      // a consumer reads it as a buffer: it counts as one leaf
+      this.nodes = 1;
+      this.leaves = 1;
+      this.params = 0;
+    } else if (expr) {
       const kids = children(expr);
       for (const k of kids) k.refs++;
       this.nodes = 1 + kids.reduce((a, k) => a + k.nodes, 0);

@@ -10,14 +10,20 @@
 import { BufferPool, type GpuStorage } from "./pool.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
-/** Kernels: which shader file, and the workgroup size baked into its pipeline. */
+/**
+ * Kernels: which shader file, and the workgroup size baked into its pipeline. A fused
+ * kernel also carries its generated source and a key naming that source's structure.
+ */
 export interface KernelSpec {
   readonly name: string;
   readonly shader: keyof typeof SHADERS;
   readonly workgroupSize: number;
+  /** Generated source (a filled template) and the cache key that identifies it. */
+  readonly generated?: { readonly key: string; readonly source: () => string };
 }
 
-const SLOT = 256;
+/** Bytes of uniform data each dispatch may use (fused kernels keep their sizes and constants there). */
+export const SLOT = 1024;
 const SLOTS = 256;
 /** Workgroups per grid dimension (WebGPU's default and lavapipe's maximum). */
 export const MAX_GROUPS = 65535;
@@ -49,7 +55,12 @@ export class GpuRuntime {
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
-  constructor(readonly device: GPUDevice, readonly adapterDescription: string) {
+  constructor(
+    readonly device: GPUDevice,
+    readonly adapterDescription: string,
+    /** A software adapter running on the CPU (lavapipe, SwiftShader): tuning differs. */
+    readonly cpuLike = false,
+  ) {
     this.maxStorageBytes = device.limits.maxStorageBufferBindingSize;
     this.pool = new BufferPool(device, 512 * 1024 * 1024);
     this.#arenaGpu = device.createBuffer({
@@ -61,24 +72,28 @@ export class GpuRuntime {
     });
   }
 
-  module(shader: keyof typeof SHADERS): GPUShaderModule {
-    let m = this.#modules.get(shader);
+  module(shader: keyof typeof SHADERS, generated?: KernelSpec["generated"]): GPUShaderModule {
+    const key = generated ? `${shader}|${generated.key}` : shader;
+    let m = this.#modules.get(key);
     if (!m) {
-      m = this.device.createShaderModule({ label: shader, code: SHADERS[shader] });
-      this.#modules.set(shader, m);
+      const code = generated ? generated.source() : SHADERS[shader];
+      m = this.device.createShaderModule({ label: shader, code });
+      this.#modules.set(key, m);
     }
     return m;
   }
 
   pipeline(spec: KernelSpec, constants: Record<string, number>): GPUComputePipeline {
-    const key = `${spec.name}|${spec.workgroupSize}|${JSON.stringify(constants)}`;
+    const key = `${spec.name}|${spec.workgroupSize}|${JSON.stringify(constants)}|${
+      spec.generated?.key ?? ""
+    }`;
     let p = this.#pipelines.get(key);
     if (!p) {
       p = this.device.createComputePipeline({
         label: `curvature kernel ${spec.name} ${JSON.stringify(constants)}`,
         layout: "auto",
         compute: {
-          module: this.module(spec.shader),
+          module: this.module(spec.shader, spec.generated),
           entryPoint: "main",
           constants: { ...constants, WG: spec.workgroupSize },
         },
@@ -271,7 +286,9 @@ export async function acquireGpu(): Promise<GpuRuntime | null> {
   const info = adapter.info;
   const description = [info.description, info.vendor && `vendor ${info.vendor}`]
     .filter(Boolean).join(", ") || "WebGPU adapter";
-  return new GpuRuntime(device, description);
+  const cpuLike = info.isFallbackAdapter === true ||
+    /llvmpipe|lavapipe|swiftshader/i.test(description);
+  return new GpuRuntime(device, description, cpuLike);
 }
 
 const LIMIT_KEYS = [

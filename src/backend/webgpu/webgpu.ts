@@ -1,7 +1,13 @@
-/** The WebGPU backend: launchers that turn Backend calls into WGSL dispatches. */
+/**
+ * The WebGPU backend: launchers that turn Backend calls into WGSL dispatches.
+ *
+ * Elementwise ops, views (transpose, broadcast, slice), pads, fills and iotas are deferred
+ * (see lazy.ts): they build expressions that run as one fused kernel when something needs
+ * their memory, and reductions evaluate them inside their first pass. Everything else
+ * (matmul, gather, solve, …) realizes its inputs and runs its own kernel.
+ */
 import {
   type Backend,
-  BINARY_OPS,
   type BinaryOp,
   type IndexInfo,
   RANDOM_DISTS,
@@ -9,7 +15,6 @@ import {
   REDUCE_OPS,
   type ReduceOp,
   type Storage,
-  UNARY_OPS,
   type UnaryOp,
 } from "../backend.ts";
 import { type Dtype, itemSize, type TypedArray } from "../../dtype.ts";
@@ -21,6 +26,9 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
+import { children, type Expr, LazyStorage, measure, ownParams } from "./lazy.ts";
+import { type GenOptions, KernelGen } from "./codegen.ts";
+import { SHADERS } from "../../shaders.generated.ts";
 
 const WG = 256;
 const k = (name: string, shader: KernelSpec["shader"], workgroupSize = WG): KernelSpec => ({
@@ -29,41 +37,79 @@ const k = (name: string, shader: KernelSpec["shader"], workgroupSize = WG): Kern
   workgroupSize,
 });
 const K = {
-  unary: k("unary", "unary"),
-  binary: k("binary", "binary"),
-  where: k("where", "where"),
-  fill: k("fill", "fill"),
-  iota: k("iota", "iota"),
   copy: k("copy", "copy"),
-  cast: k("cast", "cast"),
   random: k("random", "random"),
-  reduceTree: k("reduce_tree", "reduce_tree"),
-  reduceStrided: k("reduce_strided", "reduce_strided"),
   matmul: k("matmul", "matmul"),
-  stridedCopy: k("strided_copy", "strided_copy"),
-  pad: k("pad", "pad"),
+  matmulRegs: k("matmul_regs", "matmul_regs"),
   copyInto: k("copy_into", "copy_into"),
   gather: k("gather", "gather"),
   scatterAdd: k("scatter_add", "scatter_add"),
   gjPivot: k("gj_pivot", "gj_pivot", 64),
   gjEliminate: k("gj_eliminate", "gj_eliminate"),
+  unshuffleBand: k("unshuffle_band", "unshuffle_band"),
+  substituteBand: k("substitute_band", "substitute_band", 1),
 };
 
 /** Rows per pass of the strided reduction, and of the tree reduction's workgroup chunk. */
 const STRIDED_CHUNK = 64;
-const TREE_CHUNK = WG * 4;
+// Small workgroups with many values per invocation: measured on lavapipe, where every
+// barrier level of the tree is costly, 32 × 64 ran 3-5× faster than 256 × 4 (sum of 10^6
+// at about the copy kernel's speed instead of a fifth of it), with the same f32 error.
+const TREE_WG = 32;
+const TREE_PER = 64;
+const TREE_CHUNK = TREE_WG * TREE_PER;
 /** Most products one matmul invocation sums before the K dimension is split. */
 const MATMUL_KCHUNK = 4096;
 /** Most segment entries one scatter-add invocation sums per dispatch. */
 const SCATTER_SPAN = 2048;
 /** Index lists whose scatter-add CSR stays cached on the device. */
 const CSR_CACHE = 8;
+/** Fusion caps: expression nodes, uniform slots (of the 248 a kernel has), leaf buffers. */
+const MAX_NODES = 128;
+const MAX_DEPTH = 64;
+const MAX_PARAMS = 236;
+/** Uniform slots a fused kernel has (`v: array<vec4u, 62>` in the templates). */
+const SLOT_CAPACITY = 248;
 
 const groups = (n: number, wg = WG) => Math.ceil(n / wg);
-const f32Bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
 
-function gs(s: Storage): GpuStorage {
-  return s as GpuStorage;
+/**
+ * Most loop trips of a split kernel's invocation (see codegen.ts). On a GPU a split trades
+ * parallelism for cheaper indexing, so only short loops pay; on a CPU-like adapter
+ * (lavapipe), where a workgroup already runs as a loop and contiguous indices become
+ * vector loads instead of gathers, long loops over a broadcast axis pay too.
+ */
+const MAX_SPLIT = 64;
+const MAX_SPLIT_CPU_LIKE = 4096;
+
+/**
+ * The inner size M for a split kernel, or 0. Any M dividing the size is correct (the index
+ * is q·M + r either way); a good one comes from a view broadcasting along a leading axis
+ * (K probes against one primal), whose index then needs no division.
+ */
+function splitSize(root: LazyStorage, maxSplit: number): number {
+  let best = 0;
+  const seen = new Set<LazyStorage>();
+  const stack = [root];
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
+    seen.add(s);
+    const e = s.expr;
+    if (e.kind === "view") {
+      const a = e.shape[0];
+      const ok = a <= MAX_SPLIT || (a <= maxSplit && root.size / a >= WG);
+      if (e.shape.length >= 2 && e.strides[0] === 0 && ok && a > best && root.size % a === 0) {
+        best = a;
+      }
+    }
+    stack.push(...children(e));
+  }
+  return best > 1 ? root.size / best : 0;
+}
+
+function lz(s: Storage): LazyStorage {
+  return s as LazyStorage;
 }
 
 function checkRank(op: string, shape: readonly number[]): void {
@@ -88,101 +134,220 @@ export class WebGpuBackend implements Backend {
     starts: GpuStorage;
     maxCount: number;
   }[] = [];
+  readonly #maxLeaves: number;
 
   constructor(readonly rt: GpuRuntime) {
     this.description = `WebGPU (${rt.adapterDescription})`;
     this.maxStorageBytes = rt.maxStorageBytes;
+    // one binding is the output; stay well inside the default limit of 8 on any device
+    this.#maxLeaves = Math.max(
+      4,
+      Math.min(12, rt.device.limits.maxStorageBuffersPerShaderStage - 2),
+    );
   }
+
+  // ---- storage: buffers, expressions, realization ----
 
   #alloc(bytes: number): GpuStorage {
     return this.rt.pool.acquire(bytes, this.rt.batch, false);
   }
 
+  #wrap(buf: GpuStorage, dtype: Dtype, size: number): LazyStorage {
+    return new LazyStorage(dtype, size, buf, null);
+  }
+
+  /** A deferred expression; children are realized first where the fused kernel would grow too big. */
+  #expr(expr: Expr, dtype: Dtype, size: number): LazyStorage {
+    const kids = children(expr);
+    const own = ownParams(expr);
+    const fits = (m: { nodes: number; leaves: number; params: number }) =>
+      m.nodes + 1 <= MAX_NODES && m.leaves <= this.#maxLeaves && m.params + own <= MAX_PARAMS;
+    const bound = () => ({
+      nodes: kids.reduce((a, c) => a + c.nodes, 0),
+      leaves: kids.reduce((a, c) => a + c.leaves, 0),
+      params: kids.reduce((a, c) => a + c.params, 0),
+    });
+    // a chain deeper than this (an eager loop that never ends a tidy) is cut: its fused
+    // kernels would otherwise grow, and be compiled anew, with every iteration
+    for (const c of kids) if (c.depth >= MAX_DEPTH) this.#realize(c);
+    let exact = null;
+    if (!fits(bound())) {
+      exact = measure(kids);
+      while (!fits(exact)) {
+        if (Deno.env.get("FUSE_DEBUG")) console.log("cap", exact, own);
+        const big = kids.filter((c) =>
+          !c.buf
+        ).sort((a, b) => b.nodes + b.params - (a.nodes + a.params))[0];
+        if (!big) break;
+        this.#realize(big);
+        exact = measure(kids);
+      }
+    }
+    const out = new LazyStorage(dtype, size, null, expr);
+    if (exact) {
+      // the bounds would keep growing with sharing; start again from the exact size
+      out.nodes = exact.nodes + 1;
+      out.leaves = exact.leaves;
+      out.params = exact.params + own;
+    }
+    return out;
+  }
+
+  /** Runs a storage's expression (if any) into a buffer. */
+  #realize(s: LazyStorage): GpuStorage {
+    if (s.buf) return s.buf;
+    if (s.expr?.kind === "reduce") {
+      const { op, x, outer, inner } = s.expr;
+      let len = s.expr.len;
+      let src = x;
+      src.refs++;
+      while (len > 1) {
+        const next = this.#reducePass(op, src, outer, len, inner);
+        this.release(src);
+        src = next;
+        len = Math.ceil(len / (inner === 1 && len > STRIDED_CHUNK ? TREE_CHUNK : STRIDED_CHUNK));
+      }
+      const buf = this.#realize(src); // len was 1 from the start: a (deferred) view
+      s.settle(buf, (c) => this.release(c));
+      // the result buffer now belongs to s; drop src's claim on it without freeing it
+      src.buf = null;
+      src.refs = 0;
+      return buf;
+    }
+    const out = this.#alloc(s.byteLength);
+    if (s.size > 0) {
+      const realize = (c: LazyStorage) => void this.#realize(c);
+      const m = splitSize(s, this.rt.cpuLike ? MAX_SPLIT_CPU_LIKE : MAX_SPLIT);
+      if (m) {
+        const [g, v] = this.#generate(s, { firstBinding: 2, realize, splitM: m });
+        const params = new Params().u32(m).u32(s.size / m).u32(0).u32(0).slots(g.slots).buffer;
+        const spec: KernelSpec = {
+          name: "fused_map_split",
+          shader: "fused_map_split",
+          workgroupSize: WG,
+          generated: { key: g.key(v), source: () => g.fill(SHADERS.fused_map_split, v) },
+        };
+        this.rt.dispatch(spec, {}, params, [out, ...g.leaves], groups(m));
+      } else {
+        const [g, v] = this.#generate(s, { firstBinding: 2, realize });
+        const params = new Params().u32(s.size).u32(0).u32(0).u32(0).slots(g.slots).buffer;
+        const spec: KernelSpec = {
+          name: "fused_map",
+          shader: "fused_map",
+          workgroupSize: WG,
+          generated: { key: g.key(v), source: () => g.fill(SHADERS.fused_map, v) },
+        };
+        this.rt.dispatch(spec, {}, params, [out, ...g.leaves], groups(s.size));
+      }
+    }
+    s.settle(out, (c) => this.release(c));
+    return out;
+  }
+
+  /**
+   * Generates the glue for `s`. The fusion caps bound nodes, not code: a node read at several
+   * indices is emitted (and its numbers stored) once per index, so the uniform slots can still
+   * run out; then the largest unrealized operand is run on its own and generation retried.
+   */
+  #generate(s: LazyStorage, opts: GenOptions): [KernelGen, string] {
+    for (;;) {
+      const g = new KernelGen(opts);
+      const v = g.value(s);
+      if (g.slots.length <= SLOT_CAPACITY && g.leaves.length <= this.#maxLeaves + 1) return [g, v];
+      if (Deno.env.get("FUSE_DEBUG")) console.log("slots", g.slots.length, g.leaves.length);
+      const inner = s.expr?.kind === "reduce" ? [] : s.expr ? children(s.expr) : [];
+      const kids = inner.flatMap((c) => (c.buf ? [] : [c]));
+      const big = kids.sort((a, b) => measure([b]).nodes - measure([a]).nodes)[0];
+      if (!big) {
+        throw new Error(`internal: a single fused node needs ${g.slots.length} uniform slots`);
+      }
+      // realize the biggest operand (or, if s is a view-like node over one operand, that one)
+      this.#realize(big);
+    }
+  }
+
+  /** The buffer behind a storage, running its expression first if needed. */
+  #buf(s: Storage): GpuStorage {
+    return this.#realize(lz(s));
+  }
+
+  /** A storage of `shape` read as if broadcast to `outShape` (no node when shapes agree). */
+  #broadcast(x: LazyStorage, shape: readonly number[], outShape: readonly number[]): LazyStorage {
+    const n = sizeOf(outShape);
+    if (sizeOf(shape) === n) {
+      x.refs++;
+      return x;
+    }
+    return lz(this.stridedCopy(x.dtype, x, outShape, 0, broadcastStrides(shape, outShape)));
+  }
+
   upload(data: TypedArray): Storage {
+    const dtype: Dtype = data instanceof Int32Array ? "i32" : "f32";
+    // one number: keep it on the host; fused kernels read it from their uniforms
+    if (data.length === 1) return this.#expr({ kind: "const", value: data[0] }, dtype, 1);
     const s = this.rt.pool.acquire(data.byteLength, this.rt.batch, true);
     if (data.byteLength > 0) {
       this.rt.device.queue.writeBuffer(s.buffer, 0, data as Float32Array<ArrayBuffer>);
     }
-    return s;
+    return this.#wrap(s, dtype, data.length);
   }
   async download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray> {
-    const buf = await this.rt.read(gs(s), size * itemSize(dtype));
+    const buf = await this.rt.read(this.#buf(s), size * itemSize(dtype));
     return dtype === "i32" ? new Int32Array(buf) : new Float32Array(buf);
   }
   release(s: Storage): void {
-    this.rt.pool.release(gs(s), this.rt.batch);
+    const ls = lz(s);
+    if (--ls.refs > 0) return;
+    if (ls.buf) this.rt.pool.release(ls.buf, this.rt.batch);
+    else if (ls.expr) { for (const c of children(ls.expr)) this.release(c); }
+    ls.buf = null;
+    ls.expr = null;
   }
   sync(): Promise<void> {
     return this.rt.sync();
   }
+  /** Runs any deferred work behind `s` now (for timing; reads do it by themselves). */
+  materialize(s: Storage): void {
+    this.#buf(s);
+  }
 
-  fill(_dtype: Dtype, size: number, value: number): Storage {
-    const o = this.#alloc(size * 4);
-    const bits = _dtype === "i32" ? value | 0 : f32Bits(value);
-    this.rt.dispatch(K.fill, {}, new Params().u32(size).u32(bits).buffer, [o], groups(size));
-    return o;
+  fill(dtype: Dtype, size: number, value: number): Storage {
+    return this.#expr({ kind: "const", value }, dtype, size);
   }
   iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    const o = this.#alloc(size * 4);
-    const p = new Params().u32(size).f32(start).f32(step).buffer;
-    this.rt.dispatch(K.iota, { INT: dtype === "i32" ? 1 : 0 }, p, [o], groups(size));
-    return o;
+    return this.#expr({ kind: "iota", start, step }, dtype, size);
   }
-  random(dist: RandomDist, _dtype: Dtype, size: number, seed: number, offset: number): Storage {
+  random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
     const o = this.#alloc(size * 4);
     const [k0, k1] = seedKey(seed);
     const p = new Params().u32(size).u32(offset).u32(k0).u32(k1).buffer;
     this.rt.dispatch(K.random, { DIST: RANDOM_DISTS.indexOf(dist) }, p, [o], groups(size));
-    return o;
+    return this.#wrap(o, dtype, size);
   }
 
-  unary(op: UnaryOp, _dtype: Dtype, x: Storage, size: number): Storage {
-    const o = this.#alloc(size * 4);
-    this.rt.dispatch(K.unary, { OP: UNARY_OPS.indexOf(op) }, new Params().u32(size).buffer, [
-      gs(x),
-      o,
-    ], groups(size));
-    return o;
+  unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
+    return this.#expr({ kind: "unary", op, x: lz(x) }, dtype, size);
   }
 
   binary(
     op: BinaryOp,
-    _dtype: Dtype,
+    dtype: Dtype,
     a: Storage,
     aShape: readonly number[],
     b: Storage,
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const n = sizeOf(outShape);
-    const o = this.#alloc(n * 4);
-    const na = sizeOf(aShape), nb = sizeOf(bShape);
-    const OP = BINARY_OPS.indexOf(op);
-    if ((na === n && nb === n) || (na === n && nb === 1) || (na === 1 && nb === n)) {
-      const MODE = na === n && nb === n ? 0 : nb === 1 && na === n ? 1 : 2;
-      this.rt.dispatch(
-        K.binary,
-        { OP, MODE },
-        new Params().u32(n).u32(0).buffer,
-        [gs(a), gs(b), o],
-        groups(n),
-      );
-      return o;
-    }
-    const c = coalesce(outShape, [
-      broadcastStrides(aShape, outShape),
-      broadcastStrides(bShape, outShape),
-    ]);
-    checkRank(op, c.shape);
-    const p = new Params().u32(n).u32(c.shape.length).u32x8(c.shape).u32x8(c.strides[0]).u32x8(
-      c.strides[1],
-    );
-    this.rt.dispatch(K.binary, { OP, MODE: 3 }, p.buffer, [gs(a), gs(b), o], groups(n));
-    return o;
+    const av = this.#broadcast(lz(a), aShape, outShape);
+    const bv = this.#broadcast(lz(b), bShape, outShape);
+    const out = this.#expr({ kind: "binary", op, a: av, b: bv }, dtype, sizeOf(outShape));
+    this.release(av);
+    this.release(bv);
+    return out;
   }
 
   where(
-    _dtype: Dtype,
+    dtype: Dtype,
     c: Storage,
     cShape: readonly number[],
     a: Storage,
@@ -191,34 +356,78 @@ export class WebGpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const n = sizeOf(outShape);
-    const o = this.#alloc(n * 4);
-    const co = coalesce(outShape, [
-      broadcastStrides(cShape, outShape),
-      broadcastStrides(aShape, outShape),
-      broadcastStrides(bShape, outShape),
-    ]);
-    checkRank("where", co.shape);
-    const p = new Params().u32(n).u32(co.shape.length).u32x8(co.shape)
-      .u32x8(co.strides[0]).u32x8(co.strides[1]).u32x8(co.strides[2]);
-    this.rt.dispatch(K.where, {}, p.buffer, [gs(c), gs(a), gs(b), o], groups(n));
-    return o;
+    const cv = this.#broadcast(lz(c), cShape, outShape);
+    const av = this.#broadcast(lz(a), aShape, outShape);
+    const bv = this.#broadcast(lz(b), bShape, outShape);
+    const out = this.#expr({ kind: "where", c: cv, a: av, b: bv }, dtype, sizeOf(outShape));
+    this.release(cv);
+    this.release(av);
+    this.release(bv);
+    return out;
   }
 
-  copy(_dtype: Dtype, x: Storage, size: number): Storage {
+  /** A real copy kernel (the bandwidth yardstick of the benchmarks). */
+  copy(dtype: Dtype, x: Storage, size: number): Storage {
+    const src = this.#buf(x);
     const o = this.#alloc(size * 4);
-    this.rt.dispatch(K.copy, {}, new Params().u32(size).buffer, [gs(x), o], groups(size));
-    return o;
+    this.rt.dispatch(K.copy, {}, new Params().u32(size).buffer, [src, o], groups(size));
+    return this.#wrap(o, dtype, size);
   }
 
   cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
-    if (from === to) return this.copy(to, x, size);
-    const o = this.#alloc(size * 4);
-    this.rt.dispatch(K.cast, { TO_INT: to === "i32" ? 1 : 0 }, new Params().u32(size).buffer, [
-      gs(x),
-      o,
-    ], groups(size));
-    return o;
+    if (from === to) {
+      lz(x).refs++;
+      return x;
+    }
+    return this.#expr({ kind: "cast", x: lz(x) }, to, size);
+  }
+
+  /**
+   * One reduction pass over `src` viewed as [outer, len, inner]: a tree within workgroups
+   * for contiguous rows, a bounded strided loop otherwise. `src` may be an expression: it
+   * is evaluated inside the pass (a fused prologue).
+   */
+  #reducePass(
+    OP: number,
+    src: LazyStorage,
+    outer: number,
+    len: number,
+    inner: number,
+  ): LazyStorage {
+    const [g, v] = this.#generate(src, { firstBinding: 2, realize: (c) => void this.#realize(c) });
+    const key = g.key(v);
+    let chunks: number, count: number, params: ArrayBuffer, groupCount: number;
+    let spec: KernelSpec;
+    if (inner === 1 && len > STRIDED_CHUNK) {
+      chunks = Math.ceil(len / TREE_CHUNK);
+      count = outer * chunks;
+      params = new Params().u32(len).u32(chunks).u32(outer).u32(0).slots(g.slots).buffer;
+      groupCount = count;
+      spec = {
+        name: "reduce_tree",
+        shader: "reduce_tree",
+        workgroupSize: TREE_WG,
+        generated: { key, source: () => g.fill(SHADERS.reduce_tree, v) },
+      };
+    } else {
+      chunks = Math.ceil(len / STRIDED_CHUNK);
+      count = outer * chunks * inner;
+      params = new Params().u32(count).u32(len).u32(inner).u32(chunks).u32(STRIDED_CHUNK)
+        .u32(0).u32(0).u32(0).slots(g.slots).buffer;
+      groupCount = groups(count);
+      spec = {
+        name: "reduce_strided",
+        shader: "reduce_strided",
+        workgroupSize: WG,
+        generated: { key, source: () => g.fill(SHADERS.reduce_strided, v) },
+      };
+    }
+    const o = this.#alloc(count * 4);
+    const consts: Record<string, number> = spec.name === "reduce_tree"
+      ? { OP, PER: TREE_PER }
+      : { OP };
+    this.rt.dispatch(spec, consts, params, [o, ...g.leaves], groupCount);
+    return this.#wrap(o, src.dtype, count);
   }
 
   reduce(
@@ -230,48 +439,34 @@ export class WebGpuBackend implements Backend {
   ): Storage {
     const plan = planReduce(shape, axes);
     const OP = REDUCE_OPS.indexOf(op);
-    let src = gs(x);
-    let owned = false;
+    const { outer, inner } = plan;
+    const len = plan.reduced;
+    let src: LazyStorage;
     if (plan.perm) {
       const { outShape, strides } = permutedStrides(shape, plan.perm);
-      src = gs(this.stridedCopy(dtype, x, outShape, 0, strides));
-      owned = true;
+      src = lz(this.stridedCopy(dtype, x, outShape, 0, strides)); // a view: no copy is made
+    } else {
+      src = lz(x);
+      src.refs++;
     }
-    const { outer, inner } = plan;
-    let len = plan.reduced;
     if (len === 0) {
-      // an empty reduced axis: the sum is 0 (max/min of nothing is refused above this
-      // layer); a copy here would read past the end of the empty input
-      if (owned) this.release(src);
+      // an empty reduced axis: the sum is 0 (max/min of nothing is refused above this layer)
+      this.release(src);
       return this.fill(dtype, outer * inner, 0);
     }
-    if (len <= 1) {
-      // nothing to combine: a copy keeps the output's ownership simple
-      const o = this.copy(dtype, src, outer * inner);
-      if (owned) this.release(src);
-      return o;
-    }
-    while (len > 1) {
-      let o: GpuStorage;
-      let chunks: number;
-      if (inner === 1 && len > STRIDED_CHUNK) {
-        chunks = Math.ceil(len / TREE_CHUNK);
-        o = this.#alloc(outer * chunks * 4);
-        const p = new Params().u32(len).u32(chunks).u32(outer).buffer;
-        this.rt.dispatch(K.reduceTree, { OP }, p, [src, o], outer * chunks);
-      } else {
-        chunks = Math.ceil(len / STRIDED_CHUNK);
-        const n = outer * chunks * inner;
-        o = this.#alloc(n * 4);
-        const p = new Params().u32(n).u32(len).u32(inner).u32(chunks).u32(STRIDED_CHUNK).buffer;
-        this.rt.dispatch(K.reduceStrided, { OP }, p, [src, o], groups(n));
-      }
-      if (owned) this.release(src);
-      src = o;
-      owned = true;
-      len = chunks;
-    }
-    return src;
+    if (len === 1) return src;
+    // deferred: runs when something reads it, so a value nobody needs (the forward sum
+    // under grad) costs nothing
+    const out = new LazyStorage(dtype, outer * inner, null, {
+      kind: "reduce",
+      op: OP,
+      x: src,
+      outer,
+      len,
+      inner,
+    });
+    this.release(src);
+    return out;
   }
 
   matmul(
@@ -294,14 +489,25 @@ export class WebGpuBackend implements Backend {
     checkRank("matmul", c.shape);
     const splits = Math.ceil(kk / MATMUL_KCHUNK);
     const kChunk = Math.ceil(kk / splits);
-    const tilesM = Math.ceil(m / 16), tilesN = Math.ceil(n / 16);
+    // tiles of 16x16 per workgroup (GPUs), or blocks of 4x4 per invocation (CPU-like adapters)
+    const regs = this.rt.cpuLike;
+    const t = regs ? 4 : 16;
+    const tilesM = Math.ceil(m / t), tilesN = Math.ceil(n / t);
     const o = this.#alloc(splits * batch * m * n * 4);
     const p = new Params().u32(m).u32(n).u32(kk).u32(tilesM).u32(tilesN).u32(splits).u32(kChunk)
       .u32(batch).u32(c.shape.length).u32x8(c.shape).u32x8(c.strides[0]).u32x8(c.strides[1]);
-    this.rt.dispatch(K.matmul, {}, p.buffer, [gs(a), gs(b), o], tilesM * tilesN * batch * splits);
-    if (splits === 1) return o;
-    const summed = this.reduce("sum", dtype, o, [splits, batch * m * n], [0]);
-    this.release(o);
+    const count = tilesM * tilesN * batch * splits;
+    this.rt.dispatch(
+      regs ? K.matmulRegs : K.matmul,
+      {},
+      p.buffer,
+      [this.#buf(a), this.#buf(b), o],
+      regs ? groups(count) : count,
+    );
+    const out = this.#wrap(o, dtype, splits * batch * m * n);
+    if (splits === 1) return out;
+    const summed = this.reduce("sum", dtype, out, [splits, batch * m * n], [0]);
+    this.release(out);
     return summed;
   }
 
@@ -316,8 +522,10 @@ export class WebGpuBackend implements Backend {
     n: number,
     cols: number,
     rowsBelow: boolean,
-  ): GpuStorage {
-    const acc = gs(this.upload(new Float32Array(batch * 3).map((_, i) => (i % 3 === 1 ? 1 : 0))));
+  ): LazyStorage {
+    const init = new Float32Array(batch * 3).map((_, i) => (i % 3 === 1 ? 1 : 0));
+    const acc = this.rt.pool.acquire(init.byteLength, this.rt.batch, true);
+    this.rt.device.queue.writeBuffer(acc.buffer, 0, init);
     for (let step = 0; step < n; step++) {
       const pp = new Params().u32(batch).u32(n).u32(cols).u32(step).buffer;
       this.rt.dispatch(K.gjPivot, {}, pp, [w, acc], groups(batch, 64));
@@ -332,7 +540,7 @@ export class WebGpuBackend implements Backend {
         groups(count),
       );
     }
-    return acc;
+    return this.#wrap(acc, "f32", batch * 3);
   }
 
   solve(
@@ -348,27 +556,15 @@ export class WebGpuBackend implements Backend {
     const n = outShape[r - 2], m = outShape[r - 1];
     const batchShape = outShape.slice(0, r - 2);
     const batch = sizeOf(batchShape);
-    const ab = this.stridedCopy(
-      dtype,
-      a,
-      [...batchShape, n, n],
-      0,
-      broadcastStrides(aShape, [...batchShape, n, n]),
-    );
-    const bb = this.stridedCopy(
-      dtype,
-      b,
-      [...batchShape, n, m],
-      0,
-      broadcastStrides(bShape, [...batchShape, n, m]),
-    );
-    const w = gs(
+    const ab = this.#broadcast(lz(a), aShape, [...batchShape, n, n]);
+    const bb = this.#broadcast(lz(b), bShape, [...batchShape, n, m]);
+    const w = lz(
       this.concat(dtype, [ab, bb], [[batch, n, n], [batch, n, m]], 2, [batch, n, n + m]),
     );
     this.release(ab);
     this.release(bb);
-    const acc = this.#gaussJordan(w, batch, n, n + m, false);
-    this.rt.addCheck(acc, batch * 12, (v) => {
+    const acc = this.#gaussJordan(w.buf!, batch, n, n + m, false);
+    this.rt.addCheck(acc.buf!, batch * 12, (v) => {
       for (let i = 0; i < batch; i++) {
         if (v[3 * i + 2] !== 0) return singularError(op, i, v[3 * i + 2]).message;
       }
@@ -390,13 +586,13 @@ export class WebGpuBackend implements Backend {
   ): Storage {
     const r = aShape.length, n = aShape[r - 1];
     const batch = sizeOf(aShape.slice(0, -2));
-    const w = gs(this.copy(dtype, a, batch * n * n));
-    const acc = this.#gaussJordan(w, batch, n, n, true);
+    const w = lz(this.copy(dtype, a, batch * n * n));
+    const acc = this.#gaussJordan(w.buf!, batch, n, n, true);
     this.release(w);
     const logabs = this.stridedCopy(dtype, acc, [batch], 0, [3]);
     let out: Storage;
     if (mode === "logdet") {
-      this.rt.addCheck(acc, batch * 12, (v) => {
+      this.rt.addCheck(acc.buf!, batch * 12, (v) => {
         for (let i = 0; i < batch; i++) {
           const msg = logdetError(op, i, v[3 * i + 2], v[3 * i + 1]);
           if (msg) return msg;
@@ -417,24 +613,80 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
+  /** Comb probes as a deferred expression: fused into the HVP that uses them, never stored. */
+  comb(dtype: Dtype, n: number, period: number): Storage {
+    return this.#expr({ kind: "comb", n, period }, dtype, period * n);
+  }
+
+  unshuffleBand(
+    dtype: Dtype,
+    hv: Storage,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): Storage {
+    const total = (b + 1) * n;
+    const o = this.#alloc(total * 4);
+    const p = new Params().u32(n).u32(b).u32(period).u32(total).buffer;
+    const consts = { UPPER: upper ? 1 : 0, MIRROR: mirror ? 1 : 0 };
+    this.rt.dispatch(K.unshuffleBand, consts, p, [this.#buf(hv), o], groups(total));
+    return this.#wrap(o, dtype, total);
+  }
+
+  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
+    const total = (b + 1) * n;
+    const lower = lz(this.fill(dtype, total, 0));
+    const l = this.#realize(lower);
+    const src = this.#buf(hv);
+    // rows per dispatch so that one invocation stays far below 65,535 loop iterations
+    const rows = Math.floor(60_000 / (b + 1));
+    for (let hi = n; hi > 0; hi -= rows) {
+      const p = new Params().u32(n).u32(b).u32(Math.max(0, hi - rows)).u32(hi).buffer;
+      this.rt.dispatch(K.substituteBand, {}, p, [src, l], 1);
+    }
+    if (!upper) return lower;
+    // upper ab[r][j] = L(j, b - r), stored in lower row d = b - r at column j - d
+    const rowsUp: Storage[] = [];
+    for (let r = 0; r <= b; r++) {
+      const d = b - r;
+      const row = this.stridedCopy(dtype, lower, [n - d], d * n, [1]);
+      rowsUp.push(this.pad(dtype, row, [n - d], [[d, 0]], 0));
+      this.release(row);
+    }
+    const out = this.concat(dtype, rowsUp, rowsUp.map(() => [n]), 0, [total]);
+    for (const s of rowsUp) this.release(s);
+    this.release(lower);
+    return out;
+  }
+
+  /** A deferred view: out[idx] = x[offset + Σ idx·strides] (transpose, broadcast, slice). */
   stridedCopy(
-    _dtype: Dtype,
+    dtype: Dtype,
     x: Storage,
     outShape: readonly number[],
     offset: number,
     strides: readonly number[],
   ): Storage {
+    const xs = lz(x);
     const n = sizeOf(outShape);
-    const o = this.#alloc(n * 4);
-    const c = coalesce(outShape, [strides, stridesOf(outShape)]);
-    checkRank("stridedCopy", c.shape);
-    const p = new Params().u32(n).u32(c.shape.length).i32(offset).u32x8(c.shape).i32x8(
-      c.strides[0],
+    const c = coalesce(outShape, [strides]);
+    if (
+      offset === 0 && n === xs.size && c.shape.length <= 1 &&
+      (c.shape.length === 0 || c.strides[0][0] === 1)
+    ) {
+      xs.refs++; // the identity view
+      return xs;
+    }
+    return this.#expr(
+      { kind: "view", x: xs, shape: c.shape, offset, strides: c.strides[0] },
+      dtype,
+      n,
     );
-    this.rt.dispatch(K.stridedCopy, {}, p.buffer, [gs(x), o], groups(n));
-    return o;
   }
 
+  /** A deferred constant pad. */
   pad(
     dtype: Dtype,
     x: Storage,
@@ -443,24 +695,29 @@ export class WebGpuBackend implements Backend {
     value: number,
   ): Storage {
     const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-    checkRank("pad", outShape);
-    const n = sizeOf(outShape);
-    const o = this.#alloc(n * 4);
-    const bits = dtype === "i32" ? value | 0 : f32Bits(value);
-    const p = new Params().u32(n).u32(shape.length).u32(bits).u32x8(outShape).u32x8(shape)
-      .u32x8(pads.map((q) => q[0]));
-    this.rt.dispatch(K.pad, {}, p.buffer, [gs(x), o], groups(n));
-    return o;
+    return this.#expr(
+      {
+        kind: "pad",
+        x: lz(x),
+        outShape,
+        inShape: [...shape],
+        before: pads.map((q) => q[0]),
+        value,
+      },
+      dtype,
+      sizeOf(outShape),
+    );
   }
 
   concat(
-    _dtype: Dtype,
+    dtype: Dtype,
     xs: readonly Storage[],
     shapes: readonly (readonly number[])[],
     axis: number,
     outShape: readonly number[],
   ): Storage {
-    const o = this.#alloc(sizeOf(outShape) * 4);
+    const total = sizeOf(outShape);
+    const o = this.#alloc(total * 4);
     const os = stridesOf(outShape);
     let at = 0;
     xs.forEach((x, i) => {
@@ -471,14 +728,14 @@ export class WebGpuBackend implements Backend {
       const p = new Params().u32(n).u32(c.shape.length).u32(at * os[axis]).u32x8(c.shape).u32x8(
         c.strides[0],
       );
-      this.rt.dispatch(K.copyInto, {}, p.buffer, [gs(x), o], groups(n));
+      this.rt.dispatch(K.copyInto, {}, p.buffer, [this.#buf(x), o], groups(n));
       at += shape[axis];
     });
-    return o;
+    return this.#wrap(o, dtype, total);
   }
 
   gather(
-    _dtype: Dtype,
+    dtype: Dtype,
     x: Storage,
     shape: readonly number[],
     axis: number,
@@ -490,8 +747,8 @@ export class WebGpuBackend implements Backend {
     const n = outer * m * inner;
     const o = this.#alloc(n * 4);
     const p = new Params().u32(n).u32(shape[axis]).u32(m).u32(inner).buffer;
-    this.rt.dispatch(K.gather, {}, p, [gs(x), gs(idx), o], groups(n));
-    return o;
+    this.rt.dispatch(K.gather, {}, p, [this.#buf(x), this.#buf(idx), o], groups(n));
+    return this.#wrap(o, dtype, n);
   }
 
   /**
@@ -521,18 +778,24 @@ export class WebGpuBackend implements Backend {
     const e = {
       info,
       len,
-      order: gs(this.upload(new Int32Array(order.buffer))),
-      starts: gs(this.upload(new Int32Array(counts.buffer))),
+      order: this.#bufferFromHost(new Int32Array(order.buffer)),
+      starts: this.#bufferFromHost(new Int32Array(counts.buffer)),
       maxCount,
     };
     this.#csr.push(e);
     while (this.#csr.length > CSR_CACHE) {
       // safe while queued work still reads them: the pool tracks each buffer's last batch
       const old = this.#csr.shift()!;
-      this.release(old.order);
-      this.release(old.starts);
+      this.rt.pool.release(old.order, this.rt.batch);
+      this.rt.pool.release(old.starts, this.rt.batch);
     }
     return e;
+  }
+
+  #bufferFromHost(data: Int32Array<ArrayBuffer>): GpuStorage {
+    const s = this.rt.pool.acquire(Math.max(4, data.byteLength), this.rt.batch, true);
+    if (data.byteLength > 0) this.rt.device.queue.writeBuffer(s.buffer, 0, data);
+    return s;
   }
 
   scatterAdd(
@@ -551,33 +814,35 @@ export class WebGpuBackend implements Backend {
     if (m === 0) return this.fill(dtype, n, 0);
     const csr = this.#csrOf(idxInfo, len);
     const o = this.#alloc(n * 4);
+    const gb = this.#buf(g);
     for (let k0 = 0, first = true; first || k0 < csr.maxCount; k0 += SCATTER_SPAN, first = false) {
       const p = new Params().u32(n).u32(len).u32(m).u32(inner).u32(k0).u32(SCATTER_SPAN).buffer;
       this.rt.dispatch(
         K.scatterAdd,
         { ACCUM: first ? 0 : 1 },
         p,
-        [gs(g), csr.order, csr.starts, o],
+        [gb, csr.order, csr.starts, o],
         groups(n),
       );
     }
-    return o;
+    return this.#wrap(o, dtype, n);
   }
 
   choleskyBanded(
     op: string,
-    _dtype: Dtype,
+    dtype: Dtype,
     ab: Storage,
     batch: number,
     n: number,
     b: number,
     lower: boolean,
   ): Storage {
-    return choleskyBandedGpu(this.rt, op, gs(ab), batch, n, b, lower);
+    const out = choleskyBandedGpu(this.rt, op, this.#buf(ab), batch, n, b, lower);
+    return this.#wrap(out, dtype, batch * (b + 1) * n);
   }
   solveBanded(
     op: string,
-    _dtype: Dtype,
+    dtype: Dtype,
     ab: Storage,
     rhs: Storage,
     batch: number,
@@ -586,6 +851,7 @@ export class WebGpuBackend implements Backend {
     m: number,
     lower: boolean,
   ): Storage {
-    return solveBandedGpu(this.rt, op, gs(ab), gs(rhs), batch, n, b, m, lower);
+    const out = solveBandedGpu(this.rt, op, this.#buf(ab), this.#buf(rhs), batch, n, b, m, lower);
+    return this.#wrap(out, dtype, batch * n * m);
   }
 }

@@ -1,15 +1,6 @@
-// y = op(x), elementwise. OP follows UNARY_OPS in src/backend/backend.ts.
-//!include common.wgsl
-
-override OP: u32 = 0u;
-
-struct Params {
-  n: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+// The elementwise maths of every kernel: unary_op and binary_op, selected by op id
+// (UNARY_OPS / BINARY_OPS order in src/backend/backend.ts). Fused kernels call them with
+// literal ids, so the compiler folds each switch to one case. Include after common.wgsl.
 
 // e^v - 1 without cancellation near 0: Taylor series on |v| < 0.5 (error below f32 ulp).
 fn expm1_(v: f32) -> f32 {
@@ -48,8 +39,9 @@ fn log1p_(v: f32) -> f32 {
   return log(1.0 + v);
 }
 
-fn apply(v: f32) -> f32 {
-  switch OP {
+// Unary op `op` (UNARY_OPS order).
+fn unary_op(op: u32, v: f32) -> f32 {
+  switch op {
     case 0u: { return -v; }
     case 1u: { return exp(v); }
     case 2u: {
@@ -99,17 +91,50 @@ fn apply(v: f32) -> f32 {
       if (v < 0.0) { return -1.0; }
       return v;
     }
+    case 14u: {
+      // softplus log(1 + e^v), without overflow
+      if (is_nan(v)) { return v; }
+      if (v > 0.0) { return v + log1p_(exp(-v)); }
+      return log1p_(exp(v));
+    }
     default: { return nan_f32(); }
   }
 }
 
-@compute @workgroup_size(WG)
-fn main(
-  @builtin(workgroup_id) wg: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let i = flat_id(wg, nwg, lid);
-  if (i >= p.n) { return; }
-  y[i] = apply(x[i]);
+// C's pow: negative bases with integer exponents keep their sign, 0^0 = 1, NaN spreads.
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (is_nan(x) || is_nan(y)) { return nan_f32(); }
+  if (x == 1.0) { return 1.0; }
+  if (y == 1.0) { return x; }
+  if (y == 2.0) { return x * x; }
+  if (x == 0.0) { return select(inf_f32(), 0.0, y > 0.0); }
+  if (x < 0.0) {
+    if (floor(y) != y) { return nan_f32(); }
+    let r = pow(-x, y);
+    let odd = abs(y) < 16777216.0 && fract(y * 0.5) != 0.0;
+    return select(r, -r, odd);
+  }
+  return pow(x, y);
+}
+
+// Binary op `op` (BINARY_OPS order).
+fn binary_op(op: u32, x: f32, y: f32) -> f32 {
+  let anynan = is_nan(x) || is_nan(y);
+  switch op {
+    case 0u: { return x + y; }
+    case 1u: { return x - y; }
+    case 2u: { return x * y; }
+    case 3u: { return x / y; }
+    case 4u: { return pow_(x, y); }
+    case 5u: { return select(max(x, y), nan_f32(), anynan); }
+    case 6u: { return select(min(x, y), nan_f32(), anynan); }
+    case 7u: { return select(0.0, 1.0, !anynan && x > y); }
+    case 8u: { return select(0.0, 1.0, !anynan && x < y); }
+    case 9u: { return select(0.0, 1.0, !anynan && x == y); }
+    case 10u: { return select(0.0, 1.0, !anynan && x >= y); }
+    case 11u: { return select(0.0, 1.0, !anynan && x <= y); }
+    case 12u: { return select(0.0, 1.0, anynan || x != y); }
+    default: { return nan_f32(); }
+  }
 }

@@ -1,0 +1,53 @@
+/**
+ * Numerically stable special functions. A composite built on abs or max for stability would
+ * differentiate wrongly at its kink (the second derivative of max(x, 0) + log1p(e^-|x|) at
+ * 0 comes out 0, not 1/4), so softplus is a primitive with the sigmoid as its derivative,
+ * and the rest are written in primitives that are smooth everywhere.
+ */
+import type { Tensor } from "../tensor.ts";
+import { bind } from "../ad/core.ts";
+import { tidy } from "../memory.ts";
+import { add, exp, log, mul, sub } from "./elementwise.ts";
+import { max, sum } from "./reduce.ts";
+import { stopGradient } from "./elementwise.ts";
+import { normAxes } from "../shape.ts";
+import { reshape } from "./movement.ts";
+import { checkFloat, checkTensor } from "./common.ts";
+
+/**
+ * `log(1 + e^x)`, without overflow. A primitive (its derivative is the sigmoid), so its
+ * derivatives are exact at every order where a max/abs-based composite would not be.
+ *
+ * @example
+ * ```ts
+ * import { softplus, tensor } from "@curvature/curvature";
+ * console.log(await softplus(tensor([-1000, 0, 1000])).toArray()); // [0, 0.6931…, 1000]
+ * ```
+ */
+export function softplus(x: Tensor): Tensor {
+  checkTensor("softplus", x);
+  checkFloat("softplus", x);
+  return bind("softplus", [x], {});
+}
+
+/** `log cosh x = softplus(2x) − x − log 2`, smooth and exact to every order, without overflow. */
+export function logcosh(x: Tensor): Tensor {
+  checkTensor("logcosh", x);
+  checkFloat("logcosh", x);
+  return tidy(() => sub(sub(softplus(mul(x, 2)), x), Math.LN2));
+}
+
+/**
+ * `log Σ e^x` over `axis` (all axes when omitted), shifted by the (gradient-free) maximum so
+ * that nothing overflows; its gradient is the softmax.
+ */
+export function logsumexp(x: Tensor, axis?: number | number[], keepdims = false): Tensor {
+  checkTensor("logsumexp", x);
+  checkFloat("logsumexp", x);
+  const axes = normAxes("logsumexp", axis, x.rank);
+  return tidy(() => {
+    const m = stopGradient(max(x, axes, true));
+    const s = add(log(sum(exp(sub(x, m)), axes, true)), m);
+    return keepdims ? s : reshape(s, x.shape.filter((_, i) => !axes.includes(i)));
+  });
+}
