@@ -14,6 +14,8 @@ import { zeros } from "../ops/creation.ts";
 import { fmtShape, sizeOf } from "../shape.ts";
 import { itemSize } from "../dtype.ts";
 
+import { BandedMatrix } from "../curvature/banded.ts";
+
 /** Options of {@linkcode choleskyBanded} and {@linkcode solveBanded}. */
 export interface BandedOptions {
   /**
@@ -97,6 +99,22 @@ export function bandedShapes(
 }
 
 /** Tensor checks: a concrete float tensor on a device that supports its dtype. */
+/** A BandedMatrix brings its own storage layout; an explicit `lower` must agree with it. */
+function unwrapBanded(
+  op: string,
+  ab: Tensor | BandedMatrix,
+  opts: BandedOptions,
+): [Tensor, BandedOptions] {
+  if (!(ab instanceof BandedMatrix)) return [ab, opts ?? {}];
+  const lower = ab.layout === "lower";
+  if (opts?.lower !== undefined && opts.lower !== lower) {
+    throw new TypeError(
+      `${op}: the BandedMatrix is stored ${ab.layout} but options say lower: ${opts.lower}; drop the option`,
+    );
+  }
+  return [ab.data, { ...opts, lower }];
+}
+
 function checkOperand(op: string, x: unknown, what: string): Tensor {
   const t = checkTensor(op, x, what);
   t._check(op);
@@ -158,8 +176,9 @@ function checkSize(op: string, t: Tensor, shape: readonly number[]): void {
  * console.log(await choleskyBanded(ab).toArray()); // [[0, 1], [2, 2]]: U = [[2, 1], [0, 2]]
  * ```
  */
-export function choleskyBanded(ab: Tensor, opts: BandedOptions = {}): Tensor {
+export function choleskyBanded(ab: Tensor | BandedMatrix, opts: BandedOptions = {}): Tensor {
   const op = "choleskyBanded";
+  [ab, opts] = unwrapBanded(op, ab, opts);
   const a = checkOperand(op, ab, "ab");
   const s = bandedShapes(op, a.shape);
   if (s.batch === 0) return zeros(s.outShape, { dtype: a.dtype, device: a.device });
@@ -194,8 +213,13 @@ export function choleskyBanded(ab: Tensor, opts: BandedOptions = {}): Tensor {
  * console.log(await solveBanded(ab, tensor([5, 6, 5])).toArray()); // [1, 1, 1]
  * ```
  */
-export function solveBanded(ab: Tensor, rhs: Tensor, opts: BandedOptions = {}): Tensor {
+export function solveBanded(
+  ab: Tensor | BandedMatrix,
+  rhs: Tensor,
+  opts: BandedOptions = {},
+): Tensor {
   const op = "solveBanded";
+  [ab, opts] = unwrapBanded(op, ab, opts);
   const a = checkOperand(op, ab, "ab");
   const r = checkOperand(op, rhs, "rhs");
   if (a.dtype !== r.dtype) {

@@ -10,6 +10,7 @@ import { newtonCg } from "./newton_cg.ts";
 import { trustNcg } from "./trust_ncg.ts";
 import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
+import { newtonBanded } from "./newton_banded.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 
 const METHODS = new Map<string, MinimizeMethod>([
@@ -18,6 +19,7 @@ const METHODS = new Map<string, MinimizeMethod>([
   ["adahessian", adahessian],
   ["gradient-descent", gradientDescent],
   ["adam", adam],
+  ["newton-banded", newtonBanded],
 ]);
 
 /**
@@ -73,6 +75,9 @@ export function minimizeMethods(): string[] {
  *   defaults: radius 1, at most 1000, η = 0.15).
  * - `"adahessian"`: Yao et al. (2021), Hutchinson diagonal from Rademacher probes, spatial
  *   averaging, Hessian power, bias-corrected moments (the formula is in the option docs).
+ * - `"newton-banded"`: Newton steps from the banded Hessian (`bandedHessian`, comb probes)
+ *   and the banded Cholesky solver, τI added while the band is not positive definite
+ *   (N&W Alg. 3.3), Armijo backtracking with the round-off allowance; needs `bandwidth`.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
  * Each stops when ‖∇f‖ < `gtol` (converged), after `maxIter` iterations, or when asked by

@@ -4,6 +4,11 @@
  * few scalars an iteration needs into one read-back.
  */
 import type { Tensor } from "../tensor.ts";
+import {
+  bandedHessian,
+  type BandedHessianOptions,
+  type BandedMatrix,
+} from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
 import { mul, sqrt } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
@@ -94,6 +99,13 @@ export class Objective implements MinimizeProblem {
         reshape(slice(tan, [0, 1], [k, n + 1]), [k, ...x.shape]),
       ];
     });
+  }
+
+  /** The Hessian's band from comb probes: 2b+1 products (b+1 by substitution) in one pass. */
+  bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix {
+    const n = x.size, b = opts.bandwidth;
+    this.nhvp += Math.min(n, opts.method === "substitution" ? b + 1 : 2 * b + 1);
+    return bandedHessian(this.f, x, opts);
   }
 
   /** Hands the iteration to the user's callback; false means stop. */

@@ -1,5 +1,6 @@
 /** The types of `minimize`: options, results, the per-iteration report and the method contract. */
 import type { Tensor } from "../tensor.ts";
+import type { BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
 
 /** What `onIteration` receives: once for the starting point (iteration 0), then after each iteration. */
 export interface IterationInfo {
@@ -20,8 +21,10 @@ export interface IterationInfo {
   ngev: number;
   /** Hessian-vector products so far (a batch of K probes counts K). */
   nhvp: number;
-  /** Line-search step length of this iteration (`"newton-cg"`). */
+  /** Line-search step length of this iteration (`"newton-cg"`, `"newton-banded"`). */
   stepSize?: number;
+  /** The τ added to the Hessian's diagonal to make it positive definite (`"newton-banded"`). */
+  shift?: number;
   /** Trust-region radius after this iteration's update (`"trust-ncg"`). */
   trustRadius?: number;
   /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`). */
@@ -41,6 +44,7 @@ export type MethodName =
   | "adahessian"
   | "gradient-descent"
   | "adam"
+  | "newton-banded"
   | (string & Record<never, never>);
 
 /** Options of `minimize`. Each method reads the ones it documents and ignores the rest. */
@@ -88,8 +92,10 @@ export interface MinimizeOptions {
   samples?: number;
   /** AdaHessian: the probes' seed (default 0). */
   seed?: number;
-  /** `"newton-banded"`: the Hessian's bandwidth. */
+  /** `"newton-banded"`: the Hessian's bandwidth (required). */
   bandwidth?: number;
+  /** `"newton-banded"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
+  bandMethod?: "direct" | "substitution";
 }
 
 /** What `minimize` resolves to. */
@@ -135,6 +141,8 @@ export interface MinimizeProblem {
   hvp(x: Tensor, v: Tensor): Tensor;
   /** `[f(x), ∇f(x), H V]` for `V` of shape `[K, ...x.shape]`, from one forward-over-reverse pass (counted). */
   valueGradHvp(x: Tensor, v: Tensor): [Tensor, Tensor, Tensor];
+  /** The band of the Hessian from batched comb-probe products (counted: one HVP per probe). */
+  bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix;
   /** Passes an iteration to `onIteration`; resolves to false when the user asked to stop. */
   report(info: Omit<IterationInfo, "nfev" | "ngev" | "nhvp">): Promise<boolean>;
 }
