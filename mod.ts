@@ -119,7 +119,12 @@ export {
 export { type EigenOptions, type EigenResult, hessianEigenvalues } from "./src/curvature/eigen.ts";
 export { inverseHvp, type InverseHvpOptions } from "./src/curvature/inverse_hvp.ts";
 export { cg, type CgOptions, type CgResult } from "./src/linalg/cg.ts";
-export { neumann, type NeumannOptions, type NeumannResult } from "./src/linalg/neumann.ts";
+export {
+  neumann,
+  type NeumannOptions,
+  type NeumannResult,
+  neumannSeries,
+} from "./src/linalg/neumann.ts";
 export {
   activate,
   type Activation,

@@ -19,7 +19,7 @@ import {
   hvp,
   mlp,
   mseLoss,
-  neumann,
+  neumannSeries,
   solve,
   type Tensor,
   tensor,
@@ -126,7 +126,7 @@ const cgRun = async (lambda: number) => {
 const neumannRun = async (lambda: number, terms: number) => {
   // the step s = 1 / λ_max(H + λI): |1 − sμ| < 1 for every eigenvalue μ > 0 (but not for μ < 0)
   const scale = 1 / (eig[n - 1] + lambda);
-  const r = await neumann(matvec(lambda), g, { terms, scale });
+  const r = await neumannSeries(matvec(lambda), g, { terms, scale });
   const x = await r.x.data();
   r.x.dispose();
   return { x, r };

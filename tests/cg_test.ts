@@ -4,7 +4,18 @@
  * breakdown reporting, read-backs per solve on WebGPU, divergence, memory.
  */
 import assert from "node:assert/strict";
-import { cg, exp, inverseHvp, matmul, memory, neumann, sum, type Tensor, tensor } from "../mod.ts";
+import {
+  cg,
+  exp,
+  inverseHvp,
+  matmul,
+  memory,
+  neumann,
+  neumannSeries,
+  sum,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
 import { assertClose, assertNoLeak, type Backend, gpuDev, randArray, testAll } from "./helpers.ts";
 import {
   fromEigen,
@@ -184,25 +195,56 @@ testAll("neumann converges when ‖I − sA‖ < 1 and reports divergence otherw
   const rhs = Array.from(randArray(n, 14));
   const bt = mk(b, rhs);
   // s = 0.15: |1 − sλ| ≤ 0.85, so 300 terms leave an error ≤ 0.85^300 ≈ 6e-22 of A⁻¹b
-  const ok = await neumann(mv, bt, { terms: 300, scale: 0.15 });
+  const ok = await neumannSeries(mv, bt, { terms: 300, scale: 0.15 });
   assert.equal(ok.diverged, false, ok.message);
   assert.equal(ok.terms, 300);
   const tol = b.dtype === "f64" ? { rtol: 1e-10, atol: 1e-12 } : { rtol: 1e-4, atol: 1e-5 };
   assertClose(await ok.x.data(), solveDense(A, rhs), tol);
   // s = 0.25: |1 − 0.25·10| = 1.5, the λ = 10 component grows by 1.5 per term
-  const bad = await neumann(mv, bt, { terms: 300, scale: 0.25 });
+  const bad = await neumannSeries(mv, bt, { terms: 300, scale: 0.25 });
   assert.equal(bad.diverged, true);
   assert.match(bad.message, /diverged/);
   assert.ok(bad.terms < 300);
   assert.ok((await bad.x.data()).every(Number.isFinite), "x is the finite partial sum");
   // a matvec returning NaN also counts as divergence, never a NaN result
-  const nan = await neumann((v) => v.mul(NaN), bt, { terms: 5, scale: 0.1 });
+  const nan = await neumannSeries((v) => v.mul(NaN), bt, { terms: 5, scale: 0.1 });
   assert.equal(nan.diverged, true);
   assert.equal(nan.terms, 1);
   assertClose(await nan.x.data(), rhs.map((v) => 0.1 * v), { rtol: b.rtol * 10 });
   for (const t of [ok.x, bad.x, nan.x, At, bt]) t.dispose();
   assertNoLeak(base, "neumann");
 });
+
+testAll(
+  "neumann (the tensor form): the same x at once; divergence is an error, not Inf/NaN",
+  async (b) => {
+    const base = memory();
+    const n = 10;
+    const lam = Array.from({ length: n }, (_, i) => 1 + i);
+    const A = fromEigen(randomOrthogonal(n, 13), lam);
+    const { mv, At } = matrixOp(b, A);
+    const rhs = Array.from(randArray(n, 14));
+    const bt = mk(b, rhs);
+    const x = neumann(mv, bt, { terms: 300, scale: 0.15 });
+    const tol = b.dtype === "f64" ? { rtol: 1e-10, atol: 1e-12 } : { rtol: 1e-4, atol: 1e-5 };
+    assertClose(await x.data(), solveDense(A, rhs), tol);
+    x.dispose();
+    if (b.dev.kind === "cpu") {
+      // the CPU knows at once
+      assert.throws(
+        () => neumann(mv, bt, { terms: 300, scale: 0.25 }),
+        /neumann: the series diverged/,
+      );
+    } else {
+      // WebGPU kernels cannot throw: the next read-back does
+      const y = neumann(mv, bt, { terms: 300, scale: 0.25 });
+      await assert.rejects(() => y.data(), /neumann: the series diverged/);
+      y.dispose();
+    }
+    for (const t of [At, bt]) t.dispose();
+    assertNoLeak(base, "neumann tensor form");
+  },
+);
 
 testAll("inverseHvp matches (H + λI)⁻¹v from the closed-form Hessian", async (b) => {
   const base = memory();
@@ -262,7 +304,7 @@ Deno.test("solver errors name the problem", async () => {
   // deno-lint-ignore no-explicit-any
   await assert.rejects(() => cg("A" as any, bt), /matvec must be a function/);
   await assert.rejects(() => cg((v) => v, bt, { checkEvery: 0 }), /checkEvery/);
-  await assert.rejects(() => neumann((v) => v, bt, { terms: 0, scale: 1 }), /terms/);
+  await assert.rejects(() => neumannSeries((v) => v, bt, { terms: 0, scale: 1 }), /terms/);
   await assert.rejects(
     () => cg((v) => v, bt, { x0: tensor([1, 2, 3]) }),
     /x0 is \[3\]/,

@@ -103,6 +103,11 @@ export interface Backend {
   upload(data: TypedArray): Storage;
   download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray>;
   release(s: Storage): void;
+  /**
+   * Raises `RangeError(message)` if the first element of `flag` is non-zero: at once on a
+   * synchronous backend, at the next read-back on WebGPU (kernels cannot throw).
+   */
+  raiseIf(flag: Storage, message: string): void;
   /** Runs any deferred work behind `s` (a no-op on backends that do not defer). */
   materialize(s: Storage): void;
   /** Waits until all queued work has finished (a no-op on synchronous backends). */

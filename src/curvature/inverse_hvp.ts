@@ -7,7 +7,7 @@ import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { cg } from "../linalg/cg.ts";
-import { neumann } from "../linalg/neumann.ts";
+import { neumannSeries } from "../linalg/neumann.ts";
 
 /** Options of {@linkcode inverseHvp}. */
 export interface InverseHvpOptions {
@@ -106,7 +106,7 @@ export async function inverseHvp(
         `${op}: method "neumann" needs scale (0 < scale < 2/λ_max of H + damping·I)`,
       );
     }
-    const res = await neumann(matvec, v, { terms: opts.terms ?? 100, scale: opts.scale });
+    const res = await neumannSeries(matvec, v, { terms: opts.terms ?? 100, scale: opts.scale });
     if (res.diverged) {
       res.x.dispose();
       throw new RangeError(`${op}: the Neumann series on H + ${damping}·I ${res.message}`);

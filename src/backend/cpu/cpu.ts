@@ -145,6 +145,9 @@ export class CpuBackend implements Backend {
     if (cs.arrived) pool.give(cs.data);
   }
   materialize(_s: Storage): void {}
+  raiseIf(flag: Storage, message: string): void {
+    if (arr(flag)[0] !== 0) throw new RangeError(message);
+  }
   sync(): Promise<void> {
     return Promise.resolve();
   }

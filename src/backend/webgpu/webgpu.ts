@@ -311,6 +311,10 @@ export class WebGpuBackend implements Backend {
     this.#buf(s);
   }
 
+  raiseIf(flag: Storage, message: string): void {
+    this.rt.addCheck(this.#buf(flag), 4, (v) => (v[0] !== 0 ? message : null));
+  }
+
   fill(dtype: Dtype, size: number, value: number): Storage {
     return this.#expr({ kind: "const", value }, dtype, size);
   }
