@@ -1,6 +1,7 @@
 // Philox4x32-10 draws; must match src/random/philox.ts word for word.
 // DIST 0: uniform [0,1), 1: standard normal (Box-Muller), 2: Rademacher +-1.
 //!include common.wgsl
+//!include ops.wgsl
 
 override DIST: u32 = 0u;
 
@@ -30,20 +31,10 @@ fn philox(ctr: vec4u, key: vec2u) -> vec4u {
 
 // log(u) for u in (0, 1]. GPU log is only absolutely accurate near 1 (WGSL allows 2^-21 on
 // [0.5, 2]), which would get small Box-Muller radii wrong in most digits; above 0.75 use
-// the series of log1p(v) = 2 atanh(v / (2 + v)) on v = u - 1, which is exact.
+// log1p_ (ops.wgsl) on u - 1, which is exact there.
 fn log_unit(u: f32) -> f32 {
   if (u <= 0.75) { return log(u); }
-  let v = u - 1.0;
-  let z = v / (2.0 + v);
-  let z2 = z * z;
-  var s = 1.0 / 13.0;
-  s = s * z2 + 1.0 / 11.0;
-  s = s * z2 + 1.0 / 9.0;
-  s = s * z2 + 1.0 / 7.0;
-  s = s * z2 + 1.0 / 5.0;
-  s = s * z2 + 1.0 / 3.0;
-  s = s * z2 + 1.0;
-  return 2.0 * z * s;
+  return log1p_(u - 1.0);
 }
 
 // cos(2 pi u) for u = k / 2^24 in [0, 1): reduced by symmetry to an angle of at most pi/4

@@ -11,10 +11,19 @@ import { concat, reshape, slice } from "../ops/movement.ts";
 import { max } from "../ops/reduce.ts";
 import { abs } from "../ops/elementwise.ts";
 import { tidy } from "../memory.ts";
-import { BandedMatrix, checkBandwidth } from "../curvature/banded.ts";
+import { type BandedMatrix, checkBandwidth } from "../curvature/banded.ts";
 import { solveBanded } from "../linalg/banded.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
-import { disposeAll, epsOf, norm, numOpt, readScalars, vdot } from "./objective.ts";
+import {
+  disposeAll,
+  epsOf,
+  loopOpts,
+  norm,
+  numOpt,
+  readScalars,
+  stopReason,
+  vdot,
+} from "./objective.ts";
 
 /** H + τI for a band in lower storage (row 0 is the diagonal). */
 function shifted(h: BandedMatrix, tau: number): Tensor {
@@ -142,15 +151,7 @@ export async function newtonBanded(
     );
   }
   const b = checkBandwidth("minimize (newton-banded)", o.bandwidth, x0.size);
-  const gtol = numOpt(m, "gtol", o.gtol, 1e-5, (v) => v >= 0, "a number ≥ 0");
-  const maxIter = numOpt(
-    m,
-    "maxIter",
-    o.maxIter,
-    100,
-    (v) => Number.isSafeInteger(v) && v >= 0,
-    "an integer ≥ 0",
-  );
+  const { gtol, maxIter } = loopOpts(m, o, 100);
   const c1 = numOpt(m, "c1", o.c1, 1e-4, (v) => v > 0 && v < 1, "in (0, 1)");
   const method = o.bandMethod ?? "direct";
 
@@ -165,18 +166,8 @@ export async function newtonBanded(
   let message = "";
   let stop = !(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm }));
   while (!stop) {
-    if (gnorm < gtol) {
-      message = "converged: gradient norm below gtol";
-      break;
-    }
-    if (!Number.isFinite(f) || !Number.isFinite(gnorm)) {
-      message = `stopped: the objective or its gradient is not finite (f = ${f}, ‖g‖ = ${gnorm})`;
-      break;
-    }
-    if (k >= maxIter) {
-      message = "stopped: maximum iterations reached";
-      break;
-    }
+    message = stopReason(f, gnorm, k, gtol, maxIter);
+    if (message) break;
     const h = prob.bandedHessian(x, { bandwidth: b, layout: "lower", method });
     const step = await newtonStep(prob, x, f, g, h, c1, tauHint);
     h.dispose();

@@ -15,7 +15,12 @@ import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
-import type { IterationCallback, IterationInfo, MinimizeProblem } from "./types.ts";
+import type {
+  IterationCallback,
+  IterationInfo,
+  MinimizeOptions,
+  MinimizeProblem,
+} from "./types.ts";
 
 /** @internal Machine epsilon of a dtype. */
 export function epsOf(dtype: string): number {
@@ -175,4 +180,39 @@ export class CheckSchedule {
   finished(iterations: number): void {
     this.#prev = Math.max(1, iterations);
   }
+}
+
+/** @internal gtol and maxIter, the options every method reads (with the method's default maxIter). */
+export function loopOpts(
+  method: string,
+  o: MinimizeOptions,
+  maxIterDefault = 1000,
+): { gtol: number; maxIter: number } {
+  return {
+    gtol: numOpt(method, "gtol", o.gtol, 1e-5, (v) => v >= 0, "a number ≥ 0"),
+    maxIter: numOpt(
+      method,
+      "maxIter",
+      o.maxIter,
+      maxIterDefault,
+      (v) => Number.isSafeInteger(v) && v >= 0,
+      "an integer ≥ 0",
+    ),
+  };
+}
+
+/** @internal Why an optimiser stops before its next iteration (k done so far), or "" to go on. */
+export function stopReason(
+  f: number,
+  gnorm: number,
+  k: number,
+  gtol: number,
+  maxIter: number,
+): string {
+  if (gnorm < gtol) return "converged: gradient norm below gtol";
+  if (!Number.isFinite(f) || !Number.isFinite(gnorm)) {
+    return `stopped: the objective or its gradient is not finite (f = ${f}, ‖g‖ = ${gnorm})`;
+  }
+  if (k >= maxIter) return "stopped: maximum iterations reached";
+  return "";
 }

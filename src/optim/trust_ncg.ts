@@ -19,7 +19,17 @@ import {
 import { zeros } from "../ops/creation.ts";
 import { tidy } from "../memory.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
-import { CheckSchedule, disposeAll, epsOf, norm, numOpt, readScalars, vdot } from "./objective.ts";
+import {
+  CheckSchedule,
+  disposeAll,
+  epsOf,
+  loopOpts,
+  norm,
+  numOpt,
+  readScalars,
+  stopReason,
+  vdot,
+} from "./objective.ts";
 
 interface SteihaugState {
   z: Tensor;
@@ -147,15 +157,7 @@ export async function trustNcg(
   o: MinimizeOptions,
 ): Promise<MethodResult> {
   const m = "trust-ncg";
-  const gtol = numOpt(m, "gtol", o.gtol, 1e-5, (v) => v >= 0, "a number ≥ 0");
-  const maxIter = numOpt(
-    m,
-    "maxIter",
-    o.maxIter,
-    1000,
-    (v) => Number.isSafeInteger(v) && v >= 0,
-    "an integer ≥ 0",
-  );
+  const { gtol, maxIter } = loopOpts(m, o);
   const maxCg = numOpt(m, "maxCgIter", o.maxCgIter, 20 * x0.size, (v) => v >= 1, "≥ 1");
   const schedule = new CheckSchedule(m, o.cgCheckEvery, x0);
   const maxRadius = numOpt(m, "maxTrustRadius", o.maxTrustRadius, 1000, (v) => v > 0, "> 0");
@@ -182,18 +184,8 @@ export async function trustNcg(
     let stop =
       !(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm, trustRadius: radius }));
     while (!stop) {
-      if (gnorm < gtol) {
-        message = "converged: gradient norm below gtol";
-        break;
-      }
-      if (!Number.isFinite(f) || !Number.isFinite(gnorm)) {
-        message = `stopped: the objective or its gradient is not finite (f = ${f}, ‖g‖ = ${gnorm})`;
-        break;
-      }
-      if (k >= maxIter) {
-        message = "stopped: maximum iterations reached";
-        break;
-      }
+      message = stopReason(f, gnorm, k, gtol, maxIter);
+      if (message) break;
       const tol = Math.min(0.5, Math.sqrt(gnorm)) * gnorm;
       const sub = await steihaug(prob, x, g, radius, tol, maxCg, schedule);
       const predicted = -sub.model;
