@@ -134,7 +134,7 @@ export {
   type MlpOptions,
   relu,
 } from "./src/nn/layers.ts";
-export { logSoftmax, logSumExp, mseLoss, softmaxCrossEntropy } from "./src/nn/losses.ts";
+export { logSoftmax, mseLoss, softmaxCrossEntropy } from "./src/nn/losses.ts";
 export { flattenParams, unflattenParams } from "./src/nn/params.ts";
 export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";

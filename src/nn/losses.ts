@@ -3,9 +3,9 @@
  * log-sum-exp, log-softmax and softmax cross-entropy.
  */
 import type { Tensor } from "../tensor.ts";
-import { add, exp, log, mul, neg, square, stopGradient, sub } from "../ops/elementwise.ts";
-import { max, mean, sum } from "../ops/reduce.ts";
-import { squeeze } from "../ops/movement.ts";
+import { logsumexp } from "../ops/special.ts";
+import { mul, neg, square, sub } from "../ops/elementwise.ts";
+import { mean, sum } from "../ops/reduce.ts";
 import { tidy } from "../memory.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 
@@ -29,26 +29,7 @@ export function mseLoss(pred: Tensor, target: Tensor): Tensor {
 }
 
 /**
- * `log Σ exp(x)` along `axis` (default the last), computed as `m + log Σ exp(x − m)` with
- * `m` the maximum held constant (`stopGradient`): the shift cancels exactly in the value and
- * in every derivative, and no exponential overflows.
- *
- * @example
- * ```ts
- * import { logSumExp, tensor } from "@curvature/curvature";
- * console.log(await logSumExp(tensor([1000, 1000])).item()); // 1000.6931…
- * ```
- */
-export function logSumExp(x: Tensor, axis = -1, keepdims = false): Tensor {
-  return tidy(() => {
-    const m = stopGradient(max(x, axis, true));
-    const s = log(sum(exp(sub(x, m)), axis, keepdims));
-    return add(s, keepdims ? m : squeeze(m, axis));
-  });
-}
-
-/**
- * `x − logSumExp(x)` along `axis` (default the last): log-probabilities of a softmax.
+ * `x − logsumexp(x)` along `axis` (default the last): log-probabilities of a softmax.
  *
  * @example
  * ```ts
@@ -57,7 +38,7 @@ export function logSumExp(x: Tensor, axis = -1, keepdims = false): Tensor {
  * ```
  */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return tidy(() => sub(x, logSumExp(x, axis, true)));
+  return tidy(() => sub(x, logsumexp(x, axis, true)));
 }
 
 /**
