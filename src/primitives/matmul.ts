@@ -15,10 +15,22 @@ export const MATMUL: PrimitiveTable<"matmul"> = {
       const s = l && r ? o.add(l, r) : (l ?? r)!;
       return o.broadcastTo(s, tb.shape(y.shape));
     },
-    // ḡA = g Bᵀ, ḡB = Aᵀ g, each summed over broadcast batch dims
+    // ḡA = g Bᵀ, ḡB = Aᵀ g, each summed over broadcast batch dims. A transposed operand
+    // is a strided copy, so each product is taken in whichever of its two equal forms
+    // transposes less: Aᵀg = (gᵀA)ᵀ, and for a vector g the second reads A row by row.
     vjp: (g, [a, b], _y, _p, needs) => [
-      needs[0] ? o.sumToShape(o.matmul(g, o.mT(b)), a.shape) : null,
-      needs[1] ? o.sumToShape(o.matmul(o.mT(a), g), b.shape) : null,
+      needs[0]
+        ? o.sumToShape(
+          b.size <= g.size + a.size ? o.matmul(g, o.mT(b)) : o.mT(o.matmul(b, o.mT(g))),
+          a.shape,
+        )
+        : null,
+      needs[1]
+        ? o.sumToShape(
+          a.size <= g.size + b.size ? o.matmul(o.mT(a), g) : o.mT(o.matmul(o.mT(g), a)),
+          b.shape,
+        )
+        : null,
     ],
   },
 };
