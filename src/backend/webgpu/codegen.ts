@@ -12,13 +12,13 @@
  */
 import { BINARY_OPS, UNARY_OPS } from "../backend.ts";
 import type { GpuStorage } from "./pool.ts";
-import type { LazyStorage } from "./lazy.ts";
+import type { LazyStorage } from "../lazy.ts";
 
 export interface GenOptions {
   /** Binding index of the first leaf: 0 is the uniform block, then the kernel's own buffers. */
   firstBinding: number;
   /** Runs an opaque node (a reduction) so it can be read as a buffer. */
-  realize: (s: LazyStorage) => void;
+  realize: (s: LazyStorage<GpuStorage>) => void;
   /** Inner size M of a split kernel (see above), or undefined for a plain one. */
   splitM?: number;
 }
@@ -145,11 +145,11 @@ export class KernelGen {
   }
 
   /** Name of a `let` holding ls's value at index `ix`. */
-  value(ls: LazyStorage, ix: Ix = this.root()): string {
+  value(ls: LazyStorage<GpuStorage>, ix: Ix = this.root()): string {
     return this.#value(ls, ix).name;
   }
 
-  #value(ls: LazyStorage, ix: Ix): { name: string; q: boolean } {
+  #value(ls: LazyStorage<GpuStorage>, ix: Ix): { name: string; q: boolean } {
     // a constant reads the same at every index: emit it once
     const key = ls.expr?.kind === "const" ? `${ls.id}` : `${ls.id}@${ix.e}`;
     const hit = this.#memo.get(key);
@@ -159,7 +159,7 @@ export class KernelGen {
     return v;
   }
 
-  #compute(ls: LazyStorage, ix: Ix): { name: string; q: boolean } {
+  #compute(ls: LazyStorage<GpuStorage>, ix: Ix): { name: string; q: boolean } {
     const T = ls.dtype === "i32" ? "i32" : "f32";
     const mk = (expr: string, q: boolean) => ({ name: this.#let("v", T, expr, q), q });
     if (ls.expr?.kind === "reduce") this.opts.realize(ls);

@@ -26,7 +26,7 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
-import { children, type Expr, LazyStorage, measure, ownParams } from "./lazy.ts";
+import { children, type Expr, LazyStorage, measure, ownParams } from "../lazy.ts";
 import { type GenOptions, KernelGen } from "./codegen.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
@@ -87,9 +87,9 @@ const MAX_SPLIT_CPU_LIKE = 4096;
  * is q·M + r either way); a good one comes from a view broadcasting along a leading axis
  * (K probes against one primal), whose index then needs no division.
  */
-function splitSize(root: LazyStorage, maxSplit: number): number {
+function splitSize(root: LazyStorage<GpuStorage>, maxSplit: number): number {
   let best = 0;
-  const seen = new Set<LazyStorage>();
+  const seen = new Set<LazyStorage<GpuStorage>>();
   const stack = [root];
   while (stack.length) {
     const s = stack.pop()!;
@@ -108,8 +108,8 @@ function splitSize(root: LazyStorage, maxSplit: number): number {
   return best > 1 ? root.size / best : 0;
 }
 
-function lz(s: Storage): LazyStorage {
-  return s as LazyStorage;
+function lz(s: Storage): LazyStorage<GpuStorage> {
+  return s as LazyStorage<GpuStorage>;
 }
 
 function checkRank(op: string, shape: readonly number[]): void {
@@ -152,12 +152,12 @@ export class WebGpuBackend implements Backend {
     return this.rt.pool.acquire(bytes, this.rt.batch, false);
   }
 
-  #wrap(buf: GpuStorage, dtype: Dtype, size: number): LazyStorage {
+  #wrap(buf: GpuStorage, dtype: Dtype, size: number): LazyStorage<GpuStorage> {
     return new LazyStorage(dtype, size, buf, null);
   }
 
   /** A deferred expression; children are realized first where the fused kernel would grow too big. */
-  #expr(expr: Expr, dtype: Dtype, size: number): LazyStorage {
+  #expr(expr: Expr<GpuStorage>, dtype: Dtype, size: number): LazyStorage<GpuStorage> {
     const kids = children(expr);
     const own = ownParams(expr);
     const fits = (m: { nodes: number; leaves: number; params: number }) =>
@@ -194,7 +194,7 @@ export class WebGpuBackend implements Backend {
   }
 
   /** Runs a storage's expression (if any) into a buffer. */
-  #realize(s: LazyStorage): GpuStorage {
+  #realize(s: LazyStorage<GpuStorage>): GpuStorage {
     if (s.buf) return s.buf;
     if (s.expr?.kind === "reduce") {
       const { op, x, outer, inner } = s.expr;
@@ -216,7 +216,7 @@ export class WebGpuBackend implements Backend {
     }
     const out = this.#alloc(s.byteLength);
     if (s.size > 0) {
-      const realize = (c: LazyStorage) => void this.#realize(c);
+      const realize = (c: LazyStorage<GpuStorage>) => void this.#realize(c);
       const m = splitSize(s, this.rt.cpuLike ? MAX_SPLIT_CPU_LIKE : MAX_SPLIT);
       if (m) {
         const [g, v] = this.#generate(s, { firstBinding: 2, realize, splitM: m });
@@ -249,7 +249,7 @@ export class WebGpuBackend implements Backend {
    * indices is emitted (and its numbers stored) once per index, so the uniform slots can still
    * run out; then the largest unrealized operand is run on its own and generation retried.
    */
-  #generate(s: LazyStorage, opts: GenOptions): [KernelGen, string] {
+  #generate(s: LazyStorage<GpuStorage>, opts: GenOptions): [KernelGen, string] {
     for (;;) {
       const g = new KernelGen(opts);
       const v = g.value(s);
@@ -272,7 +272,7 @@ export class WebGpuBackend implements Backend {
   }
 
   /** A storage of `shape` read as if broadcast to `outShape` (no node when shapes agree). */
-  #broadcast(x: LazyStorage, shape: readonly number[], outShape: readonly number[]): LazyStorage {
+  #broadcast(x: LazyStorage<GpuStorage>, shape: readonly number[], outShape: readonly number[]): LazyStorage<GpuStorage> {
     const n = sizeOf(outShape);
     if (sizeOf(shape) === n) {
       x.refs++;
@@ -393,11 +393,11 @@ export class WebGpuBackend implements Backend {
    */
   #reducePass(
     OP: number,
-    src: LazyStorage,
+    src: LazyStorage<GpuStorage>,
     outer: number,
     len: number,
     inner: number,
-  ): LazyStorage {
+  ): LazyStorage<GpuStorage> {
     const [g, v] = this.#generate(src, { firstBinding: 2, realize: (c) => void this.#realize(c) });
     const key = g.key(v);
     let chunks: number, count: number, params: ArrayBuffer, groupCount: number;
@@ -445,7 +445,7 @@ export class WebGpuBackend implements Backend {
     const OP = REDUCE_OPS.indexOf(op);
     const { outer, inner } = plan;
     const len = plan.reduced;
-    let src: LazyStorage;
+    let src: LazyStorage<GpuStorage>;
     if (plan.perm) {
       const { outShape, strides } = permutedStrides(shape, plan.perm);
       src = lz(this.stridedCopy(dtype, x, outShape, 0, strides)); // a view: no copy is made
@@ -526,7 +526,7 @@ export class WebGpuBackend implements Backend {
     n: number,
     cols: number,
     rowsBelow: boolean,
-  ): LazyStorage {
+  ): LazyStorage<GpuStorage> {
     const init = new Float32Array(batch * 3).map((_, i) => (i % 3 === 1 ? 1 : 0));
     const acc = this.rt.pool.acquire(init.byteLength, this.rt.batch, true);
     this.rt.device.queue.writeBuffer(acc.buffer, 0, init);

@@ -1,38 +1,39 @@
 /**
- * Deferred elementwise work on WebGPU. Elementwise ops, movement views, pads and fills
- * return a LazyStorage holding an expression over other storages instead of running a
- * kernel; the expression runs when something needs memory: a read-back, a kernel that
- * is not elementwise (matmul, gather, …), or a reduction, which evaluates it inside its
- * first pass. A chain like `sum((x[1:] - x[:-1]²)²)` thus reads x once and writes one
- * partial per workgroup, and values nobody reads are never computed.
+ * Deferred elementwise work, shared by both backends. Elementwise ops, movement views,
+ * pads, fills and reductions return a LazyStorage<B> holding an expression over other
+ * storages instead of running a kernel; the expression runs when something needs memory:
+ * a read-back, a kernel that is not elementwise (matmul, gather, …), or a reduction, which
+ * evaluates it inside its first pass. A chain like `sum((x[1:] - x[:-1]²)²)` thus reads x
+ * once, and values nobody reads are never computed. Each backend generates its own code
+ * for an expression (WGSL in webgpu/codegen.ts, JavaScript in cpu/codegen.ts); B is the
+ * type of a realized buffer.
  */
-import type { BinaryOp, Storage, UnaryOp } from "../backend.ts";
-import type { Dtype } from "../../dtype.ts";
-import type { GpuStorage } from "./pool.ts";
+import type { BinaryOp, Storage, UnaryOp } from "./backend.ts";
+import { type Dtype, itemSize } from "../dtype.ts";
 
 /** An expression node. Children always have this node's size unless a view/pad says otherwise. */
-export type Expr =
+export type Expr<B = unknown> =
   | { readonly kind: "const"; readonly value: number }
   | { readonly kind: "iota"; readonly start: number; readonly step: number }
   | { readonly kind: "comb"; readonly n: number; readonly period: number }
-  | { readonly kind: "unary"; readonly op: UnaryOp; readonly x: LazyStorage }
+  | { readonly kind: "unary"; readonly op: UnaryOp; readonly x: LazyStorage<B> }
   | {
     readonly kind: "binary";
     readonly op: BinaryOp;
-    readonly a: LazyStorage;
-    readonly b: LazyStorage;
+    readonly a: LazyStorage<B>;
+    readonly b: LazyStorage<B>;
   }
   | {
     readonly kind: "where";
-    readonly c: LazyStorage;
-    readonly a: LazyStorage;
-    readonly b: LazyStorage;
+    readonly c: LazyStorage<B>;
+    readonly a: LazyStorage<B>;
+    readonly b: LazyStorage<B>;
   }
-  | { readonly kind: "cast"; readonly x: LazyStorage }
+  | { readonly kind: "cast"; readonly x: LazyStorage<B> }
   | {
     /** out[idx] = x[offset + Σ idx_d · strides_d] over `shape` (already coalesced). */
     readonly kind: "view";
-    readonly x: LazyStorage;
+    readonly x: LazyStorage<B>;
     readonly shape: readonly number[];
     readonly offset: number;
     readonly strides: readonly number[];
@@ -41,21 +42,21 @@ export type Expr =
     /** A reduction (see WebGpuBackend.reduce): opaque to fusion, run when first needed. */
     readonly kind: "reduce";
     readonly op: number;
-    readonly x: LazyStorage;
+    readonly x: LazyStorage<B>;
     readonly outer: number;
     readonly len: number;
     readonly inner: number;
   }
   | {
     readonly kind: "pad";
-    readonly x: LazyStorage;
+    readonly x: LazyStorage<B>;
     readonly outShape: readonly number[];
     readonly inShape: readonly number[];
     readonly before: readonly number[];
     readonly value: number;
   };
 
-export function children(e: Expr): LazyStorage[] {
+export function children<B>(e: Expr<B>): LazyStorage<B>[] {
   switch (e.kind) {
     case "const":
     case "iota":
@@ -75,7 +76,7 @@ export function children(e: Expr): LazyStorage[] {
 }
 
 /** Uniform slots an expression node uses for its own numbers. */
-export function ownParams(e: Expr): number {
+export function ownParams<B>(e: Expr<B>): number {
   switch (e.kind) {
     case "const":
       return 1;
@@ -96,10 +97,10 @@ export function ownParams(e: Expr): number {
  * once, realized buffers and reductions as leaves). The per-node bounds overcount shared
  * subexpressions, so fusion limits are checked with this when the bounds say "too big".
  */
-export function measure(
-  roots: readonly LazyStorage[],
+export function measure<B>(
+  roots: readonly LazyStorage<B>[],
 ): { nodes: number; leaves: number; params: number } {
-  const seen = new Set<LazyStorage>();
+  const seen = new Set<LazyStorage<B>>();
   const bufs = new Set<unknown>();
   let nodes = 0, params = 0;
   const stack = [...roots];
@@ -108,7 +109,7 @@ export function measure(
     if (seen.has(s)) continue;
     seen.add(s);
     nodes++;
-    if (s.buf || !s.expr || s.expr.kind === "reduce") {
+    if (s.buf !== null || !s.expr || s.expr.kind === "reduce") {
       bufs.add(s.buf ?? s);
       continue;
     }
@@ -120,12 +121,12 @@ export function measure(
 
 let nextId = 0;
 
-/** WebGPU storage: a realized buffer, or an expression not yet run. Reference-counted. */
-export class LazyStorage implements Storage {
+/** Storage that is a realized buffer, or an expression not yet run. Reference-counted. */
+export class LazyStorage<B = unknown> implements Storage {
   readonly id = nextId++;
   refs = 1;
-  buf: GpuStorage | null;
-  expr: Expr | null;
+  buf: B | null;
+  expr: Expr<B> | null;
   readonly byteLength: number;
   /** Upper bounds over the unrealized expression DAG, used to cap fusion. */
   nodes: number;
@@ -137,10 +138,10 @@ export class LazyStorage implements Storage {
   constructor(
     readonly dtype: Dtype,
     readonly size: number,
-    buf: GpuStorage | null,
-    expr: Expr | null,
+    buf: B | null,
+    expr: Expr<B> | null,
   ) {
-    this.byteLength = size * 4;
+    this.byteLength = size * itemSize(dtype);
     this.buf = buf;
     this.expr = expr;
     this.depth = expr && expr.kind !== "reduce"
@@ -166,7 +167,7 @@ export class LazyStorage implements Storage {
   }
 
   /** Marks this storage realized into `buf`, dropping its expression (and the references it held). */
-  settle(buf: GpuStorage, release: (s: LazyStorage) => void): void {
+  settle(buf: B, release: (s: LazyStorage<B>) => void): void {
     const e = this.expr;
     this.buf = buf;
     this.expr = null;
