@@ -4,7 +4,9 @@
 //   L(i, d) = hv[(i-d) mod (b+1)][i] - L(i + b + 1 - d, b + 1 - d)   (0 past the end),
 // with L(i, d) stored at l[d][i - d]. Rows depend on later rows, so one invocation walks
 // rows [lo, hi) downwards; the launcher dispatches blocks from the last row up, each small
-// enough (rows · b) to keep the invocation under lavapipe's loop limit.
+// enough to keep the invocation under lavapipe's loop limit: a row costs b + 2 loop passes
+// there (one outer, b inner, and the inner loop's exit pass, which lavapipe's masked SIMD
+// loops also count).
 //!include common.wgsl
 
 struct Params {

@@ -183,12 +183,21 @@ export function ownedScope<T>(fn: () => T): { result: T; free: () => void } {
   let list: Tensor[] = [];
   try {
     result = fn();
-  } finally {
+  } catch (e) {
+    // nothing escapes a failed forward pass: free what it made, as tidy does
     scopes.pop();
     if (outer) {
       list = deferred!;
       deferred = null;
     }
+    for (const t of scope) t.dispose();
+    for (const t of list) t.dispose();
+    throw e;
+  }
+  scopes.pop();
+  if (outer) {
+    list = deferred!;
+    deferred = null;
   }
   const keepSet = new Set<Tensor>();
   collect(result, keepSet);

@@ -285,7 +285,16 @@ export function bandedHessian(
         ...x.shape,
       ],
     );
-    const hv = reshape(hvp(f, x, probes), [period, n])._concrete();
+    const hv = reshape(hvp(f, x, probes), [period, n]);
+    if (hv._tracer) {
+      // f closes over a value that an outer grad/jvp/vjp differentiates: taking the primal
+      // here would silently drop that derivative (a zero gradient), so refuse instead
+      throw new Error(
+        "bandedHessian: f depends on a value that an enclosing transform (grad, jvp, vjp, hvp) " +
+          "is differentiating, and the band's recovery kernels have no derivative rules; " +
+          "call bandedHessian outside the transform",
+      );
+    }
     const st = hv._ref!.storage;
     if (method === "substitution") return [make(be.substituteBand(x.dtype, st, n, b, upper)), null];
     const band = make(be.unshuffleBand(x.dtype, st, n, b, period, upper, false));

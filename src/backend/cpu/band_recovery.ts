@@ -27,14 +27,28 @@ export function unshuffleCpu(
   upper: boolean,
   mirror: boolean,
 ): void {
+  // Row r holds i = j + shift; walk the j with 0 ≤ i < n, stepping the probe index
+  // (j or i mod period) instead of dividing for every entry.
   for (let r = 0; r <= b; r++) {
-    for (let j = 0; j < n; j++) {
-      const i = upper ? j - b + r : j + r;
-      o[r * n + j] = i < 0 || i >= n
-        ? 0
-        : mirror
-        ? hv[(i % period) * n + j]
-        : hv[(j % period) * n + i];
+    const row = r * n;
+    const shift = upper ? r - b : r;
+    const j0 = Math.max(0, -shift), j1 = Math.min(n, n - shift);
+    o.fill(0, row, row + j0);
+    o.fill(0, row + j1, row + n);
+    if (mirror) {
+      // H[j][i]: row j of the product of probe i mod period
+      let k = (j0 + shift) % period;
+      for (let j = j0; j < j1; j++) {
+        o[row + j] = hv[k * n + j];
+        if (++k === period) k = 0;
+      }
+    } else {
+      // H[i][j]: row i of the product of probe j mod period
+      let k = j0 % period;
+      for (let j = j0; j < j1; j++) {
+        o[row + j] = hv[k * n + j + shift];
+        if (++k === period) k = 0;
+      }
     }
   }
 }

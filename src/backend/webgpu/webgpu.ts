@@ -644,8 +644,12 @@ export class WebGpuBackend implements Backend {
     const lower = lz(this.fill(dtype, total, 0));
     const l = this.#realize(lower);
     const src = this.#buf(hv);
-    // rows per dispatch so that one invocation stays far below 65,535 loop iterations
-    const rows = Math.floor(60_000 / (b + 1));
+    // Rows per dispatch so that one invocation stays below lavapipe's 65,535 loop passes.
+    // A row costs b + 2 of them, not b + 1: the pass that finds the inner loop's condition
+    // false counts too (lavapipe's loops are SIMD-masked; the rule is measured in
+    // ./banded.ts). Budgeting b + 1 let a dispatch stop silently after 65,535 / (b + 2)
+    // of its rows, and every row recovered after them came out wrong (n > 16,384 at b = 2).
+    const rows = Math.floor(60_000 / (b + 2));
     for (let hi = n; hi > 0; hi -= rows) {
       const p = new Params().u32(n).u32(b).u32(Math.max(0, hi - rows)).u32(hi).buffer;
       this.rt.dispatch(K.substituteBand, {}, p, [src, l], 1);
