@@ -134,10 +134,7 @@ export class Tensor {
   async ready(): Promise<this> {
     this._check("ready");
     const c = this._concrete();
-    const st = c._ref!.storage;
-    c.device.backend.materialize(st);
-    await st.ready;
-    await c.device.backend.sync();
+    await c.device.backend.settled(c._ref!.storage);
     return this;
   }
 

@@ -12,12 +12,15 @@ import {
   eye,
   full,
   linspace,
+  matmul,
   memory,
   normal,
   ones,
   rademacher,
+  reshape,
   type Tensor,
   tensor,
+  tidy,
   to,
   uniform,
   zeros,
@@ -564,8 +567,16 @@ Deno.test({
     const doubled = add(onGpu, onGpu);
     const back = to(doubled, cpu);
     equal(back.device, cpu);
-    // still in transit: CPU ops refuse it with a message that says what to do
-    throws(() => add(back, 1), /in transit.*await tensor.ready\(\)/);
+    // still in transit: elementwise ops are deferred, so they may be queued on it, and a
+    // read waits for the data; an op that needs the values at once refuses with a message
+    // that says what to do
+    const early = add(back, 1);
+    throws(
+      () => tidy(() => matmul(back, reshape(back, [10_001, 7]))),
+      /in transit.*await tensor.ready\(\)/,
+    );
+    assertClose(await early.data(), vals.map((v) => Math.fround(2 * v + 1)), { rtol: 0 });
+    early.dispose();
     equal(await back.ready(), back);
     const plusOne = add(back, 1);
     assertClose(await plusOne.data(), vals.map((v) => Math.fround(2 * v + 1)), { rtol: 0 });

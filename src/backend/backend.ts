@@ -10,8 +10,6 @@ import type { Dtype, TypedArray } from "../dtype.ts";
 /** Opaque handle to a backend's memory for one tensor. */
 export interface Storage {
   readonly byteLength: number;
-  /** Present on storage whose data is still arriving from another device. */
-  readonly ready?: Promise<void>;
 }
 
 export type UnaryOp =
@@ -110,6 +108,8 @@ export interface Backend {
   raiseIf(flag: Storage, message: string): void;
   /** Runs any deferred work behind `s` (a no-op on backends that do not defer). */
   materialize(s: Storage): void;
+  /** Runs the deferred work behind `s` and resolves once its data is in place. */
+  settled(s: Storage): Promise<void>;
   /** Waits until all queued work has finished (a no-op on synchronous backends). */
   sync(): Promise<void>;
 

@@ -1,7 +1,7 @@
 /** Creation functions: from host data, constants, ranges, identity, and counter-based random draws. */
 import { allocArray, checkDtype, type Dtype, dtypeOfArray, type TypedArray } from "../dtype.ts";
 import type { Device } from "../device.ts";
-import { CpuBackend, CpuStorage } from "../backend/cpu/cpu.ts";
+import { CpuBackend } from "../backend/cpu/cpu.ts";
 import { Tensor } from "../tensor.ts";
 import { checkShape, fmtShape, sizeOf } from "../shape.ts";
 import { pickDevice } from "./common.ts";
@@ -319,16 +319,16 @@ export function to(x: Tensor, device: Device): Tensor {
   checkSize("to", device, c.shape, c.dtype);
   let t: Tensor;
   if (c.device.kind === "cpu") {
+    const host = (c.device.backend as CpuBackend).hostArray(c._ref!.storage);
+    t = Tensor._fromStorage(device.backend.upload(host), c.shape, c.dtype, device);
+  } else if (device.backend instanceof CpuBackend) {
+    const pending = c.device.backend.download(c._ref!.storage, c.dtype, c.size);
     t = Tensor._fromStorage(
-      device.backend.upload((c._ref!.storage as CpuStorage).data),
+      device.backend.fromTransit(pending, c.dtype, c.size),
       c.shape,
       c.dtype,
       device,
     );
-  } else if (device.backend instanceof CpuBackend) {
-    const pending = c.device.backend.download(c._ref!.storage, c.dtype, c.size);
-    const bytes = c.size * (c.dtype === "f64" ? 8 : 4);
-    t = Tensor._fromStorage(new CpuStorage(pending, bytes), c.shape, c.dtype, device);
   } else {
     throw new Error(
       `to: copies between two GPU devices are not supported (${c.device.kind} → ${device.kind})`,

@@ -6,12 +6,6 @@
  */
 import type { TypedArray } from "../../dtype.ts";
 
-/** out[k·n + i] = 1 where i ≡ k (mod period): the comb probes, [period, n]. */
-export function combCpu(o: TypedArray, n: number, period: number): void {
-  o.fill(0);
-  for (let i = 0; i < n; i++) o[(i % period) * n + i] = 1;
-}
-
 /**
  * Direct recovery from `period` = 2b + 1 comb products hv [period, n]: H[i][j] is entry i of
  * the product of probe j mod period (no other column of that probe reaches row i within

@@ -1,4 +1,9 @@
-/** The CPU backend: TypedArray kernels in f32, f64 and i32. The reference for every GPU kernel. */
+/**
+ * The CPU backend: TypedArray kernels in f32, f64 and i32, the reference for every GPU
+ * kernel. Elementwise work, views, pads and reductions are deferred and fused into
+ * generated loops (see ../lazy.ts and codegen.ts), exactly as on WebGPU; the rest runs at
+ * once.
+ */
 import type {
   Backend,
   BinaryOp,
@@ -9,16 +14,17 @@ import type {
   UnaryOp,
 } from "../backend.ts";
 import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
-import { sizeOf } from "../../shape.ts";
+import { broadcastStrides, coalesce, sizeOf } from "../../shape.ts";
 import { permutedStrides, planReduce } from "../../shape_plan.ts";
-import { binaryCpu, unaryCpu, whereCpu } from "./elementwise.ts";
-import { reduceCpu } from "./reduce.ts";
+import { REDUCE_OPS } from "../backend.ts";
+import { children, type Expr, LazyStorage, measure } from "../lazy.ts";
+import { compile, JsGen } from "./codegen.ts";
+import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
-import { concatCpu, gatherCpu, padCpu, scatterAddCpu, stridedCopyCpu } from "./movement.ts";
+import { concatCpu, gatherCpu, scatterAddCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
 import { gaussJordan, packColumns } from "./linalg.ts";
-import { combCpu, substituteCpu, unshuffleCpu } from "./band_recovery.ts";
-import { broadcastStrides } from "../../shape.ts";
+import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedCpu, solveBandedCpu } from "./banded.ts";
@@ -36,91 +42,164 @@ function forEachBatch(
   });
 }
 
-/**
- * CPU storage is a typed array. One copied from another device is filled when its
- * read-back resolves; until then kernels refuse it (`Tensor.ready()` waits for it).
- */
-export class CpuStorage implements Storage {
-  #data: TypedArray | null;
-  readonly byteLength: number;
-  /** Resolves when the data has arrived (already resolved for ordinary storage). */
-  readonly ready: Promise<void>;
+type L = LazyStorage<CpuStorage>;
 
-  constructor(data: TypedArray | Promise<TypedArray>, byteLength = 0) {
-    if (data instanceof Promise) {
-      this.#data = null;
-      this.byteLength = byteLength;
-      this.ready = data.then((d) => {
-        this.#data = d;
-      });
-    } else {
-      this.#data = data;
-      this.byteLength = data.byteLength;
-      this.ready = Promise.resolve();
+/** Fusion caps: expression nodes per generated function, and the depth of carried chains. */
+const MAX_NODES = 256;
+const MAX_DEPTH = 64;
+/** Most probes a split kernel loops over (see codegen.ts). */
+const MAX_SPLIT = 64;
+
+function lz(s: Storage): L {
+  return s as L;
+}
+
+function dtypeOf(a: TypedArray): Dtype {
+  return a instanceof Float64Array ? "f64" : a instanceof Int32Array ? "i32" : "f32";
+}
+
+function wrap(a: TypedArray, dtype: Dtype = dtypeOf(a)): L {
+  return new LazyStorage<CpuStorage>(dtype, a.length, new CpuStorage(a), null);
+}
+
+/** A split kernel's inner size M (a view broadcasting along a leading axis), or 0. */
+function splitSize(root: L): number {
+  let best = 0;
+  const seen = new Set<L>();
+  const stack = [root];
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
+    seen.add(s);
+    const e = s.expr;
+    if (e.kind === "view") {
+      const a = e.shape[0];
+      if (
+        e.shape.length >= 2 && e.strides[0] === 0 && a <= MAX_SPLIT && a > best &&
+        root.size % a === 0
+      ) best = a;
     }
+    stack.push(...children(e));
   }
+  return best > 1 ? root.size / best : 0;
+}
 
-  /** True once the data is in place. */
-  get arrived(): boolean {
-    return this.#data !== null;
-  }
+/** Releases a storage reference; the last one returns the array to the pool. */
+function release(s: L): void {
+  if (--s.refs > 0) return;
+  if (s.buf) {
+    if (s.buf.arrived) pool.give(s.buf.data);
+  } else if (s.expr) { for (const c of children(s.expr)) release(c); }
+  s.buf = null;
+  s.expr = null;
+}
 
-  get data(): TypedArray {
-    if (this.#data === null) {
-      throw new Error(
-        "a tensor copied to the CPU from another device is still in transit; " +
-          "await tensor.ready() (or read it with data()) before using it in CPU ops",
-      );
+/** Runs a storage's expression (if any) with a generated loop; returns the buffer. */
+function realize(s: L): CpuStorage {
+  if (s.buf) return s.buf;
+  const e = s.expr!;
+  const o = out(s.dtype, s.size);
+  const opts = { realize: (c: L) => void realize(c) };
+  if (e.kind === "reduce") {
+    const g = new JsGen(opts);
+    const v = g.value(e.x);
+    const op = REDUCE_OPS[e.op];
+    compile(g.key(`reduce-${op}`, v), () => g.reduceSource(op, v))(
+      o,
+      g.leaves,
+      g.params,
+      e.outer,
+      e.len,
+      e.inner,
+    );
+  } else if (s.size > 0) {
+    const m = splitSize(s);
+    if (m && UNFUSED_PROBES) {
+      // K probes against one primal: one loop per node beats one big loop here (below)
+      for (const c of children(e)) realizeUnfused(c);
+      if (s.buf) return s.buf;
     }
-    return this.#data;
+    const g = new JsGen(m && !UNFUSED_PROBES ? { ...opts, splitM: m } : opts);
+    const v = g.value(s);
+    if (m) compile(g.key("split", v), () => g.splitSource(v))(o, g.leaves, g.params, m, s.size / m);
+    else compile(g.key("map", v), () => g.mapSource(v))(o, g.leaves, g.params, s.size);
   }
+  const buf = new CpuStorage(o);
+  s.settle(buf, release);
+  return buf;
+}
+
+/** Waits for every buffer under `s` still arriving from another device (see `to`). */
+async function arrivals(s: L): Promise<void> {
+  const seen = new Set<L>();
+  const stack = [s];
+  const waits: Promise<void>[] = [];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t)) continue;
+    seen.add(t);
+    if (t.buf) {
+      if (!t.buf.arrived) waits.push(t.buf.ready);
+    } else if (t.expr) stack.push(...children(t.expr));
+  }
+  await Promise.all(waits);
 }
 
 /**
- * Reuses freed arrays of the same dtype and length. A fresh typed array costs a zeroed
- * allocation (page faults for large ones) and later garbage collection; eager ops make
- * one per op, so reuse roughly halves their cost. Arrays from the pool hold old values:
- * only kernels that write every entry take them.
+ * On the CPU a kernel over K probes (an HVP batch) is compute-bound, and one loop per node
+ * (the eager way: short, tight loops V8 compiles well) measured faster than one fused loop
+ * with a hundred statements per probe, so such expressions are run node by node.
  */
-class ArrayPool {
-  #free = new Map<string, TypedArray[]>();
-  #bytes = 0;
-  static readonly MIN = 1024;
-  static readonly MAX_BYTES = 256 * 1024 * 1024;
+const UNFUSED_PROBES = true;
 
-  take(dtype: Dtype, n: number): TypedArray {
-    if (n >= ArrayPool.MIN) {
-      const list = this.#free.get(`${dtype}${n}`);
-      const a = list?.pop();
-      if (a) {
-        this.#bytes -= a.byteLength;
-        return a;
-      }
-    }
-    return allocArray(dtype, n);
-  }
-
-  give(a: TypedArray): void {
-    if (a.length < ArrayPool.MIN || this.#bytes + a.byteLength > ArrayPool.MAX_BYTES) return;
-    const dtype = a instanceof Float64Array ? "f64" : a instanceof Int32Array ? "i32" : "f32";
-    const key = `${dtype}${a.length}`;
-    let list = this.#free.get(key);
-    if (!list) this.#free.set(key, list = []);
-    list.push(a);
-    this.#bytes += a.byteLength;
-  }
+function realizeUnfused(s: L): void {
+  if (s.buf || !s.expr) return;
+  if (s.expr.kind !== "reduce") { for (const c of children(s.expr)) realizeUnfused(c); }
+  realize(s);
 }
 
-const pool = new ArrayPool();
-/** An output array whose every entry the kernel will write (possibly reused, not zeroed). */
-const out = (dtype: Dtype, n: number) => pool.take(dtype, n);
-
+/** The typed array behind a storage, running its expression first if needed. */
 function arr(s: Storage): TypedArray {
-  return (s as CpuStorage).data;
+  return realize(lz(s)).data;
 }
 
-function wrap(a: TypedArray): CpuStorage {
-  return new CpuStorage(a);
+/** A deferred expression; operands are run first where the chain grows too deep or big. */
+function expr(e: Expr<CpuStorage>, dtype: Dtype, size: number): L {
+  const kids = children(e);
+  for (const c of kids) if (c.depth >= MAX_DEPTH) realize(c);
+  if (1 + kids.reduce((a, c) => a + c.nodes, 0) > MAX_NODES) {
+    let m = measure(kids);
+    while (m.nodes + 1 > MAX_NODES) {
+      const big = kids.filter((c) => !c.buf).sort((a, b) => b.nodes - a.nodes)[0];
+      if (!big) break;
+      realize(big);
+      m = measure(kids);
+    }
+  }
+  return new LazyStorage<CpuStorage>(dtype, size, null, e);
+}
+
+/** x of `shape` read as if broadcast to `outShape` (no node when the sizes agree). */
+function broadcast(x: L, shape: readonly number[], outShape: readonly number[]): L {
+  if (sizeOf(shape) === sizeOf(outShape)) {
+    x.refs++;
+    return x;
+  }
+  return view(x, outShape, 0, broadcastStrides(shape, outShape));
+}
+
+/** A deferred view: out[idx] = x[offset + Σ idx·strides]. */
+function view(x: L, outShape: readonly number[], offset: number, strides: readonly number[]): L {
+  const n = sizeOf(outShape);
+  const c = coalesce(outShape, [strides]);
+  if (
+    offset === 0 && n === x.size && c.shape.length <= 1 &&
+    (c.shape.length === 0 || c.strides[0][0] === 1)
+  ) {
+    x.refs++; // the identity view
+    return x;
+  }
+  return expr({ kind: "view", x, shape: c.shape, offset, strides: c.strides[0] }, x.dtype, n);
 }
 
 export class CpuBackend implements Backend {
@@ -131,20 +210,33 @@ export class CpuBackend implements Backend {
   readonly maxStorageBytes = 2 ** 32;
 
   upload(data: TypedArray): Storage {
+    // one number stays a constant of the generated loops
+    if (data.length === 1) return expr({ kind: "const", value: data[0] }, dtypeOf(data), 1);
     return wrap(data.slice());
   }
+  /** The typed array behind a storage (computed if deferred), for copies to another device. */
+  hostArray(s: Storage): TypedArray {
+    return arr(s);
+  }
+  /** CPU storage for data still being read back from another device (see `to`). */
+  fromTransit(data: Promise<TypedArray>, dtype: Dtype, size: number): Storage {
+    return new LazyStorage<CpuStorage>(dtype, size, new CpuStorage(data), null);
+  }
   async download(s: Storage): Promise<TypedArray> {
-    const cs = s as CpuStorage;
-    // copy now while the tensor is alive: after an await its array may be reused
-    if (cs.arrived) return arr(s).slice();
-    await cs.ready;
-    return arr(s).slice();
+    await arrivals(lz(s));
+    // realize and copy in one go, while the tensor is alive: after an await its array may be reused
+    return realize(lz(s)).data.slice();
   }
   release(s: Storage): void {
-    const cs = s as CpuStorage;
-    if (cs.arrived) pool.give(cs.data);
+    release(lz(s));
   }
-  materialize(_s: Storage): void {}
+  materialize(s: Storage): void {
+    realize(lz(s));
+  }
+  async settled(s: Storage): Promise<void> {
+    await arrivals(lz(s));
+    realize(lz(s));
+  }
   raiseIf(flag: Storage, message: string): void {
     if (arr(flag)[0] !== 0) throw new RangeError(message);
   }
@@ -153,25 +245,19 @@ export class CpuBackend implements Backend {
   }
 
   fill(dtype: Dtype, size: number, value: number): Storage {
-    const a = out(dtype, size);
-    a.fill(value);
-    return wrap(a);
+    return expr({ kind: "const", value }, dtype, size);
   }
   iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    const a = out(dtype, size);
-    for (let i = 0; i < size; i++) a[i] = start + i * step;
-    return wrap(a);
+    return expr({ kind: "iota", start, step }, dtype, size);
   }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
     const a = out(dtype, size);
     randomCpu(dist, a, seed, offset);
-    return wrap(a);
+    return wrap(a, dtype);
   }
 
   unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
-    const o = out(dtype, size);
-    unaryCpu(op, arr(x), o);
-    return wrap(o);
+    return expr({ kind: "unary", op, x: lz(x) }, dtype, size);
   }
   binary(
     op: BinaryOp,
@@ -182,9 +268,11 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    binaryCpu(op, arr(a), aShape, arr(b), bShape, o, outShape);
-    return wrap(o);
+    const av = broadcast(lz(a), aShape, outShape), bv = broadcast(lz(b), bShape, outShape);
+    const o = expr({ kind: "binary", op, a: av, b: bv }, dtype, sizeOf(outShape));
+    release(av);
+    release(bv);
+    return o;
   }
   where(
     dtype: Dtype,
@@ -196,19 +284,26 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    whereCpu(arr(c), cShape, arr(a), aShape, arr(b), bShape, o, outShape);
-    return wrap(o);
+    const cv = broadcast(lz(c), cShape, outShape);
+    const av = broadcast(lz(a), aShape, outShape), bv = broadcast(lz(b), bShape, outShape);
+    const o = expr({ kind: "where", c: cv, a: av, b: bv }, dtype, sizeOf(outShape));
+    release(cv);
+    release(av);
+    release(bv);
+    return o;
   }
-  copy(_dtype: Dtype, x: Storage, size: number): Storage {
-    return wrap(arr(x).slice(0, size));
+  copy(dtype: Dtype, x: Storage, size: number): Storage {
+    return wrap(arr(x).slice(0, size), dtype);
   }
-  cast(x: Storage, _from: Dtype, to: Dtype, size: number): Storage {
-    const o = out(to, size);
-    o.set(arr(x));
-    return wrap(o);
+  cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
+    if (from === to) {
+      lz(x).refs++;
+      return x;
+    }
+    return expr({ kind: "cast", x: lz(x) }, to, size);
   }
 
+  /** A deferred reduction: its input expression is evaluated inside the reducing loop. */
   reduce(
     op: ReduceOp,
     dtype: Dtype,
@@ -217,17 +312,24 @@ export class CpuBackend implements Backend {
     axes: readonly number[],
   ): Storage {
     const plan = planReduce(shape, axes);
-    let src = arr(x);
-    if (plan.perm) {
-      const { outShape, strides } = permutedStrides(shape, plan.perm);
-      const t = out(dtype, src.length);
-      stridedCopyCpu(src, t, outShape, 0, strides);
-      src = t;
-    }
-    const o = out(dtype, plan.outer * plan.inner);
-    reduceCpu(op, src, o, plan.outer, plan.reduced, plan.inner);
-    if (plan.perm) pool.give(src);
-    return wrap(o);
+    const { outer, inner } = plan;
+    const src = plan.perm
+      ? (() => {
+        const { outShape, strides } = permutedStrides(shape, plan.perm!);
+        return view(lz(x), outShape, 0, strides); // a view: no copy is made
+      })()
+      : (lz(x).refs++, lz(x));
+    if (plan.reduced === 1) return src;
+    const o = new LazyStorage<CpuStorage>(dtype, outer * inner, null, {
+      kind: "reduce",
+      op: REDUCE_OPS.indexOf(op),
+      x: src,
+      outer,
+      len: plan.reduced,
+      inner,
+    });
+    release(src);
+    return o;
   }
 
   matmul(
@@ -299,9 +401,7 @@ export class CpuBackend implements Backend {
   }
 
   comb(dtype: Dtype, n: number, period: number): Storage {
-    const o = out(dtype, period * n);
-    combCpu(o, n, period);
-    return wrap(o);
+    return expr({ kind: "comb", n, period }, dtype, period * n);
   }
   unshuffleBand(
     dtype: Dtype,
@@ -323,15 +423,13 @@ export class CpuBackend implements Backend {
   }
 
   stridedCopy(
-    dtype: Dtype,
+    _dtype: Dtype,
     x: Storage,
     outShape: readonly number[],
     offset: number,
     strides: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    stridedCopyCpu(arr(x), o, outShape, offset, strides);
-    return wrap(o);
+    return view(lz(x), outShape, offset, strides);
   }
   pad(
     dtype: Dtype,
@@ -341,9 +439,18 @@ export class CpuBackend implements Backend {
     value: number,
   ): Storage {
     const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-    const o = out(dtype, sizeOf(outShape));
-    padCpu(arr(x), shape, pads, value, o, outShape);
-    return wrap(o);
+    return expr(
+      {
+        kind: "pad",
+        x: lz(x),
+        outShape,
+        inShape: [...shape],
+        before: pads.map((q) => q[0]),
+        value,
+      },
+      dtype,
+      sizeOf(outShape),
+    );
   }
   concat(
     dtype: Dtype,

@@ -1,23 +1,7 @@
-/** CPU movement kernels: strided copy (transpose/broadcast/slice), pad, concat, gather, scatter-add. */
+/** CPU movement kernels that run at once: concat, gather, scatter-add (views and pads are deferred). */
 import type { TypedArray } from "../../dtype.ts";
 import { coalesce, sizeOf, stridesOf } from "../../shape.ts";
 import { forEachRun } from "./elementwise.ts";
-
-export function stridedCopyCpu(
-  x: TypedArray,
-  o: TypedArray,
-  outShape: readonly number[],
-  offset: number,
-  strides: readonly number[],
-): void {
-  if (o.length === 0) return;
-  const c = coalesce(outShape, [strides, stridesOf(outShape)]);
-  forEachRun(c.shape, c.strides, (off, len, st) => {
-    let ix = offset + off[0], io = off[1];
-    const sx = st[0], so = st[1];
-    for (let i = 0; i < len; i++, ix += sx, io += so) o[io] = x[ix];
-  });
-}
 
 /** Copies `x` of `shape` into `o` (of `outShape`) at element `base`, using o's strides. */
 function copyInto(
@@ -33,21 +17,6 @@ function copyInto(
     let ix = off[0], io = base + off[1];
     for (let i = 0; i < len; i++, ix += st[0], io += st[1]) o[io] = x[ix];
   });
-}
-
-export function padCpu(
-  x: TypedArray,
-  shape: readonly number[],
-  pads: readonly (readonly [number, number])[],
-  value: number,
-  o: TypedArray,
-  outShape: readonly number[],
-): void {
-  o.fill(value);
-  const os = stridesOf(outShape);
-  let base = 0;
-  for (let d = 0; d < shape.length; d++) base += pads[d][0] * os[d];
-  copyInto(x, shape, o, outShape, base);
 }
 
 export function concatCpu(

@@ -272,7 +272,11 @@ export class WebGpuBackend implements Backend {
   }
 
   /** A storage of `shape` read as if broadcast to `outShape` (no node when shapes agree). */
-  #broadcast(x: LazyStorage<GpuStorage>, shape: readonly number[], outShape: readonly number[]): LazyStorage<GpuStorage> {
+  #broadcast(
+    x: LazyStorage<GpuStorage>,
+    shape: readonly number[],
+    outShape: readonly number[],
+  ): LazyStorage<GpuStorage> {
     const n = sizeOf(outShape);
     if (sizeOf(shape) === n) {
       x.refs++;
@@ -305,6 +309,10 @@ export class WebGpuBackend implements Backend {
   }
   sync(): Promise<void> {
     return this.rt.sync();
+  }
+  async settled(s: Storage): Promise<void> {
+    this.#buf(s);
+    await this.rt.sync();
   }
   /** Runs any deferred work behind `s` now (for timing; reads do it by themselves). */
   materialize(s: Storage): void {
