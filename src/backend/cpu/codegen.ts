@@ -1,28 +1,21 @@
 /**
  * Fused CPU kernels: JavaScript generated from a LazyStorage expression (the counterpart of
- * webgpu/codegen.ts, sharing its structure). One loop evaluates a whole chain of
- * elementwise ops, views and pads per element, so an expression costs one pass over
- * memory instead of one pass and one fresh array per op. Numbers (sizes, strides,
- * constants) are read from a parameter array, so one compiled function serves every size.
+ * webgpu/codegen.ts; the shared structure is in ../exprgen.ts). One loop evaluates a whole
+ * chain of elementwise ops, views and pads per element, so an expression costs one pass
+ * over memory instead of one pass and one fresh array per op. Numbers (sizes, strides,
+ * constants) are read from a parameter array, so one compiled function serves every size;
+ * values that depend on no index are computed once, before the loop.
  *
  * f32 values are rounded after every op (Math.fround), as the eager kernels and the GPU
  * do, so fusing changes no result.
  */
 import type { TypedArray } from "../../dtype.ts";
 import type { LazyStorage } from "../lazy.ts";
+import { ExprGen, type Ix, type Val } from "../exprgen.ts";
 import { BINARY_JS, H, UNARY_JS } from "./elementwise.ts";
 import type { CpuStorage } from "./storage.ts";
 
 type L = LazyStorage<CpuStorage>;
-
-/** An index: a JS expression name, whether it varies with q, and its (q, r) split if known. */
-interface Ix {
-  readonly e: string;
-  readonly q: boolean;
-  readonly split?: { readonly q: string; readonly r: string; readonly m: number };
-  /** Independent of the loop entirely (a constant index): hoisted out of the loops. */
-  readonly fixed?: boolean;
-}
 
 export interface JsGenOptions {
   /** Runs an opaque node (a reduction) so it can be read as a buffer. */
@@ -37,22 +30,15 @@ function round(dtype: string, expr: string): string {
   return expr;
 }
 
-export class JsGen {
-  readonly inner: string[] = [];
-  readonly outer: string[] = [];
-  /** Lines that depend on nothing in the loop (constants, loads at fixed indices): run once. */
-  readonly pre: string[] = [];
+export class JsGen extends ExprGen<CpuStorage> {
   readonly params: number[] = [];
   readonly leaves: TypedArray[] = [];
   #leafIndex = new Map<TypedArray, number>();
-  #memo = new Map<string, { name: string; q: boolean; fixed?: boolean }>();
-  #n = 0;
+  protected readonly hoists = true;
+  protected readonly zero = "0";
 
-  constructor(readonly opts: JsGenOptions) {}
-
-  root(): Ix {
-    const m = this.opts.splitM;
-    return m ? { e: "idx", q: true, split: { q: "q", r: "r", m } } : { e: "idx", q: true };
+  constructor(readonly opts: JsGenOptions) {
+    super(opts.splitM, opts.realize);
   }
 
   #p(v: number): string {
@@ -69,76 +55,37 @@ export class JsGen {
   }
 
   #let(expr: string, q: boolean, fixed = false): string {
-    const name = `v${this.#n++}`;
-    const line = `const ${name} = ${expr};`;
-    if (fixed) this.pre.push(line);
-    else (q || !this.opts.splitM ? this.inner : this.outer).push(line);
+    const name = this.fresh("v");
+    this.push(`const ${name} = ${expr};`, q, fixed);
     return name;
   }
 
-  /** Splits `ix` over `shape`; with a split that lines up, trailing dims come from r. */
-  #unravel(ix: Ix, shape: readonly number[]): { parts: Ix[]; cut: number } {
-    const r = shape.length;
-    const out = new Array<Ix>(r);
-    let cut = -1;
-    if (ix.split) {
-      let p = 1;
-      for (let d = r - 1; d >= 0 && p < ix.split.m; d--) {
-        p *= shape[d];
-        if (p === ix.split.m) cut = d;
-      }
-    }
-    const walk = (from: Ix, lo: number, hi: number) => {
-      let rem = from;
-      for (let d = hi - 1; d >= lo; d--) {
-        if (d === lo) {
-          out[d] = rem;
-          break;
-        }
-        if (shape[d] === 1) {
-          out[d] = { e: "0", q: false };
-          continue;
-        }
-        const s = this.#p(shape[d]);
-        const quot = this.#let(`Math.floor(${rem.e} / ${s})`, rem.q);
-        out[d] = { e: this.#let(`${rem.e} - ${quot} * ${s}`, rem.q), q: rem.q };
-        rem = { e: quot, q: rem.q };
-      }
-    };
-    if (cut >= 0) {
-      walk({ e: ix.split!.r, q: false }, cut, r);
-      if (cut > 0) walk({ e: ix.split!.q, q: true }, 0, cut);
-    } else walk(ix, 0, r);
-    return { parts: out, cut };
+  protected int(v: number): string {
+    return this.#p(v);
+  }
+  protected intLet(expr: string, q: boolean, fixed = false): string {
+    return this.#let(expr, q, fixed);
+  }
+  protected quotient(x: Ix, d: number): string {
+    return this.#let(`Math.floor(${x.e} / ${this.#p(d)})`, x.q, x.fixed);
+  }
+  protected inRange(k: string, len: string): string {
+    return `${k} >= 0 && ${k} < ${len}`;
+  }
+  protected boolLet(expr: string, q: boolean): string {
+    return this.#let(expr, q);
+  }
+  protected pick(cond: string, a: string, b: string): string {
+    return `(${cond} ? ${a} : ${b})`;
   }
 
-  #splitIx(q: string, r: string, m: number): Ix {
-    return { e: this.#let(`${q} * ${this.#p(m)} + ${r}`, true), q: true, split: { q, r, m } };
-  }
-
-  /** Name of a const holding ls's value at index `ix`. */
-  value(ls: L, ix: Ix = this.root()): string {
-    return this.#value(ls, ix).name;
-  }
-
-  #value(ls: L, ix: Ix): { name: string; q: boolean; fixed?: boolean } {
-    const key = ls.expr?.kind === "const" ? `${ls.id}` : `${ls.id}@${ix.e}`;
-    const hit = this.#memo.get(key);
-    if (hit) return hit;
-    const v = this.#compute(ls, ix);
-    this.#memo.set(key, v);
-    return v;
-  }
-
-  #compute(ls: L, ix: Ix): { name: string; q: boolean; fixed?: boolean } {
-    type V = { name: string; q: boolean; fixed?: boolean };
-    const mk = (expr: string, q: boolean, fixed = false): V => ({
+  protected compute(ls: L, ix: Ix): Val {
+    const mk = (expr: string, q: boolean, fixed = false): Val => ({
       name: this.#let(round(ls.dtype, expr), q, fixed),
       q,
       fixed,
     });
-    const fixedOf = (...vs: V[]) => vs.every((v) => v.fixed);
-    if (ls.expr?.kind === "reduce") this.opts.realize(ls);
+    const fixedOf = (...vs: Val[]) => vs.every((v) => v.fixed === true);
     if (ls.buf) {
       const fixed = ix.fixed === true;
       return {
@@ -154,74 +101,45 @@ export class JsGen {
       case "iota":
         return mk(`${this.#p(e.start)} + ${ix.e} * ${this.#p(e.step)}`, ix.q, ix.fixed);
       case "comb": {
-        const n = this.#p(e.n), per = this.#p(e.period);
         const [k, i] = ix.split && ix.split.m === e.n
           ? [{ e: ix.split.q, q: true }, { e: ix.split.r, q: false }]
-          : [{ e: `Math.floor(${ix.e} / ${n})`, q: ix.q }, { e: `(${ix.e} % ${n})`, q: ix.q }];
-        return mk(`(${i.e} % ${per} === ${k.e} ? 1 : 0)`, k.q || i.q, ix.fixed);
+          : [{ e: `Math.floor(${ix.e} / ${this.#p(e.n)})`, q: ix.q }, {
+            e: `(${ix.e} % ${this.#p(e.n)})`,
+            q: ix.q,
+          }];
+        return mk(`(${i.e} % ${this.#p(e.period)} === ${k.e} ? 1 : 0)`, k.q || i.q, ix.fixed);
       }
       case "unary": {
-        const x = this.#value(e.x, ix);
+        const x = this.valueOf(e.x, ix);
         return mk(UNARY_JS[e.op](x.name), x.q, fixedOf(x));
       }
       case "binary": {
-        const a = this.#value(e.a, ix), b = this.#value(e.b, ix);
+        const a = this.valueOf(e.a, ix), b = this.valueOf(e.b, ix);
         // x·1, x/1 and x−0 are x exactly (NaN and −0 included): skip the op
-        const one = (s: L, v: number) => s.expr?.kind === "const" && s.expr.value === v;
-        if ((e.op === "mul" || e.op === "div") && one(e.b, 1) && ls.dtype === e.a.dtype) return a;
-        if (e.op === "mul" && one(e.a, 1) && ls.dtype === e.b.dtype) return b;
-        if (e.op === "sub" && one(e.b, 0) && ls.dtype === e.a.dtype) return a;
+        const is = (s: L, v: number) => s.expr?.kind === "const" && s.expr.value === v;
+        if ((e.op === "mul" || e.op === "div") && is(e.b, 1) && ls.dtype === e.a.dtype) return a;
+        if (e.op === "mul" && is(e.a, 1) && ls.dtype === e.b.dtype) return b;
+        if (e.op === "sub" && is(e.b, 0) && ls.dtype === e.a.dtype) return a;
         return mk(BINARY_JS[e.op](a.name, b.name), a.q || b.q, fixedOf(a, b));
       }
       case "where": {
-        const c = this.#value(e.c, ix), a = this.#value(e.a, ix), b = this.#value(e.b, ix);
+        const c = this.valueOf(e.c, ix), a = this.valueOf(e.a, ix), b = this.valueOf(e.b, ix);
         // a NaN condition picks a, as everywhere (NaN !== 0)
         return mk(`(${c.name} !== 0 ? ${a.name} : ${b.name})`, a.q || b.q || c.q, fixedOf(a, b, c));
       }
       case "cast": {
-        const x = this.#value(e.x, ix);
+        const x = this.valueOf(e.x, ix);
         return mk(x.name, x.q, fixedOf(x));
       }
-      case "view": {
-        if (e.shape.length === 0 || e.strides.every((st) => st === 0)) {
-          return this.#value(e.x, { e: this.#p(e.offset), q: false, fixed: true });
-        }
-        const { parts, cut } = this.#unravel(ix, e.shape);
-        const term = (
-          d: number,
-        ) => (e.strides[d] === 1 ? parts[d].e : `${parts[d].e} * ${this.#p(e.strides[d])}`);
-        const dims = parts.map((_, d) => d).filter((d) => e.strides[d] !== 0);
-        const q = dims.some((d) => parts[d].q);
-        if (q && cut === 1 && e.strides[0] > 0) {
-          const trailing = dims.filter((d) => d >= 1);
-          const reach = e.offset +
-            trailing.reduce((a, d) => a + (e.shape[d] - 1) * e.strides[d], 0);
-          if (e.offset >= 0 && trailing.every((d) => e.strides[d] > 0) && reach < e.strides[0]) {
-            const r = this.#let([this.#p(e.offset), ...trailing.map(term)].join(" + "), false);
-            return this.#value(e.x, this.#splitIx(parts[0].e, r, e.strides[0]));
-          }
-        }
-        const j = this.#let([this.#p(e.offset), ...dims.map(term)].join(" + "), q);
-        return this.#value(e.x, { e: j, q });
+      case "view":
+        return this.valueOf(e.x, this.viewIx(e, ix));
+      case "pad": {
+        const { child, inside, q } = this.padIx(e, ix);
+        const x = this.valueOf(e.x, child);
+        return mk(`${inside} ? ${x.name} : ${this.#p(e.value)}`, q || x.q);
       }
       case "reduce":
         throw new Error("internal: a reduction was not realized before code generation");
-      case "pad": {
-        const { parts } = this.#unravel(ix, e.outShape);
-        const q = parts.some((p) => p.q);
-        const ks = parts.map((p, d) => ({
-          e: this.#let(`${p.e} - ${this.#p(e.before[d])}`, p.q),
-          len: this.#p(e.inShape[d]),
-        }));
-        const inside = this.#let(
-          ks.length ? ks.map((k) => `${k.e} >= 0 && ${k.e} < ${k.len}`).join(" && ") : "true",
-          q,
-        );
-        const lin = ks.reduce((acc, k, i) => (i === 0 ? k.e : `(${acc}) * ${k.len} + ${k.e}`), "0");
-        const j = this.#let(`${inside} ? ${lin} : 0`, q);
-        const x = this.#value(e.x, { e: j, q });
-        return mk(`${inside} ? ${x.name} : ${this.#p(e.value)}`, q || x.q);
-      }
     }
   }
 
