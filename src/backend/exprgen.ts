@@ -177,33 +177,37 @@ export abstract class ExprGen<B> {
    */
   protected padIx(e: Pad<B>, ix: Ix): { child: Ix; inside: string; q: boolean } {
     const { parts, cut } = this.unravel(ix, e.outShape);
-    const ks = parts.map((p, d) => ({
-      e: this.intLet(`${p.e} - ${this.int(e.before[d])}`, p.q),
-      q: p.q,
-      len: this.int(e.inShape[d]),
-    }));
+    // an axis the pad leaves alone (nothing before or after) needs neither shift nor test
+    const ks = parts.map((p, d) => {
+      const open = e.before[d] === 0 && e.inShape[d] === e.outShape[d];
+      const k = open ? p.e : this.intLet(`${p.e} - ${this.int(e.before[d])}`, p.q);
+      return { e: k, q: p.q, len: this.int(e.inShape[d]), open };
+    });
     const part = (lo: number, hi: number) => {
       const sel = ks.slice(lo, hi);
       const q = sel.some((k) => k.q);
-      const ok = this.boolLet(
-        sel.length ? sel.map((k) => this.inRange(k.e, k.len)).join(" && ") : "true",
-        q,
-      );
       const lin = sel.reduce(
         (acc, k, i) => (i === 0 ? k.e : `(${acc}) * ${k.len} + ${k.e}`),
         this.zero,
       );
+      const tests = sel.filter((k) => !k.open).map((k) => this.inRange(k.e, k.len));
+      if (tests.length === 0) {
+        return { ok: "true", lin: sel.length > 1 ? this.intLet(lin, q) : lin, q };
+      }
+      const ok = this.boolLet(tests.join(" && "), q);
       return { ok, lin: this.intLet(this.pick(ok, lin, this.zero), q), q };
     };
     if (cut > 0) {
       const lead = part(0, cut), tail = part(cut, ks.length);
       let m = 1;
       for (let d = cut; d < e.inShape.length; d++) m *= e.inShape[d];
-      return {
-        child: this.splitIx(lead.lin, tail.lin, m),
-        inside: this.boolLet(`${lead.ok} && ${tail.ok}`, true),
-        q: true,
-      };
+      const tests = [lead.ok, tail.ok].filter((c) => c !== "true");
+      const inside = tests.length === 0
+        ? "true"
+        : tests.length === 1
+        ? tests[0]
+        : this.boolLet(tests.join(" && "), true);
+      return { child: this.splitIx(lead.lin, tail.lin, m), inside, q: true };
     }
     const all = part(0, ks.length);
     return { child: { e: all.lin, q: all.q }, inside: all.ok, q: all.q };

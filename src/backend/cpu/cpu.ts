@@ -114,12 +114,7 @@ function realize(s: L): CpuStorage {
     );
   } else if (s.size > 0) {
     const m = splitSize(s);
-    if (m && UNFUSED_PROBES) {
-      // K probes against one primal: one loop per node beats one big loop here (below)
-      for (const c of children(e)) realizeUnfused(c);
-      if (s.buf) return s.buf;
-    }
-    const g = new JsGen(m && !UNFUSED_PROBES ? { ...opts, splitM: m } : opts);
+    const g = new JsGen(m ? { ...opts, splitM: m } : opts);
     const v = g.value(s);
     if (m) compile(g.key("split", v), () => g.splitSource(v))(o, g.leaves, g.params, m, s.size / m);
     else compile(g.key("map", v), () => g.mapSource(v))(o, g.leaves, g.params, s.size);
@@ -143,19 +138,6 @@ async function arrivals(s: L): Promise<void> {
     } else if (t.expr) stack.push(...children(t.expr));
   }
   await Promise.all(waits);
-}
-
-/**
- * On the CPU a kernel over K probes (an HVP batch) is compute-bound, and one loop per node
- * (the eager way: short, tight loops V8 compiles well) measured faster than one fused loop
- * with a hundred statements per probe, so such expressions are run node by node.
- */
-const UNFUSED_PROBES = true;
-
-function realizeUnfused(s: L): void {
-  if (s.buf || !s.expr) return;
-  if (s.expr.kind !== "reduce") { for (const c of children(s.expr)) realizeUnfused(c); }
-  realize(s);
 }
 
 /** The typed array behind a storage, running its expression first if needed. */
