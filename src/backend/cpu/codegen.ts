@@ -24,6 +24,9 @@ export interface JsGenOptions {
   splitM?: number;
 }
 
+const NAME = /\bv\d+\b/g;
+const DEF = /^const (v\d+) = /;
+
 function round(dtype: string, expr: string): string {
   if (dtype === "f32") return `Math.fround(${expr})`;
   if (dtype === "i32") return `(${expr} | 0)`;
@@ -107,7 +110,11 @@ export class JsGen extends ExprGen<CpuStorage> {
             e: `(${ix.e} % ${this.#p(e.n)})`,
             q: ix.q,
           }];
-        return mk(`(${i.e} % ${this.#p(e.period)} === ${k.e} ? 1 : 0)`, k.q || i.q, ix.fixed);
+        // i − ⌊i/p⌋·p: exact for i < 2^53, and several times faster in V8 than an int32 `%`
+        // (an integer division); once per entry r, not per (r, probe), when i is the r part
+        const p = this.#p(e.period);
+        const rem = this.#let(`${i.e} - ${this.quotient(i, e.period)} * ${p}`, i.q);
+        return mk(`(${rem} === ${k.e} ? 1 : 0)`, k.q || i.q, ix.fixed);
       }
       case "unary": {
         const x = this.valueOf(e.x, ix);
@@ -143,8 +150,28 @@ export class JsGen extends ExprGen<CpuStorage> {
     }
   }
 
+  /**
+   * Drops lines whose value nothing uses (index arithmetic of views whose only reader was
+   * folded away, say): V8 keeps them, since each reads the parameter array behind a bounds
+   * check. Sections are scanned uses-first (inner reads outer and pre, outer reads pre).
+   */
+  #prune(result: string): void {
+    const live = new Set(result.match(NAME) ?? []);
+    for (const ls of [this.inner, this.outer, this.pre]) {
+      const kept: string[] = [];
+      for (let k = ls.length - 1; k >= 0; k--) {
+        const def = DEF.exec(ls[k]);
+        if (def && !live.has(def[1])) continue;
+        for (const u of ls[k].match(NAME) ?? []) live.add(u);
+        kept.push(ls[k]);
+      }
+      ls.splice(0, ls.length, ...kept.reverse());
+    }
+  }
+
   /** Identifies the generated code's structure (not its numbers): the compile cache key. */
   key(kind: string, result: string): string {
+    this.#prune(result);
     const body = [this.pre, this.outer, this.inner].map((ls) => ls.join(";")).join("|");
     return `${kind}|${this.leaves.length}|${body}|${result}`;
   }
