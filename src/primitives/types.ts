@@ -65,7 +65,25 @@ export type VjpRule<P extends Primitive> = (
   needs: readonly boolean[],
 ) => readonly (Tensor | null)[];
 
-/** One primitive: how to type it, run it, and differentiate it. */
+/**
+ * Batching rule (`vmap`): `x[i]` carries the batch axis at position 0 where `batched[i]`,
+ * none where not (at least one is batched); `bb.k` is the batch size and `bb`'s helpers
+ * shift axes past it, as for probe-batched tangents. Returns the output with the batch
+ * axis at 0. Written in library ops, so it nests under every other transform.
+ */
+export type BatchRule<P extends Primitive> = (
+  x: readonly Tensor[],
+  batched: readonly boolean[],
+  params: Params[P],
+  bb: TangentBatch,
+) => Tensor;
+
+/**
+ * One primitive: how to type it, run it, and differentiate it — and, in the same block,
+ * how to batch it (`vmap`) and how index sets flow through it (sparsity detection). The
+ * batching and sparsity fields are optional only until their transforms land; each then
+ * becomes required so the table stays total.
+ */
 export interface PrimitiveDef<P extends Primitive> {
   /** Validates inputs and returns the output's aval; errors name the op and the shapes. */
   abstract(x: readonly Aval[], params: Params[P]): Aval;
@@ -73,6 +91,7 @@ export interface PrimitiveDef<P extends Primitive> {
   impl(b: Backend, x: readonly Tensor[], params: Params[P], out: Aval): Storage;
   jvp: JvpRule<P>;
   vjp: VjpRule<P>;
+  batch?: BatchRule<P>;
 }
 
 /** A family's table: each entry typed by its own primitive. */
