@@ -77,7 +77,10 @@ export class Fault {
 }
 
 /** The fault of a value computed from storages with these faults (null when none is pending). */
-export function joinFaults(faults: readonly (Fault | null)[], own: Check | null = null): Fault | null {
+export function joinFaults(
+  faults: readonly (Fault | null)[],
+  own: Check | null = null,
+): Fault | null {
   const from = faults.filter((f): f is Fault => f !== null && !f.clean);
   const unique = [...new Set(from)];
   if (!own && unique.length <= 1) return unique[0] ?? null;

@@ -53,8 +53,7 @@ export class GpuRuntime {
   #pendingErrors: Promise<string | null>[] = [];
   #uncaptured: string[] = [];
   /** Status copies recorded in the open batch: read back in the background once it is submitted. */
-  #checks: { staging: GPUBuffer; verdict: (v: Float32Array) => string | null; check: Check }[] =
-    [];
+  #checks: { staging: GPUBuffer; verdict: (v: Float32Array) => string | null; check: Check }[] = [];
   /** Id of the batch being recorded. */
   batch = 0;
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
