@@ -57,7 +57,6 @@ testAll("pow with a tensor exponent: exact at b = 0 and b = 1 with a zero base",
 
 /** Cofactor matrix by explicit minors (an independent reference). */
 function cofactorRef(a: number[][]): number[][] {
-  const n = a.length;
   const detRef = (m: number[][]): number => {
     if (m.length === 1) return m[0][0];
     let s = 0;
@@ -148,7 +147,7 @@ testAll("det above the minors threshold keeps its gradient det · A⁻ᵀ", asyn
   assertClose(await g.data(), expected, { rtol: b.dtype === "f64" ? 1e-7 : 1e-4, atol: 1e-6 });
 });
 
-testAll("the boundary rules leave nothing behind", async (b) => {
+testAll("the boundary rules leave nothing behind", (b) => {
   const opts = { dtype: b.dtype, device: b.dev };
   const x = tensor([[1, 2], [2, 4]], opts);
   const base = memory();
