@@ -2,7 +2,7 @@
  * Binary elementwise primitives with NumPy broadcasting, comparisons, and `where`.
  * JVP: each tangent is lifted to the output's rank (so a probe axis lines up), scaled by
  * its partial derivative, and the terms summed. VJP: the same partials times g, summed
- * back down to each input's shape.
+ * back down to each input's shape. Batching: the vmap axis is one more broadcast dim.
  */
 import type { BinaryOp } from "../backend/backend.ts";
 import type { Tensor } from "../tensor.ts";
@@ -11,6 +11,7 @@ import * as o from "../ops/index.ts";
 import { broadcastShapes } from "../shape.ts";
 import { hostScalar } from "../ops/common.ts";
 import type { Aval, PrimitiveDef, PrimitiveTable } from "./types.ts";
+import { broadcastBatch } from "./batch_rules.ts";
 
 /** A partial derivative; a number is an exact constant (0 gives a symbolic-zero term). */
 type Partial = (a: Tensor, b: Tensor, y: Tensor) => Tensor | number;
@@ -63,6 +64,7 @@ function binary<P extends BinaryOp>(op: P, da: Partial, db: Partial): PrimitiveD
       needs[0] ? reduceTo(scale(g, da, a, b, y), a.shape) : null,
       needs[1] ? reduceTo(scale(g, db, a, b, y), b.shape) : null,
     ],
+    batch: broadcastBatch(op),
   };
 }
 
@@ -74,6 +76,7 @@ function compare<P extends BinaryOp>(op: P): PrimitiveDef<P> {
       bk.binary(op, out.dtype, a._ref!.storage, a.shape, b._ref!.storage, b.shape, out.shape),
     jvp: () => null,
     vjp: () => [null, null],
+    batch: broadcastBatch(op),
   };
 }
 
@@ -144,5 +147,6 @@ export const WHERE: PrimitiveTable<"where"> = {
       needs[1] ? o.sumToShape(o.where(c, g, 0), a.shape) : null,
       needs[2] ? o.sumToShape(o.where(c, 0, g), b.shape) : null,
     ],
+    batch: broadcastBatch("where"),
   },
 };

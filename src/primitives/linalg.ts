@@ -7,6 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
 import { cofactor, inv, solveShape } from "../ops/linalg.ts";
 import type { PrimitiveTable } from "./types.ts";
+import { broadcastBatch, leadingBatch } from "./batch_rules.ts";
 
 /** tr(A⁻¹ dA) for a (possibly probe-batched) tangent: Σ (A⁻ᵀ ⊙ dA) over the last two axes. */
 function traceInvTimes(a: Tensor, t: Tensor, lead: number): Tensor {
@@ -39,6 +40,7 @@ export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
         needs[1] ? o.sumToShape(gb, b.shape) : null,
       ];
     },
+    batch: broadcastBatch("solve"),
   },
   det: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
@@ -47,11 +49,13 @@ export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
     jvp: ([a], [t], _y, _p, tb) =>
       t ? o.sum(o.mul(cofactor(a), t), [a.rank - 2 + tb.lead, a.rank - 1 + tb.lead]) : null,
     vjp: (g, [a]) => [o.mul(perMatrix(g), cofactor(a))],
+    batch: leadingBatch("det"),
   },
   logdet: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
     impl: (bk, [a], _p, out) => bk.det("logdet", "logdet", out.dtype, a._ref!.storage, a.shape),
     jvp: ([a], [t], _y, _p, tb) => (t ? traceInvTimes(a, t, tb.lead) : null),
     vjp: (g, [a]) => [o.mul(perMatrix(g), o.mT(inv(a)))],
+    batch: leadingBatch("logdet"),
   },
 };
