@@ -193,7 +193,7 @@ export function choleskyBanded(ab: Tensor | BandedMatrix, opts: BandedOptions = 
     s.b,
     opts.lower ?? false,
   );
-  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device, [a]);
 }
 
 /**
@@ -248,5 +248,5 @@ export function solveBanded(
     s.m,
     opts.lower ?? false,
   );
-  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device, [a, r]);
 }
