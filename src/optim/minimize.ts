@@ -11,6 +11,7 @@ import { trustNcg } from "./trust_ncg.ts";
 import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
 import { newtonBanded } from "./newton_banded.ts";
+import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 
 const METHODS = new Map<string, MinimizeMethod>([
@@ -20,6 +21,7 @@ const METHODS = new Map<string, MinimizeMethod>([
   ["gradient-descent", gradientDescent],
   ["adam", adam],
   ["newton-banded", newtonBanded],
+  ["ipm", ipm],
 ]);
 
 /**
@@ -131,5 +133,5 @@ export async function minimize(
   }
   const problem = new Objective(f, options.onIteration);
   const r = await impl(problem, x0, options);
-  return { ...r, nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp };
+  return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
 }
