@@ -9,7 +9,7 @@ import type { Tensor } from "../../tensor.ts";
 import { add, div, mul, neg, sub } from "../../ops/elementwise.ts";
 import { max, sum } from "../../ops/reduce.ts";
 import { abs } from "../../ops/elementwise.ts";
-import { concat, slice, stack } from "../../ops/movement.ts";
+import { concat, slice, type stack } from "../../ops/movement.ts";
 import { zeros } from "../../ops/creation.ts";
 import { tidy } from "../../memory.ts";
 import { type CondensedMatrix, type CondensedStorage, solveKkt } from "./kkt.ts";
@@ -46,6 +46,8 @@ export interface Linearization {
   K: CondensedMatrix;
   /** J_Eᵀ [n, m_E] (null without equalities). */
   jEt: Tensor | null;
+  /** ρ of the augmented term ρ J_Eᵀ J_E (0 without equalities or where it leaves the band). */
+  rho: number;
   /** Σ_s = Z S⁻¹. */
   sigmaS: Tensor | null;
   /** The barrier's gradient of the bounds: −μ/(x − x_L) + μ/(x_U − x). */
@@ -64,16 +66,19 @@ export function disposeLinearization(l: Linearization): void {
 /**
  * The condensed matrix at the iterate: the band of ∇²Φ with Φ's weights [1, −y, −z] (the
  * Lagrangian's Hessian W) and curvature weights Σ_s on the inequalities (J_Iᵀ Σ_s J_I), plus
- * the bounds' Σ_x on the diagonal; and J_Eᵀ by one pullback per equality.
+ * the bounds' Σ_x on the diagonal; J_Eᵀ by one pullback per equality, and ρ = max_i K_ii for
+ * the augmented term (large enough to make K + ρ J_Eᵀ J_E positive definite wherever the
+ * reduced Hessian is, at the scale of K; see `solveKkt`).
  */
-export function linearize(
+export async function linearize(
   prob: ConstrainedProblem,
   it: Iterate,
   b: BoundSet,
   storage: CondensedStorage,
   mu: number,
-): Linearization {
-  const { mE, mI, n } = prob;
+  read: (...ts: Tensor[]) => Promise<number[]>,
+): Promise<Linearization> {
+  const { mE, n } = prob;
   const o = { dtype: it.x.dtype, device: it.x.device } as const;
   const { dl, du } = distances(it.x, b);
   const [sigmaS, boundGrad, sigmaX, w, sigma] = tidy(() => {
@@ -97,25 +102,16 @@ export function linearize(
   sigma.dispose();
   const K = storage.assemble(band, sigmaX);
   sigmaX.dispose();
-  let jEt: Tensor | null = null;
-  if (mE) {
-    const cols: Tensor[] = [];
-    for (let j = 0; j < mE; j++) {
-      const e = unitCotangent(1 + mE + mI, 1 + j, it.x);
-      cols.push(prob.pull(it.ev, e));
-      e.dispose();
-    }
-    jEt = tidy(() => stack(cols, 1));
-    for (const c of cols) c.dispose();
+  const jEt = mE ? prob.equalityJacobianT(it.x) : null;
+  let rho = 0;
+  if (jEt) {
+    const ts = [K.diagonalMax(), ...K.augment(jEt)];
+    const [dmax, inside, all] = await read(...ts);
+    for (const t of ts) t.dispose();
+    const eps = it.x.dtype === "f64" ? 2 ** -52 : 2 ** -23;
+    if (inside >= all * (1 - 1e3 * eps)) rho = Math.max(dmax, 1);
   }
-  return { K, jEt, sigmaS, boundGrad, dl, du };
-}
-
-function unitCotangent(m: number, j: number, like: Tensor): Tensor {
-  return tidy(() => {
-    const o = { dtype: like.dtype, device: like.device } as const;
-    return concat([zeros([j], o), zeros([1], o).add(1), zeros([m - j - 1], o)], 0);
-  });
+  return { K, jEt, rho, sigmaS, boundGrad, dl, du };
 }
 
 /** A primal-dual step and what the line search needs to know about it. */
@@ -183,7 +179,7 @@ function solveDirection(
   deltaC: number,
 ): Unread {
   const { mE, mI } = prob;
-  const { dx, dy } = solveKkt(lin.K, deltaW, deltaC, rTilde, r.cE, lin.jEt);
+  const { dx, dy } = solveKkt(lin.K, deltaW, deltaC, lin.rho, rTilde, r.cE, lin.jEt);
   const jd = prob.directional(it.x, dx);
   const out = tidy(() => {
     const gfd = slice(jd, [0], [1]);

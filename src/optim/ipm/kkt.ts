@@ -34,29 +34,36 @@
  * S is singular (dependent equality constraints), δ_c > 0.
  */
 import type { Tensor } from "../../tensor.ts";
-import { add, neg, sub } from "../../ops/elementwise.ts";
+import { add, mul, neg, sub } from "../../ops/elementwise.ts";
 import { matmul } from "../../ops/matmul.ts";
-import { concat, reshape, slice, transpose } from "../../ops/movement.ts";
+import { concat, pad, reshape, slice, stack, transpose } from "../../ops/movement.ts";
 import { eye } from "../../ops/creation.ts";
 import { solve } from "../../ops/linalg.ts";
-import { max } from "../../ops/reduce.ts";
+import { max, sum } from "../../ops/reduce.ts";
 import { tidy } from "../../memory.ts";
 import { solveBanded } from "../../linalg/banded.ts";
 import type { BandedMatrix } from "../../curvature/banded.ts";
 
 /**
  * The condensed matrix K (without δ_w) at one iterate, in whatever storage suits its
- * structure. Banded and dense storage implement it here; a sparse one plugs in the same way.
+ * structure, optionally with the equalities' J_Eᵀ J_E beside it for the augmented term
+ * ρ J_Eᵀ J_E. Banded and dense storage implement it here; a sparse one plugs in the same way.
  */
 export interface CondensedMatrix {
   /** `"banded"` or `"dense"` (more to come). */
   readonly storage: string;
   /**
-   * Solves (K + δ_w I) X = B for B [n] or [n, k]. A K + δ_w I that is not positive definite
-   * raises an error matching `not positive definite`: at once on the CPU, at the next read
-   * of anything computed from X on WebGPU.
+   * Solves (K + ρ J_Eᵀ J_E + δ_w I) X = B for B [n] or [n, k] (ρ > 0 needs `augment` first).
+   * A matrix that is not positive definite raises an error matching `not positive
+   * definite`: at once on the CPU, at the next read of anything computed from X on WebGPU.
    */
-  solve(deltaW: number, b: Tensor): Tensor;
+  solve(deltaW: number, rho: number, b: Tensor): Tensor;
+  /**
+   * Keeps J_Eᵀ J_E from J_Eᵀ [n, m_E] in this storage. Returns two 0-d tensors: ‖J_Eᵀ J_E‖_F²
+   * inside the storage and in all; where they differ, J_Eᵀ J_E does not fit (its rows
+   * are wider than the band) and ρ must stay 0.
+   */
+  augment(jEt: Tensor): [Tensor, Tensor];
   /** max_i K_ii as a 0-d tensor (scales shifts). */
   diagonalMax(): Tensor;
   /** Frees the matrix. */
@@ -75,15 +82,36 @@ export interface CondensedStorage {
 
 /** K in LAPACK lower band storage (row 0 the diagonal), solved by the banded Cholesky. */
 class BandCondensed implements CondensedMatrix {
+  #eq: Tensor | null = null;
+
   constructor(readonly storage: string, readonly ab: Tensor) {}
 
-  solve(deltaW: number, b: Tensor): Tensor {
+  solve(deltaW: number, rho: number, b: Tensor): Tensor {
     return tidy(() => {
-      const rows = this.ab.shape[0];
-      const diag = add(slice(this.ab, [0], [1]), deltaW);
-      const ab = rows === 1 ? diag : concat([diag, slice(this.ab, [1], [rows])], 0);
+      let ab = this.ab;
+      if (rho > 0 && this.#eq) ab = add(ab, mul(this.#eq, rho));
+      const rows = ab.shape[0];
+      const diag = add(slice(ab, [0], [1]), deltaW);
+      ab = rows === 1 ? diag : concat([diag, slice(ab, [1], [rows])], 0);
       return solveBanded(ab, b, { lower: true });
     });
+  }
+
+  augment(jEt: Tensor): [Tensor, Tensor] {
+    const [band, inside, all] = tidy(() => {
+      const [n, m] = jEt.shape, rows = this.ab.shape[0];
+      // lower storage: ab[d][j] = (J_Eᵀ J_E)[j + d][j] = Σ_k J_Eᵀ[j + d][k] J_Eᵀ[j][k]
+      const diags = Array.from({ length: rows }, (_, d) =>
+        pad(sum(mul(slice(jEt, [d, 0], [n, m]), slice(jEt, [0, 0], [n - d, m])), 1), [[0, d]]));
+      const band = stack(diags, 0);
+      const sq = mul(band, band);
+      const inside = add(sum(sq), rows > 1 ? sum(slice(sq, [1], [rows])) : 0);
+      const g = matmul(transpose(jEt), jEt); // ‖J_Eᵀ J_E‖_F = ‖J_E J_Eᵀ‖_F
+      return [band, inside, sum(mul(g, g))];
+    });
+    this.#eq?.dispose();
+    this.#eq = band;
+    return [inside, all];
   }
 
   diagonalMax(): Tensor {
@@ -92,6 +120,7 @@ class BandCondensed implements CondensedMatrix {
 
   dispose(): void {
     this.ab.dispose();
+    this.#eq?.dispose();
   }
 }
 
@@ -128,22 +157,34 @@ export interface KktStep {
 /**
  * Solves [K + δ_w I, −J_Eᵀ; J_E, δ_c I] [dx; dy] = [−r̃; −c_E] by the Schur complement on
  * the equalities (see the module doc). `jEt` is J_Eᵀ [n, m_E] (null without equalities).
+ *
+ * With ρ > 0 the first block row is replaced by itself plus ρ J_Eᵀ times the second, an
+ * exact rewriting, so the solution does not change:
+ *   (K + ρ J_Eᵀ J_E) dx − (1 − ρ δ_c) J_Eᵀ dy = −r̃ − ρ J_Eᵀ c_E.
+ * Its point is the inertia test: K + ρ J_Eᵀ J_E is positive definite for ρ large enough
+ * exactly when the reduced Hessian (K on the null space of J_E) is (Debreu's lemma), which
+ * is IPOPT's condition; K alone may be indefinite along directions the equalities pin
+ * (a rigid motion of a path whose ends are fixed), and would need a shift that slows
+ * convergence to linear.
  */
 export function solveKkt(
   k: CondensedMatrix,
   deltaW: number,
   deltaC: number,
+  rho: number,
   rTilde: Tensor,
   cE: Tensor | null,
   jEt: Tensor | null,
 ): KktStep {
   return tidy(() => {
     const n = rTilde.size;
-    if (!jEt || !cE) return { dx: reshape(k.solve(deltaW, neg(rTilde)), [n]), dy: null };
+    if (!jEt || !cE) return { dx: reshape(k.solve(deltaW, 0, neg(rTilde)), [n]), dy: null };
     const m = jEt.shape[1];
-    const X = k.solve(deltaW, concat([reshape(neg(rTilde), [n, 1]), jEt], 1));
-    const u = slice(X, [0, 0], [n, 1]); // K⁻¹(−r̃)
-    const V = slice(X, [0, 1], [n, m + 1]); // K⁻¹ J_Eᵀ
+    let rhs = reshape(neg(rTilde), [n, 1]);
+    if (rho > 0) rhs = sub(rhs, mul(matmul(jEt, reshape(cE, [m, 1])), rho));
+    const X = k.solve(deltaW, rho, concat([rhs, jEt], 1));
+    const u = slice(X, [0, 0], [n, 1]);
+    const V = mul(slice(X, [0, 1], [n, m + 1]), 1 - rho * deltaC);
     const jE = transpose(jEt);
     let S = matmul(jE, V);
     if (deltaC > 0) S = add(S, eye(m, m, { dtype: S.dtype, device: S.device }).mul(deltaC));

@@ -7,7 +7,7 @@
  * with the same matrix each.
  */
 import type { Tensor } from "../../tensor.ts";
-import { add, mul, sub } from "../../ops/elementwise.ts";
+import { add, maximum, mul, sub } from "../../ops/elementwise.ts";
 import { reshape, slice } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
 import {
@@ -28,7 +28,7 @@ import {
 } from "./direction.ts";
 import {
   armijo,
-  Filter,
+  type Filter,
   FILTER,
   minStepSize,
   sufficientProgress,
@@ -76,8 +76,12 @@ export async function trialPoint(
 ): Promise<Trial> {
   const { prob, it, b } = c;
   const x = tidy(() => add(it.x, mul(d.dx, alpha)));
-  const s = it.s && d.ds ? tidy(() => add(it.s!, mul(d.ds!, alpha))) : null;
   const ev = prob.evaluate(x);
+  // the slack reset ("magic step"): where c_I(x_t) exceeds s + α ds, the larger slack lowers
+  // both θ and φ_μ, so the trial can only gain; it undoes the lag of s behind convex c_I
+  const s = it.s && d.ds
+    ? tidy(() => maximum(add(it.s!, mul(d.ds!, alpha)), split(ev.values, prob.mE, prob.mI).cI!))
+    : null;
   const [theta, bar] = thetaAndBarrier(ev.values, x, s, b, prob.mE, prob.mI);
   const fT = tidy(() => reshape(slice(ev.values, [0], [1]), []));
   let v: number[];

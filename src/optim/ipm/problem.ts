@@ -19,7 +19,8 @@ import { Tensor } from "../../tensor.ts";
 import { jvp, type Pullback, vjp } from "../../ad/transforms.ts";
 import { add, mul, square, stopGradient, sub } from "../../ops/elementwise.ts";
 import { sum } from "../../ops/reduce.ts";
-import { concat, reshape } from "../../ops/movement.ts";
+import { concat, reshape, stack } from "../../ops/movement.ts";
+import { ones, zeros } from "../../ops/creation.ts";
 import { tidy } from "../../memory.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
@@ -113,6 +114,30 @@ export class ConstrainedProblem {
   pull(e: Evaluation, ct: Tensor): Tensor {
     this.ngev++;
     return e.back(ct)[0];
+  }
+
+  /**
+   * J_Eᵀ [n, m_E]: one forward pass of the equalities alone and one pullback per equality
+   * (the Schur complement is for few equalities, so m_E reverse passes are the cheap way).
+   */
+  equalityJacobianT(x: Tensor): Tensor {
+    const mE = this.mE, eq = this.eq!;
+    this.nfev++;
+    const [y, back] = vjp((u: Tensor) => reshape(eq(reshape(u, this.shape)), [mE]), x);
+    try {
+      return tidy(() => {
+        const o = { dtype: y.dtype, device: y.device } as const;
+        const cols = Array.from({ length: mE }, (_, j) => {
+          this.ngev++;
+          const e = concat([zeros([j], o), ones([1], o), zeros([mE - j - 1], o)], 0);
+          return back(e)[0];
+        });
+        return stack(cols, 1);
+      });
+    } finally {
+      y.dispose();
+      back.dispose();
+    }
   }
 
   /** J_F(x)·d = [∇fᵀd, J_E d, J_I d] from one forward-mode pass. */

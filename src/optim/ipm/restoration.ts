@@ -84,7 +84,7 @@ async function psiAt(
     return [g, [psi, max(abs(g)), viol]] as const;
   });
   ct.dispose();
-  pulled.dispose();
+  if (g !== pulled) pulled.dispose();
   try {
     const [psi, gmax, viol] = await read(...scalars);
     return { psi, gmax, viol, g };
@@ -176,7 +176,7 @@ export async function restoreFeasibility(
     }
     let accepted = false;
     for (let tries = 0; tries < 40 && !accepted; tries++) {
-      const dx = K.solve(lambda, tidy(() => neg(state.g)));
+      const dx = K.solve(lambda, 0, tidy(() => neg(state.g)));
       const alphaT = tidy(() => {
         const { dl, du } = distances(p.x, b);
         const pairs: [Tensor, Tensor][] = [];
