@@ -9,7 +9,7 @@ import type { Tensor } from "../../tensor.ts";
 import { add, div, mul, neg, sub } from "../../ops/elementwise.ts";
 import { max, sum } from "../../ops/reduce.ts";
 import { abs } from "../../ops/elementwise.ts";
-import { concat, slice, type stack } from "../../ops/movement.ts";
+import { concat, slice } from "../../ops/movement.ts";
 import { zeros } from "../../ops/creation.ts";
 import { tidy } from "../../memory.ts";
 import { type CondensedMatrix, type CondensedStorage, solveKkt } from "./kkt.ts";
