@@ -84,7 +84,9 @@ async function initialIterate(
   x0: Tensor,
   b: Awaited<ReturnType<typeof boundSet>>,
 ): Promise<Iterate> {
-  const x = pushIntoBounds(tidy(() => reshape(x0, [x0.size])), b);
+  const flat = reshape(x0, [x0.size]);
+  const x = pushIntoBounds(flat, b);
+  flat.dispose();
   const ev = prob.evaluate(x);
   const { mE, mI } = prob;
   const o = { dtype: x.dtype, device: x.device } as const;

@@ -43,6 +43,8 @@ export type Restoration =
 
 /** κ_resto: restoration ends once θ ≤ κ_resto θ_k (and the point is acceptable to the filter). */
 const KAPPA_RESTO = 0.9;
+// deno-lint-ignore no-explicit-any
+const DEBUG = (globalThis as any).Deno?.env?.get?.("IPM_DEBUG") === "1";
 
 interface Point {
   x: Tensor;
@@ -176,7 +178,9 @@ export async function restoreFeasibility(
     }
     let accepted = false;
     for (let tries = 0; tries < 40 && !accepted; tries++) {
-      const dx = K.solve(lambda, 0, tidy(() => neg(state.g)));
+      const rhs = neg(state.g);
+      const dx = K.solve(lambda, 0, rhs);
+      rhs.dispose();
       const alphaT = tidy(() => {
         const { dl, du } = distances(p.x, b);
         const pairs: [Tensor, Tensor][] = [];
@@ -190,6 +194,7 @@ export async function restoreFeasibility(
       dx.dispose();
       const q: Point = { x, ev: prob.evaluate(x) };
       const next = await psiAt(prob, q, b, mu, read);
+      if (DEBUG) console.log(`    resto k=${k} lambda=${lambda.toExponential(2)} alpha=${alpha} psi=${state.psi} -> ${next.psi} gmax=${state.gmax}`);
       if (next.psi < state.psi) {
         accepted = true;
         state.g.dispose();
@@ -208,7 +213,19 @@ export async function restoreFeasibility(
       }
     }
     K.dispose();
-    if (!accepted) return give("failed", "no Levenberg–Marquardt step reduced the violation", k);
+    if (!accepted) {
+      // no step, not even a tiny steepest-descent one (λ grew 4⁴⁰-fold), reduces ψ: a
+      // local minimiser of the violation within the precision
+      if (state.viol > tol) {
+        return give(
+          "infeasible",
+          `the constraints appear infeasible: no step reduces the violation any further ` +
+            `(largest violation ${state.viol.toExponential(3)}, ‖∇ψ‖∞ = ${state.gmax.toExponential(2)})`,
+          k,
+        );
+      }
+      return give("failed", "no Levenberg–Marquardt step reduced the violation", k);
+    }
   }
   return give("failed", `no acceptable point within ${maxIter} restoration iterations`, maxIter);
 }
