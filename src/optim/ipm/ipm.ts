@@ -75,8 +75,6 @@ const KNOWN = [
 ] as const;
 
 const M = "minimize (ipm)";
-// deno-lint-ignore no-explicit-any
-const DEBUG = (globalThis as any).Deno?.env?.get?.("IPM_DEBUG") === "1";
 
 /** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), z = 1, y = 0. */
 async function initialIterate(
@@ -237,15 +235,6 @@ export async function ipm(
             read,
           };
           step = await filterLineSearch(c, d, r);
-          if (DEBUG) {
-            console.log(
-              `  k=${k} amax=${d.alphaMax.toExponential(2)} az=${d.alphaZ.toExponential(2)} slope=${
-                d.slope.toExponential(2)
-              } dW=${d.deltaW.toExponential(1)} rho=${lin.rho.toExponential(1)} -> ${
-                step ? `${step.kind} a=${step.alpha.toExponential(2)} trials=${step.trials} soc=${step.soc}` : "FAIL"
-              } theta=${it.theta.toExponential(2)} filter=${filter.size}`,
-            );
-          }
           if (step) {
             const next = advance(c, step);
             // A-7: augment the filter unless the step was f-type

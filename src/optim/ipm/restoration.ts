@@ -43,8 +43,6 @@ export type Restoration =
 
 /** κ_resto: restoration ends once θ ≤ κ_resto θ_k (and the point is acceptable to the filter). */
 const KAPPA_RESTO = 0.9;
-// deno-lint-ignore no-explicit-any
-const DEBUG = (globalThis as any).Deno?.env?.get?.("IPM_DEBUG") === "1";
 
 interface Point {
   x: Tensor;
@@ -194,7 +192,6 @@ export async function restoreFeasibility(
       dx.dispose();
       const q: Point = { x, ev: prob.evaluate(x) };
       const next = await psiAt(prob, q, b, mu, read);
-      if (DEBUG) console.log(`    resto k=${k} lambda=${lambda.toExponential(2)} alpha=${alpha} psi=${state.psi} -> ${next.psi} gmax=${state.gmax}`);
       if (next.psi < state.psi) {
         accepted = true;
         state.g.dispose();
