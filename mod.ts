@@ -108,6 +108,7 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
+export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
 export {
   type Estimate,
@@ -119,6 +120,7 @@ export {
 export { type EigenOptions, type EigenResult, hessianEigenvalues } from "./src/curvature/eigen.ts";
 export { inverseHvp, type InverseHvpOptions } from "./src/curvature/inverse_hvp.ts";
 export { cg, type CgOptions, type CgResult } from "./src/linalg/cg.ts";
+export type { Progress, ProgressCallback } from "./src/progress.ts";
 export {
   neumann,
   type NeumannOptions,
