@@ -177,7 +177,10 @@ export function tensorFunctions(p: HsProblem): {
 }
 
 /** f, c_E, c_I at a point in plain f64. */
-export function evalPlain(p: HsProblem, x: readonly number[]): { f: number; eq: number[]; ineq: number[] } {
+export function evalPlain(
+  p: HsProblem,
+  x: readonly number[],
+): { f: number; eq: number[]; ineq: number[] } {
   const v = x.map((e) => new Num(e));
   return {
     f: p.f(v).v,
@@ -194,7 +197,11 @@ export function gradientsPlain(p: HsProblem, x: readonly number[]): {
 } {
   const h = 1e-6, n = x.length;
   const base = evalPlain(p, x);
-  const g = { f: new Array(n).fill(0), eq: base.eq.map(() => new Array(n).fill(0)), ineq: base.ineq.map(() => new Array(n).fill(0)) };
+  const g = {
+    f: new Array(n).fill(0),
+    eq: base.eq.map(() => new Array(n).fill(0)),
+    ineq: base.ineq.map(() => new Array(n).fill(0)),
+  };
   for (let j = 0; j < n; j++) {
     const xp = [...x], xm = [...x];
     xp[j] += h;

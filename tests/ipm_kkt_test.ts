@@ -32,7 +32,8 @@ const f = (x: Tensor) => {
 // c_E = [x₀ + x₁ − 1, x_{n−1}² − 0.5]; c_I,i = 2 − x_i² − x_{i+1}² (i < n − 1)
 const eq = (x: Tensor) =>
   concat([x.slice([0], [2]).sum().sub(1).reshape([1]), x.slice([n - 1], [n]).square().sub(0.5)]);
-const ineq = (x: Tensor) => x.slice([0], [n - 1]).square().add(x.slice([1], [n]).square()).neg().add(2);
+const ineq = (x: Tensor) =>
+  x.slice([0], [n - 1]).square().add(x.slice([1], [n]).square()).neg().add(2);
 
 /** The same problem's derivatives by hand. */
 function plain(x: number[]) {
@@ -202,7 +203,17 @@ for (const bandwidth of [2, null]) {
       const storage = condensedStorage(bandwidth, n);
       const lin = await linearize(prob, it, b, storage, mu, readScalars);
       const r = residuals(prob, it);
-      const d = await searchDirection(prob, it, lin, b, mu, 0.99, r, { lastDeltaW: 0 }, readScalars);
+      const d = await searchDirection(
+        prob,
+        it,
+        lin,
+        b,
+        mu,
+        0.99,
+        r,
+        { lastDeltaW: 0 },
+        readScalars,
+      );
       assert.ok(d, "a direction");
       assert.equal(d.deltaW, 0, "this K is positive definite: no shift");
       // f32: the condensed matrix's entries are O(10) and the step O(1): ~1e-5 relative
@@ -237,7 +248,10 @@ Deno.test("ipm: options are validated (unknown keys suggest the right spelling)"
     [{ method: "ipm", bounds: { lower: 2, upper: 1 } }, /exceeds bounds.upper/],
     [{ method: "ipm", bandwidth: 5 }, /bandwidth 5 is out of range for n = 2/],
     [{ method: "ipm", gtol: -1 }, /gtol must be > 0/],
-    [{ method: "ipm", constraints: { eq: (x: Tensor) => x.sum().reshape([1, 1]) } }, /must return a 1-D tensor/],
+    [
+      { method: "ipm", constraints: { eq: (x: Tensor) => x.sum().reshape([1, 1]) } },
+      /must return a 1-D tensor/,
+    ],
   ];
   for (const [opts, msg] of bad) {
     await assert.rejects(

@@ -90,17 +90,20 @@ async function solveHs(p: HsProblem, b: Backend): Promise<MinimizeResult> {
 }
 
 for (const p of HS) {
-  testAll(`ipm: ${p.name} reaches the published optimum; KKT conditions hold independently`, async (b) => {
-    const base = memory();
-    const r = await solveHs(p, b);
-    assert.ok(r.converged, `${p.name}: ${r.message} after ${r.iterations} iterations`);
-    await checkKkt(p, r, b.dtype);
-    // the reported measures agree with what the check found
-    assert.ok(r.constraintViolation! <= tolerances(b.dtype).feas * 10);
-    assert.ok(r.kktResidual! >= r.constraintViolation! && r.kktResidual! >= r.complementarity!);
-    dispose(r);
-    assertNoLeak(base, p.name);
-  });
+  testAll(
+    `ipm: ${p.name} reaches the published optimum; KKT conditions hold independently`,
+    async (b) => {
+      const base = memory();
+      const r = await solveHs(p, b);
+      assert.ok(r.converged, `${p.name}: ${r.message} after ${r.iterations} iterations`);
+      await checkKkt(p, r, b.dtype);
+      // the reported measures agree with what the check found
+      assert.ok(r.constraintViolation! <= tolerances(b.dtype).feas * 10);
+      assert.ok(r.kktResidual! >= r.constraintViolation! && r.kktResidual! >= r.complementarity!);
+      dispose(r);
+      assertNoLeak(base, p.name);
+    },
+  );
 }
 
 Deno.test("ipm: HS071 in IPOPT's 8 iterations, with IPOPT's multipliers", async () => {

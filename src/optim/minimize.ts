@@ -80,6 +80,9 @@ export function minimizeMethods(): string[] {
  * - `"newton-banded"`: Newton steps from the banded Hessian (`bandedHessian`, comb probes)
  *   and the banded Cholesky solver, τI added while the band is not positive definite
  *   (N&W Alg. 3.3), Armijo backtracking with the round-off allowance; needs `bandwidth`.
+ * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
+ *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
+ *   constrained problems); banded Newton systems with `bandwidth`, dense without.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
  * Each stops when ‖∇f‖ < `gtol` (converged), after `maxIter` iterations, or when asked by

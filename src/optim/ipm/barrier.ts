@@ -68,7 +68,11 @@ export interface BoundSet {
 }
 
 /** One side's bounds on the host (null when absent), checked against x's shape. */
-async function hostBound(side: "lower" | "upper", v: unknown, x: Tensor): Promise<Float64Array | null> {
+async function hostBound(
+  side: "lower" | "upper",
+  v: unknown,
+  x: Tensor,
+): Promise<Float64Array | null> {
   if (v === undefined) return null;
   if (typeof v === "number") {
     if (Number.isNaN(v)) throw new RangeError(`minimize (ipm): bounds.${side} is NaN`);

@@ -136,7 +136,9 @@ export interface Direction {
 }
 
 /** Frees a direction's tensors. */
-export function disposeDirection(d: Pick<Direction, "dx" | "ds" | "dy" | "dz" | "dzL" | "dzU">): void {
+export function disposeDirection(
+  d: Pick<Direction, "dx" | "ds" | "dy" | "dz" | "dzL" | "dzU">,
+): void {
   for (const t of [d.dx, d.ds, d.dy, d.dz, d.dzL, d.dzU]) t?.dispose();
 }
 
@@ -273,7 +275,9 @@ export async function searchDirection(
         const [alphaMax, alphaZ, slope, dxMax, xMax] = await read(...u.scalars);
         for (const t of u.scalars) t.dispose();
         if (![alphaMax, alphaZ, slope, dxMax].every(Number.isFinite)) {
-          throw new RangeError("searchDirection: the Schur complement is singular (non-finite step)");
+          throw new RangeError(
+            "searchDirection: the Schur complement is singular (non-finite step)",
+          );
         }
         if (deltaW > 0 && !fixed) state.lastDeltaW = deltaW;
         const { scalars: _, ...d } = u;

@@ -80,7 +80,13 @@ export function switchingCondition(alpha: number, slope: number, theta: number):
  * Armijo's condition (20) on φ_μ, with an allowance of 10 ε |φ| for rounding (without it,
  * quadratic convergence stalls once the predicted decrease falls below φ's rounding).
  */
-export function armijo(phiTrial: number, phi: number, alpha: number, slope: number, eps: number): boolean {
+export function armijo(
+  phiTrial: number,
+  phi: number,
+  alpha: number,
+  slope: number,
+  eps: number,
+): boolean {
   return phiTrial <= phi + FILTER.etaPhi * alpha * slope + 10 * eps * Math.abs(phi);
 }
 

@@ -43,8 +43,8 @@ import {
   disposeIterate,
   fractionToBoundaryTau,
   type Iterate,
-  type Measures,
   measure,
+  type Measures,
   nextMu,
   optimalityError,
   pushIntoBounds,
@@ -131,9 +131,7 @@ function ipmOptions(o: MinimizeOptions, x0: Tensor) {
     "an integer ≥ 0",
   );
   const muInit = numOpt("ipm", "muInit", o.muInit, 0.1, (v) => v > 0, "> 0");
-  const bandwidth = o.bandwidth === undefined
-    ? null
-    : checkBandwidth(M, o.bandwidth, x0.size);
+  const bandwidth = o.bandwidth === undefined ? null : checkBandwidth(M, o.bandwidth, x0.size);
   return { eq: c?.eq, ineq: c?.ineq, eps, gtol, maxIter, muInit, bandwidth };
 }
 
@@ -308,6 +306,3 @@ export async function ipm(
     disposeBounds(b);
   }
 }
-
-
-

@@ -101,8 +101,11 @@ class BandCondensed implements CondensedMatrix {
     const [band, inside, all] = tidy(() => {
       const [n, m] = jEt.shape, rows = this.ab.shape[0];
       // lower storage: ab[d][j] = (J_Eᵀ J_E)[j + d][j] = Σ_k J_Eᵀ[j + d][k] J_Eᵀ[j][k]
-      const diags = Array.from({ length: rows }, (_, d) =>
-        pad(sum(mul(slice(jEt, [d, 0], [n, m]), slice(jEt, [0, 0], [n - d, m])), 1), [[0, d]]));
+      const diags = Array.from(
+        { length: rows },
+        (_, d) =>
+          pad(sum(mul(slice(jEt, [d, 0], [n, m]), slice(jEt, [0, 0], [n - d, m])), 1), [[0, d]]),
+      );
       const band = stack(diags, 0);
       const sq = mul(band, band);
       const inside = add(sum(sq), rows > 1 ? sum(slice(sq, [1], [rows])) : 0);

@@ -28,8 +28,8 @@ import {
 } from "./direction.ts";
 import {
   armijo,
-  type Filter,
   FILTER,
+  type Filter,
   minStepSize,
   sufficientProgress,
   switchingCondition,

@@ -18,15 +18,26 @@
  * IPOPT's default constr_mult_reset_threshold = 0) and bound multipliers μ / distance.
  */
 import type { Tensor } from "../../tensor.ts";
-import { abs, add, div, less, maximum, minimum, mul, neg, square, sub } from "../../ops/elementwise.ts";
+import {
+  abs,
+  add,
+  div,
+  less,
+  maximum,
+  minimum,
+  mul,
+  neg,
+  square,
+  sub,
+} from "../../ops/elementwise.ts";
 import { max, sum } from "../../ops/reduce.ts";
 import { concat, reshape, slice } from "../../ops/movement.ts";
 import { ones, zeros } from "../../ops/creation.ts";
 import { tidy } from "../../memory.ts";
 import {
   type BoundSet,
-  distances,
   disposeIterate,
+  distances,
   fractionToBoundary,
   type Iterate,
   split,
@@ -152,7 +163,11 @@ export async function restoreFeasibility(
     // Levenberg–Marquardt: (G + Σ_x + λ I) dx = −∇ψ
     const sigma = tidy(() => {
       const { cI } = split(p.ev.values, mE, mI);
-      return concat([zeros([1], o), ...(mE ? [ones([mE], o)] : []), ...(cI ? [less(cI, 0).astype(o.dtype)] : [])], 0);
+      return concat([
+        zeros([1], o),
+        ...(mE ? [ones([mE], o)] : []),
+        ...(cI ? [less(cI, 0).astype(o.dtype)] : []),
+      ], 0);
     });
     const w = zeros([1 + mE + mI], o);
     const band = prob.condensedHessian(p.x, w, sigma, storage.bandwidth);
@@ -217,7 +232,9 @@ export async function restoreFeasibility(
         return give(
           "infeasible",
           `the constraints appear infeasible: no step reduces the violation any further ` +
-            `(largest violation ${state.viol.toExponential(3)}, ‖∇ψ‖∞ = ${state.gmax.toExponential(2)})`,
+            `(largest violation ${state.viol.toExponential(3)}, ‖∇ψ‖∞ = ${
+              state.gmax.toExponential(2)
+            })`,
           k,
         );
       }
