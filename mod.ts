@@ -109,6 +109,7 @@ export {
   vjp,
 } from "./src/ad/transforms.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
+export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
 export {
   type Estimate,
   hessianDiagonal,

@@ -9,7 +9,8 @@ import type { Tensor } from "../tensor.ts";
 import type { TangentBatch } from "../ad/batch.ts";
 import * as o from "../ops/index.ts";
 import { broadcastShapes } from "../shape.ts";
-import type { Aval, PrimitiveDef, PrimitiveTable } from "./types.ts";
+import type { Aval, PrimitiveDef, PrimitiveTable, SparsityRule } from "./types.ts";
+import { bilinear, constant, elementwise, linear } from "../ad/sparsity_rules.ts";
 
 type Partial = ((a: Tensor, b: Tensor, y: Tensor) => Tensor) | "one" | "minus-one";
 
@@ -31,8 +32,13 @@ function binaryAval(op: string, [a, b]: readonly Aval[]): Aval {
   return { shape: broadcastShapes(op, a.shape, b.shape), dtype: a.dtype };
 }
 
-/** A differentiable binary primitive from its two partial derivatives. */
-function binary<P extends BinaryOp>(op: P, da: Partial, db: Partial): PrimitiveDef<P> {
+/** A differentiable binary primitive from its two partial derivatives and its sparsity rule. */
+function binary<P extends BinaryOp>(
+  op: P,
+  da: Partial,
+  db: Partial,
+  sparsity: SparsityRule<P>,
+): PrimitiveDef<P> {
   return {
     abstract: (x) => binaryAval(op, x),
     impl: (bk, [a, b], _p, out) =>
@@ -50,6 +56,7 @@ function binary<P extends BinaryOp>(op: P, da: Partial, db: Partial): PrimitiveD
       needs[0] ? o.sumToShape(scale(g, da, a, b, y), a.shape) : null,
       needs[1] ? o.sumToShape(scale(g, db, a, b, y), b.shape) : null,
     ],
+    sparsity,
   };
 }
 
@@ -61,6 +68,7 @@ function compare<P extends BinaryOp>(op: P): PrimitiveDef<P> {
       bk.binary(op, out.dtype, a._ref!.storage, a.shape, b._ref!.storage, b.shape, out.shape),
     jvp: () => null,
     vjp: () => [null, null],
+    sparsity: constant,
   };
 }
 
@@ -73,13 +81,31 @@ const pickWeight = (cmp: (a: Tensor, b: Tensor) => Tensor) => (a: Tensor, b: Ten
 const powDb = (a: Tensor, _b: Tensor, y: Tensor) => o.mul(y, o.log(o.where(o.equal(a, 0), 1, a)));
 
 export const BINARY: PrimitiveTable<BinaryOp> = {
-  add: binary("add", "one", "one"),
-  sub: binary("sub", "one", "minus-one"),
-  mul: binary("mul", (_a, b) => b, (a) => a),
-  div: binary("div", (_a, b) => o.reciprocal(b), (_a, b, y) => o.neg(o.div(y, b))), // d(a/b) = da/b - (a/b²) db
-  pow: binary("pow", (a, b) => o.mul(b, o.pow(a, o.sub(b, 1))), powDb), // d a^b = b a^(b-1) da + a^b log a db
-  maximum: binary("maximum", pickWeight(o.greater), (a, b) => pickWeight(o.greater)(b, a)),
-  minimum: binary("minimum", pickWeight(o.less), (a, b) => pickWeight(o.less)(b, a)),
+  add: binary("add", "one", "one", linear),
+  sub: binary("sub", "one", "minus-one", linear),
+  mul: binary("mul", (_a, b) => b, (a) => a, bilinear),
+  // d(a/b) = da/b - (a/b²) db; linear in a, so no a·a pairs
+  div: binary(
+    "div",
+    (_a, b) => o.reciprocal(b),
+    (_a, b, y) => o.neg(o.div(y, b)),
+    elementwise({ second: [false, true], cross: true }),
+  ),
+  // d a^b = b a^(b-1) da + a^b log a db
+  pow: binary(
+    "pow",
+    (a, b) => o.mul(b, o.pow(a, o.sub(b, 1))),
+    powDb,
+    elementwise({ second: [true, true], cross: true }),
+  ),
+  // piecewise linear: no second-order pairs
+  maximum: binary(
+    "maximum",
+    pickWeight(o.greater),
+    (a, b) => pickWeight(o.greater)(b, a),
+    linear,
+  ),
+  minimum: binary("minimum", pickWeight(o.less), (a, b) => pickWeight(o.less)(b, a), linear),
   greater: compare("greater"),
   less: compare("less"),
   equal: compare("equal"),
@@ -116,5 +142,6 @@ export const WHERE: PrimitiveTable<"where"> = {
       needs[1] ? o.sumToShape(o.where(c, g, 0), a.shape) : null,
       needs[2] ? o.sumToShape(o.where(c, 0, g), b.shape) : null,
     ],
+    sparsity: elementwise({ first: [false, true, true] }),
   },
 };

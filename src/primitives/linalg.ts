@@ -7,6 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
 import { inv, solveShape } from "../ops/linalg.ts";
 import type { PrimitiveTable } from "./types.ts";
+import { determinant, solveRule } from "../ad/sparsity_rules.ts";
 
 /** tr(A⁻¹ dA) for a (possibly probe-batched) tangent: Σ (A⁻ᵀ ⊙ dA) over the last two axes. */
 function traceInvTimes(a: Tensor, t: Tensor, lead: number): Tensor {
@@ -39,17 +40,20 @@ export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
         needs[1] ? o.sumToShape(gb, b.shape) : null,
       ];
     },
+    sparsity: solveRule,
   },
   det: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
     impl: (bk, [a], _p, out) => bk.det("det", "det", out.dtype, a._ref!.storage, a.shape),
     jvp: ([a], [t], y, _p, tb) => (t ? o.mul(y, traceInvTimes(a, t, tb.lead)) : null),
     vjp: (g, [a], y) => [o.mul(perMatrix(o.mul(g, y)), o.mT(inv(a)))],
+    sparsity: determinant,
   },
   logdet: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
     impl: (bk, [a], _p, out) => bk.det("logdet", "logdet", out.dtype, a._ref!.storage, a.shape),
     jvp: ([a], [t], _y, _p, tb) => (t ? traceInvTimes(a, t, tb.lead) : null),
     vjp: (g, [a]) => [o.mul(perMatrix(g), o.mT(inv(a)))],
+    sparsity: determinant,
   },
 };

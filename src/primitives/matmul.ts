@@ -2,6 +2,7 @@
 import * as o from "../ops/index.ts";
 import { matmulShape } from "../ops/matmul.ts";
 import type { PrimitiveTable } from "./types.ts";
+import { matmulRule } from "../ad/sparsity_rules.ts";
 
 export const MATMUL: PrimitiveTable<"matmul"> = {
   matmul: {
@@ -32,5 +33,6 @@ export const MATMUL: PrimitiveTable<"matmul"> = {
         )
         : null,
     ],
+    sparsity: matmulRule,
   },
 };

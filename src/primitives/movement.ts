@@ -10,6 +10,7 @@ import * as o from "../ops/index.ts";
 import { zeros } from "../ops/creation.ts";
 import { broadcastStrides, stridesOf } from "../shape.ts";
 import type { Params, PrimitiveTable } from "./types.ts";
+import { moved, scattered } from "../ad/sparsity_rules.ts";
 
 const st = (x: Tensor) => x._ref!.storage;
 
@@ -70,6 +71,7 @@ export const MOVEMENT: PrimitiveTable<
     impl: (b, [x], _p, out) => b.copy(out.dtype, st(x), x.size),
     jvp: (_x, [t], _y, { shape }, tb) => (t ? o.reshape(t, tb.shape(shape)) : null),
     vjp: (g, [x]) => [o.reshape(g, x.shape)],
+    sparsity: ([s]) => s, // the same elements in the same order
   },
   transpose: {
     abstract: ([x], { perm }) => ({ shape: perm.map((p) => x.shape[p]), dtype: x.dtype }),
@@ -83,6 +85,7 @@ export const MOVEMENT: PrimitiveTable<
       perm.forEach((p, i) => (inv[p] = i));
       return [o.transpose(g, inv)];
     },
+    sparsity: moved("transpose"),
   },
   broadcastTo: {
     abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
@@ -96,6 +99,7 @@ export const MOVEMENT: PrimitiveTable<
       tb,
     ) => (t ? o.broadcastTo(tb.lift(t, shape.length), tb.shape(shape)) : null),
     vjp: (g, [x]) => [o.sumToShape(g, x.shape)],
+    sparsity: moved("broadcastTo"),
   },
   slice: {
     abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
@@ -114,6 +118,7 @@ export const MOVEMENT: PrimitiveTable<
         })
         : null,
     vjp: (g, [x], _y, p) => [unslice(g, x.shape, p)],
+    sparsity: moved("slice"),
   },
   pad: {
     abstract: ([x], { pads }) => ({
@@ -132,6 +137,7 @@ export const MOVEMENT: PrimitiveTable<
     vjp: (g, [x], _y, { pads }) => [
       bind("slice", [g], { start: pads.map((p) => p[0]), step: pads.map(() => 1), shape: x.shape }),
     ],
+    sparsity: moved("pad", (p) => ({ ...p, value: 0 })), // the padding depends on nothing
   },
   concat: {
     abstract: (xs, { axis }) => {
@@ -158,6 +164,7 @@ export const MOVEMENT: PrimitiveTable<
         });
       });
     },
+    sparsity: moved("concat"),
   },
   gather: {
     abstract: ([x, idx], { axis }) => ({
@@ -179,6 +186,7 @@ export const MOVEMENT: PrimitiveTable<
       _y,
       { axis },
     ) => [bind("scatterAdd", [g, idx], { axis, shape: x.shape }), null],
+    sparsity: moved("gather"),
   },
   scatterAdd: {
     abstract: ([g], { shape }) => ({ shape, dtype: g.dtype }),
@@ -187,12 +195,14 @@ export const MOVEMENT: PrimitiveTable<
     jvp: ([, idx], [t], _y, { axis, shape }, tb) =>
       t ? bind("scatterAdd", [t, idx], { axis: tb.axis(axis), shape: tb.shape(shape) }) : null,
     vjp: (g, [, idx], _y, { axis }) => [bind("gather", [g, idx], { axis }), null],
+    sparsity: scattered,
   },
   cast: {
     abstract: ([x], { dtype }) => ({ shape: x.shape, dtype }),
     impl: (b, [x], { dtype }) => b.cast(st(x), x.dtype, dtype, x.size),
     jvp: (_x, [t], _y, { dtype }) => (t && dtype !== "i32" ? o.astype(t, dtype) : null),
     vjp: (g, [x]) => [x.dtype === "i32" ? null : o.astype(g, x.dtype)],
+    sparsity: ([s], _x, { dtype }) => (dtype === "i32" ? null : s),
   },
 };
 
