@@ -1,11 +1,13 @@
 /**
  * Unary elementwise primitives. Each rule is its derivative written in library ops, so
- * the same rule serves JVP (t · f'(x)) and VJP (g · f'(x)) and differentiates again.
+ * the same rule serves JVP (t · f'(x)) and VJP (g · f'(x)) and differentiates again; each
+ * batches (`vmap`) by running on the batched operand.
  * Tangents may carry a leading probe axis; f'(x) has the primal's shape and broadcasts.
  */
 import type { UnaryOp } from "../backend/backend.ts";
 import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
+import { broadcastBatch } from "./batch_rules.ts";
 import type { PrimitiveDef, PrimitiveTable, SparsityRule } from "./types.ts";
 import { constant, linear, nonlinear } from "../ad/sparsity_rules.ts";
 
@@ -23,6 +25,7 @@ function unary<P extends UnaryOp>(
     impl: (b, [x], _p, out) => b.unary(op, out.dtype, x._ref!.storage, x.size),
     jvp: ([x], [t], y) => (deriv && t ? o.mul(t, deriv(x, y)) : null),
     vjp: (g, [x], y) => [deriv ? o.mul(g, deriv(x, y)) : null],
+    batch: broadcastBatch(op),
     sparsity,
   };
 }
