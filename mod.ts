@@ -121,6 +121,7 @@ export {
 export { type EigenOptions, type EigenResult, hessianEigenvalues } from "./src/curvature/eigen.ts";
 export { inverseHvp, type InverseHvpOptions } from "./src/curvature/inverse_hvp.ts";
 export { cg, type CgOptions, type CgResult } from "./src/linalg/cg.ts";
+export type { Progress, ProgressCallback } from "./src/progress.ts";
 export {
   neumann,
   type NeumannOptions,
