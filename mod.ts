@@ -110,6 +110,7 @@ export {
 } from "./src/ad/transforms.ts";
 export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
+export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
 export {
   type Estimate,
   hessianDiagonal,
@@ -142,6 +143,8 @@ export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";
 export { minimize, minimizeMethods, registerMethod } from "./src/optim/minimize.ts";
 export type {
+  Bounds,
+  Constraints,
   IterationCallback,
   IterationInfo,
   MethodName,
@@ -150,6 +153,7 @@ export type {
   MinimizeOptions,
   MinimizeProblem,
   MinimizeResult,
+  Multipliers,
 } from "./src/optim/types.ts";
 export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
 export {
