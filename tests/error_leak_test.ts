@@ -34,7 +34,7 @@ import {
   vjp,
   vmap,
 } from "../mod.ts";
-import { type Backend, testAll } from "./helpers.ts";
+import { type Backend, sameMemory, testAll } from "./helpers.ts";
 
 class Boom extends Error {
   constructor(k: number) {
@@ -89,10 +89,10 @@ async function throwAtEachCall(
   return maxK;
 }
 
-function assertBaseline(base: { tensors: number; bytes: number }, what: string): void {
+function assertBaseline(base: ReturnType<typeof memory>, what: string): void {
   const m = memory();
   assert.ok(
-    m.tensors === base.tensors && m.bytes === base.bytes,
+    sameMemory(base, m),
     `${what}: ${m.tensors - base.tensors} tensors / ${m.bytes - base.bytes} bytes leaked`,
   );
 }

@@ -253,6 +253,7 @@ export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tens
     throw new TypeError(`vjp: expected a function, got ${describeValue(f)}`);
   }
   primals.forEach((p, i) => checkFloatArg("vjp", p, `primal ${i}`));
+  inheritOwner(null, primals);
   let leaves: Node[] = [];
   let trace!: VjpTrace;
   const { result: y, free } = ownedScope(() => {
