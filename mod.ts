@@ -108,6 +108,7 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
+export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
 export {
   type Estimate,

@@ -69,7 +69,10 @@ function transposeBand(ab: Tensor, l: number, u: number): Tensor {
   return rows.length === 1 ? rows[0] : o.concat(rows, 1);
 }
 
-/** A (l, u) band solve of probe-batched right-hand sides [K, batch, n, m] (the probes become columns). */
+/**
+ * A (l, u) band solve of right-hand sides with a leading probe (or vmap) axis,
+ * [K, batch, n, m]: the K sets become columns of one solve, which factors A once.
+ */
 function solveProbes(ab: Tensor, r: Tensor, l: number, u: number, tb: TangentBatch): Tensor {
   if (tb.k === 0) return bind("solveBandedGeneral", [ab, r], { l, u });
   const [k, batch, n, m] = r.shape;
@@ -131,6 +134,18 @@ export const BANDED: PrimitiveTable<"solveBandedGeneral"> = {
         gab = o.neg(rows.length === 1 ? rows[0] : o.concat(rows, 1));
       }
       return [gab, needs[1] ? gr : null];
+    },
+    // a batched band joins the systems' batch axis; a shared band takes the batch as columns
+    batch: ([ab, r], [ba, br], { l, u }, bb) => {
+      if (!ba) return solveProbes(ab, r, l, u, bb);
+      const [k, batch, rows, n] = ab.shape, m = r.shape[r.rank - 1];
+      const rb = br ? r : o.broadcastTo(r, [k, ...r.shape]);
+      const x = bind(
+        "solveBandedGeneral",
+        [o.reshape(ab, [k * batch, rows, n]), o.reshape(rb, [k * batch, n, m])],
+        { l, u },
+      );
+      return o.reshape(x, [k, batch, n, m]);
     },
   },
 };

@@ -1,6 +1,6 @@
 /**
  * The closed set of primitives. Each is declared once, in its family's file, as a
- * PrimitiveDef: shape/dtype rule, backend call, JVP rule, VJP rule. The registry's type
+ * PrimitiveDef: shape/dtype rule, backend call, JVP, VJP and batching rules. The registry's type
  * is a total map over `Primitive`, so a primitive without a rule fails `deno check`.
  */
 import type { Backend, BinaryOp, Storage, UnaryOp } from "../backend/backend.ts";
@@ -70,21 +70,22 @@ export type VjpRule<P extends Primitive> = (
 /**
  * Batching rule (`vmap`): `x[i]` carries the batch axis at position 0 where `batched[i]`,
  * none where not (at least one is batched); `bb.k` is the batch size and `bb`'s helpers
- * shift axes past it, as for probe-batched tangents. Returns the output with the batch
- * axis at 0. Written in library ops, so it nests under every other transform.
+ * shift axes past it, as for probe-batched tangents; `out` is the unbatched output's aval.
+ * Returns the output with the batch axis at 0, shaped `[bb.k, ...out.shape]`. Written in
+ * library ops, so it nests under every other transform.
  */
 export type BatchRule<P extends Primitive> = (
   x: readonly Tensor[],
   batched: readonly boolean[],
   params: Params[P],
   bb: TangentBatch,
+  out: Aval,
 ) => Tensor;
 
 /**
- * One primitive: how to type it, run it, and differentiate it — and, in the same block,
- * how to batch it (`vmap`) and how index sets flow through it (sparsity detection). The
- * batching and sparsity fields are optional only until their transforms land; each then
- * becomes required so the table stays total.
+ * One primitive: how to type it, run it, differentiate it and batch it (`vmap`) — and, in
+ * the same block, how index sets flow through it (sparsity detection), optional only
+ * until that transform lands; it then becomes required so the table stays total.
  */
 export interface PrimitiveDef<P extends Primitive> {
   /** Validates inputs and returns the output's aval; errors name the op and the shapes. */
@@ -93,7 +94,7 @@ export interface PrimitiveDef<P extends Primitive> {
   impl(b: Backend, x: readonly Tensor[], params: Params[P], out: Aval): Storage;
   jvp: JvpRule<P>;
   vjp: VjpRule<P>;
-  batch?: BatchRule<P>;
+  batch: BatchRule<P>;
 }
 
 /** A family's table: each entry typed by its own primitive. */

@@ -1,12 +1,14 @@
 /**
  * Unary elementwise primitives. Each rule is its derivative written in library ops, so
- * the same rule serves JVP (t · f'(x)) and VJP (g · f'(x)) and differentiates again.
+ * the same rule serves JVP (t · f'(x)) and VJP (g · f'(x)) and differentiates again; each
+ * batches (`vmap`) by running on the batched operand.
  * Tangents may carry a leading probe axis; f'(x) has the primal's shape and broadcasts.
  */
 import type { UnaryOp } from "../backend/backend.ts";
 import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
 import type { PrimitiveDef, PrimitiveTable } from "./types.ts";
+import { broadcastBatch } from "./batch_rules.ts";
 
 /** A unary primitive from its derivative f'(x) (given x and y = f(x)); null = zero derivative. */
 function unary<P extends UnaryOp>(
@@ -18,6 +20,7 @@ function unary<P extends UnaryOp>(
     impl: (b, [x], _p, out) => b.unary(op, out.dtype, x._ref!.storage, x.size),
     jvp: ([x], [t], y) => (deriv && t ? o.mul(t, deriv(x, y)) : null),
     vjp: (g, [x], y) => [deriv ? o.mul(g, deriv(x, y)) : null],
+    batch: broadcastBatch(op),
   };
 }
 
