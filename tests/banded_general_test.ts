@@ -465,3 +465,21 @@ testAll("gradients through solveBandedGeneral agree with CPU f64", async (bk) =>
   assertNormClose(gA, refA, tol, "d/d ab");
   assertNormClose(gR, refR, tol, "d/d rhs");
 });
+
+testAll(
+  "vmap over the right-hand side only: one factorisation, the same numbers as a loop",
+  async (bk) => {
+    const { vmap, stack } = await import("../mod.ts");
+    const n = 12, g = randomBand(n, 1, 2, 77);
+    const ab = mk(bk, g.ab, [4, n]);
+    const rs = [0, 1, 2].map((k) => mk(bk, randomRhs(n, 30 + k), [n]));
+    const f = (r: Tensor) => solveBandedGeneral([1, 2], ab, r);
+    const y = await vmap(f, [0])(stack(rs)).data();
+    for (let k = 0; k < 3; k++) {
+      assert.deepEqual(
+        Array.from(y.subarray(k * n, (k + 1) * n)),
+        Array.from(await f(rs[k]).data()),
+      );
+    }
+  },
+);
