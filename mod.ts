@@ -110,6 +110,7 @@ export {
 } from "./src/ad/transforms.ts";
 export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
+export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
 export {
   type Estimate,
   hessianDiagonal,
@@ -120,6 +121,7 @@ export {
 export { type EigenOptions, type EigenResult, hessianEigenvalues } from "./src/curvature/eigen.ts";
 export { inverseHvp, type InverseHvpOptions } from "./src/curvature/inverse_hvp.ts";
 export { cg, type CgOptions, type CgResult } from "./src/linalg/cg.ts";
+export type { Progress, ProgressCallback } from "./src/progress.ts";
 export {
   neumann,
   type NeumannOptions,

@@ -13,6 +13,7 @@ import { bind } from "../ad/core.ts";
 import { fmtShape } from "../shape.ts";
 import type { TangentBatch } from "../ad/batch.ts";
 import type { PrimitiveTable } from "./types.ts";
+import { solveRule } from "../ad/sparsity_rules.ts";
 
 /** t[..., start:stop, ...] along `axis`. */
 function part(t: Tensor, axis: number, start: number, stop: number): Tensor {
@@ -147,5 +148,8 @@ export const BANDED: PrimitiveTable<"solveBandedGeneral"> = {
       );
       return o.reshape(x, [k, batch, n, m]);
     },
+    // A⁻¹ of a band is dense: as for solve, column c of x depends on all of its band and
+    // on column c of its right-hand side
+    sparsity: (s, x, y, _p, h) => solveRule(s, x, y, {}, h),
   },
 };

@@ -8,11 +8,12 @@
  * straight from the user's band storage, the right-hand sides are interleaved by
  * band_transpose.wgsl. As in banded.ts the n steps are split over dispatches to respect
  * lavapipe's loop budget per invocation. A zero pivot leaves its step in a status buffer,
- * which `rt.addCheck` turns into an error at the next read-back.
+ * whose check the result owns: reading it (or anything computed from it) raises the error.
  */
 import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
+import type { Check } from "../fault.ts";
 import { singularBand } from "../banded_errors.ts";
 import { checkStatus, copyOf, groups, LOOP_BUDGET, statusBuffer, transpose } from "./banded.ts";
 
@@ -44,7 +45,7 @@ export function solveBandedGeneralGpu(
   l: number,
   u: number,
   m: number,
-): GpuStorage {
+): { out: GpuStorage; check: Check } {
   if (!luBandFits(l, u)) {
     throw new RangeError(
       `${op}: a band of l = ${l} subdiagonals and u = ${u} superdiagonals is too wide for ` +
@@ -89,11 +90,11 @@ export function solveBandedGeneralGpu(
   };
   if (!fused) { for (let j0 = 0; j0 < n; j0 += sChunk) sweep(false, j0, Math.min(n, j0 + sChunk)); }
   for (let j1 = n; j1 > 0; j1 -= sChunk) sweep(true, Math.max(0, j1 - sChunk), j1);
-  checkStatus(rt, status, batch, (t, info) => singularBand(op, t, info));
+  const check = checkStatus(rt, status, batch, (t, info) => singularBand(op, t, info));
   rt.pool.release(w, rt.batch);
   rt.pool.release(piv, rt.batch);
-  if (batch === 1) return x;
+  if (batch === 1) return { out: x, check };
   const out = transpose(rt, x, n * m, batch); // [n, m, batch] -> [batch, n, m]
   rt.pool.release(x, rt.batch);
-  return out;
+  return { out, check };
 }
