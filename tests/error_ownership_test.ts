@@ -65,7 +65,8 @@ const CASES: Failing[] = [
       using r = mk(bk, [1, 1, 1]);
       return solveBandedGeneral([1, 1], ab, r);
     },
-    pattern: /solveBandedGeneral: the matrix is singular: the pivot U\[2\]\[2\] .* \(LAPACK info = 3\)/,
+    pattern:
+      /solveBandedGeneral: the matrix is singular: the pivot U\[2\]\[2\] .* \(LAPACK info = 3\)/,
   },
   {
     name: "choleskyBanded of a matrix that is not positive definite",
