@@ -110,6 +110,7 @@ export {
 } from "./src/ad/transforms.ts";
 export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
+export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
 export {
   type Estimate,
   hessianDiagonal,

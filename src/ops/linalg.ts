@@ -1,8 +1,9 @@
 /**
  * Small dense linear algebra with derivative rules: solve, inv, det, logdet, trace.
  * Gauss-Jordan with partial pivoting on both backends (O(n³), meant for small matrices).
- * A singular matrix is an error naming the op: thrown at once on the CPU, and raised by
- * the next read-back (`data()`, `item()`) on WebGPU, where kernels cannot throw.
+ * A singular matrix is an error naming the op: thrown at once on the CPU; on WebGPU, where
+ * kernels cannot throw, the result owns it: every read (`data()`, `item()`) of it, or of
+ * anything computed from it, raises it, and no other read does.
  */
 import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";

@@ -10,8 +10,9 @@ import type { TangentBatch } from "../ad/batch.ts";
 import * as o from "../ops/index.ts";
 import { broadcastShapes } from "../shape.ts";
 import { hostScalar } from "../ops/common.ts";
-import type { Aval, PrimitiveDef, PrimitiveTable } from "./types.ts";
+import type { Aval, PrimitiveDef, PrimitiveTable, SparsityRule } from "./types.ts";
 import { broadcastBatch } from "./batch_rules.ts";
+import { bilinear, constant, elementwise, linear } from "../ad/sparsity_rules.ts";
 
 /** A partial derivative; a number is an exact constant (0 gives a symbolic-zero term). */
 type Partial = (a: Tensor, b: Tensor, y: Tensor) => Tensor | number;
@@ -45,8 +46,13 @@ function binaryAval(op: string, [a, b]: readonly Aval[]): Aval {
   return { shape: broadcastShapes(op, a.shape, b.shape), dtype: a.dtype };
 }
 
-/** A differentiable binary primitive from its two partial derivatives. */
-function binary<P extends BinaryOp>(op: P, da: Partial, db: Partial): PrimitiveDef<P> {
+/** A differentiable binary primitive from its two partial derivatives and its sparsity rule. */
+function binary<P extends BinaryOp>(
+  op: P,
+  da: Partial,
+  db: Partial,
+  sparsity: SparsityRule<P>,
+): PrimitiveDef<P> {
   return {
     abstract: (x) => binaryAval(op, x),
     impl: (bk, [a, b], _p, out) =>
@@ -65,6 +71,7 @@ function binary<P extends BinaryOp>(op: P, da: Partial, db: Partial): PrimitiveD
       needs[1] ? reduceTo(scale(g, db, a, b, y), b.shape) : null,
     ],
     batch: broadcastBatch(op),
+    sparsity,
   };
 }
 
@@ -77,6 +84,7 @@ function compare<P extends BinaryOp>(op: P): PrimitiveDef<P> {
     jvp: () => null,
     vjp: () => [null, null],
     batch: broadcastBatch(op),
+    sparsity: constant,
   };
 }
 
@@ -104,13 +112,26 @@ const powDa = (a: Tensor, b: Tensor): Tensor | number => {
 };
 
 export const BINARY: PrimitiveTable<BinaryOp> = {
-  add: binary("add", one, one),
-  sub: binary("sub", one, minusOne),
-  mul: binary("mul", (_a, b) => b, (a) => a),
-  div: binary("div", (_a, b) => o.reciprocal(b), (_a, b, y) => o.neg(o.div(y, b))), // d(a/b) = da/b - (a/b²) db
-  pow: binary("pow", powDa, powDb), // d a^b = b a^(b-1) da + a^b log a db
-  maximum: binary("maximum", pickWeight(o.greater), (a, b) => pickWeight(o.greater)(b, a)),
-  minimum: binary("minimum", pickWeight(o.less), (a, b) => pickWeight(o.less)(b, a)),
+  add: binary("add", one, one, linear),
+  sub: binary("sub", one, minusOne, linear),
+  mul: binary("mul", (_a, b) => b, (a) => a, bilinear),
+  // d(a/b) = da/b - (a/b²) db; linear in a, so no a·a pairs
+  div: binary(
+    "div",
+    (_a, b) => o.reciprocal(b),
+    (_a, b, y) => o.neg(o.div(y, b)),
+    elementwise({ second: [false, true], cross: true }),
+  ),
+  // d a^b = b a^(b-1) da + a^b log a db
+  pow: binary("pow", powDa, powDb, elementwise({ second: [true, true], cross: true })),
+  // piecewise linear: no second-order pairs
+  maximum: binary(
+    "maximum",
+    pickWeight(o.greater),
+    (a, b) => pickWeight(o.greater)(b, a),
+    linear,
+  ),
+  minimum: binary("minimum", pickWeight(o.less), (a, b) => pickWeight(o.less)(b, a), linear),
   greater: compare("greater"),
   less: compare("less"),
   equal: compare("equal"),
@@ -148,5 +169,6 @@ export const WHERE: PrimitiveTable<"where"> = {
       needs[2] ? o.sumToShape(o.where(c, 0, g), b.shape) : null,
     ],
     batch: broadcastBatch("where"),
+    sparsity: elementwise({ first: [false, true, true] }),
   },
 };

@@ -8,6 +8,7 @@ import * as o from "../ops/index.ts";
 import { cofactor, inv, solveShape } from "../ops/linalg.ts";
 import type { PrimitiveTable } from "./types.ts";
 import { broadcastBatch, leadingBatch } from "./batch_rules.ts";
+import { determinant, solveRule } from "../ad/sparsity_rules.ts";
 
 /** tr(A⁻¹ dA) for a (possibly probe-batched) tangent: Σ (A⁻ᵀ ⊙ dA) over the last two axes. */
 function traceInvTimes(a: Tensor, t: Tensor, lead: number): Tensor {
@@ -41,6 +42,7 @@ export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
       ];
     },
     batch: broadcastBatch("solve"),
+    sparsity: solveRule,
   },
   det: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
@@ -50,6 +52,7 @@ export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
       t ? o.sum(o.mul(cofactor(a), t), [a.rank - 2 + tb.lead, a.rank - 1 + tb.lead]) : null,
     vjp: (g, [a]) => [o.mul(perMatrix(g), cofactor(a))],
     batch: leadingBatch("det"),
+    sparsity: determinant,
   },
   logdet: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
@@ -57,5 +60,6 @@ export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
     jvp: ([a], [t], _y, _p, tb) => (t ? traceInvTimes(a, t, tb.lead) : null),
     vjp: (g, [a]) => [o.mul(perMatrix(g), o.mT(inv(a)))],
     batch: leadingBatch("logdet"),
+    sparsity: determinant,
   },
 };

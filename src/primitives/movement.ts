@@ -14,6 +14,7 @@ import { broadcastStrides, stridesOf } from "../shape.ts";
 import type { Params, PrimitiveTable } from "./types.ts";
 import type { TangentBatch } from "../ad/batch.ts";
 import { broadcastBatch } from "./batch_rules.ts";
+import { moved, scattered } from "../ad/sparsity_rules.ts";
 
 const st = (x: Tensor) => x._ref!.storage;
 
@@ -94,6 +95,7 @@ export const MOVEMENT: PrimitiveTable<
     jvp: (_x, [t], _y, { shape }, tb) => (t ? o.reshape(t, tb.shape(shape)) : null),
     vjp: (g, [x]) => [o.reshape(g, x.shape)],
     batch: ([x], _b, { shape }, bb) => o.reshape(x, bb.shape(shape)),
+    sparsity: ([s]) => s, // the same elements in the same order
   },
   transpose: {
     abstract: ([x], { perm }) => ({ shape: perm.map((p) => x.shape[p]), dtype: x.dtype }),
@@ -108,6 +110,7 @@ export const MOVEMENT: PrimitiveTable<
       return [o.transpose(g, inv)];
     },
     batch: ([x], _b, { perm }, bb) => o.transpose(x, bb.perm(perm)),
+    sparsity: moved("transpose"),
   },
   broadcastTo: {
     abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
@@ -122,6 +125,7 @@ export const MOVEMENT: PrimitiveTable<
     ) => (t ? o.broadcastTo(tb.lift(t, shape.length), tb.shape(shape)) : null),
     vjp: (g, [x]) => [o.sumToShape(g, x.shape)],
     batch: ([x], _b, { shape }, bb) => o.broadcastTo(bb.lift(x, shape.length), bb.shape(shape)),
+    sparsity: moved("broadcastTo"),
   },
   slice: {
     abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
@@ -134,6 +138,7 @@ export const MOVEMENT: PrimitiveTable<
     jvp: (_x, [t], _y, p, tb) => (t ? bind("slice", [t], liftSlice(p, tb)) : null),
     vjp: (g, [x], _y, p) => [unslice(g, x.shape, p)],
     batch: ([x], _b, p, bb) => bind("slice", [x], liftSlice(p, bb)),
+    sparsity: moved("slice"),
   },
   pad: {
     abstract: ([x], { pads }) => ({
@@ -153,6 +158,7 @@ export const MOVEMENT: PrimitiveTable<
       bind("slice", [g], { start: pads.map((p) => p[0]), step: pads.map(() => 1), shape: x.shape }),
     ],
     batch: ([x], _b, { pads, value }) => o.pad(x, [[0, 0], ...pads], value),
+    sparsity: moved("pad", (p) => ({ ...p, value: 0 })), // the padding depends on nothing
   },
   concat: {
     abstract: (xs, { axis }) => {
@@ -182,6 +188,7 @@ export const MOVEMENT: PrimitiveTable<
     // unbatched pieces are broadcast along the batch axis before joining
     batch: (xs, batched, { axis }, bb) =>
       o.concat(xs.map((x, i) => bb.materialize(x, batched[i])), bb.axis(axis)),
+    sparsity: moved("concat"),
   },
   gather: {
     abstract: ([x, idx], { axis }) => ({
@@ -207,6 +214,7 @@ export const MOVEMENT: PrimitiveTable<
       unbatchedIndices("gather", batched);
       return bind("gather", [x, idx], { axis: bb.axis(axis) });
     },
+    sparsity: moved("gather"),
   },
   scatterAdd: {
     abstract: ([g], { shape }) => ({ shape, dtype: g.dtype }),
@@ -219,6 +227,7 @@ export const MOVEMENT: PrimitiveTable<
       unbatchedIndices("scatterAdd", batched);
       return bind("scatterAdd", [g, idx], { axis: bb.axis(axis), shape: bb.shape(shape) });
     },
+    sparsity: scattered,
   },
   cast: {
     abstract: ([x], { dtype }) => ({ shape: x.shape, dtype }),
@@ -226,6 +235,7 @@ export const MOVEMENT: PrimitiveTable<
     jvp: (_x, [t], _y, { dtype }) => (t && dtype !== "i32" ? o.astype(t, dtype) : null),
     vjp: (g, [x]) => [x.dtype === "i32" ? null : o.astype(g, x.dtype)],
     batch: broadcastBatch("cast"),
+    sparsity: ([s], _x, { dtype }) => (dtype === "i32" ? null : s),
   },
 };
 

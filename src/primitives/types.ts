@@ -7,6 +7,7 @@ import type { Backend, BinaryOp, Storage, UnaryOp } from "../backend/backend.ts"
 import type { Dtype } from "../dtype.ts";
 import type { Tensor } from "../tensor.ts";
 import type { TangentBatch } from "../ad/batch.ts";
+import type { IndexSets, PairSink } from "../ad/index_sets.ts";
 
 /** Shape and dtype of a value: all a rule needs to know before running. */
 export interface Aval {
@@ -81,9 +82,26 @@ export type BatchRule<P extends Primitive> = (
 ) => Tensor;
 
 /**
- * One primitive: how to type it, run it, differentiate it and batch it (`vmap`) — and, in
- * the same block, how index sets flow through it (sparsity detection), optional only
- * until that transform lands; it then becomes required so the table stays total.
+ * Sparsity rule (index-set propagation, for `hessianSparsity` / `jacobianSparsity`): from
+ * the index sets of the inputs (`s[i]` null: input i is a constant) and the primal inputs
+ * `x` (their shapes; index tensors' host values), the output's sets (null: a constant).
+ * Second-order pairs go to `h` (`h.pairs(r, c)`: r[e] × c[e] for every element e) where
+ * the primitive's second derivative is not identically zero. Conservative: a set may hold
+ * a variable the element does not depend on, never miss one. The family helpers are in
+ * src/ad/sparsity_rules.ts (elementwise: same index set; reductions: union over the axis).
+ */
+export type SparsityRule<P extends Primitive> = (
+  s: readonly (IndexSets | null)[],
+  x: readonly Tensor[],
+  y: Aval,
+  params: Params[P],
+  h: PairSink,
+) => IndexSets | null;
+
+/**
+ * One primitive: how to type it, run it, differentiate it, batch it (`vmap`) and how
+ * index sets flow through it (sparsity detection). Every field is required, so the table
+ * stays total: a primitive without a rule fails `deno check`.
  */
 export interface PrimitiveDef<P extends Primitive> {
   /** Validates inputs and returns the output's aval; errors name the op and the shapes. */
@@ -93,6 +111,7 @@ export interface PrimitiveDef<P extends Primitive> {
   jvp: JvpRule<P>;
   vjp: VjpRule<P>;
   batch: BatchRule<P>;
+  sparsity: SparsityRule<P>;
 }
 
 /** A family's table: each entry typed by its own primitive. */

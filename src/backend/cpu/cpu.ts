@@ -138,6 +138,8 @@ async function arrivals(s: L): Promise<void> {
     } else if (t.expr) stack.push(...children(t.expr));
   }
   await Promise.all(waits);
+  // a copy that failed raises its error now
+  for (const t of seen) if (t.buf && !t.buf.arrived) void t.buf.data;
 }
 
 /** The typed array behind a storage, running its expression first if needed. */
@@ -219,7 +221,7 @@ export class CpuBackend implements Backend {
     await arrivals(lz(s));
     realize(lz(s));
   }
-  raiseIf(flag: Storage, message: string): void {
+  raiseIf(_target: Storage, flag: Storage, message: string): void {
     if (arr(flag)[0] !== 0) throw new RangeError(message);
   }
   sync(): Promise<void> {
