@@ -100,6 +100,7 @@ export {
   grad,
   type GradOptions,
   hessian,
+  type HessianOptions,
   hvp,
   jacobian,
   type JacobianOptions,
@@ -143,6 +144,8 @@ export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";
 export { minimize, minimizeMethods, registerMethod } from "./src/optim/minimize.ts";
 export type {
+  Bounds,
+  Constraints,
   IterationCallback,
   IterationInfo,
   MethodName,
@@ -151,6 +154,7 @@ export type {
   MinimizeOptions,
   MinimizeProblem,
   MinimizeResult,
+  Multipliers,
 } from "./src/optim/types.ts";
 export {
   type BandedOptions,
