@@ -459,7 +459,7 @@ function describe(x: unknown): string {
 }
 
 // console.log in Deno and Node, and util.inspect: the multi-line description. Installed on
-// the prototype by well-known registry symbols (no Deno.* API), so browsers ignore them.
+// the prototype by registry symbols (strings, not the Deno namespace), so browsers ignore them.
 Object.defineProperty(Tensor.prototype, Symbol.for("Deno.customInspect"), {
   value(this: Tensor): string {
     return this._describe(true);
