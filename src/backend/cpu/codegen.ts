@@ -14,6 +14,7 @@ import type { LazyStorage } from "../lazy.ts";
 import { ExprGen, type Ix, type Val } from "../exprgen.ts";
 import { BINARY_JS, H, UNARY_JS } from "./elementwise.ts";
 import type { CpuStorage } from "./storage.ts";
+import { LruCache, registerCache } from "../../lru.ts";
 
 type L = LazyStorage<CpuStorage>;
 
@@ -256,7 +257,12 @@ export class JsGen extends ExprGen<CpuStorage> {
 
 // deno-lint-ignore no-explicit-any
 type Kernel = (...args: any[]) => void;
-const compiled = new Map<string, Kernel>();
+/**
+ * Compiled loops by structure key, least recently used evicted first. The bytes counted
+ * are the source's (UTF-16); V8's compiled code is freed with the function.
+ */
+const compiled = new LruCache<string, Kernel>({ maxEntries: 2048, maxBytes: 64 * 1024 * 1024 });
+registerCache("cpu kernels", compiled);
 /** Compilations so far (for the benchmarks). */
 export const compileStats = { count: 0, ms: 0 };
 
@@ -266,8 +272,9 @@ export function compile(key: string, source: () => string): Kernel {
   if (!f) {
     compileStats.count++;
     const t0 = performance.now();
-    f = (new Function("H", `"use strict"; return ${source()};`) as (h: typeof H) => Kernel)(H);
-    compiled.set(key, f);
+    const src = source();
+    f = (new Function("H", `"use strict"; return ${src};`) as (h: typeof H) => Kernel)(H);
+    compiled.set(key, f, 2 * (src.length + key.length));
     compileStats.ms += performance.now() - t0;
   }
   return f;

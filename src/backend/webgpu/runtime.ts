@@ -11,6 +11,7 @@
  */
 import { BufferPool, type GpuStorage } from "./pool.ts";
 import { Check } from "../fault.ts";
+import { LruCache, registerCache } from "../../lru.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
 /**
@@ -42,8 +43,20 @@ export class GpuKernelError extends Error {
 export class GpuRuntime {
   readonly pool: BufferPool;
   readonly maxStorageBytes: number;
-  #pipelines = new Map<string, GPUComputePipeline>();
-  #modules = new Map<string, GPUShaderModule>();
+  /**
+   * Compiled pipelines and shader modules, least recently used evicted first (a dropped
+   * pipeline is freed by the implementation once collected). Bytes counted: the WGSL
+   * source's, a proxy for the compiled code the driver holds, which is far larger: about
+   * 2 MB per pipeline on lavapipe (measured), so 256 pipelines bound it near 600 MB.
+   */
+  readonly pipelines = new LruCache<string, GPUComputePipeline>({
+    maxEntries: 256,
+    maxBytes: 32 * 1024 * 1024,
+  });
+  readonly modules = new LruCache<string, GPUShaderModule>({
+    maxEntries: 256,
+    maxBytes: 32 * 1024 * 1024,
+  });
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #arenaCpu = new ArrayBuffer(SLOT * SLOTS);
@@ -71,6 +84,15 @@ export class GpuRuntime {
       size: SLOT * SLOTS,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
+    registerCache("webgpu pipelines", this.pipelines);
+    registerCache("webgpu shader modules", this.modules);
+    registerCache("webgpu buffer pool", {
+      stats: () => this.pool.stats(),
+      clear: () => {
+        this.flush(); // a pooled buffer the open batch still uses must not be destroyed
+        this.pool.trim();
+      },
+    });
     device.addEventListener("uncapturederror", (e) => {
       this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message);
     });
@@ -78,11 +100,11 @@ export class GpuRuntime {
 
   module(shader: keyof typeof SHADERS, generated?: KernelSpec["generated"]): GPUShaderModule {
     const key = generated ? `${shader}|${generated.key}` : shader;
-    let m = this.#modules.get(key);
+    let m = this.modules.get(key);
     if (!m) {
       const code = generated ? generated.source() : SHADERS[shader];
       m = this.device.createShaderModule({ label: shader, code });
-      this.#modules.set(key, m);
+      this.modules.set(key, m, code.length);
     }
     return m;
   }
@@ -91,18 +113,19 @@ export class GpuRuntime {
     const key = `${spec.name}|${spec.workgroupSize}|${JSON.stringify(constants)}|${
       spec.generated?.key ?? ""
     }`;
-    let p = this.#pipelines.get(key);
+    let p = this.pipelines.get(key);
     if (!p) {
+      const module = this.module(spec.shader, spec.generated);
       p = this.device.createComputePipeline({
         label: `curvature kernel ${spec.name} ${JSON.stringify(constants)}`,
         layout: "auto",
         compute: {
-          module: this.module(spec.shader, spec.generated),
+          module,
           entryPoint: "main",
           constants: { ...constants, WG: spec.workgroupSize },
         },
       });
-      this.#pipelines.set(key, p);
+      this.pipelines.set(key, p, key.length);
     }
     return p;
   }
