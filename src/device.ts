@@ -19,6 +19,15 @@ export class Device {
     return this.backend.description;
   }
 
+  /**
+   * Why the device was lost (destroyed, a driver reset, …), or null while it works. Every
+   * use of a lost device or of its tensors throws an error saying so; `device()` then
+   * acquires a fresh one.
+   */
+  get lost(): { reason: string; message: string } | null {
+    return this.backend.lost;
+  }
+
   /** Waits until every queued kernel has finished (for timing; reads wait by themselves). */
   sync(): Promise<void> {
     return this.backend.sync();
@@ -47,9 +56,16 @@ export function cpu(): Device {
 
 function gpu(): Promise<Device | null> {
   if (!gpuPromise) {
-    gpuPromise = acquireGpu().then((
-      rt,
-    ) => (rt ? new Device("webgpu", new WebGpuBackend(rt)) : null));
+    gpuPromise = acquireGpu().then((rt) => {
+      if (!rt) return null;
+      const dev = new Device("webgpu", new WebGpuBackend(rt));
+      // a lost device is never handed out again: the next device() asks for a fresh one
+      rt.onLost(() => {
+        if (gpuPromise === pending) gpuPromise = null;
+      });
+      return dev;
+    });
+    const pending = gpuPromise;
   }
   return gpuPromise;
 }

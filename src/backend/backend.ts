@@ -97,6 +97,10 @@ export interface Backend {
   readonly dtypes: readonly Dtype[];
   /** Largest tensor, in bytes, one storage may hold. */
   readonly maxStorageBytes: number;
+  /** Why the device was lost, or null while it works (the CPU never is). */
+  readonly lost: { reason: string; message: string } | null;
+  /** Throws an error naming `op`, the loss and its reason once the device is lost. */
+  alive(op: string): void;
 
   upload(data: TypedArray): Storage;
   /**

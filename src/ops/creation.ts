@@ -26,6 +26,7 @@ export type NestedArray = number | readonly NestedArray[];
 
 /** @internal Throws unless `device` can hold `dtype` (WebGPU has no f64). */
 export function checkDeviceDtype(op: string, device: Device, dtype: Dtype): void {
+  device.backend.alive(op);
   if (!device.backend.dtypes.includes(dtype)) {
     if (dtype === "f64" && device.kind === "webgpu") {
       throw new TypeError(

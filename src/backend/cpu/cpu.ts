@@ -193,6 +193,8 @@ export class CpuBackend implements Backend {
   readonly dtypes: readonly Dtype[] = ["f32", "f64", "i32"];
   // Typed arrays may hold up to 2^32 elements in V8; keep well inside that.
   readonly maxStorageBytes = 2 ** 32;
+  readonly lost = null;
+  alive(_op: string): void {}
 
   upload(data: TypedArray): Storage {
     // one number stays a constant of the generated loops

@@ -11,7 +11,7 @@
  */
 import { BufferPool, type GpuStorage } from "./pool.ts";
 import { Check } from "../fault.ts";
-import { LruCache, registerCache } from "../../lru.ts";
+import { LruCache, registerCache, unregisterCache } from "../../lru.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
 /**
@@ -31,6 +31,17 @@ export const SLOT = 1024;
 const SLOTS = 256;
 /** Workgroups per grid dimension (WebGPU's default and lavapipe's maximum). */
 export const MAX_GROUPS = 65535;
+
+/**
+ * The device is gone (destroyed, a driver reset, the GPU removed): every later use of it,
+ * or of a tensor on it, says so and why. `device()` acquires a fresh one.
+ */
+export class DeviceLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeviceLostError";
+  }
+}
 
 /** A GPU error, naming the kernels that were queued when it happened. */
 export class GpuKernelError extends Error {
@@ -69,6 +80,9 @@ export class GpuRuntime {
   #checks: { staging: GPUBuffer; verdict: (v: Float32Array) => string | null; check: Check }[] = [];
   /** Id of the batch being recorded. */
   batch = 0;
+  /** Why the device was lost, once it has been (see `device.lost`). */
+  lost: { reason: string; message: string } | null = null;
+  #lostListeners: (() => void)[] = [];
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
@@ -84,18 +98,68 @@ export class GpuRuntime {
       size: SLOT * SLOTS,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
-    registerCache("webgpu pipelines", this.pipelines);
-    registerCache("webgpu shader modules", this.modules);
-    registerCache("webgpu buffer pool", {
+    const bufferPool = {
       stats: () => this.pool.stats(),
       clear: () => {
         this.flush(); // a pooled buffer the open batch still uses must not be destroyed
         this.pool.trim();
       },
+    };
+    registerCache("webgpu pipelines", this.pipelines);
+    registerCache("webgpu shader modules", this.modules);
+    registerCache("webgpu buffer pool", bufferPool);
+    device.lost.then((info) => {
+      this.lost = { reason: info.reason ?? "unknown", message: info.message ?? "" };
+      this.#encoder = null;
+      this.#pass = null;
+      for (const { check } of this.#checks.splice(0)) {
+        check.settle(this.lostError("a kernel").message);
+      }
+      unregisterCache("webgpu pipelines", this.pipelines);
+      unregisterCache("webgpu shader modules", this.modules);
+      unregisterCache("webgpu buffer pool", bufferPool);
+      for (const f of this.#lostListeners.splice(0)) f();
     });
     device.addEventListener("uncapturederror", (e) => {
       this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message);
     });
+  }
+
+  /** Runs `f` once the device is lost. */
+  onLost(f: () => void): void {
+    if (this.lost) f();
+    else this.#lostListeners.push(f);
+  }
+
+  /** The error for a use of the lost device by `op`. */
+  lostError(op: string): DeviceLostError {
+    const { reason, message } = this.lost!;
+    return new DeviceLostError(
+      `${op}: the WebGPU device (${this.adapterDescription}) was lost (reason: ${reason}` +
+        `${message ? `, "${message}"` : ""}); the values of its tensors are gone. ` +
+        `Call device() again for a fresh device and make the tensors anew on it.`,
+    );
+  }
+
+  /** Throws the lost-device error for `op` once the device is gone. */
+  alive(op: string): void {
+    if (this.lost) throw this.lostError(op);
+  }
+
+  /**
+   * A GPU call failed: if the device is being lost, the loss is the error to report (the
+   * `lost` promise may settle just after the failure it caused).
+   */
+  async #lostOr(e: unknown, op: string): Promise<unknown> {
+    if (!this.lost && !(e instanceof GpuKernelError)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.device.lost,
+        new Promise((r) => (timer = setTimeout(r, 200))),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.lost ? this.lostError(op) : e;
   }
 
   module(shader: keyof typeof SHADERS, generated?: KernelSpec["generated"]): GPUShaderModule {
@@ -165,6 +229,7 @@ export class GpuRuntime {
     groups: number,
   ): void {
     if (groups === 0) return;
+    this.alive(spec.name);
     if (this.#slots === SLOTS) this.flush();
     const pass = this.#computePass(); // opens the batch's error scopes before pipeline creation
     const pipeline = this.pipeline(spec, constants);
@@ -199,7 +264,7 @@ export class GpuRuntime {
 
   /** Submits the batch being recorded, if any. Does not wait. */
   flush(): void {
-    if (!this.#encoder) return;
+    if (!this.#encoder || this.lost) return;
     if (this.#pass) {
       this.#pass.end();
       this.#pass = null;
@@ -255,7 +320,12 @@ export class GpuRuntime {
           await staging.mapAsync(GPUMapMode.READ);
           check.settle(verdict(new Float32Array(staging.getMappedRange())));
         } catch (e) {
-          check.settle(`a kernel's status could not be read back: ${(e as Error).message}`);
+          const err = await this.#lostOr(e, "a kernel") as Error;
+          check.settle(
+            err instanceof DeviceLostError
+              ? err.message
+              : `a kernel's status could not be read back: ${err.message}`,
+          );
         } finally {
           staging.destroy();
         }
@@ -274,6 +344,7 @@ export class GpuRuntime {
 
   /** Copies `bytes` of a buffer back to the host; the only place the queue is waited on. */
   async read(src: GpuStorage, bytes: number): Promise<ArrayBuffer> {
+    this.alive("data");
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.device.createBuffer({
       size,
@@ -289,15 +360,22 @@ export class GpuRuntime {
       await staging.mapAsync(GPUMapMode.READ);
       await this.checkErrors();
       return staging.getMappedRange().slice(0, bytes);
+    } catch (e) {
+      throw await this.#lostOr(e, "data");
     } finally {
       staging.destroy();
     }
   }
 
   async sync(): Promise<void> {
+    this.alive("sync");
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await this.checkErrors();
+    try {
+      await this.device.queue.onSubmittedWorkDone();
+      await this.checkErrors();
+    } catch (e) {
+      throw await this.#lostOr(e, "sync");
+    }
   }
 }
 

@@ -148,6 +148,13 @@ export class WebGpuBackend implements Backend {
     );
   }
 
+  get lost(): { reason: string; message: string } | null {
+    return this.rt.lost;
+  }
+  alive(op: string): void {
+    this.rt.alive(op);
+  }
+
   // ---- storage: buffers, expressions, realization ----
 
   #alloc(bytes: number): GpuStorage {
@@ -308,6 +315,7 @@ export class WebGpuBackend implements Backend {
     return this.#wrap(s, dtype, data.length, []);
   }
   async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
+    this.rt.alive("data");
     const fault = lz(s).fault;
     const buf = await this.rt.read(this.#buf(s), size * itemSize(dtype));
     await this.#raise(fault);
@@ -332,6 +340,7 @@ export class WebGpuBackend implements Backend {
     return this.rt.sync();
   }
   async settled(s: Storage): Promise<void> {
+    this.rt.alive("ready");
     const fault = lz(s).fault;
     this.#buf(s);
     await this.rt.sync();
