@@ -41,6 +41,7 @@ export {
   arange,
   type CreateOptions,
   eye,
+  type EyeOptions,
   full,
   linspace,
   type NestedArray,

@@ -1,4 +1,5 @@
 /** Devices: which backend a tensor lives on, and how one is chosen. */
+import { checkOptions } from "./options.ts";
 import type { Backend } from "./backend/backend.ts";
 import { CpuBackend } from "./backend/cpu/cpu.ts";
 import { acquireGpu } from "./backend/webgpu/runtime.ts";
@@ -89,6 +90,7 @@ export interface DeviceOptions {
  * ```
  */
 export async function device(opts: DeviceOptions = {}): Promise<Device> {
+  checkOptions("device", opts, ["backend"]);
   const which = opts.backend ?? "auto";
   if (which === "cpu") return cpuDevice;
   if (which !== "auto" && which !== "webgpu") {

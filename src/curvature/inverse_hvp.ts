@@ -3,6 +3,7 @@ import type { Tensor } from "../tensor.ts";
 import { Tensor as TensorClass } from "../tensor.ts";
 import { hvp } from "../ad/transforms.ts";
 import { ownedCall, tidy } from "../memory.ts";
+import { checkOptions } from "../options.ts";
 import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
@@ -87,6 +88,17 @@ async function solveHvp(
   if (opts === null || typeof opts !== "object") {
     throw new TypeError(`${op}: options { method, … } are required`);
   }
+  checkOptions(op, opts, [
+    "method",
+    "damping",
+    "tol",
+    "rtol",
+    "maxIter",
+    "checkEvery",
+    "onNegativeCurvature",
+    "terms",
+    "scale",
+  ]);
   const damping = opts.damping ?? 0;
   if (typeof damping !== "number" || !(damping >= 0) || !Number.isFinite(damping)) {
     throw new RangeError(`${op}: damping must be a finite number ≥ 0, got ${String(damping)}`);

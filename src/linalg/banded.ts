@@ -20,6 +20,7 @@ import { fmtShape, sizeOf } from "../shape.ts";
 import { itemSize } from "../dtype.ts";
 
 import { BandedMatrix } from "../curvature/banded.ts";
+import { boolOption, checkOptions } from "../options.ts";
 
 /** Options of {@linkcode choleskyBanded} and {@linkcode solveBanded}. */
 export interface BandedOptions {
@@ -117,6 +118,9 @@ function unwrapBanded(
   ab: Tensor | BandedMatrix,
   opts: BandedOptions,
 ): [Tensor, BandedOptions] {
+  checkOptions(op, opts, ["lower"]);
+  // "no" or 0 must not silently mean lower: true
+  boolOption(op, "lower", opts?.lower, false);
   if (!(ab instanceof BandedMatrix)) return [ab, opts ?? {}];
   const lower = ab.layout === "lower";
   if (opts?.lower !== undefined && opts.lower !== lower) {

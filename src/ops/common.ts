@@ -1,7 +1,6 @@
 /** Helpers shared by the op functions: turning numbers into tensors, operand checks. */
 import type { Dtype } from "../dtype.ts";
-import type { Device } from "../device.ts";
-import { getDefaultDevice } from "../device.ts";
+import { Device, getDefaultDevice } from "../device.ts";
 import { Tensor, type TensorLike } from "../tensor.ts";
 import { fmtShape } from "../shape.ts";
 import { countBytes, countTensor, keep } from "../memory.ts";
@@ -102,7 +101,14 @@ export function checkFloat(op: string, x: Tensor): void {
   }
 }
 
-/** The device from options, else the default device. */
-export function pickDevice(d: Device | undefined): Device {
-  return d ?? getDefaultDevice();
+/** The device from options (checked), else the default device. */
+export function pickDevice(d: Device | undefined, op = "device option"): Device {
+  if (d === undefined) return getDefaultDevice();
+  if (!(d instanceof Device)) {
+    throw new TypeError(
+      `${op}: device must be a Device from device(), got ${describeValue(d)}` +
+        (typeof d === "string" ? ` (use await device({ backend: ${JSON.stringify(d)} }))` : ""),
+    );
+  }
+  return d;
 }

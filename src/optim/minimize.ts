@@ -5,6 +5,7 @@
  */
 import { Tensor } from "../tensor.ts";
 import { describeValue } from "../ops/common.ts";
+import { fmtShape } from "../shape.ts";
 import { Objective } from "./objective.ts";
 import { ownedCall } from "../memory.ts";
 import { newtonCg } from "./newton_cg.ts";
@@ -119,6 +120,11 @@ export async function minimize(
     throw new TypeError("minimize: x0 must be a floating-point tensor (f32 or f64), got i32");
   }
   x0._check("minimize");
+  if (x0.size === 0) {
+    throw new RangeError(
+      `minimize: x0 is empty (shape ${fmtShape(x0.shape)}); nothing to minimize`,
+    );
+  }
   if (!options || typeof options !== "object") {
     throw new TypeError(
       'minimize: options with a method are required, e.g. { method: "newton-cg" }',

@@ -15,6 +15,7 @@ import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
+import { describeValue } from "../ops/common.ts";
 import type {
   IterationCallback,
   IterationInfo,
@@ -121,6 +122,12 @@ export class Objective implements MinimizeProblem {
   }
 
   #checked(y: Tensor, x: Tensor): Tensor {
+    if (!(y as { _isTensor?: boolean } | null)?._isTensor) {
+      throw new TypeError(
+        `minimize: the objective must return a scalar Tensor computed from x, got ` +
+          `${describeValue(y)}`,
+      );
+    }
     if (y.size !== 1) {
       throw new RangeError(
         `minimize: the objective must return a scalar, got shape ${fmtShape(y.shape)} for x ${
