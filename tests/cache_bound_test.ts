@@ -54,16 +54,18 @@ Deno.test({
   name: "caches: distinct WebGPU pipelines beyond the cache limit do not grow the process",
   ignore: !gpuDev,
   fn: async () => {
-    // 300 distinct kernels with room for 25 pipelines: about 2 MB each on lavapipe, so an
-    // unbounded cache would grow the resident set by about 300 MB from kernel 150 to 300
-    // (measured with room for all; the first ~100 kernels also warm up the allocators)
-    const { code, reports, err } = await run(["webgpu", "300", "150", "25"]);
+    // 400 distinct kernels with room for 25 pipelines. Unbounded, each pipeline keeps about
+    // 2.2 MB on lavapipe (measured): some 440 MB from kernel 200 to 400. Bounded, the
+    // resident set levels off once the allocators have warmed up (within the first ~200
+    // kernels; later windows of 100 grew by 2-20 MB when measured, under load).
+    const { code, reports, err } = await run(["webgpu", "400", "100", "25"]);
     assert.equal(code, 0, `the child failed: ${err.slice(-500)}`);
-    const [a, b] = reports;
-    assert.ok(b.caches["webgpu pipelines"].entries <= 25);
-    assert.ok(b.caches["webgpu shader modules"].entries <= 25);
-    const growth = (b.rss - a.rss) / 2 ** 20;
-    assert.ok(growth < 40, `the resident set grew by ${growth.toFixed(1)} MiB over 150 kernels`);
+    for (const r of reports) {
+      assert.ok(r.caches["webgpu pipelines"].entries <= 25);
+      assert.ok(r.caches["webgpu shader modules"].entries <= 25);
+    }
+    const growth = (reports[3].rss - reports[1].rss) / 2 ** 20;
+    assert.ok(growth < 100, `the resident set grew by ${growth.toFixed(1)} MiB over 200 kernels`);
   },
 });
 
