@@ -7,6 +7,7 @@
 import {
   abs,
   astype,
+  atan2,
   broadcastTo,
   concat,
   cos,
@@ -50,6 +51,7 @@ import {
   where,
 } from "../mod.ts";
 import type { Primitive } from "../src/primitives/types.ts";
+import { barrier } from "../src/ops/movement.ts";
 import { cpu, randArray, rng } from "./helpers.ts";
 
 // ---------- inputs ----------
@@ -151,6 +153,18 @@ export const CASES: Case[] = [
     prims: ["div"],
     args: [U([2, 3], 26), away([2, 1], 27, 0.5, 2)],
     f: (a, b) => a.div(b),
+  },
+  {
+    name: "atan2 (both operands, every quadrant)",
+    prims: ["atan2"],
+    args: [U([2, 3], 35, -2, 2), U([3], 36, -2, 2)],
+    f: (a, b) => atan2(a, b),
+  },
+  {
+    name: "barrier (the identity, computed where it stands)",
+    prims: ["barrier"],
+    args: [U([2, 3], 37)],
+    f: (x) => barrier(x.sin()).mul(x),
   },
   {
     name: "pow (both operands)",

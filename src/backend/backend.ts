@@ -42,7 +42,8 @@ export type BinaryOp =
   | "equal"
   | "greaterEqual"
   | "lessEqual"
-  | "notEqual";
+  | "notEqual"
+  | "atan2";
 
 export type ReduceOp = "sum" | "max" | "min";
 
@@ -80,6 +81,7 @@ export const BINARY_OPS: readonly BinaryOp[] = [
   "greaterEqual",
   "lessEqual",
   "notEqual",
+  "atan2",
 ];
 export const REDUCE_OPS: readonly ReduceOp[] = ["sum", "max", "min"];
 export const RANDOM_DISTS: readonly RandomDist[] = ["uniform", "normal", "rademacher"];

@@ -7,12 +7,12 @@
  */
 import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";
-import { broadcastShapes, fmtShape } from "../shape.ts";
+import { broadcastShapes, fmtShape, normAxes, normAxis } from "../shape.ts";
 import { checkFloat, checkTensor, operands } from "./common.ts";
 import { broadcastTo, gather, mT, reshape, transpose } from "./movement.ts";
 import { eye, full, tensor } from "./creation.ts";
-import { mul } from "./elementwise.ts";
-import { sum } from "./reduce.ts";
+import { abs, mul, square } from "./elementwise.ts";
+import { max, min, safeSqrt, sum } from "./reduce.ts";
 import { tidy } from "../memory.ts";
 
 function checkSquare(op: string, a: Tensor): number {
@@ -132,4 +132,104 @@ export function trace(a: Tensor): Tensor {
   const n = checkSquare("trace", a);
   const r = a.rank;
   return tidy(() => sum(mul(a, eye(n, n, { dtype: a.dtype, device: a.device })), [r - 2, r - 1]));
+}
+
+/** The orders {@linkcode norm} computes: vector 1, 2, ±∞ (and matrix 1, ±∞), or Frobenius. */
+export type NormOrder = 1 | 2 | typeof Infinity | "fro" | null;
+
+/**
+ * Vector and matrix norms, as NumPy's `linalg.norm(x, ord, axis, keepdims)`:
+ *
+ * - `axis` one axis (or x a vector, or `axis` omitted with `ord` omitted): the vector norm
+ *   along it — `ord` 2 (default) `√Σx²`, 1 `Σ|x|`, `Infinity` `max|x|`, `-Infinity`
+ *   `min|x|`. With both omitted, the 2-norm of all entries (Frobenius for a matrix).
+ * - `axis` two axes (or x a matrix with `ord` given): the matrix norm over them —
+ *   `"fro"` (default) `√Σx²`, 1 the largest column sum of |x|, `Infinity` the largest row
+ *   sum (`-1`, `-Infinity` the smallest). The spectral norm (2) needs singular values:
+ *   use `√(largest eigenvalue of AᵀA)` from {@linkcode eigh}.
+ *
+ * Where a 2-norm is 0 its derivative is taken as 0 (a subgradient), not NaN.
+ *
+ * @example
+ * ```ts
+ * import { norm, tensor } from "@curvature/curvature";
+ * const x = tensor([[3, -4], [0, 12]]);
+ * console.log(await norm(x).item(), await norm(x, 2, 1).toArray()); // 13 [5, 12]
+ * console.log(await norm(x, 1, 0).toArray(), await norm(x, Infinity).item()); // [3, 16] 12
+ * ```
+ */
+export function norm(
+  x: Tensor,
+  ord?: NormOrder | -1 | typeof Infinity,
+  axis?: number | readonly number[],
+  keepdims = false,
+): Tensor {
+  checkTensor("norm", x);
+  checkFloat("norm", x);
+  const o = ord ?? null;
+  let axes: number[];
+  if (axis === undefined) {
+    if (o === null) {
+      return tidy(() => {
+        const all = safeSqrt(sum(square(x)));
+        return keepdims ? reshape(all, x.shape.map(() => 1)) : all;
+      });
+    }
+    if (x.rank !== 1 && x.rank !== 2) {
+      throw new RangeError(
+        `norm: with ord ${String(o)} and no axis, x must be a vector or a matrix, got ${
+          fmtShape(x.shape)
+        }; give the axis (or axes) to reduce`,
+      );
+    }
+    axes = x.shape.map((_, i) => i);
+  } else {
+    normAxes("norm", axis, x.shape); // range and repetition checks
+    // a matrix norm's axes keep their order: the first indexes rows, the second columns
+    axes = (typeof axis === "number" ? [axis] : [...axis]).map((a) => normAxis("norm", a, x.shape));
+  }
+  if (axes.length === 1) {
+    if (o === "fro") throw new RangeError(`norm: "fro" is a matrix norm; give two axes`);
+    if (o === -1) {
+      throw new RangeError(`norm: vector ord -1 is not supported (ords 1, 2, ±Infinity)`);
+    }
+    return tidy(() => vectorNorm(x, o ?? 2, axes[0], keepdims));
+  }
+  if (axes.length !== 2) {
+    throw new RangeError(
+      `norm: give one axis (a vector norm) or two (a matrix norm), got ${axes.length}`,
+    );
+  }
+  const [r, c] = axes;
+  return tidy(() => {
+    const a = abs(x);
+    const keepShape = (t: Tensor) =>
+      keepdims ? reshape(t, x.shape.map((d, i) => (axes.includes(i) ? 1 : d))) : t;
+    switch (o) {
+      case null:
+      case "fro":
+        return safeSqrt(sum(square(x), axes, keepdims));
+      case 1:
+        return keepShape(max(sum(a, r), c > r ? c - 1 : c));
+      case -1:
+        return keepShape(min(sum(a, r), c > r ? c - 1 : c));
+      case Infinity:
+        return keepShape(max(sum(a, c), r > c ? r - 1 : r));
+      case -Infinity:
+        return keepShape(min(sum(a, c), r > c ? r - 1 : r));
+      default:
+        throw new RangeError(
+          `norm: matrix ord ${String(o)} is not supported ("fro", 1, -1, ±Infinity; for the ` +
+            `spectral norm take √ of the largest eigenvalue of AᵀA from eigh)`,
+        );
+    }
+  });
+}
+
+function vectorNorm(x: Tensor, ord: number, axis: number, keepdims: boolean): Tensor {
+  if (ord === 2) return safeSqrt(sum(square(x), axis, keepdims));
+  if (ord === 1) return sum(abs(x), axis, keepdims);
+  if (ord === Infinity) return max(abs(x), axis, keepdims);
+  if (ord === -Infinity) return min(abs(x), axis, keepdims);
+  throw new RangeError(`norm: vector ord ${String(ord)} is not supported (1, 2, ±Infinity)`);
 }

@@ -23,6 +23,7 @@ type BinaryParams = { [K in BinaryOp]: NoParams };
 export interface Params extends UnaryParams, BinaryParams {
   where: NoParams;
   cast: { readonly dtype: Dtype };
+  barrier: NoParams;
   sum: { readonly axes: readonly number[] };
   max: { readonly axes: readonly number[] };
   min: { readonly axes: readonly number[] };
