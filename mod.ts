@@ -103,7 +103,19 @@ export { diag, diagonal, tril, triu } from "./src/ops/diagonal.ts";
 export { einsum } from "./src/ops/einsum.ts";
 export { logcosh, logSoftmax, logsumexp, softmax, softplus } from "./src/ops/special.ts";
 export { dot, matmul, outer } from "./src/ops/matmul.ts";
-export { det, inv, logdet, norm, type NormOrder, solve, trace } from "./src/ops/linalg.ts";
+export {
+  cholesky,
+  choleskySolve,
+  det,
+  eigh,
+  eigvalsh,
+  inv,
+  logdet,
+  norm,
+  type NormOrder,
+  solve,
+  trace,
+} from "./src/ops/linalg.ts";
 export {
   broadcastTo,
   concat,

@@ -9,9 +9,11 @@ import {
   astype,
   atan2,
   broadcastTo,
+  cholesky,
   concat,
   cos,
   det,
+  eigh,
   equal,
   exp,
   expm1,
@@ -364,6 +366,34 @@ export const CASES: Case[] = [
     prims: ["solve"],
     args: [wellCond([], 3, 114), U([3], 115)],
     f: (a, b) => solve(a, b),
+  },
+  {
+    name: "cholesky (of the symmetric part)",
+    prims: ["cholesky"],
+    args: [wellCond([], 3, 130)],
+    f: (a) => cholesky(a),
+  },
+  {
+    name: "cholesky, batched",
+    prims: ["cholesky"],
+    args: [wellCond([2], 3, 131)],
+    f: (a) => cholesky(a),
+  },
+  {
+    // distinct eigenvalues (the diagonal 2, 2.25, 2.5 spread by a random symmetric part)
+    name: "eigh: eigenvalues and eigenvectors",
+    prims: ["eigh"],
+    args: [wellCond([], 3, 132)],
+    f: (a) => {
+      const [w, v] = eigh(a);
+      return concat([reshape(w, [1, 3]), v], 0);
+    },
+  },
+  {
+    name: "eigh, batched",
+    prims: ["eigh"],
+    args: [wellCond([2], 3, 133)],
+    f: (a) => eigh(a)[1].mul(eigh(a)[0].reshape([2, 1, 3])),
   },
   { name: "det", prims: ["det"], args: [wellCond([], 3, 120)], f: (a) => det(a) },
   { name: "det, batched", prims: ["det"], args: [wellCond([2], 3, 121)], f: (a) => det(a) },
