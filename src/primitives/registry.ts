@@ -7,6 +7,7 @@ import { MATMUL } from "./matmul.ts";
 import { MOVEMENT } from "./movement.ts";
 import { LINALG } from "./linalg.ts";
 import { FACTOR } from "./factor.ts";
+import { BANDED } from "./banded.ts";
 
 export const PRIMITIVES: PrimitiveTable<Primitive> = {
   ...UNARY,
@@ -17,4 +18,5 @@ export const PRIMITIVES: PrimitiveTable<Primitive> = {
   ...MOVEMENT,
   ...LINALG,
   ...FACTOR,
+  ...BANDED,
 };
