@@ -339,6 +339,22 @@ export function colorPattern(
   return { pattern, kind, order, colors, count, source };
 }
 
+const colorings = new WeakMap<SparsityPattern, Map<string, Coloring>>();
+
+/** @internal The colouring of a pattern, computed once per (pattern, kind, order) and cached. */
+export function cachedColoring(
+  pattern: SparsityPattern,
+  kind: ColoringKind,
+  order: ColoringOrder | undefined,
+): Coloring {
+  let byKey = colorings.get(pattern);
+  if (!byKey) colorings.set(pattern, byKey = new Map());
+  const key = `${kind}|${order ?? ""}`;
+  let c = byKey.get(key);
+  if (!c) byKey.set(key, c = colorPattern(pattern, { kind, order }));
+  return c;
+}
+
 /** The column-intersection graph (columns adjacent when they share a row), as CSR. */
 function intersectionGraph(
   p: SparsityPattern,

@@ -20,11 +20,11 @@ import { BandedMatrix, type BandLayout } from "./banded.ts";
 import type { Ordering } from "../linalg/ordering.ts";
 import { cachedHessianSparsity, jacobianSparsity, SparsityPattern } from "./pattern.ts";
 import {
+  cachedColoring,
   type Coloring,
   COLORING_ORDERS,
   type ColoringKind,
   type ColoringOrder,
-  colorPattern,
 } from "./coloring.ts";
 
 /** An i32 index tensor on `device` (host values kept for range checks). */
@@ -238,22 +238,6 @@ export function bandedFrom(
     return reshape(gather(padded, src, 0), [b + 1, n]);
   });
   return new BandedMatrix(data, layout);
-}
-
-const colorings = new WeakMap<SparsityPattern, Map<string, Coloring>>();
-
-/** @internal The colouring of a pattern, computed once per (pattern, kind, order) and cached. */
-export function cachedColoring(
-  pattern: SparsityPattern,
-  kind: ColoringKind,
-  order: ColoringOrder | undefined,
-): Coloring {
-  let byKey = colorings.get(pattern);
-  if (!byKey) colorings.set(pattern, byKey = new Map());
-  const key = `${kind}|${order ?? ""}`;
-  let c = byKey.get(key);
-  if (!c) byKey.set(key, c = colorPattern(pattern, { kind, order }));
-  return c;
 }
 
 /** Options of {@linkcode sparseHessian}. */
