@@ -100,6 +100,7 @@ export {
   grad,
   type GradOptions,
   hessian,
+  type HessianOptions,
   hvp,
   jacobian,
   type JacobianOptions,
@@ -157,6 +158,8 @@ export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";
 export { minimize, minimizeMethods, registerMethod } from "./src/optim/minimize.ts";
 export type {
+  Bounds,
+  Constraints,
   IterationCallback,
   IterationInfo,
   MethodName,
@@ -165,6 +168,7 @@ export type {
   MinimizeOptions,
   MinimizeProblem,
   MinimizeResult,
+  Multipliers,
 } from "./src/optim/types.ts";
 export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
 export {

@@ -12,6 +12,7 @@ import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
 import { newtonBanded } from "./newton_banded.ts";
 import { newtonSparse } from "./newton_sparse.ts";
+import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 
 const METHODS = new Map<string, MinimizeMethod>([
@@ -22,6 +23,7 @@ const METHODS = new Map<string, MinimizeMethod>([
   ["adam", adam],
   ["newton-banded", newtonBanded],
   ["newton-sparse", newtonSparse],
+  ["ipm", ipm],
 ]);
 
 /**
@@ -85,6 +87,9 @@ export function minimizeMethods(): string[] {
  *   pattern, a star colouring, one batched HVP pass per iteration), solved by banded
  *   Cholesky after a reverse Cuthill–McKee reordering or by Jacobi-preconditioned CG, with
  *   the shift and line search of `"newton-banded"`; the iterates stay in the caller's order.
+ * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
+ *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
+ *   constrained problems); banded Newton systems with `bandwidth`, dense without.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
  * Each stops when ‖∇f‖ < `gtol` (converged), after `maxIter` iterations, or when asked by
@@ -138,5 +143,5 @@ export async function minimize(
   }
   const problem = new Objective(f, options.onIteration);
   const r = await impl(problem, x0, options);
-  return { ...r, nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp };
+  return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
 }
