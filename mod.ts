@@ -170,7 +170,12 @@ export type {
   MinimizeResult,
   Multipliers,
 } from "./src/optim/types.ts";
-export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
+export {
+  type BandedOptions,
+  choleskyBanded,
+  solveBanded,
+  solveBandedGeneral,
+} from "./src/linalg/banded.ts";
 export {
   bandedHessian,
   type BandedHessianOptions,

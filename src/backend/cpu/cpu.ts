@@ -28,6 +28,7 @@ import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedCpu, solveBandedCpu } from "./banded.ts";
+import { solveBandedGeneralCpu } from "./banded_lu.ts";
 
 /** Calls fn with each batch entry's offsets (row-major order over `batchShape`). */
 function forEachBatch(
@@ -500,6 +501,26 @@ export class CpuBackend implements Backend {
   ): Storage {
     const o = allocArray(dtype, batch * n * m);
     solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
+    return wrap(o);
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const o = out(dtype, batch * n * m);
+    try {
+      solveBandedGeneralCpu(op, arr(ab), arr(rhs), o, batch, n, l, u, m);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
     return wrap(o);
   }
 }

@@ -26,6 +26,7 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
+import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { children, type Expr, LazyStorage, measure, ownParams } from "../lazy.ts";
 import { type GenOptions, KernelGen } from "./codegen.ts";
 import { SHADERS } from "../../shaders.generated.ts";
@@ -912,6 +913,21 @@ export class WebGpuBackend implements Backend {
       m,
       lower,
     );
+    return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const [a, r] = [this.#buf(ab), this.#buf(rhs)];
+    const { out, check } = solveBandedGeneralGpu(this.rt, op, a, r, batch, n, l, u, m);
     return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
   }
 }
