@@ -147,3 +147,17 @@ Deno.test("newton-sparse: clear errors for bad options", async () => {
   );
   x0.dispose();
 });
+
+Deno.test("newton-sparse reaches SciPy's minimum of the 40 × 40 grid problem", async () => {
+  // f* from `/usr/bin/python3 bench/scipy_newton_sparse.py 40` (SciPy 1.10, trust-krylov and
+  // Newton-CG with a hand-written hessp; both print 121.5867270268248x)
+  const F_SCIPY = 121.58672702682482;
+  const s = 40;
+  const yv = noisyImage(s, s);
+  const y = tensor(yv, { dtype: "f64", shape: [s, s] });
+  const x0 = tensor(yv, { dtype: "f64" });
+  const r = await minimize(gridObjective(s, s, y), x0, { method: "newton-sparse", gtol: 1e-8 });
+  assert.ok(r.converged && r.gradNorm <= 1e-8, r.message);
+  assert.ok(Math.abs(r.fun - F_SCIPY) <= 1e-12 * F_SCIPY, `f = ${r.fun}, SciPy ${F_SCIPY}`);
+  for (const t of [r.x, x0, y]) t.dispose();
+});
