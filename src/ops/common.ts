@@ -44,7 +44,7 @@ export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
 
 /** @internal Makes `t` a cached constant: dispose() ignores it, memory() does not count it. */
 export function pin(t: Tensor): Tensor {
-  t._pinned = true;
+  t._pin();
   untrack(t);
   return t;
 }
