@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import {
   colorPattern,
   concat,
+  grad,
   hessian,
   jacobian,
   reshape,
@@ -423,4 +424,19 @@ Deno.test("reverseCuthillMcKee: clear errors", () => {
     name: "TypeError",
     message: /SparsityPattern/,
   });
+});
+
+Deno.test("sparseHessian refuses to run where a transform would lose a derivative", () => {
+  const x = tensor([1, 2, 3], { dtype: "f64" });
+  const f = (y: Tensor) => sum(y.square());
+  assert.throws(
+    () => grad((y: Tensor) => sum(sparseHessian(f, y).values))(x),
+    /sparseHessian: cannot run under a transform/,
+  );
+  assert.throws(
+    () =>
+      grad((w: Tensor) => sum(sparseHessian((y: Tensor) => sum(y.square().mul(w)), x).values))(x),
+    /sparseHessian: the function depends on a value that an enclosing transform is differentiating/,
+  );
+  x.dispose();
 });

@@ -209,7 +209,8 @@ export class SparsityPattern {
   }
 }
 
-function checkArgs(op: string, f: unknown, x: unknown): Tensor {
+/** @internal Throws unless f is a function and x a floating-point tensor that is alive. */
+export function checkArgs(op: string, f: unknown, x: unknown): Tensor {
   if (typeof f !== "function") {
     throw new TypeError(`${op}: expected a function, got ${describeValue(f)}`);
   }

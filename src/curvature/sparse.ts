@@ -18,7 +18,7 @@ import { hvp, jvp } from "../ad/transforms.ts";
 import { checkOptions, oneOf } from "../options.ts";
 import { BandedMatrix, type BandLayout } from "./banded.ts";
 import type { Ordering } from "../linalg/ordering.ts";
-import { cachedHessianSparsity, jacobianSparsity, SparsityPattern } from "./pattern.ts";
+import { cachedHessianSparsity, checkArgs, jacobianSparsity, SparsityPattern } from "./pattern.ts";
 import {
   cachedColoring,
   type Coloring,
@@ -264,18 +264,11 @@ export interface SparseJacobianOptions {
 }
 
 function checkCall(op: string, f: unknown, x: unknown): Tensor {
-  if (typeof f !== "function") {
-    throw new TypeError(`${op}: expected a function, got ${describeValue(f)}`);
-  }
-  if (!(x instanceof Tensor)) {
-    throw new TypeError(`${op}: x must be a Tensor, got ${describeValue(x)}`);
-  }
-  if (x.dtype === "i32") throw new TypeError(`${op}: x must be a floating-point tensor, got i32`);
-  x._check(op);
-  if (x._tracer) {
+  checkArgs(op, f, x);
+  if ((x as Tensor)._tracer) {
     throw new Error(`${op}: cannot run under a transform (its recovery has no derivative rules)`);
   }
-  return x;
+  return x as Tensor;
 }
 
 /** The pattern and colouring a call uses, from its options, checked against the shapes. */
@@ -337,7 +330,15 @@ function colorProbes(c: Coloring, x: Tensor): Tensor {
 }
 
 /** Each entry from the compressed products `[count, rows]` (flattened): one gather. */
-function recover(products: Tensor, c: Coloring): Tensor {
+function recover(op: string, products: Tensor, c: Coloring): Tensor {
+  if (products._tracer) {
+    // the function closes over a value an outer transform differentiates: taking the
+    // primal here would silently drop that derivative, so refuse instead
+    throw new Error(
+      `${op}: the function depends on a value that an enclosing transform is ` +
+        `differentiating, and the recovery has no derivative rules; call ${op} outside the transform`,
+    );
+  }
   const source = deviceCopy(c, "source", products.device, "i32", () => c.source);
   return gather(reshape(products, [products.size]), source, 0);
 }
@@ -376,14 +377,7 @@ export function sparseHessian(
   const c = plan("sparseHessian", "star", opts, [n, n], () => cachedHessianSparsity(f, x));
   const values = tidy(() => {
     if (c.count === 0) return zeros([c.pattern.nnz], { dtype: x.dtype, device: x.device });
-    const hv = hvp(f, x, colorProbes(c, x));
-    if (hv._tracer) {
-      throw new Error(
-        "sparseHessian: f depends on a value that an enclosing transform is differentiating, " +
-          "and the recovery has no derivative rules; call sparseHessian outside the transform",
-      );
-    }
-    return recover(hv, c);
+    return recover("sparseHessian", hvp(f, x, colorProbes(c, x)), c);
   });
   return new SparseMatrix(c.pattern, values, c);
 }
@@ -423,13 +417,7 @@ export function sparseJacobian(
       );
     }
     if (!t) return zeros([col.pattern.nnz], { dtype: x.dtype, device: x.device });
-    if (t._tracer) {
-      throw new Error(
-        "sparseJacobian: c depends on a value that an enclosing transform is differentiating; " +
-          "call sparseJacobian outside the transform",
-      );
-    }
-    return recover(t, col);
+    return recover("sparseJacobian", t, col);
   });
   return new SparseMatrix(col.pattern, values, col);
 }
