@@ -254,29 +254,6 @@ export async function ownedCall<T>(
 }
 
 /**
- * @internal The synchronous form of {@linkcode ownedCall}: a failure of `fn` frees every
- * tensor it made; on success they pass to the innermost open owner among the caller's and
- * those of `inputs` (the call's tensor arguments; other values are ignored).
- */
-export function ownedSync<T>(inputs: readonly unknown[], fn: () => T): T {
-  const o = new Owner(ambient);
-  const args = inputs.filter((x): x is Tensor => (x as Tensor | null)?._isTensor === true);
-  const prev = ambient;
-  ambient = o;
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    ambient = prev;
-    finish(o, args, null, false, true);
-    throw e;
-  }
-  ambient = prev;
-  finish(o, args, result, true, false);
-  return result;
-}
-
-/**
  * Closes an owner. Its results (and, unless `dispose`, what it kept) pass to the innermost
  * open owner among the one that started it and those of its inputs, or leave ownership.
  */
