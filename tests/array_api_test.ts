@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import * as cv from "../mod.ts";
 import { type Tensor, tensor } from "../mod.ts";
-import { assertClose, type Backend, cpu, randArray, testAll } from "./helpers.ts";
+import { assertClose, assertNoLeak, type Backend, cpu, randArray, testAll } from "./helpers.ts";
 import { checkGrads, type GradArg } from "./grad_check.ts";
 
 const sizeOf = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -465,7 +465,7 @@ for (const c of CASES) {
     const tol = b.dtype === "f64" ? { rtol: 1e-12, atol: 1e-14 } : { rtol: 2e-5, atol: 2e-6 };
     assertClose(await y.data(), c.ref.values, tol);
     y.dispose();
-    assert.deepEqual(cv.memory(), base, "memory");
+    assertNoLeak(base, "memory");
     xs.forEach((x) => x.dispose());
   });
   if (c.grads !== false) {
