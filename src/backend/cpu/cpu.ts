@@ -14,11 +14,16 @@ import type {
   UnaryOp,
 } from "../backend.ts";
 import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
-import { broadcastStrides, coalesce, sizeOf } from "../../shape.ts";
-import { permutedStrides, planReduce } from "../../shape_plan.ts";
+import { broadcastStrides, sizeOf } from "../../shape.ts";
 import { REDUCE_OPS } from "../backend.ts";
-import { children, type Expr, LazyStorage, measure } from "../lazy.ts";
-import { compile, JsGen } from "./codegen.ts";
+import { children, type LazyStorage } from "../../compile/lazy.ts";
+import { Graph } from "../../compile/graph.ts";
+import type { Target } from "../../compile/lower.ts";
+import { lowerFitting, splitSize } from "../../compile/schedule.ts";
+import { KernelCache } from "../../compile/kernels.ts";
+import type { Kernel } from "../../compile/uops.ts";
+import { mapSource, reduceSource, splitSource } from "./render.ts";
+import { H } from "./elementwise.ts";
 import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, scatterAddCpu } from "./movement.ts";
@@ -44,11 +49,19 @@ function forEachBatch(
 
 type L = LazyStorage<CpuStorage>;
 
-/** Fusion caps: expression nodes per generated function, and the depth of carried chains. */
-const MAX_NODES = 256;
-const MAX_DEPTH = 64;
-/** Most probes a split kernel loops over (see codegen.ts). */
+/** Most probes a split kernel loops over (see compile/lower.ts). */
 const MAX_SPLIT = 64;
+const TARGET: Target = { magicDivision: false, literals: true };
+
+// deno-lint-ignore no-explicit-any
+type Fn = (...args: any[]) => void;
+
+/** Compiled JavaScript kernels by structure (bounded: least recently used evicted). */
+export const kernels: KernelCache<Fn> = new KernelCache<Fn>(2048);
+
+function compileJs(source: string): Fn {
+  return (new Function("H", `"use strict"; return ${source};`) as (h: typeof H) => Fn)(H);
+}
 
 function lz(s: Storage): L {
   return s as L;
@@ -58,40 +71,16 @@ function dtypeOf(a: TypedArray): Dtype {
   return a instanceof Float64Array ? "f64" : a instanceof Int32Array ? "i32" : "f32";
 }
 
+const graph: Graph<CpuStorage> = new Graph<CpuStorage>(
+  { maxNodes: 256, maxDepth: 64, maxParams: Infinity, maxLeaves: Infinity },
+  (s) => realize(s),
+  (b) => {
+    if (b.arrived) pool.give(b.data);
+  },
+);
+
 function wrap(a: TypedArray, dtype: Dtype = dtypeOf(a)): L {
-  return new LazyStorage<CpuStorage>(dtype, a.length, new CpuStorage(a), null);
-}
-
-/** A split kernel's inner size M (a view broadcasting along a leading axis), or 0. */
-function splitSize(root: L): number {
-  let best = 0;
-  const seen = new Set<L>();
-  const stack = [root];
-  while (stack.length) {
-    const s = stack.pop()!;
-    if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
-    seen.add(s);
-    const e = s.expr;
-    if (e.kind === "view") {
-      const a = e.shape[0];
-      if (
-        e.shape.length >= 2 && e.strides[0] === 0 && a <= MAX_SPLIT && a > best &&
-        root.size % a === 0
-      ) best = a;
-    }
-    stack.push(...children(e));
-  }
-  return best > 1 ? root.size / best : 0;
-}
-
-/** Releases a storage reference; the last one returns the array to the pool. */
-function release(s: L): void {
-  if (--s.refs > 0) return;
-  if (s.buf) {
-    if (s.buf.arrived) pool.give(s.buf.data);
-  } else if (s.expr) { for (const c of children(s.expr)) release(c); }
-  s.buf = null;
-  s.expr = null;
+  return graph.leaf(new CpuStorage(a), dtype, a.length);
 }
 
 /** Runs a storage's expression (if any) with a generated loop; returns the buffer. */
@@ -99,28 +88,23 @@ function realize(s: L): CpuStorage {
   if (s.buf) return s.buf;
   const e = s.expr!;
   const o = out(s.dtype, s.size);
-  const opts = { realize: (c: L) => void realize(c) };
+  const sub = (c: L) => void realize(c);
+  const run = (k: Kernel, source: (k: Kernel) => string) =>
+    kernels.get(k, () => compileJs(source(k)));
   if (e.kind === "reduce") {
-    const g = new JsGen(opts);
-    const v = g.value(e.x);
     const op = REDUCE_OPS[e.op];
-    compile(g.key(`reduce-${op}`, v), () => g.reduceSource(op, v))(
-      o,
-      g.leaves,
-      g.params,
-      e.outer,
-      e.len,
-      e.inner,
-    );
+    const l = lowerFitting(TARGET, e.x, `reduce-${op}`, undefined, sub);
+    const leaves = l.leaves.map((c) => c.buf!.data);
+    run(l.kernel, (k) => reduceSource(op, k))(o, leaves, l.params, e.outer, e.len, e.inner);
   } else if (s.size > 0) {
-    const m = splitSize(s);
-    const g = new JsGen(m ? { ...opts, splitM: m } : opts);
-    const v = g.value(s);
-    if (m) compile(g.key("split", v), () => g.splitSource(v))(o, g.leaves, g.params, m, s.size / m);
-    else compile(g.key("map", v), () => g.mapSource(v))(o, g.leaves, g.params, s.size);
+    const m = splitSize(s, (a) => a <= MAX_SPLIT);
+    const l = lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub);
+    const leaves = l.leaves.map((c) => c.buf!.data);
+    if (m) run(l.kernel, splitSource)(o, leaves, l.params, m, s.size / m);
+    else run(l.kernel, mapSource)(o, leaves, l.params, s.size);
   }
   const buf = new CpuStorage(o);
-  s.settle(buf, release);
+  graph.settle(s, buf);
   return buf;
 }
 
@@ -145,45 +129,6 @@ function arr(s: Storage): TypedArray {
   return realize(lz(s)).data;
 }
 
-/** A deferred expression; operands are run first where the chain grows too deep or big. */
-function expr(e: Expr<CpuStorage>, dtype: Dtype, size: number): L {
-  const kids = children(e);
-  for (const c of kids) if (c.depth >= MAX_DEPTH) realize(c);
-  if (1 + kids.reduce((a, c) => a + c.nodes, 0) > MAX_NODES) {
-    let m = measure(kids);
-    while (m.nodes + 1 > MAX_NODES) {
-      const big = kids.filter((c) => !c.buf).sort((a, b) => b.nodes - a.nodes)[0];
-      if (!big) break;
-      realize(big);
-      m = measure(kids);
-    }
-  }
-  return new LazyStorage<CpuStorage>(dtype, size, null, e);
-}
-
-/** x of `shape` read as if broadcast to `outShape` (no node when the sizes agree). */
-function broadcast(x: L, shape: readonly number[], outShape: readonly number[]): L {
-  if (sizeOf(shape) === sizeOf(outShape)) {
-    x.refs++;
-    return x;
-  }
-  return view(x, outShape, 0, broadcastStrides(shape, outShape));
-}
-
-/** A deferred view: out[idx] = x[offset + Σ idx·strides]. */
-function view(x: L, outShape: readonly number[], offset: number, strides: readonly number[]): L {
-  const n = sizeOf(outShape);
-  const c = coalesce(outShape, [strides]);
-  if (
-    offset === 0 && n === x.size && c.shape.length <= 1 &&
-    (c.shape.length === 0 || c.strides[0][0] === 1)
-  ) {
-    x.refs++; // the identity view
-    return x;
-  }
-  return expr({ kind: "view", x, shape: c.shape, offset, strides: c.strides[0] }, x.dtype, n);
-}
-
 export class CpuBackend implements Backend {
   readonly kind = "cpu" as const;
   readonly description = "CPU (TypeScript)";
@@ -193,7 +138,7 @@ export class CpuBackend implements Backend {
 
   upload(data: TypedArray): Storage {
     // one number stays a constant of the generated loops
-    if (data.length === 1) return expr({ kind: "const", value: data[0] }, dtypeOf(data), 1);
+    if (data.length === 1) return graph.fill(dtypeOf(data), 1, data[0]);
     return wrap(data.slice());
   }
   /** The typed array behind a storage (computed if deferred), for copies to another device. */
@@ -202,7 +147,7 @@ export class CpuBackend implements Backend {
   }
   /** CPU storage for data still being read back from another device (see `to`). */
   fromTransit(data: Promise<TypedArray>, dtype: Dtype, size: number): Storage {
-    return new LazyStorage<CpuStorage>(dtype, size, new CpuStorage(data), null);
+    return graph.leaf(new CpuStorage(data), dtype, size);
   }
   async download(s: Storage): Promise<TypedArray> {
     await arrivals(lz(s));
@@ -210,7 +155,7 @@ export class CpuBackend implements Backend {
     return realize(lz(s)).data.slice();
   }
   release(s: Storage): void {
-    release(lz(s));
+    graph.release(lz(s));
   }
   materialize(s: Storage): void {
     realize(lz(s));
@@ -227,10 +172,10 @@ export class CpuBackend implements Backend {
   }
 
   fill(dtype: Dtype, size: number, value: number): Storage {
-    return expr({ kind: "const", value }, dtype, size);
+    return graph.fill(dtype, size, value);
   }
   iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    return expr({ kind: "iota", start, step }, dtype, size);
+    return graph.iota(dtype, size, start, step);
   }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
     const a = out(dtype, size);
@@ -239,7 +184,7 @@ export class CpuBackend implements Backend {
   }
 
   unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
-    return expr({ kind: "unary", op, x: lz(x) }, dtype, size);
+    return graph.unary(op, dtype, lz(x), size);
   }
   binary(
     op: BinaryOp,
@@ -250,11 +195,7 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const av = broadcast(lz(a), aShape, outShape), bv = broadcast(lz(b), bShape, outShape);
-    const o = expr({ kind: "binary", op, a: av, b: bv }, dtype, sizeOf(outShape));
-    release(av);
-    release(bv);
-    return o;
+    return graph.binary(op, dtype, lz(a), aShape, lz(b), bShape, outShape);
   }
   where(
     dtype: Dtype,
@@ -266,23 +207,13 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const cv = broadcast(lz(c), cShape, outShape);
-    const av = broadcast(lz(a), aShape, outShape), bv = broadcast(lz(b), bShape, outShape);
-    const o = expr({ kind: "where", c: cv, a: av, b: bv }, dtype, sizeOf(outShape));
-    release(cv);
-    release(av);
-    release(bv);
-    return o;
+    return graph.where(dtype, lz(c), cShape, lz(a), aShape, lz(b), bShape, outShape);
   }
   copy(dtype: Dtype, x: Storage, size: number): Storage {
     return wrap(arr(x).slice(0, size), dtype);
   }
   cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
-    if (from === to) {
-      lz(x).refs++;
-      return x;
-    }
-    return expr({ kind: "cast", x: lz(x) }, to, size);
+    return graph.cast(lz(x), from, to, size);
   }
 
   /** A deferred reduction: its input expression is evaluated inside the reducing loop. */
@@ -293,25 +224,7 @@ export class CpuBackend implements Backend {
     shape: readonly number[],
     axes: readonly number[],
   ): Storage {
-    const plan = planReduce(shape, axes);
-    const { outer, inner } = plan;
-    const src = plan.perm
-      ? (() => {
-        const { outShape, strides } = permutedStrides(shape, plan.perm!);
-        return view(lz(x), outShape, 0, strides); // a view: no copy is made
-      })()
-      : (lz(x).refs++, lz(x));
-    if (plan.reduced === 1) return src;
-    const o = new LazyStorage<CpuStorage>(dtype, outer * inner, null, {
-      kind: "reduce",
-      op: REDUCE_OPS.indexOf(op),
-      x: src,
-      outer,
-      len: plan.reduced,
-      inner,
-    });
-    release(src);
-    return o;
+    return graph.reduce(op, dtype, lz(x), shape, axes);
   }
 
   matmul(
@@ -383,7 +296,7 @@ export class CpuBackend implements Backend {
   }
 
   comb(dtype: Dtype, n: number, period: number): Storage {
-    return expr({ kind: "comb", n, period }, dtype, period * n);
+    return graph.comb(dtype, n, period);
   }
   unshuffleBand(
     dtype: Dtype,
@@ -411,7 +324,7 @@ export class CpuBackend implements Backend {
     offset: number,
     strides: readonly number[],
   ): Storage {
-    return view(lz(x), outShape, offset, strides);
+    return graph.view(lz(x), outShape, offset, strides);
   }
   pad(
     dtype: Dtype,
@@ -420,19 +333,7 @@ export class CpuBackend implements Backend {
     pads: readonly (readonly [number, number])[],
     value: number,
   ): Storage {
-    const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-    return expr(
-      {
-        kind: "pad",
-        x: lz(x),
-        outShape,
-        inShape: [...shape],
-        before: pads.map((q) => q[0]),
-        value,
-      },
-      dtype,
-      sizeOf(outShape),
-    );
+    return graph.pad(dtype, lz(x), shape, pads, value);
   }
   concat(
     dtype: Dtype,

@@ -8,7 +8,7 @@
  * for an expression (WGSL in webgpu/codegen.ts, JavaScript in cpu/codegen.ts); B is the
  * type of a realized buffer.
  */
-import type { BinaryOp, Storage, UnaryOp } from "./backend.ts";
+import type { BinaryOp, Storage, UnaryOp } from "../backend/backend.ts";
 import { type Dtype, itemSize } from "../dtype.ts";
 
 /** An expression node. Children always have this node's size unless a view/pad says otherwise. */

@@ -1,0 +1,392 @@
+/**
+ * Building the expression graph, for every backend: the Backend calls that defer work
+ * (elementwise ops, views, pads, fills, reductions) become LazyStorage nodes here. Each
+ * new node is first offered to the simplifier (rewrite.ts), which may answer with a node
+ * that already exists; identical nodes are merged (common subexpressions); and the fusion
+ * caps decide which operands must run as kernels of their own first. A backend supplies
+ * only how to run a node (`realize`) and how to free a buffer.
+ */
+import type { BinaryOp, ReduceOp, UnaryOp } from "../backend/backend.ts";
+import { REDUCE_OPS } from "../backend/backend.ts";
+import type { Dtype } from "../dtype.ts";
+import { broadcastStrides, coalesce, sizeOf } from "../shape.ts";
+import { permutedStrides, planReduce } from "../shape_plan.ts";
+import { children, type Expr, LazyStorage, measure, ownParams } from "./lazy.ts";
+import { simplifier, simplify } from "./rewrite.ts";
+import { hashNum, mix } from "./uops.ts";
+
+/** Limits on what one fused kernel may hold. */
+export interface Caps {
+  /** Expression nodes. */
+  readonly maxNodes: number;
+  /** Longest chain: a value carried through a loop is run once it gets this deep. */
+  readonly maxDepth: number;
+  /** Parameter slots (WebGPU's uniform block), or Infinity. */
+  readonly maxParams: number;
+  /** Leaf buffers (WebGPU's storage bindings), or Infinity. */
+  readonly maxLeaves: number;
+}
+
+type Size = { nodes: number; leaves: number; params: number };
+
+/** A structural hash of a node's own fields and its children's identities. */
+function hashExpr<B>(e: Expr<B>, dtype: Dtype, size: number): number {
+  let h = mix(mix(e.kind.length * 31 + e.kind.charCodeAt(0), dtype.charCodeAt(1)), size);
+  const nums = (xs: readonly number[]) => {
+    for (const x of xs) h = mix(h, hashNum(x));
+  };
+  switch (e.kind) {
+    case "const":
+      nums([e.value]);
+      break;
+    case "iota":
+      nums([e.start, e.step]);
+      break;
+    case "comb":
+      nums([e.n, e.period]);
+      break;
+    case "unary":
+      h = mix(mix(h, e.op.charCodeAt(0) + 7 * e.op.length), e.x.id);
+      break;
+    case "binary":
+      h = mix(
+        mix(mix(h, e.op.charCodeAt(0) + 7 * e.op.length + e.op.charCodeAt(2)), e.a.id),
+        e.b.id,
+      );
+      break;
+    case "where":
+      h = mix(mix(mix(h, e.c.id), e.a.id), e.b.id);
+      break;
+    case "cast":
+      h = mix(h, e.x.id);
+      break;
+    case "view":
+      h = mix(h, e.x.id);
+      nums(e.shape);
+      nums(e.strides);
+      nums([e.offset]);
+      break;
+    case "pad":
+      h = mix(h, e.x.id);
+      nums(e.outShape);
+      nums(e.before);
+      nums([e.value]);
+      break;
+    case "reduce":
+      h = mix(h, e.x.id);
+      nums([e.op, e.outer, e.len, e.inner]);
+      break;
+  }
+  return h;
+}
+
+const sameNums = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+/** True when two expressions are the same op on the same children with the same numbers. */
+function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
+  if (x.kind !== y.kind) return false;
+  switch (x.kind) {
+    case "const":
+      return Object.is(x.value, (y as typeof x).value);
+    case "iota": {
+      const o = y as typeof x;
+      return Object.is(x.start, o.start) && Object.is(x.step, o.step);
+    }
+    case "comb": {
+      const o = y as typeof x;
+      return x.n === o.n && x.period === o.period;
+    }
+    case "unary": {
+      const o = y as typeof x;
+      return x.op === o.op && x.x === o.x;
+    }
+    case "binary": {
+      const o = y as typeof x;
+      return x.op === o.op && x.a === o.a && x.b === o.b;
+    }
+    case "where": {
+      const o = y as typeof x;
+      return x.c === o.c && x.a === o.a && x.b === o.b;
+    }
+    case "cast":
+      return x.x === (y as typeof x).x;
+    case "view": {
+      const o = y as typeof x;
+      return x.x === o.x && x.offset === o.offset && sameNums(x.shape, o.shape) &&
+        sameNums(x.strides, o.strides);
+    }
+    case "pad": {
+      const o = y as typeof x;
+      return x.x === o.x && Object.is(x.value, o.value) && sameNums(x.outShape, o.outShape) &&
+        sameNums(x.inShape, o.inShape) && sameNums(x.before, o.before);
+    }
+    case "reduce": {
+      const o = y as typeof x;
+      return x.x === o.x && x.op === o.op && x.outer === o.outer && x.len === o.len &&
+        x.inner === o.inner;
+    }
+  }
+}
+
+export class Graph<B> {
+  /** Live unrealized nodes by structural hash, for merging identical ones. */
+  #nodes = new Map<number, LazyStorage<B>[]>();
+  #hash = new WeakMap<LazyStorage<B>, number>();
+
+  constructor(
+    readonly caps: Caps,
+    /** Runs a node's deferred work into a buffer (a backend's kernel launcher). */
+    readonly realize: (s: LazyStorage<B>) => B,
+    /** Returns a buffer whose last reference is gone to its pool. */
+    readonly free: (buf: B) => void,
+  ) {}
+
+  /** A realized buffer as storage. */
+  leaf(buf: B, dtype: Dtype, size: number): LazyStorage<B> {
+    return new LazyStorage<B>(dtype, size, buf, null);
+  }
+
+  /** Drops a reference; the last one frees the buffer, or the expression's references. */
+  release(s: LazyStorage<B>): void {
+    if (--s.refs > 0) return;
+    this.#forget(s);
+    if (s.buf) this.free(s.buf);
+    else if (s.expr) { for (const c of children(s.expr)) this.release(c); }
+    s.buf = null;
+    s.expr = null;
+  }
+
+  /** Takes a node out of the merge table (it died, or its expression was replaced by a buffer). */
+  #forget(s: LazyStorage<B>): void {
+    const h = this.#hash.get(s);
+    if (h === undefined) return;
+    this.#hash.delete(s);
+    const list = this.#nodes.get(h);
+    if (!list) return;
+    const at = list.indexOf(s);
+    if (at >= 0) list.splice(at, 1);
+    if (list.length === 0) this.#nodes.delete(h);
+  }
+
+  /**
+   * A deferred expression node: simplified, merged with an identical live node, and with
+   * operands run first where the fused kernel would grow past the caps.
+   */
+  node(e: Expr<B>, dtype: Dtype, size: number): LazyStorage<B> {
+    const simpler = simplify(this, e, dtype, size);
+    if (simpler) return simpler;
+    // constants are not merged: they cost a parameter either way, and two slots keep a GPU
+    // compiler from folding c − c to 0 when c is infinite
+    if (e.kind === "const" || !simplifier.enabled) return this.#fit(e, dtype, size);
+    const h = hashExpr(e, dtype, size);
+    const list = this.#nodes.get(h);
+    if (list) {
+      for (const s of list) {
+        if (s.expr && s.dtype === dtype && s.size === size && sameExpr(s.expr, e)) {
+          s.refs++;
+          return s;
+        }
+      }
+    }
+    const out = this.#fit(e, dtype, size);
+    this.#hash.set(out, h);
+    if (list) list.push(out);
+    else this.#nodes.set(h, [out]);
+    return out;
+  }
+
+  /** Creates the node, running its biggest operands first while it would not fit the caps. */
+  #fit(e: Expr<B>, dtype: Dtype, size: number): LazyStorage<B> {
+    const kids = children(e);
+    const caps = this.caps;
+    const own = ownParams(e);
+    const fits = (m: Size) =>
+      m.nodes + 1 <= caps.maxNodes && m.leaves <= caps.maxLeaves &&
+      m.params + own <= caps.maxParams;
+    // a chain deeper than this (an eager loop that never ends a tidy) is cut: its fused
+    // kernels would otherwise grow, and be compiled anew, with every iteration
+    if (e.kind === "reduce") return new LazyStorage<B>(dtype, size, null, e);
+    for (const c of kids) if (c.depth >= caps.maxDepth) this.realize(c);
+    let exact: Size | null = null;
+    const bound = {
+      nodes: kids.reduce((a, c) => a + c.nodes, 0),
+      leaves: kids.reduce((a, c) => a + c.leaves, 0),
+      params: kids.reduce((a, c) => a + c.params, 0),
+    };
+    if (!fits(bound)) {
+      exact = measure(kids);
+      while (!fits(exact)) {
+        const big = kids.filter((c) =>
+          !c.buf
+        ).sort((a, b) => b.nodes + b.params - (a.nodes + a.params))[0];
+        if (!big) break;
+        this.realize(big);
+        exact = measure(kids);
+      }
+    }
+    const out = new LazyStorage<B>(dtype, size, null, e);
+    if (exact) {
+      // the bounds would keep growing with sharing; start again from the exact size
+      out.nodes = exact.nodes + 1;
+      out.leaves = exact.leaves;
+      out.params = exact.params + own;
+    }
+    return out;
+  }
+
+  /** Marks `s` realized into `buf` (its expression's references are dropped). */
+  settle(s: LazyStorage<B>, buf: B): void {
+    this.#forget(s);
+    s.settle(buf, (c) => this.release(c as LazyStorage<B>));
+  }
+
+  fill(dtype: Dtype, size: number, value: number): LazyStorage<B> {
+    return this.node({ kind: "const", value }, dtype, size);
+  }
+
+  iota(dtype: Dtype, size: number, start: number, step: number): LazyStorage<B> {
+    return this.node({ kind: "iota", start, step }, dtype, size);
+  }
+
+  /** Comb probes [period, n]: out[k][i] = 1 where i ≡ k (mod period), else 0. */
+  comb(dtype: Dtype, n: number, period: number): LazyStorage<B> {
+    return this.node({ kind: "comb", n, period }, dtype, period * n);
+  }
+
+  unary(op: UnaryOp, dtype: Dtype, x: LazyStorage<B>, size: number): LazyStorage<B> {
+    return this.node({ kind: "unary", op, x }, dtype, size);
+  }
+
+  binary(
+    op: BinaryOp,
+    dtype: Dtype,
+    a: LazyStorage<B>,
+    aShape: readonly number[],
+    b: LazyStorage<B>,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): LazyStorage<B> {
+    const av = this.broadcast(a, aShape, outShape), bv = this.broadcast(b, bShape, outShape);
+    const o = this.node({ kind: "binary", op, a: av, b: bv }, dtype, sizeOf(outShape));
+    this.release(av);
+    this.release(bv);
+    return o;
+  }
+
+  where(
+    dtype: Dtype,
+    c: LazyStorage<B>,
+    cShape: readonly number[],
+    a: LazyStorage<B>,
+    aShape: readonly number[],
+    b: LazyStorage<B>,
+    bShape: readonly number[],
+    outShape: readonly number[],
+  ): LazyStorage<B> {
+    const cv = this.broadcast(c, cShape, outShape);
+    const av = this.broadcast(a, aShape, outShape), bv = this.broadcast(b, bShape, outShape);
+    const o = this.node({ kind: "where", c: cv, a: av, b: bv }, dtype, sizeOf(outShape));
+    this.release(cv);
+    this.release(av);
+    this.release(bv);
+    return o;
+  }
+
+  cast(x: LazyStorage<B>, from: Dtype, to: Dtype, size: number): LazyStorage<B> {
+    if (from === to) {
+      x.refs++;
+      return x;
+    }
+    return this.node({ kind: "cast", x }, to, size);
+  }
+
+  /** x of `shape` read as if broadcast to `outShape` (no node when the sizes agree). */
+  broadcast(
+    x: LazyStorage<B>,
+    shape: readonly number[],
+    outShape: readonly number[],
+  ): LazyStorage<B> {
+    if (sizeOf(shape) === sizeOf(outShape)) {
+      x.refs++;
+      return x;
+    }
+    return this.view(x, outShape, 0, broadcastStrides(shape, outShape));
+  }
+
+  /** A deferred view: out[idx] = x[offset + Σ idx·strides] (transpose, broadcast, slice). */
+  view(
+    x: LazyStorage<B>,
+    outShape: readonly number[],
+    offset: number,
+    strides: readonly number[],
+  ): LazyStorage<B> {
+    const n = sizeOf(outShape);
+    const c = coalesce(outShape, [strides]);
+    if (
+      offset === 0 && n === x.size && c.shape.length <= 1 &&
+      (c.shape.length === 0 || c.strides[0][0] === 1)
+    ) {
+      x.refs++; // the identity view
+      return x;
+    }
+    return this.node(
+      { kind: "view", x, shape: c.shape, offset, strides: c.strides[0] },
+      x.dtype,
+      n,
+    );
+  }
+
+  /** A deferred constant pad. */
+  pad(
+    dtype: Dtype,
+    x: LazyStorage<B>,
+    shape: readonly number[],
+    pads: readonly (readonly [number, number])[],
+    value: number,
+  ): LazyStorage<B> {
+    const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
+    return this.node(
+      { kind: "pad", x, outShape, inShape: [...shape], before: pads.map((q) => q[0]), value },
+      dtype,
+      sizeOf(outShape),
+    );
+  }
+
+  /**
+   * A deferred reduction over `axes` (sorted, unique): its input expression is evaluated
+   * inside the reducing kernel. A value nobody reads (the forward sum under grad) costs
+   * nothing.
+   */
+  reduce(
+    op: ReduceOp,
+    dtype: Dtype,
+    x: LazyStorage<B>,
+    shape: readonly number[],
+    axes: readonly number[],
+  ): LazyStorage<B> {
+    const plan = planReduce(shape, axes);
+    const { outer, inner } = plan;
+    let src: LazyStorage<B>;
+    if (plan.perm) {
+      const { outShape, strides } = permutedStrides(shape, plan.perm);
+      src = this.view(x, outShape, 0, strides); // a view: no copy is made
+    } else {
+      src = x;
+      src.refs++;
+    }
+    if (plan.reduced === 0) {
+      // an empty reduced axis: the sum is 0 (max/min of nothing is refused above this layer)
+      this.release(src);
+      return this.fill(dtype, outer * inner, 0);
+    }
+    if (plan.reduced === 1) return src;
+    const o = this.node(
+      { kind: "reduce", op: REDUCE_OPS.indexOf(op), x: src, outer, len: plan.reduced, inner },
+      dtype,
+      outer * inner,
+    );
+    this.release(src);
+    return o;
+  }
+}
