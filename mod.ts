@@ -108,6 +108,7 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
+export { jit, type Jitted, type JitOptions } from "./src/ad/jit.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
 export {
   type Estimate,

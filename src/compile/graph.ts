@@ -11,7 +11,7 @@ import { REDUCE_OPS } from "../backend/backend.ts";
 import type { Dtype } from "../dtype.ts";
 import { broadcastStrides, coalesce, sizeOf } from "../shape.ts";
 import { permutedStrides, planReduce } from "../shape_plan.ts";
-import { children, type Expr, LazyStorage, measure, ownParams } from "./lazy.ts";
+import { children, type Expr, forChildren, LazyStorage, measure, ownParams } from "./lazy.ts";
 import { simplifier, simplify } from "./rewrite.ts";
 import { hashNum, mix } from "./uops.ts";
 
@@ -131,8 +131,7 @@ function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
 
 export class Graph<B> {
   /** Live unrealized nodes by structural hash, for merging identical ones. */
-  #nodes = new Map<number, LazyStorage<B>[]>();
-  #hash = new WeakMap<LazyStorage<B>, number>();
+  #nodes = new Map<number, LazyStorage<B> | LazyStorage<B>[]>();
 
   constructor(
     readonly caps: Caps,
@@ -159,14 +158,16 @@ export class Graph<B> {
 
   /** Takes a node out of the merge table (it died, or its expression was replaced by a buffer). */
   #forget(s: LazyStorage<B>): void {
-    const h = this.#hash.get(s);
-    if (h === undefined) return;
-    this.#hash.delete(s);
-    const list = this.#nodes.get(h);
-    if (!list) return;
-    const at = list.indexOf(s);
-    if (at >= 0) list.splice(at, 1);
-    if (list.length === 0) this.#nodes.delete(h);
+    const h = s._hash;
+    if (h === null) return;
+    s._hash = null;
+    const e = this.#nodes.get(h);
+    if (e === s) this.#nodes.delete(h);
+    else if (Array.isArray(e)) {
+      const at = e.indexOf(s);
+      if (at >= 0) e.splice(at, 1);
+      if (e.length === 1) this.#nodes.set(h, e[0]);
+    }
   }
 
   /**
@@ -180,25 +181,27 @@ export class Graph<B> {
     // compiler from folding c − c to 0 when c is infinite
     if (e.kind === "const" || !simplifier.enabled) return this.#fit(e, dtype, size);
     const h = hashExpr(e, dtype, size);
-    const list = this.#nodes.get(h);
-    if (list) {
-      for (const s of list) {
-        if (s.expr && s.dtype === dtype && s.size === size && sameExpr(s.expr, e)) {
-          s.refs++;
-          return s;
-        }
+    const hit = this.#nodes.get(h);
+    const same = (s: LazyStorage<B>) =>
+      s.expr !== null && s.dtype === dtype && s.size === size && sameExpr(s.expr, e);
+    if (hit !== undefined) {
+      if (!Array.isArray(hit)) {
+        if (same(hit)) return (hit.refs++, hit);
+      } else {
+        for (const s of hit) if (same(s)) return (s.refs++, s);
       }
     }
     const out = this.#fit(e, dtype, size);
-    this.#hash.set(out, h);
-    if (list) list.push(out);
-    else this.#nodes.set(h, [out]);
+    out._hash = h;
+    if (hit === undefined) this.#nodes.set(h, out);
+    else if (Array.isArray(hit)) hit.push(out);
+    else this.#nodes.set(h, [hit, out]);
     return out;
   }
 
   /** Creates the node, running its biggest operands first while it would not fit the caps. */
   #fit(e: Expr<B>, dtype: Dtype, size: number): LazyStorage<B> {
-    const kids = children(e);
+    if (e.kind === "reduce") return new LazyStorage<B>(dtype, size, null, e);
     const caps = this.caps;
     const own = ownParams(e);
     const fits = (m: Size) =>
@@ -206,15 +209,16 @@ export class Graph<B> {
       m.params + own <= caps.maxParams;
     // a chain deeper than this (an eager loop that never ends a tidy) is cut: its fused
     // kernels would otherwise grow, and be compiled anew, with every iteration
-    if (e.kind === "reduce") return new LazyStorage<B>(dtype, size, null, e);
-    for (const c of kids) if (c.depth >= caps.maxDepth) this.realize(c);
+    const bound = { nodes: 0, leaves: 0, params: 0 };
+    forChildren(e, (c) => {
+      if (c.depth >= caps.maxDepth) this.realize(c);
+      bound.nodes += c.nodes;
+      bound.leaves += c.leaves;
+      bound.params += c.params;
+    });
     let exact: Size | null = null;
-    const bound = {
-      nodes: kids.reduce((a, c) => a + c.nodes, 0),
-      leaves: kids.reduce((a, c) => a + c.leaves, 0),
-      params: kids.reduce((a, c) => a + c.params, 0),
-    };
     if (!fits(bound)) {
+      const kids = children(e);
       exact = measure(kids);
       while (!fits(exact)) {
         const big = kids.filter((c) =>

@@ -4,7 +4,7 @@
  * recently used evicted.
  */
 import { Lru } from "./lru.ts";
-import { type Kernel, sameUops } from "./uops.ts";
+import type { Finished, Kernel } from "./uops.ts";
 
 /** Counters of one cache, for the benchmarks. */
 export interface CompileStats {
@@ -24,18 +24,19 @@ export class KernelCache<V> {
     this.#lru = new Lru(capacity, onEvict && ((e) => onEvict(e.value)));
   }
 
-  /** The compiled form of `kernel`, made by `compile` on a miss. */
-  get(kernel: Kernel, compile: () => V): V {
-    const hit = this.#lru.get(kernel.key);
-    if (hit && sameUops(hit.kernel, kernel)) {
+  /** The compiled form of a lowered kernel, made by `compile` on a miss. */
+  get(f: Finished, compile: (k: Kernel) => V): V {
+    const hit = this.#lru.get(f.key);
+    if (hit && f.matches(hit.kernel)) {
       this.stats.hits++;
       return hit.value;
     }
     const t0 = performance.now();
-    const value = compile();
+    const kernel = f.kernel();
+    const value = compile(kernel);
     this.stats.ms += performance.now() - t0;
     this.stats.count++;
-    this.#lru.set(kernel.key, { kernel, value });
+    this.#lru.set(f.key, { kernel, value });
     return value;
   }
 

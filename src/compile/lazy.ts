@@ -56,6 +56,27 @@ export type Expr<B = unknown> =
     readonly value: number;
   };
 
+/** Calls `f` on each child of an expression (no array made). */
+export function forChildren<B>(e: Expr<B>, f: (c: LazyStorage<B>) => void): void {
+  switch (e.kind) {
+    case "unary":
+    case "cast":
+    case "view":
+    case "pad":
+    case "reduce":
+      f(e.x);
+      return;
+    case "binary":
+      f(e.a);
+      f(e.b);
+      return;
+    case "where":
+      f(e.c);
+      f(e.a);
+      f(e.b);
+  }
+}
+
 export function children<B>(e: Expr<B>): LazyStorage<B>[] {
   switch (e.kind) {
     case "const":
@@ -132,6 +153,13 @@ export class LazyStorage<B = unknown> implements Storage {
   nodes: number;
   leaves: number;
   params: number;
+  /** Lowering's scratch (lower.ts): the lowering that last visited, the index and value it memoized. */
+  _epoch = 0;
+  _ix = -1;
+  _val = -1;
+  _leaf = -1;
+  /** The graph's merge table (graph.ts): this node's structural hash, when it is listed there. */
+  _hash: number | null = null;
   /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */
   depth: number;
 
@@ -144,26 +172,26 @@ export class LazyStorage<B = unknown> implements Storage {
     this.byteLength = size * itemSize(dtype);
     this.buf = buf;
     this.expr = expr;
-    this.depth = expr && expr.kind !== "reduce"
-      ? 1 + Math.max(0, ...children(expr).map((k) => k.depth))
-      : 0;
-    if (expr?.kind === "reduce") {
-      expr.x.refs++;
+    this.depth = 0;
+    this.nodes = 1;
+    this.leaves = 1;
+    this.params = 0;
+    if (!expr) return;
+    if (expr.kind === "reduce") {
       // a consumer reads it as a buffer: it counts as one leaf
-      this.nodes = 1;
-      this.leaves = 1;
-      this.params = 0;
-    } else if (expr) {
-      const kids = children(expr);
-      for (const k of kids) k.refs++;
-      this.nodes = 1 + kids.reduce((a, k) => a + k.nodes, 0);
-      this.leaves = kids.reduce((a, k) => a + k.leaves, 0);
-      this.params = ownParams(expr) + kids.reduce((a, k) => a + k.params, 0);
-    } else {
-      this.nodes = 1;
-      this.leaves = 1;
-      this.params = 0;
+      expr.x.refs++;
+      return;
     }
+    this.leaves = 0;
+    this.params = ownParams(expr);
+    forChildren(expr, (k) => {
+      k.refs++;
+      if (k.depth >= this.depth) this.depth = k.depth + 1;
+      this.nodes += k.nodes;
+      this.leaves += k.leaves;
+      this.params += k.params;
+    });
+    if (this.depth === 0) this.depth = 1;
   }
 
   /** Marks this storage realized into `buf`, dropping its expression (and the references it held). */

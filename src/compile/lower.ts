@@ -14,7 +14,7 @@
 import { BINARY_OPS, UNARY_OPS } from "../backend/backend.ts";
 import type { Dtype } from "../dtype.ts";
 import type { Expr, LazyStorage } from "./lazy.ts";
-import { finish, type Kernel, T, U, Uops } from "./uops.ts";
+import { Finished, T, U, Uops } from "./uops.ts";
 
 /** What lowering needs to know about the device it lowers for. */
 export interface Target {
@@ -58,7 +58,7 @@ export function asDtype(dtype: Dtype, v: number): number {
 
 /** A lowered kernel, with the numbers and buffers one launch of it needs. */
 export interface Lowered<B> {
-  readonly kernel: Kernel;
+  readonly kernel: Finished;
   /** Parameter slots (read by IParam / VParam uops). */
   readonly params: number[];
   /** The uop type of each slot (how a device packs it). */
@@ -67,14 +67,17 @@ export interface Lowered<B> {
   readonly leaves: LazyStorage<B>[];
 }
 
+let epochs = 0;
+
 export class Lowering<B> {
   readonly u: Uops = new Uops();
   readonly params: number[] = [];
   readonly ptypes: number[] = [];
   readonly leaves: LazyStorage<B>[] = [];
-  #leafIndex = new Map<B, number>();
-  #local = new Map<LazyStorage<B>, number>();
-  #memo = new Map<number, number>();
+  /** Stamps the nodes this lowering visits (their memo fields are valid for it only). */
+  readonly #epoch = ++epochs;
+  /** Values of nodes read at more than one index. */
+  #more = new Map<LazyStorage<B>, Map<number, number>>();
   #zero: number;
 
   constructor(
@@ -98,17 +101,12 @@ export class Lowering<B> {
   /** Lowers `ls` at the kernel's index and finishes the kernel. */
   lower(ls: LazyStorage<B>, kind: string): Lowered<B> {
     const v = this.value(ls, this.root());
-    const { kernel, leafOrder, slotOrder } = finish(
-      this.u,
-      v,
-      kind,
-      this.target.magicDivision ? 3 : 1,
-    );
+    const kernel = new Finished(this.u, v, kind, this.target.magicDivision ? 3 : 1);
     return {
       kernel,
-      params: slotOrder.map((s) => this.params[s]),
-      ptypes: slotOrder.map((s) => this.ptypes[s]),
-      leaves: leafOrder.map((l) => this.leaves[l]),
+      params: kernel.slotOrder.map((s) => this.params[s]),
+      ptypes: kernel.slotOrder.map((s) => this.ptypes[s]),
+      leaves: kernel.leafOrder.map((l) => this.leaves[l]),
     };
   }
 
@@ -157,26 +155,33 @@ export class Lowering<B> {
   }
 
   #leaf(ls: LazyStorage<B>): number {
-    const buf = ls.buf!;
-    let k = this.#leafIndex.get(buf);
-    if (k === undefined) {
-      k = this.leaves.push(ls) - 1;
-      this.#leafIndex.set(buf, k);
-    }
-    return k;
+    if (ls._leaf < 0) ls._leaf = this.leaves.push(ls) - 1;
+    return ls._leaf;
   }
 
   /** The value uop of `ls` at index `ix`, lowered once per (node, index). */
   value(ls: LazyStorage<B>, ix: Ix): number {
-    let id = this.#local.get(ls);
-    if (id === undefined) this.#local.set(ls, id = this.#local.size);
     // a constant reads the same at every index: lower it once
-    const key = ls.expr?.kind === "const" ? -1 - id : id * 2097152 + ix.u;
-    const hit = this.#memo.get(key);
-    if (hit !== undefined) return hit;
+    const at = ls.expr?.kind === "const" ? -2 : ix.u;
+    if (ls._epoch !== this.#epoch) {
+      ls._epoch = this.#epoch;
+      ls._ix = -1;
+      ls._leaf = -1;
+    } else if (ls._ix === at) return ls._val;
+    else if (ls._ix !== -1) {
+      const hit = this.#more.get(ls)?.get(at);
+      if (hit !== undefined) return hit;
+    }
     if (ls.expr?.kind === "reduce") this.realizeNode(ls);
     const v = this.#compute(ls, ix);
-    this.#memo.set(key, v);
+    if (ls._ix === -1) {
+      ls._ix = at;
+      ls._val = v;
+    } else {
+      let m = this.#more.get(ls);
+      if (!m) this.#more.set(ls, m = new Map());
+      m.set(at, v);
+    }
     return v;
   }
 

@@ -92,13 +92,18 @@ function matchExpr<B>(
   m: Match<B>,
 ): boolean {
   if (e.kind !== p.kind) return false;
-  const ex = e as unknown as Record<string, unknown>;
+  const ex = e as unknown as {
+    op?: unknown;
+    x?: LazyStorage<B>;
+    a?: LazyStorage<B>;
+    b?: LazyStorage<B>;
+    c?: LazyStorage<B>;
+  };
   if (p.op !== undefined && ex.op !== p.op) return false;
-  for (const k of ["x", "a", "b", "c"] as const) {
-    const sub = p[k];
-    if (sub !== undefined && !matchPat(sub, ex[k] as LazyStorage<B>, m)) return false;
-  }
-  return true;
+  if (p.x !== undefined && !matchPat(p.x, ex.x!, m)) return false;
+  if (p.a !== undefined && !matchPat(p.a, ex.a!, m)) return false;
+  if (p.b !== undefined && !matchPat(p.b, ex.b!, m)) return false;
+  return p.c === undefined || matchPat(p.c, ex.c!, m);
 }
 
 // ---- pattern builders ----
@@ -364,11 +369,19 @@ export const RULES: readonly Rule[] = [
   },
 ];
 
-const byKind = new Map<Kind, Rule[]>();
+// the rules each node can match: by kind, and for unary and binary nodes by op too
+const byKind = new Map<string, Rule[]>();
+const byOp = new Map<string, Rule[]>();
 for (const r of RULES) {
-  const list = byKind.get(r.pat.kind) ?? [];
-  list.push(r);
-  byKind.set(r.pat.kind, list);
+  const k = r.pat.kind;
+  const ops = k === "unary" ? UNARY_OPS : k === "binary" ? BINARY_OPS : [];
+  for (const op of ops) {
+    if (r.pat.op !== undefined && op !== r.pat.op) continue;
+    const list = byOp.get(op) ?? [];
+    list.push(r);
+    byOp.set(op, list);
+  }
+  if (ops.length === 0) byKind.set(k, [...byKind.get(k) ?? [], r]);
 }
 
 /** Counts of rules applied, by name (for tests and benchmarks). */
@@ -377,6 +390,23 @@ export const ruleStats: Map<string, number> = new Map();
 /** Turns the simplifier off (tests compare simplified programs with unsimplified ones). */
 export const simplifier: { enabled: boolean } = { enabled: true };
 
+/** Whether any rule could match: every pattern looks at an unrealized operand (or two equal ones). */
+function candidate<B>(e: Expr<B>): boolean {
+  const open = (s: LazyStorage<B>) => s.expr !== null && s.buf === null;
+  switch (e.kind) {
+    case "binary":
+      return open(e.a) || open(e.b);
+    case "where":
+      return e.a === e.b || open(e.c);
+    case "const":
+    case "iota":
+    case "comb":
+      return false;
+    default:
+      return open(e.x);
+  }
+}
+
 /** A node equivalent to `e`, built from existing ones, or null to build `e` as it is. */
 export function simplify<B>(
   g: Graph<B>,
@@ -384,7 +414,8 @@ export function simplify<B>(
   dtype: Dtype,
   size: number,
 ): LazyStorage<B> | null {
-  const rules = simplifier.enabled ? byKind.get(e.kind) : undefined;
+  if (!simplifier.enabled || !candidate(e)) return null;
+  const rules = e.kind === "unary" || e.kind === "binary" ? byOp.get(e.op) : byKind.get(e.kind);
   if (!rules) return null;
   const n: Node<B> = { g, e, dtype, size };
   for (const r of rules) {

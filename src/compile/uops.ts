@@ -78,7 +78,8 @@ export class Uops {
   c: number[] = [];
   payload: number[] = [];
   level: number[] = [];
-  #index = new Map<number, number | number[]>();
+  /** Open-addressing table of uop ids + 1 by hash (0: empty), for merging identical uops. */
+  #table = new Int32Array(256);
 
   get length(): number {
     return this.op.length;
@@ -86,14 +87,15 @@ export class Uops {
 
   /** Appends a uop (or returns the identical one already there). */
   push(op: number, type: number, a = -1, b = -1, c = -1, payload: number = NONE): number {
-    const h = mix(mix(mix(mix(mix(op * 7 + type, a), b), c), hashNum(payload)), 0);
-    const hit = this.#index.get(h);
-    if (hit !== undefined) {
-      if (typeof hit === "number") {
-        if (this.#same(hit, op, type, a, b, c, payload)) return hit;
-      } else {
-        for (const k of hit) if (this.#same(k, op, type, a, b, c, payload)) return k;
-      }
+    const h = mix(mix(mix(mix(op * 7 + type, a), b), c), hashNum(payload));
+    let mask = this.#table.length - 1;
+    let at = h & mask;
+    for (let e = this.#table[at]; e !== 0; e = this.#table[at = (at + 1) & mask]) {
+      const k = e - 1;
+      if (
+        this.op[k] === op && this.type[k] === type && this.a[k] === a && this.b[k] === b &&
+        this.c[k] === c && Object.is(this.payload[k], payload)
+      ) return k;
     }
     const id = this.op.length;
     this.op.push(op);
@@ -107,23 +109,23 @@ export class Uops {
     if (b >= 0 && this.level[b] > lv) lv = this.level[b];
     if (c >= 0 && this.level[c] > lv) lv = this.level[c];
     this.level.push(lv);
-    if (hit === undefined) this.#index.set(h, id);
-    else if (typeof hit === "number") this.#index.set(h, [hit, id]);
-    else hit.push(id);
+    this.#table[at] = id + 1;
+    if (2 * (id + 1) > this.#table.length) {
+      // keep the table at most half full
+      const old = this.#table;
+      this.#table = new Int32Array(old.length * 2);
+      mask = this.#table.length - 1;
+      for (let k = 0; k <= id; k++) {
+        const hk = mix(
+          mix(mix(mix(this.op[k] * 7 + this.type[k], this.a[k]), this.b[k]), this.c[k]),
+          hashNum(this.payload[k]),
+        );
+        let j = hk & mask;
+        while (this.#table[j] !== 0) j = (j + 1) & mask;
+        this.#table[j] = k + 1;
+      }
+    }
     return id;
-  }
-
-  #same(
-    k: number,
-    op: number,
-    type: number,
-    a: number,
-    b: number,
-    c: number,
-    payload: number,
-  ): boolean {
-    return this.op[k] === op && this.type[k] === type && this.a[k] === a && this.b[k] === b &&
-      this.c[k] === c && Object.is(this.payload[k], payload);
   }
 }
 
@@ -146,9 +148,9 @@ export function hashNum(v: number): number {
 }
 
 /**
- * The live uops (those the result depends on), renumbered densely with their leaves and
- * parameter slots, and a key naming the kernel's structure: two kernels with equal keys
- * print the same source. The key is a pair of 32-bit hashes plus the counts.
+ * A finished kernel: the live uops (those the result depends on), renumbered densely with
+ * their leaves and parameter slots, and a key naming the kernel's structure: two kernels
+ * with equal keys print the same source. The key is a pair of 32-bit hashes plus counts.
  */
 export interface Kernel {
   readonly uops: Uops;
@@ -158,92 +160,108 @@ export interface Kernel {
   readonly leaves: number;
 }
 
-/** A finished kernel and where its leaves and slots came from. */
-export interface Finished {
-  readonly kernel: Kernel;
-  /** For each leaf of the kernel, its index among the lowering's leaves. */
-  readonly leafOrder: number[];
-  /** For each parameter slot of the kernel, its slot in the lowering. */
-  readonly slotOrder: number[];
-}
-
 /**
- * Drops dead uops, renumbers leaves and slots in order of use, and computes the key.
- * `kind` names the kernel template; `divSlots` is the slots an IDiv takes (1, or 3 with
- * magic numbers).
+ * A lowered kernel before it is compacted: its key and where its leaves and slots come
+ * from are known; the compacted uops are built only when a cache misses (`kernel()`), and
+ * a hit is confirmed against the cached kernel uop by uop (`matches`).
  */
-export function finish(u: Uops, result: number, kind: string, divSlots: number): Finished {
-  const n = u.length;
-  const live = new Uint8Array(n);
-  live[result] = 1;
-  for (let k = result; k >= 0; k--) {
-    if (!live[k]) continue;
-    if (u.a[k] >= 0) live[u.a[k]] = 1;
-    if (u.b[k] >= 0) live[u.b[k]] = 1;
-    if (u.c[k] >= 0) live[u.c[k]] = 1;
-  }
-  const out = new Uops();
-  const map = new Int32Array(n).fill(-1);
-  const leafOrder: number[] = [], slotOrder: number[] = [];
-  const leafMap = new Map<number, number>(), slotMap = new Map<number, number>();
-  // slots an IDiv reads take divSlots; find them first, as an IParam may name one earlier
-  const wide = new Set<number>();
-  for (let k = 0; k < n; k++) if (live[k] && u.op[k] === U.IDiv) wide.add(u.payload[k]);
-  let h1 = 0x9e3779b9 | 0, h2 = 0x7f4a7c15;
-  for (let i = 0; i < kind.length; i++) h1 = mix(h1, kind.charCodeAt(i));
-  for (let k = 0; k < n; k++) {
-    if (!live[k]) continue;
-    const a = u.a[k] >= 0 ? map[u.a[k]] : -1;
-    const b = u.b[k] >= 0 ? map[u.b[k]] : -1;
-    const c = u.c[k] >= 0 ? map[u.c[k]] : -1;
-    const op = u.op[k];
-    let payload = u.payload[k];
-    if (op === U.Load) {
-      let j = leafMap.get(payload);
-      if (j === undefined) leafMap.set(payload, j = leafOrder.push(payload) - 1);
-      payload = j;
-    } else if (op === U.IParam || op === U.VParam || op === U.IDiv) {
-      let j = slotMap.get(payload);
-      if (j === undefined) {
-        j = slotOrder.length;
-        const width = wide.has(payload) ? divSlots : 1;
-        for (let w = 0; w < width; w++) slotOrder.push(payload + w);
-        slotMap.set(payload, j);
-      }
-      payload = j;
-    }
-    map[k] = out.op.length;
-    out.op.push(op);
-    out.type.push(u.type[k]);
-    out.a.push(a);
-    out.b.push(b);
-    out.c.push(c);
-    out.payload.push(payload);
-    out.level.push(u.level[k]);
-    const p = hashNum(payload);
-    h1 = mix(mix(mix(mix(mix(h1, op * 8 + u.type[k]), a), b), c), p);
-    h2 = mix(mix(h2, op ^ (p << 5)), a + 31 * b + 961 * c);
-  }
-  const kernel = {
-    uops: out,
-    result: map[result],
-    leaves: leafOrder.length,
-    key: `${kind}:${leafOrder.length}:${out.length}:${(h1 >>> 0).toString(36)}:${
-      (h2 >>> 0).toString(36)
-    }`,
-  };
-  return { kernel, leafOrder, slotOrder };
-}
+export class Finished {
+  readonly key: string;
+  /** For each leaf of the kernel, its index among the lowering's leaves. */
+  readonly leafOrder: number[] = [];
+  /** For each parameter slot of the kernel, its slot in the lowering. */
+  readonly slotOrder: number[] = [];
+  /** Live uops in order, and each one's new number and payload. */
+  readonly #live: number[] = [];
+  readonly #map: Int32Array;
+  readonly #payload: number[] = [];
+  #kernel: Kernel | null = null;
 
-/** True when two kernels' uops are identical (a cache hit is confirmed with this). */
-export function sameUops(x: Kernel, y: Kernel): boolean {
-  const a = x.uops, b = y.uops;
-  if (a.length !== b.length || x.result !== y.result) return false;
-  for (let k = 0; k < a.length; k++) {
-    if (
-      a.op[k] !== b.op[k] || a.type[k] !== b.type[k] || a.a[k] !== b.a[k] || a.b[k] !== b.b[k] ||
-      a.c[k] !== b.c[k] || !Object.is(a.payload[k], b.payload[k])
-    ) return false;
+  constructor(readonly u: Uops, readonly result: number, kind: string, divSlots: number) {
+    const n = u.length;
+    const live = new Uint8Array(n);
+    live[result] = 1;
+    for (let k = result; k >= 0; k--) {
+      if (!live[k]) continue;
+      if (u.a[k] >= 0) live[u.a[k]] = 1;
+      if (u.b[k] >= 0) live[u.b[k]] = 1;
+      if (u.c[k] >= 0) live[u.c[k]] = 1;
+    }
+    const map = this.#map = new Int32Array(n).fill(-1);
+    const leafMap = new Map<number, number>(), slotMap = new Map<number, number>();
+    // slots an IDiv reads take divSlots; find them first, as an IParam may name one earlier
+    const wide = new Set<number>();
+    for (let k = 0; k < n; k++) if (live[k] && u.op[k] === U.IDiv) wide.add(u.payload[k]);
+    let h1 = 0x9e3779b9 | 0, h2 = 0x7f4a7c15;
+    for (let i = 0; i < kind.length; i++) h1 = mix(h1, kind.charCodeAt(i));
+    for (let k = 0; k < n; k++) {
+      if (!live[k]) continue;
+      const a = u.a[k] >= 0 ? map[u.a[k]] : -1;
+      const b = u.b[k] >= 0 ? map[u.b[k]] : -1;
+      const c = u.c[k] >= 0 ? map[u.c[k]] : -1;
+      const op = u.op[k];
+      let payload = u.payload[k];
+      if (op === U.Load) {
+        let j = leafMap.get(payload);
+        if (j === undefined) leafMap.set(payload, j = this.leafOrder.push(payload) - 1);
+        payload = j;
+      } else if (op === U.IParam || op === U.VParam || op === U.IDiv) {
+        let j = slotMap.get(payload);
+        if (j === undefined) {
+          j = this.slotOrder.length;
+          const width = wide.has(payload) ? divSlots : 1;
+          for (let w = 0; w < width; w++) this.slotOrder.push(payload + w);
+          slotMap.set(payload, j);
+        }
+        payload = j;
+      }
+      map[k] = this.#live.length;
+      this.#live.push(k);
+      this.#payload.push(payload);
+      const p = hashNum(payload);
+      h1 = mix(mix(mix(mix(mix(h1, op * 8 + u.type[k]), a), b), c), p);
+      h2 = mix(mix(h2, op ^ (p << 5)), a + 31 * b + 961 * c);
+    }
+    this.key = `${kind}:${this.leafOrder.length}:${this.#live.length}:${(h1 >>> 0).toString(36)}:${
+      (h2 >>> 0).toString(36)
+    }`;
   }
-  return true;
+
+  /** The compacted kernel (built once, on demand). */
+  kernel(): Kernel {
+    if (this.#kernel) return this.#kernel;
+    const u = this.u, map = this.#map;
+    const out = new Uops();
+    this.#live.forEach((k, i) => {
+      out.op.push(u.op[k]);
+      out.type.push(u.type[k]);
+      out.a.push(u.a[k] >= 0 ? map[u.a[k]] : -1);
+      out.b.push(u.b[k] >= 0 ? map[u.b[k]] : -1);
+      out.c.push(u.c[k] >= 0 ? map[u.c[k]] : -1);
+      out.payload.push(this.#payload[i]);
+      out.level.push(u.level[k]);
+    });
+    return this.#kernel = {
+      uops: out,
+      result: map[this.result],
+      key: this.key,
+      leaves: this.leafOrder.length,
+    };
+  }
+
+  /** True when `k` is this kernel, uop for uop (a cache hit is confirmed with this). */
+  matches(k: Kernel): boolean {
+    const u = this.u, map = this.#map, live = this.#live, x = k.uops;
+    if (x.length !== live.length || k.result !== map[this.result]) return false;
+    for (let i = 0; i < live.length; i++) {
+      const j = live[i];
+      if (
+        x.op[i] !== u.op[j] || x.type[i] !== u.type[j] ||
+        x.a[i] !== (u.a[j] >= 0 ? map[u.a[j]] : -1) ||
+        x.b[i] !== (u.b[j] >= 0 ? map[u.b[j]] : -1) ||
+        x.c[i] !== (u.c[j] >= 0 ? map[u.c[j]] : -1) || !Object.is(x.payload[i], this.#payload[i])
+      ) return false;
+    }
+    return true;
+  }
 }

@@ -9,6 +9,7 @@ import type {
   BinaryOp,
   IndexInfo,
   RandomDist,
+  Recording,
   ReduceOp,
   Storage,
   UnaryOp,
@@ -21,7 +22,8 @@ import { Graph } from "../../compile/graph.ts";
 import type { Target } from "../../compile/lower.ts";
 import { lowerFitting, splitSize } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
-import type { Kernel } from "../../compile/uops.ts";
+import type { Finished, Kernel } from "../../compile/uops.ts";
+import { Program, Recorder, recordingScope } from "../../compile/program.ts";
 import { mapSource, reduceSource, splitSource } from "./render.ts";
 import { H } from "./elementwise.ts";
 import { CpuStorage, out, pool } from "./storage.ts";
@@ -87,25 +89,74 @@ function wrap(a: TypedArray, dtype: Dtype = dtypeOf(a)): L {
 function realize(s: L): CpuStorage {
   if (s.buf) return s.buf;
   const e = s.expr!;
-  const o = out(s.dtype, s.size);
   const sub = (c: L) => void realize(c);
-  const run = (k: Kernel, source: (k: Kernel) => string) =>
-    kernels.get(k, () => compileJs(source(k)));
+  const compiled = (f: Finished, source: (k: Kernel) => string) =>
+    kernels.get(f, (k) => compileJs(source(k)));
+  let leaves: L[] = [];
+  let launch = (_o: TypedArray, _ls: TypedArray[]) => {};
   if (e.kind === "reduce") {
     const op = REDUCE_OPS[e.op];
     const l = lowerFitting(TARGET, e.x, `reduce-${op}`, undefined, sub);
-    const leaves = l.leaves.map((c) => c.buf!.data);
-    run(l.kernel, (k) => reduceSource(op, k))(o, leaves, l.params, e.outer, e.len, e.inner);
+    const fn = compiled(l.kernel, (k) => reduceSource(op, k));
+    const { outer, len, inner } = e;
+    leaves = l.leaves;
+    launch = (o, ls) => fn(o, ls, l.params, outer, len, inner);
   } else if (s.size > 0) {
     const m = splitSize(s, (a) => a <= MAX_SPLIT);
     const l = lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub);
-    const leaves = l.leaves.map((c) => c.buf!.data);
-    if (m) run(l.kernel, splitSource)(o, leaves, l.params, m, s.size / m);
-    else run(l.kernel, mapSource)(o, leaves, l.params, s.size);
+    const size = s.size;
+    leaves = l.leaves;
+    const fn = compiled(l.kernel, m ? splitSource : mapSource);
+    launch = m ? (o, ls) => fn(o, ls, l.params, m, size / m) : (o, ls) => fn(o, ls, l.params, size);
   }
-  const buf = new CpuStorage(o);
+  const buf = kernel(s.dtype, s.size, leaves, launch);
   graph.settle(s, buf);
   return buf;
+}
+
+/** The recording in progress (jit), if any. */
+let rec: Recorder<CpuStorage> | null = null;
+
+/**
+ * Runs a kernel that writes a fresh array of `size` from the arrays of realized `inputs`
+ * (`zeroed`: one that starts at zero, else one from the pool with old values), and
+ * records it while a jit trace is recording.
+ */
+function kernel(
+  dtype: Dtype,
+  size: number,
+  inputs: readonly L[],
+  body: (o: TypedArray, xs: TypedArray[]) => void,
+  zeroed = false,
+): CpuStorage {
+  const run = (xs: readonly CpuStorage[]) => {
+    const o = zeroed ? allocArray(dtype, size) : out(dtype, size);
+    body(o, xs.map((x) => x.data));
+    return new CpuStorage(o);
+  };
+  const buf = run(inputs.map((x) => x.buf!));
+  rec?.step(inputs, buf, run);
+  return buf;
+}
+
+/** An opaque kernel's result as storage: inputs realized, the kernel run (and recorded). */
+function op(
+  dtype: Dtype,
+  size: number,
+  inputs: readonly Storage[],
+  body: (o: TypedArray, xs: TypedArray[]) => void,
+  zeroed = false,
+): L {
+  const ins = inputs.map((x) => {
+    realize(lz(x));
+    return lz(x);
+  });
+  return graph.leaf(kernel(dtype, size, ins, body, zeroed), dtype, size);
+}
+
+/** Marks the recording in progress as not replayable (work it cannot repeat). */
+function unrecordable(why: string): void {
+  if (rec) rec.poisoned ??= why;
 }
 
 /** Waits for every buffer under `s` still arriving from another device (see `to`). */
@@ -143,10 +194,12 @@ export class CpuBackend implements Backend {
   }
   /** The typed array behind a storage (computed if deferred), for copies to another device. */
   hostArray(s: Storage): TypedArray {
+    unrecordable("a copy to another device");
     return arr(s);
   }
   /** CPU storage for data still being read back from another device (see `to`). */
   fromTransit(data: Promise<TypedArray>, dtype: Dtype, size: number): Storage {
+    unrecordable("a copy from another device");
     return graph.leaf(new CpuStorage(data), dtype, size);
   }
   async download(s: Storage): Promise<TypedArray> {
@@ -165,7 +218,45 @@ export class CpuBackend implements Backend {
     realize(lz(s));
   }
   raiseIf(flag: Storage, message: string): void {
-    if (arr(flag)[0] !== 0) throw new RangeError(message);
+    const check = (xs: readonly CpuStorage[]) => {
+      if (xs[0].data[0] !== 0) throw new RangeError(message);
+      return null;
+    };
+    const f = lz(flag);
+    check([realize(f)]);
+    rec?.step([f], null, check);
+  }
+
+  /** Records the kernels run from now until `finish`, as a program replayable on new inputs. */
+  record(inputs: readonly Storage[]): Recording {
+    if (rec) throw new Error("internal: a jit trace is already recording on the CPU");
+    const r = new Recorder<CpuStorage>(inputs.map(lz));
+    rec = r;
+    const end = recordingScope();
+    const stop = () => {
+      if (rec === r) rec = null;
+      end();
+    };
+    const release = (x: L) => graph.release(x);
+    return {
+      finish: (outputs) => {
+        for (const o of outputs) realize(lz(o));
+        stop();
+        if (r.poisoned) {
+          r.dispose(release);
+          return r.poisoned;
+        }
+        return new Program(r, outputs.map(lz), {
+          free: (b) => graph.free(b),
+          wrap: (b, dtype, size) => graph.leaf(b, dtype, size),
+          release,
+        });
+      },
+      abort: () => {
+        stop();
+        r.dispose(release);
+      },
+    };
   }
   sync(): Promise<void> {
     return Promise.resolve();
@@ -178,9 +269,7 @@ export class CpuBackend implements Backend {
     return graph.iota(dtype, size, start, step);
   }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
-    const a = out(dtype, size);
-    randomCpu(dist, a, seed, offset);
-    return wrap(a, dtype);
+    return op(dtype, size, [], (o) => randomCpu(dist, o, seed, offset));
   }
 
   unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
@@ -210,7 +299,7 @@ export class CpuBackend implements Backend {
     return graph.where(dtype, lz(c), cShape, lz(a), aShape, lz(b), bShape, outShape);
   }
   copy(dtype: Dtype, x: Storage, size: number): Storage {
-    return wrap(arr(x).slice(0, size), dtype);
+    return op(dtype, size, [x], (o, [a]) => o.set(a.subarray(0, size)));
   }
   cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
     return graph.cast(lz(x), from, to, size);
@@ -235,13 +324,16 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    matmulCpu(arr(a), aShape, arr(b), bShape, o, outShape);
-    return wrap(o);
+    return op(
+      dtype,
+      sizeOf(outShape),
+      [a, b],
+      (o, [A, B]) => matmulCpu(A, aShape, B, bShape, o, outShape),
+    );
   }
 
   solve(
-    op: string,
+    name: string,
     dtype: Dtype,
     a: Storage,
     aShape: readonly number[],
@@ -254,24 +346,23 @@ export class CpuBackend implements Backend {
     const batchShape = outShape.slice(0, r - 2);
     const aB = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * n * n);
     const bB = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * n * m);
-    const A = arr(a), B = arr(b);
-    const o = out(dtype, sizeOf(outShape));
-    const w = new Float64Array(n * cols);
-    let at = 0;
-    forEachBatch(batchShape, [aB, bB], (ao, bo) => {
-      packColumns(w, cols, A, ao, n, n, 0);
-      packColumns(w, cols, B, bo, n, m, n);
-      const { singular } = gaussJordan(w, n, cols, false);
-      if (singular) throw singularError(op, at, singular);
-      for (let i = 0; i < n; i++) {
-        for (let j = 0; j < m; j++) o[at * n * m + i * m + j] = w[i * cols + n + j];
-      }
-      at++;
+    return op(dtype, sizeOf(outShape), [a, b], (o, [A, B]) => {
+      const w = new Float64Array(n * cols);
+      let at = 0;
+      forEachBatch(batchShape, [aB, bB], (ao, bo) => {
+        packColumns(w, cols, A, ao, n, n, 0);
+        packColumns(w, cols, B, bo, n, m, n);
+        const { singular } = gaussJordan(w, n, cols, false);
+        if (singular) throw singularError(name, at, singular);
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < m; j++) o[at * n * m + i * m + j] = w[i * cols + n + j];
+        }
+        at++;
+      });
     });
-    return wrap(o);
   }
   det(
-    op: string,
+    name: string,
     mode: "det" | "logdet",
     dtype: Dtype,
     a: Storage,
@@ -279,20 +370,19 @@ export class CpuBackend implements Backend {
   ): Storage {
     const r = aShape.length, n = aShape[r - 1];
     const count = sizeOf(aShape.slice(0, -2));
-    const A = arr(a);
-    const o = out(dtype, count);
-    const w = new Float64Array(n * n);
-    for (let b = 0; b < count; b++) {
-      packColumns(w, n, A, b * n * n, n, n, 0);
-      const { logabs, sign, singular } = gaussJordan(w, n, n, true);
-      if (mode === "det") o[b] = singular ? 0 : sign * Math.exp(logabs);
-      else {
-        const msg = logdetError(op, b, singular, sign);
-        if (msg) throw new RangeError(msg);
-        o[b] = logabs;
+    return op(dtype, count, [a], (o, [A]) => {
+      const w = new Float64Array(n * n);
+      for (let b = 0; b < count; b++) {
+        packColumns(w, n, A, b * n * n, n, n, 0);
+        const { logabs, sign, singular } = gaussJordan(w, n, n, true);
+        if (mode === "det") o[b] = singular ? 0 : sign * Math.exp(logabs);
+        else {
+          const msg = logdetError(name, b, singular, sign);
+          if (msg) throw new RangeError(msg);
+          o[b] = logabs;
+        }
       }
-    }
-    return wrap(o);
+    });
   }
 
   comb(dtype: Dtype, n: number, period: number): Storage {
@@ -307,14 +397,15 @@ export class CpuBackend implements Backend {
     upper: boolean,
     mirror: boolean,
   ): Storage {
-    const o = out(dtype, (b + 1) * n);
-    unshuffleCpu(arr(hv), o, n, b, period, upper, mirror);
-    return wrap(o);
+    return op(
+      dtype,
+      (b + 1) * n,
+      [hv],
+      (o, [h]) => unshuffleCpu(h, o, n, b, period, upper, mirror),
+    );
   }
   substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
-    const o = out(dtype, (b + 1) * n);
-    substituteCpu(arr(hv), o, n, b, upper);
-    return wrap(o);
+    return op(dtype, (b + 1) * n, [hv], (o, [h]) => substituteCpu(h, o, n, b, upper));
   }
 
   stridedCopy(
@@ -342,9 +433,7 @@ export class CpuBackend implements Backend {
     axis: number,
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    concatCpu(xs.map(arr), shapes, axis, o, outShape);
-    return wrap(o);
+    return op(dtype, sizeOf(outShape), xs, (o, as) => concatCpu(as, shapes, axis, o, outShape));
   }
   gather(
     dtype: Dtype,
@@ -354,10 +443,10 @@ export class CpuBackend implements Backend {
     _idx: Storage,
     idxInfo: IndexInfo,
   ): Storage {
+    // the indices are host values known when the op is built (jit keys on them)
     const m = idxInfo.host.length;
-    const o = out(dtype, sizeOf(shape.slice(0, axis)) * m * sizeOf(shape.slice(axis + 1)));
-    gatherCpu(arr(x), shape, axis, idxInfo.host, o);
-    return wrap(o);
+    const size = sizeOf(shape.slice(0, axis)) * m * sizeOf(shape.slice(axis + 1));
+    return op(dtype, size, [x], (o, [a]) => gatherCpu(a, shape, axis, idxInfo.host, o));
   }
   scatterAdd(
     dtype: Dtype,
@@ -368,13 +457,16 @@ export class CpuBackend implements Backend {
     idxInfo: IndexInfo,
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    scatterAddCpu(arr(g), outShape, axis, idxInfo.host, o);
-    return wrap(o);
+    return op(
+      dtype,
+      sizeOf(outShape),
+      [g],
+      (o, [a]) => scatterAddCpu(a, outShape, axis, idxInfo.host, o),
+    );
   }
 
   choleskyBanded(
-    op: string,
+    name: string,
     dtype: Dtype,
     ab: Storage,
     batch: number,
@@ -382,12 +474,16 @@ export class CpuBackend implements Backend {
     b: number,
     lower: boolean,
   ): Storage {
-    const o = allocArray(dtype, batch * (b + 1) * n);
-    choleskyBandedCpu(op, arr(ab), o, batch, n, b, lower);
-    return wrap(o);
+    return op(
+      dtype,
+      batch * (b + 1) * n,
+      [ab],
+      (o, [a]) => choleskyBandedCpu(name, a, o, batch, n, b, lower),
+      true,
+    );
   }
   solveBanded(
-    op: string,
+    name: string,
     dtype: Dtype,
     ab: Storage,
     rhs: Storage,
@@ -397,8 +493,12 @@ export class CpuBackend implements Backend {
     m: number,
     lower: boolean,
   ): Storage {
-    const o = allocArray(dtype, batch * n * m);
-    solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
-    return wrap(o);
+    return op(
+      dtype,
+      batch * n * m,
+      [ab, rhs],
+      (o, [a, r]) => solveBandedCpu(name, a, r, o, batch, n, b, m, lower),
+      true,
+    );
   }
 }

@@ -12,6 +12,7 @@ import {
   type IndexInfo,
   RANDOM_DISTS,
   type RandomDist,
+  type Recording,
   type ReduceOp,
   type Storage,
   type UnaryOp,
@@ -28,7 +29,9 @@ import { LazyStorage } from "../../compile/lazy.ts";
 import { Graph } from "../../compile/graph.ts";
 import type { Lowered, Target } from "../../compile/lower.ts";
 import { lowerFitting, splitSize } from "../../compile/schedule.ts";
+import { KernelCache } from "../../compile/kernels.ts";
 import { fill, packSlots } from "./codegen.ts";
+import { recordingScope } from "../../compile/program.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
 const WG = 256;
@@ -113,6 +116,8 @@ export class WebGpuBackend implements Backend {
   readonly #maxLeaves: number;
   /** The deferred expressions of this device. */
   readonly graph: Graph<GpuStorage>;
+  /** Generated kernels by structure (the pipelines themselves are cached by the runtime). */
+  readonly #kernels = new KernelCache<string>(2048);
 
   constructor(readonly rt: GpuRuntime) {
     this.description = `WebGPU (${rt.adapterDescription})`;
@@ -178,7 +183,7 @@ export class WebGpuBackend implements Backend {
         name: shader,
         shader,
         workgroupSize: WG,
-        generated: { key: l.kernel.key, source: () => fill(SHADERS[shader], l.kernel, 2) },
+        generated: this.#generated(l, shader),
       };
       this.rt.dispatch(
         spec,
@@ -190,6 +195,18 @@ export class WebGpuBackend implements Backend {
     }
     this.graph.settle(s, out);
     return out;
+  }
+
+  /**
+   * A lowered kernel's source for a template, named by an id the kernel cache confirms uop
+   * by uop (the pipeline cache keys on it).
+   */
+  #generated(l: Lowered<GpuStorage>, shader: keyof typeof SHADERS): KernelSpec["generated"] {
+    const key = this.#kernels.get(
+      l.kernel,
+      (k) => `${shader}|${k.key}|${this.#kernels.stats.count}`,
+    );
+    return { key, source: () => fill(SHADERS[shader], l.kernel.kernel(), 2) };
   }
 
   /** Lowers `s` for a template, running operands first while the kernel exceeds the uniform slots or bindings. */
@@ -242,6 +259,18 @@ export class WebGpuBackend implements Backend {
     this.#buf(s);
     await this.rt.sync();
   }
+  /** Records the kernels run from now until `finish` (jit). */
+  record(_inputs: readonly Storage[]): Recording {
+    const end = recordingScope();
+    return {
+      finish: () => {
+        end();
+        return "recording is not implemented on WebGPU yet";
+      },
+      abort: end,
+    };
+  }
+
   /** Runs any deferred work behind `s` now (for timing; reads do it by themselves). */
   materialize(s: Storage): void {
     this.#buf(s);
@@ -322,7 +351,7 @@ export class WebGpuBackend implements Backend {
     const shader = tree ? "reduce_tree" : "reduce_strided";
     const l = this.#lower(src, shader);
     const slots = packSlots(l.params, l.ptypes);
-    const generated = { key: l.kernel.key, source: () => fill(SHADERS[shader], l.kernel, 2) };
+    const generated = this.#generated(l, shader);
     let chunks: number, count: number, params: ArrayBuffer, groupCount: number;
     let spec: KernelSpec;
     if (tree) {
