@@ -108,8 +108,10 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
-export { jit, type Jitted, type JitOptions } from "./src/ad/jit.ts";
+export { jit, type JitOptions, type Jitted } from "./src/ad/jit.ts";
+export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
+export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
 export {
   type Estimate,
   hessianDiagonal,
@@ -120,6 +122,7 @@ export {
 export { type EigenOptions, type EigenResult, hessianEigenvalues } from "./src/curvature/eigen.ts";
 export { inverseHvp, type InverseHvpOptions } from "./src/curvature/inverse_hvp.ts";
 export { cg, type CgOptions, type CgResult } from "./src/linalg/cg.ts";
+export type { Progress, ProgressCallback } from "./src/progress.ts";
 export {
   neumann,
   type NeumannOptions,
@@ -141,6 +144,8 @@ export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";
 export { minimize, minimizeMethods, registerMethod } from "./src/optim/minimize.ts";
 export type {
+  Bounds,
+  Constraints,
   IterationCallback,
   IterationInfo,
   MethodName,
@@ -149,6 +154,7 @@ export type {
   MinimizeOptions,
   MinimizeProblem,
   MinimizeResult,
+  Multipliers,
 } from "./src/optim/types.ts";
 export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
 export {

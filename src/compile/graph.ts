@@ -175,7 +175,11 @@ export class Graph<B> {
    * operands run first where the fused kernel would grow past the caps.
    */
   node(e: Expr<B>, dtype: Dtype, size: number): LazyStorage<B> {
-    const simpler = simplify(this, e, dtype, size);
+    // a rewrite may drop an operand; one that carries a kernel error must stay (its error
+    // belongs to everything computed from it)
+    let faulty = false;
+    forChildren(e, (c) => (faulty ||= c.fault !== null));
+    const simpler = faulty ? null : simplify(this, e, dtype, size);
     if (simpler) return simpler;
     // constants are not merged: they cost a parameter either way, and two slots keep a GPU
     // compiler from folding c − c to 0 when c is infinite

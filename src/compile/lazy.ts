@@ -10,6 +10,7 @@
  */
 import type { BinaryOp, Storage, UnaryOp } from "../backend/backend.ts";
 import { type Dtype, itemSize } from "../dtype.ts";
+import { type Fault, joinFaults } from "../backend/fault.ts";
 
 /** An expression node. Children always have this node's size unless a view/pad says otherwise. */
 export type Expr<B = unknown> =
@@ -162,6 +163,11 @@ export class LazyStorage<B = unknown> implements Storage {
   _hash: number | null = null;
   /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */
   depth: number;
+  /**
+   * Kernel errors this value owns (see ../fault.ts): inherited from the storages it is
+   * computed from; a kernel that can fail adds its own check to its output.
+   */
+  fault: Fault | null;
 
   constructor(
     readonly dtype: Dtype,
@@ -176,21 +182,26 @@ export class LazyStorage<B = unknown> implements Storage {
     this.nodes = 1;
     this.leaves = 1;
     this.params = 0;
+    this.fault = null;
     if (!expr) return;
     if (expr.kind === "reduce") {
+      this.fault = expr.x.fault;
       // a consumer reads it as a buffer: it counts as one leaf
       expr.x.refs++;
       return;
     }
     this.leaves = 0;
     this.params = ownParams(expr);
+    let faults: (Fault | null)[] | null = null;
     forChildren(expr, (k) => {
       k.refs++;
       if (k.depth >= this.depth) this.depth = k.depth + 1;
       this.nodes += k.nodes;
       this.leaves += k.leaves;
       this.params += k.params;
+      if (k.fault) (faults ??= []).push(k.fault);
     });
+    if (faults) this.fault = joinFaults(faults);
     if (this.depth === 0) this.depth = 1;
   }
 

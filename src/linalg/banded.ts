@@ -166,7 +166,8 @@ function checkSize(op: string, t: Tensor, shape: readonly number[]): void {
  *
  * A matrix that is not positive definite is an error naming the first leading minor that
  * is not positive, like LAPACK's `info` — never NaN. On the CPU it is thrown here; on
- * WebGPU by the next read-back (`data()`, `item()`), since kernels cannot throw.
+ * WebGPU, where kernels cannot throw, the result owns it: every read (`data()`, `item()`)
+ * of the result, or of anything computed from it, raises it.
  *
  * @example
  * ```ts
@@ -203,7 +204,8 @@ export function choleskyBanded(ab: Tensor | BandedMatrix, opts: BandedOptions = 
  * The result has the shape of `rhs`. Costs O(n b²) per matrix.
  *
  * A matrix that is not positive definite is an error naming the failing leading minor
- * (thrown here on the CPU, by the next read-back on WebGPU).
+ * (thrown here on the CPU; on WebGPU raised by every read of the result or of anything
+ * computed from it).
  *
  * @example
  * ```ts

@@ -173,6 +173,8 @@ async function arrivals(s: L): Promise<void> {
     } else if (t.expr) stack.push(...children(t.expr));
   }
   await Promise.all(waits);
+  // a copy that failed raises its error now
+  for (const t of seen) if (t.buf && !t.buf.arrived) void t.buf.data;
 }
 
 /** The typed array behind a storage, running its expression first if needed. */
@@ -217,7 +219,7 @@ export class CpuBackend implements Backend {
     await arrivals(lz(s));
     realize(lz(s));
   }
-  raiseIf(flag: Storage, message: string): void {
+  raiseIf(_target: Storage, flag: Storage, message: string): void {
     const check = (xs: readonly CpuStorage[]) => {
       if (xs[0].data[0] !== 0) throw new RangeError(message);
       return null;

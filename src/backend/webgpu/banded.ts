@@ -16,12 +16,13 @@
  * of long systems.
  *
  * A matrix that is not positive definite leaves the order of its failing leading minor in
- * a status buffer, which `rt.addCheck` turns into an error at the next read-back.
+ * a status buffer, which `rt.addCheck` turns into the error the result owns (../fault.ts).
  */
 import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { notPositiveDefinite } from "../banded_errors.ts";
+import type { Check } from "../fault.ts";
 
 /** Most loop passes one invocation may make (lavapipe's hidden limit is 65,535). */
 export const LOOP_BUDGET = 60_000;
@@ -140,9 +141,9 @@ function factor(
   return { w, status };
 }
 
-/** Registers the read-back check that turns a failed factorisation into `op`'s error. */
-function checkStatus(rt: GpuRuntime, op: string, status: GpuStorage, batch: number): void {
-  rt.addCheck(status, batch * 4, (v) => {
+/** The read-back check that turns a failed factorisation into `op`'s error. */
+function checkStatus(rt: GpuRuntime, op: string, status: GpuStorage, batch: number): Check {
+  const check = rt.addCheck(status, batch * 4, (v) => {
     const info = new Uint32Array(v.buffer, v.byteOffset, batch);
     for (let t = 0; t < batch; t++) {
       if (info[t] !== 0) return notPositiveDefinite(op, batch > 1 ? t : null, info[t]).message;
@@ -150,6 +151,7 @@ function checkStatus(rt: GpuRuntime, op: string, status: GpuStorage, batch: numb
     return null;
   });
   rt.pool.release(status, rt.batch);
+  return check;
 }
 
 /** The banded Cholesky factor of each matrix of `ab` ([batch, b+1, n], f32), same storage. */
@@ -161,19 +163,19 @@ export function choleskyBandedGpu(
   n: number,
   b: number,
   lower: boolean,
-): GpuStorage {
+): { out: GpuStorage; check: Check } {
   checkBandwidth(op, b);
   const len = (b + 1) * n;
   const a = batch === 1 ? ab : transpose(rt, ab, batch, len);
   const { w, status } = factor(rt, a, batch, n, b, lower, null);
   if (a !== ab) rt.pool.release(a, rt.batch);
-  checkStatus(rt, op, status, batch);
+  const check = checkStatus(rt, op, status, batch);
   if (!lower) {
     // upper: the working layout is upper storage, interleaved over the batch
-    if (batch === 1) return w;
+    if (batch === 1) return { out: w, check };
     const out = transpose(rt, w, len, batch);
     rt.pool.release(w, rt.batch);
-    return out;
+    return { out, check };
   }
   const count = batch * len;
   const out = rt.pool.acquire(count * 4, rt.batch, false);
@@ -185,7 +187,7 @@ export function choleskyBandedGpu(
     groups(count, WG),
   );
   rt.pool.release(w, rt.batch);
-  return out;
+  return { out, check };
 }
 
 /** Solves A X = R for each matrix of `ab` ([batch, b+1, n]) and `rhs` ([batch, n, m]), f32. */
@@ -199,7 +201,7 @@ export function solveBandedGpu(
   b: number,
   m: number,
   lower: boolean,
-): GpuStorage {
+): { out: GpuStorage; check: Check } {
   checkBandwidth(op, b);
   // interleave the batch: [batch, b+1, n] -> [b+1, n, batch], [batch, n, m] -> [n, m, batch]
   const a = batch === 1 ? ab : transpose(rt, ab, batch, (b + 1) * n);
@@ -227,10 +229,10 @@ export function solveBandedGpu(
   };
   if (m > 1) { for (let j0 = 0; j0 < n; j0 += chunk) sweep(false, j0, Math.min(n, j0 + chunk)); }
   for (let j1 = n; j1 > 0; j1 -= chunk) sweep(true, Math.max(0, j1 - chunk), j1);
-  checkStatus(rt, op, status, batch);
+  const check = checkStatus(rt, op, status, batch);
   rt.pool.release(w, rt.batch);
-  if (batch === 1) return x;
+  if (batch === 1) return { out: x, check };
   const out = transpose(rt, x, n * m, batch); // [n, m, batch] -> [batch, n, m]
   rt.pool.release(x, rt.batch);
-  return out;
+  return { out, check };
 }
