@@ -5,7 +5,7 @@
  * first's compiled code.
  */
 import { equal, ok } from "node:assert/strict";
-import { assertClose, BACKENDS, cpu } from "./helpers.ts";
+import { assertClose, BACKENDS, cpu, randArray } from "./helpers.ts";
 import {
   abs,
   add,
@@ -37,16 +37,6 @@ import { kernels } from "../src/backend/cpu/cpu.ts";
 
 const f64 = { dtype: "f64" as const, device: cpu };
 
-function rand(n: number, seed: number): Float64Array {
-  const a = new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return a;
-}
-
 /** Runs `build`, returns its values and how often each named rule fired meanwhile. */
 async function traced(
   build: () => Tensor,
@@ -71,7 +61,7 @@ async function rule(name: string, build: () => Tensor, want: ArrayLike<number>):
   assertClose(v, want, { rtol: 1e-15, atol: 0, msg: name });
 }
 
-const xs = rand(12, 7);
+const xs = randArray(12, 7);
 const x = () => tensor(xs, f64);
 const map = (f: (v: number) => number) => Array.from(xs, f);
 
@@ -213,8 +203,8 @@ function program(seed: number): (x: Tensor) => Tensor {
 }
 
 Deno.test("random programs: simplified and unsimplified agree (values, gradients, HVPs)", async () => {
-  const x0 = () => tensor(rand(42, 3), { ...f64, shape: [6, 7] });
-  const v0 = () => tensor(rand(42, 4), { ...f64, shape: [6, 7] });
+  const x0 = () => tensor(randArray(42, 3), { ...f64, shape: [6, 7] });
+  const v0 = () => tensor(randArray(42, 4), { ...f64, shape: [6, 7] });
   for (let seed = 1; seed <= 60; seed++) {
     const f = program(seed);
     const run = async (on: boolean) => {
@@ -243,7 +233,7 @@ Deno.test("random programs: simplified and unsimplified agree (values, gradients
 Deno.test("kernels are cached by structure: a new size reuses the compiled code", async () => {
   const f = (x: Tensor) => sum(square(sub(slice(x, [1], [x.size]), slice(x, [0], [x.size - 1]))));
   const run = async (n: number) => {
-    const g = grad(f)(tensor(rand(n, n), f64));
+    const g = grad(f)(tensor(randArray(n, n), f64));
     await g.data();
     g.dispose();
   };
@@ -252,7 +242,7 @@ Deno.test("kernels are cached by structure: a new size reuses the compiled code"
   for (const n of [101, 5_000, 70_001]) await run(n);
   equal(kernels.stats.count, before, "no new kernel for new sizes");
   // a different structure does compile
-  const h = grad((x: Tensor) => sum(exp(slice(x, [2], [x.size]))))(tensor(rand(50, 1), f64));
+  const h = grad((x: Tensor) => sum(exp(slice(x, [2], [x.size]))))(tensor(randArray(50, 1), f64));
   await h.data();
   h.dispose();
   ok(kernels.stats.count > before);
@@ -267,7 +257,7 @@ for (const b of BACKENDS) {
       return sum(square(d2)).add(sum(tanh(x).mul(x)));
     };
     const opts = { dtype: b.dtype, device: b.dev };
-    const x = tensor(rand(n, 9), opts);
+    const x = tensor(randArray(n, 9), opts);
     const probes = Array.from(
       { length: 5 },
       (_, k) => Float64Array.from({ length: n }, (_, i) => (i % 5 === k ? 1 : 0)),

@@ -5,7 +5,7 @@
  * with jit both ways; errors raised by kernels are raised on replays too.
  */
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import { assertClose, type Backend, cpu, testAll } from "./helpers.ts";
+import { assertClose, type Backend, cpu, gpuDev, randArray, testAll } from "./helpers.ts";
 import {
   choleskyBanded,
   grad,
@@ -26,14 +26,6 @@ import {
   transpose,
   valueAndGrad,
 } from "../mod.ts";
-
-function rand(n: number, seed: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
 
 const rosen = (x: Tensor) => {
   const n = x.size;
@@ -101,7 +93,7 @@ async function agree(
 
 testAll("jit(grad(f)) equals grad(f), traced once", async (b) => {
   const opts = { dtype: b.dtype, device: b.dev };
-  await agree(b, grad(rosen), (s) => [tensor(rand(70_001, s), opts)]);
+  await agree(b, grad(rosen), (s) => [tensor(randArray(70_001, s), opts)]);
 });
 
 testAll("jit of a K-probe HVP and of valueAndGrad equals the plain calls", async (b) => {
@@ -110,9 +102,14 @@ testAll("jit of a K-probe HVP and of valueAndGrad equals the plain calls", async
   await agree(
     b,
     (x, v) => hvp(rosen, x, v),
-    (s) => [tensor(rand(n, s), opts), tensor(rand(5 * n, s + 7), { ...opts, shape: [5, n] })],
+    (
+      s,
+    ) => [
+      tensor(randArray(n, s), opts),
+      tensor(randArray(5 * n, s + 7), { ...opts, shape: [5, n] }),
+    ],
   );
-  await agree(b, (x) => valueAndGrad(rosen)(x), (s) => [tensor(rand(n, s), opts)]);
+  await agree(b, (x) => valueAndGrad(rosen)(x), (s) => [tensor(randArray(n, s), opts)]);
 });
 
 testAll(
@@ -140,7 +137,7 @@ testAll(
         L: choleskyBanded(ab, { lower: true }),
       };
     };
-    await agree(b, step, (s) => [tensor(rand(n, s), opts)], b.dtype === "f64" ? 1e-12 : 1e-4);
+    await agree(b, step, (s) => [tensor(randArray(n, s), opts)], b.dtype === "f64" ? 1e-12 : 1e-4);
   },
 );
 
@@ -156,8 +153,8 @@ testAll("jit of dense linear algebra and matmul equals the plain calls", async (
     (
       s,
     ) => [
-      tensor(rand(9, s), { ...opts, shape: [3, 3] }),
-      tensor(rand(6, s + 1), { ...opts, shape: [3, 2] }),
+      tensor(randArray(9, s), { ...opts, shape: [3, 3] }),
+      tensor(randArray(6, s + 1), { ...opts, shape: [3, 2] }),
     ],
     b.dtype === "f64" ? 1e-12 : 1e-4,
   );
@@ -216,7 +213,7 @@ Deno.test("jit: side effects are not replayed; closed-over tensors are constants
 
 Deno.test("jit composes with transforms both ways, and nests", async () => {
   const opts = { dtype: "f64" as const, device: cpu };
-  const x = tensor(rand(50, 3), opts);
+  const x = tensor(randArray(50, 3), opts);
   const want = await grad(rosen)(x).data();
   const inner = jit(rosen);
   // grad of a jitted function: the transform sees its ops (jit runs inline under it)
@@ -275,4 +272,42 @@ Deno.test("jit: inputs that alias, and a reshape view as output", async () => {
   const y = tensor([1, 1, 1, 1], { dtype: "f64" });
   deepEqual(await f(y, x).toArray(), [[2, 3], [4, 5]], "a new signature: distinct inputs");
   ok(f.traces >= 1);
+});
+
+Deno.test({
+  name: "jit on WebGPU: replays record no new pipelines, and queue without a submit of their own",
+  ignore: !gpuDev,
+  fn: async () => {
+    const g = gpuDev!;
+    const f = jit(grad(rosen));
+    const x = tensor(randArray(5000, 1), { device: g });
+    await f(x).data(); // trace
+    const s0 = g.stats;
+    const outs = Array.from({ length: 5 }, () => f(x));
+    const s1 = g.stats;
+    equal(s1.submits, s0.submits, "five replays queued, nothing submitted");
+    ok(s1.dispatches - s0.dispatches >= 5, "each replay dispatches its kernels");
+    await outs[4].data();
+    equal(g.stats.submits - s1.submits, 1, "one submit when the result is read");
+    const want = await grad(rosen)(x).data();
+    for (const o of outs) assertClose(await o.data(), want, { rtol: 1e-6, atol: 1e-6 });
+  },
+});
+
+Deno.test({
+  name: "jit on WebGPU: a replay's kernel error belongs to its result, not to unrelated reads",
+  ignore: !gpuDev,
+  fn: async () => {
+    const g = gpuDev!;
+    const f = jit((a: Tensor) => solve(a, tensor([[1], [1]], { device: g })).mul(2));
+    await f(tensor([[2, 0], [0, 1]], { device: g })).data();
+    const bad = f(tensor([[1, 2], [2, 4]], { device: g }));
+    const fine = f(tensor([[3, 0], [0, 1]], { device: g }));
+    const other = tensor([5, 6], { device: g }).mul(2);
+    deepEqual(Array.from(await other.data()), [10, 12], "an unrelated read does not raise");
+    assertClose(await fine.data(), [2 / 3, 2], { rtol: 1e-6 });
+    let raised = "";
+    await bad.data().catch((e) => (raised = String(e)));
+    ok(/singular/.test(raised), `the failed replay's result raises its error (got "${raised}")`);
+  },
 });

@@ -11,7 +11,15 @@ import { REDUCE_OPS } from "../backend/backend.ts";
 import type { Dtype } from "../dtype.ts";
 import { broadcastStrides, coalesce, sizeOf } from "../shape.ts";
 import { permutedStrides, planReduce } from "../shape_plan.ts";
-import { children, type Expr, forChildren, LazyStorage, measure, ownParams } from "./lazy.ts";
+import {
+  children,
+  type Expr,
+  forChildren,
+  LazyStorage,
+  measure,
+  ownParams,
+  visitFields,
+} from "./lazy.ts";
 import { simplifier, simplify } from "./rewrite.ts";
 import { hashNum, mix } from "./uops.ts";
 
@@ -29,104 +37,38 @@ export interface Caps {
 
 type Size = { nodes: number; leaves: number; params: number };
 
+const KINDS = [
+  "const",
+  "iota",
+  "comb",
+  "unary",
+  "binary",
+  "where",
+  "cast",
+  "view",
+  "pad",
+  "reduce",
+];
+
 /** A structural hash of a node's own fields and its children's identities. */
 function hashExpr<B>(e: Expr<B>, dtype: Dtype, size: number): number {
-  let h = mix(mix(e.kind.length * 31 + e.kind.charCodeAt(0), dtype.charCodeAt(1)), size);
-  const nums = (xs: readonly number[]) => {
-    for (const x of xs) h = mix(h, hashNum(x));
-  };
-  switch (e.kind) {
-    case "const":
-      nums([e.value]);
-      break;
-    case "iota":
-      nums([e.start, e.step]);
-      break;
-    case "comb":
-      nums([e.n, e.period]);
-      break;
-    case "unary":
-      h = mix(mix(h, e.op.charCodeAt(0) + 7 * e.op.length), e.x.id);
-      break;
-    case "binary":
-      h = mix(
-        mix(mix(h, e.op.charCodeAt(0) + 7 * e.op.length + e.op.charCodeAt(2)), e.a.id),
-        e.b.id,
-      );
-      break;
-    case "where":
-      h = mix(mix(mix(h, e.c.id), e.a.id), e.b.id);
-      break;
-    case "cast":
-      h = mix(h, e.x.id);
-      break;
-    case "view":
-      h = mix(h, e.x.id);
-      nums(e.shape);
-      nums(e.strides);
-      nums([e.offset]);
-      break;
-    case "pad":
-      h = mix(h, e.x.id);
-      nums(e.outShape);
-      nums(e.before);
-      nums([e.value]);
-      break;
-    case "reduce":
-      h = mix(h, e.x.id);
-      nums([e.op, e.outer, e.len, e.inner]);
-      break;
-  }
+  let h = mix(mix(KINDS.indexOf(e.kind), dtype.charCodeAt(1)), size);
+  visitFields(e, (v) => (h = mix(h, hashNum(v))), (c) => (h = mix(h, c.id)));
   return h;
 }
 
-const sameNums = (a: readonly number[], b: readonly number[]) =>
-  a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+/** An expression's fields in order: numbers as themselves, children as themselves. */
+function fieldsOf<B>(e: Expr<B>): (number | LazyStorage<B>)[] {
+  const out: (number | LazyStorage<B>)[] = [];
+  visitFields(e, (v) => out.push(v), (c) => out.push(c));
+  return out;
+}
 
 /** True when two expressions are the same op on the same children with the same numbers. */
 function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
   if (x.kind !== y.kind) return false;
-  switch (x.kind) {
-    case "const":
-      return Object.is(x.value, (y as typeof x).value);
-    case "iota": {
-      const o = y as typeof x;
-      return Object.is(x.start, o.start) && Object.is(x.step, o.step);
-    }
-    case "comb": {
-      const o = y as typeof x;
-      return x.n === o.n && x.period === o.period;
-    }
-    case "unary": {
-      const o = y as typeof x;
-      return x.op === o.op && x.x === o.x;
-    }
-    case "binary": {
-      const o = y as typeof x;
-      return x.op === o.op && x.a === o.a && x.b === o.b;
-    }
-    case "where": {
-      const o = y as typeof x;
-      return x.c === o.c && x.a === o.a && x.b === o.b;
-    }
-    case "cast":
-      return x.x === (y as typeof x).x;
-    case "view": {
-      const o = y as typeof x;
-      return x.x === o.x && x.offset === o.offset && sameNums(x.shape, o.shape) &&
-        sameNums(x.strides, o.strides);
-    }
-    case "pad": {
-      const o = y as typeof x;
-      return x.x === o.x && Object.is(x.value, o.value) && sameNums(x.outShape, o.outShape) &&
-        sameNums(x.inShape, o.inShape) && sameNums(x.before, o.before);
-    }
-    case "reduce": {
-      const o = y as typeof x;
-      return x.x === o.x && x.op === o.op && x.outer === o.outer && x.len === o.len &&
-        x.inner === o.inner;
-    }
-  }
+  const a = fieldsOf(x), b = fieldsOf(y);
+  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 }
 
 export class Graph<B> {

@@ -8,7 +8,13 @@
  * for an expression (WGSL in webgpu/codegen.ts, JavaScript in cpu/codegen.ts); B is the
  * type of a realized buffer.
  */
-import type { BinaryOp, Storage, UnaryOp } from "../backend/backend.ts";
+import {
+  BINARY_OPS,
+  type BinaryOp,
+  type Storage,
+  UNARY_OPS,
+  type UnaryOp,
+} from "../backend/backend.ts";
 import { type Dtype, itemSize } from "../dtype.ts";
 import { type Fault, joinFaults } from "../backend/fault.ts";
 
@@ -56,6 +62,52 @@ export type Expr<B = unknown> =
     readonly before: readonly number[];
     readonly value: number;
   };
+
+/**
+ * Visits everything that identifies an expression given its kind, in a fixed order:
+ * numbers (sizes, constants, op codes) through `num`, children through `kid`.
+ */
+export function visitFields<B>(
+  e: Expr<B>,
+  num: (v: number) => void,
+  kid: (c: LazyStorage<B>) => void,
+): void {
+  const nums = (xs: readonly number[]) => {
+    for (const x of xs) num(x);
+  };
+  switch (e.kind) {
+    case "const":
+      return num(e.value);
+    case "iota":
+      return nums([e.start, e.step]);
+    case "comb":
+      return nums([e.n, e.period]);
+    case "unary":
+      num(UNARY_OPS.indexOf(e.op));
+      return kid(e.x);
+    case "binary":
+      num(BINARY_OPS.indexOf(e.op));
+      kid(e.a);
+      return kid(e.b);
+    case "where":
+      kid(e.c);
+      kid(e.a);
+      return kid(e.b);
+    case "cast":
+      return kid(e.x);
+    case "view":
+      kid(e.x);
+      nums([e.offset, e.shape.length, ...e.shape, ...e.strides]);
+      return;
+    case "pad":
+      kid(e.x);
+      nums([e.value, e.outShape.length, ...e.outShape, ...e.inShape, ...e.before]);
+      return;
+    case "reduce":
+      kid(e.x);
+      nums([e.op, e.outer, e.len, e.inner]);
+  }
+}
 
 /** Calls `f` on each child of an expression (no array made). */
 export function forChildren<B>(e: Expr<B>, f: (c: LazyStorage<B>) => void): void {

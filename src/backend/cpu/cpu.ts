@@ -4,21 +4,13 @@
  * generated loops (see ../lazy.ts and codegen.ts), exactly as on WebGPU; the rest runs at
  * once.
  */
-import type {
-  Backend,
-  BinaryOp,
-  IndexInfo,
-  RandomDist,
-  Recording,
-  ReduceOp,
-  Storage,
-  UnaryOp,
-} from "../backend.ts";
+import type { Backend, IndexInfo, RandomDist, Recording, Storage } from "../backend.ts";
 import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
 import { broadcastStrides, sizeOf } from "../../shape.ts";
 import { REDUCE_OPS } from "../backend.ts";
 import { children, type LazyStorage } from "../../compile/lazy.ts";
 import { Graph } from "../../compile/graph.ts";
+import { DeferredBackend } from "../deferred.ts";
 import type { Target } from "../../compile/lower.ts";
 import { lowerFitting, splitSize } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
@@ -182,7 +174,8 @@ function arr(s: Storage): TypedArray {
   return realize(lz(s)).data;
 }
 
-export class CpuBackend implements Backend {
+export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
+  readonly graph: Graph<CpuStorage> = graph;
   readonly kind = "cpu" as const;
   readonly description = "CPU (TypeScript)";
   readonly dtypes: readonly Dtype[] = ["f32", "f64", "i32"];
@@ -208,9 +201,6 @@ export class CpuBackend implements Backend {
     await arrivals(lz(s));
     // realize and copy in one go, while the tensor is alive: after an await its array may be reused
     return realize(lz(s)).data.slice();
-  }
-  release(s: Storage): void {
-    graph.release(lz(s));
   }
   materialize(s: Storage): void {
     realize(lz(s));
@@ -264,58 +254,12 @@ export class CpuBackend implements Backend {
     return Promise.resolve();
   }
 
-  fill(dtype: Dtype, size: number, value: number): Storage {
-    return graph.fill(dtype, size, value);
-  }
-  iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    return graph.iota(dtype, size, start, step);
-  }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
     return op(dtype, size, [], (o) => randomCpu(dist, o, seed, offset));
   }
 
-  unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
-    return graph.unary(op, dtype, lz(x), size);
-  }
-  binary(
-    op: BinaryOp,
-    dtype: Dtype,
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    return graph.binary(op, dtype, lz(a), aShape, lz(b), bShape, outShape);
-  }
-  where(
-    dtype: Dtype,
-    c: Storage,
-    cShape: readonly number[],
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    return graph.where(dtype, lz(c), cShape, lz(a), aShape, lz(b), bShape, outShape);
-  }
   copy(dtype: Dtype, x: Storage, size: number): Storage {
     return op(dtype, size, [x], (o, [a]) => o.set(a.subarray(0, size)));
-  }
-  cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
-    return graph.cast(lz(x), from, to, size);
-  }
-
-  /** A deferred reduction: its input expression is evaluated inside the reducing loop. */
-  reduce(
-    op: ReduceOp,
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    axes: readonly number[],
-  ): Storage {
-    return graph.reduce(op, dtype, lz(x), shape, axes);
   }
 
   matmul(
@@ -387,9 +331,6 @@ export class CpuBackend implements Backend {
     });
   }
 
-  comb(dtype: Dtype, n: number, period: number): Storage {
-    return graph.comb(dtype, n, period);
-  }
   unshuffleBand(
     dtype: Dtype,
     hv: Storage,
@@ -410,24 +351,6 @@ export class CpuBackend implements Backend {
     return op(dtype, (b + 1) * n, [hv], (o, [h]) => substituteCpu(h, o, n, b, upper));
   }
 
-  stridedCopy(
-    _dtype: Dtype,
-    x: Storage,
-    outShape: readonly number[],
-    offset: number,
-    strides: readonly number[],
-  ): Storage {
-    return graph.view(lz(x), outShape, offset, strides);
-  }
-  pad(
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    pads: readonly (readonly [number, number])[],
-    value: number,
-  ): Storage {
-    return graph.pad(dtype, lz(x), shape, pads, value);
-  }
   concat(
     dtype: Dtype,
     xs: readonly Storage[],

@@ -12,6 +12,7 @@
  */
 import { BINARY_OPS, UNARY_OPS } from "../backend.ts";
 import { type Kernel, T, U } from "../../compile/uops.ts";
+import { print, type Syntax } from "../../compile/render.ts";
 import { BINARY_JS, UNARY_JS } from "./elementwise.ts";
 
 const UNARY = UNARY_OPS.map((op) => UNARY_JS[op]);
@@ -24,95 +25,56 @@ function literal(v: number): string {
   return v < 0 || Object.is(v, -0) ? `(${Object.is(v, -0) ? "-0" : v})` : `${v}`;
 }
 
-/** The function's statements by level, and the name of each uop's value. */
-function body(k: Kernel): { sections: string[][]; name: string[]; slots: Set<number> } {
-  const u = k.uops;
-  const sections: string[][] = [[], [], []];
-  const name = new Array<string>(u.length);
+/** Parameter slots a kernel reads (hoisted into locals before the loops). */
+function slotsOf(k: Kernel): Set<number> {
   const slots = new Set<number>();
+  const u = k.uops;
   for (let i = 0; i < u.length; i++) {
-    const a = name[u.a[i]], b = name[u.b[i]], c = name[u.c[i]];
-    const p = u.payload[i];
-    let expr: string;
-    switch (u.op[i]) {
-      case U.Idx:
-        name[i] = "idx";
-        continue;
-      case U.Q:
-        name[i] = "q";
-        continue;
-      case U.R:
-        name[i] = "r";
-        continue;
-      case U.IParam:
-      case U.VParam:
-        slots.add(p);
-        name[i] = `p${p}`;
-        continue;
-      case U.ILit:
-      case U.VLit:
-        name[i] = literal(p);
-        continue;
-      case U.IAdd:
-        expr = `${a} + ${b}`;
-        break;
-      case U.ISub:
-        expr = `${a} - ${b}`;
-        break;
-      case U.IMul:
-        expr = `${a} * ${b}`;
-        break;
-      case U.IDiv:
-        slots.add(p);
-        expr = `Math.floor(${a} / p${p})`;
-        break;
-      case U.InRange:
-        expr = `${a} >= 0 && ${a} < ${b}`;
-        break;
-      case U.ILt:
-        expr = `${a} < ${b}`;
-        break;
-      case U.BAnd:
-        expr = `${a} && ${b}`;
-        break;
-      case U.IEq:
-        expr = `${a} === ${b}`;
-        break;
-      case U.ISel:
-      case U.Select:
-        expr = `${a} ? ${b} : ${c}`;
-        break;
-      case U.Load:
-        expr = `b${p}[${a}]`;
-        break;
-      case U.Iota:
-        expr = `${b} + ${a} * ${c}`;
-        break;
-      case U.Unary:
-        expr = UNARY[p](a);
-        break;
-      case U.Binary:
-        expr = BINARY[p](a, b);
-        break;
-      case U.Where:
-        // a NaN condition picks the first branch, as everywhere (NaN !== 0)
-        expr = `${a} !== 0 ? ${b} : ${c}`;
-        break;
-      case U.BToV:
-        expr = `${a} ? 1 : 0`;
-        break;
-      case U.Cast:
-        expr = u.type[i] === T.F32 ? `Math.fround(${a})` : a;
-        break;
-      default:
-        throw new Error(`internal: unknown uop ${u.op[i]}`);
-    }
-    // i32 values wrap after every operation (a load or a literal already is one)
-    if (u.type[i] === T.I32 && u.op[i] !== U.Load) expr = `(${expr}) | 0`;
-    name[i] = `v${i}`;
-    sections[u.level[i]].push(`const v${i} = ${expr};`);
+    if (u.op[i] === U.IParam || u.op[i] === U.VParam || u.op[i] === U.IDiv) slots.add(u.payload[i]);
   }
-  return { sections, name, slots };
+  return slots;
+}
+
+const JS: Syntax = {
+  name: {
+    [U.Idx]: () => "idx",
+    [U.Q]: () => "q",
+    [U.R]: () => "r",
+    [U.IParam]: (o) => `p${o.p}`,
+    [U.VParam]: (o) => `p${o.p}`,
+    [U.ILit]: (o) => literal(o.p),
+    [U.VLit]: (o) => literal(o.p),
+  },
+  expr: {
+    [U.IAdd]: (o) => `${o.a} + ${o.b}`,
+    [U.ISub]: (o) => `${o.a} - ${o.b}`,
+    [U.IMul]: (o) => `${o.a} * ${o.b}`,
+    [U.IDiv]: (o) => `Math.floor(${o.a} / p${o.p})`,
+    [U.InRange]: (o) => `${o.a} >= 0 && ${o.a} < ${o.b}`,
+    [U.ILt]: (o) => `${o.a} < ${o.b}`,
+    [U.BAnd]: (o) => `${o.a} && ${o.b}`,
+    [U.IEq]: (o) => `${o.a} === ${o.b}`,
+    [U.ISel]: (o) => `${o.a} ? ${o.b} : ${o.c}`,
+    [U.Select]: (o) => `${o.a} ? ${o.b} : ${o.c}`,
+    [U.Load]: (o) => `b${o.p}[${o.a}]`,
+    [U.Iota]: (o) => `${o.b} + ${o.a} * ${o.c}`,
+    [U.Unary]: (o) => UNARY[o.p](o.a),
+    [U.Binary]: (o) => BINARY[o.p](o.a, o.b),
+    // a NaN condition picks the first branch, as everywhere (NaN !== 0)
+    [U.Where]: (o) => `${o.a} !== 0 ? ${o.b} : ${o.c}`,
+    [U.BToV]: (o) => `${o.a} ? 1 : 0`,
+    [U.Cast]: (o) => (o.type === T.F32 ? `Math.fround(${o.a})` : o.a),
+  },
+  // i32 values wrap after every operation (a load already is one)
+  statement: (i, type, expr, op) =>
+    `const v${i} = ${type === T.I32 && op !== U.Load ? `(${expr}) | 0` : expr};`,
+};
+
+function body(k: Kernel): { sections: string[][]; name: string[]; slots: Set<number> } {
+  const { sections, result } = print(k, JS);
+  const name: string[] = [];
+  name[k.result] = result;
+  return { sections, name, slots: slotsOf(k) };
 }
 
 function prelude(leaves: number, slots: Set<number>, pre: string[]): string {

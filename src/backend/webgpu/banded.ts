@@ -119,7 +119,7 @@ function factor(
   const w = rt.pool.acquire(batch * (b + 1) * n * 4, rt.batch, false);
   // zeroed by a queued write: safe, since an upload buffer is never one the open batch uses
   const status = rt.pool.acquire(batch * 4, rt.batch, true);
-  rt.device.queue.writeBuffer(status.buffer, 0, new Uint32Array(batch));
+  rt.write(status, new Uint32Array(batch));
   // bound but unused when not fused (two buffers: a read-only and a writable binding may not alias)
   const rhs = fused?.rhs ?? rt.pool.acquire(4, rt.batch, false);
   const x = fused?.x ?? rt.pool.acquire(4, rt.batch, false);

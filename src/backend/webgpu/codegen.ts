@@ -6,6 +6,7 @@
  * hand-written template (shaders/fused_map*.wgsl, reduce_*.wgsl).
  */
 import { type Kernel, T, U } from "../../compile/uops.ts";
+import { print, type Syntax } from "../../compile/render.ts";
 
 const f32Bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
 
@@ -24,96 +25,40 @@ export function packSlots(params: readonly number[], ptypes: readonly number[]):
   return params.map((v, k) => (ptypes[k] === T.F32 ? f32Bits(v) : v >>> 0));
 }
 
-/** Body lines by section (0: before any loop, 1: per split entry, 2: per index) and the result's name. */
-function body(k: Kernel): { lines: string[][]; result: string; leaves: number } {
-  const u = k.uops;
-  const lines: string[][] = [[], [], []];
-  const name = new Array<string>(u.length);
-  let leaves = 0;
-  for (let i = 0; i < u.length; i++) {
-    const a = name[u.a[i]], b = name[u.b[i]], c = name[u.c[i]];
-    const p = u.payload[i];
-    const ty = TYPE[u.type[i]];
-    let expr: string;
-    switch (u.op[i]) {
-      case U.Idx:
-        name[i] = "idx";
-        continue;
-      case U.Q:
-        name[i] = "q";
-        continue;
-      case U.R:
-        name[i] = "r";
-        continue;
-      case U.IParam:
-        name[i] = slot(p);
-        continue;
-      case U.ILit:
-        name[i] = `${p}u`;
-        continue;
-      case U.VLit:
-        name[i] = literal(u.type[i], p);
-        continue;
-      case U.VParam:
-        name[i] = `bitcast<${ty}>(${slot(p)})`;
-        continue;
-      case U.IAdd:
-        expr = `${a} + ${b}`;
-        break;
-      case U.ISub:
-        expr = `${a} - ${b}`;
-        break;
-      case U.IMul:
-        expr = `${a} * ${b}`;
-        break;
-      case U.IDiv:
-        // GPUs divide integers slowly (lavapipe most of all): multiply and shift instead
-        expr = `udiv_magic(${a}, ${slot(p + 1)}, ${slot(p + 2)})`;
-        break;
-      case U.InRange: // u32 arithmetic: an index below the pad's start wraps and fails the test
-      case U.ILt:
-        expr = `${a} < ${b}`;
-        break;
-      case U.BAnd:
-        expr = `${a} && ${b}`;
-        break;
-      case U.IEq:
-        expr = `${a} == ${b}`;
-        break;
-      case U.ISel:
-      case U.Select:
-        expr = `select(${c}, ${b}, ${a})`;
-        break;
-      case U.Load:
-        leaves = Math.max(leaves, p + 1);
-        expr = `bitcast<${ty}>(b${p}[${a}])`;
-        break;
-      case U.Iota:
-        expr = u.type[i] === T.I32 ? `${b} + i32(${a}) * ${c}` : `fma(f32(${a}), ${c}, ${b})`;
-        break;
-      case U.Unary:
-        expr = `unary_op(${p}u, ${a})`;
-        break;
-      case U.Binary:
-        expr = `binary_op(${p}u, ${a}, ${b})`;
-        break;
-      case U.Where:
-        expr = `select(${c}, ${b}, ${a} != 0.0 || is_nan(${a}))`;
-        break;
-      case U.BToV:
-        expr = u.type[i] === T.I32 ? `select(0i, 1i, ${a})` : `select(0.0, 1.0, ${a})`;
-        break;
-      case U.Cast:
-        expr = `${ty}(${a})`;
-        break;
-      default:
-        throw new Error(`internal: unknown uop ${u.op[i]}`);
-    }
-    name[i] = `v${i}`;
-    lines[u.level[i]].push(`let v${i}: ${ty} = ${expr};`);
-  }
-  return { lines, result: name[k.result], leaves };
-}
+const WGSL: Syntax = {
+  name: {
+    [U.Idx]: () => "idx",
+    [U.Q]: () => "q",
+    [U.R]: () => "r",
+    [U.IParam]: (o) => slot(o.p),
+    [U.ILit]: (o) => `${o.p}u`,
+    [U.VLit]: (o) => literal(o.type, o.p),
+    [U.VParam]: (o) => `bitcast<${TYPE[o.type]}>(${slot(o.p)})`,
+  },
+  expr: {
+    [U.IAdd]: (o) => `${o.a} + ${o.b}`,
+    [U.ISub]: (o) => `${o.a} - ${o.b}`,
+    [U.IMul]: (o) => `${o.a} * ${o.b}`,
+    // GPUs divide integers slowly (lavapipe most of all): multiply and shift instead
+    [U.IDiv]: (o) => `udiv_magic(${o.a}, ${slot(o.p + 1)}, ${slot(o.p + 2)})`,
+    // u32 arithmetic: an index below the pad's start wraps and fails the test
+    [U.InRange]: (o) => `${o.a} < ${o.b}`,
+    [U.ILt]: (o) => `${o.a} < ${o.b}`,
+    [U.BAnd]: (o) => `${o.a} && ${o.b}`,
+    [U.IEq]: (o) => `${o.a} == ${o.b}`,
+    [U.ISel]: (o) => `select(${o.c}, ${o.b}, ${o.a})`,
+    [U.Select]: (o) => `select(${o.c}, ${o.b}, ${o.a})`,
+    [U.Load]: (o) => `bitcast<${TYPE[o.type]}>(b${o.p}[${o.a}])`,
+    [U.Iota]: (o) =>
+      o.type === T.I32 ? `${o.b} + i32(${o.a}) * ${o.c}` : `fma(f32(${o.a}), ${o.c}, ${o.b})`,
+    [U.Unary]: (o) => `unary_op(${o.p}u, ${o.a})`,
+    [U.Binary]: (o) => `binary_op(${o.p}u, ${o.a}, ${o.b})`,
+    [U.Where]: (o) => `select(${o.c}, ${o.b}, ${o.a} != 0.0 || is_nan(${o.a}))`,
+    [U.BToV]: (o) => (o.type === T.I32 ? `select(0i, 1i, ${o.a})` : `select(0.0, 1.0, ${o.a})`),
+    [U.Cast]: (o) => `${TYPE[o.type]}(${o.a})`,
+  },
+  statement: (i, type, expr) => `let v${i}: ${TYPE[type]} = ${expr};`,
+};
 
 /**
  * Fills a template's `//@bindings`, `//@outer`, `//@body` and result placeholder (u32
@@ -121,7 +66,8 @@ function body(k: Kernel): { lines: string[][]; result: string; leaves: number } 
  * when the template has one (split kernels), else everything goes to `//@body`.
  */
 export function fill(template: string, k: Kernel, firstBinding: number): string {
-  const { lines, result, leaves } = body(k);
+  const { sections: lines, result } = print(k, WGSL);
+  const leaves = k.leaves;
   const indent = (ls: string[]) => ls.map((l) => `  ${l}`).join("\n");
   const bindings = Array.from(
     { length: leaves },

@@ -8,14 +8,11 @@
  */
 import {
   type Backend,
-  type BinaryOp,
   type IndexInfo,
   RANDOM_DISTS,
   type RandomDist,
   type Recording,
-  type ReduceOp,
   type Storage,
-  type UnaryOp,
 } from "../backend.ts";
 import { type Dtype, itemSize, type TypedArray } from "../../dtype.ts";
 import { broadcastStrides, coalesce, fmtShape, MAX_RANK, sizeOf, stridesOf } from "../../shape.ts";
@@ -27,11 +24,13 @@ import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
 import { LazyStorage } from "../../compile/lazy.ts";
 import { Graph } from "../../compile/graph.ts";
+import { DeferredBackend } from "../deferred.ts";
 import type { Lowered, Target } from "../../compile/lower.ts";
 import { lowerFitting, splitSize } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
 import { fill, packSlots } from "./codegen.ts";
 import { recordingScope } from "../../compile/program.ts";
+import { GpuProgram } from "./program.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 import { type Check, type Fault, joinFaults } from "../fault.ts";
 
@@ -101,7 +100,7 @@ function checkRank(op: string, shape: readonly number[]): void {
   }
 }
 
-export class WebGpuBackend implements Backend {
+export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backend {
   readonly kind = "webgpu" as const;
   readonly description: string;
   readonly dtypes: readonly Dtype[] = ["f32", "i32"];
@@ -121,6 +120,7 @@ export class WebGpuBackend implements Backend {
   readonly #kernels = new KernelCache<string>(2048);
 
   constructor(readonly rt: GpuRuntime) {
+    super();
     this.description = `WebGPU (${rt.adapterDescription})`;
     this.maxStorageBytes = rt.maxStorageBytes;
     // one binding is the output; stay well inside the default limit of 8 on any device
@@ -253,9 +253,7 @@ export class WebGpuBackend implements Backend {
     // one number: keep it on the host; fused kernels read it from their uniforms
     if (data.length === 1) return this.graph.fill(dtype, 1, data[0]);
     const s = this.rt.pool.acquire(data.byteLength, this.rt.batch, true);
-    if (data.byteLength > 0) {
-      this.rt.device.queue.writeBuffer(s.buffer, 0, data as Float32Array<ArrayBuffer>);
-    }
+    this.rt.write(s, data as Float32Array<ArrayBuffer>);
     return this.#wrap(s, dtype, data.length, []);
   }
   async download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray> {
@@ -268,9 +266,6 @@ export class WebGpuBackend implements Backend {
   async #raise(fault: Fault | null): Promise<void> {
     if (fault) await fault.raise(() => this.rt.flush());
   }
-  release(s: Storage): void {
-    this.graph.release(lz(s));
-  }
   sync(): Promise<void> {
     return this.rt.sync();
   }
@@ -280,15 +275,23 @@ export class WebGpuBackend implements Backend {
     await this.rt.sync();
     await this.#raise(fault);
   }
-  /** Records the kernels run from now until `finish` (jit). */
-  record(_inputs: readonly Storage[]): Recording {
+  /** Records the kernels run from now until `finish`, as a program replayable on new inputs (jit). */
+  record(inputs: readonly Storage[]): Recording {
+    const ins = inputs.map(lz);
+    const { recorder, stop } = this.rt.record(ins.map((s) => this.#buf(s)));
     const end = recordingScope();
+    const done = () => {
+      stop();
+      end();
+    };
     return {
-      finish: () => {
-        end();
-        return "recording is not implemented on WebGPU yet";
+      finish: (outputs) => {
+        const outs = outputs.map(lz);
+        for (const o of outs) this.#buf(o);
+        done();
+        return new GpuProgram(this.rt, recorder, ins, outs);
       },
-      abort: end,
+      abort: done,
     };
   }
 
@@ -302,12 +305,6 @@ export class WebGpuBackend implements Backend {
     lz(target).fault = joinFaults([lz(target).fault, lz(flag).fault], check);
   }
 
-  fill(dtype: Dtype, size: number, value: number): Storage {
-    return this.graph.fill(dtype, size, value);
-  }
-  iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    return this.graph.iota(dtype, size, start, step);
-  }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
     const o = this.#alloc(size * 4);
     const [k0, k1] = seedKey(seed);
@@ -316,45 +313,12 @@ export class WebGpuBackend implements Backend {
     return this.#wrap(o, dtype, size, []);
   }
 
-  unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
-    return this.graph.unary(op, dtype, lz(x), size);
-  }
-
-  binary(
-    op: BinaryOp,
-    dtype: Dtype,
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    return this.graph.binary(op, dtype, lz(a), aShape, lz(b), bShape, outShape);
-  }
-
-  where(
-    dtype: Dtype,
-    c: Storage,
-    cShape: readonly number[],
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    return this.graph.where(dtype, lz(c), cShape, lz(a), aShape, lz(b), bShape, outShape);
-  }
-
   /** A real copy kernel (the bandwidth yardstick of the benchmarks). */
   copy(dtype: Dtype, x: Storage, size: number): Storage {
     const src = this.#buf(x);
     const o = this.#alloc(size * 4);
     this.rt.dispatch(K.copy, {}, new Params().u32(size).buffer, [src, o], groups(size));
     return this.#wrap(o, dtype, size, [x]);
-  }
-
-  cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
-    return this.graph.cast(lz(x), from, to, size);
   }
 
   /**
@@ -394,16 +358,6 @@ export class WebGpuBackend implements Backend {
     const consts: Record<string, number> = tree ? { OP, PER: TREE_PER } : { OP };
     this.rt.dispatch(spec, consts, params, [o, ...l.leaves.map((c) => c.buf!)], groupCount);
     return this.#wrap(o, src.dtype, count, [src]);
-  }
-
-  reduce(
-    op: ReduceOp,
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    axes: readonly number[],
-  ): Storage {
-    return this.graph.reduce(op, dtype, lz(x), shape, axes);
   }
 
   matmul(
@@ -465,7 +419,7 @@ export class WebGpuBackend implements Backend {
     const wb = this.#buf(w);
     const init = new Float32Array(batch * 3).map((_, i) => (i % 3 === 1 ? 1 : 0));
     const acc = this.rt.pool.acquire(init.byteLength, this.rt.batch, true);
-    this.rt.device.queue.writeBuffer(acc.buffer, 0, init);
+    this.rt.write(acc, init);
     for (let step = 0; step < n; step++) {
       const pp = new Params().u32(batch).u32(n).u32(cols).u32(step).buffer;
       this.rt.dispatch(K.gjPivot, {}, pp, [wb, acc], groups(batch, 64));
@@ -563,11 +517,6 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  /** Comb probes as a deferred expression: fused into the HVP that uses them, never stored. */
-  comb(dtype: Dtype, n: number, period: number): Storage {
-    return this.graph.comb(dtype, n, period);
-  }
-
   unshuffleBand(
     dtype: Dtype,
     hv: Storage,
@@ -614,28 +563,6 @@ export class WebGpuBackend implements Backend {
     for (const s of rowsUp) this.release(s);
     this.release(lower);
     return out;
-  }
-
-  /** A deferred view: out[idx] = x[offset + Σ idx·strides] (transpose, broadcast, slice). */
-  stridedCopy(
-    _dtype: Dtype,
-    x: Storage,
-    outShape: readonly number[],
-    offset: number,
-    strides: readonly number[],
-  ): Storage {
-    return this.graph.view(lz(x), outShape, offset, strides);
-  }
-
-  /** A deferred constant pad. */
-  pad(
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    pads: readonly (readonly [number, number])[],
-    value: number,
-  ): Storage {
-    return this.graph.pad(dtype, lz(x), shape, pads, value);
   }
 
   concat(
@@ -723,7 +650,7 @@ export class WebGpuBackend implements Backend {
 
   #bufferFromHost(data: Int32Array<ArrayBuffer>): GpuStorage {
     const s = this.rt.pool.acquire(Math.max(4, data.byteLength), this.rt.batch, true);
-    if (data.byteLength > 0) this.rt.device.queue.writeBuffer(s.buffer, 0, data);
+    this.rt.write(s, data);
     return s;
   }
 
