@@ -100,6 +100,7 @@ export {
   grad,
   type GradOptions,
   hessian,
+  type HessianOptions,
   hvp,
   jacobian,
   type JacobianOptions,
@@ -156,7 +157,12 @@ export type {
   MinimizeResult,
   Multipliers,
 } from "./src/optim/types.ts";
-export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
+export {
+  type BandedOptions,
+  choleskyBanded,
+  solveBanded,
+  solveBandedGeneral,
+} from "./src/linalg/banded.ts";
 export {
   bandedHessian,
   type BandedHessianOptions,

@@ -40,6 +40,7 @@ import {
   slice,
   softplus,
   solve,
+  solveBandedGeneral,
   sqrt,
   square,
   sum,
@@ -92,6 +93,29 @@ export function wellCond(batch: number[], n: number, seed: number): Arg {
     for (let i = 0; i < n; i++) v[b * n * n + i * n + i] += 2 + 0.25 * i;
   }
   return { shape: [...batch, n, n], values: v };
+}
+
+/**
+ * General band storage [batch..., l+u+1, n] (ab[u + i − j][j] = A[i][j]) with entries in
+ * [−0.5, 0.5] and the diagonal `diag` + [0, 0.25): diag = 2 is dominant (no row
+ * interchanges), diag = 0.1 makes partial pivoting swap rows; corners hold junk.
+ */
+export function generalBand(
+  batch: number[],
+  l: number,
+  u: number,
+  n: number,
+  seed: number,
+  diag: number,
+): Arg {
+  const v = randArray(sizeOf(batch) * (l + u + 1) * n, seed, -0.5, 0.5);
+  for (let t = 0; t < sizeOf(batch); t++) {
+    for (let j = 0; j < n; j++) {
+      const k = (t * (l + u + 1) + u) * n + j;
+      v[k] = diag + Math.abs(v[k]) / 2;
+    }
+  }
+  return { shape: [...batch, l + u + 1, n], values: v };
 }
 
 /** Values on a coarse dyadic grid (multiples of 1/64), exact in f32 even after small dyadic steps. */
@@ -350,6 +374,18 @@ export const CASES: Case[] = [
     prims: ["solve"],
     args: [wellCond([], 3, 114), U([3], 115)],
     f: (a, b) => solve(a, b),
+  },
+  {
+    name: "solveBandedGeneral (l = 2, u = 1, vector right-hand side)",
+    prims: ["solveBandedGeneral"],
+    args: [generalBand([], 2, 1, 6, 116, 2), U([6], 117)],
+    f: (ab, r) => solveBandedGeneral([2, 1], ab, r),
+  },
+  {
+    name: "solveBandedGeneral, batched, pivoting, two right-hand sides",
+    prims: ["solveBandedGeneral"],
+    args: [generalBand([2], 1, 2, 5, 118, 0.1), U([2, 5, 2], 119)],
+    f: (ab, r) => solveBandedGeneral([1, 2], ab, r),
   },
   { name: "det", prims: ["det"], args: [wellCond([], 3, 120)], f: (a) => det(a) },
   { name: "det, batched", prims: ["det"], args: [wellCond([2], 3, 121)], f: (a) => det(a) },

@@ -73,7 +73,7 @@ async function checkHessian(f: (x: Tensor) => Tensor, n: number, what: string, l
   const p = hessianSparsity(f, point(n, 1, lo, hi));
   assert.ok(p.symmetric, `${what}: the Hessian pattern must be symmetric`);
   for (const seed of [2, 3, 4]) {
-    const h = (await hessian(f, point(n, seed, lo, hi)).data()) as Float64Array;
+    const h = (await hessian(f)(point(n, seed, lo, hi)).data()) as Float64Array;
     assertCovers(p, h, n, n, `${what} (point ${seed})`);
   }
   return p;
@@ -228,7 +228,7 @@ Deno.test("jacobianSparsity covers the dense Jacobian and is exact for banded ma
       const p = jacobianSparsity(c, point(n, 1));
       const m = c(point(n, 1)).size;
       for (const seed of [2, 3]) {
-        const J = (await jacobian(c, point(n, seed), { mode: "fwd" }).data()) as Float64Array;
+        const J = (await jacobian(c, { mode: "fwd" })(point(n, seed)).data()) as Float64Array;
         assertCovers(p, J, m, n, name);
       }
     });

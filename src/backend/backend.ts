@@ -309,4 +309,22 @@ export interface Backend {
     m: number,
     lower: boolean,
   ): Storage;
+  /**
+   * Solves A X = R for each matrix of a batch by banded LU with partial pivoting (LAPACK
+   * gbsv, `scipy.linalg.solve_banded`): `ab` [batch, l+u+1, n] in general band storage,
+   * `ab[u + i − j][j] = A[i][j]`, the corners ignored (l, u < n); `rhs` [batch, n, m];
+   * returns X [batch, n, m]. A zero pivot is an error naming `op`, the matrix and the
+   * step: thrown at once on the CPU, at the next read-back on WebGPU.
+   */
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage;
 }

@@ -30,6 +30,8 @@ export interface Params extends UnaryParams, BinaryParams {
   solve: NoParams;
   det: NoParams;
   logdet: NoParams;
+  /** Subdiagonals l and superdiagonals u of the band (both < n). */
+  solveBandedGeneral: { readonly l: number; readonly u: number };
   reshape: { readonly shape: readonly number[] };
   transpose: { readonly perm: readonly number[] };
   broadcastTo: { readonly shape: readonly number[] };

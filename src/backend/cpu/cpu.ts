@@ -27,6 +27,7 @@ import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedCpu, solveBandedCpu } from "./banded.ts";
+import { solveBandedGeneralCpu } from "./banded_lu.ts";
 
 /** Calls fn with each batch entry's offsets (row-major order over `batchShape`). */
 function forEachBatch(
@@ -425,5 +426,25 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
       (o, [a, r]) => solveBandedCpu(name, a, r, o, batch, n, b, m, lower),
       true,
     );
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const o = out(dtype, batch * n * m);
+    try {
+      solveBandedGeneralCpu(op, arr(ab), arr(rhs), o, batch, n, l, u, m);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
+    return wrap(o);
   }
 }

@@ -31,6 +31,7 @@ import { KernelCache } from "../../compile/kernels.ts";
 import { fill, packSlots } from "./codegen.ts";
 import { recordingScope } from "../../compile/program.ts";
 import { GpuProgram } from "./program.ts";
+import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 import { type Check, type Fault, joinFaults } from "../fault.ts";
 
@@ -718,6 +719,21 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
       m,
       lower,
     );
+    return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const [a, r] = [this.#buf(ab), this.#buf(rhs)];
+    const { out, check } = solveBandedGeneralGpu(this.rt, op, a, r, batch, n, l, u, m);
     return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
   }
 }
