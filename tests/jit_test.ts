@@ -280,7 +280,7 @@ Deno.test({
   fn: async () => {
     const g = gpuDev!;
     const f = jit(grad(rosen));
-    const x = tensor(randArray(5000, 1), { device: g });
+    const x = tensor(randArray(5000, 1), { device: g, dtype: "f32" });
     await f(x).data(); // trace
     const s0 = g.stats;
     const outs = Array.from({ length: 5 }, () => f(x));
