@@ -311,3 +311,14 @@ Deno.test({
     ok(/singular/.test(raised), `the failed replay's result raises its error (got "${raised}")`);
   },
 });
+
+Deno.test("jit: a function that reads a value while traced (dataSync) runs uncompiled, correctly", async () => {
+  let runs = 0;
+  const f = jit((x: Tensor) => {
+    runs++;
+    return x.sum().dataSync()[0] > 0 ? x.mul(2) : x.mul(-1);
+  });
+  deepEqual(Array.from(await f(tensor([1, 2], { dtype: "f64" })).data()), [2, 4]);
+  deepEqual(Array.from(await f(tensor([-1, -2], { dtype: "f64" })).data()), [1, 2]);
+  equal(runs, 2, "the branch depends on the value: f runs on every call");
+});

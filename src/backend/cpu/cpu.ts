@@ -74,10 +74,6 @@ const graph: Graph<CpuStorage> = new Graph<CpuStorage>(
   },
 );
 
-function wrap(a: TypedArray, dtype: Dtype = dtypeOf(a)): L {
-  return graph.leaf(new CpuStorage(a), dtype, a.length);
-}
-
 /** Runs a storage's expression (if any) with a generated loop; returns the buffer. */
 function realize(s: L): CpuStorage {
   if (s.buf) return s.buf;
@@ -124,7 +120,12 @@ function kernel(
 ): CpuStorage {
   const run = (xs: readonly CpuStorage[]) => {
     const o = zeroed ? allocArray(dtype, size) : out(dtype, size);
-    body(o, xs.map((x) => x.data));
+    try {
+      body(o, xs.map((x) => x.data));
+    } catch (e) {
+      pool.give(o); // a kernel that throws (a singular matrix) returns its array
+      throw e;
+    }
     return new CpuStorage(o);
   };
   const buf = run(inputs.map((x) => x.buf!));
@@ -186,7 +187,7 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
   upload(data: TypedArray): Storage {
     // one number stays a constant of the generated loops
     if (data.length === 1) return graph.fill(dtypeOf(data), 1, data[0]);
-    return wrap(data.slice());
+    return op(dtypeOf(data), data.length, [], (o) => o.set(data));
   }
   /** The typed array behind a storage (computed if deferred), for copies to another device. */
   hostArray(s: Storage): TypedArray {
@@ -198,10 +199,18 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
     unrecordable("a copy from another device");
     return graph.leaf(new CpuStorage(data), dtype, size);
   }
-  async download(s: Storage): Promise<TypedArray> {
+  async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
     await arrivals(lz(s));
     // realize and copy in one go, while the tensor is alive: after an await its array may be reused
-    return realize(lz(s)).data.slice();
+    return this.readSync(s, dtype, size, into);
+  }
+  readSync(s: Storage, _dtype: Dtype, _size: number, into?: TypedArray): TypedArray {
+    // a value read while a jit trace records: the program would depend on it, so none is made
+    unrecordable("a value read with dataSync() or itemSync()");
+    const a = realize(lz(s)).data;
+    if (!into) return a.slice();
+    into.set(a);
+    return into;
   }
   materialize(s: Storage): void {
     realize(lz(s));
@@ -405,7 +414,6 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
       batch * (b + 1) * n,
       [ab],
       (o, [a]) => choleskyBandedCpu(name, a, o, batch, n, b, lower),
-      true,
     );
   }
   solveBanded(
@@ -424,11 +432,10 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
       batch * n * m,
       [ab, rhs],
       (o, [a, r]) => solveBandedCpu(name, a, r, o, batch, n, b, m, lower),
-      true,
     );
   }
   solveBandedGeneral(
-    op: string,
+    name: string,
     dtype: Dtype,
     ab: Storage,
     rhs: Storage,
@@ -438,13 +445,11 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
     u: number,
     m: number,
   ): Storage {
-    const o = out(dtype, batch * n * m);
-    try {
-      solveBandedGeneralCpu(op, arr(ab), arr(rhs), o, batch, n, l, u, m);
-    } catch (e) {
-      pool.give(o);
-      throw e;
-    }
-    return wrap(o);
+    return op(
+      dtype,
+      batch * n * m,
+      [ab, rhs],
+      (o, [a, r]) => solveBandedGeneralCpu(name, a, r, o, batch, n, l, u, m),
+    );
   }
 }
