@@ -22,7 +22,7 @@ import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, scatterAddCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
-import { gaussJordan, packColumns } from "./linalg.ts";
+import { eighCpu, gaussJordan, packColumns } from "./linalg.ts";
 import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
@@ -338,6 +338,12 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
           o[b] = logabs;
         }
       }
+    });
+  }
+
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
+    return op(dtype, batch * (n + 1) * n, [a], (o, [A]) => {
+      for (let b = 0; b < batch; b++) eighCpu(A, b * n * n, n, o, b * (n + 1) * n);
     });
   }
 

@@ -31,6 +31,7 @@ import { KernelCache } from "../../compile/kernels.ts";
 import { fill, packSlots } from "./codegen.ts";
 import { recordingScope } from "../../compile/program.ts";
 import { GpuProgram } from "./program.ts";
+import { eighGpu } from "./eigh.ts";
 import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 import { type Check, type Fault, joinFaults } from "../fault.ts";
@@ -686,6 +687,10 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
       );
     }
     return this.#wrap(o, dtype, n, [g]);
+  }
+
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
+    return this.#wrap(eighGpu(this.rt, this.#buf(a), batch, n), dtype, batch * (n + 1) * n, [a]);
   }
 
   choleskyBanded(
