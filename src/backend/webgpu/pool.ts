@@ -41,7 +41,16 @@ export class BufferPool {
     private readonly maxPooledBytes: number,
   ) {}
 
+  /** Told of every buffer handed out (a jit trace recording what it made). */
+  onAcquire: ((s: GpuStorage) => void) | null = null;
+
   acquire(bytes: number, currentBatch: number, forUpload: boolean): GpuStorage {
+    const s = this.#take(bytes, currentBatch, forUpload);
+    this.onAcquire?.(s);
+    return s;
+  }
+
+  #take(bytes: number, currentBatch: number, forUpload: boolean): GpuStorage {
     const cap = sizeClass(bytes);
     const list = this.#free.get(cap);
     if (list && list.length > 0) {
@@ -79,6 +88,11 @@ export class BufferPool {
     list.push(s.buffer);
     this.#since.set(s.buffer, performance.now());
     this.#pooledBytes += cap;
+  }
+
+  /** Destroys a buffer that is not pooled (a uniform block) once the open batch no longer uses it. */
+  retire(buffer: GPUBuffer): void {
+    this.#doomed.push(buffer);
   }
 
   /**
