@@ -377,7 +377,7 @@ function expectedDraws(
   const key = [seed % 2 ** 32, Math.floor(seed / 2 ** 32)];
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const [w0, w1, w2, w3] = philoxRef([i, offset, 0, 0], key);
+    const [w0, w1] = philoxRef([i, offset, 0, 0], key);
     const u53 = (a: number, c: number) => ((a >>> 5) * 2 ** 26 + (c >>> 6)) * 2 ** -53;
     if (dist === "uniform") {
       out[i] = dtype === "f32" ? (w0 >>> 8) * 2 ** -24 : u53(w0, w1);
