@@ -6,6 +6,7 @@
  * their memory, and reductions evaluate them inside their first pass. Everything else
  * (matmul, gather, solve, …) realizes its inputs and runs its own kernel.
  */
+import { type LruLimits, registerCache, unregisterCache } from "../../lru.ts";
 import {
   type Backend,
   type IndexInfo,
@@ -125,6 +126,13 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
     super();
     this.description = `WebGPU (${rt.adapterDescription})`;
     this.maxStorageBytes = rt.maxStorageBytes;
+    const kernels = {
+      stats: () => this.#kernels.usage(),
+      clear: () => this.#kernels.clear(),
+      resize: (limits: Partial<LruLimits>) => this.#kernels.resize(limits),
+    };
+    registerCache("webgpu kernels", kernels);
+    rt.onLost(() => unregisterCache("webgpu kernels", kernels));
     // one binding is the output; stay well inside the default limit of 8 on any device
     this.#maxLeaves = Math.max(
       4,
