@@ -12,6 +12,7 @@ import {
   cholesky,
   concat,
   cos,
+  cumsum,
   det,
   eigh,
   equal,
@@ -257,6 +258,18 @@ export const CASES: Case[] = [
     prims: ["cast"],
     args: [U([2, 3], 63, 0.1, 0.9)],
     f: (x) => astype(astype(astype(astype(x, "f32").mul(4), "i32"), "f32"), "f64"),
+  },
+  {
+    name: "cumsum along a middle axis",
+    prims: ["cumsum"],
+    args: [U([2, 4, 3], 75)],
+    f: (x) => cumsum(x, 1),
+  },
+  {
+    name: "cumsum along the last axis",
+    prims: ["cumsum"],
+    args: [U([3, 5], 76)],
+    f: (x) => cumsum(x, -1),
   },
   {
     name: "sum over some axes",

@@ -309,6 +309,8 @@ export interface Backend {
     b: number,
     lower: boolean,
   ): Storage;
+  /** Inclusive prefix sums along `axis` of x of `shape` (same shape out). */
+  cumsum(dtype: Dtype, x: Storage, shape: readonly number[], axis: number): Storage;
   /**
    * Symmetric eigen-decomposition (LAPACK syev's job, by cyclic Jacobi rotations) of each of
    * `batch` symmetric n×n matrices `a` [batch, n, n]. Returns [batch, n+1, n]: row 0 the

@@ -356,6 +356,19 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
     });
   }
 
+  cumsum(dtype: Dtype, x: Storage, shape: readonly number[], axis: number): Storage {
+    const n = shape[axis], inner = sizeOf(shape.slice(axis + 1));
+    const outer = sizeOf(shape.slice(0, axis));
+    return op(dtype, sizeOf(shape), [x], (o, [X]) => {
+      for (let a = 0; a < outer; a++) {
+        for (let c = 0; c < inner; c++) {
+          let s = 0; // accumulated in f64, each prefix rounded once on storing
+          for (let j = 0, at = a * n * inner + c; j < n; j++, at += inner) o[at] = s += X[at];
+        }
+      }
+    });
+  }
+
   eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
     return op(dtype, batch * (n + 1) * n, [a], (o, [A]) => {
       for (let b = 0; b < batch; b++) eighCpu(A, b * n * n, n, o, b * (n + 1) * n);

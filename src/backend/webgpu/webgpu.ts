@@ -33,6 +33,7 @@ import { fill, packSlots } from "./codegen.ts";
 import { recordingScope } from "../../compile/program.ts";
 import { GpuProgram } from "./program.ts";
 import { eighGpu } from "./eigh.ts";
+import { cumsumGpu } from "./scan.ts";
 import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 import { type Check, type Fault, joinFaults } from "../fault.ts";
@@ -704,6 +705,13 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
       );
     }
     return this.#wrap(o, dtype, n, [g]);
+  }
+
+  cumsum(dtype: Dtype, x: Storage, shape: readonly number[], axis: number): Storage {
+    const n = shape[axis], inner = sizeOf(shape.slice(axis + 1));
+    const outer = sizeOf(shape.slice(0, axis));
+    const o = cumsumGpu(this.rt, this.#buf(x), outer, n, inner);
+    return this.#wrap(o, dtype, outer * n * inner, [x]);
   }
 
   eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
