@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { choleskyBanded, device, memory, solveBanded, type Tensor, tensor } from "../mod.ts";
 import { assertNoLeak, type Backend, cpu, gpuDev, rng, testAll } from "./helpers.ts";
 import { MAX_GPU_BANDWIDTH } from "../src/backend/webgpu/banded.ts";
+import { partitionPlan } from "../src/backend/webgpu/band_partition.ts";
 
 // ---------------------------------------------------------------- band matrices (f64)
 
@@ -613,15 +614,30 @@ testAll(
 );
 
 testAll(
-  "not positive definite deep inside a long system (past the GPU's column chunks)",
+  "not positive definite deep inside a long system (past one invocation's loop budget)",
   async (bk) => {
     const n = 70_001, b = 2;
     const band = dominantBand(n, b, 9);
     band.d[0][50_000] = -1; // the first failing minor is of order 50,001
     const ab = mk(bk, storage(band, false), [b + 1, n]);
+    const rhs = mk(bk, new Float64Array(n).fill(1), [n]);
+    // the CPU reports LAPACK's info; WebGPU solves a long system in partitions
+    // (band_partition.ts) and names the block whose pivot fails: the partition's rows up to
+    // the bad one (the first failing leading minor needs a sequential pass)
+    const { s } = partitionPlan(1, n, b);
+    const j0 = Math.floor(50_000 / s) * s;
+    assert.ok(50_000 < j0 + s - b, "row 50,000 lies in a partition's interior");
     await expectNotSpd(
       bk,
-      () => solveBanded(ab, mk(bk, new Float64Array(n).fill(1), [n])),
+      () => solveBanded(ab, rhs),
+      bk.dev.kind === "cpu"
+        ? /leading minor of order 50001 is not positive definite/
+        : new RegExp(`principal submatrix of rows ${j0} to 50000 is not`),
+    );
+    // two right-hand sides take the sequential kernels, which find LAPACK's info on WebGPU too
+    await expectNotSpd(
+      bk,
+      () => solveBanded(ab, mk(bk, new Float64Array(2 * n).fill(1), [n, 2])),
       /leading minor of order 50001 is not positive definite/,
     );
   },
