@@ -113,6 +113,20 @@ export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
 export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
 export {
+  type Coloring,
+  type ColoringKind,
+  type ColoringOrder,
+  colorPattern,
+} from "./src/curvature/coloring.ts";
+export {
+  sparseHessian,
+  type SparseHessianOptions,
+  sparseJacobian,
+  type SparseJacobianOptions,
+  SparseMatrix,
+} from "./src/curvature/sparse.ts";
+export { type Ordering, reverseCuthillMcKee } from "./src/linalg/ordering.ts";
+export {
   type Estimate,
   hessianDiagonal,
   type HessianDiagonalOptions,

@@ -2,7 +2,16 @@
 import type { IndexInfo, Storage } from "./backend/backend.ts";
 import type { Dtype, TypedArray } from "./dtype.ts";
 import type { Device } from "./device.ts";
-import { countBytes, countTensor, deferDisposal, trackTensor } from "./memory.ts";
+import {
+  countBytes,
+  countReclaimed,
+  countTensor,
+  deferDisposal,
+  inheritOwner,
+  type Owner,
+  trackTensor,
+  untrackTensor,
+} from "./memory.ts";
 import { fmtShape, sizeOf } from "./shape.ts";
 import type { NestedArray } from "./ops/creation.ts";
 import { formatValues, nest, PRINT_MAX } from "./tensor_format.ts";
@@ -20,6 +29,22 @@ export class StorageRef {
       this.device.backend.release(this.storage);
     }
   }
+}
+
+/**
+ * The safety net behind `dispose` and `tidy`: a tensor the garbage collector reclaims
+ * while it still holds memory gives its share of the storage back (and is counted in
+ * `memory().reclaimed`). The held value is the storage, never the tensor itself.
+ */
+const reclaim = new FinalizationRegistry<StorageRef>((ref) => {
+  countTensor(ref.device.kind, -1);
+  countReclaimed();
+  ref.release();
+});
+
+/** Keeps `x` reachable up to this call (across an `await` before it). */
+function keepAlive(x: unknown): void {
+  if (x === keepAlive) throw new Error("unreachable");
 }
 
 /** @internal What a transform attaches to a traced tensor. */
@@ -58,6 +83,12 @@ export class Tensor {
   _index: IndexInfo | null = null;
   /** @internal Pinned tensors (cached constants) ignore dispose and are not counted. */
   _pinned = false;
+  /** @internal The running call that owns this tensor (see memory.ts), if any. */
+  _owner: Owner | null = null;
+  /** @internal Creation order (see memory.ts). */
+  _seq = 0;
+  /** @internal An alias an owned call made of its argument (freed when the call ends). */
+  _isAlias = false;
   #disposed = false;
   /** The values of the last read-back of a small tensor (what printing shows on WebGPU). */
   #shown: TypedArray | null = null;
@@ -79,17 +110,21 @@ export class Tensor {
     if (ref) {
       countTensor(device.kind, 1);
       trackTensor(this);
+      reclaim.register(this, ref, this);
     }
   }
 
-  /** @internal A tensor owning fresh storage. */
+  /** @internal A tensor owning fresh storage, computed from `inputs` (for ownership). */
   static _fromStorage(
     storage: Storage,
     shape: readonly number[],
     dtype: Dtype,
     device: Device,
+    inputs: readonly Tensor[] = [],
   ): Tensor {
-    return new Tensor(shape, dtype, device, new StorageRef(storage, device), null);
+    const t = new Tensor(shape, dtype, device, new StorageRef(storage, device), null);
+    if (inputs.length) inheritOwner(t, inputs);
+    return t;
   }
 
   /** @internal A tensor sharing another's storage under a new shape. */
@@ -98,6 +133,20 @@ export class Tensor {
     ref.refs++;
     const t = new Tensor(shape, src.dtype, src.device, ref, null);
     t._index = src._index;
+    inheritOwner(t, [src]);
+    return t;
+  }
+
+  /** @internal Pins a cached constant: dispose ignores it, and the collector never frees it. */
+  _pin(): void {
+    this._pinned = true;
+    reclaim.unregister(this);
+  }
+
+  /** @internal A second handle on the same storage, for an owned call (see memory.ts). */
+  _alias(): Tensor {
+    const t = Tensor._view(this, this.shape);
+    t._isAlias = true;
     return t;
   }
 
@@ -200,7 +249,11 @@ export class Tensor {
   async ready(): Promise<this> {
     this._check("ready");
     const c = this._concrete();
-    await c.device.backend.settled(c._ref!.storage);
+    try {
+      await c.device.backend.settled(c._ref!.storage);
+    } finally {
+      keepAlive(c);
+    }
     return this;
   }
 
@@ -248,7 +301,9 @@ export class Tensor {
     if (this.#disposed || this._pinned) return;
     if (this._ref && deferDisposal(this)) return;
     this.#disposed = true;
+    untrackTensor(this);
     if (this._ref) {
+      reclaim.unregister(this);
       countTensor(this.device.kind, -1);
       this._ref.release();
       this._ref = null;
