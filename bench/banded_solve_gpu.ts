@@ -18,6 +18,7 @@ import process from "node:process";
 import * as lib from "../mod.ts";
 import type { WebGpuBackend } from "../src/backend/webgpu/webgpu.ts";
 import type { GpuStorage } from "../src/backend/webgpu/pool.ts";
+import { spdBand } from "./band_data.ts";
 
 type Lib = typeof lib;
 const arg = (name: string) => {
@@ -29,17 +30,6 @@ const beforeDir = arg("--before");
 const before: Lib | null = beforeDir
   ? await import(new URL(`${beforeDir.replace(/\/$/, "")}/mod.ts`, `file://${Deno.cwd()}/`).href)
   : null;
-
-/** Upper band storage [batch, b+1, n] of diagonally dominant SPD matrices. */
-function band(batch: number, n: number, b: number): Float32Array {
-  const ab = new Float32Array(batch * (b + 1) * n);
-  for (let t = 0; t < batch; t++) {
-    const o = t * (b + 1) * n;
-    for (let r = 0; r < b; r++) for (let j = 0; j < n; j++) ab[o + r * n + j] = Math.sin(j + r) / 2;
-    for (let j = 0; j < n; j++) ab[o + b * n + j] = 1 + b + Math.cos(j) ** 2;
-  }
-  return ab;
-}
 
 const gpuOf = async (l: Lib) => {
   const d = await l.device({ backend: "webgpu" });
@@ -56,7 +46,7 @@ for (const [batch, n] of [[1, 1_000_000], [1024, 1024]]) {
   ) {
     const gpu = await gpuOf(l);
     const shape = batch === 1 ? [B + 1, n] : [batch, B + 1, n];
-    const ab = l.tensor(band(batch, n, B), { shape, device: gpu });
+    const ab = l.tensor(Float32Array.from(spdBand(batch, n, B, 3)), { shape, device: gpu });
     const r = l.tensor(new Float32Array(batch * n).fill(1), {
       shape: batch === 1 ? [n] : [batch, n],
       device: gpu,

@@ -109,11 +109,22 @@ gpuTest("long systems (n = 70,001), b = 0 … 8, upper and lower storage", async
 gpuTest(
   "sizes on either side of the partition boundaries, and batches of partitioned systems",
   async () => {
-    const b = 2;
-    const { s } = partitionPlan(1, 100_000, b);
-    // one partition short of two, exactly two, and the rest spread over the last one
-    for (const n of [2 * s - 1, 2 * s, 2 * s + 1, 3 * s + b, 5 * s - 1]) {
+    // (n, b, partitions): one partition short of two; exactly two, whose separators' system
+    // (b rows) is shorter than its band (2b − 1); the last partition one row short of a
+    // whole one more; long systems where s = ⌈n / 1024⌉ changes by one
+    const cases: [number, number, number][] = [
+      [127, 2, 1],
+      [128, 2, 2],
+      [129, 3, 2],
+      [128, 5, 2],
+      [191, 2, 2],
+      [192, 2, 3],
+      [102_400, 2, 1024],
+      [102_401, 2, 1013],
+    ];
+    for (const [n, b, parts] of cases) {
       const plan = partitionPlan(1, n, b);
+      assert.equal(plan.parts, parts, `n = ${n}, b = ${b}: the cut tested`);
       const d = dominant(n, b, n);
       const r = rhsOf(n, n + 1);
       const ab = storage([d], n, b, false);
@@ -122,7 +133,10 @@ gpuTest(
         await solveOn("cpu", ab, r, [b + 1, n], false),
         1,
       );
-      assert.ok(e <= tol(b), `n = ${n} (${plan.parts} × ${plan.s}): error ${e.toExponential(2)}`);
+      assert.ok(
+        e <= tol(b),
+        `n = ${n}, b = ${b} (${parts} × ${plan.s}): error ${e.toExponential(2)}`,
+      );
     }
     // a batch of 3 long systems, each cut into partitions, and a batch of many short ones (one each)
     for (const [batch, n, bw] of [[3, 70_001, 3], [300, 200, 1]]) {

@@ -93,9 +93,9 @@ function split(
     down
       ? [`for (var jj = ${b}; jj > ${a}; jj--) {`, `  let j = jj - 1u;`, ...indent(body), `}`]
       : [`for (var j = ${a}; j < ${b}; j++) {`, ...indent(body), `}`];
-  // interiors hold at least 3b rows, whole systems at least b + 1, so the parts never overlap
+  // a system shorter than the band (a separators' system of one boundary) is all edge
   const mid0 = head ? `min(${from} + ${head}u, ${to})` : from;
-  const mid1 = tail ? `max(${to} - ${tail}u, ${mid0})` : to;
+  const mid1 = tail ? `select(${mid0}, ${to} - ${tail}u, ${to} >= ${mid0} + ${tail}u)` : to;
   const parts = [
     ...(head ? [[from, mid0, edge]] : []),
     [mid0, mid1, plain],
