@@ -5,6 +5,7 @@
  * Without one they are skipped loudly — unless CURVATURE_REQUIRE_GPU=1 (set by CI), which
  * turns a missing adapter into a failure so GPU tests can never silently skip.
  */
+import assert from "node:assert/strict";
 import { type Device, device, memory, type Tensor } from "../mod.ts";
 
 export const REQUIRE_GPU = Deno.env.get("CURVATURE_REQUIRE_GPU") === "1";
@@ -176,4 +177,28 @@ export function assertNoLeak(
       `${what}: ${m.tensors - base.tensors} tensors / ${m.bytes - base.bytes} bytes leaked`,
     );
   }
+}
+
+/**
+ * A call whose kernel rejects its input (a singular or not positive definite matrix): on
+ * the CPU it throws a RangeError matching `pattern` at once; on WebGPU the call returns
+ * (kernels cannot throw) and reading the result rejects with it.
+ */
+export async function expectKernelError(
+  bk: Backend,
+  make: () => Tensor,
+  pattern: RegExp,
+): Promise<void> {
+  const check = (e: Error) => {
+    assert.match(e.message, pattern);
+    assert.equal(e.name, "RangeError");
+    return true;
+  };
+  if (bk.dev.kind === "cpu") {
+    assert.throws(make, check);
+    return;
+  }
+  const t = make();
+  await assert.rejects(() => t.data(), check);
+  t.dispose();
 }
