@@ -14,7 +14,8 @@
  *
  * Run: `XDG_RUNTIME_DIR=/tmp deno bench -A bench/sparse_bench.ts`, or for the markdown tables
  * of bench/RESULTS.md (minimum times over repeats): `XDG_RUNTIME_DIR=/tmp deno run -A
- * bench/sparse_bench.ts --report [--reps 5] [--sizes 100,316,1000] [--only ratio|newton]`.
+ * bench/sparse_bench.ts --report [--reps 7] [--warmup 5] [--sizes 100,316,1000]
+ * [--only ratio|newton]`.
  */
 import {
   colorPattern,
@@ -35,7 +36,8 @@ function flag(name: string): string | undefined {
 }
 const REPORT = Deno.args.includes("--report");
 const ONLY = flag("only");
-const REPS = Number(flag("reps") ?? 5);
+const REPS = Number(flag("reps") ?? 7);
+const WARMUP = Number(flag("warmup") ?? 5);
 const SIDES = (flag("sizes") ?? "100,316,1000").split(",").map(Number);
 const NEWTON_SIDE = 316;
 
@@ -114,10 +116,14 @@ if (!REPORT) {
           coloring = colorPattern(pattern, { kind: "star" });
           tc = Math.min(tc, performance.now() - t0);
         }
-        await gradOnce(f, x)(); // warm-up: compile kernels, fill pools
-        const warm = sparseHessian(f, x, { coloring });
-        await warm.values.ready();
-        warm.dispose();
+        // warm-up: the CPU backend's generated loops reach V8's optimising tier only after
+        // several calls (a cold sparse Hessian at n = 10⁴ takes 100× a warm one)
+        for (let w = 0; w < WARMUP; w++) {
+          await gradOnce(f, x)();
+          const warm = sparseHessian(f, x, { coloring });
+          await warm.values.ready();
+          warm.dispose();
+        }
         let tg = Infinity, th = Infinity, td = Infinity;
         for (let r = 0; r < REPS; r++) {
           // side by side in one run: the gradient, the sparse Hessian and the detection
