@@ -329,9 +329,9 @@ function recoveryPlan(
 /**
  * Colours a pattern: `"star"` for a symmetric Hessian (the pattern must be square and
  * symmetric), `"column"` for a Jacobian. The default order is largest-first (on 5-point
- * grids of 30 × 30 and more it gives 5 star colours where smallest-last gives 6; on bands and arrowheads the
- * two agree). The result (colours and recovery plan) is host data, reusable for every
- * matrix with this pattern.
+ * grids of 30 × 30 and more it gives 5 star colours where smallest-last gives 6; on bands
+ * and arrowheads the two agree). The result (colours and recovery plan) is host data,
+ * reusable for every matrix with this pattern.
  *
  * @example
  * ```ts
