@@ -11,8 +11,7 @@ import { describeValue, pin, unpin } from "../ops/common.ts";
 import type { Device } from "../device.ts";
 import type { Dtype, TypedArray } from "../dtype.ts";
 import { tensor, zeros } from "../ops/creation.ts";
-import { equal, mul } from "../ops/elementwise.ts";
-import { arange } from "../ops/creation.ts";
+import { mul } from "../ops/elementwise.ts";
 import { concat, gather, reshape, scatterAdd } from "../ops/movement.ts";
 import { hvp, jvp } from "../ad/transforms.ts";
 import { checkOptions, oneOf } from "../options.ts";
@@ -315,18 +314,18 @@ function plan(
 
 /**
  * The probes of a colouring, `[count, ...shape]`: probe c is 1 on the columns of colour c.
- * Built on the device from the colours (one small upload, fused into the products' kernels).
+ * Kept on the device with the colouring: read as a plain buffer, they make the batched HVP
+ * cheaper than probes computed from the colours inside its kernels (CPU, n = 10⁶, 5
+ * colours: 5.5 gradients against 7.5; comb probes, computed from the index alone, 7.3).
  */
 function colorProbes(c: Coloring, x: Tensor): Tensor {
-  return tidy(() => {
-    const n = x.size;
-    const colors = reshape(
-      deviceCopy(c, "colors", x.device, x.dtype, () => Float64Array.from(c.colors)),
-      [1, n],
-    );
-    const ids = reshape(arange(0, c.count, 1, { dtype: x.dtype, device: x.device }), [c.count, 1]);
-    return reshape(equal(colors, ids), [c.count, ...x.shape]);
+  const n = x.size;
+  const probes = deviceCopy(c, "probes", x.device, x.dtype, () => {
+    const p = new Float64Array(c.count * n);
+    c.colors.forEach((k, j) => (p[k * n + j] = 1));
+    return p;
   });
+  return reshape(probes, [c.count, ...x.shape]);
 }
 
 /** Each entry from the compressed products `[count, rows]` (flattened): one gather. */
