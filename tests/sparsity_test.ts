@@ -281,6 +281,11 @@ Deno.test("sparsity detection: clear errors and checked patterns", async (t) => 
   await t.step("SparsityPattern checks its CSR arrays", () => {
     const ok = SparsityPattern.fromEntries([2, 3], [[0, 2], [1, 0], [0, 2]]);
     assert.deepEqual(entries(ok), ["0,2", "1,0"]);
+    assert.deepEqual(entries(ok.withDiagonal()), ["0,0", "0,2", "1,0", "1,1"]);
+    const p = SparsityPattern.fromEntries([4, 4], [[0, 3], [1, 1], [2, 0], [3, 3], [3, 0]]);
+    assert.deepEqual(entries(p.withDiagonal()), ["0,0", "0,3", "1,1", "2,0", "2,2", "3,0", "3,3"]);
+    const full = p.withDiagonal();
+    assert.equal(full.withDiagonal(), full, "a pattern with its diagonal is returned as is");
     assert.throws(() => new SparsityPattern([2, 2], Int32Array.of(0, 1), Int32Array.of(0)), {
       name: "RangeError",
       message: /rowPtr\ must\ have\ 3\ entries/,
