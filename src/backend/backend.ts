@@ -42,7 +42,8 @@ export type BinaryOp =
   | "equal"
   | "greaterEqual"
   | "lessEqual"
-  | "notEqual";
+  | "notEqual"
+  | "atan2";
 
 export type ReduceOp = "sum" | "max" | "min";
 
@@ -80,6 +81,7 @@ export const BINARY_OPS: readonly BinaryOp[] = [
   "greaterEqual",
   "lessEqual",
   "notEqual",
+  "atan2",
 ];
 export const REDUCE_OPS: readonly ReduceOp[] = ["sum", "max", "min"];
 export const RANDOM_DISTS: readonly RandomDist[] = ["uniform", "normal", "rademacher"];
@@ -87,6 +89,27 @@ export const RANDOM_DISTS: readonly RandomDist[] = ["uniform", "normal", "radema
 /** Host copy of an i32 index tensor, kept so gathers can be range-checked without a read-back. */
 export interface IndexInfo {
   readonly host: Int32Array;
+}
+
+/**
+ * jit: the kernels a device launched between `record` and `finish` (see
+ * ../compile/program.ts).
+ */
+export interface Recording {
+  /** Ends the recording: a program replayable on new inputs, or why there is none. */
+  finish(outputs: readonly Storage[]): Replayable | string;
+  /** Ends the recording without a program (the traced function failed). */
+  abort(): void;
+}
+
+/** A recorded program. */
+export interface Replayable {
+  /** Runs the kernels on new inputs (realized, in the recorded order); returns the outputs. */
+  run(inputs: readonly Storage[]): Storage[];
+  /** Kernels (and checks) per run. */
+  readonly steps: number;
+  /** Releases what the program holds (the constants it read). */
+  dispose(): void;
 }
 
 /** One compute device. */
@@ -123,6 +146,8 @@ export interface Backend {
   settled(s: Storage): Promise<void>;
   /** Waits until all queued work has finished (a no-op on synchronous backends). */
   sync(): Promise<void>;
+  /** Starts recording the kernels this device launches, for `jit`; `inputs` are realized. */
+  record(inputs: readonly Storage[]): Recording;
 
   fill(dtype: Dtype, size: number, value: number): Storage;
   /** out[i] = start + i * step */
@@ -280,6 +305,14 @@ export interface Backend {
     b: number,
     lower: boolean,
   ): Storage;
+  /**
+   * Symmetric eigen-decomposition (LAPACK syev's job, by cyclic Jacobi rotations) of each of
+   * `batch` symmetric n×n matrices `a` [batch, n, n]. Returns [batch, n+1, n]: row 0 the
+   * eigenvalues in ascending order (NaN last), rows 1…n the matrix whose columns are the
+   * unit eigenvectors in the same order, each signed so its entry of largest magnitude (the
+   * first such) is positive.
+   */
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage;
   /**
    * Solves A X = R for each matrix of a batch (`scipy.linalg.solveh_banded`): `ab` as in
    * `choleskyBanded`, `rhs` [batch, n, m]; returns X [batch, n, m]. Errors as there.
