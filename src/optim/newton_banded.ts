@@ -7,11 +7,12 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { abs, add, neg } from "../ops/elementwise.ts";
-import { concat, gather, reshape, slice } from "../ops/movement.ts";
+import { concat, reshape, slice } from "../ops/movement.ts";
 import { max } from "../ops/reduce.ts";
 import { tidy } from "../memory.ts";
 import { type BandedMatrix, checkBandwidth, detectedBandwidth } from "../curvature/banded.ts";
 import { solveBanded } from "../linalg/banded.ts";
+import { takeRows } from "../curvature/sparse.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import { newtonLoop, type NewtonSystem } from "./newton_loop.ts";
 
@@ -41,10 +42,10 @@ export function bandedSystem(
     solve: (g, tau) =>
       tidy(() => {
         const rhs = neg(reshape(g, [n]));
-        const p = solveBanded(shifted(h, tau), perm ? gather(rhs, perm.perm, 0) : rhs, {
+        const p = solveBanded(shifted(h, tau), perm ? takeRows(rhs, perm.perm) : rhs, {
           lower: true,
         });
-        return reshape(perm ? gather(p, perm.inverse, 0) : p, shape);
+        return reshape(perm ? takeRows(p, perm.inverse) : p, shape);
       }),
     diagMax: () => tidy(() => max(abs(slice(h.data, [0], [1])))),
     dispose: () => h.dispose(),
