@@ -64,6 +64,7 @@ async function train(method: MinimizeOptions["method"], lr: number): Promise<Run
   });
   const ms = performance.now() - t0;
   r.x.dispose();
+  r.jac.dispose();
   return { label: method, lr, losses, ms, nhvp: r.nhvp };
 }
 const sweeps: [MinimizeOptions["method"], number[]][] = [
