@@ -16,7 +16,6 @@ import {
   lessEqual,
   maximum,
   mul,
-  notEqual,
   sub,
   where,
 } from "../ops/elementwise.ts";
@@ -24,6 +23,7 @@ import { sum } from "../ops/reduce.ts";
 import { concat, stack } from "../ops/movement.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { checkOptions, oneOf } from "../options.ts";
+import { checkProgress, type ProgressCallback } from "../progress.ts";
 
 /** The option keys of {@linkcode cg}. */
 const CG_OPTIONS = [
@@ -39,16 +39,6 @@ const CG_OPTIONS = [
 
 function disposeAll(...ts: Tensor[]): void {
   for (const t of ts) t.dispose();
-}
-
-/** What {@linkcode cg}'s `onProgress` receives at each read-back. */
-export interface CgProgress {
-  /** CG steps taken so far. */
-  iterations: number;
-  /** ‖r‖ of the recursively updated residual. */
-  residualNorm: number;
-  /** The norm CG stops at: max(rtol · ‖b‖, atol). */
-  target: number;
 }
 
 /** Options of {@linkcode cg}. */
@@ -77,11 +67,11 @@ export interface CgOptions {
    */
   onNegativeCurvature?: "stop" | "continue";
   /**
-   * Called at each read-back (every `checkEvery` iterations) with the progress so far;
-   * returning `false` (or a Promise of it) stops CG there (`converged` false unless the
-   * tolerance was met).
+   * Called at every convergence check (each `checkEvery` iterations, when the host reads
+   * the residual anyway): `{ done: iterations run, total: maxIter, unit: "iterations",
+   * residual: ‖r‖ }`. Costs no extra read-back.
    */
-  onProgress?: (info: CgProgress) => void | boolean | Promise<void | boolean>;
+  onProgress?: ProgressCallback;
 }
 
 /** The result of {@linkcode cg}. */
@@ -254,10 +244,7 @@ export async function cg(
     ["stop", "continue"],
     "stop",
   );
-  const onProgress = opts.onProgress;
-  if (onProgress !== undefined && typeof onProgress !== "function") {
-    throw new TypeError(`${op}: onProgress must be a function, got ${describeValue(onProgress)}`);
-  }
+  const onProgress = checkProgress(op, opts.onProgress);
   const x0 = opts.x0;
   if (x0 !== undefined) {
     if (!(x0 instanceof TensorClass)) {
@@ -308,7 +295,6 @@ export async function cg(
   });
   let loops = 0;
   let flags: number[] = [];
-  let stoppedByUser = false;
   try {
     for (let first = true;; first = false) {
       const todo = Math.min(checkEvery, maxIter - loops);
@@ -340,18 +326,13 @@ export async function cg(
         if (!Number.isFinite(flags[8])) throw new RangeError(`${op}: b contains NaN or Infinity`);
         if (!Number.isFinite(flags[9])) throw new RangeError(`${op}: x0 contains NaN or Infinity`);
       }
+      onProgress?.({
+        done: loops,
+        total: maxIter,
+        unit: "iterations",
+        residual: Math.sqrt(flags[1]),
+      });
       if (flags[0] === 0 || loops >= maxIter) break;
-      if (onProgress) {
-        const info = {
-          iterations: flags[3],
-          residualNorm: Math.sqrt(flags[1]),
-          target: Math.sqrt(flags[2]),
-        };
-        if ((await onProgress(info)) === false) {
-          stoppedByUser = true;
-          break;
-        }
-      }
     }
   } catch (e) {
     replace(st, {});
@@ -399,8 +380,6 @@ export async function cg(
   } else if (converged) {
     res.message = `converged: ‖r‖ = ${fmt(residualNorm)} ≤ ${fmt(Math.sqrt(t2))} after ${iters} ` +
       `iterations${neg ? " (negative curvature was met on the way)" : ""}`;
-  } else if (stoppedByUser) {
-    res.message = `stopped by onProgress after ${iters} iterations with ‖r‖ = ${fmt(residualNorm)}`;
   } else {
     res.message = `not converged: ${maxIter} iterations reached with ‖r‖ = ${fmt(residualNorm)} > ${
       fmt(Math.sqrt(t2))

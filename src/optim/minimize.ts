@@ -12,6 +12,7 @@ import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
 import { newtonBanded } from "./newton_banded.ts";
 import { trustExact } from "./trust_exact.ts";
+import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 import { checkOptions } from "../options.ts";
 
@@ -39,6 +40,7 @@ const METHODS = new Map<string, MethodEntry>([
   ],
   ["gradient-descent", { impl: gradientDescent, options: ["lr"] }],
   ["adam", { impl: adam, options: MOMENTS }],
+  ["ipm", { impl: ipm, options: ["constraints", "bounds", "bandwidth", "muInit"] }],
 ]);
 
 /** Keys SciPy users pass that have no counterpart, with the advice to give. */
@@ -149,6 +151,9 @@ export function minimizeMethods(): string[] {
  *   constants).
  * - `"adahessian"`: Yao et al. (2021), Hutchinson diagonal from Rademacher probes, spatial
  *   averaging, Hessian power, bias-corrected moments (the formula is in its docs).
+ * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
+ *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
+ *   constrained problems); banded Newton systems with `bandwidth`, dense without.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
  * Every method stops with `converged: true` (`status` 0) only when ‖∇f‖ < `gtol` and no
@@ -225,21 +230,21 @@ export async function minimize(
     jac = g;
   }
   const converged = r.status === 0;
+  const [nfev, ngev, nhvp] = [
+    r.nfev ?? problem.nfev,
+    r.ngev ?? problem.ngev,
+    r.nhvp ?? problem.nhvp,
+  ];
   return {
-    x: r.x,
-    fun: r.fun,
+    ...r,
     jac,
-    gradNorm: r.gradNorm,
-    iterations: r.iterations,
     nit: r.iterations,
-    nfev: problem.nfev,
-    ngev: problem.ngev,
-    njev: problem.ngev,
-    nhvp: problem.nhvp,
-    nhev: problem.nhvp,
+    nfev,
+    ngev,
+    njev: ngev,
+    nhvp,
+    nhev: nhvp,
     converged,
     success: converged,
-    status: r.status,
-    message: r.message,
   };
 }

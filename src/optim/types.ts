@@ -36,6 +36,14 @@ export interface IterationInfo {
   trustRadius?: number;
   /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`). */
   cgIterations?: number;
+  /** `"ipm"`: the largest violation of a constraint or bound at `x` (∞-norm). */
+  constraintViolation?: number;
+  /** `"ipm"`: the largest product of a slack (or bound distance) and its multiplier. */
+  complementarity?: number;
+  /** `"ipm"`: the (scaled) KKT error max(dual infeasibility, violation, complementarity). */
+  kktResidual?: number;
+  /** `"ipm"`: the barrier parameter μ. */
+  mu?: number;
 }
 
 /**
@@ -53,6 +61,7 @@ export type MethodName =
   | "adam"
   | "newton-banded"
   | "trust-exact"
+  | "ipm"
   | (string & Record<never, never>);
 
 /**
@@ -62,7 +71,7 @@ export type MethodName =
 export interface MinimizeOptions {
   /**
    * The algorithm: `"newton-cg"`, `"trust-ncg"`, `"trust-exact"`, `"newton-banded"`,
-   * `"adahessian"`, `"gradient-descent"`, `"adam"`, or a registered one.
+   * `"ipm"`, `"adahessian"`, `"gradient-descent"`, `"adam"`, or a registered one.
    */
   method: MethodName;
   /** Stop when the gradient's Euclidean norm falls below this (default 1e-5, as SciPy). */
@@ -116,6 +125,40 @@ export interface MinimizeOptions {
   bandwidth?: number;
   /** `"newton-banded"` / `"trust-exact"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
   bandMethod?: "direct" | "substitution";
+  /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
+  constraints?: Constraints;
+  /** `"ipm"`: bounds `lower ≤ x ≤ upper` (a number, or a tensor of x's shape; ±Infinity: none). */
+  bounds?: Bounds;
+  /** `"ipm"`: the first barrier parameter μ₀ (default 0.1, as IPOPT). */
+  muInit?: number;
+}
+
+/** Constraints of `minimize(…, { method: "ipm" })`: functions of x returning 1-D tensors. */
+export interface Constraints {
+  /** Equalities: `eq(x) = 0` at the solution. */
+  eq?: (x: Tensor) => Tensor;
+  /** Inequalities: `ineq(x) ≥ 0` at the solution. */
+  ineq?: (x: Tensor) => Tensor;
+}
+
+/** Bounds of `minimize(…, { method: "ipm" })`: a number or a tensor of x's shape; ±Infinity means none. */
+export interface Bounds {
+  /** `x ≥ lower` (default: none). */
+  lower?: number | Tensor;
+  /** `x ≤ upper` (default: none). */
+  upper?: number | Tensor;
+}
+
+/** The Lagrange multipliers of a constrained solution (sign convention ∇f = Jₑᵀ eq + Jᵢᵀ ineq + lower − upper). */
+export interface Multipliers {
+  /** Of the equalities (shape [m_eq]; empty without them). */
+  eq: Tensor;
+  /** Of the inequalities, ≥ 0 (shape [m_ineq]; empty without them). */
+  ineq: Tensor;
+  /** Of the lower bounds, ≥ 0 (x's shape; zero where there is none). */
+  lower: Tensor;
+  /** Of the upper bounds, ≥ 0 (x's shape; zero where there is none). */
+  upper: Tensor;
 }
 
 /**
@@ -169,15 +212,36 @@ export interface MinimizeResult {
   status: number;
   /** Why it stopped, in words (starts with "converged" exactly when `converged`). */
   message: string;
+  /** `"ipm"`: the largest violation of a constraint or bound at `x` (∞-norm). */
+  constraintViolation?: number;
+  /** `"ipm"`: the multipliers at `x` (the caller owns their tensors). */
+  multipliers?: Multipliers;
+  /** `"ipm"`: the largest |constraint or bound distance × its multiplier| at `x`. */
+  complementarity?: number;
+  /** `"ipm"`: the KKT residual max(‖∇L‖∞, violation, complementarity), unscaled. */
+  kktResidual?: number;
 }
 
 /**
- * What a method returns; `minimize` adds the counters, the SciPy aliases and `converged`
- * (status 0). A method that returns no `jac` gets one computed (and counted) by `minimize`.
+ * What a method returns; `minimize` adds the counters (a method that evaluates through its
+ * own machinery may return them itself), the SciPy aliases and `converged` (status 0). A
+ * method that returns no `jac` gets one computed (and counted) by `minimize`.
  */
 export type MethodResult =
   & Pick<MinimizeResult, "x" | "fun" | "gradNorm" | "iterations" | "status" | "message">
-  & { jac?: Tensor };
+  & Partial<
+    Pick<
+      MinimizeResult,
+      | "jac"
+      | "nfev"
+      | "ngev"
+      | "nhvp"
+      | "constraintViolation"
+      | "multipliers"
+      | "complementarity"
+      | "kktResidual"
+    >
+  >;
 
 /** The objective as a method sees it: counted evaluations and the iteration report. */
 export interface MinimizeProblem {
