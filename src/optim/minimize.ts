@@ -6,6 +6,7 @@
 import { Tensor } from "../tensor.ts";
 import { describeValue } from "../ops/common.ts";
 import { Objective } from "./objective.ts";
+import { ownedCall } from "../memory.ts";
 import { newtonCg } from "./newton_cg.ts";
 import { trustNcg } from "./trust_ncg.ts";
 import { adahessian } from "./adahessian.ts";
@@ -215,20 +216,28 @@ export async function minimize(
     throw new TypeError("minimize: onIteration must be a function");
   }
   const problem = new Objective(f, options.onIteration);
-  const r = await entry.impl(problem, x0, options);
+  // a failure (f throws, a kernel fails) frees whatever the method had made
+  const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
+  const drop = () => {
+    for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
+  };
   if (!Number.isInteger(r?.status)) {
-    r?.x?.dispose?.();
-    r?.jac?.dispose?.();
+    drop();
     throw new TypeError(
       `minimize: method "${options.method}" returned no integer status (0 means converged)`,
     );
   }
-  let jac = r.jac;
-  if (!jac) {
-    const [fx, g] = problem.valueAndGrad(r.x);
-    fx.dispose();
-    jac = g;
+  if (!r.jac) {
+    try {
+      const [fx, g] = problem.valueAndGrad(r.x);
+      fx.dispose();
+      r.jac = g;
+    } catch (e) {
+      drop();
+      throw e;
+    }
   }
+  const jac = r.jac;
   const converged = r.status === 0;
   const [nfev, ngev, nhvp] = [
     r.nfev ?? problem.nfev,
