@@ -25,7 +25,7 @@ const x0 = tensor(Float64Array.from({ length: n }, (_, i) => (i + 1) * h * ((i +
 const v = tensor(Float64Array.from({ length: n }, (_, i) => Math.sin(i)), o);
 
 for (let i = 0; i < 20; i++) (await hvp(f, x0, v).data(), undefined);
-let t0 = performance.now();
+const t0 = performance.now();
 for (let i = 0; i < 200; i++) {
   const y = hvp(f, x0, v);
   await y.data();

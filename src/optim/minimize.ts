@@ -13,6 +13,7 @@ import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
 import { newtonBanded } from "./newton_banded.ts";
 import { trustExact } from "./trust_exact.ts";
+import { newtonSparse } from "./newton_sparse.ts";
 import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 import { checkOptions } from "../options.ts";
@@ -35,6 +36,10 @@ const METHODS = new Map<string, MethodEntry>([
   ["trust-ncg", { impl: trustNcg, options: [...CG, ...TRUST] }],
   ["trust-exact", { impl: trustExact, options: [...BAND, ...TRUST] }],
   ["newton-banded", { impl: newtonBanded, options: [...BAND, "c1"] }],
+  ["newton-sparse", {
+    impl: newtonSparse,
+    options: ["pattern", "sparseSolver", "maxCgIter", "c1"],
+  }],
   [
     "adahessian",
     { impl: adahessian, options: [...MOMENTS, "hessianPower", "blockSize", "samples", "seed"] },
@@ -141,17 +146,23 @@ export function minimizeMethods(): string[] {
  *
  * - `"trust-exact"` (SciPy's name): trust-region Newton with the subproblem solved exactly
  *   (Moré–Sorensen) by banded Cholesky factorisations of H + λI: the band from comb probes
- *   with `bandwidth`, else the dense Hessian (n ≤ 2000). Negative curvature and the hard
- *   case handled; the most robust choice when the Hessian is banded or small.
- * - `"newton-banded"`: line-search Newton on the banded Hessian (needs `bandwidth`), τI
- *   added while it is not positive definite (N&W Alg. 3.3), trust-region steps on the same
- *   band where the line search stalls.
+ *   (`bandwidth`, detected unless given), or the dense Hessian (n ≤ 2000) when the pattern
+ *   is too wide for a band. Negative curvature and the hard case handled; the most robust
+ *   choice when the Hessian is banded or small.
+ * - `"newton-banded"`: line-search Newton on the banded Hessian (`bandwidth`, detected from
+ *   the Hessian's sparsity pattern unless given), τI added while it is not positive
+ *   definite (N&W Alg. 3.3), trust-region steps on the same band where the line search
+ *   stalls.
  * - `"newton-cg"`: line-search Newton-CG (N&W Alg. 7.1): truncated CG on Hessian-vector
  *   products, Armijo backtracking with a round-off allowance.
  * - `"trust-ncg"`: Steihaug–Toint CG in a trust region (N&W Alg. 7.2 and 4.1, SciPy's
  *   constants).
  * - `"adahessian"`: Yao et al. (2021), Hutchinson diagonal from Rademacher probes, spatial
  *   averaging, Hessian power, bias-corrected moments (the formula is in its docs).
+ * - `"newton-sparse"`: Newton steps from the sparse Hessian (`sparseHessian`: a detected
+ *   pattern, a star colouring, one batched HVP pass per iteration), solved by banded
+ *   Cholesky after a reverse Cuthill–McKee reordering or by Jacobi-preconditioned CG, with
+ *   the shift and line search of `"newton-banded"`; the iterates stay in the caller's order.
  * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
  *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
  *   constrained problems); banded Newton systems with `bandwidth`, dense without.

@@ -7,6 +7,7 @@ import { add, mul } from "../ops/elementwise.ts";
 import { reshape } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { checkBandwidth } from "../curvature/banded.ts";
+import { cachedHessianSparsity } from "../curvature/pattern.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import {
   decrease,
@@ -33,16 +34,35 @@ import { TrustRegion } from "./trust_region.ts";
 /** The largest n for which trust-exact builds a dense Hessian (n products, n² storage) unasked. */
 export const DENSE_LIMIT = 2000;
 
-/** @internal The bandwidth a Hessian-based method works with: the option, or dense for small n. */
-export function hessianBandwidth(method: string, o: MinimizeOptions, n: number): number {
+/**
+ * @internal The bandwidth trust-exact works with: the option; else the Hessian's detected
+ * pattern (`hessianSparsity`, traced once per function and shape) when a band of it pays
+ * (2b + 1 probes < n); else the dense Hessian (b = n − 1, n ≤ 2000). A function the
+ * pattern tracer cannot follow is treated as dense.
+ */
+export function hessianBandwidth(
+  method: string,
+  o: MinimizeOptions,
+  f: (x: Tensor) => Tensor,
+  x0: Tensor,
+): number {
+  const n = x0.size;
   if (o.bandwidth !== undefined) return checkBandwidth(`minimize (${method})`, o.bandwidth, n);
-  if (n > DENSE_LIMIT) {
+  let b = Math.max(n - 1, 0);
+  try {
+    const detected = cachedHessianSparsity(f, x0).bandwidth;
+    if (2 * detected + 1 < n) b = detected;
+  } catch {
+    // not traceable: dense, below
+  }
+  if (b === n - 1 && n > DENSE_LIMIT) {
     throw new RangeError(
-      `minimize (${method}): x has ${n} entries, too many for a dense Hessian (at most ` +
-        `${DENSE_LIMIT}); pass bandwidth when the Hessian is banded, or use "trust-ncg" / "newton-cg"`,
+      `minimize (${method}): x has ${n} entries and the Hessian's pattern is no narrow band, ` +
+        `too many for a dense Hessian (at most ${DENSE_LIMIT}); pass bandwidth when the ` +
+        `Hessian is banded, or use "newton-sparse", "trust-ncg" or "newton-cg"`,
     );
   }
-  return Math.max(n - 1, 0);
+  return b;
 }
 
 /**
@@ -136,8 +156,9 @@ export async function trustStep(
 
 /**
  * `minimize(f, x0, { method: "trust-exact" })`: each iteration takes the Hessian's band at x
- * (2b+1 batched comb-probe products; without `bandwidth`, the dense Hessian from n unit
- * probes, for n ≤ 2000), solves the trust-region subproblem exactly (Moré–Sorensen: a few
+ * (2b+1 batched comb-probe products; `bandwidth` detected from the Hessian's sparsity
+ * pattern unless given, or the dense Hessian from n unit probes when the pattern is no
+ * narrow band, for n ≤ 2000), solves the trust-region subproblem exactly (Moré–Sorensen: a few
  * banded Cholesky factorisations of H + λI, negative curvature and the hard case included),
  * and updates the radius as SciPy's `trust-exact` (Δ₀ = 1, η = 0.15, ρ < ¼ → Δ/4, ρ > ¾ on
  * the boundary → 2Δ) with a scale-aware cap (`maxTrustRadius`, default 1000 · max(1, ‖x‖)).
@@ -156,8 +177,7 @@ export async function trustExact(
   o: MinimizeOptions,
 ): Promise<MethodResult> {
   const m = "trust-exact";
-  const n = x0.size;
-  const b = hessianBandwidth(m, o, n);
+  const b = hessianBandwidth(m, o, prob.f, x0);
   const { gtol, maxIter } = loopOpts(m, o);
   const tr = new TrustRegion(m, o, epsOf(x0.dtype));
   const bandMethod = o.bandMethod ?? "direct";

@@ -1,6 +1,8 @@
 /** The types of `minimize`: options, results, the per-iteration report and the method contract. */
 import type { Tensor } from "../tensor.ts";
 import type { BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
+import type { SparsityPattern } from "../curvature/pattern.ts";
+import type { SparseHessianOptions, SparseMatrix } from "../curvature/sparse.ts";
 
 /** What `onIteration` receives: once for the starting point (iteration 0), then after each iteration. */
 export interface IterationInfo {
@@ -22,19 +24,19 @@ export interface IterationInfo {
   /** Hessian-vector products so far (a batch of K probes counts K). */
   nhvp: number;
   /**
-   * Line-search step length of this iteration (`"newton-cg"`, `"newton-banded"`: 0 for a
-   * trust-region step).
+   * Line-search step length of this iteration (`"newton-cg"`, `"newton-banded"`,
+   * `"newton-sparse"`: 0 for a trust-region step).
    */
   stepSize?: number;
   /**
-   * The τ added to the Hessian's diagonal to make it positive definite (`"newton-banded"`),
-   * or the trust-region subproblem's λ (`"trust-exact"`, and `"newton-banded"`'s
-   * trust-region steps).
+   * The τ added to the Hessian's diagonal to make it positive definite (`"newton-banded"`,
+   * `"newton-sparse"`), or the trust-region subproblem's λ (`"trust-exact"`, and the
+   * trust-region steps of `"newton-banded"`).
    */
   shift?: number;
   /** Trust-region radius after this iteration's update (`"trust-ncg"`, `"trust-exact"`). */
   trustRadius?: number;
-  /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`). */
+  /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`, `"newton-sparse"` with CG). */
   cgIterations?: number;
   /** `"ipm"`: the largest violation of a constraint or bound at `x` (∞-norm). */
   constraintViolation?: number;
@@ -61,6 +63,7 @@ export type MethodName =
   | "adam"
   | "newton-banded"
   | "trust-exact"
+  | "newton-sparse"
   | "ipm"
   | (string & Record<never, never>);
 
@@ -119,10 +122,23 @@ export interface MinimizeOptions {
   /** AdaHessian: the probes' seed (default 0). */
   seed?: number;
   /**
-   * `"newton-banded"` (required) and `"trust-exact"` (default: dense, n ≤ 2000): the
-   * Hessian's bandwidth b, H[i][j] = 0 for |i − j| > b over the flattened x.
+   * `"newton-banded"` and `"trust-exact"`: the Hessian's bandwidth b, H[i][j] = 0 for
+   * |i − j| > b over the flattened x (default: detected from its sparsity pattern; for
+   * trust-exact, a pattern too wide for a band means the dense Hessian, n ≤ 2000).
    */
   bandwidth?: number;
+  /**
+   * `"newton-sparse"`: the Hessian's sparsity pattern (default: detected by
+   * `hessianSparsity` once per function and shape).
+   */
+  pattern?: SparsityPattern;
+  /**
+   * `"newton-sparse"`: how H p = −g is solved: `"banded"` (banded Cholesky after a reverse
+   * Cuthill–McKee reordering), `"cg"` (conjugate gradients with a Jacobi preconditioner on
+   * the sparse matrix), or `"auto"` (default: banded while its O(n b²) work stays within
+   * about 50 CG iterations', else CG).
+   */
+  sparseSolver?: "auto" | "banded" | "cg";
   /** `"newton-banded"` / `"trust-exact"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
   bandMethod?: "direct" | "substitution";
   /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
@@ -263,6 +279,8 @@ export interface MinimizeProblem {
   valueGradHvp(x: Tensor, v: Tensor): [Tensor, Tensor, Tensor];
   /** The band of the Hessian from batched comb-probe products (counted: one HVP per probe). */
   bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix;
+  /** The sparse Hessian from one batched pass over a colouring (counted: one HVP per colour). */
+  sparseHessian(x: Tensor, opts: SparseHessianOptions): SparseMatrix;
   /** Passes an iteration to `onIteration`; resolves to false when the user asked to stop. */
   report(info: Omit<IterationInfo, "nfev" | "ngev" | "nhvp">): Promise<boolean>;
 }

@@ -104,16 +104,20 @@ export class JsGen extends ExprGen<CpuStorage> {
       case "iota":
         return mk(`${this.#p(e.start)} + ${ix.e} * ${this.#p(e.step)}`, ix.q, ix.fixed);
       case "comb": {
+        // a fixed index (one that depends on no loop variable) keeps every line it makes
+        // fixed, so that a hoisted line never reads one left inside the loop
+        const fixed = ix.fixed === true;
         const [k, i] = ix.split && ix.split.m === e.n
           ? [{ e: ix.split.q, q: true }, { e: ix.split.r, q: false }]
-          : [{ e: `Math.floor(${ix.e} / ${this.#p(e.n)})`, q: ix.q }, {
+          : [{ e: `Math.floor(${ix.e} / ${this.#p(e.n)})`, q: ix.q, fixed }, {
             e: `(${ix.e} % ${this.#p(e.n)})`,
             q: ix.q,
+            fixed,
           }];
         // i − ⌊i/p⌋·p: exact for i < 2^53, and several times faster in V8 than an int32 `%`
         // (an integer division); once per entry r, not per (r, probe), when i is the r part
         const p = this.#p(e.period);
-        const rem = this.#let(`${i.e} - ${this.quotient(i, e.period)} * ${p}`, i.q);
+        const rem = this.#let(`${i.e} - ${this.quotient(i, e.period)} * ${p}`, i.q, fixed);
         return mk(`(${rem} === ${k.e} ? 1 : 0)`, k.q || i.q, ix.fixed);
       }
       case "unary": {
