@@ -37,8 +37,7 @@ export const DENSE_LIMIT = 2000;
 /**
  * @internal The bandwidth trust-exact works with: the option; else the Hessian's detected
  * pattern (`hessianSparsity`, traced once per function and shape) when a band of it pays
- * (2b + 1 probes < n); else the dense Hessian (b = n − 1, n ≤ 2000). A function the
- * pattern tracer cannot follow is treated as dense.
+ * (2b + 1 probes < n); else the dense Hessian (b = n − 1, n ≤ 2000).
  */
 export function hessianBandwidth(
   method: string,
@@ -48,13 +47,9 @@ export function hessianBandwidth(
 ): number {
   const n = x0.size;
   if (o.bandwidth !== undefined) return checkBandwidth(`minimize (${method})`, o.bandwidth, n);
-  let b = Math.max(n - 1, 0);
-  try {
-    const detected = cachedHessianSparsity(f, x0).bandwidth;
-    if (2 * detected + 1 < n) b = detected;
-  } catch {
-    // not traceable: dense, below
-  }
+  // (an error of f while its pattern is traced is the user's: it propagates)
+  const detected = cachedHessianSparsity(f, x0).bandwidth;
+  const b = 2 * detected + 1 < n ? detected : Math.max(n - 1, 0);
   if (b === n - 1 && n > DENSE_LIMIT) {
     throw new RangeError(
       `minimize (${method}): x has ${n} entries and the Hessian's pattern is no narrow band, ` +
