@@ -93,6 +93,7 @@ async function train(method: MinimizeOptions["method"], lr: number): Promise<Run
   progressDone();
   const ms = performance.now() - t0;
   r.x.dispose();
+  r.jac.dispose();
   const reach = gaps.findIndex((g) => g <= TARGET);
   return {
     label: method,

@@ -281,6 +281,7 @@ Deno.test("ipm: onIteration sees violation, complementarity, KKT error and μ; r
   assert.match(r.message, /onIteration/);
   assert.ok(seen.every((v) => v[1] >= 0 && v[2] >= 0 && v[3] >= v[1] && v[4] > 0));
   r.x.dispose();
+  r.jac.dispose();
   for (const t of Object.values(r.multipliers!)) t.dispose();
   x0.dispose();
 });

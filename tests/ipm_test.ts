@@ -68,6 +68,7 @@ async function checkKkt(p: HsProblem, r: MinimizeResult, dtype: "f32" | "f64"): 
 
 function dispose(r: MinimizeResult): void {
   r.x.dispose();
+  r.jac.dispose();
   const m = r.multipliers!;
   for (const t of [m.eq, m.ineq, m.lower, m.upper]) t.dispose();
 }

@@ -9,6 +9,7 @@ import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { cg } from "../linalg/cg.ts";
 import { neumannSeries } from "../linalg/neumann.ts";
+import { checkOptions } from "../options.ts";
 
 /** Options of {@linkcode inverseHvp}. */
 export interface InverseHvpOptions {
@@ -16,10 +17,10 @@ export interface InverseHvpOptions {
   method: "cg" | "neumann";
   /** λ ≥ 0 added to the Hessian's diagonal (default 0). */
   damping?: number;
-  /** CG: absolute residual tolerance (default 0). */
-  tol?: number;
-  /** CG: residual tolerance relative to ‖v‖ (default 1e-5). */
+  /** CG: residual tolerance relative to ‖v‖ (default 1e-5); see {@linkcode cg}. */
   rtol?: number;
+  /** CG: absolute residual tolerance (default 0); CG stops at ‖r‖ ≤ max(rtol·‖v‖, atol). */
+  atol?: number;
   /** CG: most iterations (default 10·n). */
   maxIter?: number;
   /** CG: read back every this many iterations (default 10). */
@@ -91,14 +92,14 @@ async function solveHvp(
   checkOptions(op, opts, [
     "method",
     "damping",
-    "tol",
     "rtol",
+    "atol",
     "maxIter",
     "checkEvery",
     "onNegativeCurvature",
     "terms",
     "scale",
-  ]);
+  ], { tol: 'there is no "tol": pass rtol (relative to ‖v‖) or atol (absolute), as for cg' });
   const damping = opts.damping ?? 0;
   if (typeof damping !== "number" || !(damping >= 0) || !Number.isFinite(damping)) {
     throw new RangeError(`${op}: damping must be a finite number ≥ 0, got ${String(damping)}`);
@@ -107,8 +108,8 @@ async function solveHvp(
     tidy(() => (damping === 0 ? hvp(f, x, u) : add(hvp(f, x, u), mul(u, damping))));
   if (opts.method === "cg") {
     const res = await cg(matvec, v, {
-      tol: opts.tol,
       rtol: opts.rtol,
+      atol: opts.atol,
       maxIter: opts.maxIter,
       checkEvery: opts.checkEvery,
       onNegativeCurvature: opts.onNegativeCurvature,

@@ -158,6 +158,8 @@ export async function ipm(
   const inertia: InertiaState = { lastDeltaW: 0 };
   let mu = opt.muInit, tau = fractionToBoundaryTau(mu);
   let k = 0, message = "", converged = false, alpha = 0, deltaW = 0;
+  let status = 2; // minimize's status codes: 0 converged, 1 maxIter, 3 not finite, 99 callback
+
   let m: Measures;
   const report = async (): Promise<boolean> => {
     if (!o.onIteration) return true;
@@ -189,6 +191,7 @@ export async function ipm(
       const e0 = optimalityError(m, 0);
       if (e0 <= opt.gtol) {
         converged = true;
+        status = 0;
         message = "converged: KKT error below gtol";
       }
       // A-3: solve the barrier problem to κ_ε μ, then decrease μ (repeatedly, as IPOPT's
@@ -199,17 +202,19 @@ export async function ipm(
         filter.reset();
       }
       if (!(await report())) {
-        message ||= "stopped by onIteration";
+        if (!message) [message, status] = ["stopped by onIteration", 99];
         break;
       }
       if (converged) break;
       if (![it.f, it.theta, m.dualInf].every(Number.isFinite)) {
         message = `stopped: the objective, constraints or their derivatives are not finite ` +
           `(f = ${it.f}, θ = ${it.theta}, ‖∇L‖∞ = ${m.dualInf})`;
+        status = 3;
         break;
       }
       if (k >= opt.maxIter) {
         message = "stopped: maximum iterations reached";
+        status = 1;
         break;
       }
       const lin = await linearize(prob, it, b, storage, mu, read);
@@ -291,7 +296,7 @@ export async function ipm(
       fun: it.f,
       gradNorm: m!.gradNorm,
       iterations: k,
-      converged,
+      status,
       message,
       constraintViolation: m!.violation,
       complementarity: m!.complUser,
