@@ -1,8 +1,11 @@
 /** Devices: which backend a tensor lives on, and how one is chosen. */
 import type { Backend } from "./backend/backend.ts";
 import { CpuBackend } from "./backend/cpu/cpu.ts";
-import { acquireGpu } from "./backend/webgpu/runtime.ts";
+import { acquireGpu, type GpuTuning } from "./backend/webgpu/runtime.ts";
 import { WebGpuBackend } from "./backend/webgpu/webgpu.ts";
+import { checkOptions, oneOf } from "./options.ts";
+
+export type { GpuTuning };
 
 /** A compute device: the CPU, or one WebGPU adapter. */
 export class Device {
@@ -37,7 +40,8 @@ export class Device {
 }
 
 const cpuDevice = new Device("cpu", new CpuBackend());
-let gpuPromise: Promise<Device | null> | null = null;
+/** One WebGPU device per tuning asked for (almost always just `"auto"`). */
+const gpuPromises = new Map<GpuTuning, Promise<Device | null>>();
 let defaultDevice: Device = cpuDevice;
 
 /** The CPU device (always available). */
@@ -45,20 +49,31 @@ export function cpu(): Device {
   return cpuDevice;
 }
 
-function gpu(): Promise<Device | null> {
-  if (!gpuPromise) {
-    gpuPromise = acquireGpu().then((
-      rt,
-    ) => (rt ? new Device("webgpu", new WebGpuBackend(rt)) : null));
+function gpu(tuning: GpuTuning): Promise<Device | null> {
+  let p = gpuPromises.get(tuning);
+  if (!p) {
+    p = acquireGpu(tuning).then((rt) => (rt ? new Device("webgpu", new WebGpuBackend(rt)) : null));
+    gpuPromises.set(tuning, p);
   }
-  return gpuPromise;
+  return p;
 }
 
 /** Options of {@linkcode device}. */
 export interface DeviceOptions {
   /** `"auto"` (default) picks WebGPU when an adapter exists, else the CPU. */
   backend?: "auto" | "cpu" | "webgpu";
+  /**
+   * A testing aid: which WebGPU kernel variants to use. `"auto"` (default) picks by adapter:
+   * a software adapter running on the CPU (lavapipe, SwiftShader) gets register-blocked
+   * matmul and long loops over broadcast axes, a real GPU gets tiled matmul and short
+   * loops. `"gpu"` or `"cpu-like"` forces one set on any adapter, so the other paths can be
+   * tested where only a software adapter exists. Each tuning is a separate device: tensors
+   * of one cannot meet tensors of another.
+   */
+  tuning?: GpuTuning;
 }
+
+const TUNINGS: readonly GpuTuning[] = ["auto", "gpu", "cpu-like"];
 
 /**
  * Returns a device. `"auto"` never fails: with no WebGPU adapter (Deno Deploy, a CI box
@@ -73,14 +88,21 @@ export interface DeviceOptions {
  * ```
  */
 export async function device(opts: DeviceOptions = {}): Promise<Device> {
+  checkOptions("device", opts, ["backend", "tuning"]);
   const which = opts.backend ?? "auto";
-  if (which === "cpu") return cpuDevice;
-  if (which !== "auto" && which !== "webgpu") {
+  if (which !== "auto" && which !== "webgpu" && which !== "cpu") {
     throw new TypeError(
       `device: unknown backend ${JSON.stringify(which)}; expected "auto", "cpu" or "webgpu"`,
     );
   }
-  const g = await gpu();
+  const tuning = oneOf("device", "tuning", opts.tuning, TUNINGS, "auto");
+  if (which === "cpu") {
+    if (tuning !== "auto") {
+      throw new TypeError(`device: tuning "${tuning}" applies to WebGPU, not to backend "cpu"`);
+    }
+    return cpuDevice;
+  }
+  const g = await gpu(tuning);
   if (g) return g;
   if (which === "auto") return cpuDevice;
   throw new Error(

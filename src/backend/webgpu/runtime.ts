@@ -266,8 +266,11 @@ export class GpuRuntime {
   }
 }
 
+/** Which kernel variants to use: by adapter (`"auto"`), or forced (a testing aid). */
+export type GpuTuning = "auto" | "gpu" | "cpu-like";
+
 /** Asks for an adapter and a device with every limit raised to the adapter's maximum. */
-export async function acquireGpu(): Promise<GpuRuntime | null> {
+export async function acquireGpu(tuning: GpuTuning = "auto"): Promise<GpuRuntime | null> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) return null;
   let adapter: GPUAdapter | null = null;
@@ -286,9 +289,14 @@ export async function acquireGpu(): Promise<GpuRuntime | null> {
   const info = adapter.info;
   const description = [info.description, info.vendor && `vendor ${info.vendor}`]
     .filter(Boolean).join(", ") || "WebGPU adapter";
-  const cpuLike = info.isFallbackAdapter === true ||
-    /llvmpipe|lavapipe|swiftshader/i.test(description);
-  return new GpuRuntime(device, description, cpuLike);
+  const cpuLike = tuning === "auto"
+    ? info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(description)
+    : tuning === "cpu-like";
+  return new GpuRuntime(
+    device,
+    tuning === "auto" ? description : `${description}; ${tuning} tuning`,
+    cpuLike,
+  );
 }
 
 const LIMIT_KEYS = [
