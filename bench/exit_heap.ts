@@ -2,12 +2,13 @@
  * Counts heap corruption at process exit after WebGPU use: runs a command many times and
  * counts runs whose output holds a glibc heap message or that die by a signal.
  *
- *   deno run -A bench/exit_heap.ts --what probe|doc --runs 30 [--base DIR]
+ *   deno run -A bench/exit_heap.ts --what probe|doc --runs 30 [--trees DIR,DIR…] [--env K=V,…]
  *
  * `probe` is bench/exit_probe.ts (a short WebGPU session); `doc` is the doc tests
- * (`deno test -A --doc mod.ts src/ README.md`). With `--base DIR` (a checkout of an older
- * commit, e.g. `git archive <rev> | tar -x -C DIR`) the two trees run alternately in one
- * session, so the before/after rates share the machine's load.
+ * (`deno test -A --doc mod.ts src/ README.md`). `--trees` lists checkouts to run (default:
+ * this one); an older commit's comes from `git archive <rev> | tar -x -C DIR`. The trees run
+ * alternately in one session, so before/after rates share the machine's load. `--env` adds
+ * environment variables to every run.
  */
 
 /** glibc's heap-check messages (malloc.c); CI greps for the same list (.ci/heap_check). */
@@ -27,7 +28,11 @@ interface Tally {
   examples: string[];
 }
 
-async function once(root: string, what: string): Promise<[string, number, string | null]> {
+async function once(
+  root: string,
+  what: string,
+  extraEnv: Record<string, string>,
+): Promise<[string, number, string | null]> {
   const here = new URL("..", import.meta.url).pathname;
   const args = what === "probe"
     ? ["run", "-A", `${here}bench/exit_probe.ts`, `${root}/mod.ts`]
@@ -37,7 +42,7 @@ async function once(root: string, what: string): Promise<[string, number, string
     cwd: root,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
+    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", ...extraEnv },
   }).output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   return [text, out.code, out.signal];
@@ -47,22 +52,16 @@ if (import.meta.main) {
   const what = arg("what", "probe");
   const runs = Number(arg("runs", "30"));
   const here = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-  const base = arg("base", "");
-  const trees: [string, string][] = [
-    ["this tree", here],
-    ...(base
-      ? [["base", base]] as [
-        string,
-        string,
-      ][]
-      : []),
-  ];
+  const trees: [string, string][] = arg("trees", here).split(",").map((d) => [d, d]);
+  const extraEnv = Object.fromEntries(
+    arg("env", "").split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]),
+  );
   const tally = new Map<string, Tally>(
     trees.map(([n]) => [n, { runs: 0, heap: 0, signal: 0, failed: 0, examples: [] }]),
   );
   for (let i = 0; i < runs; i++) {
     for (const [name, root] of trees) {
-      const [text, code, signal] = await once(root, what);
+      const [text, code, signal] = await once(root, what, extraEnv);
       const t = tally.get(name)!;
       t.runs++;
       const m = text.match(HEAP_MESSAGE);

@@ -7,21 +7,29 @@
  */
 import * as esbuild from "npm:esbuild@0.25.5";
 
-const i = Deno.args.indexOf("--outfile");
-const outfile = i >= 0 ? Deno.args[i + 1] : "dist/curvature.js";
-const root = new URL("..", import.meta.url).pathname;
+/** Bundles `entry` (a path) and everything it imports into the ES module `outfile`. */
+export async function bundle(entry: string, outfile: string): Promise<number> {
+  try {
+    const result = await esbuild.build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      target: "es2022",
+      sourcemap: "linked",
+      logLevel: "warning",
+    });
+    if (result.errors.length > 0) throw new Error(`bundle: ${result.errors.length} errors`);
+  } finally {
+    await esbuild.stop();
+  }
+  return (await Deno.stat(outfile)).size;
+}
 
-const result = await esbuild.build({
-  entryPoints: [`${root}mod.ts`],
-  outfile,
-  bundle: true,
-  format: "esm",
-  platform: "neutral",
-  target: "es2022",
-  sourcemap: "linked",
-  logLevel: "warning",
-});
-await esbuild.stop();
-if (result.errors.length > 0) Deno.exit(1);
-const bytes = (await Deno.stat(outfile)).size;
-console.log(`bundle: ${outfile} (${(bytes / 1024).toFixed(0)} KiB)`);
+if (import.meta.main) {
+  const i = Deno.args.indexOf("--outfile");
+  const outfile = i >= 0 ? Deno.args[i + 1] : "dist/curvature.js";
+  const bytes = await bundle(new URL("../mod.ts", import.meta.url).pathname, outfile);
+  console.log(`bundle: ${outfile} (${(bytes / 1024).toFixed(0)} KiB)`);
+}

@@ -287,8 +287,10 @@ export async function acquireGpu(tuning: GpuTuning = "auto"): Promise<GpuRuntime
   }
   const device = await adapter.requestDevice({ requiredLimits });
   const info = adapter.info;
-  const description = [info.description, info.vendor && `vendor ${info.vendor}`]
-    .filter(Boolean).join(", ") || "WebGPU adapter";
+  // Chromium leaves description empty and names SwiftShader in architecture
+  const description =
+    [info.description || info.architecture, info.vendor && `vendor ${info.vendor}`]
+      .filter(Boolean).join(", ") || "WebGPU adapter";
   const cpuLike = tuning === "auto"
     ? info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(description)
     : tuning === "cpu-like";
