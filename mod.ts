@@ -101,6 +101,7 @@ export {
   grad,
   type GradOptions,
   hessian,
+  type HessianOptions,
   hvp,
   jacobian,
   type JacobianOptions,
@@ -109,7 +110,9 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
+export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
+export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
 export {
   type Estimate,
   hessianDiagonal,
@@ -120,6 +123,7 @@ export {
 export { type EigenOptions, type EigenResult, hessianEigenvalues } from "./src/curvature/eigen.ts";
 export { inverseHvp, type InverseHvpOptions } from "./src/curvature/inverse_hvp.ts";
 export { cg, type CgOptions, type CgResult } from "./src/linalg/cg.ts";
+export type { Progress, ProgressCallback } from "./src/progress.ts";
 export {
   neumann,
   type NeumannOptions,
@@ -141,6 +145,8 @@ export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";
 export { minimize, minimizeMethods, registerMethod } from "./src/optim/minimize.ts";
 export type {
+  Bounds,
+  Constraints,
   IterationCallback,
   IterationInfo,
   MethodName,
@@ -149,8 +155,14 @@ export type {
   MinimizeOptions,
   MinimizeProblem,
   MinimizeResult,
+  Multipliers,
 } from "./src/optim/types.ts";
-export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
+export {
+  type BandedOptions,
+  choleskyBanded,
+  solveBanded,
+  solveBandedGeneral,
+} from "./src/linalg/banded.ts";
 export {
   bandedHessian,
   type BandedHessianOptions,

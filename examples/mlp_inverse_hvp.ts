@@ -85,7 +85,7 @@ function jacobiEigenvalues(m: ArrayLike<number>, size: number): number[] {
 }
 
 // ---- the exact Hessian, its spectrum, and the exact H⁻¹g ----
-const H = hessian(loss, p);
+const H = hessian(loss)(p);
 const Hh = await H.data();
 const eig = jacobiEigenvalues(Hh, n);
 const g = grad(loss)(p);

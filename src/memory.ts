@@ -171,6 +171,21 @@ export function transformScope<T>(fn: () => T): T {
 }
 
 /**
+ * @internal Runs `fn` in a tidy scope whose disposals take effect at once even inside a
+ * transform: for host-side scratch work on tensors no trace or tape can see (the index
+ * maps of sparsity tracing), which would otherwise pile up until the transform returns.
+ */
+export function scratchScope<T>(fn: () => T): T {
+  const saved = deferred;
+  deferred = null;
+  try {
+    return tidy(fn);
+  } finally {
+    deferred = saved;
+  }
+}
+
+/**
  * @internal Runs `fn` keeping everything it creates alive (for `vjp`, whose pullback needs
  * the forward pass's values later). Returns the result and a function that frees the rest.
  */

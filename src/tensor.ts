@@ -23,7 +23,10 @@ export class StorageRef {
 /** @internal What a transform attaches to a traced tensor. */
 export interface Tracer {
   readonly trace: { readonly level: number; readonly name: string };
+  /** The value under a derivative tracer (a batching tracer has none and throws). */
   readonly primal: Tensor;
+  /** Batching tracers: `fn` applied to the batched value, which stays batched. */
+  mapValue?(fn: (v: Tensor) => Tensor): Tensor;
 }
 
 /** Anything ops accept where a tensor is expected: plain numbers broadcast as scalars. */

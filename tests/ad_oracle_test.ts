@@ -33,9 +33,9 @@ import {
   vjp,
 } from "../mod.ts";
 import { PRIMITIVES } from "../src/primitives/registry.ts";
-import { type Arg, type Case, CASES, COMPOSITES, sizeOf, U, wellCond } from "./oracle_cases.ts";
 import type { Primitive } from "../src/primitives/types.ts";
 import { assertNoLeak, type Backend, cpu, randArray, testAll } from "./helpers.ts";
+import { type Arg, type Case, CASES, COMPOSITES, sizeOf, U, wellCond } from "./primitive_cases.ts";
 
 // ---------- helpers ----------
 

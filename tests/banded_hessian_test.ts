@@ -88,7 +88,7 @@ testAll(
         const prob = randomBandedProblem(n, b, 100 * b + n, place(t));
         const xh = randArray(n, 7 * n + b);
         const x = tensor(xh, place(t));
-        const H = hessian(prob.f, x);
+        const H = hessian(prob.f)(x);
         assert.deepEqual(H.shape, [n, n]);
         const dense = await H.data();
         H.dispose();

@@ -73,6 +73,52 @@ testAll("cg solves SPD systems like a dense solve, in at most n iterations", asy
   assertNoLeak(base, "cg");
 });
 
+testAll("cg reports progress at each check: ‖r‖ as a host CG in f64 computes it", async (b) => {
+  const n = 12;
+  const A = spd(n, 3);
+  const rhs = Array.from(randArray(n, 4));
+  // the reference: textbook CG on the host in f64, ‖r_k‖ after each step k
+  const ref: number[] = [];
+  {
+    const x = new Array(n).fill(0), r = [...rhs], p = [...rhs];
+    let rr = r.reduce((s, v) => s + v * v, 0);
+    for (let k = 0; k < 6; k++) {
+      const Ap = matVec(A, p);
+      const alpha = rr / p.reduce((s, v, i) => s + v * Ap[i], 0);
+      for (let i = 0; i < n; i++) (x[i] += alpha * p[i]), (r[i] -= alpha * Ap[i]);
+      const rr2 = r.reduce((s, v) => s + v * v, 0);
+      for (let i = 0; i < n; i++) p[i] = r[i] + (rr2 / rr) * p[i];
+      rr = rr2;
+      ref.push(Math.sqrt(rr));
+    }
+  }
+  const { mv, At } = matrixOp(b, A);
+  const bt = mk(b, rhs);
+  const seen: { done: number; total: number; unit: string; residual?: number }[] = [];
+  const res = await cg(mv, bt, {
+    maxIter: 6,
+    rtol: 0,
+    checkEvery: 2,
+    onProgress: (p) => seen.push({ ...p }),
+  });
+  assert.deepEqual(seen.map((p) => [p.done, p.total, p.unit]), [
+    [2, 6, "iterations"],
+    [4, 6, "iterations"],
+    [6, 6, "iterations"],
+  ]);
+  assertClose(
+    seen.map((p) => p.residual!),
+    [ref[1], ref[3], ref[5]],
+    { rtol: b.dtype === "f64" ? 1e-8 : 1e-3 },
+  );
+  assert.equal(seen[2].residual, res.residualNorm);
+  await assert.rejects(
+    () => cg(mv, bt, { onProgress: 3 as unknown as () => void }),
+    /onProgress must be a function/,
+  );
+  res.x.dispose(), At.dispose(), bt.dispose();
+});
+
 testAll("cg takes as many iterations as A has distinct eigenvalues", async (b) => {
   const n = 40;
   const lam = Array.from({ length: n }, (_, i) => [1, 2, 3, 4][i % 4]);

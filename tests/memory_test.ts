@@ -306,7 +306,7 @@ testAll("jvp and hvp (one probe and K probes) leave nothing behind", async (b) =
 testAll("hessian and jacobian (fwd and rev) leave nothing behind", async (b) => {
   const s = setup(b);
   const base = memory();
-  const H = hessian(s.f, s.x);
+  const H = hessian(s.f)(s.x);
   assert.deepEqual([...H.shape], [s.n, s.n]);
   assertClose(await H.data(), s.ref.H, tol(b));
   H.dispose();
@@ -318,7 +318,7 @@ testAll("hessian and jacobian (fwd and rev) leave nothing behind", async (b) => 
     for (let j = 0; j < s.n; j++) Jwant[r * s.n + j] = s.Ad[r * s.n + j] * Math.cos(s.xd[j]);
   }
   for (const mode of ["fwd", "rev"] as const) {
-    const J = jacobian(fv, s.x, { mode });
+    const J = jacobian(fv, { mode })(s.x);
     assert.deepEqual([...J.shape], [s.m, s.n]);
     assertClose(await J.data(), Jwant, tol(b));
     J.dispose();

@@ -1,10 +1,11 @@
 /**
- * Tangents with a leading probe axis. A JVP trace may carry K tangents at once, shaped
- * [K, ...primal.shape]; rules use these helpers to shift axes and to line tangents up
- * for broadcasting, so K Hessian-vector products cost one pass with K-wide kernels.
+ * Values with a leading batch axis: K probe tangents of a JVP trace, shaped
+ * [K, ...primal.shape], or the B examples a `vmap` trace carries, shaped [B, ...shape].
+ * Rules use these helpers to shift axes and to line values up for broadcasting, so K
+ * Hessian-vector products (or B examples) cost one pass with K-wide kernels.
  */
 import type { Tensor } from "../tensor.ts";
-import { reshape } from "../ops/movement.ts";
+import { broadcastTo, reshape } from "../ops/movement.ts";
 import { zeros } from "../ops/creation.ts";
 
 export class TangentBatch {
@@ -46,6 +47,20 @@ export class TangentBatch {
     const ones = new Array<number>(rank - r).fill(1);
     const s = this.k > 0 ? [this.k, ...ones, ...t.shape.slice(1)] : [...ones, ...t.shape];
     return reshape(t, s);
+  }
+
+  /**
+   * Operands of a broadcasting op under `vmap`: batched ones lifted to `rank` per-example
+   * dims (the batch axis stays in front, so it broadcasts against unbatched operands,
+   * which broadcast from the right as before).
+   */
+  align(xs: readonly Tensor[], batched: readonly boolean[], rank: number): Tensor[] {
+    return xs.map((x, i) => (batched[i] ? this.lift(x, rank) : x));
+  }
+
+  /** An unbatched value given the batch axis by broadcasting (batched ones pass through). */
+  materialize(x: Tensor, batched: boolean): Tensor {
+    return batched ? x : broadcastTo(x, this.shape(x.shape));
   }
 
   /** A materialised zero tangent for a primal. */

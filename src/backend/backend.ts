@@ -102,10 +102,12 @@ export interface Backend {
   download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray>;
   release(s: Storage): void;
   /**
-   * Raises `RangeError(message)` if the first element of `flag` is non-zero: at once on a
-   * synchronous backend, at the next read-back on WebGPU (kernels cannot throw).
+   * Makes `target` fail with `RangeError(message)` if the first element of `flag` is
+   * non-zero: a synchronous backend throws at once; WebGPU (kernels cannot throw) attaches
+   * the error to `target`, so every read of it, or of anything computed from it, raises it
+   * and no other read does (see fault.ts).
    */
-  raiseIf(flag: Storage, message: string): void;
+  raiseIf(target: Storage, flag: Storage, message: string): void;
   /** Runs any deferred work behind `s` (a no-op on backends that do not defer). */
   materialize(s: Storage): void;
   /** Runs the deferred work behind `s` and resolves once its data is in place. */
@@ -165,7 +167,8 @@ export interface Backend {
   /**
    * Solves A X = B for each matrix of a batch (A [...batchA, n, n], B [...batchB, n, m],
    * batch dims broadcast) by Gauss-Jordan with partial pivoting. A singular A is an error
-   * naming `op`: thrown at once on the CPU, at the next read-back on WebGPU.
+   * naming `op`: thrown at once on the CPU; on WebGPU owned by the result, raised by every
+   * read of it or of what is computed from it (see fault.ts).
    */
   solve(
     op: string,
@@ -256,7 +259,8 @@ export interface Backend {
    * `ab[i−j][j] = A[i][j]` (i ≥ j); the unused corners are ignored. Returns the factor in
    * the same storage (U with A = UᵀU, or L with A = LLᵀ) with the corners set to 0.
    * A matrix that is not positive definite is an error naming `op` and the order of the
-   * failing leading minor: thrown at once on the CPU, at the next read-back on WebGPU.
+   * failing leading minor: thrown at once on the CPU; on WebGPU owned by the result (as
+   * for `solve`).
    */
   choleskyBanded(
     op: string,
@@ -281,5 +285,23 @@ export interface Backend {
     b: number,
     m: number,
     lower: boolean,
+  ): Storage;
+  /**
+   * Solves A X = R for each matrix of a batch by banded LU with partial pivoting (LAPACK
+   * gbsv, `scipy.linalg.solve_banded`): `ab` [batch, l+u+1, n] in general band storage,
+   * `ab[u + i − j][j] = A[i][j]`, the corners ignored (l, u < n); `rhs` [batch, n, m];
+   * returns X [batch, n, m]. A zero pivot is an error naming `op`, the matrix and the
+   * step: thrown at once on the CPU, at the next read-back on WebGPU.
+   */
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
   ): Storage;
 }

@@ -10,6 +10,7 @@
  */
 import type { BinaryOp, Storage, UnaryOp } from "./backend.ts";
 import { type Dtype, itemSize } from "../dtype.ts";
+import { type Fault, joinFaults } from "./fault.ts";
 
 /** An expression node. Children always have this node's size unless a view/pad says otherwise. */
 export type Expr<B = unknown> =
@@ -134,6 +135,11 @@ export class LazyStorage<B = unknown> implements Storage {
   params: number;
   /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */
   depth: number;
+  /**
+   * Kernel errors this value owns (see ../fault.ts): inherited from the storages it is
+   * computed from; a kernel that can fail adds its own check to its output.
+   */
+  fault: Fault | null;
 
   constructor(
     readonly dtype: Dtype,
@@ -147,6 +153,7 @@ export class LazyStorage<B = unknown> implements Storage {
     this.depth = expr && expr.kind !== "reduce"
       ? 1 + Math.max(0, ...children(expr).map((k) => k.depth))
       : 0;
+    this.fault = expr ? joinFaults(children(expr).map((k) => k.fault)) : null;
     if (expr?.kind === "reduce") {
       expr.x.refs++;
       // a consumer reads it as a buffer: it counts as one leaf

@@ -23,6 +23,7 @@ import {
 import { sum } from "../ops/reduce.ts";
 import { stack } from "../ops/movement.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
+import { checkProgress, type ProgressCallback } from "../progress.ts";
 
 /** Options of {@linkcode cg}. */
 export interface CgOptions {
@@ -45,6 +46,12 @@ export interface CgOptions {
    * reports that negative curvature was met.
    */
   onNegativeCurvature?: "stop" | "continue";
+  /**
+   * Called at every convergence check (each `checkEvery` iterations, when the host reads
+   * the residual anyway): `{ done: iterations run, total: maxIter, unit: "iterations",
+   * residual: ‖r‖ }`. Costs no extra read-back.
+   */
+  onProgress?: ProgressCallback;
 }
 
 /** The result of {@linkcode cg}. */
@@ -207,6 +214,7 @@ export async function cg(
       );
     }
   }
+  const onProgress = checkProgress(op, opts.onProgress);
   const M = opts.preconditioner;
   if (M !== undefined && typeof M !== "function") {
     throw new TypeError(`${op}: preconditioner must be a function r ↦ M⁻¹r`);
@@ -251,6 +259,12 @@ export async function cg(
       } finally {
         probe.dispose();
       }
+      onProgress?.({
+        done: loops,
+        total: maxIter,
+        unit: "iterations",
+        residual: Math.sqrt(flags[1]),
+      });
       if (flags[0] === 0 || loops >= maxIter) break;
     }
   } catch (e) {

@@ -99,8 +99,8 @@ export async function neumannSeries(
  * `x = s · Σ_{k<K} (I − s·A)^k b` returned at once, as a tensor, without any read-back (see
  * {@linkcode neumannSeries} for the maths and a version that reports how the series went).
  * A divergent series (a term beyond `growth · ‖b‖`, or non-finite) is an error, never an
- * Inf/NaN result: thrown here on the CPU, and by the next read-back on WebGPU, like a
- * singular `solve`. The returned x is the finite partial sum before divergence.
+ * Inf/NaN result: thrown here on the CPU; on WebGPU raised by every read of x (or of anything
+ * computed from it), like a singular `solve`. The returned x is the finite partial sum before divergence.
  *
  * @example
  * ```ts
@@ -118,6 +118,7 @@ export function neumann(matvec: (v: Tensor) => Tensor, b: Tensor, opts: NeumannO
   flags.dispose();
   try {
     b.device.backend.raiseIf(
+      x._ref!.storage,
       bad._ref!.storage,
       `${op}: the series diverged (a term (I − sA)^k b grew beyond ${growth}·‖b‖ or was not finite). ` +
         `It needs |1 − s·λ| < 1 for every eigenvalue λ of A: use a smaller scale (s < 2/λ_max) or add damping; ` +

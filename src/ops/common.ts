@@ -9,6 +9,16 @@ import { countBytes, countTensor, keep } from "../memory.ts";
 /** Per Device object, not per kind: two WebGPU devices (tunings, a replaced lost device) share nothing. */
 const constCaches = new WeakMap<Device, Map<string, Tensor>>();
 const CONST_CACHE_MAX = 4096;
+const hostValues = new WeakMap<Tensor, number>();
+
+/**
+ * The value of a constant made from a plain number (`x.mul(2)`'s 2), known on the host
+ * without a read-back; undefined for any other tensor. Rules use it to take exact forms
+ * (an integer exponent's derivative never meets 0·∞).
+ */
+export function hostScalar(t: Tensor): number | undefined {
+  return hostValues.get(t);
+}
 
 /**
  * A 0-d constant. Scalars in expressions (`x.mul(2)`) are cached per device and dtype and
@@ -26,6 +36,7 @@ export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
     ? new Int32Array([value])
     : new Float32Array([value]);
   t = Tensor._fromStorage(device.backend.upload(arr), [], dtype, device);
+  hostValues.set(t, arr[0]);
   if (constCache.size < CONST_CACHE_MAX) {
     t._pinned = true;
     // Pinned constants live for the program; keep them out of memory() and of tidy scopes.

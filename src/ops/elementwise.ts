@@ -154,8 +154,13 @@ export function astype(x: Tensor, dtype: Dtype): Tensor {
   return bind("cast", [x], { dtype });
 }
 
-/** The identity that blocks derivatives: the result is a constant to every transform. */
+/**
+ * The identity that blocks derivatives: the result is a constant to every differentiating
+ * transform (under `vmap` it stays batched).
+ */
 export function stopGradient(x: Tensor): Tensor {
   checkTensor("stopGradient", x);
-  return Tensor._view(x._concrete(), x.shape);
+  const tr = x._tracer;
+  if (!tr) return Tensor._view(x, x.shape);
+  return tr.mapValue ? tr.mapValue(stopGradient) : stopGradient(tr.primal);
 }

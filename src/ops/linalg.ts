@@ -1,15 +1,16 @@
 /**
  * Small dense linear algebra with derivative rules: solve, inv, det, logdet, trace.
  * Gauss-Jordan with partial pivoting on both backends (O(n³), meant for small matrices).
- * A singular matrix is an error naming the op: thrown at once on the CPU, and raised by
- * the next read-back (`data()`, `item()`) on WebGPU, where kernels cannot throw.
+ * A singular matrix is an error naming the op: thrown at once on the CPU; on WebGPU, where
+ * kernels cannot throw, the result owns it: every read (`data()`, `item()`) of it, or of
+ * anything computed from it, raises it, and no other read does.
  */
 import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";
 import { broadcastShapes, fmtShape } from "../shape.ts";
 import { checkFloat, checkTensor, operands } from "./common.ts";
-import { broadcastTo, reshape } from "./movement.ts";
-import { eye } from "./creation.ts";
+import { broadcastTo, gather, mT, reshape, transpose } from "./movement.ts";
+import { eye, full, tensor } from "./creation.ts";
 import { mul } from "./elementwise.ts";
 import { sum } from "./reduce.ts";
 import { tidy } from "../memory.ts";
@@ -91,6 +92,37 @@ export function logdet(a: Tensor): Tensor {
   checkFloat("logdet", a);
   checkSquare("logdet", a);
   return bind("logdet", [a], {});
+}
+
+/** Largest order whose cofactors are taken from minors (n² determinants of order n − 1). */
+const MINORS_MAX = 8;
+
+/**
+ * @internal The cofactor matrix of each matrix of `[..., n, n]`: C_ij = (−1)^(i+j) times the
+ * determinant of A without row i and column j, which is ∂ det A / ∂A_ij. Up to order 8 it is
+ * built from the minors themselves (n² batched determinants, exact at singular A, and
+ * differentiable again through det's own rules); above that, as det(A) · A⁻ᵀ, which needs A
+ * invertible.
+ */
+export function cofactor(a: Tensor): Tensor {
+  const n = a.shape[a.rank - 1], r = a.rank;
+  if (n > MINORS_MAX) return mul(reshape(det(a), [...a.shape.slice(0, -2), 1, 1]), mT(inv(a)));
+  return tidy(() => {
+    if (n === 1) return full(a.shape, 1, { dtype: a.dtype, device: a.device });
+    const skip: number[] = [];
+    for (let i = 0; i < n; i++) for (let k = 0; k < n; k++) if (k !== i) skip.push(k);
+    const batch = a.shape.slice(0, -2);
+    // [..., i, r, col] (rows without i), then [..., i, r, j, c] (columns without j)
+    const rows = reshape(gather(a, skip, r - 2), [...batch, n, n - 1, n]);
+    const both = reshape(gather(rows, skip, r), [...batch, n, n - 1, n, n - 1]);
+    const lead = batch.map((_, d) => d);
+    const minors = transpose(both, [...lead, r - 2, r, r - 1, r + 1]);
+    const sign = Array.from(
+      { length: n * n },
+      (_, q) => ((q % n) + Math.floor(q / n)) % 2 ? -1 : 1,
+    );
+    return mul(det(minors), tensor(sign, { shape: [n, n], dtype: a.dtype, device: a.device }));
+  });
 }
 
 /** The trace of each matrix in `[..., n, n]`. */

@@ -11,6 +11,7 @@ import { trustNcg } from "./trust_ncg.ts";
 import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
 import { newtonBanded } from "./newton_banded.ts";
+import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 
 const METHODS = new Map<string, MinimizeMethod>([
@@ -20,6 +21,7 @@ const METHODS = new Map<string, MinimizeMethod>([
   ["gradient-descent", gradientDescent],
   ["adam", adam],
   ["newton-banded", newtonBanded],
+  ["ipm", ipm],
 ]);
 
 /**
@@ -78,6 +80,9 @@ export function minimizeMethods(): string[] {
  * - `"newton-banded"`: Newton steps from the banded Hessian (`bandedHessian`, comb probes)
  *   and the banded Cholesky solver, τI added while the band is not positive definite
  *   (N&W Alg. 3.3), Armijo backtracking with the round-off allowance; needs `bandwidth`.
+ * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
+ *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
+ *   constrained problems); banded Newton systems with `bandwidth`, dense without.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
  * Each stops when ‖∇f‖ < `gtol` (converged), after `maxIter` iterations, or when asked by
@@ -131,5 +136,5 @@ export async function minimize(
   }
   const problem = new Objective(f, options.onIteration);
   const r = await impl(problem, x0, options);
-  return { ...r, nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp };
+  return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
 }

@@ -29,6 +29,14 @@ export interface IterationInfo {
   trustRadius?: number;
   /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`). */
   cgIterations?: number;
+  /** `"ipm"`: the largest violation of a constraint or bound at `x` (∞-norm). */
+  constraintViolation?: number;
+  /** `"ipm"`: the largest product of a slack (or bound distance) and its multiplier. */
+  complementarity?: number;
+  /** `"ipm"`: the (scaled) KKT error max(dual infeasibility, violation, complementarity). */
+  kktResidual?: number;
+  /** `"ipm"`: the barrier parameter μ. */
+  mu?: number;
 }
 
 /**
@@ -45,6 +53,7 @@ export type MethodName =
   | "gradient-descent"
   | "adam"
   | "newton-banded"
+  | "ipm"
   | (string & Record<never, never>);
 
 /** Options of `minimize`. Each method reads the ones it documents and ignores the rest. */
@@ -96,6 +105,40 @@ export interface MinimizeOptions {
   bandwidth?: number;
   /** `"newton-banded"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
   bandMethod?: "direct" | "substitution";
+  /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
+  constraints?: Constraints;
+  /** `"ipm"`: bounds `lower ≤ x ≤ upper` (a number, or a tensor of x's shape; ±Infinity: none). */
+  bounds?: Bounds;
+  /** `"ipm"`: the first barrier parameter μ₀ (default 0.1, as IPOPT). */
+  muInit?: number;
+}
+
+/** Constraints of `minimize(…, { method: "ipm" })`: functions of x returning 1-D tensors. */
+export interface Constraints {
+  /** Equalities: `eq(x) = 0` at the solution. */
+  eq?: (x: Tensor) => Tensor;
+  /** Inequalities: `ineq(x) ≥ 0` at the solution. */
+  ineq?: (x: Tensor) => Tensor;
+}
+
+/** Bounds of `minimize(…, { method: "ipm" })`: a number or a tensor of x's shape; ±Infinity means none. */
+export interface Bounds {
+  /** `x ≥ lower` (default: none). */
+  lower?: number | Tensor;
+  /** `x ≤ upper` (default: none). */
+  upper?: number | Tensor;
+}
+
+/** The Lagrange multipliers of a constrained solution (sign convention ∇f = Jₑᵀ eq + Jᵢᵀ ineq + lower − upper). */
+export interface Multipliers {
+  /** Of the equalities (shape [m_eq]; empty without them). */
+  eq: Tensor;
+  /** Of the inequalities, ≥ 0 (shape [m_ineq]; empty without them). */
+  ineq: Tensor;
+  /** Of the lower bounds, ≥ 0 (x's shape; zero where there is none). */
+  lower: Tensor;
+  /** Of the upper bounds, ≥ 0 (x's shape; zero where there is none). */
+  upper: Tensor;
 }
 
 /** What `minimize` resolves to. */
@@ -118,10 +161,23 @@ export interface MinimizeResult {
   converged: boolean;
   /** Why it stopped. */
   message: string;
+  /** `"ipm"`: the largest violation of a constraint or bound at `x` (∞-norm). */
+  constraintViolation?: number;
+  /** `"ipm"`: the multipliers at `x` (the caller owns their tensors). */
+  multipliers?: Multipliers;
+  /** `"ipm"`: the largest |constraint or bound distance × its multiplier| at `x`. */
+  complementarity?: number;
+  /** `"ipm"`: the KKT residual max(‖∇L‖∞, violation, complementarity), unscaled. */
+  kktResidual?: number;
 }
 
-/** What a method returns; `minimize` adds the counters. */
-export type MethodResult = Omit<MinimizeResult, "nfev" | "ngev" | "nhvp">;
+/**
+ * What a method returns; `minimize` adds the counters (a method that evaluates through
+ * its own machinery may return them itself).
+ */
+export type MethodResult =
+  & Omit<MinimizeResult, "nfev" | "ngev" | "nhvp">
+  & Partial<Pick<MinimizeResult, "nfev" | "ngev" | "nhvp">>;
 
 /** The objective as a method sees it: counted evaluations and the iteration report. */
 export interface MinimizeProblem {

@@ -1,12 +1,14 @@
 /**
  * Small dense linear algebra: solve (A X = B), det and logdet, batched over leading dims.
  * Their rules are written with solve itself, so second derivatives come for free:
- *   d(A⁻¹B) = A⁻¹(dB − dA X),  d det A = det A · tr(A⁻¹ dA),  d log det A = tr(A⁻¹ dA).
+ *   d(A⁻¹B) = A⁻¹(dB − dA X),  d det A = Σ cof(A) ⊙ dA,  d log det A = tr(A⁻¹ dA).
  */
 import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
-import { inv, solveShape } from "../ops/linalg.ts";
+import { cofactor, inv, solveShape } from "../ops/linalg.ts";
 import type { PrimitiveTable } from "./types.ts";
+import { broadcastBatch, leadingBatch } from "./batch_rules.ts";
+import { determinant, solveRule } from "../ad/sparsity_rules.ts";
 
 /** tr(A⁻¹ dA) for a (possibly probe-batched) tangent: Σ (A⁻ᵀ ⊙ dA) over the last two axes. */
 function traceInvTimes(a: Tensor, t: Tensor, lead: number): Tensor {
@@ -39,17 +41,25 @@ export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
         needs[1] ? o.sumToShape(gb, b.shape) : null,
       ];
     },
+    batch: broadcastBatch("solve"),
+    sparsity: solveRule,
   },
   det: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
     impl: (bk, [a], _p, out) => bk.det("det", "det", out.dtype, a._ref!.storage, a.shape),
-    jvp: ([a], [t], y, _p, tb) => (t ? o.mul(y, traceInvTimes(a, t, tb.lead)) : null),
-    vjp: (g, [a], y) => [o.mul(perMatrix(o.mul(g, y)), o.mT(inv(a)))],
+    // d det A = Σ cof(A) ⊙ dA: the cofactors, not det · A⁻ᵀ, so singular A has its gradient
+    jvp: ([a], [t], _y, _p, tb) =>
+      t ? o.sum(o.mul(cofactor(a), t), [a.rank - 2 + tb.lead, a.rank - 1 + tb.lead]) : null,
+    vjp: (g, [a]) => [o.mul(perMatrix(g), cofactor(a))],
+    batch: leadingBatch("det"),
+    sparsity: determinant,
   },
   logdet: {
     abstract: ([a]) => ({ shape: a.shape.slice(0, -2), dtype: a.dtype }),
     impl: (bk, [a], _p, out) => bk.det("logdet", "logdet", out.dtype, a._ref!.storage, a.shape),
     jvp: ([a], [t], _y, _p, tb) => (t ? traceInvTimes(a, t, tb.lead) : null),
     vjp: (g, [a]) => [o.mul(perMatrix(g), o.mT(inv(a)))],
+    batch: leadingBatch("logdet"),
+    sparsity: determinant,
   },
 };

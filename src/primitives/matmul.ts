@@ -2,6 +2,8 @@
 import * as o from "../ops/index.ts";
 import { matmulShape } from "../ops/matmul.ts";
 import type { PrimitiveTable } from "./types.ts";
+import { broadcastBatch } from "./batch_rules.ts";
+import { matmulRule } from "../ad/sparsity_rules.ts";
 
 export const MATMUL: PrimitiveTable<"matmul"> = {
   matmul: {
@@ -32,5 +34,8 @@ export const MATMUL: PrimitiveTable<"matmul"> = {
         )
         : null,
     ],
+    // the vmap axis is one more broadcast batch dim
+    batch: broadcastBatch("matmul"),
+    sparsity: matmulRule,
   },
 };

@@ -2,7 +2,9 @@
  * Movement primitives. All are linear, so each JVP applies the primitive itself to the
  * tangent (axes shifted past a probe axis) and each VJP is the adjoint movement:
  * transpose ↔ inverse transpose, broadcast ↔ sum, slice ↔ zero-fill, pad ↔ slice,
- * concat ↔ slices, gather ↔ scatter-add, cast ↔ cast back.
+ * concat ↔ slices, gather ↔ scatter-add, cast ↔ cast back. Batching (`vmap`) is the
+ * primitive on the batched value with axes shifted past the batch axis, the same shift
+ * the JVP rules make for a probe axis.
  */
 import { bind } from "../ad/core.ts";
 import { Tensor } from "../tensor.ts";
@@ -10,8 +12,30 @@ import * as o from "../ops/index.ts";
 import { zeros } from "../ops/creation.ts";
 import { broadcastStrides, stridesOf } from "../shape.ts";
 import type { Params, PrimitiveTable } from "./types.ts";
+import type { TangentBatch } from "../ad/batch.ts";
+import { broadcastBatch } from "./batch_rules.ts";
+import { moved, scattered } from "../ad/sparsity_rules.ts";
 
 const st = (x: Tensor) => x._ref!.storage;
+
+/** The slice's parameters with a leading (probe or batch) axis kept whole. */
+function liftSlice(p: Params["slice"], tb: TangentBatch): Params["slice"] {
+  return {
+    start: tb.k > 0 ? [0, ...p.start] : p.start,
+    step: tb.k > 0 ? [1, ...p.step] : p.step,
+    shape: tb.shape(p.shape),
+  };
+}
+
+/** gather / scatterAdd take host-made index tensors, which `vmap` cannot batch. */
+function unbatchedIndices(op: string, batched: readonly boolean[]): void {
+  if (batched[1]) {
+    throw new TypeError(
+      `${op}: vmap cannot batch the indices (index tensors are host values); ` +
+        `pass them unbatched (in axis null) or gather along the batch axis outside vmap`,
+    );
+  }
+}
 
 /** Puts g (a slice result) back into zeros of `shape` at the sliced positions. */
 function unslice(g: Tensor, shape: readonly number[], { start, step }: Params["slice"]): Tensor {
@@ -70,6 +94,8 @@ export const MOVEMENT: PrimitiveTable<
     impl: (b, [x], _p, out) => b.copy(out.dtype, st(x), x.size),
     jvp: (_x, [t], _y, { shape }, tb) => (t ? o.reshape(t, tb.shape(shape)) : null),
     vjp: (g, [x]) => [o.reshape(g, x.shape)],
+    batch: ([x], _b, { shape }, bb) => o.reshape(x, bb.shape(shape)),
+    sparsity: ([s]) => s, // the same elements in the same order
   },
   transpose: {
     abstract: ([x], { perm }) => ({ shape: perm.map((p) => x.shape[p]), dtype: x.dtype }),
@@ -83,6 +109,8 @@ export const MOVEMENT: PrimitiveTable<
       perm.forEach((p, i) => (inv[p] = i));
       return [o.transpose(g, inv)];
     },
+    batch: ([x], _b, { perm }, bb) => o.transpose(x, bb.perm(perm)),
+    sparsity: moved("transpose"),
   },
   broadcastTo: {
     abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
@@ -96,6 +124,8 @@ export const MOVEMENT: PrimitiveTable<
       tb,
     ) => (t ? o.broadcastTo(tb.lift(t, shape.length), tb.shape(shape)) : null),
     vjp: (g, [x]) => [o.sumToShape(g, x.shape)],
+    batch: ([x], _b, { shape }, bb) => o.broadcastTo(bb.lift(x, shape.length), bb.shape(shape)),
+    sparsity: moved("broadcastTo"),
   },
   slice: {
     abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
@@ -105,15 +135,10 @@ export const MOVEMENT: PrimitiveTable<
       for (let d = 0; d < s.length; d++) offset += start[d] * s[d];
       return b.stridedCopy(out.dtype, st(x), out.shape, offset, step.map((p, d) => p * s[d]));
     },
-    jvp: (_x, [t], _y, p, tb) =>
-      t
-        ? bind("slice", [t], {
-          start: tb.k > 0 ? [0, ...p.start] : p.start,
-          step: tb.k > 0 ? [1, ...p.step] : p.step,
-          shape: tb.shape(p.shape),
-        })
-        : null,
+    jvp: (_x, [t], _y, p, tb) => (t ? bind("slice", [t], liftSlice(p, tb)) : null),
     vjp: (g, [x], _y, p) => [unslice(g, x.shape, p)],
+    batch: ([x], _b, p, bb) => bind("slice", [x], liftSlice(p, bb)),
+    sparsity: moved("slice"),
   },
   pad: {
     abstract: ([x], { pads }) => ({
@@ -132,6 +157,8 @@ export const MOVEMENT: PrimitiveTable<
     vjp: (g, [x], _y, { pads }) => [
       bind("slice", [g], { start: pads.map((p) => p[0]), step: pads.map(() => 1), shape: x.shape }),
     ],
+    batch: ([x], _b, { pads, value }) => o.pad(x, [[0, 0], ...pads], value),
+    sparsity: moved("pad", (p) => ({ ...p, value: 0 })), // the padding depends on nothing
   },
   concat: {
     abstract: (xs, { axis }) => {
@@ -158,6 +185,10 @@ export const MOVEMENT: PrimitiveTable<
         });
       });
     },
+    // unbatched pieces are broadcast along the batch axis before joining
+    batch: (xs, batched, { axis }, bb) =>
+      o.concat(xs.map((x, i) => bb.materialize(x, batched[i])), bb.axis(axis)),
+    sparsity: moved("concat"),
   },
   gather: {
     abstract: ([x, idx], { axis }) => ({
@@ -179,6 +210,11 @@ export const MOVEMENT: PrimitiveTable<
       _y,
       { axis },
     ) => [bind("scatterAdd", [g, idx], { axis, shape: x.shape }), null],
+    batch: ([x, idx], batched, { axis }, bb) => {
+      unbatchedIndices("gather", batched);
+      return bind("gather", [x, idx], { axis: bb.axis(axis) });
+    },
+    sparsity: moved("gather"),
   },
   scatterAdd: {
     abstract: ([g], { shape }) => ({ shape, dtype: g.dtype }),
@@ -187,12 +223,19 @@ export const MOVEMENT: PrimitiveTable<
     jvp: ([, idx], [t], _y, { axis, shape }, tb) =>
       t ? bind("scatterAdd", [t, idx], { axis: tb.axis(axis), shape: tb.shape(shape) }) : null,
     vjp: (g, [, idx], _y, { axis }) => [bind("gather", [g, idx], { axis }), null],
+    batch: ([g, idx], batched, { axis, shape }, bb) => {
+      unbatchedIndices("scatterAdd", batched);
+      return bind("scatterAdd", [g, idx], { axis: bb.axis(axis), shape: bb.shape(shape) });
+    },
+    sparsity: scattered,
   },
   cast: {
     abstract: ([x], { dtype }) => ({ shape: x.shape, dtype }),
     impl: (b, [x], { dtype }) => b.cast(st(x), x.dtype, dtype, x.size),
     jvp: (_x, [t], _y, { dtype }) => (t && dtype !== "i32" ? o.astype(t, dtype) : null),
     vjp: (g, [x]) => [x.dtype === "i32" ? null : o.astype(g, x.dtype)],
+    batch: broadcastBatch("cast"),
+    sparsity: ([s], _x, { dtype }) => (dtype === "i32" ? null : s),
   },
 };
 

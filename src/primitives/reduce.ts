@@ -2,6 +2,8 @@
 import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
 import type { Aval, PrimitiveDef, PrimitiveTable } from "./types.ts";
+import { reduceBatch } from "./batch_rules.ts";
+import { reduction } from "../ad/sparsity_rules.ts";
 
 function reducedAval([x]: readonly Aval[], { axes }: { readonly axes: readonly number[] }): Aval {
   return { shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype };
@@ -31,6 +33,8 @@ function extreme<P extends "max" | "min">(op: P): PrimitiveDef<P> {
       tb,
     ) => (t ? o.sum(o.mul(t, extremeWeights(x, y, axes)), tb.axes(axes)) : null),
     vjp: (g, [x], y, { axes }) => [o.mul(expandBack(g, x, axes), extremeWeights(x, y, axes))],
+    batch: reduceBatch(op),
+    sparsity: reduction, // piecewise linear: no second-order pairs
   };
 }
 
@@ -40,6 +44,8 @@ export const REDUCE: PrimitiveTable<"sum" | "max" | "min"> = {
     impl: (b, [x], { axes }, out) => b.reduce("sum", out.dtype, x._ref!.storage, x.shape, axes),
     jvp: (_x, [t], _y, { axes }, tb) => (t ? o.sum(t, tb.axes(axes)) : null),
     vjp: (g, [x], _y, { axes }) => [expandBack(g, x, axes)],
+    batch: reduceBatch("sum"),
+    sparsity: reduction,
   },
   max: extreme("max"),
   min: extreme("min"),

@@ -1,30 +1,39 @@
 /**
  * Unary elementwise primitives. Each rule is its derivative written in library ops, so
- * the same rule serves JVP (t · f'(x)) and VJP (g · f'(x)) and differentiates again.
+ * the same rule serves JVP (t · f'(x)) and VJP (g · f'(x)) and differentiates again; each
+ * batches (`vmap`) by running on the batched operand.
  * Tangents may carry a leading probe axis; f'(x) has the primal's shape and broadcasts.
  */
 import type { UnaryOp } from "../backend/backend.ts";
 import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
-import type { PrimitiveDef, PrimitiveTable } from "./types.ts";
+import { broadcastBatch } from "./batch_rules.ts";
+import type { PrimitiveDef, PrimitiveTable, SparsityRule } from "./types.ts";
+import { constant, linear, nonlinear } from "../ad/sparsity_rules.ts";
 
-/** A unary primitive from its derivative f'(x) (given x and y = f(x)); null = zero derivative. */
+/**
+ * A unary primitive from its derivative f'(x) (given x and y = f(x); null = zero
+ * derivative) and its sparsity rule: `nonlinear` unless f'' is identically zero.
+ */
 function unary<P extends UnaryOp>(
   op: P,
   deriv: ((x: Tensor, y: Tensor) => Tensor) | null,
+  sparsity: SparsityRule<P> = deriv ? nonlinear : constant,
 ): PrimitiveDef<P> {
   return {
     abstract: ([x]) => ({ shape: x.shape, dtype: x.dtype }),
     impl: (b, [x], _p, out) => b.unary(op, out.dtype, x._ref!.storage, x.size),
     jvp: ([x], [t], y) => (deriv && t ? o.mul(t, deriv(x, y)) : null),
     vjp: (g, [x], y) => [deriv ? o.mul(g, deriv(x, y)) : null],
+    batch: broadcastBatch(op),
+    sparsity,
   };
 }
 
 export const UNARY: PrimitiveTable<UnaryOp> = {
   // linear: d(-x) = -dx
   neg: {
-    ...unary("neg", null),
+    ...unary("neg", null, linear),
     jvp: (_x, [t]) => (t ? o.neg(t) : null),
     vjp: (g) => [o.neg(g)],
   },
@@ -34,7 +43,7 @@ export const UNARY: PrimitiveTable<UnaryOp> = {
   cos: unary("cos", (x) => o.neg(o.sin(x))),
   tanh: unary("tanh", (_x, y) => o.sub(1, o.square(y))), // d tanh x = (1 - tanh² x) dx
   sqrt: unary("sqrt", (_x, y) => o.div(0.5, y)), // d √x = dx / (2√x)
-  abs: unary("abs", (x) => o.sign(x)),
+  abs: unary("abs", (x) => o.sign(x), linear), // piecewise linear: f'' = 0 almost everywhere
   sigmoid: unary("sigmoid", (_x, y) => o.mul(y, o.sub(1, y))), // σ' = σ(1 - σ)
   log1p: unary("log1p", (x) => o.reciprocal(o.add(x, 1))),
   expm1: unary("expm1", (_x, y) => o.add(y, 1)), // d(e^x - 1) = e^x dx

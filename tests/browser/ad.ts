@@ -1,5 +1,5 @@
 /**
- * The derivative oracles of tests/oracle_cases.ts on a WebGPU device in the page: for every
+ * The derivative oracles of tests/primitive_cases.ts on a WebGPU device in the page: for every
  * primitive's case, the JVP, the VJP and the HVP in f32 on the GPU against the same in f64 on
  * the CPU (whose rules tests/ad_oracle_test.ts checks against finite differences), and the
  * ⟨Ju, v⟩ = ⟨u, Jᵀv⟩ identity on the GPU itself; then the composite functions' gradient and
@@ -7,7 +7,7 @@
  * covers f32 ↔ i32 casts there.
  */
 import { type Device, grad, hvp, jvp, type Tensor, tensor, tidy, vjp } from "../../mod.ts";
-import { type Arg, CASES, COMPOSITES, sizeOf } from "../oracle_cases.ts";
+import { type Arg, CASES, COMPOSITES, sizeOf } from "../primitive_cases.ts";
 import { randArray } from "../inputs.ts";
 import { check, near, test } from "./harness.ts";
 

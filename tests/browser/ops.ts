@@ -139,7 +139,13 @@ export const OPS: OpCase[] = [
   {
     name: "special values through sum, max, min (NaN wins, ∞ − ∞ is NaN)",
     inputs: [SPECIAL],
-    f: (_, x) => c.concat([c.sum(x, 1), c.max(x, 1), c.min(x, 1), c.sum(x.slice([1, 0], [2, 5])).reshape([1])]),
+    f: (_, x) =>
+      c.concat([
+        c.sum(x, 1),
+        c.max(x, 1),
+        c.min(x, 1),
+        c.sum(x.slice([1, 0], [2, 5])).reshape([1]),
+      ]),
   },
   {
     name: "astype f32 → i32 → f32 (truncation toward 0)",

@@ -5,7 +5,7 @@
  * the same page. Reports through `globalThis.suiteReport` for the runner.
  */
 import { device } from "../../mod.ts";
-import { WebGpuBackend } from "../../src/backend/webgpu/webgpu.ts";
+import type { WebGpuBackend } from "../../src/backend/webgpu/webgpu.ts";
 import { results, test } from "./harness.ts";
 import { shaderTests } from "./shaders.ts";
 import { opTests } from "./ops.ts";
@@ -13,7 +13,6 @@ import { adTests } from "./ad.ts";
 import { solverTests } from "./solvers.ts";
 
 declare global {
-  // deno-lint-ignore no-var
   var suiteReport: { passed: number; failed: number; adapter: string; ms: number } | undefined;
 }
 

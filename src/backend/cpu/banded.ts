@@ -394,7 +394,7 @@ let kept = new Float64Array(0);
  * pages cost about 6 ms per 8 MB, more than a whole b = 1 solve of n = 10^6. Every kernel
  * here writes each work entry before reading it, so stale contents do no harm.
  */
-function scratch(size: number): Float64Array {
+export function scratch(size: number): Float64Array {
   if (kept.length >= size) return kept;
   const w = new Float64Array(size);
   if (size <= KEEP) kept = w;

@@ -28,6 +28,7 @@ import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedCpu, solveBandedCpu } from "./banded.ts";
+import { solveBandedGeneralCpu } from "./banded_lu.ts";
 
 /** Calls fn with each batch entry's offsets (row-major order over `batchShape`). */
 function forEachBatch(
@@ -138,6 +139,8 @@ async function arrivals(s: L): Promise<void> {
     } else if (t.expr) stack.push(...children(t.expr));
   }
   await Promise.all(waits);
+  // a copy that failed raises its error now
+  for (const t of seen) if (t.buf && !t.buf.arrived) void t.buf.data;
 }
 
 /** The typed array behind a storage, running its expression first if needed. */
@@ -219,7 +222,7 @@ export class CpuBackend implements Backend {
     await arrivals(lz(s));
     realize(lz(s));
   }
-  raiseIf(flag: Storage, message: string): void {
+  raiseIf(_target: Storage, flag: Storage, message: string): void {
     if (arr(flag)[0] !== 0) throw new RangeError(message);
   }
   sync(): Promise<void> {
@@ -498,6 +501,26 @@ export class CpuBackend implements Backend {
   ): Storage {
     const o = allocArray(dtype, batch * n * m);
     solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
+    return wrap(o);
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const o = out(dtype, batch * n * m);
+    try {
+      solveBandedGeneralCpu(op, arr(ab), arr(rhs), o, batch, n, l, u, m);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
     return wrap(o);
   }
 }

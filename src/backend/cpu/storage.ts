@@ -3,11 +3,13 @@ import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
 
 /**
  * A realized CPU buffer. One copied from another device is filled when its read-back
- * resolves; until then kernels refuse it (`Tensor.ready()` waits for it).
+ * resolves; until then kernels refuse it (`Tensor.ready()` waits for it). A read-back that
+ * fails (the source owned a kernel error) leaves that error here: every use raises it.
  */
 export class CpuStorage {
   #data: TypedArray | null;
-  /** Resolves when the data has arrived (already resolved for ordinary storage). */
+  #error: unknown = null;
+  /** Resolves when the data has arrived, or the copy has failed (never rejects). */
   readonly ready: Promise<void>;
 
   constructor(data: TypedArray | Promise<TypedArray>) {
@@ -15,6 +17,8 @@ export class CpuStorage {
       this.#data = null;
       this.ready = data.then((d) => {
         this.#data = d;
+      }, (e) => {
+        this.#error = e ?? new Error("a copy from another device failed");
       });
     } else {
       this.#data = data;
@@ -28,6 +32,7 @@ export class CpuStorage {
   }
 
   get data(): TypedArray {
+    if (this.#error !== null) throw this.#error;
     if (this.#data === null) {
       throw new Error(
         "a tensor copied to the CPU from another device is still in transit; " +

@@ -16,12 +16,13 @@
  * of long systems.
  *
  * A matrix that is not positive definite leaves the order of its failing leading minor in
- * a status buffer, which `rt.addCheck` turns into an error at the next read-back.
+ * a status buffer, which `rt.addCheck` turns into the error the result owns (../fault.ts).
  */
 import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { notPositiveDefinite } from "../banded_errors.ts";
+import type { Check } from "../fault.ts";
 
 /** Most loop passes one invocation may make (lavapipe's hidden limit is 65,535). */
 export const LOOP_BUDGET = 60_000;
@@ -68,7 +69,8 @@ const K = {
   solve: { name: "band_solve", shader: "band_solve", workgroupSize: SYSTEM_WG },
 } satisfies Record<string, KernelSpec>;
 
-const groups = (count: number, wg: number) => Math.ceil(count / wg);
+/** Workgroups of `wg` invocations covering `count` ones. */
+export const groups = (count: number, wg: number): number => Math.ceil(count / wg);
 
 function checkBandwidth(op: string, b: number): void {
   if (b > MAX_GPU_BANDWIDTH) {
@@ -81,7 +83,7 @@ function checkBandwidth(op: string, b: number): void {
 }
 
 /** A fresh copy of the first `bytes` of `src` (a buffer-to-buffer copy, no kernel). */
-function copyOf(rt: GpuRuntime, src: GpuStorage, bytes: number): GpuStorage {
+export function copyOf(rt: GpuRuntime, src: GpuStorage, bytes: number): GpuStorage {
   const o = rt.pool.acquire(bytes, rt.batch, false);
   if (bytes > 0) {
     rt.copyEncoder().copyBufferToBuffer(src.buffer, 0, o.buffer, 0, bytes);
@@ -91,7 +93,7 @@ function copyOf(rt: GpuRuntime, src: GpuStorage, bytes: number): GpuStorage {
 }
 
 /** x [rows, cols] -> [cols, rows], into fresh storage (interleaves or de-interleaves a batch). */
-function transpose(rt: GpuRuntime, x: GpuStorage, rows: number, cols: number): GpuStorage {
+export function transpose(rt: GpuRuntime, x: GpuStorage, rows: number, cols: number): GpuStorage {
   const o = rt.pool.acquire(rows * cols * 4, rt.batch, false);
   const tilesC = Math.ceil(cols / 16);
   const p = new Params().u32(rows).u32(cols).u32(tilesC).buffer;
@@ -116,9 +118,7 @@ function factor(
   fused: { rhs: GpuStorage; x: GpuStorage } | null,
 ): { w: GpuStorage; status: GpuStorage } {
   const w = rt.pool.acquire(batch * (b + 1) * n * 4, rt.batch, false);
-  // zeroed by a queued write: safe, since an upload buffer is never one the open batch uses
-  const status = rt.pool.acquire(batch * 4, rt.batch, true);
-  rt.device.queue.writeBuffer(status.buffer, 0, new Uint32Array(batch));
+  const status = statusBuffer(rt, batch);
   // bound but unused when not fused (two buffers: a read-only and a writable binding may not alias)
   const rhs = fused?.rhs ?? rt.pool.acquire(4, rt.batch, false);
   const x = fused?.x ?? rt.pool.acquire(4, rt.batch, false);
@@ -140,17 +140,38 @@ function factor(
   return { w, status };
 }
 
-/** Registers the read-back check that turns a failed factorisation into `op`'s error. */
-function checkStatus(rt: GpuRuntime, op: string, status: GpuStorage, batch: number): void {
-  rt.addCheck(status, batch * 4, (v) => {
+/** A status buffer of `batch` zeros (0 = no failure), written by a queued write. */
+export function statusBuffer(rt: GpuRuntime, batch: number): GpuStorage {
+  // safe to write now: an upload buffer is never one the open batch uses
+  const status = rt.pool.acquire(batch * 4, rt.batch, true);
+  rt.device.queue.writeBuffer(status.buffer, 0, new Uint32Array(batch));
+  return status;
+}
+
+/**
+ * Registers the read-back check that turns a failed factorisation into an error: `error`
+ * makes it from the batch index (null when unbatched) and the LAPACK info the kernel
+ * stored. Releases `status`; the check is for the result's storage to own (../fault.ts).
+ */
+export function checkStatus(
+  rt: GpuRuntime,
+  status: GpuStorage,
+  batch: number,
+  error: (batchIndex: number | null, info: number) => Error,
+): Check {
+  const check = rt.addCheck(status, batch * 4, (v) => {
     const info = new Uint32Array(v.buffer, v.byteOffset, batch);
     for (let t = 0; t < batch; t++) {
-      if (info[t] !== 0) return notPositiveDefinite(op, batch > 1 ? t : null, info[t]).message;
+      if (info[t] !== 0) return error(batch > 1 ? t : null, info[t]).message;
     }
     return null;
   });
   rt.pool.release(status, rt.batch);
+  return check;
 }
+
+const spdError = (op: string) => (t: number | null, info: number) =>
+  notPositiveDefinite(op, t, info);
 
 /** The banded Cholesky factor of each matrix of `ab` ([batch, b+1, n], f32), same storage. */
 export function choleskyBandedGpu(
@@ -161,19 +182,19 @@ export function choleskyBandedGpu(
   n: number,
   b: number,
   lower: boolean,
-): GpuStorage {
+): { out: GpuStorage; check: Check } {
   checkBandwidth(op, b);
   const len = (b + 1) * n;
   const a = batch === 1 ? ab : transpose(rt, ab, batch, len);
   const { w, status } = factor(rt, a, batch, n, b, lower, null);
   if (a !== ab) rt.pool.release(a, rt.batch);
-  checkStatus(rt, op, status, batch);
+  const check = checkStatus(rt, status, batch, spdError(op));
   if (!lower) {
     // upper: the working layout is upper storage, interleaved over the batch
-    if (batch === 1) return w;
+    if (batch === 1) return { out: w, check };
     const out = transpose(rt, w, len, batch);
     rt.pool.release(w, rt.batch);
-    return out;
+    return { out, check };
   }
   const count = batch * len;
   const out = rt.pool.acquire(count * 4, rt.batch, false);
@@ -185,7 +206,7 @@ export function choleskyBandedGpu(
     groups(count, WG),
   );
   rt.pool.release(w, rt.batch);
-  return out;
+  return { out, check };
 }
 
 /** Solves A X = R for each matrix of `ab` ([batch, b+1, n]) and `rhs` ([batch, n, m]), f32. */
@@ -199,7 +220,7 @@ export function solveBandedGpu(
   b: number,
   m: number,
   lower: boolean,
-): GpuStorage {
+): { out: GpuStorage; check: Check } {
   checkBandwidth(op, b);
   // interleave the batch: [batch, b+1, n] -> [b+1, n, batch], [batch, n, m] -> [n, m, batch]
   const a = batch === 1 ? ab : transpose(rt, ab, batch, (b + 1) * n);
@@ -227,10 +248,10 @@ export function solveBandedGpu(
   };
   if (m > 1) { for (let j0 = 0; j0 < n; j0 += chunk) sweep(false, j0, Math.min(n, j0 + chunk)); }
   for (let j1 = n; j1 > 0; j1 -= chunk) sweep(true, Math.max(0, j1 - chunk), j1);
-  checkStatus(rt, op, status, batch);
+  const check = checkStatus(rt, status, batch, spdError(op));
   rt.pool.release(w, rt.batch);
-  if (batch === 1) return x;
+  if (batch === 1) return { out: x, check };
   const out = transpose(rt, x, n * m, batch); // [n, m, batch] -> [batch, n, m]
   rt.pool.release(x, rt.batch);
-  return out;
+  return { out, check };
 }

@@ -5,9 +5,12 @@
  * fills or a value is read back; reading back is the only wait. Each dispatch's runtime
  * sizes live in a 256-byte slot of a per-batch uniform arena, written once at submit, so
  * one pipeline serves every size. Validation errors are collected per batch with an error
- * scope and rethrown at the next read-back, naming the kernels of that batch.
+ * scope and rethrown at the next read-back, naming the kernels of that batch (they are
+ * failures of the library or the device, not of a value). A kernel's own status (a
+ * singular pivot) is a Check owned by the value it produced (see ../fault.ts).
  */
 import { BufferPool, type GpuStorage } from "./pool.ts";
+import { Check } from "../fault.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
 /**
@@ -49,7 +52,8 @@ export class GpuRuntime {
   #batchKernels: string[] = [];
   #pendingErrors: Promise<string | null>[] = [];
   #uncaptured: string[] = [];
-  #checks: { staging: GPUBuffer; check: (v: Float32Array) => string | null }[] = [];
+  /** Status copies recorded in the open batch: read back in the background once it is submitted. */
+  #checks: { staging: GPUBuffer; verdict: (v: Float32Array) => string | null; check: Check }[] = [];
   /** Id of the batch being recorded. */
   batch = 0;
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
@@ -197,15 +201,17 @@ export class GpuRuntime {
     this.#slots = 0;
     this.#batchKernels = [];
     this.batch++;
+    this.#startChecks();
     this.pool.afterSubmit();
   }
 
   /**
-   * Registers a status check: `bytes` of `src` are copied now and `check` runs on them at
-   * the next read-back, whose promise rejects with the message it returns. This is how a
+   * A status check: `bytes` of `src` are copied now and, once the batch is submitted, read
+   * back in the background; `verdict` turns them into null (success) or an error message.
+   * The caller attaches the returned Check to the storage the kernel produced. This is how a
    * kernel that finds a singular matrix reports it without a synchronisation of its own.
    */
-  addCheck(src: GpuStorage, bytes: number, check: (v: Float32Array) => string | null): void {
+  addCheck(src: GpuStorage, bytes: number, verdict: (v: Float32Array) => string | null): Check {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.device.createBuffer({
       size,
@@ -213,28 +219,34 @@ export class GpuRuntime {
     });
     this.copyEncoder().copyBufferToBuffer(src.buffer, 0, staging, 0, size);
     src.lastBatch = this.batch;
-    this.#checks.push({ staging, check });
+    const check = new Check();
+    this.#checks.push({ staging, verdict, check });
+    return check;
   }
 
-  /** Throws the first error any submitted batch raised, or the first failed status check. */
+  /** Starts reading back the status copies of the batch just submitted. */
+  #startChecks(): void {
+    for (const { staging, verdict, check } of this.#checks.splice(0)) {
+      (async () => {
+        try {
+          await staging.mapAsync(GPUMapMode.READ);
+          check.settle(verdict(new Float32Array(staging.getMappedRange())));
+        } catch (e) {
+          check.settle(`a kernel's status could not be read back: ${(e as Error).message}`);
+        } finally {
+          staging.destroy();
+        }
+      })();
+    }
+  }
+
+  /** Throws the first error any submitted batch raised. */
   async checkErrors(): Promise<void> {
     const pending = this.#pendingErrors;
     this.#pendingErrors = [];
-    const checks = this.#checks;
-    this.#checks = [];
     const msgs = (await Promise.all(pending)).filter((m): m is string => m !== null);
     msgs.push(...this.#uncaptured.splice(0));
-    if (msgs.length > 0) {
-      for (const c of checks) c.staging.destroy();
-      throw new GpuKernelError(`WebGPU error: ${msgs[0]}`);
-    }
-    let failure: string | null = null;
-    for (const c of checks) {
-      await c.staging.mapAsync(GPUMapMode.READ);
-      failure ??= c.check(new Float32Array(c.staging.getMappedRange()));
-      c.staging.destroy();
-    }
-    if (failure) throw new RangeError(failure);
+    if (msgs.length > 0) throw new GpuKernelError(`WebGPU error: ${msgs[0]}`);
   }
 
   /** Copies `bytes` of a buffer back to the host; the only place the queue is waited on. */

@@ -26,9 +26,11 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
+import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { children, type Expr, LazyStorage, measure, ownParams } from "../lazy.ts";
 import { type GenOptions, KernelGen } from "./codegen.ts";
 import { SHADERS } from "../../shaders.generated.ts";
+import { type Check, type Fault, joinFaults } from "../fault.ts";
 
 const WG = 256;
 const k = (name: string, shader: KernelSpec["shader"], workgroupSize = WG): KernelSpec => ({
@@ -152,8 +154,20 @@ export class WebGpuBackend implements Backend {
     return this.rt.pool.acquire(bytes, this.rt.batch, false);
   }
 
-  #wrap(buf: GpuStorage, dtype: Dtype, size: number): LazyStorage<GpuStorage> {
-    return new LazyStorage(dtype, size, buf, null);
+  /**
+   * A buffer a kernel wrote, as storage. It owns the kernel errors of the storages it was
+   * computed from (`inputs`) and the kernel's own check, if it has one (see ../fault.ts).
+   */
+  #wrap(
+    buf: GpuStorage,
+    dtype: Dtype,
+    size: number,
+    inputs: readonly Storage[],
+    own: Check | null = null,
+  ): LazyStorage<GpuStorage> {
+    const s = new LazyStorage(dtype, size, buf, null);
+    s.fault = joinFaults(inputs.map((x) => lz(x).fault), own);
+    return s;
   }
 
   /** A deferred expression; children are realized first where the fused kernel would grow too big. */
@@ -174,7 +188,6 @@ export class WebGpuBackend implements Backend {
     if (!fits(bound())) {
       exact = measure(kids);
       while (!fits(exact)) {
-        if (Deno.env.get("FUSE_DEBUG")) console.log("cap", exact, own);
         const big = kids.filter((c) =>
           !c.buf
         ).sort((a, b) => b.nodes + b.params - (a.nodes + a.params))[0];
@@ -254,7 +267,6 @@ export class WebGpuBackend implements Backend {
       const g = new KernelGen(opts);
       const v = g.value(s);
       if (g.slots.length <= SLOT_CAPACITY && g.leaves.length <= this.#maxLeaves + 1) return [g, v];
-      if (Deno.env.get("FUSE_DEBUG")) console.log("slots", g.slots.length, g.leaves.length);
       const inner = s.expr?.kind === "reduce" ? [] : s.expr ? children(s.expr) : [];
       const kids = inner.flatMap((c) => (c.buf ? [] : [c]));
       const big = kids.sort((a, b) => measure([b]).nodes - measure([a]).nodes)[0];
@@ -293,11 +305,17 @@ export class WebGpuBackend implements Backend {
     if (data.byteLength > 0) {
       this.rt.device.queue.writeBuffer(s.buffer, 0, data as Float32Array<ArrayBuffer>);
     }
-    return this.#wrap(s, dtype, data.length);
+    return this.#wrap(s, dtype, data.length, []);
   }
   async download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray> {
+    const fault = lz(s).fault;
     const buf = await this.rt.read(this.#buf(s), size * itemSize(dtype));
+    await this.#raise(fault);
     return dtype === "i32" ? new Int32Array(buf) : new Float32Array(buf);
+  }
+  /** Throws the kernel error a value owns, if any (waiting for the verdicts behind it). */
+  async #raise(fault: Fault | null): Promise<void> {
+    if (fault) await fault.raise(() => this.rt.flush());
   }
   release(s: Storage): void {
     const ls = lz(s);
@@ -311,16 +329,19 @@ export class WebGpuBackend implements Backend {
     return this.rt.sync();
   }
   async settled(s: Storage): Promise<void> {
+    const fault = lz(s).fault;
     this.#buf(s);
     await this.rt.sync();
+    await this.#raise(fault);
   }
   /** Runs any deferred work behind `s` now (for timing; reads do it by themselves). */
   materialize(s: Storage): void {
     this.#buf(s);
   }
 
-  raiseIf(flag: Storage, message: string): void {
-    this.rt.addCheck(this.#buf(flag), 4, (v) => (v[0] !== 0 ? message : null));
+  raiseIf(target: Storage, flag: Storage, message: string): void {
+    const check = this.rt.addCheck(this.#buf(flag), 4, (v) => (v[0] !== 0 ? message : null));
+    lz(target).fault = joinFaults([lz(target).fault, lz(flag).fault], check);
   }
 
   fill(dtype: Dtype, size: number, value: number): Storage {
@@ -334,7 +355,7 @@ export class WebGpuBackend implements Backend {
     const [k0, k1] = seedKey(seed);
     const p = new Params().u32(size).u32(offset).u32(k0).u32(k1).buffer;
     this.rt.dispatch(K.random, { DIST: RANDOM_DISTS.indexOf(dist) }, p, [o], groups(size));
-    return this.#wrap(o, dtype, size);
+    return this.#wrap(o, dtype, size, []);
   }
 
   unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
@@ -383,7 +404,7 @@ export class WebGpuBackend implements Backend {
     const src = this.#buf(x);
     const o = this.#alloc(size * 4);
     this.rt.dispatch(K.copy, {}, new Params().u32(size).buffer, [src, o], groups(size));
-    return this.#wrap(o, dtype, size);
+    return this.#wrap(o, dtype, size, [x]);
   }
 
   cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
@@ -439,7 +460,7 @@ export class WebGpuBackend implements Backend {
       ? { OP, PER: TREE_PER }
       : { OP };
     this.rt.dispatch(spec, consts, params, [o, ...g.leaves], groupCount);
-    return this.#wrap(o, src.dtype, count);
+    return this.#wrap(o, src.dtype, count, [src]);
   }
 
   reduce(
@@ -516,7 +537,7 @@ export class WebGpuBackend implements Backend {
       [this.#buf(a), this.#buf(b), o],
       regs ? groups(count) : count,
     );
-    const out = this.#wrap(o, dtype, splits * batch * m * n);
+    const out = this.#wrap(o, dtype, splits * batch * m * n, [a, b]);
     if (splits === 1) return out;
     const summed = this.reduce("sum", dtype, out, [splits, batch * m * n], [0]);
     this.release(out);
@@ -526,21 +547,24 @@ export class WebGpuBackend implements Backend {
   /**
    * Gauss-Jordan over W = [A | B] ([batch, n, cols]) in place: two dispatches per pivot
    * step, so no invocation loops over more than one row. Returns the accumulator
-   * (log|det|, sign, first zero-pivot step + 1) per matrix.
+   * (log|det|, sign, first zero-pivot step + 1) per matrix; `check` turns it into the
+   * error (or null) the results of `w` own.
    */
   #gaussJordan(
-    w: GpuStorage,
+    w: LazyStorage<GpuStorage>,
     batch: number,
     n: number,
     cols: number,
     rowsBelow: boolean,
+    check: ((v: Float32Array) => string | null) | null,
   ): LazyStorage<GpuStorage> {
+    const wb = this.#buf(w);
     const init = new Float32Array(batch * 3).map((_, i) => (i % 3 === 1 ? 1 : 0));
     const acc = this.rt.pool.acquire(init.byteLength, this.rt.batch, true);
     this.rt.device.queue.writeBuffer(acc.buffer, 0, init);
     for (let step = 0; step < n; step++) {
       const pp = new Params().u32(batch).u32(n).u32(cols).u32(step).buffer;
-      this.rt.dispatch(K.gjPivot, {}, pp, [w, acc], groups(batch, 64));
+      this.rt.dispatch(K.gjPivot, {}, pp, [wb, acc], groups(batch, 64));
       const count = batch * n * (cols - step - 1);
       if (count === 0) continue;
       const pe = new Params().u32(count).u32(n).u32(cols).u32(step).buffer;
@@ -548,11 +572,14 @@ export class WebGpuBackend implements Backend {
         K.gjEliminate,
         { ROWS_BELOW: rowsBelow ? 1 : 0 },
         pe,
-        [w, acc],
+        [wb, acc],
         groups(count),
       );
     }
-    return this.#wrap(acc, "f32", batch * 3);
+    const own = check && this.rt.addCheck(acc, batch * 12, check);
+    // w was solved in place: it owns the outcome too
+    if (own) w.fault = joinFaults([w.fault], own);
+    return this.#wrap(acc, "f32", batch * 3, [w], own);
   }
 
   solve(
@@ -575,8 +602,7 @@ export class WebGpuBackend implements Backend {
     );
     this.release(ab);
     this.release(bb);
-    const acc = this.#gaussJordan(w.buf!, batch, n, n + m, false);
-    this.rt.addCheck(acc.buf!, batch * 12, (v) => {
+    const acc = this.#gaussJordan(w, batch, n, n + m, false, (v) => {
       for (let i = 0; i < batch; i++) {
         if (v[3 * i + 2] !== 0) return singularError(op, i, v[3 * i + 2]).message;
       }
@@ -599,18 +625,26 @@ export class WebGpuBackend implements Backend {
     const r = aShape.length, n = aShape[r - 1];
     const batch = sizeOf(aShape.slice(0, -2));
     const w = lz(this.copy(dtype, a, batch * n * n));
-    const acc = this.#gaussJordan(w.buf!, batch, n, n, true);
+    const acc = this.#gaussJordan(
+      w,
+      batch,
+      n,
+      n,
+      true,
+      mode === "logdet"
+        ? (v) => {
+          for (let i = 0; i < batch; i++) {
+            const msg = logdetError(op, i, v[3 * i + 2], v[3 * i + 1]);
+            if (msg) return msg;
+          }
+          return null;
+        }
+        : null,
+    );
     this.release(w);
     const logabs = this.stridedCopy(dtype, acc, [batch], 0, [3]);
     let out: Storage;
     if (mode === "logdet") {
-      this.rt.addCheck(acc.buf!, batch * 12, (v) => {
-        for (let i = 0; i < batch; i++) {
-          const msg = logdetError(op, i, v[3 * i + 2], v[3 * i + 1]);
-          if (msg) return msg;
-        }
-        return null;
-      });
       out = logabs;
     } else {
       // det = sign · e^{log|det|}; a zero pivot left sign = 0, so det = 0 there
@@ -644,13 +678,14 @@ export class WebGpuBackend implements Backend {
     const p = new Params().u32(n).u32(b).u32(period).u32(total).buffer;
     const consts = { UPPER: upper ? 1 : 0, MIRROR: mirror ? 1 : 0 };
     this.rt.dispatch(K.unshuffleBand, consts, p, [this.#buf(hv), o], groups(total));
-    return this.#wrap(o, dtype, total);
+    return this.#wrap(o, dtype, total, [hv]);
   }
 
   substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
     const total = (b + 1) * n;
     const lower = lz(this.fill(dtype, total, 0));
     const l = this.#realize(lower);
+    lower.fault = lz(hv).fault;
     const src = this.#buf(hv);
     // Rows per dispatch so that one invocation stays below lavapipe's 65,535 loop passes.
     // A row costs b + 2 of them, not b + 1: the pass that finds the inner loop's condition
@@ -747,7 +782,7 @@ export class WebGpuBackend implements Backend {
       this.rt.dispatch(K.copyInto, {}, p.buffer, [this.#buf(x), o], groups(n));
       at += shape[axis];
     });
-    return this.#wrap(o, dtype, total);
+    return this.#wrap(o, dtype, total, xs);
   }
 
   gather(
@@ -764,7 +799,7 @@ export class WebGpuBackend implements Backend {
     const o = this.#alloc(n * 4);
     const p = new Params().u32(n).u32(shape[axis]).u32(m).u32(inner).buffer;
     this.rt.dispatch(K.gather, {}, p, [this.#buf(x), this.#buf(idx), o], groups(n));
-    return this.#wrap(o, dtype, n);
+    return this.#wrap(o, dtype, n, [x, idx]);
   }
 
   /**
@@ -841,7 +876,7 @@ export class WebGpuBackend implements Backend {
         groups(n),
       );
     }
-    return this.#wrap(o, dtype, n);
+    return this.#wrap(o, dtype, n, [g]);
   }
 
   choleskyBanded(
@@ -853,8 +888,8 @@ export class WebGpuBackend implements Backend {
     b: number,
     lower: boolean,
   ): Storage {
-    const out = choleskyBandedGpu(this.rt, op, this.#buf(ab), batch, n, b, lower);
-    return this.#wrap(out, dtype, batch * (b + 1) * n);
+    const { out, check } = choleskyBandedGpu(this.rt, op, this.#buf(ab), batch, n, b, lower);
+    return this.#wrap(out, dtype, batch * (b + 1) * n, [ab], check);
   }
   solveBanded(
     op: string,
@@ -867,7 +902,32 @@ export class WebGpuBackend implements Backend {
     m: number,
     lower: boolean,
   ): Storage {
-    const out = solveBandedGpu(this.rt, op, this.#buf(ab), this.#buf(rhs), batch, n, b, m, lower);
-    return this.#wrap(out, dtype, batch * n * m);
+    const { out, check } = solveBandedGpu(
+      this.rt,
+      op,
+      this.#buf(ab),
+      this.#buf(rhs),
+      batch,
+      n,
+      b,
+      m,
+      lower,
+    );
+    return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const [a, r] = [this.#buf(ab), this.#buf(rhs)];
+    const { out, check } = solveBandedGeneralGpu(this.rt, op, a, r, batch, n, l, u, m);
+    return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
   }
 }

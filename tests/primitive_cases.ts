@@ -1,8 +1,9 @@
 /**
- * The cases of the derivative oracles: every primitive of the registry, some in several
- * configurations, and composite functions. tests/ad_oracle_test.ts checks them against
- * finite differences in f64; the browser suite (tests/browser/) checks WebGPU on Dawn
- * against the CPU. No Deno API here, so both can import it.
+ * Cases that exercise every primitive in the registry, some in several configurations, and
+ * composite functions, shared by the derivative oracle tests, the vmap tests and the browser
+ * suite (tests/browser/, so no Deno API here). Inputs stay away from kinks and
+ * ties (|x| bounded below for abs, distinct entries for max/min, a gap between the
+ * operands of maximum/minimum and the comparisons).
  */
 import {
   abs,
@@ -41,6 +42,7 @@ import {
   slice,
   softplus,
   solve,
+  solveBandedGeneral,
   sqrt,
   square,
   sum,
@@ -70,13 +72,13 @@ export function U(shape: number[], seed: number, lo = -1, hi = 1): Arg {
 }
 
 /** |x| in [lo, hi] with random signs: away from the kink of abs / sign at 0. */
-function away(shape: number[], seed: number, lo = 0.25, hi = 1.5): Arg {
+export function away(shape: number[], seed: number, lo = 0.25, hi = 1.5): Arg {
   const m = randArray(sizeOf(shape), seed, lo, hi), s = randArray(m.length, seed + 7);
   return { shape, values: m.map((v, i) => (s[i] < 0 ? -v : v)) };
 }
 
 /** Distinct entries at least 1/n apart (so max / min have no ties, even after a step of h). */
-function distinct(shape: number[], seed: number): Arg {
+export function distinct(shape: number[], seed: number): Arg {
   const n = sizeOf(shape), r = rng(seed);
   const p = [...Array(n).keys()];
   for (let i = n - 1; i > 0; i--) {
@@ -95,13 +97,36 @@ export function wellCond(batch: number[], n: number, seed: number): Arg {
   return { shape: [...batch, n, n], values: v };
 }
 
+/**
+ * General band storage [batch..., l+u+1, n] (ab[u + i − j][j] = A[i][j]) with entries in
+ * [−0.5, 0.5] and the diagonal `diag` + [0, 0.25): diag = 2 is dominant (no row
+ * interchanges), diag = 0.1 makes partial pivoting swap rows; corners hold junk.
+ */
+export function generalBand(
+  batch: number[],
+  l: number,
+  u: number,
+  n: number,
+  seed: number,
+  diag: number,
+): Arg {
+  const v = randArray(sizeOf(batch) * (l + u + 1) * n, seed, -0.5, 0.5);
+  for (let t = 0; t < sizeOf(batch); t++) {
+    for (let j = 0; j < n; j++) {
+      const k = (t * (l + u + 1) + u) * n + j;
+      v[k] = diag + Math.abs(v[k]) / 2;
+    }
+  }
+  return { shape: [...batch, l + u + 1, n], values: v };
+}
+
 /** Values on a coarse dyadic grid (multiples of 1/64), exact in f32 even after small dyadic steps. */
-function dyadic(shape: number[], seed: number): Arg {
+export function dyadic(shape: number[], seed: number): Arg {
   const r = randArray(sizeOf(shape), seed, -1, 1);
   return { shape, values: r.map((v) => (Math.round(v * 64) + 0.5) / 64) };
 }
 
-const constant = (a: Arg): Arg => ({ ...a, diff: false });
+export const constant = (a: Arg): Arg => ({ ...a, diff: false });
 
 // ---------- the cases: every primitive, some in several configurations ----------
 
@@ -352,6 +377,18 @@ export const CASES: Case[] = [
     args: [wellCond([], 3, 114), U([3], 115)],
     f: (a, b) => solve(a, b),
   },
+  {
+    name: "solveBandedGeneral (l = 2, u = 1, vector right-hand side)",
+    prims: ["solveBandedGeneral"],
+    args: [generalBand([], 2, 1, 6, 116, 2), U([6], 117)],
+    f: (ab, r) => solveBandedGeneral([2, 1], ab, r),
+  },
+  {
+    name: "solveBandedGeneral, batched, pivoting, two right-hand sides",
+    prims: ["solveBandedGeneral"],
+    args: [generalBand([2], 1, 2, 5, 118, 0.1), U([2, 5, 2], 119)],
+    f: (ab, r) => solveBandedGeneral([1, 2], ab, r),
+  },
   { name: "det", prims: ["det"], args: [wellCond([], 3, 120)], f: (a) => det(a) },
   { name: "det, batched", prims: ["det"], args: [wellCond([2], 3, 121)], f: (a) => det(a) },
   { name: "logdet", prims: ["logdet"], args: [wellCond([], 3, 122)], f: (a) => logdet(a) },
@@ -362,6 +399,8 @@ export const CASES: Case[] = [
     f: (a) => logdet(a),
   },
 ];
+
+// ---------- composite functions (f32 on every device against CPU f64) ----------
 
 export interface Composite {
   name: string;

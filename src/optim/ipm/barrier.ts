@@ -1,0 +1,404 @@
+/**
+ * The barrier side of the interior-point method (Wächter & Biegler 2006, §2.1, §3.6): the
+ * bounds and their distances, the iterate (x, s, y, z, z_L, z_U), the optimality errors
+ * E_μ and E_0 with their scaling s_d, s_c (eq. 5), the barrier parameter's monotone update
+ * (eq. 7), the fraction-to-the-boundary rule (eq. 15), and the reset of the bound
+ * multipliers that keeps Σ close to the primal Hessian of the barrier (eq. 16).
+ *
+ * Notation: inequalities c_I(x) ≥ 0 become c_I(x) − s = 0 with slacks s ≥ 0; y are the
+ * multipliers of c_E(x) = 0, z ≥ 0 those of c_I (equal to the slacks' bound multipliers at a
+ * solution, so one vector serves both), z_L, z_U ≥ 0 those of the bounds on x. The
+ * Lagrangian is L = f − yᵀc_E − zᵀc_I − z_Lᵀ(x − x_L) − z_Uᵀ(x_U − x).
+ */
+import { Tensor } from "../../tensor.ts";
+import {
+  abs,
+  add,
+  div,
+  greater,
+  log,
+  maximum,
+  minimum,
+  mul,
+  neg,
+  sub,
+  where,
+} from "../../ops/elementwise.ts";
+import { max, min, sum } from "../../ops/reduce.ts";
+import { full, ones, tensor, zeros } from "../../ops/creation.ts";
+import { concat, reshape, slice } from "../../ops/movement.ts";
+import { tidy } from "../../memory.ts";
+import { fmtShape } from "../../shape.ts";
+import { describeValue } from "../../ops/common.ts";
+import type { Bounds } from "../types.ts";
+import type { ConstrainedProblem, Evaluation } from "./problem.ts";
+
+/** IPOPT's defaults for the barrier parts. */
+export const BARRIER = {
+  /** κ_ε: a barrier problem is solved once E_μ ≤ κ_ε μ. */
+  kappaEps: 10,
+  /** κ_μ: linear decrease of μ. */
+  kappaMu: 0.2,
+  /** θ_μ: superlinear decrease of μ. */
+  thetaMu: 1.5,
+  /** τ_min: the least fraction-to-the-boundary parameter. */
+  tauMin: 0.99,
+  /** κ_Σ: how far z may stray from μ / s (eq. 16). */
+  kappaSigma: 1e10,
+  /** s_max: the scaling threshold of E (eq. 5). */
+  sMax: 100,
+  /** κ₁, κ₂: the push of the start into the bounds' interior (§3.6). */
+  kappa1: 1e-2,
+  kappa2: 1e-2,
+} as const;
+
+/** The bounds on x, flat, with 0/1 masks where a bound exists. */
+export interface BoundSet {
+  /** x_L where it exists (0 elsewhere). */
+  lower: Tensor | null;
+  /** x_U where it exists (0 elsewhere). */
+  upper: Tensor | null;
+  /** 1 where x has a lower bound. */
+  hasLower: Tensor | null;
+  /** 1 where x has an upper bound. */
+  hasUpper: Tensor | null;
+  /** How many components have a lower / upper bound. */
+  nL: number;
+  nU: number;
+}
+
+/** One side's bounds on the host (null when absent), checked against x's shape. */
+async function hostBound(
+  side: "lower" | "upper",
+  v: unknown,
+  x: Tensor,
+): Promise<Float64Array | null> {
+  if (v === undefined) return null;
+  if (typeof v === "number") {
+    if (Number.isNaN(v)) throw new RangeError(`minimize (ipm): bounds.${side} is NaN`);
+    return new Float64Array(x.size).fill(v);
+  }
+  if (!(v instanceof Tensor)) {
+    throw new TypeError(
+      `minimize (ipm): bounds.${side} must be a number or a Tensor of x's shape, got ${
+        describeValue(v)
+      }`,
+    );
+  }
+  if (v.size !== x.size) {
+    throw new RangeError(
+      `minimize (ipm): bounds.${side} has shape ${fmtShape(v.shape)}, but x0 has shape ${
+        fmtShape(x.shape)
+      }`,
+    );
+  }
+  const a = Float64Array.from(await v.data());
+  const bad = a.findIndex((e) => Number.isNaN(e));
+  if (bad >= 0) throw new RangeError(`minimize (ipm): bounds.${side}[${bad}] is NaN`);
+  return a;
+}
+
+/** Reads and checks the bounds (one read-back of each bound tensor, once per solve). */
+export async function boundSet(bounds: Bounds | undefined, x: Tensor): Promise<BoundSet> {
+  const n = x.size, opts = { dtype: x.dtype, device: x.device } as const;
+  const lo = await hostBound("lower", bounds?.lower, x);
+  const up = await hostBound("upper", bounds?.upper, x);
+  for (let i = 0; lo && up && i < n; i++) {
+    if (lo[i] > up[i]) {
+      throw new RangeError(
+        `minimize (ipm): bounds.lower[${i}] = ${lo[i]} exceeds bounds.upper[${i}] = ${up[i]}`,
+      );
+    }
+    if (lo[i] === up[i]) {
+      throw new RangeError(
+        `minimize (ipm): bounds.lower[${i}] = bounds.upper[${i}] = ${lo[i]}; ` +
+          `a fixed variable belongs in constraints.eq (an interior point needs lower < upper)`,
+      );
+    }
+  }
+  // the finite entries and a 0/1 mask of them; no tensors for a side without any
+  const side = (a: Float64Array | null, none: number) => {
+    const mask = a ? a.map((e) => (e === none ? 0 : 1)) : null;
+    const count = mask ? mask.reduce((c, e) => c + e, 0) : 0;
+    if (!a || !mask || count === 0) return { value: null, mask: null, count: 0 };
+    return {
+      value: tensor(a.map((e, i) => (mask[i] ? e : 0)), opts),
+      mask: tensor(mask, opts),
+      count,
+    };
+  };
+  const L = side(lo, -Infinity), U = side(up, Infinity);
+  return {
+    lower: L.value,
+    upper: U.value,
+    hasLower: L.mask,
+    hasUpper: U.mask,
+    nL: L.count,
+    nU: U.count,
+  };
+}
+
+/** Frees the bounds' tensors. */
+export function disposeBounds(b: BoundSet): void {
+  for (const t of [b.lower, b.upper, b.hasLower, b.hasUpper]) t?.dispose();
+}
+
+/**
+ * §3.6: the start moved into the bounds' interior by p = min(κ₁ max(1, |x_L|), κ₂ (x_U − x_L))
+ * (and symmetrically), so the barrier terms are finite.
+ */
+export function pushIntoBounds(x: Tensor, b: BoundSet): Tensor {
+  return tidy(() => {
+    const { kappa1: k1, kappa2: k2 } = BARRIER;
+    let y = add(x, 0);
+    const width = b.lower && b.upper
+      ? where(mul(b.hasLower!, b.hasUpper!), mul(sub(b.upper, b.lower), k2), Infinity)
+      : null;
+    if (b.lower) {
+      let p = mul(maximum(abs(b.lower), 1), k1);
+      if (width) p = minimum(p, width);
+      y = where(b.hasLower!, maximum(y, add(b.lower, p)), y);
+    }
+    if (b.upper) {
+      let p = mul(maximum(abs(b.upper), 1), k1);
+      if (width) p = minimum(p, width);
+      y = where(b.hasUpper!, minimum(y, sub(b.upper, p)), y);
+    }
+    return y;
+  });
+}
+
+/** The distances x − x_L and x_U − x (1 where there is no bound, so divisions stay finite). */
+export function distances(x: Tensor, b: BoundSet): { dl: Tensor | null; du: Tensor | null } {
+  return tidy(() => ({
+    dl: b.lower ? where(b.hasLower!, sub(x, b.lower), 1) : null,
+    du: b.upper ? where(b.hasUpper!, sub(b.upper, x), 1) : null,
+  }));
+}
+
+/** The primal-dual iterate, flat; every tensor is owned by it. */
+export interface Iterate {
+  x: Tensor;
+  /** Slacks of the inequalities (null without them). */
+  s: Tensor | null;
+  /** Multipliers of the equalities (null without them). */
+  y: Tensor | null;
+  /** Multipliers of the inequalities (null without them). */
+  z: Tensor | null;
+  /** Multipliers of the lower / upper bounds (0 where none; null without any). */
+  zL: Tensor | null;
+  zU: Tensor | null;
+  /** F at x and its pullback. */
+  ev: Evaluation;
+  /** f(x). */
+  f: number;
+  /** θ = ‖c_E‖₁ + ‖c_I − s‖₁. */
+  theta: number;
+  /** The barrier sum B = Σ ln s + Σ ln(x − x_L) + Σ ln(x_U − x), so φ_μ = f − μ B. */
+  barrier: number;
+}
+
+/** Frees an iterate's tensors (the pullback included). */
+export function disposeIterate(it: Iterate): void {
+  for (const t of [it.x, it.s, it.y, it.z, it.zL, it.zU, it.ev.values]) t?.dispose();
+  it.ev.back.dispose();
+}
+
+/** The parts of F's values: [f], c_E, c_I (views; dispose in a tidy). */
+export function split(
+  values: Tensor,
+  mE: number,
+  mI: number,
+): { f: Tensor; cE: Tensor | null; cI: Tensor | null } {
+  return {
+    f: reshape(slice(values, [0], [1]), []),
+    cE: mE ? slice(values, [1], [1 + mE]) : null,
+    cI: mI ? slice(values, [1 + mE], [1 + mE + mI]) : null,
+  };
+}
+
+/**
+ * θ and the barrier sum B at (x, s) from F's values there, as 0-d tensors:
+ * θ = ‖c_E‖₁ + ‖c_I − s‖₁ (IPOPT's choice of norm), B = Σ ln s + Σ ln d_L + Σ ln d_U.
+ */
+export function thetaAndBarrier(
+  values: Tensor,
+  x: Tensor,
+  s: Tensor | null,
+  b: BoundSet,
+  mE: number,
+  mI: number,
+): [Tensor, Tensor] {
+  return tidy(() => {
+    const { cE, cI } = split(values, mE, mI);
+    const zero = zeros([], { dtype: x.dtype, device: x.device });
+    let theta = zero, bar = zero;
+    if (cE) theta = add(theta, sum(abs(cE)));
+    if (cI && s) {
+      theta = add(theta, sum(abs(sub(cI, s))));
+      bar = add(bar, sum(log(s)));
+    }
+    const { dl, du } = distances(x, b);
+    if (dl) bar = add(bar, sum(log(dl)));
+    if (du) bar = add(bar, sum(log(du)));
+    return [theta, bar];
+  });
+}
+
+/** The cotangent [1, −y, −w] that pulls F back to ∇f − J_Eᵀ y − J_Iᵀ w. */
+export function lagrangianCotangent(x: Tensor, y: Tensor | null, w: Tensor | null): Tensor {
+  return tidy(() => {
+    const parts = [ones([1], { dtype: x.dtype, device: x.device })];
+    if (y) parts.push(neg(y));
+    if (w) parts.push(neg(w));
+    return parts.length === 1 ? parts[0] : concat(parts, 0);
+  });
+}
+
+/** What one read-back tells about an iterate (all unscaled). */
+export interface Measures {
+  /** ‖∇_x L‖∞ and ‖∇_x L‖₂. */
+  dualInf: number;
+  gradNorm: number;
+  /** max(‖c_E‖∞, ‖c_I − s‖∞): the primal infeasibility of the slack form. */
+  primalInf: number;
+  /** The largest violation of the user's constraints at x: max(|c_E|, −c_I, 0). */
+  violation: number;
+  /** max and min of the products s z, d_L z_L, d_U z_U (min: +∞ without any). */
+  complMax: number;
+  complMin: number;
+  /** max |c_I z| and bound-distance products: the complementarity of the user's problem. */
+  complUser: number;
+  /** s_d and s_c of eq. (5). */
+  sd: number;
+  sc: number;
+}
+
+/** E_μ of eq. (5) (E_0 for μ = 0), from the measures. */
+export function optimalityError(m: Measures, mu: number): number {
+  const compl = m.complMax === -Infinity ? 0 : Math.max(m.complMax - mu, mu - m.complMin);
+  return Math.max(m.dualInf / m.sd, Math.max(m.primalInf, m.violation), compl / m.sc);
+}
+
+/**
+ * The measures of an iterate, from one read-back: its Lagrangian gradient (one pullback of
+ * the kept forward pass), residuals, complementarity and the multipliers' sizes.
+ */
+export async function measure(
+  prob: ConstrainedProblem,
+  it: Iterate,
+  b: BoundSet,
+  read: (...ts: Tensor[]) => Promise<number[]>,
+): Promise<Measures> {
+  const { mE, mI } = prob;
+  const ct = lagrangianCotangent(it.x, it.y, it.z);
+  const gl = prob.pull(it.ev, ct);
+  ct.dispose();
+  const ts = tidy(() => {
+    const o = { dtype: it.x.dtype, device: it.x.device } as const;
+    const zero = zeros([], o), ninf = full([], -Infinity, o), pinf = full([], Infinity, o);
+    let g = gl;
+    if (it.zL) g = sub(g, it.zL);
+    if (it.zU) g = add(g, it.zU);
+    const { cE, cI } = split(it.ev.values, mE, mI);
+    const { dl, du } = distances(it.x, b);
+    let primal = zero, viol = zero, cmax = ninf, cmin = pinf, cuser = zero;
+    let ysum = zero, zsum = zero;
+    if (cE && it.y) {
+      primal = max(abs(cE));
+      viol = primal;
+      ysum = sum(abs(it.y));
+    }
+    if (cI && it.s && it.z) {
+      primal = maximum(primal, max(abs(sub(cI, it.s))));
+      viol = maximum(viol, max(neg(cI)));
+      const p = mul(it.s, it.z);
+      cmax = maximum(cmax, max(p));
+      cmin = minimum(cmin, min(p));
+      cuser = maximum(cuser, max(abs(mul(cI, it.z))));
+      zsum = add(zsum, sum(it.z));
+    }
+    const pair = (d: Tensor | null, zb: Tensor | null, has: Tensor | null) => {
+      if (!d || !zb || !has) return;
+      const p = mul(d, zb);
+      cmax = maximum(cmax, max(where(has, p, -Infinity)));
+      cmin = minimum(cmin, min(where(has, p, Infinity)));
+      cuser = maximum(cuser, max(p));
+      zsum = add(zsum, sum(zb));
+    };
+    pair(dl, it.zL, b.hasLower);
+    pair(du, it.zU, b.hasUpper);
+    return [
+      max(abs(g)),
+      sum(mul(g, g)),
+      primal,
+      maximum(viol, 0),
+      cmax,
+      cmin,
+      cuser,
+      ysum,
+      zsum,
+    ];
+  });
+  gl.dispose();
+  let v: number[];
+  try {
+    v = await read(...ts);
+  } finally {
+    for (const t of ts) t.dispose();
+  }
+  const [dualInf, g2, primalInf, violation, complMax, complMin, complUser, ysum, zsum] = v;
+  const nz = mI + b.nL + b.nU;
+  const { sMax } = BARRIER;
+  return {
+    dualInf,
+    gradNorm: Math.sqrt(g2),
+    primalInf,
+    violation,
+    complMax,
+    complMin,
+    complUser,
+    sd: Math.max(sMax, (ysum + zsum) / Math.max(1, mE + nz)) / sMax,
+    sc: Math.max(sMax, zsum / Math.max(1, nz)) / sMax,
+  };
+}
+
+/** Eq. (7): μ ← max(ε_tol / 10, min(κ_μ μ, μ^θ_μ)). */
+export function nextMu(mu: number, tol: number): number {
+  return Math.max(tol / 10, Math.min(BARRIER.kappaMu * mu, Math.pow(mu, BARRIER.thetaMu)));
+}
+
+/** Eq. (8): τ = max(τ_min, 1 − μ). */
+export function fractionToBoundaryTau(mu: number): number {
+  return Math.max(BARRIER.tauMin, 1 - mu);
+}
+
+/**
+ * Eq. (15), the fraction-to-the-boundary rule: the largest α ∈ (0, 1] with
+ * v + α dv ≥ (1 − τ) v for every pair (v > 0), as a 0-d tensor. Entries with dv ≥ 0 do
+ * not limit α (masked-out bounds have v = 1, dv = 0).
+ */
+export function fractionToBoundary(tau: number, pairs: [Tensor, Tensor][], like: Tensor): Tensor {
+  return tidy(() => {
+    let a = ones([], { dtype: like.dtype, device: like.device });
+    for (const [v, dv] of pairs) {
+      const neg = greater(0, dv);
+      // where dv < 0: −τ v / dv; elsewhere 1 (the divisor is replaced to stay finite)
+      const ratio = where(neg, div(mul(v, -tau), where(neg, dv, -1)), 1);
+      a = minimum(a, min(ratio));
+    }
+    return a;
+  });
+}
+
+/**
+ * Eq. (16): z_i ← max(min(z_i, κ_Σ μ / v_i), μ / (κ_Σ v_i)), so that the primal-dual Σ
+ * never strays far from the primal barrier Hessian μ / v². `has` masks bounds that exist.
+ */
+export function resetMultipliers(z: Tensor, v: Tensor, mu: number, has: Tensor | null): Tensor {
+  return tidy(() => {
+    const k = BARRIER.kappaSigma;
+    const r = maximum(minimum(z, div(k * mu, v)), div(mu / k, v));
+    return has ? mul(r, has) : r;
+  });
+}

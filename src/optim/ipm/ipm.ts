@@ -1,0 +1,308 @@
+/**
+ * `minimize(f, x0, { method: "ipm", constraints, bounds })`: a primal-dual interior-point
+ * method in the shape of Wächter & Biegler, "On the implementation of an interior-point
+ * filter line-search algorithm for large-scale nonlinear programming" (Math. Prog. 106,
+ * 2006), IPOPT's algorithm:
+ *
+ *   min f(x)  s.t.  c_E(x) = 0,  c_I(x) ≥ 0,  x_L ≤ x ≤ x_U,
+ *
+ * with slacks c_I(x) − s = 0, s ≥ 0, and a sequence of barrier problems
+ * min φ_μ = f − μ Σ ln s − μ Σ ln(x − x_L) − μ Σ ln(x_U − x) for μ → 0 (Algorithm A):
+ *
+ * - A-2/A-3 barrier update: monotone Fiacco–McCormick, μ ← max(ε/10, min(κ_μ μ, μ^θ_μ))
+ *   once E_μ ≤ κ_ε μ (`barrier.ts`);
+ * - A-4 search direction from the condensed primal-dual system with the inertia correction
+ *   (`direction.ts`, `kkt.ts`: banded or dense, one interface);
+ * - A-5 fraction to the boundary τ = max(τ_min, 1 − μ), backtracking filter line search
+ *   with second-order corrections (`line_search.ts`, `filter.ts`);
+ * - A-6 separate primal and dual step sizes, multiplier reset (eq. 16);
+ * - A-9 feasibility restoration, with infeasibility reported as such (`restoration.ts`).
+ *
+ * Derivatives come from the library's transforms on the stacked function
+ * F = [f, c_E, c_I] (`problem.ts`): values and Lagrangian gradients from one forward pass
+ * and its pullbacks, J·d by forward mode, and the condensed matrix W + J_Iᵀ Σ J_I as the
+ * band of one Hessian by comb probes.
+ */
+import type { Tensor } from "../../tensor.ts";
+import { add, maximum } from "../../ops/elementwise.ts";
+import { ones, zeros } from "../../ops/creation.ts";
+import { reshape, slice } from "../../ops/movement.ts";
+import { tidy } from "../../memory.ts";
+import { checkOptions } from "../../options.ts";
+import { describeValue } from "../../ops/common.ts";
+import { checkBandwidth } from "../../curvature/banded.ts";
+import type { IterationInfo, MethodResult, MinimizeOptions, MinimizeProblem } from "../types.ts";
+import { epsOf, numOpt, readScalars } from "../objective.ts";
+import { ConstrainedProblem } from "./problem.ts";
+import { condensedStorage } from "./kkt.ts";
+import { Filter } from "./filter.ts";
+import {
+  BARRIER,
+  boundSet,
+  disposeBounds,
+  disposeIterate,
+  fractionToBoundaryTau,
+  type Iterate,
+  measure,
+  type Measures,
+  nextMu,
+  optimalityError,
+  pushIntoBounds,
+  split,
+  thetaAndBarrier,
+} from "./barrier.ts";
+import {
+  disposeDirection,
+  disposeLinearization,
+  type InertiaState,
+  linearize,
+  residuals,
+  searchDirection,
+} from "./direction.ts";
+import { advance, filterLineSearch, type SearchContext } from "./line_search.ts";
+import { restoreFeasibility } from "./restoration.ts";
+
+/** The options `"ipm"` reads; any other key is an error. */
+const KNOWN = [
+  "method",
+  "constraints",
+  "bounds",
+  "bandwidth",
+  "gtol",
+  "maxIter",
+  "onIteration",
+  "muInit",
+] as const;
+
+const M = "minimize (ipm)";
+
+/** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), z = 1, y = 0. */
+async function initialIterate(
+  prob: ConstrainedProblem,
+  x0: Tensor,
+  b: Awaited<ReturnType<typeof boundSet>>,
+): Promise<Iterate> {
+  const flat = reshape(x0, [x0.size]);
+  const x = pushIntoBounds(flat, b);
+  flat.dispose();
+  const ev = prob.evaluate(x);
+  const { mE, mI } = prob;
+  const o = { dtype: x.dtype, device: x.device } as const;
+  const v = tidy(() => {
+    const { cI } = split(ev.values, mE, mI);
+    return {
+      s: cI ? maximum(cI, BARRIER.kappa1) : null,
+      y: mE ? zeros([mE], o) : null,
+      z: mI ? ones([mI], o) : null,
+      zL: b.hasLower ? add(b.hasLower, 0) : null,
+      zU: b.hasUpper ? add(b.hasUpper, 0) : null,
+    };
+  });
+  const [theta, bar] = thetaAndBarrier(ev.values, x, v.s, b, mE, mI);
+  const fT = tidy(() => reshape(slice(ev.values, [0], [1]), []));
+  const [f, th, br] = await readScalars(fT, theta, bar);
+  for (const t of [fT, theta, bar]) t.dispose();
+  return { x, ...v, ev, f, theta: th, barrier: br };
+}
+
+/** The options of `"ipm"`, checked. */
+function ipmOptions(o: MinimizeOptions, x0: Tensor) {
+  checkOptions(M, o, KNOWN);
+  const c = o.constraints;
+  checkOptions(`${M}: constraints`, c, ["eq", "ineq"]);
+  checkOptions(`${M}: bounds`, o.bounds, ["lower", "upper"]);
+  for (const k of ["eq", "ineq"] as const) {
+    if (c?.[k] !== undefined && typeof c[k] !== "function") {
+      throw new TypeError(
+        `${M}: constraints.${k} must be a function of x returning a 1-D tensor, got ${
+          describeValue(c[k])
+        }`,
+      );
+    }
+  }
+  const eps = epsOf(x0.dtype);
+  const gtol = numOpt("ipm", "gtol", o.gtol, x0.dtype === "f64" ? 1e-8 : 1e-4, (v) => v > 0, "> 0");
+  const maxIter = numOpt(
+    "ipm",
+    "maxIter",
+    o.maxIter,
+    3000,
+    (v) => Number.isSafeInteger(v) && v >= 0,
+    "an integer ≥ 0",
+  );
+  const muInit = numOpt("ipm", "muInit", o.muInit, 0.1, (v) => v > 0, "> 0");
+  const bandwidth = o.bandwidth === undefined ? null : checkBandwidth(M, o.bandwidth, x0.size);
+  return { eq: c?.eq, ineq: c?.ineq, eps, gtol, maxIter, muInit, bandwidth };
+}
+
+/**
+ * The `"ipm"` method of `minimize` (see the module doc). Options: `constraints`, `bounds`,
+ * `bandwidth` (the band of the Lagrangian's Hessian and of J_Iᵀ J_I in the variables'
+ * order; without it the dense path), `gtol` (tolerance on the scaled KKT error E₀,
+ * default 1e-8 in f64 and 1e-4 in f32), `maxIter` (default 3000, as IPOPT), `muInit`
+ * (default 0.1), `onIteration`.
+ */
+export async function ipm(
+  problem: MinimizeProblem,
+  x0: Tensor,
+  o: MinimizeOptions,
+): Promise<MethodResult> {
+  const opt = ipmOptions(o, x0);
+  const prob = new ConstrainedProblem(problem.f, opt.eq, opt.ineq, x0.shape);
+  const b = await boundSet(o.bounds, x0);
+  const storage = condensedStorage(opt.bandwidth, prob.n);
+  const read = readScalars;
+  let it = await initialIterate(prob, x0, b);
+  const filter = new Filter(1e4 * Math.max(1, it.theta));
+  const thetaMin = 1e-4 * Math.max(1, it.theta);
+  const inertia: InertiaState = { lastDeltaW: 0 };
+  let mu = opt.muInit, tau = fractionToBoundaryTau(mu);
+  let k = 0, message = "", converged = false, alpha = 0, deltaW = 0;
+  let m: Measures;
+  const report = async (): Promise<boolean> => {
+    if (!o.onIteration) return true;
+    const x = reshape(it.x, x0.shape);
+    const info: IterationInfo = {
+      iteration: k,
+      x,
+      fun: it.f,
+      gradNorm: m.gradNorm,
+      nfev: prob.nfev,
+      ngev: prob.ngev,
+      nhvp: prob.nhvp,
+      stepSize: alpha,
+      shift: deltaW,
+      constraintViolation: m.violation,
+      complementarity: m.complUser,
+      kktResidual: optimalityError(m, 0),
+      mu,
+    };
+    try {
+      return (await o.onIteration(info)) !== false;
+    } finally {
+      x.dispose();
+    }
+  };
+  try {
+    for (;;) {
+      m = await measure(prob, it, b, read);
+      const e0 = optimalityError(m, 0);
+      if (e0 <= opt.gtol) {
+        converged = true;
+        message = "converged: KKT error below gtol";
+      }
+      // A-3: solve the barrier problem to κ_ε μ, then decrease μ (repeatedly, as IPOPT's
+      // mu_allow_fast_monotone_decrease)
+      while (!converged && mu > opt.gtol / 10 && optimalityError(m, mu) <= BARRIER.kappaEps * mu) {
+        mu = nextMu(mu, opt.gtol);
+        tau = fractionToBoundaryTau(mu);
+        filter.reset();
+      }
+      if (!(await report())) {
+        message ||= "stopped by onIteration";
+        break;
+      }
+      if (converged) break;
+      if (![it.f, it.theta, m.dualInf].every(Number.isFinite)) {
+        message = `stopped: the objective, constraints or their derivatives are not finite ` +
+          `(f = ${it.f}, θ = ${it.theta}, ‖∇L‖∞ = ${m.dualInf})`;
+        break;
+      }
+      if (k >= opt.maxIter) {
+        message = "stopped: maximum iterations reached";
+        break;
+      }
+      const lin = await linearize(prob, it, b, storage, mu, read);
+      const r = residuals(prob, it);
+      let step = null;
+      try {
+        const d = await searchDirection(prob, it, lin, b, mu, tau, r, inertia, read);
+        if (d) {
+          deltaW = d.deltaW;
+          const c: SearchContext = {
+            prob,
+            b,
+            it,
+            lin,
+            mu,
+            tau,
+            filter,
+            thetaMin,
+            eps: opt.eps,
+            inertia,
+            read,
+          };
+          step = await filterLineSearch(c, d, r);
+          if (step) {
+            const next = advance(c, step);
+            // A-7: augment the filter unless the step was f-type
+            if (step.kind === "h") filter.augment(it.theta, it.f - mu * it.barrier);
+            alpha = step.alpha;
+            disposeDirection(step.dir);
+            disposeIterate(it);
+            it = next;
+          } else disposeDirection(d);
+        }
+      } finally {
+        disposeLinearization(lin);
+        r.cE?.dispose();
+        r.rI?.dispose();
+      }
+      if (!step) {
+        // A-9: restoration, from the current iterate; the filter remembers where it was
+        filter.augment(it.theta, it.f - mu * it.barrier);
+        const res = await restoreFeasibility(
+          prob,
+          it,
+          b,
+          storage,
+          filter,
+          mu,
+          opt.gtol,
+          opt.eps,
+          100,
+          read,
+        );
+        it = res.it;
+        if (res.kind !== "restored") {
+          message = res.kind === "infeasible"
+            ? `stopped: ${res.message}`
+            : `stopped: feasibility restoration failed (${res.message})`;
+          k++;
+          m = await measure(prob, it, b, read);
+          break;
+        }
+        alpha = 0;
+      }
+      k++;
+    }
+    const x = tidy(() => reshape(add(it.x, 0), x0.shape));
+    const o1 = { dtype: x0.dtype, device: x0.device } as const;
+    const owned = (t: Tensor | null, shape: number[]) =>
+      t ? tidy(() => reshape(add(t, 0), shape)) : zeros(shape, o1);
+    const multipliers = {
+      eq: owned(it.y, [prob.mE]),
+      ineq: owned(it.z, [prob.mI]),
+      lower: owned(it.zL, [...x0.shape]),
+      upper: owned(it.zU, [...x0.shape]),
+    };
+    return {
+      x,
+      fun: it.f,
+      gradNorm: m!.gradNorm,
+      iterations: k,
+      converged,
+      message,
+      constraintViolation: m!.violation,
+      complementarity: m!.complUser,
+      kktResidual: Math.max(m!.dualInf, m!.violation, m!.complUser),
+      multipliers,
+      nfev: prob.nfev,
+      ngev: prob.ngev,
+      nhvp: prob.nhvp,
+    };
+  } finally {
+    disposeIterate(it);
+    disposeBounds(b);
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * The backtracking filter line search of Wächter & Biegler 2006 (Algorithm A, steps A-5.1
+ * to A-5.10) with second-order corrections (§2.4): trial points x + α dx, s + α ds for
+ * α = α^max, α^max/2, …, each accepted or rejected by the tests of `filter.ts`; when the
+ * full step is rejected for raising the infeasibility, up to p_max corrected steps aim at the
+ * constraints' values at the trial point (Maratos effect), at the price of one more solve
+ * with the same matrix each.
+ */
+import type { Tensor } from "../../tensor.ts";
+import { add, maximum, mul, sub } from "../../ops/elementwise.ts";
+import { reshape, slice } from "../../ops/movement.ts";
+import { tidy } from "../../memory.ts";
+import {
+  type BoundSet,
+  distances,
+  type Iterate,
+  resetMultipliers,
+  split,
+  thetaAndBarrier,
+} from "./barrier.ts";
+import {
+  type Direction,
+  disposeDirection,
+  type InertiaState,
+  type Linearization,
+  type Residuals,
+  searchDirection,
+} from "./direction.ts";
+import {
+  armijo,
+  FILTER,
+  type Filter,
+  minStepSize,
+  sufficientProgress,
+  switchingCondition,
+} from "./filter.ts";
+import type { ConstrainedProblem } from "./problem.ts";
+
+/** What the line search knows of the current iterate and the barrier problem. */
+export interface SearchContext {
+  prob: ConstrainedProblem;
+  b: BoundSet;
+  it: Iterate;
+  lin: Linearization;
+  mu: number;
+  tau: number;
+  filter: Filter;
+  thetaMin: number;
+  eps: number;
+  inertia: InertiaState;
+  read: (...ts: Tensor[]) => Promise<number[]>;
+}
+
+/** A trial point's primal part: x, s, F there and the measures of the tests. */
+export interface Trial {
+  x: Tensor;
+  s: Tensor | null;
+  ev: Iterate["ev"];
+  f: number;
+  theta: number;
+  barrier: number;
+}
+
+function disposeTrial(t: Trial): void {
+  t.x.dispose();
+  t.s?.dispose();
+  t.ev.values.dispose();
+  t.ev.back.dispose();
+}
+
+/** Evaluates F at x + α dx (and s + α ds) and reads f, θ and the barrier sum at once. */
+export async function trialPoint(
+  c: SearchContext,
+  d: Direction,
+  alpha: number,
+): Promise<Trial> {
+  const { prob, it, b } = c;
+  const x = tidy(() => add(it.x, mul(d.dx, alpha)));
+  const ev = prob.evaluate(x);
+  // the slack reset ("magic step"): where c_I(x_t) exceeds s + α ds, the larger slack lowers
+  // both θ and φ_μ, so the trial can only gain; it undoes the lag of s behind convex c_I
+  const s = it.s && d.ds
+    ? tidy(() => maximum(add(it.s!, mul(d.ds!, alpha)), split(ev.values, prob.mE, prob.mI).cI!))
+    : null;
+  const [theta, bar] = thetaAndBarrier(ev.values, x, s, b, prob.mE, prob.mI);
+  const fT = tidy(() => reshape(slice(ev.values, [0], [1]), []));
+  let v: number[];
+  try {
+    v = await c.read(fT, theta, bar);
+  } catch (e) {
+    disposeTrial({ x, s, ev, f: NaN, theta: NaN, barrier: NaN });
+    throw e;
+  } finally {
+    for (const t of [fT, theta, bar]) t.dispose();
+  }
+  return { x, s, ev, f: v[0], theta: v[1], barrier: v[2] };
+}
+
+/**
+ * A-5.2 to A-5.4: is the trial acceptable? Returns "f" for an f-type step (switching
+ * condition and Armijo: the filter is left alone), "h" for a step accepted by sufficient
+ * progress (the filter is augmented), or null.
+ */
+export function acceptance(
+  c: SearchContext,
+  t: Trial,
+  alpha: number,
+  slope: number,
+): "f" | "h" | null {
+  const phiT = t.f - c.mu * t.barrier, phi = c.it.f - c.mu * c.it.barrier;
+  if (!Number.isFinite(t.theta) || !Number.isFinite(phiT)) return null;
+  if (!c.filter.acceptable(t.theta, phiT)) return null;
+  const theta = c.it.theta;
+  if (theta <= c.thetaMin && switchingCondition(alpha, slope, theta)) {
+    return armijo(phiT, phi, alpha, slope, c.eps) ? "f" : null;
+  }
+  return sufficientProgress(t.theta, phiT, theta, phi, c.eps) ? "h" : null;
+}
+
+/** The accepted step: the trial point, the direction that led there and its step sizes. */
+export interface Accepted {
+  trial: Trial;
+  dir: Direction;
+  alpha: number;
+  alphaZ: number;
+  kind: "f" | "h";
+  /** Second-order corrections tried. */
+  soc: number;
+  /** Trial points evaluated. */
+  trials: number;
+}
+
+/**
+ * A-5.5 to A-5.9: second-order corrections after the full step α^max was rejected with
+ * θ(x_t) ≥ θ(x_k). The constraint residual of the system becomes
+ * c_soc = α c(x_k) + c(x_t) (then c_soc ← α_soc c_soc + c(x_soc)), the matrix stays.
+ */
+async function secondOrderCorrection(
+  c: SearchContext,
+  d: Direction,
+  first: Trial,
+  r: Residuals,
+): Promise<Accepted | null> {
+  const { prob, it } = c;
+  const { mE, mI } = prob;
+  let alpha = d.alphaMax;
+  let trial = first;
+  let thetaOld = it.theta;
+  let csoc: Residuals = { cE: null, rI: null };
+  let own = false; // whether `trial` belongs to this function
+  try {
+    for (let p = 1; p <= FILTER.maxSoc; p++) {
+      if (p > 1 && trial.theta > FILTER.kappaSoc * thetaOld) return null;
+      thetaOld = trial.theta;
+      const prev = csoc;
+      csoc = tidy(() => {
+        const { cE, cI } = split(trial.ev.values, mE, mI);
+        const base = p === 1 ? r : prev;
+        return {
+          cE: cE && base.cE ? add(mul(base.cE, alpha), cE) : null,
+          rI: cI && base.rI && trial.s ? add(mul(base.rI, alpha), sub(cI, trial.s)) : null,
+        };
+      });
+      if (p > 1) {
+        prev.cE?.dispose();
+        prev.rI?.dispose();
+      }
+      let ds: Direction | null;
+      try {
+        ds = await searchDirection(
+          prob,
+          it,
+          c.lin,
+          c.b,
+          c.mu,
+          c.tau,
+          csoc,
+          c.inertia,
+          c.read,
+          { deltaW: d.deltaW, deltaC: d.deltaC },
+        );
+      } catch {
+        return null;
+      }
+      if (!ds) return null;
+      alpha = ds.alphaMax;
+      if (own) disposeTrial(trial);
+      trial = await trialPoint(c, ds, alpha);
+      own = true;
+      // the tests of the original step: its α^max and slope (A-5.7)
+      const kind = acceptance(c, trial, d.alphaMax, d.slope);
+      if (kind) {
+        own = false;
+        return {
+          trial,
+          dir: ds,
+          alpha,
+          alphaZ: ds.alphaZ,
+          kind,
+          soc: p,
+          trials: p + 1,
+        };
+      }
+      disposeDirection(ds);
+    }
+    return null;
+  } finally {
+    if (own) disposeTrial(trial);
+    csoc.cE?.dispose();
+    csoc.rI?.dispose();
+  }
+}
+
+/**
+ * A-5: backtracking from α^max, halving, with second-order corrections after a rejected
+ * full step. Resolves to the accepted step, or to null once α falls below α_min (eq. 23):
+ * then feasibility restoration takes over.
+ */
+export async function filterLineSearch(
+  c: SearchContext,
+  d: Direction,
+  r: Residuals,
+): Promise<Accepted | null> {
+  const alphaMin = minStepSize(d.slope, c.it.theta, c.thetaMin);
+  let alpha = d.alphaMax;
+  for (let trials = 1;; trials++) {
+    const t = await trialPoint(c, d, alpha);
+    const kind = acceptance(c, t, alpha, d.slope);
+    if (kind) return { trial: t, dir: d, alpha, alphaZ: d.alphaZ, kind, soc: 0, trials };
+    if (trials === 1 && !(t.theta < c.it.theta)) {
+      const soc = await secondOrderCorrection(c, d, t, r);
+      if (soc) {
+        disposeTrial(t);
+        disposeDirection(d);
+        return { ...soc, trials: soc.trials };
+      }
+    }
+    disposeTrial(t);
+    alpha /= 2;
+    if (alpha < alphaMin) return null;
+  }
+}
+
+/**
+ * A-6: the next iterate from an accepted step: x, s from the trial, y ← y + α dy,
+ * z ← z + α^z dz (and the bounds' multipliers), each reset by eq. (16).
+ */
+export function advance(c: SearchContext, a: Accepted): Iterate {
+  const { it, mu, b } = c;
+  const d = a.dir;
+  const next = tidy(() => {
+    const step = (v: Tensor | null, dv: Tensor | null, al: number) =>
+      v && dv ? add(v, mul(dv, al)) : v ? add(v, 0) : null;
+    const y = step(it.y, d.dy, a.alpha);
+    let z = step(it.z, d.dz, a.alphaZ);
+    let zL = step(it.zL, d.dzL, a.alphaZ), zU = step(it.zU, d.dzU, a.alphaZ);
+    const { dl, du } = distances(a.trial.x, b);
+    if (z && a.trial.s) z = resetMultipliers(z, a.trial.s, mu, null);
+    if (zL && dl) zL = resetMultipliers(zL, dl, mu, b.hasLower);
+    if (zU && du) zU = resetMultipliers(zU, du, mu, b.hasUpper);
+    return { y, z, zL, zU };
+  });
+  return {
+    x: a.trial.x,
+    s: a.trial.s,
+    ...next,
+    ev: a.trial.ev,
+    f: a.trial.f,
+    theta: a.trial.theta,
+    barrier: a.trial.barrier,
+  };
+}
+
+export { disposeTrial };

@@ -1,0 +1,164 @@
+/**
+ * The constrained problem as the interior-point method evaluates it. The objective and the
+ * constraints are stacked into one vector function F(x) = [f(x), c_E(x), c_I(x)], so that
+ * one forward pass gives every value, one pullback of that pass gives any combination
+ * ∇f − J_Eᵀ y − J_Iᵀ w (one reverse pass, whatever the number of constraints), and one
+ * forward-mode pass gives J·d for all of them at once.
+ *
+ * The condensed Newton matrix W + J_Iᵀ Σ J_I (+ ρ J_Eᵀ J_E) is itself a Hessian, that of
+ *
+ *   Φ(u) = Σ_j w_j F_j(u) + ½ Σ_j σ_j (F_j(u) − F_j(u)|const)²,
+ *
+ * where `F_j(u)|const` is F_j(u) with its derivatives stopped: the residual is exactly 0 at
+ * u = x, so its curvature term vanishes and ∇²Φ(x) = Σ w_j ∇²F_j + Jᵀ diag(σ) J exactly.
+ * Its band comes from one batched comb-probe forward-over-reverse pass (`bandedHessian`):
+ * the constraint Jacobian's batched JVPs against the comb probes happen inside that pass,
+ * and no Jacobian entry is ever recovered or stored.
+ */
+import { Tensor } from "../../tensor.ts";
+import { jvp, type Pullback, vjp } from "../../ad/transforms.ts";
+import { add, mul, square, stopGradient, sub } from "../../ops/elementwise.ts";
+import { sum } from "../../ops/reduce.ts";
+import { concat, reshape, stack } from "../../ops/movement.ts";
+import { ones, zeros } from "../../ops/creation.ts";
+import { tidy } from "../../memory.ts";
+import { fmtShape } from "../../shape.ts";
+import { describeValue } from "../../ops/common.ts";
+import { bandedHessian, type BandedMatrix } from "../../curvature/banded.ts";
+
+/** A forward pass of F at a point, with its pullback kept for gradients. */
+export interface Evaluation {
+  /** F(x) = [f, c_E, c_I], flat [1 + m_E + m_I]. */
+  values: Tensor;
+  /** The pullback of F at x (dispose with the evaluation). */
+  back: Pullback;
+}
+
+/** @internal The objective and constraints of one `ipm` solve, with evaluation counters. */
+export class ConstrainedProblem {
+  /** Forward passes of F (plain, or carrying tangents). */
+  nfev = 0;
+  /** Reverse passes (pullbacks of F). */
+  ngev = 0;
+  /** Hessian-vector products (one per comb probe). */
+  nhvp = 0;
+  /** Number of variables. */
+  readonly n: number;
+  #mE = -1;
+  #mI = -1;
+
+  constructor(
+    readonly f: (x: Tensor) => Tensor,
+    readonly eq: ((x: Tensor) => Tensor) | undefined,
+    readonly ineq: ((x: Tensor) => Tensor) | undefined,
+    readonly shape: readonly number[],
+  ) {
+    this.n = shape.reduce((a, d) => a * d, 1);
+  }
+
+  /** Number of equality constraints (known after the first evaluation). */
+  get mE(): number {
+    return Math.max(this.#mE, 0);
+  }
+
+  /** Number of inequality constraints (known after the first evaluation). */
+  get mI(): number {
+    return Math.max(this.#mI, 0);
+  }
+
+  /** F(u) = [f(u), c_E(u), c_I(u)] for a flat u [n]. */
+  stacked(u: Tensor): Tensor {
+    const x = reshape(u, this.shape);
+    const fx = this.f(x);
+    if (!(fx instanceof Tensor) || fx.size !== 1) {
+      throw new RangeError(
+        `minimize (ipm): the objective must return a scalar tensor, got ${
+          fx instanceof Tensor ? `shape ${fmtShape(fx.shape)}` : describeValue(fx)
+        } for x ${fmtShape(this.shape)}`,
+      );
+    }
+    const parts = [reshape(fx, [1])];
+    if (this.eq) parts.push(this.#constraint("eq", this.eq(x)));
+    if (this.ineq) parts.push(this.#constraint("ineq", this.ineq(x)));
+    return parts.length === 1 ? parts[0] : concat(parts, 0);
+  }
+
+  #constraint(which: "eq" | "ineq", c: unknown): Tensor {
+    if (!(c instanceof Tensor) || c.rank > 1) {
+      throw new RangeError(
+        `minimize (ipm): constraints.${which} must return a 1-D tensor (or a scalar), got ${
+          c instanceof Tensor ? `shape ${fmtShape(c.shape)}` : describeValue(c)
+        }`,
+      );
+    }
+    const known = which === "eq" ? this.#mE : this.#mI;
+    if (known >= 0 && c.size !== known) {
+      throw new RangeError(
+        `minimize (ipm): constraints.${which} returned ${c.size} values, but ${known} before; ` +
+          `the number of constraints must not change`,
+      );
+    }
+    if (which === "eq") this.#mE = c.size;
+    else this.#mI = c.size;
+    return reshape(c, [c.size]);
+  }
+
+  /** One forward pass of F at x [n], keeping what its pullback needs. */
+  evaluate(x: Tensor): Evaluation {
+    this.nfev++;
+    const [values, back] = vjp((u: Tensor) => this.stacked(u), x);
+    return { values, back };
+  }
+
+  /** `Σ_j ct_j ∇F_j(x)` from an evaluation's pullback: one reverse pass. */
+  pull(e: Evaluation, ct: Tensor): Tensor {
+    this.ngev++;
+    return e.back(ct)[0];
+  }
+
+  /**
+   * J_Eᵀ [n, m_E]: one forward pass of the equalities alone and one pullback per equality
+   * (the Schur complement is for few equalities, so m_E reverse passes are the cheap way).
+   */
+  equalityJacobianT(x: Tensor): Tensor {
+    const mE = this.mE, eq = this.eq!;
+    this.nfev++;
+    const [y, back] = vjp((u: Tensor) => reshape(eq(reshape(u, this.shape)), [mE]), x);
+    try {
+      return tidy(() => {
+        const o = { dtype: y.dtype, device: y.device } as const;
+        const cols = Array.from({ length: mE }, (_, j) => {
+          this.ngev++;
+          const e = concat([zeros([j], o), ones([1], o), zeros([mE - j - 1], o)], 0);
+          return back(e)[0];
+        });
+        return stack(cols, 1);
+      });
+    } finally {
+      y.dispose();
+      back.dispose();
+    }
+  }
+
+  /** J_F(x)·d = [∇fᵀd, J_E d, J_I d] from one forward-mode pass. */
+  directional(x: Tensor, d: Tensor): Tensor {
+    this.nfev++;
+    return tidy(() => jvp((u: Tensor) => this.stacked(u), [x], [d])[1]);
+  }
+
+  /**
+   * The band (lower storage) of ∇²Φ at x for Φ(u) = Σ w⊙F(u) + ½ Σ σ⊙(F(u) − F(u)|const)²,
+   * i.e. Σ_j w_j ∇²F_j(x) + Jᵀ diag(σ) J. `bandwidth` n − 1 gives the dense matrix (n
+   * identity probes).
+   */
+  condensedHessian(x: Tensor, w: Tensor, sigma: Tensor, bandwidth: number): BandedMatrix {
+    const probes = Math.min(this.n, 2 * bandwidth + 1);
+    this.nhvp += probes;
+    const phi = (u: Tensor) => {
+      const F = this.stacked(u);
+      const r = sub(F, stopGradient(F));
+      return add(sum(mul(w, F)), mul(sum(mul(sigma, square(r))), 0.5));
+    };
+    return bandedHessian(phi, x, { bandwidth, layout: "lower" });
+  }
+}

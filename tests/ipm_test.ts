@@ -1,0 +1,152 @@
+/**
+ * `minimize(…, { method: "ipm" })` against independent references: the published optima of
+ * Hock–Schittkowski problems (confirmed by SciPy in tests/hs_reference.py), and the KKT
+ * conditions at the returned point checked outside the library — gradients by central
+ * differences of the same expressions in plain f64 JavaScript (tests/hs_problems.ts):
+ * stationarity of the Lagrangian with the returned multipliers, feasibility,
+ * complementarity and the multipliers' signs. Infeasible problems must be reported as such.
+ */
+import assert from "node:assert/strict";
+import { concat, memory, minimize, type MinimizeResult, type Tensor, tensor } from "../mod.ts";
+import { assertClose, assertNoLeak, type Backend, cpu, testAll } from "./helpers.ts";
+import { evalPlain, gradientsPlain, HS, type HsProblem, tensorFunctions } from "./hs_problems.ts";
+
+/** Tolerances per precision: f64 solves to the default gtol 1e-8, f32 to 1e-4. */
+function tolerances(dtype: "f32" | "f64") {
+  return dtype === "f64"
+    // central differences with h = 1e-6 carry ~1e-9 error on these O(10) functions
+    ? { kkt: 1e-6, feas: 1e-8, compl: 1e-7, f: 1e-8, x: 1e-5 }
+    // f32 iterates: ε = 1.2e-7 times the problems' O(10–100) values, and gtol 1e-4
+    : { kkt: 2e-2, feas: 1e-3, compl: 1e-3, f: 1e-4, x: 2e-2 };
+}
+
+/** The KKT conditions at r.x with r's multipliers, from plain-f64 central differences. */
+async function checkKkt(p: HsProblem, r: MinimizeResult, dtype: "f32" | "f64"): Promise<void> {
+  const tol = tolerances(dtype);
+  const x = Array.from(await r.x.data());
+  const mult = r.multipliers!;
+  const y = Array.from(await mult.eq.data()), z = Array.from(await mult.ineq.data());
+  const zl = Array.from(await mult.lower.data()), zu = Array.from(await mult.upper.data());
+  const v = evalPlain(p, x), g = gradientsPlain(p, x);
+  const n = x.length;
+  assert.equal(y.length, v.eq.length, "one multiplier per equality");
+  assert.equal(z.length, v.ineq.length, "one multiplier per inequality");
+  // stationarity: ∇f − J_Eᵀ y − J_Iᵀ z − z_L + z_U = 0
+  const scale = Math.max(1, ...g.f.map(Math.abs));
+  for (let j = 0; j < n; j++) {
+    let rj = g.f[j] - zl[j] + zu[j];
+    y.forEach((yk, k) => (rj -= yk * g.eq[k][j]));
+    z.forEach((zk, k) => (rj -= zk * g.ineq[k][j]));
+    assert.ok(Math.abs(rj) <= tol.kkt * scale, `${p.name}: ∂L/∂x${j} = ${rj}`);
+  }
+  // feasibility
+  for (const c of v.eq) assert.ok(Math.abs(c) <= tol.feas * 10, `${p.name}: c_E = ${c}`);
+  for (const c of v.ineq) assert.ok(c >= -tol.feas * 10, `${p.name}: c_I = ${c} < 0`);
+  for (let j = 0; j < n; j++) {
+    if (p.lower) assert.ok(x[j] >= p.lower[j] - tol.feas, `${p.name}: x${j} below its bound`);
+    if (p.upper) assert.ok(x[j] <= p.upper[j] + tol.feas, `${p.name}: x${j} above its bound`);
+  }
+  // signs and complementarity
+  z.forEach((zk, k) => {
+    assert.ok(zk >= 0, `${p.name}: inequality multiplier ${k} = ${zk} < 0`);
+    assert.ok(Math.abs(zk * v.ineq[k]) <= tol.compl, `${p.name}: z·c_I = ${zk * v.ineq[k]}`);
+  });
+  for (let j = 0; j < n; j++) {
+    assert.ok(zl[j] >= 0 && zu[j] >= 0, `${p.name}: bound multipliers of x${j} negative`);
+    if (p.lower) assert.ok(Math.abs(zl[j] * (x[j] - p.lower[j])) <= tol.compl);
+    else assert.equal(zl[j], 0, "no lower bound, no multiplier");
+    if (p.upper) assert.ok(Math.abs(zu[j] * (p.upper[j] - x[j])) <= tol.compl);
+    else assert.equal(zu[j], 0, "no upper bound, no multiplier");
+  }
+  // the published optimum
+  assert.ok(
+    Math.abs(r.fun - p.fStar) <= tol.f * Math.max(1, Math.abs(p.fStar)),
+    `${p.name}: f = ${r.fun}, published ${p.fStar}`,
+  );
+  assertClose(x, p.xStar, { atol: tol.x, rtol: 0, msg: `${p.name}: x*` });
+}
+
+function dispose(r: MinimizeResult): void {
+  r.x.dispose();
+  const m = r.multipliers!;
+  for (const t of [m.eq, m.ineq, m.lower, m.upper]) t.dispose();
+}
+
+async function solveHs(p: HsProblem, b: Backend): Promise<MinimizeResult> {
+  const o = { dtype: b.dtype, device: b.dev } as const;
+  const fns = tensorFunctions(p);
+  const x0 = tensor(p.x0, o);
+  const lower = p.lower ? tensor(p.lower, o) : undefined;
+  const upper = p.upper ? tensor(p.upper, o) : undefined;
+  try {
+    return await minimize(fns.f, x0, {
+      method: "ipm",
+      constraints: { eq: fns.eq, ineq: fns.ineq },
+      bounds: p.lower || p.upper ? { lower, upper } : undefined,
+    });
+  } finally {
+    for (const t of [x0, lower, upper]) t?.dispose();
+  }
+}
+
+for (const p of HS) {
+  testAll(
+    `ipm: ${p.name} reaches the published optimum; KKT conditions hold independently`,
+    async (b) => {
+      const base = memory();
+      const r = await solveHs(p, b);
+      assert.ok(r.converged, `${p.name}: ${r.message} after ${r.iterations} iterations`);
+      await checkKkt(p, r, b.dtype);
+      // the reported measures agree with what the check found
+      assert.ok(r.constraintViolation! <= tolerances(b.dtype).feas * 10);
+      assert.ok(r.kktResidual! >= r.constraintViolation! && r.kktResidual! >= r.complementarity!);
+      dispose(r);
+      assertNoLeak(base, p.name);
+    },
+  );
+}
+
+Deno.test("ipm: HS071 in IPOPT's 8 iterations, with IPOPT's multipliers", async () => {
+  const r = await solveHs(HS.find((p) => p.name === "hs071")!, {
+    name: "cpu-f64",
+    dev: cpu,
+    dtype: "f64",
+    rtol: 0,
+  });
+  // IPOPT 3.11's documented HS071 run: 8 iterations; λ = (−0.552, 0.1615) for
+  // L = f + λᵀg with g = (x1x2x3x4 ≥ 25, Σx² = 40), z_L = (1.0879, ~0, ~0, ~0)
+  assert.ok(r.iterations <= 10, `${r.iterations} iterations`);
+  const m = r.multipliers!;
+  assertClose(await m.ineq.data(), [0.55229366], { rtol: 1e-6 });
+  assertClose(await m.eq.data(), [-0.16146857], { rtol: 1e-6 });
+  assertClose(await m.lower.data(), [1.08787122, 0, 0, 0], { atol: 1e-7, rtol: 1e-6 });
+  dispose(r);
+});
+
+testAll("ipm: infeasible problems are reported as infeasible, not converged", async (b) => {
+  const o = { dtype: b.dtype, device: b.dev } as const;
+  const base = memory();
+  const cases: [string, Parameters<typeof minimize>[2]["constraints"], number[]][] = [
+    // x² + 1 = 0 has no real solution; the least violation is at x = 0
+    ["x² + 1 = 0", { eq: (x: Tensor) => x.square().add(1) }, [1.5]],
+    // the unit disc and the half plane x + y ≥ 3 do not meet
+    ["disc ∩ half plane", {
+      ineq: (x: Tensor) =>
+        concat([x.square().sum().neg().add(1).reshape([1]), x.sum().sub(3).reshape([1])]),
+    }, [0.1, 0.2]],
+  ];
+  for (const [name, constraints, start] of cases) {
+    const x0 = tensor(start, o);
+    const r = await minimize((x: Tensor) => x.square().sum(), x0, {
+      method: "ipm",
+      constraints,
+      maxIter: 200,
+    });
+    assert.equal(r.converged, false, `${name}: reported converged (${r.message})`);
+    assert.match(r.message, /infeasible/, `${name}: ${r.message}`);
+    assert.ok(r.constraintViolation! > 0.1, `${name}: violation ${r.constraintViolation}`);
+    x0.dispose();
+    dispose(r);
+  }
+  assertNoLeak(base, "infeasible");
+});
