@@ -2,13 +2,15 @@
  * Counts heap corruption at process exit after WebGPU use: runs a command many times and
  * counts runs whose output holds a glibc heap message or that die by a signal.
  *
- *   deno run -A bench/exit_heap.ts --what probe|doc --runs 30 [--trees DIR,DIR…] [--env K=V,…]
+ *   deno run -A bench/exit_heap.ts --what probe|modules|doc --runs 30 [--trees DIR[+K=V…],…]
  *
- * `probe` is bench/exit_probe.ts (a short WebGPU session); `doc` is the doc tests
- * (`deno test -A --doc mod.ts src/ README.md`). `--trees` lists checkouts to run (default:
- * this one); an older commit's comes from `git archive <rev> | tar -x -C DIR`. The trees run
- * alternately in one session, so before/after rates share the machine's load. `--env` adds
- * environment variables to every run.
+ * `probe` is bench/exit_probe.ts (a short WebGPU session in one isolate); `modules` is
+ * `deno test` of bench/exit_modules/ (six test modules, each an isolate with its own WebGPU
+ * device, as in the doc tests); `doc` is the doc tests (`deno test -A --doc mod.ts src/
+ * README.md`). `--trees` lists checkouts to run (default:
+ * this one), each optionally with environment variables for its runs (`DIR+K=V+K2=V2`); an
+ * older commit's checkout comes from `git archive <rev> | tar -x -C DIR`. The configurations
+ * run alternately in one session, so before/after rates share the machine's load.
  */
 
 /** glibc's heap-check messages (malloc.c); CI greps for the same list (.ci/heap_check). */
@@ -36,13 +38,20 @@ async function once(
   const here = new URL("..", import.meta.url).pathname;
   const args = what === "probe"
     ? ["run", "-A", `${here}bench/exit_probe.ts`, `${root}/mod.ts`]
+    : what === "modules"
+    ? ["test", "-A", `${here}bench/exit_modules/`]
     : ["test", "-A", "--doc", "mod.ts", "src/", "README.md"];
   const out = await new Deno.Command(Deno.execPath(), {
     args,
     cwd: root,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", ...extraEnv },
+    env: {
+      NO_COLOR: "1",
+      XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp",
+      CURVATURE_MOD: `file://${root}/mod.ts`,
+      ...extraEnv,
+    },
   }).output();
   const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
   return [text, out.code, out.signal];
@@ -52,16 +61,17 @@ if (import.meta.main) {
   const what = arg("what", "probe");
   const runs = Number(arg("runs", "30"));
   const here = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-  const trees: [string, string][] = arg("trees", here).split(",").map((d) => [d, d]);
-  const extraEnv = Object.fromEntries(
-    arg("env", "").split(",").filter(Boolean).map((kv) => kv.split("=", 2) as [string, string]),
-  );
+  const trees = arg("trees", here).split(",").map((spec) => {
+    const [dir, ...kvs] = spec.split("+");
+    const env = Object.fromEntries(kvs.map((kv) => kv.split("=", 2) as [string, string]));
+    return { name: spec, dir, env };
+  });
   const tally = new Map<string, Tally>(
-    trees.map(([n]) => [n, { runs: 0, heap: 0, signal: 0, failed: 0, examples: [] }]),
+    trees.map((t) => [t.name, { runs: 0, heap: 0, signal: 0, failed: 0, examples: [] }]),
   );
   for (let i = 0; i < runs; i++) {
-    for (const [name, root] of trees) {
-      const [text, code, signal] = await once(root, what, extraEnv);
+    for (const { name, dir, env } of trees) {
+      const [text, code, signal] = await once(dir, what, env);
       const t = tally.get(name)!;
       t.runs++;
       const m = text.match(HEAP_MESSAGE);

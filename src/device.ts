@@ -33,6 +33,38 @@ export class Device {
     return b.rt ? { ...b.rt.stats } : { dispatches: 0, submits: 0, readbacks: 0 };
   }
 
+  /**
+   * Waits for queued kernels, then frees the device's GPU memory and the WebGPU device
+   * itself. Its tensors cannot be used afterwards, and {@linkcode device} opens a fresh
+   * device. A Deno program does this by itself when it unloads; call it (or use
+   * `await using`) to release the GPU earlier. Does nothing on the CPU.
+   *
+   * @example
+   * ```ts
+   * import { device, tensor } from "@curvature/curvature";
+   * {
+   *   await using dev = await device({ backend: "auto" });
+   *   console.log(await tensor([1, 2], { device: dev }).sum().item()); // 3
+   * } // the device is destroyed here (the CPU device is left alone)
+   * ```
+   */
+  async destroy(): Promise<void> {
+    const rt = (this.backend as Partial<WebGpuBackend>).rt;
+    if (!rt || rt.destroyed) return;
+    forget(this);
+    try {
+      rt.flush();
+      await rt.device.queue.onSubmittedWorkDone();
+    } finally {
+      rt.destroy();
+    }
+  }
+
+  /** `await using dev = await device()` destroys the device at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.destroy();
+  }
+
   /** A short text such as `cpu` or `webgpu`. */
   toString(): string {
     return this.kind;
@@ -42,6 +74,7 @@ export class Device {
 const cpuDevice = new Device("cpu", new CpuBackend());
 /** One WebGPU device per tuning asked for (almost always just `"auto"`). */
 const gpuPromises = new Map<GpuTuning, Promise<Device | null>>();
+const tunings = new WeakMap<Device, GpuTuning>();
 let defaultDevice: Device = cpuDevice;
 
 /** The CPU device (always available). */
@@ -52,10 +85,21 @@ export function cpu(): Device {
 function gpu(tuning: GpuTuning): Promise<Device | null> {
   let p = gpuPromises.get(tuning);
   if (!p) {
-    p = acquireGpu(tuning).then((rt) => (rt ? new Device("webgpu", new WebGpuBackend(rt)) : null));
+    p = acquireGpu(tuning).then((rt) => {
+      if (!rt) return null;
+      const d = new Device("webgpu", new WebGpuBackend(rt));
+      tunings.set(d, tuning);
+      return d;
+    });
     gpuPromises.set(tuning, p);
   }
   return p;
+}
+
+/** Drops a destroyed device from the cache, so the next device() call opens a fresh one. */
+function forget(d: Device): void {
+  const tuning = tunings.get(d);
+  if (tuning !== undefined) gpuPromises.delete(tuning);
 }
 
 /** Options of {@linkcode device}. */

@@ -108,6 +108,12 @@ export class GpuRuntime {
   }
 
   #begin(): GPUCommandEncoder {
+    if (this.destroyed) {
+      throw new GpuKernelError(
+        `WebGPU device ${this.adapterDescription} was destroyed (Device.destroy(), or the ` +
+          "program unloading); its tensors cannot be used. device() opens a fresh one.",
+      );
+    }
     if (!this.#encoder) {
       this.device.pushErrorScope("validation");
       this.device.pushErrorScope("out-of-memory");
@@ -276,6 +282,39 @@ export class GpuRuntime {
     await this.device.queue.onSubmittedWorkDone();
     await this.checkErrors();
   }
+
+  /** Set by destroy(); later work is an error naming the destroyed device. */
+  destroyed = false;
+
+  /**
+   * Destroys the pooled buffers and the device (which destroys every buffer made from it),
+   * so the implementation releases its memory now, inside the program. Work queued but not
+   * submitted is dropped: callers that care wait first (Device.destroy does).
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.#pass = null;
+    this.#encoder = null;
+    this.pool.trim();
+    this.device.destroy();
+  }
+}
+
+/**
+ * Destroys `rt` when a Deno program or test module unloads, so the GPU driver's teardown
+ * runs inside the program's life, not in whatever order process exit happens to take.
+ * Browsers release a page's devices themselves (and an unload listener there is deprecated
+ * and blocks the back/forward cache), so there is no listener where a document exists.
+ */
+function destroyOnUnload(rt: GpuRuntime): void {
+  const g = globalThis as {
+    document?: unknown;
+    addEventListener?: (type: string, fn: () => void) => void;
+  };
+  if (g.document === undefined && typeof g.addEventListener === "function") {
+    g.addEventListener("unload", () => rt.destroy());
+  }
 }
 
 /** Which kernel variants to use: by adapter (`"auto"`), or forced (a testing aid). */
@@ -306,11 +345,13 @@ export async function acquireGpu(tuning: GpuTuning = "auto"): Promise<GpuRuntime
   const cpuLike = tuning === "auto"
     ? info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(description)
     : tuning === "cpu-like";
-  return new GpuRuntime(
+  const rt = new GpuRuntime(
     device,
     tuning === "auto" ? description : `${description}; ${tuning} tuning`,
     cpuLike,
   );
+  destroyOnUnload(rt);
+  return rt;
 }
 
 const LIMIT_KEYS = [
