@@ -2,7 +2,7 @@
  * Counts heap corruption at process exit after WebGPU use: runs a command many times and
  * counts runs whose output holds a glibc heap message or that die by a signal.
  *
- *   deno run -A bench/exit_heap.ts --what probe|modules|doc --runs 30 [--trees DIR[+K=V…],…]
+ *   deno run -A bench/exit_heap.ts --what probe|modules|doc --runs 30 [--trees "DIR[+K=V…];…"]
  *
  * `probe` is bench/exit_probe.ts (a short WebGPU session in one isolate); `modules` is
  * `deno test` of bench/exit_modules/ (six test modules, each an isolate with its own WebGPU
@@ -61,7 +61,7 @@ if (import.meta.main) {
   const what = arg("what", "probe");
   const runs = Number(arg("runs", "30"));
   const here = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-  const trees = arg("trees", here).split(",").map((spec) => {
+  const trees = arg("trees", here).split(";").map((spec) => {
     const [dir, ...kvs] = spec.split("+");
     const env = Object.fromEntries(kvs.map((kv) => kv.split("=", 2) as [string, string]));
     return { name: spec, dir, env };
