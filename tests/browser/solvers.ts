@@ -152,13 +152,23 @@ export async function solverTests(gpus: [string, Device][], cpu: Device): Promis
         prob.dispose();
         return { res, x };
       };
-      const ref = await solve({ dtype: "f64", device: cpu }, 1e-10);
-      check(ref.res.converged, `CPU f64: ${ref.res.message}`);
-      const got = await solve(o, 1e-3);
-      // f32 stops at its rounding floor: f within a few f32 ulps of f*, x close to x*
+      const ref = await solve({ dtype: "f64", device: cpu }, 1e-9);
+      // at n = 400, f64 may stop at its rounding floor just above gtol: a stationary point
+      check(ref.res.gradNorm < 1e-7, `CPU f64: ‖g‖ = ${ref.res.gradNorm} (${ref.res.message})`);
+      const got = await solve(o, 1e-6); // below the f32 floor: it stops there
+      // The GPU's x, judged in f64 on the CPU: f(x) within 1e-6 of f*. The f32 value the GPU
+      // reports is looser (5e-5): log cosh = softplus(2x) − x − log 2 cancels near 0, and
+      // each of the 400 terms carries exp's few-ulp error (WGSL allows 3 + 2|x| ulp).
+      const prob = trajectoryProblem(n, { dtype: "f64", device: cpu });
+      const xg = tensor(Float64Array.from(got.x), { dtype: "f64", device: cpu });
+      const f64AtX = await prob.f(xg).item();
+      xg.dispose();
+      prob.dispose();
+      const fStar = ref.res.fun;
+      check(f64AtX - fStar <= 1e-6 * fStar, `f64 at the GPU's x: ${f64AtX}, f* = ${fStar}`);
       check(
-        Math.abs(got.res.fun - ref.res.fun) <= 1e-5 * Math.abs(ref.res.fun),
-        `f = ${got.res.fun}, f* = ${ref.res.fun} (${got.res.message})`,
+        Math.abs(got.res.fun - fStar) <= 5e-5 * fStar,
+        `f32 f = ${got.res.fun}, f* = ${fStar} (${got.res.message})`,
       );
       near(got.x, ref.x, 1e-3, "x");
       check(got.res.iterations <= 20, `${got.res.iterations} iterations`);
