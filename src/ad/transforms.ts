@@ -8,7 +8,7 @@ import { JvpTrace } from "./jvp.ts";
 import { backward, type Node, VjpTrace, type VjpTracer } from "./vjp.ts";
 import { TangentBatch } from "./batch.ts";
 import { Tensor } from "../tensor.ts";
-import { ownedScope, transformScope } from "../memory.ts";
+import { inheritOwner, ownedScope, transformScope } from "../memory.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
 import { fromHost, ones, zeros } from "../ops/creation.ts";
@@ -213,6 +213,7 @@ export function jvp(
   }
   primals.forEach((p, i) => checkFloatArg("jvp", p, `primal ${i}`));
   tangents.forEach((t, i) => checkFloatArg("jvp", t, `tangent ${i}`));
+  inheritOwner(null, [...primals, ...tangents]); // a fresh probe belongs to x's call
   return transformScope(() => {
     const tb = new TangentBatch(probeCount("jvp", primals, tangents));
     const trace = pushTrace((l) => new JvpTrace(l, tb));
@@ -253,6 +254,7 @@ export interface Pullback {
 export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tensor, Pullback] {
   checkFunction("vjp", f);
   primals.forEach((p, i) => checkFloatArg("vjp", p, `primal ${i}`));
+  inheritOwner(null, primals);
   let leaves: Node[] = [];
   let trace!: VjpTrace;
   const { result: y, free } = ownedScope(() => {

@@ -99,7 +99,16 @@ export interface Backend {
   readonly maxStorageBytes: number;
 
   upload(data: TypedArray): Storage;
-  download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray>;
+  /**
+   * The values of `s`, in a fresh array or, with `into` (of the dtype's array type and
+   * `size` long), written into `into` and returned.
+   */
+  download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray>;
+  /**
+   * `download` without waiting, on backends whose memory the host reads directly (the
+   * CPU); absent on WebGPU, whose buffers can only be mapped asynchronously.
+   */
+  readSync?(s: Storage, dtype: Dtype, size: number, into?: TypedArray): TypedArray;
   release(s: Storage): void;
   /**
    * Makes `target` fail with `RangeError(message)` if the first element of `flag` is
@@ -291,7 +300,7 @@ export interface Backend {
    * gbsv, `scipy.linalg.solve_banded`): `ab` [batch, l+u+1, n] in general band storage,
    * `ab[u + i − j][j] = A[i][j]`, the corners ignored (l, u < n); `rhs` [batch, n, m];
    * returns X [batch, n, m]. A zero pivot is an error naming `op`, the matrix and the
-   * step: thrown at once on the CPU, at the next read-back on WebGPU.
+   * step: thrown at once on the CPU; on WebGPU owned by the result (as for `solve`).
    */
   solveBandedGeneral(
     op: string,

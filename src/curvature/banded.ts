@@ -187,6 +187,22 @@ export class BandedMatrix {
     return new BandedMatrix(data, layout);
   }
 
+  /**
+   * The tensors this matrix holds (the band, and the symmetry error if any): `tidy` keeps
+   * them when a BandedMatrix is (or is inside) its result.
+   *
+   * @example
+   * ```ts
+   * import { bandedHessian, type Tensor, tensor, tidy } from "@curvature/curvature";
+   * const x = tensor([1, 2, 3]);
+   * const H = tidy(() => bandedHessian((z: Tensor) => z.pow(3).sum(), x, { bandwidth: 0 }));
+   * console.log(await H.data.toArray()); // [[6, 12, 18]]: the band survived the tidy
+   * ```
+   */
+  tensors(): Tensor[] {
+    return this.symmetryError ? [this.data, this.symmetryError] : [this.data];
+  }
+
   /** Frees the band (and the symmetry error). */
   dispose(): void {
     this.data.dispose();
@@ -274,7 +290,7 @@ export function bandedHessian(
   const upper = layout === "upper";
   const be = x.device.backend;
   const make = (s: ReturnType<typeof be.comb>) =>
-    Tensor._fromStorage(s, [b + 1, n], x.dtype, x.device);
+    Tensor._fromStorage(s, [b + 1, n], x.dtype, x.device, [x]);
   const [data, sym] = tidy(() => {
     // more probes than columns would be empty: n probes are the identity
     const period = Math.min(method === "direct" ? 2 * b + 1 : b + 1, n);

@@ -7,7 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import { Tensor as TensorClass } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
-import { tidy } from "../memory.ts";
+import { ownedCall, tidy } from "../memory.ts";
 import { describeValue } from "../ops/common.ts";
 import { fromHost, rademacher, zeros } from "../ops/creation.ts";
 import {
@@ -341,6 +341,14 @@ export function hessianEigenvalues(
   f: (x: Tensor) => Tensor,
   x: Tensor,
   opts: EigenOptions = {},
+): Promise<EigenResult> {
+  return ownedCall((own) => eigenvalues(f, own(x), opts));
+}
+
+function eigenvalues(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  opts: EigenOptions,
 ): Promise<EigenResult> {
   const op = "hessianEigenvalues";
   try {

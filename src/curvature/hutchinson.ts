@@ -7,7 +7,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
-import { tidy } from "../memory.ts";
+import { ownedCall, tidy } from "../memory.ts";
 import { add, div, greater, maximum, mul, sqrt, square, sub, where } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
 import { matmul } from "../ops/matmul.ts";
@@ -234,6 +234,14 @@ export function hessianDiagonal(
   x: Tensor,
   opts: HessianDiagonalOptions,
 ): Promise<Estimate<Tensor>> {
+  return ownedCall((own) => diagonal(f, own(x), opts));
+}
+
+function diagonal(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  opts: HessianDiagonalOptions,
+): Promise<Estimate<Tensor>> {
   const op = "hessianDiagonal";
   try {
     checkInputs(op, f, x, opts);
@@ -389,7 +397,15 @@ async function hutchPlusPlus(
  * console.log(t.value, t.stderr); // 36 0 (a diagonal H has no Hutchinson variance)
  * ```
  */
-export async function hessianTrace(
+export function hessianTrace(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  opts: HessianTraceOptions,
+): Promise<Estimate<number>> {
+  return ownedCall((own) => trace(f, own(x), opts));
+}
+
+async function trace(
   f: (x: Tensor) => Tensor,
   x: Tensor,
   opts: HessianTraceOptions,

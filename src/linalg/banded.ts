@@ -231,7 +231,7 @@ export function choleskyBanded(ab: Tensor | BandedMatrix, opts: BandedOptions = 
     s.b,
     opts.lower ?? false,
   );
-  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device, [a]);
 }
 
 /**
@@ -275,7 +275,7 @@ export function solveBanded(
     s.m,
     opts.lower ?? false,
   );
-  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device, [a, r]);
 }
 
 function checkLU(op: string, lu: unknown): [number, number] {

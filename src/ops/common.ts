@@ -38,7 +38,7 @@ export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
   t = Tensor._fromStorage(device.backend.upload(arr), [], dtype, device);
   hostValues.set(t, arr[0]);
   if (constCache.size < CONST_CACHE_MAX) {
-    t._pinned = true;
+    t._pin();
     // Pinned constants live for the program; keep them out of memory() and of tidy scopes.
     untrack(t);
     constCache.set(key, t);

@@ -6,6 +6,7 @@
 import { Tensor } from "../tensor.ts";
 import { describeValue } from "../ops/common.ts";
 import { Objective } from "./objective.ts";
+import { ownedCall } from "../memory.ts";
 import { newtonCg } from "./newton_cg.ts";
 import { trustNcg } from "./trust_ncg.ts";
 import { adahessian } from "./adahessian.ts";
@@ -135,6 +136,7 @@ export async function minimize(
     throw new TypeError("minimize: onIteration must be a function");
   }
   const problem = new Objective(f, options.onIteration);
-  const r = await impl(problem, x0, options);
+  // a failure (f throws, a kernel fails) frees whatever the method had made
+  const r = await ownedCall((own) => impl(problem, own(x0), options));
   return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
 }

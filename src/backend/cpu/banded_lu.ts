@@ -19,6 +19,7 @@
 import type { TypedArray } from "../../dtype.ts";
 import { singularBand } from "../banded_errors.ts";
 import { scratch } from "./banded.ts";
+import { pool } from "./storage.ts";
 
 /**
  * Factors one matrix (band `a` at `base`: LAPACK general band storage [l+u+1, n], row r
@@ -129,13 +130,19 @@ export function solveBandedGeneralCpu(
 ): void {
   const a = asF64(ab);
   // f64 results go straight into `out`; f32 ones through an f64 copy, rounded once at the end
-  const x = out instanceof Float64Array ? out : new Float64Array(out.length);
+  const x = out instanceof Float64Array ? out : (pool.take("f64", out.length) as Float64Array);
   x.set(rhs);
   const w = scratch(n * (2 * l + u + 1));
   const R = l + u + 1;
   for (let t = 0; t < batch; t++) {
     const info = gbsv(a, t * R * n, n, l, u, x, t * n * m, m, w);
-    if (info) throw singularBand(op, batch > 1 ? t : null, info);
+    if (info) {
+      if (x !== out) pool.give(x);
+      throw singularBand(op, batch > 1 ? t : null, info);
+    }
   }
-  if (x !== out) out.set(x);
+  if (x !== out) {
+    out.set(x);
+    pool.give(x);
+  }
 }

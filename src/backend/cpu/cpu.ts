@@ -13,7 +13,7 @@ import type {
   Storage,
   UnaryOp,
 } from "../backend.ts";
-import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
+import type { Dtype, TypedArray } from "../../dtype.ts";
 import { broadcastStrides, coalesce, sizeOf } from "../../shape.ts";
 import { permutedStrides, planReduce } from "../../shape_plan.ts";
 import { REDUCE_OPS } from "../backend.ts";
@@ -197,7 +197,9 @@ export class CpuBackend implements Backend {
   upload(data: TypedArray): Storage {
     // one number stays a constant of the generated loops
     if (data.length === 1) return expr({ kind: "const", value: data[0] }, dtypeOf(data), 1);
-    return wrap(data.slice());
+    const a = out(dtypeOf(data), data.length);
+    a.set(data);
+    return wrap(a);
   }
   /** The typed array behind a storage (computed if deferred), for copies to another device. */
   hostArray(s: Storage): TypedArray {
@@ -207,10 +209,16 @@ export class CpuBackend implements Backend {
   fromTransit(data: Promise<TypedArray>, dtype: Dtype, size: number): Storage {
     return new LazyStorage<CpuStorage>(dtype, size, new CpuStorage(data), null);
   }
-  async download(s: Storage): Promise<TypedArray> {
+  async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
     await arrivals(lz(s));
     // realize and copy in one go, while the tensor is alive: after an await its array may be reused
-    return realize(lz(s)).data.slice();
+    return this.readSync(s, dtype, size, into);
+  }
+  readSync(s: Storage, _dtype: Dtype, _size: number, into?: TypedArray): TypedArray {
+    const a = realize(lz(s)).data;
+    if (!into) return a.slice();
+    into.set(a);
+    return into;
   }
   release(s: Storage): void {
     release(lz(s));
@@ -484,8 +492,13 @@ export class CpuBackend implements Backend {
     b: number,
     lower: boolean,
   ): Storage {
-    const o = allocArray(dtype, batch * (b + 1) * n);
-    choleskyBandedCpu(op, arr(ab), o, batch, n, b, lower);
+    const o = out(dtype, batch * (b + 1) * n);
+    try {
+      choleskyBandedCpu(op, arr(ab), o, batch, n, b, lower);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
     return wrap(o);
   }
   solveBanded(
@@ -499,8 +512,13 @@ export class CpuBackend implements Backend {
     m: number,
     lower: boolean,
   ): Storage {
-    const o = allocArray(dtype, batch * n * m);
-    solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
+    const o = out(dtype, batch * n * m);
+    try {
+      solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
     return wrap(o);
   }
   solveBandedGeneral(

@@ -307,11 +307,14 @@ export class WebGpuBackend implements Backend {
     }
     return this.#wrap(s, dtype, data.length, []);
   }
-  async download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray> {
+  async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
     const fault = lz(s).fault;
     const buf = await this.rt.read(this.#buf(s), size * itemSize(dtype));
     await this.#raise(fault);
-    return dtype === "i32" ? new Int32Array(buf) : new Float32Array(buf);
+    const v = dtype === "i32" ? new Int32Array(buf) : new Float32Array(buf);
+    if (!into) return v;
+    into.set(v);
+    return into;
   }
   /** Throws the kernel error a value owns, if any (waiting for the verdicts behind it). */
   async #raise(fault: Fault | null): Promise<void> {

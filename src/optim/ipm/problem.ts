@@ -21,7 +21,7 @@ import { add, mul, square, stopGradient, sub } from "../../ops/elementwise.ts";
 import { sum } from "../../ops/reduce.ts";
 import { concat, reshape, stack } from "../../ops/movement.ts";
 import { ones, zeros } from "../../ops/creation.ts";
-import { tidy } from "../../memory.ts";
+import { inheritOwner, tidy } from "../../memory.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
 import { bandedHessian, type BandedMatrix } from "../../curvature/banded.ts";
@@ -154,6 +154,8 @@ export class ConstrainedProblem {
   condensedHessian(x: Tensor, w: Tensor, sigma: Tensor, bandwidth: number): BandedMatrix {
     const probes = Math.min(this.n, 2 * bandwidth + 1);
     this.nhvp += probes;
+    // w and sigma may be fresh (ones, zeros): they belong to x's call if f fails (memory.ts)
+    inheritOwner(null, [x, w, sigma]);
     const phi = (u: Tensor) => {
       const F = this.stacked(u);
       const r = sub(F, stopGradient(F));
