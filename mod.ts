@@ -51,10 +51,15 @@ export {
   abs,
   add,
   astype,
+  atan,
+  atan2,
+  clip,
   cos,
+  cosh,
   div,
   equal,
   exp,
+  exp2,
   expm1,
   greater,
   greaterEqual,
@@ -62,6 +67,7 @@ export {
   lessEqual,
   log,
   log1p,
+  log2,
   maximum,
   minimum,
   mul,
@@ -72,6 +78,7 @@ export {
   sigmoid,
   sign,
   sin,
+  sinh,
   sqrt,
   square,
   stopGradient,
@@ -79,18 +86,47 @@ export {
   tanh,
   where,
 } from "./src/ops/elementwise.ts";
-export { max, mean, min, sum } from "./src/ops/reduce.ts";
-export { logcosh, logsumexp, softplus } from "./src/ops/special.ts";
-export { dot, matmul } from "./src/ops/matmul.ts";
-export { det, inv, logdet, solve, trace } from "./src/ops/linalg.ts";
+export {
+  argmax,
+  argmin,
+  cumsum,
+  max,
+  mean,
+  min,
+  prod,
+  std,
+  sum,
+  variance,
+  variance as var,
+  type VarianceOptions,
+} from "./src/ops/reduce.ts";
+export { diag, diagonal, tril, triu } from "./src/ops/diagonal.ts";
+export { einsum } from "./src/ops/einsum.ts";
+export { logcosh, logSoftmax, logsumexp, softmax, softplus } from "./src/ops/special.ts";
+export { dot, matmul, outer } from "./src/ops/matmul.ts";
+export {
+  cholesky,
+  choleskySolve,
+  det,
+  eigh,
+  eigvalsh,
+  inv,
+  logdet,
+  norm,
+  type NormOrder,
+  solve,
+  trace,
+} from "./src/ops/linalg.ts";
 export {
   broadcastTo,
   concat,
   expandDims,
+  flip,
   gather,
   mT,
   pad,
   reshape,
+  roll,
   scatterAdd,
   slice,
   squeeze,
@@ -113,6 +149,20 @@ export {
 export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
 export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
+export {
+  type Coloring,
+  type ColoringKind,
+  type ColoringOrder,
+  colorPattern,
+} from "./src/curvature/coloring.ts";
+export {
+  sparseHessian,
+  type SparseHessianOptions,
+  sparseJacobian,
+  type SparseJacobianOptions,
+  SparseMatrix,
+} from "./src/curvature/sparse.ts";
+export { type Ordering, reverseCuthillMcKee } from "./src/linalg/ordering.ts";
 export {
   type Estimate,
   hessianDiagonal,
@@ -139,7 +189,7 @@ export {
   type MlpOptions,
   relu,
 } from "./src/nn/layers.ts";
-export { logSoftmax, mseLoss, softmaxCrossEntropy } from "./src/nn/losses.ts";
+export { mseLoss, softmaxCrossEntropy } from "./src/nn/losses.ts";
 export { flattenParams, unflattenParams } from "./src/nn/params.ts";
 export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";

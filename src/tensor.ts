@@ -463,6 +463,42 @@ export class Tensor {
   min(axis?: number | number[], keepdims = false): Tensor {
     return ops.min(this, axis, keepdims);
   }
+  /** Product over `axis` (all axes when omitted). */
+  prod(axis?: number | number[], keepdims = false): Tensor {
+    return ops.prod(this, axis, keepdims);
+  }
+  /** Variance over `axis` (`ddof`, `keepdims` as options), NumPy's `x.var()`. */
+  var(axis?: number | number[], opts?: ops.VarianceOptions): Tensor {
+    return ops.variance(this, axis, opts);
+  }
+  /** Standard deviation over `axis` (`ddof`, `keepdims` as options). */
+  std(axis?: number | number[], opts?: ops.VarianceOptions): Tensor {
+    return ops.std(this, axis, opts);
+  }
+  /** Cumulative sum along `axis` (of the flattened tensor when omitted). */
+  cumsum(axis?: number): Tensor {
+    return ops.cumsum(this, axis);
+  }
+  /** Index of the largest value along `axis` (flattened when omitted), an i32 tensor. */
+  argmax(axis?: number, keepdims = false): Tensor {
+    return ops.argmax(this, axis, keepdims);
+  }
+  /** Index of the smallest value along `axis` (flattened when omitted), an i32 tensor. */
+  argmin(axis?: number, keepdims = false): Tensor {
+    return ops.argmin(this, axis, keepdims);
+  }
+  /** Limits the values to `[min, max]` (either may be null). */
+  clip(min?: TensorLike | null, max?: TensorLike | null): Tensor {
+    return ops.clip(this, min, max);
+  }
+  /** Vector or matrix norm (see the `norm` function). */
+  norm(ord?: ops.NormOrder | -1, axis?: number | number[], keepdims = false): Tensor {
+    return ops.norm(this, ord, axis, keepdims);
+  }
+  /** The `offset`-th diagonal over `axis1`, `axis2` (default the first two axes). */
+  diagonal(offset = 0, axis1 = 0, axis2 = 1): Tensor {
+    return ops.diagonal(this, offset, axis1, axis2);
+  }
   /** Matrix product (NumPy `matmul` semantics). */
   matmul(b: Tensor): Tensor {
     return ops.matmul(this, b);

@@ -8,10 +8,13 @@
 import {
   abs,
   astype,
+  atan2,
   broadcastTo,
+  cholesky,
   concat,
   cos,
   det,
+  eigh,
   equal,
   exp,
   expm1,
@@ -53,6 +56,7 @@ import {
   where,
 } from "../mod.ts";
 import type { Primitive } from "../src/primitives/types.ts";
+import { barrier } from "../src/ops/movement.ts";
 import { randArray, rng } from "./inputs.ts";
 
 // ---------- inputs ----------
@@ -177,6 +181,18 @@ export const CASES: Case[] = [
     prims: ["div"],
     args: [U([2, 3], 26), away([2, 1], 27, 0.5, 2)],
     f: (a, b) => a.div(b),
+  },
+  {
+    name: "atan2 (both operands, every quadrant)",
+    prims: ["atan2"],
+    args: [U([2, 3], 35, -2, 2), U([3], 36, -2, 2)],
+    f: (a, b) => atan2(a, b),
+  },
+  {
+    name: "barrier (the identity, computed where it stands)",
+    prims: ["barrier"],
+    args: [U([2, 3], 37)],
+    f: (x) => barrier(x.sin()).mul(x),
   },
   {
     name: "pow (both operands)",
@@ -376,6 +392,34 @@ export const CASES: Case[] = [
     prims: ["solve"],
     args: [wellCond([], 3, 114), U([3], 115)],
     f: (a, b) => solve(a, b),
+  },
+  {
+    name: "cholesky (of the symmetric part)",
+    prims: ["cholesky"],
+    args: [wellCond([], 3, 130)],
+    f: (a) => cholesky(a),
+  },
+  {
+    name: "cholesky, batched",
+    prims: ["cholesky"],
+    args: [wellCond([2], 3, 131)],
+    f: (a) => cholesky(a),
+  },
+  {
+    // distinct eigenvalues (the diagonal 2, 2.25, 2.5 spread by a random symmetric part)
+    name: "eigh: eigenvalues and eigenvectors",
+    prims: ["eigh"],
+    args: [wellCond([], 3, 132)],
+    f: (a) => {
+      const [w, v] = eigh(a);
+      return concat([reshape(w, [1, 3]), v], 0);
+    },
+  },
+  {
+    name: "eigh, batched",
+    prims: ["eigh"],
+    args: [wellCond([2], 3, 133)],
+    f: (a) => eigh(a)[1].mul(eigh(a)[0].reshape([2, 1, 3])),
   },
   {
     name: "solveBandedGeneral (l = 2, u = 1, vector right-hand side)",

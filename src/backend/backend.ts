@@ -42,7 +42,8 @@ export type BinaryOp =
   | "equal"
   | "greaterEqual"
   | "lessEqual"
-  | "notEqual";
+  | "notEqual"
+  | "atan2";
 
 export type ReduceOp = "sum" | "max" | "min";
 
@@ -80,6 +81,7 @@ export const BINARY_OPS: readonly BinaryOp[] = [
   "greaterEqual",
   "lessEqual",
   "notEqual",
+  "atan2",
 ];
 export const REDUCE_OPS: readonly ReduceOp[] = ["sum", "max", "min"];
 export const RANDOM_DISTS: readonly RandomDist[] = ["uniform", "normal", "rademacher"];
@@ -280,6 +282,14 @@ export interface Backend {
     b: number,
     lower: boolean,
   ): Storage;
+  /**
+   * Symmetric eigen-decomposition (LAPACK syev's job, by cyclic Jacobi rotations) of each of
+   * `batch` symmetric n×n matrices `a` [batch, n, n]. Returns [batch, n+1, n]: row 0 the
+   * eigenvalues in ascending order (NaN last), rows 1…n the matrix whose columns are the
+   * unit eigenvectors in the same order, each signed so its entry of largest magnitude (the
+   * first such) is positive.
+   */
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage;
   /**
    * Solves A X = R for each matrix of a batch (`scipy.linalg.solveh_banded`): `ab` as in
    * `choleskyBanded`, `rhs` [batch, n, m]; returns X [batch, n, m]. Errors as there.

@@ -6,6 +6,7 @@ import { REDUCE } from "./reduce.ts";
 import { MATMUL } from "./matmul.ts";
 import { MOVEMENT } from "./movement.ts";
 import { LINALG } from "./linalg.ts";
+import { FACTOR } from "./factor.ts";
 import { BANDED } from "./banded.ts";
 
 export const PRIMITIVES: PrimitiveTable<Primitive> = {
@@ -16,5 +17,6 @@ export const PRIMITIVES: PrimitiveTable<Primitive> = {
   ...MATMUL,
   ...MOVEMENT,
   ...LINALG,
+  ...FACTOR,
   ...BANDED,
 };

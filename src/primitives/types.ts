@@ -23,6 +23,9 @@ type BinaryParams = { [K in BinaryOp]: NoParams };
 export interface Params extends UnaryParams, BinaryParams {
   where: NoParams;
   cast: { readonly dtype: Dtype };
+  barrier: NoParams;
+  cholesky: NoParams;
+  eigh: NoParams;
   sum: { readonly axes: readonly number[] };
   max: { readonly axes: readonly number[] };
   min: { readonly axes: readonly number[] };

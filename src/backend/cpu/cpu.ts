@@ -23,7 +23,7 @@ import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, scatterAddCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
-import { gaussJordan, packColumns } from "./linalg.ts";
+import { eighCpu, gaussJordan, packColumns } from "./linalg.ts";
 import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
@@ -390,6 +390,13 @@ export class CpuBackend implements Backend {
         o[b] = logabs;
       }
     }
+    return wrap(o);
+  }
+
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
+    const A = arr(a);
+    const o = out(dtype, batch * (n + 1) * n);
+    for (let b = 0; b < batch; b++) eighCpu(A, b * n * n, n, o, b * (n + 1) * n);
     return wrap(o);
   }
 

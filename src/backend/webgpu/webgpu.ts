@@ -26,6 +26,7 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
+import { eighGpu } from "./eigh.ts";
 import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { children, type Expr, LazyStorage, measure, ownParams } from "../lazy.ts";
 import { type GenOptions, KernelGen } from "./codegen.ts";
@@ -880,6 +881,10 @@ export class WebGpuBackend implements Backend {
       );
     }
     return this.#wrap(o, dtype, n, [g]);
+  }
+
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
+    return this.#wrap(eighGpu(this.rt, this.#buf(a), batch, n), dtype, batch * (n + 1) * n, [a]);
   }
 
   choleskyBanded(
