@@ -2,9 +2,10 @@
  * Counts heap corruption at process exit after WebGPU use: runs a command many times and
  * counts runs whose output holds a glibc heap message or that die by a signal.
  *
- *   deno run -A bench/exit_heap.ts --what probe|modules|doc --runs 30 [--trees "DIR[+K=V…];…"]
+ *   deno run -A bench/exit_heap.ts --what probe|workers|modules|doc --runs 30 [--trees "DIR[+K=V…];…"]
  *
- * `probe` is bench/exit_probe.ts (a short WebGPU session in one isolate); `modules` is
+ * `probe` is bench/exit_probe.ts (a short WebGPU session in one isolate); `workers` is
+ * bench/exit_workers.ts (three workers, each with its own device, then exit); `modules` is
  * `deno test` of bench/exit_modules/ (six test modules, each an isolate with its own WebGPU
  * device, as in the doc tests); `doc` is the doc tests (`deno test -A --doc mod.ts src/
  * README.md`). `--trees` lists checkouts to run (default:
@@ -38,6 +39,8 @@ async function once(
   const here = new URL("..", import.meta.url).pathname;
   const args = what === "probe"
     ? ["run", "-A", `${here}bench/exit_probe.ts`, `${root}/mod.ts`]
+    : what === "workers"
+    ? ["run", "-A", `${here}bench/exit_workers.ts`]
     : what === "modules"
     ? ["test", "-A", `${here}bench/exit_modules/`]
     : ["test", "-A", "--doc", "mod.ts", "src/", "README.md"];
@@ -83,7 +86,11 @@ if (import.meta.main) {
         }
       }
       if (signal || code >= 128) t.signal++;
-      else if (code !== 0) t.failed++;
+      else if (code !== 0) {
+        t.failed++;
+        const tail = text.trim().split("\n").slice(-6).join("\n    ");
+        if (t.examples.length < 5) t.examples.push(`failed (exit ${code}):\n    ${tail}`);
+      }
       console.log(
         `${what} run ${i + 1} [${name}]: exit ${code}${signal ? ` (${signal})` : ""}${
           m ? ` HEAP: ${m[0]}` : ""

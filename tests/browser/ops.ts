@@ -75,6 +75,11 @@ const unary: [string, (x: Tensor) => Tensor, number, number][] = [
   ["logcosh", c.logcosh, -20, 20],
   ["softplus", c.softplus, -30, 30],
   ["stopGradient", c.stopGradient, -2, 2],
+  ["sinh", c.sinh, -5, 5],
+  ["cosh", c.cosh, -5, 5],
+  ["atan", c.atan, -20, 20],
+  ["exp2", c.exp2, -10, 10],
+  ["log2", c.log2, 0.01, 100],
 ];
 
 const binary: [string, (a: Tensor, b: Tensor) => Tensor][] = [
@@ -113,6 +118,11 @@ export const OPS: OpCase[] = [
     inputs: [U([4, 5], 80, 0.1, 3), U([4, 5], 81, -3, 3), ints([5], 82, 4)],
     f: (_, a, b, k) => c.pow(a, b).add(c.pow(a.neg(), k)),
     rtol: 3e-5,
+  },
+  {
+    name: "atan2 over all four quadrants, and clip",
+    inputs: [U([7, 9], 87, -2, 2), U([9], 88, -2, 2)],
+    f: (_, y, x) => c.concat([c.atan2(y, x).reshape([-1]), c.clip(y, -0.5, 0.75).reshape([-1])]),
   },
   {
     name: "where with a broadcast condition",
@@ -175,6 +185,32 @@ export const OPS: OpCase[] = [
       },
     ];
   }),
+  {
+    name: "prod, variance, std (ddof 1), cumsum, argmax, argmin over axes of [6,70]",
+    inputs: [U([6, 70], 110, 0.5, 1.5)],
+    f: (_, x) =>
+      c.concat([
+        c.prod(x, 0),
+        c.variance(x, 1, { ddof: 1 }),
+        c.std(x, 0),
+        c.cumsum(x, 1).reshape([-1]),
+        c.astype(c.argmax(x, 1), x.dtype),
+        c.astype(c.argmin(x, 0), x.dtype),
+      ]),
+    rtol: 2e-5,
+  },
+  {
+    name: `cumsum of ${BIG}`,
+    inputs: [U([BIG], 111)],
+    f: (_, x) => c.cumsum(x),
+    rtol: 1e-4,
+    atol: 1e-3,
+  },
+  {
+    name: "softmax, logSoftmax over the last axis",
+    inputs: [U([5, 300], 112, -10, 10)],
+    f: (_, x) => c.concat([c.softmax(x), c.logSoftmax(x)]),
+  },
   // matmul: tiles, register blocks, K split, batches and vectors
   {
     name: "matmul [33,47]·[47,29]",
@@ -204,6 +240,17 @@ export const OPS: OpCase[] = [
     f: (_, u, a, w) =>
       c.concat([c.matmul(u, a), c.matmul(a, w), c.dot(c.matmul(u, a), w).reshape([1])]),
   },
+  {
+    name: "outer and einsum (batched contraction, trace, transpose)",
+    inputs: [U([7], 131), U([5], 132), U([3, 4, 6], 133), U([3, 6, 5], 134)],
+    f: (_, u, w, a, b) =>
+      c.concat([
+        c.outer(u, w).reshape([-1]),
+        c.einsum("bij,bjk->bik", a, b).reshape([-1]),
+        c.einsum("ij->ji", c.reshape(u.slice([0], [6]), [2, 3])).reshape([-1]),
+        c.einsum("bii->b", c.slice(a, [0, 0, 0], [3, 4, 4])),
+      ]),
+  },
   // small dense linear algebra
   {
     name: "solve, batched A, matrix right-hand side",
@@ -218,6 +265,51 @@ export const OPS: OpCase[] = [
     inputs: [wellCond([4], 5, 143)],
     f: (_, a) => c.concat([c.det(a), c.logdet(a), c.trace(a)]),
     rtol: 1e-4,
+  },
+  {
+    name: "cholesky, choleskySolve (batched)",
+    inputs: [wellCond([2], 6, 144), U([6, 3], 145)],
+    f: (_, a, b) => {
+      const spd = c.matmul(c.mT(a), a);
+      const l = c.cholesky(spd);
+      return c.concat([l.reshape([-1]), c.choleskySolve(l, b).reshape([-1])]);
+    },
+    rtol: 1e-4,
+    atol: 1e-5,
+  },
+  {
+    name: "eigvalsh, and eigh's V diag(w) Vᵀ rebuilding the matrix",
+    inputs: [wellCond([2], 7, 146)],
+    f: (_, a) => {
+      const sym = a.add(c.mT(a));
+      const [w, v] = c.eigh(sym);
+      const rebuilt = c.matmul(v.mul(c.expandDims(w, 1)), c.mT(v));
+      return c.concat([c.eigvalsh(sym).reshape([-1]), rebuilt.reshape([-1])]);
+    },
+    rtol: 1e-4,
+    atol: 1e-4,
+  },
+  {
+    name: "norm: Frobenius, 1, ∞ and 2 along axes",
+    inputs: [U([5, 8], 147)],
+    f: (_, x) =>
+      c.concat([
+        c.norm(x).reshape([1]),
+        c.norm(x, 1, 0),
+        c.norm(x, Infinity, 1),
+        c.norm(x, 2, 1),
+      ]),
+  },
+  {
+    name: "diag, diagonal, triu, tril",
+    inputs: [U([5, 6], 148), U([4], 149)],
+    f: (_, x, v) =>
+      c.concat([
+        c.diag(v, 1).reshape([-1]),
+        c.diagonal(x, -1),
+        c.triu(x, 1).reshape([-1]),
+        c.tril(x).reshape([-1]),
+      ]),
   },
   // movement
   {
@@ -239,6 +331,11 @@ export const OPS: OpCase[] = [
     name: `pad and slice of a long vector [${BIG}]`,
     inputs: [U([BIG], 153)],
     f: (_, x) => c.pad(x, [[3, 5]], 0.5).slice([1], [BIG + 7]).mul(2),
+  },
+  {
+    name: "flip and roll",
+    inputs: [U([4, 7], 165)],
+    f: (_, x) => c.concat([c.flip(x, 1).reshape([-1]), c.roll(x, [1, -3], [0, 1]).reshape([-1])]),
   },
   {
     name: "concat and stack",

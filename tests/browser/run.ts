@@ -83,6 +83,6 @@ if (!report) {
 }
 console.log(
   `\nbrowser suite: ${report.passed} passed, ${report.failed} failed, ${foreign.length} browser ` +
-    `warnings/errors (${version}; WebGPU ${report.adapter}; ${(report.ms / 1000).toFixed(0)} s)`,
+    `warnings/errors (${version}; ${report.adapter}; ${(report.ms / 1000).toFixed(0)} s)`,
 );
 Deno.exit(report.failed === 0 && foreign.length === 0 ? 0 : 1);
