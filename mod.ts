@@ -146,6 +146,7 @@ export {
   valueAndGrad,
   vjp,
 } from "./src/ad/transforms.ts";
+export { jit, type JitOptions, type Jitted } from "./src/ad/jit.ts";
 export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
 export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";

@@ -79,9 +79,7 @@ export function inheritOwner(out: Tensor | null, inputs: readonly Tensor[]): voi
 
 /** @internal Counts storage allocated (+) or released (−) on a backend. */
 export function countBytes(kind: string, bytes: number): void {
-  const e = live.get(kind) ?? { tensors: 0, bytes: 0 };
-  e.bytes += bytes;
-  live.set(kind, e);
+  counts(kind).bytes += bytes;
 }
 
 let reclaimed = 0;
@@ -93,9 +91,13 @@ export function countReclaimed(): void {
 
 /** @internal Counts tensors created (+1) or disposed (−1) on a backend. */
 export function countTensor(kind: string, delta: number): void {
-  const e = live.get(kind) ?? { tensors: 0, bytes: 0 };
-  e.tensors += delta;
-  live.set(kind, e);
+  counts(kind).tensors += delta;
+}
+
+function counts(kind: string): { tensors: number; bytes: number } {
+  let e = live.get(kind);
+  if (!e) live.set(kind, e = { tensors: 0, bytes: 0 });
+  return e;
 }
 
 /** @internal True while a transform runs: disposal must wait. */

@@ -440,3 +440,22 @@ Deno.test("sparseHessian refuses to run where a transform would lose a derivativ
   );
   x.dispose();
 });
+
+Deno.test("sparseHessian onProgress: pattern, colouring, products; detection skipped when given", () => {
+  const f = (x: Tensor) => x.square().sum().add(x.slice([1], [5]).mul(x.slice([0], [4])).sum());
+  const x = tensor([1, 2, 3, 4, 5], { dtype: "f64" });
+  const seen: [number, number, string][] = [];
+  const H = sparseHessian(f, x, { onProgress: (p) => seen.push([p.done, p.total, p.unit]) });
+  assert.deepEqual(seen, [[1, 3, "stages"], [2, 3, "stages"], [3, 3, "stages"]]);
+  seen.length = 0;
+  const H2 = sparseHessian(f, x, {
+    pattern: H.pattern,
+    onProgress: (p) => seen.push([p.done, p.total, p.unit]),
+  });
+  assert.deepEqual(seen.map((s) => s[0]), [1, 2, 3]);
+  assert.throws(
+    () => sparseJacobian(f, x, { onProgress: () => {} } as never),
+    /sparseJacobian: unknown option "onProgress"/,
+  );
+  [H, H2, x].forEach((t) => t.dispose());
+});

@@ -91,6 +91,27 @@ export interface IndexInfo {
   readonly host: Int32Array;
 }
 
+/**
+ * jit: the kernels a device launched between `record` and `finish` (see
+ * ../compile/program.ts).
+ */
+export interface Recording {
+  /** Ends the recording: a program replayable on new inputs, or why there is none. */
+  finish(outputs: readonly Storage[]): Replayable | string;
+  /** Ends the recording without a program (the traced function failed). */
+  abort(): void;
+}
+
+/** A recorded program. */
+export interface Replayable {
+  /** Runs the kernels on new inputs (realized, in the recorded order); returns the outputs. */
+  run(inputs: readonly Storage[]): Storage[];
+  /** Kernels (and checks) per run. */
+  readonly steps: number;
+  /** Releases what the program holds (the constants it read). */
+  dispose(): void;
+}
+
 /** One compute device. */
 export interface Backend {
   readonly kind: "cpu" | "webgpu";
@@ -125,6 +146,8 @@ export interface Backend {
   settled(s: Storage): Promise<void>;
   /** Waits until all queued work has finished (a no-op on synchronous backends). */
   sync(): Promise<void>;
+  /** Starts recording the kernels this device launches, for `jit`; `inputs` are realized. */
+  record(inputs: readonly Storage[]): Recording;
 
   fill(dtype: Dtype, size: number, value: number): Storage;
   /** out[i] = start + i * step */

@@ -41,6 +41,11 @@ export class Fault {
     this.#from = from;
   }
 
+  /** The checks and faults this fault is made of directly (jit rebuilds faults on replay). */
+  parts(): { checks: readonly Check[]; from: readonly Fault[] } {
+    return { checks: this.#checks, from: this.#from };
+  }
+
   /** True once every check behind it passed (cleared by `raise`). */
   get clean(): boolean {
     return this.#checks.length === 0 && this.#from.length === 0;

@@ -16,6 +16,7 @@ import { arange } from "../ops/creation.ts";
 import { concat, gather, reshape, scatterAdd } from "../ops/movement.ts";
 import { hvp, jvp } from "../ad/transforms.ts";
 import { checkOptions, oneOf } from "../options.ts";
+import { checkProgress, type ProgressCallback } from "../progress.ts";
 import { BandedMatrix, type BandLayout } from "./banded.ts";
 import type { Ordering } from "../linalg/ordering.ts";
 import { cachedHessianSparsity, checkArgs, jacobianSparsity, SparsityPattern } from "./pattern.ts";
@@ -251,6 +252,12 @@ export interface SparseHessianOptions {
   coloring?: Coloring;
   /** The vertex order of the colouring (default `"largest-first"`). */
   order?: ColoringOrder;
+  /**
+   * Called after each stage, `{ done, total: 3, unit: "stages" }`: the pattern (detected
+   * or given), its colouring, the compressed products (queued, on WebGPU). Detection is
+   * the slow stage on a first call; later calls reuse the cached pattern and colouring.
+   */
+  onProgress?: ProgressCallback;
 }
 
 /** Options of {@linkcode sparseJacobian}. */
@@ -279,7 +286,12 @@ function plan(
   shape: readonly [number | null, number],
   detect: () => SparsityPattern,
 ): Coloring {
-  checkOptions(op, opts, ["pattern", "coloring", "order"]);
+  checkOptions(op, opts, [
+    "pattern",
+    "coloring",
+    "order",
+    ...(kind === "star" ? ["onProgress"] : []),
+  ]);
   const order = opts.order === undefined
     ? undefined
     : oneOf(op, "order", opts.order, COLORING_ORDERS, "largest-first");
@@ -373,12 +385,21 @@ export function sparseHessian(
   opts: SparseHessianOptions = {},
 ): SparseMatrix {
   checkCall("sparseHessian", f, x);
+  const progress = checkProgress("sparseHessian", opts.onProgress);
+  const stage = (done: number) => progress?.({ done, total: 3, unit: "stages" });
   const n = x.size;
-  const c = plan("sparseHessian", "star", opts, [n, n], () => cachedHessianSparsity(f, x));
+  const c = plan("sparseHessian", "star", opts, [n, n], () => {
+    const p = cachedHessianSparsity(f, x);
+    stage(1);
+    return p;
+  });
+  if (opts.pattern !== undefined || opts.coloring !== undefined) stage(1);
+  stage(2);
   const values = tidy(() => {
     if (c.count === 0) return zeros([c.pattern.nnz], { dtype: x.dtype, device: x.device });
     return recover("sparseHessian", hvp(f, x, colorProbes(c, x)), c);
   });
+  stage(3);
   return new SparseMatrix(c.pattern, values, c);
 }
 

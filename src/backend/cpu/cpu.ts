@@ -4,21 +4,20 @@
  * generated loops (see ../lazy.ts and codegen.ts), exactly as on WebGPU; the rest runs at
  * once.
  */
-import type {
-  Backend,
-  BinaryOp,
-  IndexInfo,
-  RandomDist,
-  ReduceOp,
-  Storage,
-  UnaryOp,
-} from "../backend.ts";
-import type { Dtype, TypedArray } from "../../dtype.ts";
-import { broadcastStrides, coalesce, sizeOf } from "../../shape.ts";
-import { permutedStrides, planReduce } from "../../shape_plan.ts";
+import type { Backend, IndexInfo, RandomDist, Recording, Storage } from "../backend.ts";
+import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
+import { broadcastStrides, sizeOf } from "../../shape.ts";
 import { REDUCE_OPS } from "../backend.ts";
-import { children, type Expr, LazyStorage, measure } from "../lazy.ts";
-import { compile, JsGen } from "./codegen.ts";
+import { children, type LazyStorage } from "../../compile/lazy.ts";
+import { Graph } from "../../compile/graph.ts";
+import { DeferredBackend } from "../deferred.ts";
+import type { Target } from "../../compile/lower.ts";
+import { lowerFitting, splitSize } from "../../compile/schedule.ts";
+import { KernelCache } from "../../compile/kernels.ts";
+import type { Finished, Kernel } from "../../compile/uops.ts";
+import { Program, Recorder, recordingScope } from "../../compile/program.ts";
+import { mapSource, reduceSource, splitSource } from "./render.ts";
+import { H } from "./elementwise.ts";
 import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, scatterAddCpu } from "./movement.ts";
@@ -45,11 +44,19 @@ function forEachBatch(
 
 type L = LazyStorage<CpuStorage>;
 
-/** Fusion caps: expression nodes per generated function, and the depth of carried chains. */
-const MAX_NODES = 256;
-const MAX_DEPTH = 64;
-/** Most probes a split kernel loops over (see codegen.ts). */
+/** Most probes a split kernel loops over (see compile/lower.ts). */
 const MAX_SPLIT = 64;
+const TARGET: Target = { magicDivision: false, literals: true };
+
+// deno-lint-ignore no-explicit-any
+type Fn = (...args: any[]) => void;
+
+/** Compiled JavaScript kernels by structure (bounded: least recently used evicted). */
+export const kernels: KernelCache<Fn> = new KernelCache<Fn>(2048);
+
+function compileJs(source: string): Fn {
+  return (new Function("H", `"use strict"; return ${source};`) as (h: typeof H) => Fn)(H);
+}
 
 function lz(s: Storage): L {
   return s as L;
@@ -59,70 +66,91 @@ function dtypeOf(a: TypedArray): Dtype {
   return a instanceof Float64Array ? "f64" : a instanceof Int32Array ? "i32" : "f32";
 }
 
-function wrap(a: TypedArray, dtype: Dtype = dtypeOf(a)): L {
-  return new LazyStorage<CpuStorage>(dtype, a.length, new CpuStorage(a), null);
-}
-
-/** A split kernel's inner size M (a view broadcasting along a leading axis), or 0. */
-function splitSize(root: L): number {
-  let best = 0;
-  const seen = new Set<L>();
-  const stack = [root];
-  while (stack.length) {
-    const s = stack.pop()!;
-    if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
-    seen.add(s);
-    const e = s.expr;
-    if (e.kind === "view") {
-      const a = e.shape[0];
-      if (
-        e.shape.length >= 2 && e.strides[0] === 0 && a <= MAX_SPLIT && a > best &&
-        root.size % a === 0
-      ) best = a;
-    }
-    stack.push(...children(e));
-  }
-  return best > 1 ? root.size / best : 0;
-}
-
-/** Releases a storage reference; the last one returns the array to the pool. */
-function release(s: L): void {
-  if (--s.refs > 0) return;
-  if (s.buf) {
-    if (s.buf.arrived) pool.give(s.buf.data);
-  } else if (s.expr) { for (const c of children(s.expr)) release(c); }
-  s.buf = null;
-  s.expr = null;
-}
+const graph: Graph<CpuStorage> = new Graph<CpuStorage>(
+  { maxNodes: 256, maxDepth: 64, maxParams: Infinity, maxLeaves: Infinity },
+  (s) => realize(s),
+  (b) => {
+    if (b.arrived) pool.give(b.data);
+  },
+);
 
 /** Runs a storage's expression (if any) with a generated loop; returns the buffer. */
 function realize(s: L): CpuStorage {
   if (s.buf) return s.buf;
   const e = s.expr!;
-  const o = out(s.dtype, s.size);
-  const opts = { realize: (c: L) => void realize(c) };
+  const sub = (c: L) => void realize(c);
+  const compiled = (f: Finished, source: (k: Kernel) => string) =>
+    kernels.get(f, (k) => compileJs(source(k)));
+  let leaves: L[] = [];
+  let launch = (_o: TypedArray, _ls: TypedArray[]) => {};
   if (e.kind === "reduce") {
-    const g = new JsGen(opts);
-    const v = g.value(e.x);
     const op = REDUCE_OPS[e.op];
-    compile(g.key(`reduce-${op}`, v), () => g.reduceSource(op, v))(
-      o,
-      g.leaves,
-      g.params,
-      e.outer,
-      e.len,
-      e.inner,
-    );
+    const l = lowerFitting(TARGET, e.x, `reduce-${op}`, undefined, sub);
+    const fn = compiled(l.kernel, (k) => reduceSource(op, k));
+    const { outer, len, inner } = e;
+    leaves = l.leaves;
+    launch = (o, ls) => fn(o, ls, l.params, outer, len, inner);
   } else if (s.size > 0) {
-    const m = splitSize(s);
-    const g = new JsGen(m ? { ...opts, splitM: m } : opts);
-    const v = g.value(s);
-    if (m) compile(g.key("split", v), () => g.splitSource(v))(o, g.leaves, g.params, m, s.size / m);
-    else compile(g.key("map", v), () => g.mapSource(v))(o, g.leaves, g.params, s.size);
+    const m = splitSize(s, (a) => a <= MAX_SPLIT);
+    const l = lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub);
+    const size = s.size;
+    leaves = l.leaves;
+    const fn = compiled(l.kernel, m ? splitSource : mapSource);
+    launch = m ? (o, ls) => fn(o, ls, l.params, m, size / m) : (o, ls) => fn(o, ls, l.params, size);
   }
-  const buf = new CpuStorage(o);
-  s.settle(buf, release);
+  const buf = kernel(s.dtype, s.size, leaves, launch);
+  graph.settle(s, buf);
   return buf;
+}
+
+/** The recording in progress (jit), if any. */
+let rec: Recorder<CpuStorage> | null = null;
+
+/**
+ * Runs a kernel that writes a fresh array of `size` from the arrays of realized `inputs`
+ * (`zeroed`: one that starts at zero, else one from the pool with old values), and
+ * records it while a jit trace is recording.
+ */
+function kernel(
+  dtype: Dtype,
+  size: number,
+  inputs: readonly L[],
+  body: (o: TypedArray, xs: TypedArray[]) => void,
+  zeroed = false,
+): CpuStorage {
+  const run = (xs: readonly CpuStorage[]) => {
+    const o = zeroed ? allocArray(dtype, size) : out(dtype, size);
+    try {
+      body(o, xs.map((x) => x.data));
+    } catch (e) {
+      pool.give(o); // a kernel that throws (a singular matrix) returns its array
+      throw e;
+    }
+    return new CpuStorage(o);
+  };
+  const buf = run(inputs.map((x) => x.buf!));
+  rec?.step(inputs, buf, run);
+  return buf;
+}
+
+/** An opaque kernel's result as storage: inputs realized, the kernel run (and recorded). */
+function op(
+  dtype: Dtype,
+  size: number,
+  inputs: readonly Storage[],
+  body: (o: TypedArray, xs: TypedArray[]) => void,
+  zeroed = false,
+): L {
+  const ins = inputs.map((x) => {
+    realize(lz(x));
+    return lz(x);
+  });
+  return graph.leaf(kernel(dtype, size, ins, body, zeroed), dtype, size);
+}
+
+/** Marks the recording in progress as not replayable (work it cannot repeat). */
+function unrecordable(why: string): void {
+  if (rec) rec.poisoned ??= why;
 }
 
 /** Waits for every buffer under `s` still arriving from another device (see `to`). */
@@ -148,46 +176,8 @@ function arr(s: Storage): TypedArray {
   return realize(lz(s)).data;
 }
 
-/** A deferred expression; operands are run first where the chain grows too deep or big. */
-function expr(e: Expr<CpuStorage>, dtype: Dtype, size: number): L {
-  const kids = children(e);
-  for (const c of kids) if (c.depth >= MAX_DEPTH) realize(c);
-  if (1 + kids.reduce((a, c) => a + c.nodes, 0) > MAX_NODES) {
-    let m = measure(kids);
-    while (m.nodes + 1 > MAX_NODES) {
-      const big = kids.filter((c) => !c.buf).sort((a, b) => b.nodes - a.nodes)[0];
-      if (!big) break;
-      realize(big);
-      m = measure(kids);
-    }
-  }
-  return new LazyStorage<CpuStorage>(dtype, size, null, e);
-}
-
-/** x of `shape` read as if broadcast to `outShape` (no node when the sizes agree). */
-function broadcast(x: L, shape: readonly number[], outShape: readonly number[]): L {
-  if (sizeOf(shape) === sizeOf(outShape)) {
-    x.refs++;
-    return x;
-  }
-  return view(x, outShape, 0, broadcastStrides(shape, outShape));
-}
-
-/** A deferred view: out[idx] = x[offset + Σ idx·strides]. */
-function view(x: L, outShape: readonly number[], offset: number, strides: readonly number[]): L {
-  const n = sizeOf(outShape);
-  const c = coalesce(outShape, [strides]);
-  if (
-    offset === 0 && n === x.size && c.shape.length <= 1 &&
-    (c.shape.length === 0 || c.strides[0][0] === 1)
-  ) {
-    x.refs++; // the identity view
-    return x;
-  }
-  return expr({ kind: "view", x, shape: c.shape, offset, strides: c.strides[0] }, x.dtype, n);
-}
-
-export class CpuBackend implements Backend {
+export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
+  readonly graph: Graph<CpuStorage> = graph;
   readonly kind = "cpu" as const;
   readonly description = "CPU (TypeScript)";
   readonly dtypes: readonly Dtype[] = ["f32", "f64", "i32"];
@@ -196,18 +186,18 @@ export class CpuBackend implements Backend {
 
   upload(data: TypedArray): Storage {
     // one number stays a constant of the generated loops
-    if (data.length === 1) return expr({ kind: "const", value: data[0] }, dtypeOf(data), 1);
-    const a = out(dtypeOf(data), data.length);
-    a.set(data);
-    return wrap(a);
+    if (data.length === 1) return graph.fill(dtypeOf(data), 1, data[0]);
+    return op(dtypeOf(data), data.length, [], (o) => o.set(data));
   }
   /** The typed array behind a storage (computed if deferred), for copies to another device. */
   hostArray(s: Storage): TypedArray {
+    unrecordable("a copy to another device");
     return arr(s);
   }
   /** CPU storage for data still being read back from another device (see `to`). */
   fromTransit(data: Promise<TypedArray>, dtype: Dtype, size: number): Storage {
-    return new LazyStorage<CpuStorage>(dtype, size, new CpuStorage(data), null);
+    unrecordable("a copy from another device");
+    return graph.leaf(new CpuStorage(data), dtype, size);
   }
   async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
     await arrivals(lz(s));
@@ -215,13 +205,12 @@ export class CpuBackend implements Backend {
     return this.readSync(s, dtype, size, into);
   }
   readSync(s: Storage, _dtype: Dtype, _size: number, into?: TypedArray): TypedArray {
+    // a value read while a jit trace records: the program would depend on it, so none is made
+    unrecordable("a value read with dataSync() or itemSync()");
     const a = realize(lz(s)).data;
     if (!into) return a.slice();
     into.set(a);
     return into;
-  }
-  release(s: Storage): void {
-    release(lz(s));
   }
   materialize(s: Storage): void {
     realize(lz(s));
@@ -231,98 +220,56 @@ export class CpuBackend implements Backend {
     realize(lz(s));
   }
   raiseIf(_target: Storage, flag: Storage, message: string): void {
-    if (arr(flag)[0] !== 0) throw new RangeError(message);
+    const check = (xs: readonly CpuStorage[]) => {
+      if (xs[0].data[0] !== 0) throw new RangeError(message);
+      return null;
+    };
+    const f = lz(flag);
+    check([realize(f)]);
+    rec?.step([f], null, check);
+  }
+
+  /** Records the kernels run from now until `finish`, as a program replayable on new inputs. */
+  record(inputs: readonly Storage[]): Recording {
+    if (rec) throw new Error("internal: a jit trace is already recording on the CPU");
+    const r = new Recorder<CpuStorage>(inputs.map(lz));
+    rec = r;
+    const end = recordingScope();
+    const stop = () => {
+      if (rec === r) rec = null;
+      end();
+    };
+    const release = (x: L) => graph.release(x);
+    return {
+      finish: (outputs) => {
+        for (const o of outputs) realize(lz(o));
+        stop();
+        if (r.poisoned) {
+          r.dispose(release);
+          return r.poisoned;
+        }
+        return new Program(r, outputs.map(lz), {
+          free: (b) => graph.free(b),
+          wrap: (b, dtype, size) => graph.leaf(b, dtype, size),
+          release,
+        });
+      },
+      abort: () => {
+        stop();
+        r.dispose(release);
+      },
+    };
   }
   sync(): Promise<void> {
     return Promise.resolve();
   }
 
-  fill(dtype: Dtype, size: number, value: number): Storage {
-    return expr({ kind: "const", value }, dtype, size);
-  }
-  iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    return expr({ kind: "iota", start, step }, dtype, size);
-  }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
-    const a = out(dtype, size);
-    randomCpu(dist, a, seed, offset);
-    return wrap(a, dtype);
+    return op(dtype, size, [], (o) => randomCpu(dist, o, seed, offset));
   }
 
-  unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
-    return expr({ kind: "unary", op, x: lz(x) }, dtype, size);
-  }
-  binary(
-    op: BinaryOp,
-    dtype: Dtype,
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    const av = broadcast(lz(a), aShape, outShape), bv = broadcast(lz(b), bShape, outShape);
-    const o = expr({ kind: "binary", op, a: av, b: bv }, dtype, sizeOf(outShape));
-    release(av);
-    release(bv);
-    return o;
-  }
-  where(
-    dtype: Dtype,
-    c: Storage,
-    cShape: readonly number[],
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    const cv = broadcast(lz(c), cShape, outShape);
-    const av = broadcast(lz(a), aShape, outShape), bv = broadcast(lz(b), bShape, outShape);
-    const o = expr({ kind: "where", c: cv, a: av, b: bv }, dtype, sizeOf(outShape));
-    release(cv);
-    release(av);
-    release(bv);
-    return o;
-  }
   copy(dtype: Dtype, x: Storage, size: number): Storage {
-    return wrap(arr(x).slice(0, size), dtype);
-  }
-  cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
-    if (from === to) {
-      lz(x).refs++;
-      return x;
-    }
-    return expr({ kind: "cast", x: lz(x) }, to, size);
-  }
-
-  /** A deferred reduction: its input expression is evaluated inside the reducing loop. */
-  reduce(
-    op: ReduceOp,
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    axes: readonly number[],
-  ): Storage {
-    const plan = planReduce(shape, axes);
-    const { outer, inner } = plan;
-    const src = plan.perm
-      ? (() => {
-        const { outShape, strides } = permutedStrides(shape, plan.perm!);
-        return view(lz(x), outShape, 0, strides); // a view: no copy is made
-      })()
-      : (lz(x).refs++, lz(x));
-    if (plan.reduced === 1) return src;
-    const o = new LazyStorage<CpuStorage>(dtype, outer * inner, null, {
-      kind: "reduce",
-      op: REDUCE_OPS.indexOf(op),
-      x: src,
-      outer,
-      len: plan.reduced,
-      inner,
-    });
-    release(src);
-    return o;
+    return op(dtype, size, [x], (o, [a]) => o.set(a.subarray(0, size)));
   }
 
   matmul(
@@ -333,13 +280,16 @@ export class CpuBackend implements Backend {
     bShape: readonly number[],
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    matmulCpu(arr(a), aShape, arr(b), bShape, o, outShape);
-    return wrap(o);
+    return op(
+      dtype,
+      sizeOf(outShape),
+      [a, b],
+      (o, [A, B]) => matmulCpu(A, aShape, B, bShape, o, outShape),
+    );
   }
 
   solve(
-    op: string,
+    name: string,
     dtype: Dtype,
     a: Storage,
     aShape: readonly number[],
@@ -352,24 +302,23 @@ export class CpuBackend implements Backend {
     const batchShape = outShape.slice(0, r - 2);
     const aB = broadcastStrides(aShape.slice(0, -2), batchShape).map((s) => s * n * n);
     const bB = broadcastStrides(bShape.slice(0, -2), batchShape).map((s) => s * n * m);
-    const A = arr(a), B = arr(b);
-    const o = out(dtype, sizeOf(outShape));
-    const w = new Float64Array(n * cols);
-    let at = 0;
-    forEachBatch(batchShape, [aB, bB], (ao, bo) => {
-      packColumns(w, cols, A, ao, n, n, 0);
-      packColumns(w, cols, B, bo, n, m, n);
-      const { singular } = gaussJordan(w, n, cols, false);
-      if (singular) throw singularError(op, at, singular);
-      for (let i = 0; i < n; i++) {
-        for (let j = 0; j < m; j++) o[at * n * m + i * m + j] = w[i * cols + n + j];
-      }
-      at++;
+    return op(dtype, sizeOf(outShape), [a, b], (o, [A, B]) => {
+      const w = new Float64Array(n * cols);
+      let at = 0;
+      forEachBatch(batchShape, [aB, bB], (ao, bo) => {
+        packColumns(w, cols, A, ao, n, n, 0);
+        packColumns(w, cols, B, bo, n, m, n);
+        const { singular } = gaussJordan(w, n, cols, false);
+        if (singular) throw singularError(name, at, singular);
+        for (let i = 0; i < n; i++) {
+          for (let j = 0; j < m; j++) o[at * n * m + i * m + j] = w[i * cols + n + j];
+        }
+        at++;
+      });
     });
-    return wrap(o);
   }
   det(
-    op: string,
+    name: string,
     mode: "det" | "logdet",
     dtype: Dtype,
     a: Storage,
@@ -377,32 +326,27 @@ export class CpuBackend implements Backend {
   ): Storage {
     const r = aShape.length, n = aShape[r - 1];
     const count = sizeOf(aShape.slice(0, -2));
-    const A = arr(a);
-    const o = out(dtype, count);
-    const w = new Float64Array(n * n);
-    for (let b = 0; b < count; b++) {
-      packColumns(w, n, A, b * n * n, n, n, 0);
-      const { logabs, sign, singular } = gaussJordan(w, n, n, true);
-      if (mode === "det") o[b] = singular ? 0 : sign * Math.exp(logabs);
-      else {
-        const msg = logdetError(op, b, singular, sign);
-        if (msg) throw new RangeError(msg);
-        o[b] = logabs;
+    return op(dtype, count, [a], (o, [A]) => {
+      const w = new Float64Array(n * n);
+      for (let b = 0; b < count; b++) {
+        packColumns(w, n, A, b * n * n, n, n, 0);
+        const { logabs, sign, singular } = gaussJordan(w, n, n, true);
+        if (mode === "det") o[b] = singular ? 0 : sign * Math.exp(logabs);
+        else {
+          const msg = logdetError(name, b, singular, sign);
+          if (msg) throw new RangeError(msg);
+          o[b] = logabs;
+        }
       }
-    }
-    return wrap(o);
+    });
   }
 
   eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
-    const A = arr(a);
-    const o = out(dtype, batch * (n + 1) * n);
-    for (let b = 0; b < batch; b++) eighCpu(A, b * n * n, n, o, b * (n + 1) * n);
-    return wrap(o);
+    return op(dtype, batch * (n + 1) * n, [a], (o, [A]) => {
+      for (let b = 0; b < batch; b++) eighCpu(A, b * n * n, n, o, b * (n + 1) * n);
+    });
   }
 
-  comb(dtype: Dtype, n: number, period: number): Storage {
-    return expr({ kind: "comb", n, period }, dtype, period * n);
-  }
   unshuffleBand(
     dtype: Dtype,
     hv: Storage,
@@ -412,46 +356,17 @@ export class CpuBackend implements Backend {
     upper: boolean,
     mirror: boolean,
   ): Storage {
-    const o = out(dtype, (b + 1) * n);
-    unshuffleCpu(arr(hv), o, n, b, period, upper, mirror);
-    return wrap(o);
-  }
-  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
-    const o = out(dtype, (b + 1) * n);
-    substituteCpu(arr(hv), o, n, b, upper);
-    return wrap(o);
-  }
-
-  stridedCopy(
-    _dtype: Dtype,
-    x: Storage,
-    outShape: readonly number[],
-    offset: number,
-    strides: readonly number[],
-  ): Storage {
-    return view(lz(x), outShape, offset, strides);
-  }
-  pad(
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    pads: readonly (readonly [number, number])[],
-    value: number,
-  ): Storage {
-    const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-    return expr(
-      {
-        kind: "pad",
-        x: lz(x),
-        outShape,
-        inShape: [...shape],
-        before: pads.map((q) => q[0]),
-        value,
-      },
+    return op(
       dtype,
-      sizeOf(outShape),
+      (b + 1) * n,
+      [hv],
+      (o, [h]) => unshuffleCpu(h, o, n, b, period, upper, mirror),
     );
   }
+  substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
+    return op(dtype, (b + 1) * n, [hv], (o, [h]) => substituteCpu(h, o, n, b, upper));
+  }
+
   concat(
     dtype: Dtype,
     xs: readonly Storage[],
@@ -459,9 +374,7 @@ export class CpuBackend implements Backend {
     axis: number,
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    concatCpu(xs.map(arr), shapes, axis, o, outShape);
-    return wrap(o);
+    return op(dtype, sizeOf(outShape), xs, (o, as) => concatCpu(as, shapes, axis, o, outShape));
   }
   gather(
     dtype: Dtype,
@@ -471,10 +384,10 @@ export class CpuBackend implements Backend {
     _idx: Storage,
     idxInfo: IndexInfo,
   ): Storage {
+    // the indices are host values known when the op is built (jit keys on them)
     const m = idxInfo.host.length;
-    const o = out(dtype, sizeOf(shape.slice(0, axis)) * m * sizeOf(shape.slice(axis + 1)));
-    gatherCpu(arr(x), shape, axis, idxInfo.host, o);
-    return wrap(o);
+    const size = sizeOf(shape.slice(0, axis)) * m * sizeOf(shape.slice(axis + 1));
+    return op(dtype, size, [x], (o, [a]) => gatherCpu(a, shape, axis, idxInfo.host, o));
   }
   scatterAdd(
     dtype: Dtype,
@@ -485,13 +398,16 @@ export class CpuBackend implements Backend {
     idxInfo: IndexInfo,
     outShape: readonly number[],
   ): Storage {
-    const o = out(dtype, sizeOf(outShape));
-    scatterAddCpu(arr(g), outShape, axis, idxInfo.host, o);
-    return wrap(o);
+    return op(
+      dtype,
+      sizeOf(outShape),
+      [g],
+      (o, [a]) => scatterAddCpu(a, outShape, axis, idxInfo.host, o),
+    );
   }
 
   choleskyBanded(
-    op: string,
+    name: string,
     dtype: Dtype,
     ab: Storage,
     batch: number,
@@ -499,17 +415,15 @@ export class CpuBackend implements Backend {
     b: number,
     lower: boolean,
   ): Storage {
-    const o = out(dtype, batch * (b + 1) * n);
-    try {
-      choleskyBandedCpu(op, arr(ab), o, batch, n, b, lower);
-    } catch (e) {
-      pool.give(o);
-      throw e;
-    }
-    return wrap(o);
+    return op(
+      dtype,
+      batch * (b + 1) * n,
+      [ab],
+      (o, [a]) => choleskyBandedCpu(name, a, o, batch, n, b, lower),
+    );
   }
   solveBanded(
-    op: string,
+    name: string,
     dtype: Dtype,
     ab: Storage,
     rhs: Storage,
@@ -519,17 +433,15 @@ export class CpuBackend implements Backend {
     m: number,
     lower: boolean,
   ): Storage {
-    const o = out(dtype, batch * n * m);
-    try {
-      solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
-    } catch (e) {
-      pool.give(o);
-      throw e;
-    }
-    return wrap(o);
+    return op(
+      dtype,
+      batch * n * m,
+      [ab, rhs],
+      (o, [a, r]) => solveBandedCpu(name, a, r, o, batch, n, b, m, lower),
+    );
   }
   solveBandedGeneral(
-    op: string,
+    name: string,
     dtype: Dtype,
     ab: Storage,
     rhs: Storage,
@@ -539,13 +451,11 @@ export class CpuBackend implements Backend {
     u: number,
     m: number,
   ): Storage {
-    const o = out(dtype, batch * n * m);
-    try {
-      solveBandedGeneralCpu(op, arr(ab), arr(rhs), o, batch, n, l, u, m);
-    } catch (e) {
-      pool.give(o);
-      throw e;
-    }
-    return wrap(o);
+    return op(
+      dtype,
+      batch * n * m,
+      [ab, rhs],
+      (o, [a, r]) => solveBandedGeneralCpu(name, a, r, o, batch, n, l, u, m),
+    );
   }
 }

@@ -144,7 +144,7 @@ function factor(
 export function statusBuffer(rt: GpuRuntime, batch: number): GpuStorage {
   // safe to write now: an upload buffer is never one the open batch uses
   const status = rt.pool.acquire(batch * 4, rt.batch, true);
-  rt.device.queue.writeBuffer(status.buffer, 0, new Uint32Array(batch));
+  rt.write(status, new Uint32Array(batch));
   return status;
 }
 

@@ -34,7 +34,16 @@ export class BufferPool {
     private readonly maxPooledBytes: number,
   ) {}
 
+  /** Told of every buffer handed out (a jit trace recording what it made). */
+  onAcquire: ((s: GpuStorage) => void) | null = null;
+
   acquire(bytes: number, currentBatch: number, forUpload: boolean): GpuStorage {
+    const s = this.#take(bytes, currentBatch, forUpload);
+    this.onAcquire?.(s);
+    return s;
+  }
+
+  #take(bytes: number, currentBatch: number, forUpload: boolean): GpuStorage {
     const cap = sizeClass(bytes);
     const list = this.#free.get(cap);
     if (list && list.length > 0) {
@@ -70,6 +79,11 @@ export class BufferPool {
     if (!list) this.#free.set(cap, list = []);
     list.push(s.buffer);
     this.#pooledBytes += cap;
+  }
+
+  /** Destroys a buffer that is not pooled (a uniform block) once the open batch no longer uses it. */
+  retire(buffer: GPUBuffer): void {
+    this.#doomed.push(buffer);
   }
 
   /** Called after a batch is submitted: buffers waiting on it may now be destroyed. */

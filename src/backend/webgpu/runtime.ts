@@ -11,6 +11,7 @@
  */
 import { BufferPool, type GpuStorage } from "./pool.ts";
 import { Check } from "../fault.ts";
+import { GpuRecorder } from "./program.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
 /**
@@ -178,6 +179,61 @@ export class GpuRuntime {
     pass.dispatchWorkgroups(gx, gy);
     this.#batchKernels.push(spec.name);
     this.stats.dispatches++;
+    this.#recorder?.dispatch(spec.name, pipeline, params, buffers, gx, gy);
+  }
+
+  #recorder: GpuRecorder | null = null;
+
+  /** Records every dispatch, upload, check and buffer taken until `stop` (jit). */
+  record(inputs: readonly GpuStorage[]): { recorder: GpuRecorder; stop: () => void } {
+    if (this.#recorder) throw new Error("internal: a jit trace is already recording on WebGPU");
+    const recorder = new GpuRecorder(inputs);
+    this.#recorder = recorder;
+    this.pool.onAcquire = (s) => recorder.made(s);
+    return {
+      recorder,
+      stop: () => {
+        if (this.#recorder !== recorder) return;
+        this.#recorder = null;
+        this.pool.onAcquire = null;
+      },
+    };
+  }
+
+  /** Writes host data into a buffer (recorded as an upload while a jit trace records). */
+  write(dst: GpuStorage, data: ArrayBufferView<ArrayBuffer>): void {
+    if (data.byteLength > 0) this.device.queue.writeBuffer(dst.buffer, 0, data);
+    this.#recorder?.upload(dst, data);
+  }
+
+  /** Copies `bytes` from one buffer to another, in order with the queued kernels. */
+  copy(src: GpuStorage, dst: GpuStorage, bytes: number): void {
+    const size = Math.ceil(bytes / 4) * 4;
+    if (size > 0) this.copyEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, size);
+    src.lastBatch = dst.lastBatch = this.batch;
+  }
+
+  /** Records a dispatch whose pipeline and bind group are already made (a jit replay). */
+  replayDispatch(
+    name: string,
+    pipeline: GPUComputePipeline,
+    group: GPUBindGroup,
+    gx: number,
+    gy: number,
+    buffers: readonly GpuStorage[],
+  ): void {
+    const pass = this.#computePass();
+    for (const b of buffers) b.lastBatch = this.batch;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, group);
+    pass.dispatchWorkgroups(gx, gy);
+    this.#batchKernels.push(name);
+    this.stats.dispatches++;
+  }
+
+  /** Destroys a uniform buffer once the open batch no longer uses it. */
+  retire(buffer: GPUBuffer): void {
+    this.pool.retire(buffer);
   }
 
   /** Submits the batch being recorded, if any. Does not wait. */
@@ -227,6 +283,7 @@ export class GpuRuntime {
     src.lastBatch = this.batch;
     const check = new Check();
     this.#checks.push({ staging, verdict, check });
+    this.#recorder?.check(src, bytes, verdict, check);
     return check;
   }
 

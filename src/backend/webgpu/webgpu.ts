@@ -8,28 +8,31 @@
  */
 import {
   type Backend,
-  type BinaryOp,
   type IndexInfo,
   RANDOM_DISTS,
   type RandomDist,
-  REDUCE_OPS,
-  type ReduceOp,
+  type Recording,
   type Storage,
-  type UnaryOp,
 } from "../backend.ts";
 import { type Dtype, itemSize, type TypedArray } from "../../dtype.ts";
 import { broadcastStrides, coalesce, fmtShape, MAX_RANK, sizeOf, stridesOf } from "../../shape.ts";
-import { permutedStrides, planReduce } from "../../shape_plan.ts";
 import { seedKey } from "../../random/philox.ts";
 import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
+import { LazyStorage } from "../../compile/lazy.ts";
+import { Graph } from "../../compile/graph.ts";
+import { DeferredBackend } from "../deferred.ts";
+import type { Lowered, Target } from "../../compile/lower.ts";
+import { lowerFitting, splitSize } from "../../compile/schedule.ts";
+import { KernelCache } from "../../compile/kernels.ts";
+import { fill, packSlots } from "./codegen.ts";
+import { recordingScope } from "../../compile/program.ts";
+import { GpuProgram } from "./program.ts";
 import { eighGpu } from "./eigh.ts";
 import { solveBandedGeneralGpu } from "./banded_lu.ts";
-import { children, type Expr, LazyStorage, measure, ownParams } from "../lazy.ts";
-import { type GenOptions, KernelGen } from "./codegen.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 import { type Check, type Fault, joinFaults } from "../fault.ts";
 
@@ -73,6 +76,7 @@ const MAX_DEPTH = 64;
 const MAX_PARAMS = 236;
 /** Uniform slots a fused kernel has (`v: array<vec4u, 62>` in the templates). */
 const SLOT_CAPACITY = 248;
+const TARGET: Target = { magicDivision: true, literals: false };
 
 const groups = (n: number, wg = WG) => Math.ceil(n / wg);
 
@@ -84,32 +88,6 @@ const groups = (n: number, wg = WG) => Math.ceil(n / wg);
  */
 const MAX_SPLIT = 64;
 const MAX_SPLIT_CPU_LIKE = 4096;
-
-/**
- * The inner size M for a split kernel, or 0. Any M dividing the size is correct (the index
- * is q·M + r either way); a good one comes from a view broadcasting along a leading axis
- * (K probes against one primal), whose index then needs no division.
- */
-function splitSize(root: LazyStorage<GpuStorage>, maxSplit: number): number {
-  let best = 0;
-  const seen = new Set<LazyStorage<GpuStorage>>();
-  const stack = [root];
-  while (stack.length) {
-    const s = stack.pop()!;
-    if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
-    seen.add(s);
-    const e = s.expr;
-    if (e.kind === "view") {
-      const a = e.shape[0];
-      const ok = a <= MAX_SPLIT || (a <= maxSplit && root.size / a >= WG);
-      if (e.shape.length >= 2 && e.strides[0] === 0 && ok && a > best && root.size % a === 0) {
-        best = a;
-      }
-    }
-    stack.push(...children(e));
-  }
-  return best > 1 ? root.size / best : 0;
-}
 
 function lz(s: Storage): LazyStorage<GpuStorage> {
   return s as LazyStorage<GpuStorage>;
@@ -124,7 +102,7 @@ function checkRank(op: string, shape: readonly number[]): void {
   }
 }
 
-export class WebGpuBackend implements Backend {
+export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backend {
   readonly kind = "webgpu" as const;
   readonly description: string;
   readonly dtypes: readonly Dtype[] = ["f32", "i32"];
@@ -138,14 +116,29 @@ export class WebGpuBackend implements Backend {
     maxCount: number;
   }[] = [];
   readonly #maxLeaves: number;
+  /** The deferred expressions of this device. */
+  readonly graph: Graph<GpuStorage>;
+  /** Generated kernels by structure (the pipelines themselves are cached by the runtime). */
+  readonly #kernels = new KernelCache<string>(2048);
 
   constructor(readonly rt: GpuRuntime) {
+    super();
     this.description = `WebGPU (${rt.adapterDescription})`;
     this.maxStorageBytes = rt.maxStorageBytes;
     // one binding is the output; stay well inside the default limit of 8 on any device
     this.#maxLeaves = Math.max(
       4,
       Math.min(12, rt.device.limits.maxStorageBuffersPerShaderStage - 2),
+    );
+    this.graph = new Graph<GpuStorage>(
+      {
+        maxNodes: MAX_NODES,
+        maxDepth: MAX_DEPTH,
+        maxParams: MAX_PARAMS,
+        maxLeaves: this.#maxLeaves,
+      },
+      (s) => this.#realize(s),
+      (b) => this.rt.pool.release(b, this.rt.batch),
     );
   }
 
@@ -171,42 +164,6 @@ export class WebGpuBackend implements Backend {
     return s;
   }
 
-  /** A deferred expression; children are realized first where the fused kernel would grow too big. */
-  #expr(expr: Expr<GpuStorage>, dtype: Dtype, size: number): LazyStorage<GpuStorage> {
-    const kids = children(expr);
-    const own = ownParams(expr);
-    const fits = (m: { nodes: number; leaves: number; params: number }) =>
-      m.nodes + 1 <= MAX_NODES && m.leaves <= this.#maxLeaves && m.params + own <= MAX_PARAMS;
-    const bound = () => ({
-      nodes: kids.reduce((a, c) => a + c.nodes, 0),
-      leaves: kids.reduce((a, c) => a + c.leaves, 0),
-      params: kids.reduce((a, c) => a + c.params, 0),
-    });
-    // a chain deeper than this (an eager loop that never ends a tidy) is cut: its fused
-    // kernels would otherwise grow, and be compiled anew, with every iteration
-    for (const c of kids) if (c.depth >= MAX_DEPTH) this.#realize(c);
-    let exact = null;
-    if (!fits(bound())) {
-      exact = measure(kids);
-      while (!fits(exact)) {
-        const big = kids.filter((c) =>
-          !c.buf
-        ).sort((a, b) => b.nodes + b.params - (a.nodes + a.params))[0];
-        if (!big) break;
-        this.#realize(big);
-        exact = measure(kids);
-      }
-    }
-    const out = new LazyStorage(dtype, size, null, expr);
-    if (exact) {
-      // the bounds would keep growing with sharing; start again from the exact size
-      out.nodes = exact.nodes + 1;
-      out.leaves = exact.leaves;
-      out.params = exact.params + own;
-    }
-    return out;
-  }
-
   /** Runs a storage's expression (if any) into a buffer. */
   #realize(s: LazyStorage<GpuStorage>): GpuStorage {
     if (s.buf) return s.buf;
@@ -222,7 +179,7 @@ export class WebGpuBackend implements Backend {
         len = Math.ceil(len / (inner === 1 && len > STRIDED_CHUNK ? TREE_CHUNK : STRIDED_CHUNK));
       }
       const buf = this.#realize(src); // len was 1 from the start: a (deferred) view
-      s.settle(buf, (c) => this.release(c));
+      this.graph.settle(s, buf);
       // the result buffer now belongs to s; drop src's claim on it without freeing it
       src.buf = null;
       src.refs = 0;
@@ -230,53 +187,53 @@ export class WebGpuBackend implements Backend {
     }
     const out = this.#alloc(s.byteLength);
     if (s.size > 0) {
-      const realize = (c: LazyStorage<GpuStorage>) => void this.#realize(c);
-      const m = splitSize(s, this.rt.cpuLike ? MAX_SPLIT_CPU_LIKE : MAX_SPLIT);
-      if (m) {
-        const [g, v] = this.#generate(s, { firstBinding: 2, realize, splitM: m });
-        const params = new Params().u32(m).u32(s.size / m).u32(0).u32(0).slots(g.slots).buffer;
-        const spec: KernelSpec = {
-          name: "fused_map_split",
-          shader: "fused_map_split",
-          workgroupSize: WG,
-          generated: { key: g.key(v), source: () => g.fill(SHADERS.fused_map_split, v) },
-        };
-        this.rt.dispatch(spec, {}, params, [out, ...g.leaves], groups(m));
-      } else {
-        const [g, v] = this.#generate(s, { firstBinding: 2, realize });
-        const params = new Params().u32(s.size).u32(0).u32(0).u32(0).slots(g.slots).buffer;
-        const spec: KernelSpec = {
-          name: "fused_map",
-          shader: "fused_map",
-          workgroupSize: WG,
-          generated: { key: g.key(v), source: () => g.fill(SHADERS.fused_map, v) },
-        };
-        this.rt.dispatch(spec, {}, params, [out, ...g.leaves], groups(s.size));
-      }
+      const maxSplit = this.rt.cpuLike ? MAX_SPLIT_CPU_LIKE : MAX_SPLIT;
+      // on a GPU a split trades parallelism for cheaper indexing, so only short loops pay
+      const m = splitSize(s, (a) => a <= MAX_SPLIT || (a <= maxSplit && s.size / a >= WG));
+      const shader = m ? "fused_map_split" : "fused_map";
+      const l = this.#lower(s, shader, m || undefined);
+      const head = m ? new Params().u32(m).u32(s.size / m) : new Params().u32(s.size).u32(0);
+      const params = head.u32(0).u32(0).slots(packSlots(l.params, l.ptypes)).buffer;
+      const spec: KernelSpec = {
+        name: shader,
+        shader,
+        workgroupSize: WG,
+        generated: this.#generated(l, shader),
+      };
+      this.rt.dispatch(
+        spec,
+        {},
+        params,
+        [out, ...l.leaves.map((c) => c.buf!)],
+        groups(m || s.size),
+      );
     }
-    s.settle(out, (c) => this.release(c));
+    this.graph.settle(s, out);
     return out;
   }
 
   /**
-   * Generates the glue for `s`. The fusion caps bound nodes, not code: a node read at several
-   * indices is emitted (and its numbers stored) once per index, so the uniform slots can still
-   * run out; then the largest unrealized operand is run on its own and generation retried.
+   * A lowered kernel's source for a template, named by an id the kernel cache confirms uop
+   * by uop (the pipeline cache keys on it).
    */
-  #generate(s: LazyStorage<GpuStorage>, opts: GenOptions): [KernelGen, string] {
-    for (;;) {
-      const g = new KernelGen(opts);
-      const v = g.value(s);
-      if (g.slots.length <= SLOT_CAPACITY && g.leaves.length <= this.#maxLeaves + 1) return [g, v];
-      const inner = s.expr?.kind === "reduce" ? [] : s.expr ? children(s.expr) : [];
-      const kids = inner.flatMap((c) => (c.buf ? [] : [c]));
-      const big = kids.sort((a, b) => measure([b]).nodes - measure([a]).nodes)[0];
-      if (!big) {
-        throw new Error(`internal: a single fused node needs ${g.slots.length} uniform slots`);
-      }
-      // realize the biggest operand (or, if s is a view-like node over one operand, that one)
-      this.#realize(big);
-    }
+  #generated(l: Lowered<GpuStorage>, shader: keyof typeof SHADERS): KernelSpec["generated"] {
+    const key = this.#kernels.get(
+      l.kernel,
+      (k) => `${shader}|${k.key}|${this.#kernels.stats.count}`,
+    );
+    return { key, source: () => fill(SHADERS[shader], l.kernel.kernel(), 2) };
+  }
+
+  /** Lowers `s` for a template, running operands first while the kernel exceeds the uniform slots or bindings. */
+  #lower(s: LazyStorage<GpuStorage>, shader: string, splitM?: number): Lowered<GpuStorage> {
+    return lowerFitting(
+      TARGET,
+      s,
+      shader,
+      splitM,
+      (c) => void this.#realize(c),
+      (l) => l.params.length <= SLOT_CAPACITY && l.leaves.length <= this.#maxLeaves + 1,
+    );
   }
 
   /** The buffer behind a storage, running its expression first if needed. */
@@ -290,22 +247,15 @@ export class WebGpuBackend implements Backend {
     shape: readonly number[],
     outShape: readonly number[],
   ): LazyStorage<GpuStorage> {
-    const n = sizeOf(outShape);
-    if (sizeOf(shape) === n) {
-      x.refs++;
-      return x;
-    }
-    return lz(this.stridedCopy(x.dtype, x, outShape, 0, broadcastStrides(shape, outShape)));
+    return this.graph.broadcast(x, shape, outShape);
   }
 
   upload(data: TypedArray): Storage {
     const dtype: Dtype = data instanceof Int32Array ? "i32" : "f32";
     // one number: keep it on the host; fused kernels read it from their uniforms
-    if (data.length === 1) return this.#expr({ kind: "const", value: data[0] }, dtype, 1);
+    if (data.length === 1) return this.graph.fill(dtype, 1, data[0]);
     const s = this.rt.pool.acquire(data.byteLength, this.rt.batch, true);
-    if (data.byteLength > 0) {
-      this.rt.device.queue.writeBuffer(s.buffer, 0, data as Float32Array<ArrayBuffer>);
-    }
+    this.rt.write(s, data as Float32Array<ArrayBuffer>);
     return this.#wrap(s, dtype, data.length, []);
   }
   async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
@@ -321,14 +271,6 @@ export class WebGpuBackend implements Backend {
   async #raise(fault: Fault | null): Promise<void> {
     if (fault) await fault.raise(() => this.rt.flush());
   }
-  release(s: Storage): void {
-    const ls = lz(s);
-    if (--ls.refs > 0) return;
-    if (ls.buf) this.rt.pool.release(ls.buf, this.rt.batch);
-    else if (ls.expr) { for (const c of children(ls.expr)) this.release(c); }
-    ls.buf = null;
-    ls.expr = null;
-  }
   sync(): Promise<void> {
     return this.rt.sync();
   }
@@ -338,6 +280,26 @@ export class WebGpuBackend implements Backend {
     await this.rt.sync();
     await this.#raise(fault);
   }
+  /** Records the kernels run from now until `finish`, as a program replayable on new inputs (jit). */
+  record(inputs: readonly Storage[]): Recording {
+    const ins = inputs.map(lz);
+    const { recorder, stop } = this.rt.record(ins.map((s) => this.#buf(s)));
+    const end = recordingScope();
+    const done = () => {
+      stop();
+      end();
+    };
+    return {
+      finish: (outputs) => {
+        const outs = outputs.map(lz);
+        for (const o of outs) this.#buf(o);
+        done();
+        return new GpuProgram(this.rt, recorder, ins, outs);
+      },
+      abort: done,
+    };
+  }
+
   /** Runs any deferred work behind `s` now (for timing; reads do it by themselves). */
   materialize(s: Storage): void {
     this.#buf(s);
@@ -348,12 +310,6 @@ export class WebGpuBackend implements Backend {
     lz(target).fault = joinFaults([lz(target).fault, lz(flag).fault], check);
   }
 
-  fill(dtype: Dtype, size: number, value: number): Storage {
-    return this.#expr({ kind: "const", value }, dtype, size);
-  }
-  iota(dtype: Dtype, size: number, start: number, step: number): Storage {
-    return this.#expr({ kind: "iota", start, step }, dtype, size);
-  }
   random(dist: RandomDist, dtype: Dtype, size: number, seed: number, offset: number): Storage {
     const o = this.#alloc(size * 4);
     const [k0, k1] = seedKey(seed);
@@ -362,61 +318,12 @@ export class WebGpuBackend implements Backend {
     return this.#wrap(o, dtype, size, []);
   }
 
-  unary(op: UnaryOp, dtype: Dtype, x: Storage, size: number): Storage {
-    return this.#expr({ kind: "unary", op, x: lz(x) }, dtype, size);
-  }
-
-  binary(
-    op: BinaryOp,
-    dtype: Dtype,
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    const av = this.#broadcast(lz(a), aShape, outShape);
-    const bv = this.#broadcast(lz(b), bShape, outShape);
-    const out = this.#expr({ kind: "binary", op, a: av, b: bv }, dtype, sizeOf(outShape));
-    this.release(av);
-    this.release(bv);
-    return out;
-  }
-
-  where(
-    dtype: Dtype,
-    c: Storage,
-    cShape: readonly number[],
-    a: Storage,
-    aShape: readonly number[],
-    b: Storage,
-    bShape: readonly number[],
-    outShape: readonly number[],
-  ): Storage {
-    const cv = this.#broadcast(lz(c), cShape, outShape);
-    const av = this.#broadcast(lz(a), aShape, outShape);
-    const bv = this.#broadcast(lz(b), bShape, outShape);
-    const out = this.#expr({ kind: "where", c: cv, a: av, b: bv }, dtype, sizeOf(outShape));
-    this.release(cv);
-    this.release(av);
-    this.release(bv);
-    return out;
-  }
-
   /** A real copy kernel (the bandwidth yardstick of the benchmarks). */
   copy(dtype: Dtype, x: Storage, size: number): Storage {
     const src = this.#buf(x);
     const o = this.#alloc(size * 4);
     this.rt.dispatch(K.copy, {}, new Params().u32(size).buffer, [src, o], groups(size));
     return this.#wrap(o, dtype, size, [x]);
-  }
-
-  cast(x: Storage, from: Dtype, to: Dtype, size: number): Storage {
-    if (from === to) {
-      lz(x).refs++;
-      return x;
-    }
-    return this.#expr({ kind: "cast", x: lz(x) }, to, size);
   }
 
   /**
@@ -431,79 +338,31 @@ export class WebGpuBackend implements Backend {
     len: number,
     inner: number,
   ): LazyStorage<GpuStorage> {
-    const [g, v] = this.#generate(src, { firstBinding: 2, realize: (c) => void this.#realize(c) });
-    const key = g.key(v);
+    const tree = inner === 1 && len > STRIDED_CHUNK;
+    const shader = tree ? "reduce_tree" : "reduce_strided";
+    const l = this.#lower(src, shader);
+    const slots = packSlots(l.params, l.ptypes);
+    const generated = this.#generated(l, shader);
     let chunks: number, count: number, params: ArrayBuffer, groupCount: number;
     let spec: KernelSpec;
-    if (inner === 1 && len > STRIDED_CHUNK) {
+    if (tree) {
       chunks = Math.ceil(len / TREE_CHUNK);
       count = outer * chunks;
-      params = new Params().u32(len).u32(chunks).u32(outer).u32(0).slots(g.slots).buffer;
+      params = new Params().u32(len).u32(chunks).u32(outer).u32(0).slots(slots).buffer;
       groupCount = count;
-      spec = {
-        name: "reduce_tree",
-        shader: "reduce_tree",
-        workgroupSize: TREE_WG,
-        generated: { key, source: () => g.fill(SHADERS.reduce_tree, v) },
-      };
+      spec = { name: shader, shader, workgroupSize: TREE_WG, generated };
     } else {
       chunks = Math.ceil(len / STRIDED_CHUNK);
       count = outer * chunks * inner;
       params = new Params().u32(count).u32(len).u32(inner).u32(chunks).u32(STRIDED_CHUNK)
-        .u32(0).u32(0).u32(0).slots(g.slots).buffer;
+        .u32(0).u32(0).u32(0).slots(slots).buffer;
       groupCount = groups(count);
-      spec = {
-        name: "reduce_strided",
-        shader: "reduce_strided",
-        workgroupSize: WG,
-        generated: { key, source: () => g.fill(SHADERS.reduce_strided, v) },
-      };
+      spec = { name: shader, shader, workgroupSize: WG, generated };
     }
     const o = this.#alloc(count * 4);
-    const consts: Record<string, number> = spec.name === "reduce_tree"
-      ? { OP, PER: TREE_PER }
-      : { OP };
-    this.rt.dispatch(spec, consts, params, [o, ...g.leaves], groupCount);
+    const consts: Record<string, number> = tree ? { OP, PER: TREE_PER } : { OP };
+    this.rt.dispatch(spec, consts, params, [o, ...l.leaves.map((c) => c.buf!)], groupCount);
     return this.#wrap(o, src.dtype, count, [src]);
-  }
-
-  reduce(
-    op: ReduceOp,
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    axes: readonly number[],
-  ): Storage {
-    const plan = planReduce(shape, axes);
-    const OP = REDUCE_OPS.indexOf(op);
-    const { outer, inner } = plan;
-    const len = plan.reduced;
-    let src: LazyStorage<GpuStorage>;
-    if (plan.perm) {
-      const { outShape, strides } = permutedStrides(shape, plan.perm);
-      src = lz(this.stridedCopy(dtype, x, outShape, 0, strides)); // a view: no copy is made
-    } else {
-      src = lz(x);
-      src.refs++;
-    }
-    if (len === 0) {
-      // an empty reduced axis: the sum is 0 (max/min of nothing is refused above this layer)
-      this.release(src);
-      return this.fill(dtype, outer * inner, 0);
-    }
-    if (len === 1) return src;
-    // deferred: runs when something reads it, so a value nobody needs (the forward sum
-    // under grad) costs nothing
-    const out = new LazyStorage(dtype, outer * inner, null, {
-      kind: "reduce",
-      op: OP,
-      x: src,
-      outer,
-      len,
-      inner,
-    });
-    this.release(src);
-    return out;
   }
 
   matmul(
@@ -565,7 +424,7 @@ export class WebGpuBackend implements Backend {
     const wb = this.#buf(w);
     const init = new Float32Array(batch * 3).map((_, i) => (i % 3 === 1 ? 1 : 0));
     const acc = this.rt.pool.acquire(init.byteLength, this.rt.batch, true);
-    this.rt.device.queue.writeBuffer(acc.buffer, 0, init);
+    this.rt.write(acc, init);
     for (let step = 0; step < n; step++) {
       const pp = new Params().u32(batch).u32(n).u32(cols).u32(step).buffer;
       this.rt.dispatch(K.gjPivot, {}, pp, [wb, acc], groups(batch, 64));
@@ -663,11 +522,6 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  /** Comb probes as a deferred expression: fused into the HVP that uses them, never stored. */
-  comb(dtype: Dtype, n: number, period: number): Storage {
-    return this.#expr({ kind: "comb", n, period }, dtype, period * n);
-  }
-
   unshuffleBand(
     dtype: Dtype,
     hv: Storage,
@@ -714,54 +568,6 @@ export class WebGpuBackend implements Backend {
     for (const s of rowsUp) this.release(s);
     this.release(lower);
     return out;
-  }
-
-  /** A deferred view: out[idx] = x[offset + Σ idx·strides] (transpose, broadcast, slice). */
-  stridedCopy(
-    dtype: Dtype,
-    x: Storage,
-    outShape: readonly number[],
-    offset: number,
-    strides: readonly number[],
-  ): Storage {
-    const xs = lz(x);
-    const n = sizeOf(outShape);
-    const c = coalesce(outShape, [strides]);
-    if (
-      offset === 0 && n === xs.size && c.shape.length <= 1 &&
-      (c.shape.length === 0 || c.strides[0][0] === 1)
-    ) {
-      xs.refs++; // the identity view
-      return xs;
-    }
-    return this.#expr(
-      { kind: "view", x: xs, shape: c.shape, offset, strides: c.strides[0] },
-      dtype,
-      n,
-    );
-  }
-
-  /** A deferred constant pad. */
-  pad(
-    dtype: Dtype,
-    x: Storage,
-    shape: readonly number[],
-    pads: readonly (readonly [number, number])[],
-    value: number,
-  ): Storage {
-    const outShape = shape.map((d, i) => d + pads[i][0] + pads[i][1]);
-    return this.#expr(
-      {
-        kind: "pad",
-        x: lz(x),
-        outShape,
-        inShape: [...shape],
-        before: pads.map((q) => q[0]),
-        value,
-      },
-      dtype,
-      sizeOf(outShape),
-    );
   }
 
   concat(
@@ -849,7 +655,7 @@ export class WebGpuBackend implements Backend {
 
   #bufferFromHost(data: Int32Array<ArrayBuffer>): GpuStorage {
     const s = this.rt.pool.acquire(Math.max(4, data.byteLength), this.rt.batch, true);
-    if (data.byteLength > 0) this.rt.device.queue.writeBuffer(s.buffer, 0, data);
+    this.rt.write(s, data);
     return s;
   }
 

@@ -8,9 +8,15 @@
  * for an expression (WGSL in webgpu/codegen.ts, JavaScript in cpu/codegen.ts); B is the
  * type of a realized buffer.
  */
-import type { BinaryOp, Storage, UnaryOp } from "./backend.ts";
+import {
+  BINARY_OPS,
+  type BinaryOp,
+  type Storage,
+  UNARY_OPS,
+  type UnaryOp,
+} from "../backend/backend.ts";
 import { type Dtype, itemSize } from "../dtype.ts";
-import { type Fault, joinFaults } from "./fault.ts";
+import { type Fault, joinFaults } from "../backend/fault.ts";
 
 /** An expression node. Children always have this node's size unless a view/pad says otherwise. */
 export type Expr<B = unknown> =
@@ -56,6 +62,73 @@ export type Expr<B = unknown> =
     readonly before: readonly number[];
     readonly value: number;
   };
+
+/**
+ * Visits everything that identifies an expression given its kind, in a fixed order:
+ * numbers (sizes, constants, op codes) through `num`, children through `kid`.
+ */
+export function visitFields<B>(
+  e: Expr<B>,
+  num: (v: number) => void,
+  kid: (c: LazyStorage<B>) => void,
+): void {
+  const nums = (xs: readonly number[]) => {
+    for (const x of xs) num(x);
+  };
+  switch (e.kind) {
+    case "const":
+      return num(e.value);
+    case "iota":
+      return nums([e.start, e.step]);
+    case "comb":
+      return nums([e.n, e.period]);
+    case "unary":
+      num(UNARY_OPS.indexOf(e.op));
+      return kid(e.x);
+    case "binary":
+      num(BINARY_OPS.indexOf(e.op));
+      kid(e.a);
+      return kid(e.b);
+    case "where":
+      kid(e.c);
+      kid(e.a);
+      return kid(e.b);
+    case "cast":
+      return kid(e.x);
+    case "view":
+      kid(e.x);
+      nums([e.offset, e.shape.length, ...e.shape, ...e.strides]);
+      return;
+    case "pad":
+      kid(e.x);
+      nums([e.value, e.outShape.length, ...e.outShape, ...e.inShape, ...e.before]);
+      return;
+    case "reduce":
+      kid(e.x);
+      nums([e.op, e.outer, e.len, e.inner]);
+  }
+}
+
+/** Calls `f` on each child of an expression (no array made). */
+export function forChildren<B>(e: Expr<B>, f: (c: LazyStorage<B>) => void): void {
+  switch (e.kind) {
+    case "unary":
+    case "cast":
+    case "view":
+    case "pad":
+    case "reduce":
+      f(e.x);
+      return;
+    case "binary":
+      f(e.a);
+      f(e.b);
+      return;
+    case "where":
+      f(e.c);
+      f(e.a);
+      f(e.b);
+  }
+}
 
 export function children<B>(e: Expr<B>): LazyStorage<B>[] {
   switch (e.kind) {
@@ -133,6 +206,13 @@ export class LazyStorage<B = unknown> implements Storage {
   nodes: number;
   leaves: number;
   params: number;
+  /** Lowering's scratch (lower.ts): the lowering that last visited, the index and value it memoized. */
+  _epoch = 0;
+  _ix = -1;
+  _val = -1;
+  _leaf = -1;
+  /** The graph's merge table (graph.ts): this node's structural hash, when it is listed there. */
+  _hash: number | null = null;
   /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */
   depth: number;
   /**
@@ -150,27 +230,31 @@ export class LazyStorage<B = unknown> implements Storage {
     this.byteLength = size * itemSize(dtype);
     this.buf = buf;
     this.expr = expr;
-    this.depth = expr && expr.kind !== "reduce"
-      ? 1 + Math.max(0, ...children(expr).map((k) => k.depth))
-      : 0;
-    this.fault = expr ? joinFaults(children(expr).map((k) => k.fault)) : null;
-    if (expr?.kind === "reduce") {
-      expr.x.refs++;
+    this.depth = 0;
+    this.nodes = 1;
+    this.leaves = 1;
+    this.params = 0;
+    this.fault = null;
+    if (!expr) return;
+    if (expr.kind === "reduce") {
+      this.fault = expr.x.fault;
       // a consumer reads it as a buffer: it counts as one leaf
-      this.nodes = 1;
-      this.leaves = 1;
-      this.params = 0;
-    } else if (expr) {
-      const kids = children(expr);
-      for (const k of kids) k.refs++;
-      this.nodes = 1 + kids.reduce((a, k) => a + k.nodes, 0);
-      this.leaves = kids.reduce((a, k) => a + k.leaves, 0);
-      this.params = ownParams(expr) + kids.reduce((a, k) => a + k.params, 0);
-    } else {
-      this.nodes = 1;
-      this.leaves = 1;
-      this.params = 0;
+      expr.x.refs++;
+      return;
     }
+    this.leaves = 0;
+    this.params = ownParams(expr);
+    let faults: (Fault | null)[] | null = null;
+    forChildren(expr, (k) => {
+      k.refs++;
+      if (k.depth >= this.depth) this.depth = k.depth + 1;
+      this.nodes += k.nodes;
+      this.leaves += k.leaves;
+      this.params += k.params;
+      if (k.fault) (faults ??= []).push(k.fault);
+    });
+    if (faults) this.fault = joinFaults(faults);
+    if (this.depth === 0) this.depth = 1;
   }
 
   /** Marks this storage realized into `buf`, dropping its expression (and the references it held). */

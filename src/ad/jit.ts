@@ -1,0 +1,304 @@
+/**
+ * `jit`: a function traced once per input signature and replayed as a compiled program.
+ *
+ * The trace is one ordinary run of the function on the call's inputs, with the device
+ * recording every kernel it launches (compile/program.ts); later calls with the same
+ * signature run those kernels on the new inputs without running the function, the
+ * transforms inside it, the graph building or the lowering again.
+ */
+import { Tensor } from "../tensor.ts";
+import type { Device } from "../device.ts";
+import { getDefaultDevice } from "../device.ts";
+import type { Replayable, Storage } from "../backend/backend.ts";
+import { transformScope } from "../memory.ts";
+import { fmtShape } from "../shape.ts";
+import { checkOptions } from "../options.ts";
+import { describeValue } from "../ops/common.ts";
+import { traceDepth } from "./core.ts";
+import { Lru } from "../compile/lru.ts";
+import { recording } from "../compile/program.ts";
+import { mix } from "../compile/uops.ts";
+
+/** Options of {@linkcode jit}. */
+export interface JitOptions {
+  /**
+   * Positions of arguments that are not tensors (numbers, options objects, strings): each
+   * distinct value (compared as JSON) gets its own trace. Other arguments must be tensors
+   * or arrays and plain objects of tensors.
+   */
+  static?: readonly number[];
+  /** Signatures kept compiled (default 32; the least recently used is dropped). */
+  cacheSize?: number;
+}
+
+/** A jitted function: `f` with its compiled programs. */
+export interface Jitted<A extends unknown[], R> {
+  (...args: A): R;
+  /** Times `f` has been traced (once per new input signature). */
+  readonly traces: number;
+  /** Drops every compiled program (the next call traces again). */
+  clear(): void;
+}
+
+/** A tree of values with its tensors taken out: how to put them back, and a key for its shape. */
+interface Flat {
+  readonly tensors: Tensor[];
+  readonly key: string;
+  readonly rebuild: (ts: readonly Tensor[]) => unknown;
+}
+
+/** Splits a value (Tensor, array, plain object, or — where allowed — anything else) into tensors and structure. */
+function flatten(
+  v: unknown,
+  where: string,
+  other: "error" | "keep",
+  positions?: readonly number[],
+): Flat {
+  const tensors: Tensor[] = [];
+  const parts: string[] = [];
+  const walk = (x: unknown, at: string): (ts: readonly Tensor[]) => unknown => {
+    if (x instanceof Tensor) {
+      // the same storage passed twice is one input of the program: part of the signature
+      const alias = tensors.findIndex((t) =>
+        t._ref !== null && t._ref?.storage === x._ref?.storage
+      );
+      const i = tensors.push(x) - 1;
+      // an index tensor's values are host data its ops are built from: part of the signature
+      const idx = x._index ? `#${hashInts(x._index.host)}` : "";
+      parts.push(
+        `T${x.dtype}${fmtShape(x.shape)}${x.device.kind}${idx}${alias >= 0 ? `=${alias}` : ""}`,
+      );
+      return (ts) => ts[i];
+    }
+    if (Array.isArray(x)) {
+      parts.push(`[${x.length}`);
+      // the top level of the arguments is named by each argument's position
+      const name = (i: number) => (x === v && positions ? `${at} ${positions[i]}` : `${at}[${i}]`);
+      const fs = x.map((e, i) => walk(e, name(i)));
+      parts.push("]");
+      return (ts) => fs.map((g) => g(ts));
+    }
+    if (x !== null && typeof x === "object" && Object.getPrototypeOf(x) === Object.prototype) {
+      const keys = Object.keys(x);
+      parts.push(`{${keys.join(",")}`);
+      const fs = keys.map((k) => walk((x as Record<string, unknown>)[k], `${at}.${k}`));
+      parts.push("}");
+      return (ts) => Object.fromEntries(keys.map((k, i) => [k, fs[i](ts)]));
+    }
+    if (other === "error") {
+      throw new TypeError(
+        `jit: ${at} is ${describeValue(x)}; arguments must be tensors (or arrays and plain ` +
+          `objects of tensors). List the argument's position in \`static\` to compile one ` +
+          `program per value, or pass it as a tensor to vary it without tracing again`,
+      );
+    }
+    parts.push("v");
+    return () => x;
+  };
+  const rebuild = walk(v, where);
+  return { tensors, key: parts.join(","), rebuild };
+}
+
+function hashInts(a: Int32Array): string {
+  let h = a.length, g = 0x9e3779b9;
+  for (let i = 0; i < a.length; i++) {
+    h = mix(h, a[i]);
+    g = mix(g ^ i, a[i]);
+  }
+  return `${(h >>> 0).toString(36)}${(g >>> 0).toString(36)}`;
+}
+
+let nextId = 0;
+const ids = new WeakMap<object, number>();
+
+/** A static argument as part of a signature: JSON, with functions and class instances by identity. */
+function staticKey(v: unknown, i: number): string {
+  return JSON.stringify(v, (_k, x) => {
+    if (x instanceof Tensor) {
+      throw new TypeError(
+        `jit: static argument ${i} holds a Tensor; static arguments are compared by value on ` +
+          `the host, so pass tensors as ordinary arguments`,
+      );
+    }
+    if (
+      typeof x === "function" || (x !== null && typeof x === "object" && !Array.isArray(x) &&
+        Object.getPrototypeOf(x) !== Object.prototype)
+    ) {
+      let id = ids.get(x);
+      if (id === undefined) ids.set(x, id = nextId++);
+      return `#${id}`;
+    }
+    if (typeof x === "number" && !Number.isFinite(x)) return `${x}`;
+    if (typeof x === "bigint") return `${x}n`;
+    return x;
+  }) ?? "undefined";
+}
+
+/** A compiled signature: the program and how to rebuild the result, or why it runs uncompiled. */
+type Entry =
+  | {
+    readonly program: Replayable;
+    readonly device: Device;
+    readonly outs: readonly { shape: readonly number[]; dtype: Tensor["dtype"] }[];
+    readonly rebuild: (ts: readonly Tensor[]) => unknown;
+  }
+  | { readonly uncompiled: string };
+
+/**
+ * Compiles `f`: the first call with a given input signature (shapes, dtypes and devices of
+ * the tensor arguments, values of the `static` ones) runs `f` once while the device
+ * records the kernels it launches; later calls with that signature replay the kernels on
+ * the new inputs, skipping `f`, the transforms inside it, graph building and kernel
+ * generation. Transforms compose with it both ways: `jit(grad(f))` compiles the gradient;
+ * `grad(jit(f))` (and any use of a jitted function inside a transform or inside another
+ * jit's trace) runs `f` as ordinary traced code, so the enclosing transform or trace sees
+ * its operations.
+ *
+ * What is replayed is the device work, nothing else:
+ * - side effects in `f` (logging, pushing to an array, counters) happen during a trace
+ *   only, not on replays;
+ * - tensors `f` closes over are constants of the trace: a replay uses the values they had
+ *   when it was traced (the program keeps them alive), even if the variable now names
+ *   another tensor. Pass values that change as arguments;
+ * - `f` must be synchronous and must not read values back (it cannot await anyway).
+ * A function whose work spans several devices runs uncompiled. Each signature's program
+ * is kept until `cacheSize` newer signatures displace it, or `clear()`.
+ *
+ * @example
+ * ```ts
+ * import { grad, jit, type Tensor, tensor } from "@curvature/curvature";
+ * const f = (x: Tensor) => x.sin().mul(x).sum();
+ * const g = jit(grad(f));
+ * const a = g(tensor([0.5, 1, 2]));   // traced and compiled
+ * const b = g(tensor([1.5, 2, 3]));   // replayed
+ * console.log(g.traces); // 1
+ * console.log(await b.toArray()); // sin x + x cos x at 1.5, 2, 3
+ * a.dispose();
+ * b.dispose();
+ * ```
+ */
+export function jit<A extends unknown[], R>(
+  f: (...args: A) => R,
+  opts: JitOptions = {},
+): Jitted<A, R> {
+  if (typeof f !== "function") {
+    throw new TypeError(`jit: expected a function, got ${describeValue(f)}`);
+  }
+  checkOptions("jit", opts, ["static", "cacheSize"]);
+  const statics = new Set(opts.static ?? []);
+  for (const i of statics) {
+    if (!Number.isInteger(i) || i < 0) {
+      throw new RangeError(`jit: static positions must be non-negative integers, got ${i}`);
+    }
+  }
+  const cacheSize = opts.cacheSize ?? 32;
+  if (!Number.isInteger(cacheSize) || cacheSize < 1) {
+    throw new RangeError(`jit: cacheSize must be a positive integer, got ${cacheSize}`);
+  }
+  const cache = new Lru<string, Entry>(cacheSize, (e) => {
+    if ("program" in e) e.program.dispose();
+  });
+  let traces = 0;
+
+  const call = (...args: A): R => {
+    // inside a transform or another trace: f's ops belong to that trace
+    if (traceDepth() > 0 || recording()) return f(...args);
+    const dynamic = args.flatMap((_, i) => (statics.has(i) ? [] : [i]));
+    const flat = flatten(dynamic.map((i) => args[i]), "argument", "error", dynamic);
+    const key = [
+      flat.key,
+      ...args.map((a, i) => (statics.has(i) ? `${i}=${staticKey(a, i)}` : "")),
+    ].join("|");
+    const rebuildArgs = (ts: readonly Tensor[]) => {
+      const d = flat.rebuild(ts) as unknown[];
+      const out = [...args];
+      dynamic.forEach((i, k) => (out[i] = d[k]));
+      return out as A;
+    };
+    for (const t of flat.tensors) t._check("jit");
+    const entry = cache.get(key);
+    if (entry) {
+      if ("uncompiled" in entry) return f(...args);
+      return replay(entry, flat.tensors) as R;
+    }
+    traces++;
+    return trace(key, flat.tensors, rebuildArgs);
+  };
+
+  const trace = (key: string, inputs: Tensor[], rebuildArgs: (ts: readonly Tensor[]) => A): R => {
+    const devices = new Set(inputs.map((t) => t.device));
+    const dev = inputs[0]?.device ?? getDefaultDevice();
+    if (devices.size > 1) {
+      cache.set(key, { uncompiled: "inputs on several devices" });
+      return f(...rebuildArgs(inputs));
+    }
+    const be = dev.backend;
+    const storages = inputs.map((t) => {
+      be.materialize(t._ref!.storage);
+      return t._ref!.storage;
+    });
+    const rec = be.record(storages);
+    let result: R;
+    let outs: Flat;
+    try {
+      result = transformScope(() => f(...rebuildArgs(inputs)));
+      if (result instanceof Promise) {
+        throw new TypeError(
+          "jit: the function returned a Promise; jit compiles synchronous functions",
+        );
+      }
+      outs = flatten(result, "the result", "keep");
+      for (const t of outs.tensors) {
+        if (t._tracer) {
+          throw new Error(
+            "jit: the function returned a traced value (a tracer escaped from a transform)",
+          );
+        }
+        if (t.device === dev) be.materialize(t._ref!.storage);
+      }
+    } catch (e) {
+      rec.abort();
+      throw e;
+    }
+    const offDevice = outs.tensors.some((t) => t.device !== dev);
+    const program = offDevice
+      ? "a result is on another device"
+      : rec.finish(outs.tensors.map((t) => t._ref!.storage));
+    if (typeof program === "string") cache.set(key, { uncompiled: program });
+    else {
+      cache.set(key, {
+        program,
+        device: dev,
+        outs: outs.tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
+        rebuild: outs.rebuild,
+      });
+    }
+    return result;
+  };
+
+  const replay = (
+    e: Extract<Entry, { program: Replayable }>,
+    inputs: readonly Tensor[],
+  ): unknown => {
+    const be = e.device.backend;
+    const storages = inputs.map((t) => {
+      be.materialize(t._ref!.storage);
+      return t._ref!.storage;
+    });
+    const out = e.program.run(storages);
+    const ts = out.map((s: Storage, i) => {
+      const at = storages.indexOf(s);
+      if (at >= 0) {
+        // the function returned an input: share its storage as a view does
+        be.release(s);
+        return Tensor._view(inputs[at], e.outs[i].shape);
+      }
+      return Tensor._fromStorage(s, e.outs[i].shape, e.outs[i].dtype, e.device);
+    });
+    return e.rebuild(ts);
+  };
+
+  Object.defineProperty(call, "traces", { get: () => traces });
+  Object.defineProperty(call, "clear", { value: () => cache.clear() });
+  return call as Jitted<A, R>;
+}

@@ -1,0 +1,375 @@
+/**
+ * Lowering: a LazyStorage expression evaluated at a kernel's index, as uops (uops.ts).
+ * Each node's value is lowered once per index it is read at (a DAG, not a tree); views and
+ * pads become index arithmetic; numbers (sizes, strides, offsets, constants) become
+ * parameter slots, so one compiled kernel serves every size, except small integral
+ * constants, which are literals the renderer can fold.
+ *
+ * Split kernels: when an output of size N = Q·M is built from operands broadcast along its
+ * leading axis (K probes against one primal), the kernel loops over q < Q for each r < M
+ * and the index is known as q·M + r. Index arithmetic that does not depend on q lands at
+ * level 1 (run once per r) by itself; views whose probe axis steps whole rows of their
+ * child keep the (q, r) split, so the child's own views need no division either.
+ */
+import { BINARY_OPS, UNARY_OPS } from "../backend/backend.ts";
+import type { Dtype } from "../dtype.ts";
+import type { Expr, LazyStorage } from "./lazy.ts";
+import { Finished, T, U, Uops } from "./uops.ts";
+
+/** What lowering needs to know about the device it lowers for. */
+export interface Target {
+  /** Divides indices by multiply-and-shift (the divisor's magic numbers take two more slots). */
+  readonly magicDivision: boolean;
+  /**
+   * Prints small integral constants as literals. Not on WGSL, whose compilers may fold
+   * 0 · x to 0 when they see a literal 0 (WGSL lets them assume no infinities or NaNs).
+   */
+  readonly literals: boolean;
+}
+
+/** An index uop, and its (q, r) split when known. */
+interface Ix {
+  readonly u: number;
+  readonly split?: { readonly q: number; readonly r: number; readonly m: number };
+}
+
+type View<B> = Extract<Expr<B>, { kind: "view" }>;
+type Pad<B> = Extract<Expr<B>, { kind: "pad" }>;
+
+/** The uop type of a dtype's values. */
+export function typeOf(dtype: Dtype): number {
+  return dtype === "f32" ? T.F32 : dtype === "f64" ? T.F64 : T.I32;
+}
+
+/**
+ * Whether a constant is printed as a literal: small integers and halves, which appear as
+ * structure (the 2 of x², the 1 of 1 − σ) rather than as data; other numbers stay
+ * parameters so that a loop whose scalar changes every iteration reuses one kernel.
+ */
+export function isLiteral(v: number): boolean {
+  return (Number.isInteger(v) && Math.abs(v) <= 1024 && !Object.is(v, -0)) || v === 0.5 ||
+    v === -0.5;
+}
+
+/** A value as the dtype holds it. */
+export function asDtype(dtype: Dtype, v: number): number {
+  return dtype === "f32" ? Math.fround(v) : dtype === "i32" ? v | 0 : v;
+}
+
+/** A lowered kernel, with the numbers and buffers one launch of it needs. */
+export interface Lowered<B> {
+  readonly kernel: Finished;
+  /** Parameter slots (read by IParam / VParam uops). */
+  readonly params: number[];
+  /** The uop type of each slot (how a device packs it). */
+  readonly ptypes: number[];
+  /** Realized storages read by the kernel (Load payloads index this list). */
+  readonly leaves: LazyStorage<B>[];
+}
+
+let epochs = 0;
+
+export class Lowering<B> {
+  readonly u: Uops = new Uops();
+  readonly params: number[] = [];
+  readonly ptypes: number[] = [];
+  readonly leaves: LazyStorage<B>[] = [];
+  /** Stamps the nodes this lowering visits (their memo fields are valid for it only). */
+  readonly #epoch = ++epochs;
+  /** Values of nodes read at more than one index. */
+  #more = new Map<LazyStorage<B>, Map<number, number>>();
+  #zero: number;
+
+  constructor(
+    readonly target: Target,
+    /** Inner size M of a split kernel, or undefined for a plain one. */
+    readonly splitM: number | undefined,
+    /** Runs an opaque node (a reduction) so it can be read as a buffer. */
+    readonly realizeNode: (s: LazyStorage<B>) => void,
+  ) {
+    this.#zero = this.u.push(U.ILit, T.Int, -1, -1, -1, 0);
+  }
+
+  /** The index a kernel starts from: `idx`, split as q·M + r in a split kernel. */
+  root(): Ix {
+    const idx = this.u.push(U.Idx, T.Int);
+    const m = this.splitM;
+    if (!m) return { u: idx };
+    return { u: idx, split: { q: this.u.push(U.Q, T.Int), r: this.u.push(U.R, T.Int), m } };
+  }
+
+  /** Lowers `ls` at the kernel's index and finishes the kernel. */
+  lower(ls: LazyStorage<B>, kind: string): Lowered<B> {
+    const v = this.value(ls, this.root());
+    const kernel = new Finished(this.u, v, kind, this.target.magicDivision ? 3 : 1);
+    return {
+      kernel,
+      params: kernel.slotOrder.map((s) => this.params[s]),
+      ptypes: kernel.slotOrder.map((s) => this.ptypes[s]),
+      leaves: kernel.leafOrder.map((l) => this.leaves[l]),
+    };
+  }
+
+  #slot(v: number, type: number): number {
+    this.ptypes.push(type);
+    return this.params.push(v) - 1;
+  }
+
+  /** An integer parameter. */
+  int(v: number): number {
+    return this.u.push(U.IParam, T.Int, -1, -1, -1, this.#slot(v, T.Int));
+  }
+
+  lit(v: number): number {
+    return v === 0 ? this.#zero : this.u.push(U.ILit, T.Int, -1, -1, -1, v);
+  }
+
+  add(a: number, b: number): number {
+    return this.u.push(U.IAdd, T.Int, a, b);
+  }
+
+  mul(a: number, b: number): number {
+    return this.u.push(U.IMul, T.Int, a, b);
+  }
+
+  /** ⌊x / d⌋ (d ≥ 2) and the uop of d. */
+  quotient(x: number, d: number): { q: number; d: number } {
+    const slot = this.#slot(d, T.Int);
+    if (this.target.magicDivision) {
+      const [m, sh] = magicDivisor(d);
+      this.#slot(m, T.Int);
+      this.#slot(sh, T.Int);
+    }
+    return {
+      q: this.u.push(U.IDiv, T.Int, x, -1, -1, slot),
+      d: this.u.push(U.IParam, T.Int, -1, -1, -1, slot),
+    };
+  }
+
+  /** A value constant of a dtype: a literal when small and integral, else a parameter. */
+  constant(dtype: Dtype, v: number): number {
+    const x = asDtype(dtype, v);
+    const t = typeOf(dtype);
+    if (this.target.literals && isLiteral(x)) return this.u.push(U.VLit, t, -1, -1, -1, x);
+    return this.u.push(U.VParam, t, -1, -1, -1, this.#slot(x, t));
+  }
+
+  #leaf(ls: LazyStorage<B>): number {
+    if (ls._leaf < 0) ls._leaf = this.leaves.push(ls) - 1;
+    return ls._leaf;
+  }
+
+  /** The value uop of `ls` at index `ix`, lowered once per (node, index). */
+  value(ls: LazyStorage<B>, ix: Ix): number {
+    // a constant reads the same at every index: lower it once
+    const at = ls.expr?.kind === "const" ? -2 : ix.u;
+    if (ls._epoch !== this.#epoch) {
+      ls._epoch = this.#epoch;
+      ls._ix = -1;
+      ls._leaf = -1;
+    } else if (ls._ix === at) return ls._val;
+    else if (ls._ix !== -1) {
+      const hit = this.#more.get(ls)?.get(at);
+      if (hit !== undefined) return hit;
+    }
+    if (ls.expr?.kind === "reduce") this.realizeNode(ls);
+    const v = this.#compute(ls, ix);
+    if (ls._ix === -1) {
+      ls._ix = at;
+      ls._val = v;
+    } else {
+      let m = this.#more.get(ls);
+      if (!m) this.#more.set(ls, m = new Map());
+      m.set(at, v);
+    }
+    return v;
+  }
+
+  #compute(ls: LazyStorage<B>, ix: Ix): number {
+    const t = typeOf(ls.dtype);
+    const u = this.u;
+    if (ls.buf) return u.push(U.Load, t, ix.u, -1, -1, this.#leaf(ls));
+    const e = ls.expr!;
+    switch (e.kind) {
+      case "const":
+        return this.constant(ls.dtype, e.value);
+      case "iota":
+        return u.push(
+          U.Iota,
+          t,
+          ix.u,
+          this.constant(ls.dtype, e.start),
+          this.constant(ls.dtype, e.step),
+        );
+      case "comb": {
+        // probe k = idx / n has a 1 at i = idx mod n where i ≡ k (mod period)
+        let k: number, i: number;
+        if (ix.split && ix.split.m === e.n) [k, i] = [ix.split.q, ix.split.r];
+        else if (e.n === 1) [k, i] = [ix.u, this.#zero];
+        else {
+          const { q, d } = this.quotient(ix.u, e.n);
+          [k, i] = [q, u.push(U.ISub, T.Int, ix.u, this.mul(q, d))];
+        }
+        // i − ⌊i/p⌋·p: computed once per entry r when i is the r of a split kernel
+        let rem = this.#zero;
+        if (e.period > 1) {
+          const { q, d } = this.quotient(i, e.period);
+          rem = u.push(U.ISub, T.Int, i, this.mul(q, d));
+        }
+        return u.push(U.BToV, t, u.push(U.IEq, T.Bool, rem, k));
+      }
+      case "unary":
+        return u.push(U.Unary, t, this.value(e.x, ix), -1, -1, UNARY_OPS.indexOf(e.op));
+      case "binary":
+        return u.push(
+          U.Binary,
+          t,
+          this.value(e.a, ix),
+          this.value(e.b, ix),
+          -1,
+          BINARY_OPS.indexOf(e.op),
+        );
+      case "where":
+        return u.push(U.Where, t, this.value(e.c, ix), this.value(e.a, ix), this.value(e.b, ix));
+      case "cast": {
+        const x = this.value(e.x, ix);
+        return e.x.dtype === ls.dtype ? x : u.push(U.Cast, t, x);
+      }
+      case "view":
+        return this.value(e.x, this.#viewIx(e, ix));
+      case "pad": {
+        const { child, inside } = this.#padIx(e, ix);
+        const x = this.value(e.x, child);
+        if (inside < 0) return x;
+        return u.push(U.Select, t, inside, x, this.constant(ls.dtype, e.value));
+      }
+      case "reduce":
+        throw new Error("internal: a reduction was not realized before lowering");
+    }
+  }
+
+  /**
+   * Splits `ix` over `shape` (row-major); returns the per-dim indices and, when ix's (q, r)
+   * split lines up with the shape (the dims from `cut` on multiply to M), the first dim
+   * that comes from r, else −1.
+   */
+  #unravel(ix: Ix, shape: readonly number[]): { parts: number[]; cut: number } {
+    const r = shape.length;
+    const out = new Array<number>(r);
+    let cut = -1;
+    if (ix.split) {
+      let p = 1;
+      for (let d = r - 1; d >= 0 && p < ix.split.m; d--) {
+        p *= shape[d];
+        if (p === ix.split.m) cut = d;
+      }
+    }
+    const walk = (from: number, lo: number, hi: number) => {
+      let rem = from;
+      for (let d = hi - 1; d >= lo; d--) {
+        if (d === lo) {
+          out[d] = rem;
+          break;
+        }
+        if (shape[d] === 1) {
+          out[d] = this.#zero;
+          continue;
+        }
+        const { q, d: dd } = this.quotient(rem, shape[d]);
+        out[d] = this.u.push(U.ISub, T.Int, rem, this.mul(q, dd));
+        rem = q;
+      }
+    };
+    if (cut >= 0) {
+      walk(ix.split!.r, cut, r);
+      if (cut > 0) walk(ix.split!.q, 0, cut);
+    } else walk(ix.u, 0, r);
+    return { parts: out, cut };
+  }
+
+  /** An index q·m + r with a known split (r must stay below m wherever the kernel reads it). */
+  #splitIx(q: number, r: number, m: number): Ix {
+    return { u: this.add(this.mul(q, this.int(m)), r), split: { q, r, m } };
+  }
+
+  /** Σ terms, plus `offset` when it is not 0. */
+  #sum(offset: number, terms: number[]): number {
+    let acc = offset !== 0 ? this.int(offset) : -1;
+    for (const t of terms) acc = acc < 0 ? t : this.add(acc, t);
+    return acc < 0 ? this.#zero : acc;
+  }
+
+  /** The child's index under a view (out[idx] = x[offset + Σ idx_d·strides_d]). */
+  #viewIx(e: View<B>, ix: Ix): Ix {
+    if (e.shape.length === 0 || e.strides.every((st) => st === 0)) {
+      return { u: this.#sum(e.offset, []) };
+    }
+    const { parts, cut } = this.#unravel(ix, e.shape);
+    const term = (d: number) =>
+      e.strides[d] === 1 ? parts[d] : this.mul(parts[d], this.int(e.strides[d]));
+    const dims: number[] = [];
+    for (let d = 0; d < e.shape.length; d++) if (e.strides[d] !== 0) dims.push(d);
+    const q = dims.some((d) => this.u.level[parts[d]] === 2);
+    if (q && cut === 1 && e.strides[0] > 0) {
+      const trailing = dims.filter((d) => d >= 1);
+      const reach = e.offset + trailing.reduce((a, d) => a + (e.shape[d] - 1) * e.strides[d], 0);
+      if (e.offset >= 0 && trailing.every((d) => e.strides[d] > 0) && reach < e.strides[0]) {
+        return this.#splitIx(parts[0], this.#sum(e.offset, trailing.map(term)), e.strides[0]);
+      }
+    }
+    return { u: this.#sum(e.offset, dims.map(term)) };
+  }
+
+  /**
+   * The child's index under a constant pad and the condition "inside the child" (−1 when
+   * always true): where it is false the index is 0 (a harmless read) and the pad value is
+   * taken. Rows of the probe axis stay rows of the child, so a split survives the pad.
+   */
+  #padIx(e: Pad<B>, ix: Ix): { child: Ix; inside: number } {
+    const { parts, cut } = this.#unravel(ix, e.outShape);
+    const u = this.u;
+    // an axis the pad leaves alone (nothing before or after) needs neither shift nor test
+    const ks = parts.map((p, d) => {
+      const open = e.before[d] === 0 && e.inShape[d] === e.outShape[d];
+      const shifted = e.before[d] === 0 ? p : u.push(U.ISub, T.Int, p, this.int(e.before[d]));
+      const len = this.int(e.inShape[d]);
+      const test = open ? -1 : u.push(e.before[d] === 0 ? U.ILt : U.InRange, T.Bool, shifted, len);
+      return { k: shifted, len, test };
+    });
+    const and = (a: number, b: number) => (a < 0 ? b : b < 0 ? a : u.push(U.BAnd, T.Bool, a, b));
+    const part = (lo: number, hi: number) => {
+      let lin = -1, ok = -1;
+      for (let d = lo; d < hi; d++) {
+        lin = lin < 0 ? ks[d].k : this.add(this.mul(lin, ks[d].len), ks[d].k);
+        ok = and(ok, ks[d].test);
+      }
+      if (lin < 0) lin = this.#zero;
+      return { ok, lin: ok < 0 ? lin : u.push(U.ISel, T.Int, ok, lin, this.#zero) };
+    };
+    if (cut > 0) {
+      const lead = part(0, cut), tail = part(cut, ks.length);
+      let m = 1;
+      for (let d = cut; d < e.inShape.length; d++) m *= e.inShape[d];
+      return { child: this.#splitIx(lead.lin, tail.lin, m), inside: and(lead.ok, tail.ok) };
+    }
+    const all = part(0, ks.length);
+    return { child: { u: all.lin }, inside: all.ok };
+  }
+}
+
+/**
+ * Multiplier and shift with floor(x / d) = mulhi(x, m) >> s for every x < 2^31 and d ≥ 2
+ * (Granlund & Montgomery 1994, Thm 4.2 with N = 31: l = ⌈log2 d⌉, m = ⌊2^(31+l) / d⌋ + 1,
+ * which fits in 32 bits; s = l − 1). Buffers hold under 2^31 elements, so indices qualify.
+ */
+export function magicDivisor(d: number): [number, number] {
+  let hit = magic.get(d);
+  if (!hit) {
+    const l = Math.ceil(Math.log2(d));
+    const m = (2n ** BigInt(31 + l)) / BigInt(d) + 1n;
+    if (magic.size >= 4096) magic.clear();
+    magic.set(d, hit = [Number(m), l - 1]);
+  }
+  return hit;
+}
+const magic = new Map<number, [number, number]>();

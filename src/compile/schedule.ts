@@ -1,0 +1,61 @@
+/**
+ * Scheduling decisions shared by the backends: which loop structure a fused kernel gets,
+ * and lowering with a retry when a kernel would not fit a device's limits.
+ */
+import { children, type LazyStorage } from "./lazy.ts";
+import { type Lowered, Lowering, type Target } from "./lower.ts";
+
+/**
+ * The inner size M of a split kernel (see lower.ts), or 0 for a plain one. Any M dividing
+ * the size is correct (the index is q·M + r either way); a good one comes from a view
+ * broadcasting along a leading axis (K probes against one primal), whose index then needs
+ * no division. `ok(a)` says whether a leading axis of a entries may become the q loop.
+ */
+export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): number {
+  let best = 0;
+  const seen = new Set<LazyStorage<B>>();
+  const stack = [root];
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
+    seen.add(s);
+    const e = s.expr;
+    if (e.kind === "view") {
+      const a = e.shape[0];
+      if (e.shape.length >= 2 && e.strides[0] === 0 && a > best && root.size % a === 0 && ok(a)) {
+        best = a;
+      }
+    }
+    stack.push(...children(e));
+  }
+  return best > 1 ? root.size / best : 0;
+}
+
+/**
+ * Lowers `s` (its value, or for a reduction its input's) as a kernel of template `kind`.
+ * `fits` is the device's limit on one kernel (uniform slots, bindings): while the lowered
+ * kernel exceeds it, the biggest unrealized operand is run on its own and lowering retried.
+ */
+export function lowerFitting<B>(
+  target: Target,
+  s: LazyStorage<B>,
+  kind: string,
+  splitM: number | undefined,
+  realize: (c: LazyStorage<B>) => void,
+  fits: (l: Lowered<B>) => boolean = () => true,
+): Lowered<B> {
+  for (;;) {
+    const l = new Lowering<B>(target, splitM, realize).lower(s, kind);
+    if (fits(l)) return l;
+    const kids = s.expr && s.expr.kind !== "reduce" ? children(s.expr).filter((c) => !c.buf) : [];
+    if (kids.length === 0) {
+      throw new Error(`internal: a single fused node does not fit the device (${kind})`);
+    }
+    let big = kids[0], most = -1;
+    for (const c of kids) {
+      const m = c.nodes;
+      if (m > most) [big, most] = [c, m];
+    }
+    realize(big);
+  }
+}
