@@ -24,6 +24,7 @@ export {
   device,
   type DeviceOptions,
   getDefaultDevice,
+  type GpuTuning,
   setDefaultDevice,
 } from "./src/device.ts";
 export { Tensor, type TensorLike } from "./src/tensor.ts";

@@ -9,7 +9,7 @@
  */
 import { cos, exp, logcosh, slice, softplus, square, sum, type Tensor, tensor } from "../mod.ts";
 import type { Device } from "../mod.ts";
-import { randArray } from "./helpers.ts";
+import { randArray } from "./inputs.ts";
 
 /** Where a problem's tensors live. */
 export interface Placement {

@@ -5,7 +5,8 @@ import { Tensor, type TensorLike } from "../tensor.ts";
 import { fmtShape } from "../shape.ts";
 import { countBytes, countTensor, keep } from "../memory.ts";
 
-const constCache = new Map<string, Tensor>();
+/** Per Device object, not per kind: two WebGPU devices (tunings, a replaced lost device) share nothing. */
+const constCaches = new WeakMap<Device, Map<string, Tensor>>();
 const CONST_CACHE_MAX = 4096;
 const hostValues = new WeakMap<Tensor, number>();
 
@@ -23,7 +24,9 @@ export function hostScalar(t: Tensor): number | undefined {
  * pinned (never freed, never counted), so they cost one upload, not one per use.
  */
 export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
-  const key = `${device.kind}|${dtype}|${Object.is(value, -0) ? "-0" : value}`;
+  let constCache = constCaches.get(device);
+  if (!constCache) constCaches.set(device, constCache = new Map());
+  const key = `${dtype}|${Object.is(value, -0) ? "-0" : value}`;
   let t = constCache.get(key);
   if (t && !t.disposed) return t;
   const arr = dtype === "f64"

@@ -196,6 +196,12 @@ export class GpuRuntime {
   }
 
   #begin(): GPUCommandEncoder {
+    if (this.destroyed) {
+      throw new GpuKernelError(
+        `WebGPU device ${this.adapterDescription} was destroyed (Device.destroy(), or the ` +
+          "program unloading); its tensors cannot be used. device() opens a fresh one.",
+      );
+    }
     if (!this.#encoder) {
       this.device.pushErrorScope("validation");
       this.device.pushErrorScope("out-of-memory");
@@ -434,10 +440,46 @@ export class GpuRuntime {
       throw await this.#lostOr(e, "sync");
     }
   }
+
+  /** Set by destroy(); later work is an error naming the destroyed device. */
+  destroyed = false;
+
+  /**
+   * Destroys the pooled buffers and the device (which destroys every buffer made from it),
+   * so the implementation releases its memory now, inside the program. Work queued but not
+   * submitted is dropped: callers that care wait first (Device.destroy does).
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.#pass = null;
+    this.#encoder = null;
+    this.pool.trim();
+    this.device.destroy();
+  }
 }
 
+/**
+ * Destroys `rt` when a Deno program or test module unloads, so the GPU driver's teardown
+ * runs inside the program's life, not in whatever order process exit happens to take.
+ * Browsers release a page's devices themselves (and an unload listener there is deprecated
+ * and blocks the back/forward cache), so there is no listener where a document exists.
+ */
+function destroyOnUnload(rt: GpuRuntime): void {
+  const g = globalThis as {
+    document?: unknown;
+    addEventListener?: (type: string, fn: () => void) => void;
+  };
+  if (g.document === undefined && typeof g.addEventListener === "function") {
+    g.addEventListener("unload", () => rt.destroy());
+  }
+}
+
+/** Which kernel variants to use: by adapter (`"auto"`), or forced (a testing aid). */
+export type GpuTuning = "auto" | "gpu" | "cpu-like";
+
 /** Asks for an adapter and a device with every limit raised to the adapter's maximum. */
-export async function acquireGpu(): Promise<GpuRuntime | null> {
+export async function acquireGpu(tuning: GpuTuning = "auto"): Promise<GpuRuntime | null> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) return null;
   let adapter: GPUAdapter | null = null;
@@ -454,11 +496,20 @@ export async function acquireGpu(): Promise<GpuRuntime | null> {
   }
   const device = await adapter.requestDevice({ requiredLimits });
   const info = adapter.info;
-  const description = [info.description, info.vendor && `vendor ${info.vendor}`]
-    .filter(Boolean).join(", ") || "WebGPU adapter";
-  const cpuLike = info.isFallbackAdapter === true ||
-    /llvmpipe|lavapipe|swiftshader/i.test(description);
-  return new GpuRuntime(device, description, cpuLike);
+  // Chromium leaves description empty and names SwiftShader in architecture
+  const description =
+    [info.description || info.architecture, info.vendor && `vendor ${info.vendor}`]
+      .filter(Boolean).join(", ") || "WebGPU adapter";
+  const cpuLike = tuning === "auto"
+    ? info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(description)
+    : tuning === "cpu-like";
+  const rt = new GpuRuntime(
+    device,
+    tuning === "auto" ? description : `${description}; ${tuning} tuning`,
+    cpuLike,
+  );
+  destroyOnUnload(rt);
+  return rt;
 }
 
 const LIMIT_KEYS = [
