@@ -241,6 +241,12 @@ export async function filterLineSearch(
   }
 }
 
+/** IPOPT's tiny-step rule: the full step α^max, accepted without the filter's tests. */
+export async function fullStep(c: SearchContext, d: Direction): Promise<Accepted> {
+  const t = await trialPoint(c, d, d.alphaMax);
+  return { trial: t, dir: d, alpha: d.alphaMax, alphaZ: d.alphaZ, kind: "h", soc: 0, trials: 1 };
+}
+
 /**
  * A-6: the next iterate from an accepted step: x, s from the trial, y ← y + α dy,
  * z ← z + α^z dz (and the bounds' multipliers), each reset by eq. (16).

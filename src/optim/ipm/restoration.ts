@@ -152,7 +152,7 @@ export async function restoreFeasibility(
     if (state.viol <= tol && k > 0) {
       return give("failed", "feasible, but not acceptable to the filter", k);
     }
-    if (state.gmax <= Math.max(tol, 100 * eps) * Math.max(1, state.viol)) {
+    if (state.viol > tol && state.gmax <= Math.max(tol, 100 * eps) * Math.max(1, state.viol)) {
       return give(
         "infeasible",
         `the constraints appear infeasible: restoration converged to a stationary point of ` +
