@@ -120,12 +120,16 @@ for (const p of HS) {
 }
 
 for (const p of HS) {
-  testAll(`ipm (monotone μ): ${p.name} reaches the published optimum; KKT conditions hold`, async (b) => {
-    const r = await solveHs(p, b, { barrier: "monotone" });
-    assert.ok(r.converged, `${p.name}: ${r.message} after ${r.iterations} iterations`);
-    await checkKkt(p, r, b.dtype);
-    dispose(r);
-  }, ["cpu-f64"]);
+  testAll(
+    `ipm (monotone μ): ${p.name} reaches the published optimum; KKT conditions hold`,
+    async (b) => {
+      const r = await solveHs(p, b, { barrier: "monotone" });
+      assert.ok(r.converged, `${p.name}: ${r.message} after ${r.iterations} iterations`);
+      await checkKkt(p, r, b.dtype);
+      dispose(r);
+    },
+    ["cpu-f64"],
+  );
 }
 
 Deno.test("ipm: HS071 in IPOPT's 8 iterations (IPOPT's monotone μ), with IPOPT's multipliers", async () => {

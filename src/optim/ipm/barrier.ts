@@ -6,9 +6,14 @@
  * multipliers that keeps Σ close to the primal Hessian of the barrier (eq. 16).
  *
  * Notation: inequalities c_I(x) ≥ 0 become c_I(x) − s = 0 with slacks s ≥ 0; y are the
- * multipliers of c_E(x) = 0, z ≥ 0 those of c_I (equal to the slacks' bound multipliers at a
- * solution, so one vector serves both), z_L, z_U ≥ 0 those of the bounds on x. The
- * Lagrangian is L = f − yᵀc_E − zᵀc_I − z_Lᵀ(x − x_L) − z_Uᵀ(x_U − x).
+ * multipliers of c_E(x) = 0, λ those of c_I(x) − s = 0, and z ≥ 0, z_L, z_U ≥ 0 the bound
+ * multipliers of s, x − x_L and x_U − x. The Lagrangian is
+ * L = f − yᵀc_E − λᵀ(c_I − s) − zᵀs − z_Lᵀ(x − x_L) − z_Uᵀ(x_U − x), so λ = z at a solution.
+ * They are kept apart as in IPOPT (its y_d and v_L): λ moves with the primal step and
+ * weights the constraints' curvature in the Hessian, z moves with the dual step and enters
+ * Σ = Z S⁻¹. Merged, a full dual step against a short primal one (z ← μ/s − z + (z/s)|r_I|
+ * where the slack lags its constraint) multiplies z, and with it the constraints' negative
+ * curvature and the shift δ_w, by |r_I|/s every iteration.
  */
 import { Tensor } from "../../tensor.ts";
 import {
@@ -183,7 +188,9 @@ export interface Iterate {
   s: Tensor | null;
   /** Multipliers of the equalities (null without them). */
   y: Tensor | null;
-  /** Multipliers of the inequalities (null without them). */
+  /** Multipliers λ of the inequalities c_I − s = 0 (null without them). */
+  lam: Tensor | null;
+  /** Multipliers z ≥ 0 of the slacks' bounds s ≥ 0 (null without inequalities). */
   z: Tensor | null;
   /** Multipliers of the lower / upper bounds (0 where none; null without any). */
   zL: Tensor | null;
@@ -200,7 +207,7 @@ export interface Iterate {
 
 /** Frees an iterate's tensors (the pullback included). */
 export function disposeIterate(it: Iterate): void {
-  for (const t of [it.x, it.s, it.y, it.z, it.zL, it.zU, it.ev.values]) t?.dispose();
+  for (const t of [it.x, it.s, it.y, it.lam, it.z, it.zL, it.zU, it.ev.values]) t?.dispose();
   it.ev.back.dispose();
 }
 
@@ -257,7 +264,7 @@ export function lagrangianCotangent(x: Tensor, y: Tensor | null, w: Tensor | nul
 
 /** What one read-back tells about an iterate (all unscaled). */
 export interface Measures {
-  /** ‖∇_x L‖∞ and ‖∇_x L‖₂. */
+  /** max(‖∇_x L‖∞, ‖λ − z‖∞), and ‖∇_x L‖₂. */
   dualInf: number;
   gradNorm: number;
   /** max(‖c_E‖∞, ‖c_I − s‖∞): the primal infeasibility of the slack form. */
@@ -293,7 +300,7 @@ export async function measure(
   read: (...ts: Tensor[]) => Promise<number[]>,
 ): Promise<Measures> {
   const { mE, mI } = prob;
-  const ct = lagrangianCotangent(it.x, it.y, it.z);
+  const ct = lagrangianCotangent(it.x, it.y, it.lam);
   const gl = prob.pull(it.ev, ct);
   ct.dispose();
   const ts = tidy(() => {
@@ -311,14 +318,18 @@ export async function measure(
       viol = primal;
       ysum = sum(abs(it.y));
     }
-    if (cI && it.s && it.z) {
+    let dual = max(abs(g));
+    if (cI && it.s && it.z && it.lam) {
       primal = maximum(primal, max(abs(sub(cI, it.s))));
       viol = maximum(viol, max(neg(cI)));
+      // the slacks' stationarity λ − z = 0 belongs to the dual infeasibility (IPOPT's inf_du)
+      dual = maximum(dual, max(abs(sub(it.lam, it.z))));
       const p = mul(it.s, it.z);
       cmax = maximum(cmax, max(p));
       cmin = minimum(cmin, min(p));
       csum = add(csum, sum(p));
-      cuser = maximum(cuser, max(abs(mul(cI, it.z))));
+      cuser = maximum(cuser, max(abs(mul(cI, it.lam))));
+      ysum = add(ysum, sum(abs(it.lam)));
       zsum = add(zsum, sum(it.z));
     }
     const pair = (d: Tensor | null, zb: Tensor | null, has: Tensor | null) => {
@@ -333,7 +344,7 @@ export async function measure(
     pair(dl, it.zL, b.hasLower);
     pair(du, it.zU, b.hasUpper);
     return [
-      max(abs(g)),
+      dual,
       sum(mul(g, g)),
       primal,
       maximum(viol, 0),
@@ -364,7 +375,7 @@ export async function measure(
     complMin,
     complMean: csum / Math.max(1, mI + b.nL + b.nU),
     complUser,
-    sd: Math.max(sMax, (ysum + zsum) / Math.max(1, mE + nz)) / sMax,
+    sd: Math.max(sMax, (ysum + zsum) / Math.max(1, mE + mI + nz)) / sMax,
     sc: Math.max(sMax, zsum / Math.max(1, nz)) / sMax,
   };
 }
@@ -415,6 +426,7 @@ export class BarrierUpdate {
   #free: boolean;
   #refs: [number, number][] = [];
   #switchedAt = Infinity;
+  #muMax = Infinity;
 
   constructor(readonly strategy: BarrierStrategy, muInit: number, readonly tol: number) {
     this.mu = muInit;
@@ -436,16 +448,20 @@ export class BarrierUpdate {
     const before = this.mu;
     const g = 1e-5;
     if (this.#free && m.complMean > 0) {
+      // IPOPT's mu_max = mu_max_fact (1000) × the first mean complementarity
+      if (this.#muMax === Infinity) this.#muMax = 1000 * Math.max(this.mu, m.complMean);
       if (this.#refs.every(([t, v]) => theta <= (1 - g) * t || f <= v - g * t)) {
         this.#refs.push([theta, f]);
-        this.mu = Math.max(muMin, loqoMu(m));
+        this.mu = Math.min(this.#muMax, Math.max(muMin, loqoMu(m)));
       } else this.#toMonotone(m);
     } else if (this.strategy === "adaptive" && m.complMean > 0 && !this.#free) {
       // back to the free mode once a barrier problem is solved with enough progress
-      if (optimalityError(m, this.mu) <= BARRIER.kappaEps * this.mu && e0 <= 0.9 * this.#switchedAt) {
+      if (
+        optimalityError(m, this.mu) <= BARRIER.kappaEps * this.mu && e0 <= 0.9 * this.#switchedAt
+      ) {
         this.#free = true;
         this.#refs = [[theta, f]];
-        this.mu = Math.max(muMin, loqoMu(m));
+        this.mu = Math.min(this.#muMax, Math.max(muMin, loqoMu(m)));
       }
     }
     if (!this.#free) {
@@ -468,7 +484,7 @@ export class BarrierUpdate {
   #toMonotone(m: Measures): void {
     this.#free = false;
     this.#switchedAt = optimalityError(m, 0);
-    this.mu = Math.max(this.tol / 10, 0.8 * m.complMean);
+    this.mu = Math.min(this.#muMax, Math.max(this.tol / 10, 0.8 * m.complMean));
   }
 }
 

@@ -78,7 +78,7 @@ const M = "minimize (ipm)";
 /** The acceptable level, in multiples of gtol (IPOPT: acceptable_tol 1e-6 against tol 1e-8). */
 const ACCEPTABLE = 100;
 
-/** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), z = 1, y = 0. */
+/** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), λ = z = 1, y = 0. */
 async function initialIterate(
   prob: ConstrainedProblem,
   x0: Tensor,
@@ -95,6 +95,7 @@ async function initialIterate(
     return {
       s: cI ? maximum(cI, BARRIER.kappa1) : null,
       y: mE ? zeros([mE], o) : null,
+      lam: mI ? ones([mI], o) : null,
       z: mI ? ones([mI], o) : null,
       zL: b.hasLower ? add(b.hasLower, 0) : null,
       zU: b.hasUpper ? add(b.hasUpper, 0) : null,
@@ -312,7 +313,7 @@ export async function ipm(
       t ? tidy(() => reshape(add(t, 0), shape)) : zeros(shape, o1);
     const multipliers = {
       eq: owned(it.y, [prob.mE]),
-      ineq: owned(it.z, [prob.mI]),
+      ineq: owned(it.lam, [prob.mI]),
       lower: owned(it.zL, [...x0.shape]),
       upper: owned(it.zU, [...x0.shape]),
     };

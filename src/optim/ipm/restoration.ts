@@ -14,8 +14,9 @@
  * of ψ with ψ > 0 it has found what IPOPT reports as "converged to a point of local
  * infeasibility": the problem is reported infeasible, not converged.
  *
- * The restored point has slacks s = max(c_I(x), μ), multipliers z = μ/s (centred), y = 0 (as
- * IPOPT's default constr_mult_reset_threshold = 0) and bound multipliers μ / distance.
+ * The restored point has slacks s = max(c_I(x), μ), bound multipliers z = μ/s (centred) and
+ * μ / distance, and constraint multipliers y = λ = 0 (as IPOPT with its default
+ * constr_mult_reset_threshold = 0).
  */
 import type { Tensor } from "../../tensor.ts";
 import {
@@ -267,7 +268,7 @@ async function candidate(
   return { s, f: v[0], theta: v[1], barrier: v[2] };
 }
 
-/** The restored iterate: centred multipliers z = μ/s, bound multipliers μ/d, y = 0. */
+/** The restored iterate: centred bound multipliers z = μ/s and μ/d, y = λ = 0. */
 function centred(
   prob: ConstrainedProblem,
   p: Point,
@@ -280,6 +281,7 @@ function centred(
     const { dl, du } = distances(p.x, b);
     return {
       y: prob.mE ? zeros([prob.mE], o) : null,
+      lam: prob.mI ? zeros([prob.mI], o) : null,
       z: c.s ? div(mu, c.s) : null,
       zL: dl ? mul(b.hasLower!, div(mu, dl)) : null,
       zU: du ? mul(b.hasUpper!, div(mu, du)) : null,
