@@ -163,6 +163,7 @@ export async function ipm(
   const barrier = new BarrierUpdate(opt.barrier, opt.muInit, opt.gtol);
   let k = 0, message = "", converged = false, alpha = 0, deltaW = 0;
   const stall = { count: 0, best: Infinity };
+  const history: number[] = [];
   let m: Measures;
   const report = async (): Promise<boolean> => {
     if (!o.onIteration) return true;
@@ -246,6 +247,19 @@ export async function ipm(
         converged = true;
         message = `converged to an acceptable level: KKT error ${e0.toExponential(2)} ` +
           `(gtol ${opt.gtol}), no longer falling in this precision`;
+      }
+      // no progress at all: the KKT error has not halved in 30 iterations while μ sits at its
+      // floor (in f32 the rounding floor of ∇L, ε ‖∇²L‖ ‖x‖, can lie far above gtol)
+      history.push(e0);
+      const window = history.slice(-31);
+      if (
+        !converged && window.length === 31 && barrier.mu <= opt.gtol / 10 * 1.0001 &&
+        Math.min(...window.slice(1)) > 0.5 * window[0]
+      ) {
+        message = `stopped: no progress in 30 iterations at the smallest μ (KKT error ` +
+          `${e0.toExponential(2)}, gtol ${opt.gtol}: the rounding floor of this precision?)`;
+        await report();
+        break;
       }
       if (!converged && barrier.update(m, it.theta, it.f)) filter.reset();
       if (!(await report())) {
