@@ -248,12 +248,14 @@ export async function ipm(
         message = `converged to an acceptable level: KKT error ${e0.toExponential(2)} ` +
           `(gtol ${opt.gtol}), no longer falling in this precision`;
       }
-      // no progress at all: the KKT error has not halved in 30 iterations while μ sits at its
-      // floor (in f32 the rounding floor of ∇L, ε ‖∇²L‖ ‖x‖, can lie far above gtol)
+      // no progress at a feasible point: the KKT error has not halved in 30 iterations while
+      // μ sits at its floor (in f32 the rounding floor of ∇L, ε ‖∇²L‖ ‖x‖, can lie far above
+      // gtol); an infeasible point is left to the restoration phase instead
       history.push(e0);
       const window = history.slice(-31);
       if (
         !converged && window.length === 31 && barrier.mu <= opt.gtol / 10 * 1.0001 &&
+        m.violation <= ACCEPTABLE * opt.gtol &&
         Math.min(...window.slice(1)) > 0.5 * window[0]
       ) {
         message = `stopped: no progress in 30 iterations at the smallest μ (KKT error ` +
