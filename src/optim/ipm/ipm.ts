@@ -77,6 +77,8 @@ const KNOWN = [
 const M = "minimize (ipm)";
 /** The acceptable level, in multiples of gtol (IPOPT: acceptable_tol 1e-6 against tol 1e-8). */
 const ACCEPTABLE = 100;
+/** Iterations at the smallest μ without the KKT error halving before the method gives up. */
+const NO_PROGRESS = 15;
 
 /** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), λ = z = 1, y = 0. */
 async function initialIterate(
@@ -248,17 +250,17 @@ export async function ipm(
         message = `converged to an acceptable level: KKT error ${e0.toExponential(2)} ` +
           `(gtol ${opt.gtol}), no longer falling in this precision`;
       }
-      // no progress at a feasible point: the KKT error has not halved in 30 iterations while
+      // no progress at a feasible point: the KKT error has not halved in 15 iterations while
       // μ sits at its floor (in f32 the rounding floor of ∇L, ε ‖∇²L‖ ‖x‖, can lie far above
       // gtol); an infeasible point is left to the restoration phase instead
       history.push(e0);
-      const window = history.slice(-31);
+      const window = history.slice(-(NO_PROGRESS + 1));
       if (
-        !converged && window.length === 31 && barrier.mu <= opt.gtol / 10 * 1.0001 &&
+        !converged && window.length === NO_PROGRESS + 1 && barrier.mu <= opt.gtol / 10 * 1.0001 &&
         m.violation <= ACCEPTABLE * opt.gtol &&
         Math.min(...window.slice(1)) > 0.5 * window[0]
       ) {
-        message = `stopped: no progress in 30 iterations at the smallest μ (KKT error ` +
+        message = `stopped: no progress in ${NO_PROGRESS} iterations at the smallest μ (KKT error ` +
           `${e0.toExponential(2)}, gtol ${opt.gtol}: the rounding floor of this precision?)`;
         await report();
         break;
