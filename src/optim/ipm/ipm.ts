@@ -39,6 +39,7 @@ import { Filter } from "./filter.ts";
 import {
   BARRIER,
   BarrierUpdate,
+  type BoundSet,
   boundSet,
   disposeBounds,
   disposeIterate,
@@ -84,7 +85,7 @@ const NO_PROGRESS = 15;
 async function initialIterate(
   prob: ConstrainedProblem,
   x0: Tensor,
-  b: Awaited<ReturnType<typeof boundSet>>,
+  b: BoundSet,
 ): Promise<Iterate> {
   const flat = reshape(x0, [x0.size]);
   const x = pushIntoBounds(flat, b);
@@ -260,7 +261,8 @@ export async function ipm(
         m.violation <= ACCEPTABLE * opt.gtol &&
         Math.min(...window.slice(1)) > 0.5 * window[0]
       ) {
-        message = `stopped: no progress in ${NO_PROGRESS} iterations at the smallest μ (KKT error ` +
+        message =
+          `stopped: no progress in ${NO_PROGRESS} iterations at the smallest μ (KKT error ` +
           `${e0.toExponential(2)}, gtol ${opt.gtol}: the rounding floor of this precision?)`;
         await report();
         break;

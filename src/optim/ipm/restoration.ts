@@ -24,6 +24,7 @@ import {
   add,
   div,
   less,
+  log,
   maximum,
   minimum,
   mul,
@@ -87,11 +88,11 @@ async function psiAt(
     const { dl, du } = distances(p.x, b);
     if (dl) {
       g = sub(g, div(mul(b.hasLower!, mu), dl));
-      psi = sub(psi, mul(sum(mul(b.hasLower!, logOf(dl))), mu));
+      psi = sub(psi, mul(sum(mul(b.hasLower!, log(dl))), mu));
     }
     if (du) {
       g = add(g, div(mul(b.hasUpper!, mu), du));
-      psi = sub(psi, mul(sum(mul(b.hasUpper!, logOf(du))), mu));
+      psi = sub(psi, mul(sum(mul(b.hasUpper!, log(du))), mu));
     }
     return [g, [psi, max(abs(g)), viol]] as const;
   });
@@ -103,10 +104,6 @@ async function psiAt(
   } finally {
     for (const t of scalars) t.dispose();
   }
-}
-
-function logOf(t: Tensor): Tensor {
-  return t.log();
 }
 
 /**
