@@ -166,7 +166,7 @@ export async function ipm(
   const barrier = new BarrierUpdate(opt.barrier, opt.muInit, opt.gtol);
   let k = 0, message = "", converged = false, alpha = 0, deltaW = 0;
   const stall = { count: 0, best: Infinity };
-  const history: number[] = [];
+  const history: [number, number][] = []; // (E₀, f) per iteration
   let m: Measures;
   const report = async (): Promise<boolean> => {
     if (!o.onIteration) return true;
@@ -251,15 +251,16 @@ export async function ipm(
         message = `converged to an acceptable level: KKT error ${e0.toExponential(2)} ` +
           `(gtol ${opt.gtol}), no longer falling in this precision`;
       }
-      // no progress at a feasible point: the KKT error has not halved in 15 iterations while
-      // μ sits at its floor (in f32 the rounding floor of ∇L, ε ‖∇²L‖ ‖x‖, can lie far above
-      // gtol); an infeasible point is left to the restoration phase instead
-      history.push(e0);
+      // no progress at a feasible point: in 15 iterations with μ at its floor, the KKT error
+      // has not halved and f has not fallen by 1 % (in f32 the rounding floor of ∇L,
+      // ε ‖∇²L‖ ‖x‖, can lie far above gtol); an infeasible point is left to restoration
+      history.push([e0, it.f]);
       const window = history.slice(-(NO_PROGRESS + 1));
       if (
         !converged && window.length === NO_PROGRESS + 1 && barrier.mu <= opt.gtol / 10 * 1.0001 &&
         m.violation <= ACCEPTABLE * opt.gtol &&
-        Math.min(...window.slice(1)) > 0.5 * window[0]
+        Math.min(...window.slice(1).map((h) => h[0])) > 0.5 * window[0][0] &&
+        window[0][1] - it.f <= 0.01 * Math.abs(it.f)
       ) {
         message =
           `stopped: no progress in ${NO_PROGRESS} iterations at the smallest μ (KKT error ` +
