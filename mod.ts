@@ -50,10 +50,15 @@ export {
   abs,
   add,
   astype,
+  atan,
+  atan2,
+  clip,
   cos,
+  cosh,
   div,
   equal,
   exp,
+  exp2,
   expm1,
   greater,
   greaterEqual,
@@ -61,6 +66,7 @@ export {
   lessEqual,
   log,
   log1p,
+  log2,
   maximum,
   minimum,
   mul,
@@ -71,6 +77,7 @@ export {
   sigmoid,
   sign,
   sin,
+  sinh,
   sqrt,
   square,
   stopGradient,
@@ -78,18 +85,47 @@ export {
   tanh,
   where,
 } from "./src/ops/elementwise.ts";
-export { max, mean, min, sum } from "./src/ops/reduce.ts";
-export { logcosh, logsumexp, softplus } from "./src/ops/special.ts";
-export { dot, matmul } from "./src/ops/matmul.ts";
-export { det, inv, logdet, solve, trace } from "./src/ops/linalg.ts";
+export {
+  argmax,
+  argmin,
+  cumsum,
+  max,
+  mean,
+  min,
+  prod,
+  std,
+  sum,
+  variance,
+  variance as var,
+  type VarianceOptions,
+} from "./src/ops/reduce.ts";
+export { diag, diagonal, tril, triu } from "./src/ops/diagonal.ts";
+export { einsum } from "./src/ops/einsum.ts";
+export { logcosh, logSoftmax, logsumexp, softmax, softplus } from "./src/ops/special.ts";
+export { dot, matmul, outer } from "./src/ops/matmul.ts";
+export {
+  cholesky,
+  choleskySolve,
+  det,
+  eigh,
+  eigvalsh,
+  inv,
+  logdet,
+  norm,
+  type NormOrder,
+  solve,
+  trace,
+} from "./src/ops/linalg.ts";
 export {
   broadcastTo,
   concat,
   expandDims,
+  flip,
   gather,
   mT,
   pad,
   reshape,
+  roll,
   scatterAdd,
   slice,
   squeeze,
@@ -100,6 +136,7 @@ export {
   grad,
   type GradOptions,
   hessian,
+  type HessianOptions,
   hvp,
   jacobian,
   type JacobianOptions,
@@ -111,6 +148,20 @@ export {
 export { type Axis, type InAxes, type OutAxes, vmap } from "./src/ad/vmap.ts";
 export { type CombProbeOptions, combProbes } from "./src/curvature/probes.ts";
 export { hessianSparsity, jacobianSparsity, SparsityPattern } from "./src/curvature/pattern.ts";
+export {
+  type Coloring,
+  type ColoringKind,
+  type ColoringOrder,
+  colorPattern,
+} from "./src/curvature/coloring.ts";
+export {
+  sparseHessian,
+  type SparseHessianOptions,
+  sparseJacobian,
+  type SparseJacobianOptions,
+  SparseMatrix,
+} from "./src/curvature/sparse.ts";
+export { type Ordering, reverseCuthillMcKee } from "./src/linalg/ordering.ts";
 export {
   type Estimate,
   hessianDiagonal,
@@ -137,7 +188,7 @@ export {
   type MlpOptions,
   relu,
 } from "./src/nn/layers.ts";
-export { logSoftmax, mseLoss, softmaxCrossEntropy } from "./src/nn/losses.ts";
+export { mseLoss, softmaxCrossEntropy } from "./src/nn/losses.ts";
 export { flattenParams, unflattenParams } from "./src/nn/params.ts";
 export { gaussNewtonVp } from "./src/curvature/gauss_newton.ts";
 export { type KfacFactors, kfacFactors, kfacPrecondition } from "./src/curvature/kfac.ts";
@@ -155,7 +206,12 @@ export type {
   MinimizeResult,
   Multipliers,
 } from "./src/optim/types.ts";
-export { type BandedOptions, choleskyBanded, solveBanded } from "./src/linalg/banded.ts";
+export {
+  type BandedOptions,
+  choleskyBanded,
+  solveBanded,
+  solveBandedGeneral,
+} from "./src/linalg/banded.ts";
 export {
   bandedHessian,
   type BandedHessianOptions,

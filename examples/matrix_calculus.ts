@@ -121,7 +121,7 @@ console.log(`      max rel err  case`);
 const quad = (v: Tensor) => v.dot(At.matmul(v)).mul(0.5).add(bt.dot(v));
 const Hs = lin(A, 0.5, T(A), 0.5);
 await report("½xᵀAx + bᵀx: gradient", grad(quad)(t(x)), mv(Hs, x).map((v, i) => v + b[i]));
-await report("½xᵀAx + bᵀx: Hessian ½(A + Aᵀ)", hessian(quad, t(x)), Hs.flat());
+await report("½xᵀAx + bᵀx: Hessian ½(A + Aᵀ)", hessian(quad)(t(x)), Hs.flat());
 
 // log-sum-exp(Ax + b): ∇ = Aᵀp, H = Aᵀ(diag p − ppᵀ)A with p = softmax(Ax + b)
 const lse = (v: Tensor) => {
@@ -133,7 +133,7 @@ await report("log-sum-exp(Ax + b): gradient Aᵀp", grad(lse)(t(x)), mv(T(A), p)
 const Pm = lin(p.map((v, i) => p.map((_, j) => (i === j ? v : 0))), 1, outer(p, p), -1);
 await report(
   "log-sum-exp(Ax + b): Hessian Aᵀ(diag p − ppᵀ)A",
-  hessian(lse, t(x)),
+  hessian(lse)(t(x)),
   mm(mm(T(A), Pm), A).flat(),
 );
 
@@ -149,7 +149,7 @@ await report(
   mv(T(D), s.map((v, i) => v - y[i])).map((v) => v / 4),
 );
 const S = s.map((v, i) => s.map((_, j) => (i === j ? v * (1 - v) / 4 : 0)));
-await report("logistic loss: Hessian DᵀSD/m", hessian(logistic, t(x)), mm(mm(T(D), S), D).flat());
+await report("logistic loss: Hessian DᵀSD/m", hessian(logistic)(t(x)), mm(mm(T(D), S), D).flat());
 
 // Rayleigh quotient r = xᵀAx / xᵀx: ∇ = (A + Aᵀ)x / xᵀx − 2r x / xᵀx
 const rayleigh = (v: Tensor) => At.matmul(v).dot(v).div(v.dot(v));

@@ -1,11 +1,12 @@
 /**
  * Inverse Hessian-vector products on a small neural network: a 3-5-1 sigmoid MLP with mean
- * squared error on 10 samples (26 parameters).
+ * squared error on 10 samples (26 parameters; `--hidden` widens it).
  *
  *   deno run -A examples/mlp_inverse_hvp.ts
+ *   deno run -A examples/mlp_inverse_hvp.ts --hidden 40   # 201 parameters
  *
- * Prints the exact Hessian's eigenvalues (from `hessian` and a Jacobi eigenvalue routine
- * below; the Hessian of a network is indefinite away from a minimum), the exact H⁻¹g (from
+ * Prints the exact Hessian's eigenvalues (from `hessian` and `eigvalsh`; the Hessian of a
+ * network is indefinite away from a minimum), the exact H⁻¹g (from
  * `solve`), conjugate gradients with 40 iterations and a Neumann series, each with its
  * relative error and cosine similarity to the exact answer, and a table of what damping
  * (H + λI)⁻¹g does. Runs on the CPU in f64, so that the "exact" answers are exact to ~1e-12
@@ -14,16 +15,29 @@
 import {
   cg,
   device,
+  eigvalsh,
   grad,
   hessian,
   hvp,
   mlp,
   mseLoss,
   neumannSeries,
+  type Progress,
   solve,
   type Tensor,
   tensor,
 } from "../mod.ts";
+import { parseFlags, progressDone, progressLine } from "./cli.ts";
+
+const flags = parseFlags(
+  `Inverse Hessian-vector products (CG, Neumann, damping) on a small sigmoid network.
+  deno run -A examples/mlp_inverse_hvp.ts [flags]`,
+  { hidden: { default: "5", help: "hidden units of the 3-h-1 network" } },
+);
+const hidden = Number(flags.hidden);
+if (!Number.isInteger(hidden) || hidden < 1) {
+  throw new RangeError("--hidden must be a positive integer");
+}
 
 const dev = await device({ backend: "cpu" });
 const o = { dtype: "f64" as const, device: dev };
@@ -35,7 +49,7 @@ const Xh = Array.from({ length: 10 }, () => [0, 0, 0].map(() => 4 * rand() - 2))
 const yh = Xh.map(([a, b, c]) => [Math.sin(a) + 0.5 * b * c + 0.1 * (rand() - 0.5)]);
 const X = tensor(Xh, o), Y = tensor(yh, o);
 
-const net = mlp([3, 5, 1], "sigmoid", { seed: 3, ...o });
+const net = mlp([3, hidden, 1], "sigmoid", { seed: 3, ...o });
 const loss = (p: Tensor) => mseLoss(net.apply(p, X), Y);
 const p = net.params;
 const n = net.numParams;
@@ -51,48 +65,25 @@ const nrm = (a: Vec) => Math.sqrt(dotv(a, a));
 const relErr = (a: Vec, b: Vec) => nrm(Array.from(a, (v, i) => v - b[i])) / nrm(b);
 const cosine = (a: Vec, b: Vec) => dotv(a, b) / (nrm(a) * nrm(b));
 
-/**
- * Eigenvalues of a symmetric matrix by the cyclic Jacobi method: sweep over all (p, q),
- * zero a[p][q] with a plane rotation, until the off-diagonal mass is below 1e-30 of the
- * total. Quadratically convergent; plenty for 26 × 26.
- */
-function jacobiEigenvalues(m: ArrayLike<number>, size: number): number[] {
-  const a = Array.from({ length: size }, (_, i) => Array.from(m).slice(i * size, (i + 1) * size));
-  const off = () =>
-    a.reduce((s, r, i) => s + r.reduce((t, v, j) => t + (i === j ? 0 : v * v), 0), 0);
-  const total = a.reduce((s, r) => s + r.reduce((t, v) => t + v * v, 0), 0);
-  for (let sweep = 0; sweep < 100 && off() > 1e-30 * total; sweep++) {
-    for (let pp = 0; pp < size - 1; pp++) {
-      for (let q = pp + 1; q < size; q++) {
-        if (a[pp][q] === 0) continue;
-        const theta = (a[q][q] - a[pp][pp]) / (2 * a[pp][q]);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
-        for (let k = 0; k < size; k++) { // rotate columns pp, q
-          const [akp, akq] = [a[k][pp], a[k][q]];
-          a[k][pp] = c * akp - s * akq;
-          a[k][q] = s * akp + c * akq;
-        }
-        for (let k = 0; k < size; k++) { // rotate rows pp, q
-          const [apk, aqk] = [a[pp][k], a[q][k]];
-          a[pp][k] = c * apk - s * aqk;
-          a[q][k] = s * apk + c * aqk;
-        }
-      }
-    }
-  }
-  return a.map((r, i) => r[i]).sort((x, y) => x - y);
-}
-
 // ---- the exact Hessian, its spectrum, and the exact H⁻¹g ----
-const H = hessian(loss, p);
+// a one-line progress display on a terminal (one chunk of columns per batched HVP pass)
+const progress = (p: Progress) =>
+  progressLine(
+    `${p.unit}: ${p.done}/${p.total}${
+      p.residual === undefined ? "" : `, ‖r‖ ${p.residual.toExponential(2)}`
+    }`,
+  );
+const H = hessian(loss, { chunkSize: Math.max(1, Math.ceil(n / 8)), onProgress: progress })(p);
+progressDone();
 const Hh = await H.data();
-const eig = jacobiEigenvalues(Hh, n);
+const eig = Array.from(await eigvalsh(H).data()); // ascending
 const g = grad(loss)(p);
 const gh = await g.data();
-console.log(`3-5-1 sigmoid MLP, MSE on 10 samples: ${n} parameters, loss ${await loss(p).item()}`);
+console.log(
+  `3-${hidden}-1 sigmoid MLP, MSE on 10 samples: ${n} parameters, loss ${await loss(p).item()}`,
+);
 console.log(`‖g‖ = ${nrm(gh).toExponential(3)}`);
-console.log(`Hessian eigenvalues (Jacobi):`);
+console.log(`Hessian eigenvalues (eigvalsh):`);
 console.log("  " + eig.map((v) => v.toExponential(2)).join(" "));
 const negatives = eig.filter((v) => v < 0).length;
 console.log(
@@ -116,9 +107,11 @@ const cgRun = async (lambda: number) => {
   const r = await cg(matvec(lambda), g, {
     maxIter: 40,
     rtol: 0,
-    checkEvery: 40,
+    checkEvery: 5,
     onNegativeCurvature: "continue",
+    onProgress: progress,
   });
+  progressDone();
   const x = await r.x.data();
   r.x.dispose();
   return { x, r };

@@ -118,6 +118,44 @@ fn pow_(x: f32, y: f32) -> f32 {
   return pow(x, y);
 }
 
+// atan on [0, ∞): Cephes' atanf (reduction to |t| ≤ tan(π/8), then an odd polynomial of
+// degree 9; about 1 ulp), rather than WGSL's atan, whose accuracy the spec leaves at 4096 ulp.
+fn atan_pos(x: f32) -> f32 {
+  var y = 0.0;
+  var t = x;
+  if (x > 2.414213562373095) {
+    y = 1.5707963267948966;
+    t = -1.0 / x;
+  } else if (x > 0.4142135623730950) {
+    y = 0.7853981633974483;
+    t = (x - 1.0) / (x + 1.0);
+  }
+  let z = t * t;
+  let q = ((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1;
+  return y + (q * z * t + t);
+}
+
+fn sign_bit(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x80000000u) != 0u;
+}
+
+// C's atan2(y, x): the angle of (x, y) in [−π, π], signed zeros and infinities as C has them.
+fn atan2_(y: f32, x: f32) -> f32 {
+  if (is_nan(x) || is_nan(y)) { return nan_f32(); }
+  let ax = abs(x);
+  let ay = abs(y);
+  var a = 0.0;
+  if (!is_finite(ax) && !is_finite(ay)) {
+    a = 0.7853981633974483;
+  } else if (ay <= ax) {
+    if (ax > 0.0) { a = atan_pos(ay / ax); }
+  } else {
+    a = 1.5707963267948966 - atan_pos(ax / ay);
+  }
+  if (sign_bit(x)) { a = 3.141592653589793 - a; }
+  return select(a, -a, sign_bit(y));
+}
+
 // Binary op `op` (BINARY_OPS order).
 fn binary_op(op: u32, x: f32, y: f32) -> f32 {
   let anynan = is_nan(x) || is_nan(y);
@@ -135,6 +173,7 @@ fn binary_op(op: u32, x: f32, y: f32) -> f32 {
     case 10u: { return select(0.0, 1.0, !anynan && x >= y); }
     case 11u: { return select(0.0, 1.0, !anynan && x <= y); }
     case 12u: { return select(0.0, 1.0, anynan || x != y); }
+    case 13u: { return atan2_(x, y); }
     default: { return nan_f32(); }
   }
 }

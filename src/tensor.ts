@@ -2,8 +2,19 @@
 import type { IndexInfo, Storage } from "./backend/backend.ts";
 import type { Dtype, TypedArray } from "./dtype.ts";
 import type { Device } from "./device.ts";
-import { countBytes, countTensor, deferDisposal, trackTensor } from "./memory.ts";
+import {
+  countBytes,
+  countReclaimed,
+  countTensor,
+  deferDisposal,
+  inheritOwner,
+  type Owner,
+  trackTensor,
+  untrackTensor,
+} from "./memory.ts";
 import { fmtShape, sizeOf } from "./shape.ts";
+import type { NestedArray } from "./ops/creation.ts";
+import { formatValues, nest, PRINT_MAX } from "./tensor_format.ts";
 import * as ops from "./ops/index.ts";
 
 /** @internal Storage shared by tensors that view the same memory (reshape shares it). */
@@ -18,6 +29,22 @@ export class StorageRef {
       this.device.backend.release(this.storage);
     }
   }
+}
+
+/**
+ * The safety net behind `dispose` and `tidy`: a tensor the garbage collector reclaims
+ * while it still holds memory gives its share of the storage back (and is counted in
+ * `memory().reclaimed`). The held value is the storage, never the tensor itself.
+ */
+const reclaim = new FinalizationRegistry<StorageRef>((ref) => {
+  countTensor(ref.device.kind, -1);
+  countReclaimed();
+  ref.release();
+});
+
+/** Keeps `x` reachable up to this call (across an `await` before it). */
+function keepAlive(x: unknown): void {
+  if (x === keepAlive) throw new Error("unreachable");
 }
 
 /** @internal What a transform attaches to a traced tensor. */
@@ -56,7 +83,15 @@ export class Tensor {
   _index: IndexInfo | null = null;
   /** @internal Pinned tensors (cached constants) ignore dispose and are not counted. */
   _pinned = false;
+  /** @internal The running call that owns this tensor (see memory.ts), if any. */
+  _owner: Owner | null = null;
+  /** @internal Creation order (see memory.ts). */
+  _seq = 0;
+  /** @internal An alias an owned call made of its argument (freed when the call ends). */
+  _isAlias = false;
   #disposed = false;
+  /** The values of the last read-back of a small tensor (what printing shows on WebGPU). */
+  #shown: TypedArray | null = null;
 
   /** @internal Use the creation functions (`tensor`, `zeros`, …) instead. */
   constructor(
@@ -75,17 +110,21 @@ export class Tensor {
     if (ref) {
       countTensor(device.kind, 1);
       trackTensor(this);
+      reclaim.register(this, ref, this);
     }
   }
 
-  /** @internal A tensor owning fresh storage. */
+  /** @internal A tensor owning fresh storage, computed from `inputs` (for ownership). */
   static _fromStorage(
     storage: Storage,
     shape: readonly number[],
     dtype: Dtype,
     device: Device,
+    inputs: readonly Tensor[] = [],
   ): Tensor {
-    return new Tensor(shape, dtype, device, new StorageRef(storage, device), null);
+    const t = new Tensor(shape, dtype, device, new StorageRef(storage, device), null);
+    if (inputs.length) inheritOwner(t, inputs);
+    return t;
   }
 
   /** @internal A tensor sharing another's storage under a new shape. */
@@ -94,6 +133,20 @@ export class Tensor {
     ref.refs++;
     const t = new Tensor(shape, src.dtype, src.device, ref, null);
     t._index = src._index;
+    inheritOwner(t, [src]);
+    return t;
+  }
+
+  /** @internal Pins a cached constant: dispose ignores it, and the collector never frees it. */
+  _pin(): void {
+    this._pinned = true;
+    reclaim.unregister(this);
+  }
+
+  /** @internal A second handle on the same storage, for an owned call (see memory.ts). */
+  _alias(): Tensor {
+    const t = Tensor._view(this, this.shape);
+    t._isAlias = true;
     return t;
   }
 
@@ -121,12 +174,71 @@ export class Tensor {
     return this._tracer ? this._tracer.primal._concrete() : this;
   }
 
-  /** Reads the values back to the host (waits for queued GPU work). */
-  async data(): Promise<TypedArray> {
-    this._check("data");
+  /**
+   * Reads the values back to the host (waits for queued GPU work), into a fresh array, or
+   * into `out` when given: a typed array of the tensor's dtype (`Float32Array` for f32,
+   * `Float64Array` for f64, `Int32Array` for i32) and length `size`, which is returned. A
+   * loop that reads a result every iteration then allocates nothing.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "@curvature/curvature";
+   * const x = tensor([1, 2, 3], { dtype: "f64" });
+   * const out = new Float64Array(3);
+   * await x.mul(2).data(out);
+   * console.log(out); // Float64Array(3) [ 2, 4, 6 ]
+   * ```
+   */
+  async data(out?: TypedArray): Promise<TypedArray> {
+    const c = this.#readable("data", out);
+    const v = await c.device.backend.download(c._ref!.storage, c.dtype, c.size, out);
+    c.#remember(v);
+    return v;
+  }
+
+  /**
+   * The values at once, without waiting: on the CPU, whose memory the host reads directly.
+   * On WebGPU values can only be read asynchronously, so this throws, naming `data()`.
+   * `out` as for {@linkcode Tensor.data}.
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "@curvature/curvature";
+   * console.log(tensor([1, 2]).add(1).dataSync()); // Float32Array(2) [ 2, 3 ]
+   * ```
+   */
+  dataSync(out?: TypedArray): TypedArray {
+    const c = this.#readable("dataSync", out);
+    const bk = c.device.backend;
+    if (!bk.readSync) throw asyncOnly("dataSync", "data", c);
+    const v = bk.readSync(c._ref!.storage, c.dtype, c.size, out);
+    c.#remember(v);
+    return v;
+  }
+
+  /** The concrete tensor to read, after checking it and `out`. */
+  #readable(op: string, out?: TypedArray): Tensor {
+    this._check(op);
     const c = this._concrete();
-    c._check("data");
-    return await c.device.backend.download(c._ref!.storage, c.dtype, c.size);
+    c._check(op);
+    if (out !== undefined) {
+      const want = c.dtype === "f64" ? Float64Array : c.dtype === "i32" ? Int32Array : Float32Array;
+      if (!(out instanceof want) || out.length !== c.size) {
+        const got = ArrayBuffer.isView(out)
+          ? `${out.constructor.name} of length ${(out as TypedArray).length}`
+          : describe(out);
+        throw new TypeError(
+          `${op}: out must be a ${want.name} of length ${c.size} for a ${c.dtype} tensor of ` +
+            `shape ${fmtShape(c.shape)}, got ${got}`,
+        );
+      }
+    }
+    return c;
+  }
+
+  /** Keeps a copy of a small tensor's values, for printing where they cannot be read at once. */
+  #remember(v: TypedArray): void {
+    if (this.size <= PRINT_MAX) this.#shown = v.slice();
   }
 
   /**
@@ -137,30 +249,51 @@ export class Tensor {
   async ready(): Promise<this> {
     this._check("ready");
     const c = this._concrete();
-    await c.device.backend.settled(c._ref!.storage);
+    try {
+      await c.device.backend.settled(c._ref!.storage);
+    } finally {
+      keepAlive(c);
+    }
     return this;
   }
 
   /** The single value of a one-element tensor. */
   async item(): Promise<number> {
-    if (this.size !== 1) {
-      throw new RangeError(
-        `item: expected a tensor with one element, got shape ${fmtShape(this.shape)}`,
-      );
-    }
+    this.#oneElement("item");
     return (await this.data())[0];
   }
 
-  /** The values as nested arrays (a number for a 0-d tensor). */
-  async toArray(): Promise<unknown> {
-    const d = await this.data();
-    const build = (dim: number, off: number): unknown => {
-      if (dim === this.shape.length) return d[off];
-      const n = this.shape[dim];
-      const step = sizeOf(this.shape.slice(dim + 1));
-      return Array.from({ length: n }, (_, i) => build(dim + 1, off + i * step));
-    };
-    return build(0, 0);
+  /**
+   * The single value of a one-element tensor, at once: on the CPU only (on WebGPU this
+   * throws, naming `item()`).
+   */
+  itemSync(): number {
+    this.#oneElement("itemSync");
+    const c = this._concrete();
+    if (!c.device.backend.readSync) throw asyncOnly("itemSync", "item", c);
+    return this.dataSync()[0];
+  }
+
+  #oneElement(op: string): void {
+    if (this.size !== 1) {
+      throw new RangeError(
+        `${op}: expected a tensor with one element, got shape ${fmtShape(this.shape)}`,
+      );
+    }
+  }
+
+  /**
+   * The values as nested arrays of numbers (a number for a 0-d tensor).
+   *
+   * @example
+   * ```ts
+   * import { tensor } from "@curvature/curvature";
+   * const m = (await tensor([[1, 2], [3, 4]]).toArray()) as number[][];
+   * console.log(m[1][0]); // 3
+   * ```
+   */
+  async toArray(): Promise<NestedArray> {
+    return nest(await this.data(), this.shape);
   }
 
   /** Frees the tensor's memory. Safe to call twice. Inside a transform, freeing waits until it ends. */
@@ -168,7 +301,9 @@ export class Tensor {
     if (this.#disposed || this._pinned) return;
     if (this._ref && deferDisposal(this)) return;
     this.#disposed = true;
+    untrackTensor(this);
     if (this._ref) {
+      reclaim.unregister(this);
       countTensor(this.device.kind, -1);
       this._ref.release();
       this._ref = null;
@@ -180,11 +315,38 @@ export class Tensor {
     this.dispose();
   }
 
-  /** A short description: shape, dtype, device. */
+  /**
+   * Shape, dtype and device and, for tensors of up to 100 elements, the values: read at
+   * once on the CPU; on WebGPU those of the last read-back (`data()`, `item()`,
+   * `toArray()`), or a hint to read them. `console.log(x)` prints the same, a matrix's
+   * rows on lines of their own.
+   */
   toString(): string {
-    return `Tensor(${fmtShape(this.shape)}, ${this.dtype}, ${this.device.kind}${
-      this._tracer ? ", traced" : ""
-    })`;
+    return this.#describe(false);
+  }
+
+  /** @internal The text of toString (one line) and of console.log (`multiline`). */
+  _describe(multiline: boolean): string {
+    return this.#describe(multiline);
+  }
+
+  #describe(multiline: boolean): string {
+    const head = `Tensor(${fmtShape(this.shape)}, ${this.dtype}, ${this.device.kind}`;
+    if (this.#disposed) return `${head}, disposed)`;
+    if (this._tracer) return `${head}, traced by ${this._tracer.trace.name})`;
+    if (this.size > PRINT_MAX) return `${head}) (${this.size} values; x.data() reads them)`;
+    let values = this.#shown;
+    if (!values && this.device.backend.readSync) {
+      try {
+        values = this.dataSync();
+      } catch (e) {
+        // a kernel error owned by this tensor, or a copy still in transit
+        return `${head}) (${e instanceof Error ? e.message : String(e)})`;
+      }
+    }
+    if (!values) return `${head}) (on the device: await x.toArray() reads it)`;
+    const text = formatValues(values, this.shape, this.dtype, multiline);
+    return `${head})${multiline && this.rank > 1 ? "\n" : " "}${text}`;
   }
 
   // ---- method forms of the ops ----
@@ -301,6 +463,42 @@ export class Tensor {
   min(axis?: number | number[], keepdims = false): Tensor {
     return ops.min(this, axis, keepdims);
   }
+  /** Product over `axis` (all axes when omitted). */
+  prod(axis?: number | number[], keepdims = false): Tensor {
+    return ops.prod(this, axis, keepdims);
+  }
+  /** Variance over `axis` (`ddof`, `keepdims` as options), NumPy's `x.var()`. */
+  var(axis?: number | number[], opts?: ops.VarianceOptions): Tensor {
+    return ops.variance(this, axis, opts);
+  }
+  /** Standard deviation over `axis` (`ddof`, `keepdims` as options). */
+  std(axis?: number | number[], opts?: ops.VarianceOptions): Tensor {
+    return ops.std(this, axis, opts);
+  }
+  /** Cumulative sum along `axis` (of the flattened tensor when omitted). */
+  cumsum(axis?: number): Tensor {
+    return ops.cumsum(this, axis);
+  }
+  /** Index of the largest value along `axis` (flattened when omitted), an i32 tensor. */
+  argmax(axis?: number, keepdims = false): Tensor {
+    return ops.argmax(this, axis, keepdims);
+  }
+  /** Index of the smallest value along `axis` (flattened when omitted), an i32 tensor. */
+  argmin(axis?: number, keepdims = false): Tensor {
+    return ops.argmin(this, axis, keepdims);
+  }
+  /** Limits the values to `[min, max]` (either may be null). */
+  clip(min?: TensorLike | null, max?: TensorLike | null): Tensor {
+    return ops.clip(this, min, max);
+  }
+  /** Vector or matrix norm (see the `norm` function). */
+  norm(ord?: ops.NormOrder | -1, axis?: number | number[], keepdims = false): Tensor {
+    return ops.norm(this, ord, axis, keepdims);
+  }
+  /** The `offset`-th diagonal over `axis1`, `axis2` (default the first two axes). */
+  diagonal(offset = 0, axis1 = 0, axis2 = 1): Tensor {
+    return ops.diagonal(this, offset, axis1, axis2);
+  }
   /** Matrix product (NumPy `matmul` semantics). */
   matmul(b: Tensor): Tensor {
     return ops.matmul(this, b);
@@ -338,3 +536,28 @@ export class Tensor {
     return ops.astype(this, dtype);
   }
 }
+
+/** The error of a synchronous read on a device that only reads asynchronously. */
+function asyncOnly(op: string, async: string, t: Tensor): Error {
+  return new Error(
+    `${op}: the tensor (${fmtShape(t.shape)}, ${t.dtype}) is on ${t.device.kind}, whose values ` +
+      `can only be read asynchronously; use \`await x.${async}()\``,
+  );
+}
+
+function describe(x: unknown): string {
+  return x === null ? "null" : x === undefined ? "undefined" : typeof x;
+}
+
+// console.log in Deno and Node, and util.inspect: the multi-line description. Installed on
+// the prototype by registry symbols (strings, not the Deno namespace), so browsers ignore them.
+Object.defineProperty(Tensor.prototype, Symbol.for("Deno.customInspect"), {
+  value(this: Tensor): string {
+    return this._describe(true);
+  },
+});
+Object.defineProperty(Tensor.prototype, Symbol.for("nodejs.util.inspect.custom"), {
+  value(this: Tensor): string {
+    return this._describe(true);
+  },
+});

@@ -55,7 +55,10 @@ Deno.test("grad / valueAndGrad of a non-scalar output say it must be a scalar an
     (x) => grad((a: Tensor) => grad((b: Tensor) => b.square())(a).sum())(x),
     RangeError,
   );
-  throwsClean(/must return a scalar.*got shape \[3\]/, (x) => hessian((a) => a.square(), x));
+  throwsClean(
+    /must return a scalar.*got shape \[3\]/,
+    (x) => hessian((a: Tensor) => a.square())(x),
+  );
 });
 
 Deno.test("jvp: a tangent of the wrong shape names the expected shapes", () => {
@@ -162,12 +165,12 @@ Deno.test("a function that returns something other than a Tensor is named as suc
     throwsClean(new RegExp(`must return a Tensor, ` + re.source), (x) => hvp(f, x, x), TypeError);
     throwsClean(
       new RegExp(`must return a Tensor, ` + re.source),
-      (x) => jacobian(f, x, { mode: "fwd" }),
+      (x) => jacobian(f, { mode: "fwd" })(x),
       TypeError,
     );
     throwsClean(
       new RegExp(`must return a Tensor, ` + re.source),
-      (x) => jacobian(f, x, { mode: "rev" }),
+      (x) => jacobian(f, { mode: "rev" })(x),
       TypeError,
     );
   }

@@ -106,7 +106,7 @@ testAll("hessian(det) at a singular matrix matches the cofactors' own derivative
       expected.push(...cp.map((c, k) => (c - cm[k]) / (2 * h)));
     }
   }
-  const H = hessian((m: Tensor) => det(m), tensor(a, opts));
+  const H = hessian((m: Tensor) => det(m))(tensor(a, opts));
   assert.deepEqual(H.shape, [3, 3, 3, 3]);
   assertClose(await H.data(), expected, { rtol: 1e-4, atol: 1e-4 });
 });

@@ -102,6 +102,37 @@ testAll("power iteration reports non-convergence for a ±λ pair", async (b) => 
   res.vectors.dispose(), lz.vectors.dispose(), c.dispose(), x.dispose();
 });
 
+testAll("onProgress: one report per read-back, the last with the result's residual", async (b) => {
+  const n = 12;
+  const lam = Array.from({ length: n }, (_, i) => 1 + 0.5 * i);
+  const c = mk(b, lam);
+  const f = (x: Tensor) => x.square().mul(c).sum().mul(0.5);
+  const x = mk(b, randArray(n, 3));
+  for (const method of ["lanczos", "power"] as const) {
+    const seen: { done: number; total: number; unit: string; residual?: number }[] = [];
+    const res = await hessianEigenvalues(f, x, {
+      k: 1,
+      method,
+      checkEvery: 3,
+      maxIter: method === "power" ? 600 : 12,
+      onProgress: (p) => seen.push({ ...p }),
+    });
+    assert.ok(seen.length >= 1, `${method}: no report`);
+    const last = seen[seen.length - 1];
+    assert.equal(last.unit, method === "power" ? "power iterations" : "Lanczos steps");
+    assert.equal(last.total, method === "power" ? 600 : 12);
+    assert.equal(last.done, res.iterations, `${method}: done = iterations`);
+    seen.forEach((p, i) => assert.equal(p.done, Math.min(3 * (i + 1), res.iterations)));
+    assertClose([last.residual!], [Math.max(...res.residuals)], { rtol: 1e-12 });
+    res.vectors.dispose();
+  }
+  await assert.rejects(
+    () => hessianEigenvalues(f, x, { max_iter: 3 } as never),
+    /hessianEigenvalues: unknown option "max_iter"; did you mean "maxIter"\?/,
+  );
+  c.dispose(), x.dispose();
+});
+
 Deno.test("the tridiagonal eigen-solver matches the Toeplitz closed form", () => {
   for (const m of [1, 2, 7, 60]) {
     const a = 2.5, e = -1.25;

@@ -18,6 +18,7 @@ import {
   neumann,
   solve,
   solveBanded,
+  solveBandedGeneral,
   sum,
   type Tensor,
   tensor,
@@ -55,6 +56,17 @@ const CASES: Failing[] = [
       return solveBanded(ab, r);
     },
     pattern: /solveBanded: the leading minor of order 2 is not positive definite/,
+  },
+  {
+    name: "solveBandedGeneral of a singular matrix",
+    // A = [[1, 2, 0], [1, 2, 0], [0, 1, 3]]: rows 0 and 1 equal (l = u = 1); the zero pivot comes at step 3
+    make: (bk) => {
+      using ab = mk(bk, [0, 2, 0, 1, 2, 3, 1, 1, 0], [3, 3]);
+      using r = mk(bk, [1, 1, 1]);
+      return solveBandedGeneral([1, 1], ab, r);
+    },
+    pattern:
+      /solveBandedGeneral: the matrix is singular: the pivot U\[2\]\[2\] .* \(LAPACK info = 3\)/,
   },
   {
     name: "choleskyBanded of a matrix that is not positive definite",

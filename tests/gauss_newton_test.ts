@@ -89,9 +89,9 @@ Deno.test("gaussNewtonVp: equals Jᵀ H_L J v from explicit Jacobian and loss-He
   const model = (p: Tensor, x: Tensor) => net.apply(p, x);
   const loss = (out: Tensor) => softmaxCrossEntropy(out, Y);
   const n = net.numParams; // 17
-  const J = toMat(await read(jacobian((p: Tensor) => model(p, X), net.params)), 6, n);
+  const J = toMat(await read(jacobian((p: Tensor) => model(p, X))(net.params)), 6, n);
   const y = model(net.params, X);
-  const H = toMat(await read(hessian(loss, y)), 6, 6);
+  const H = toMat(await read(hessian(loss)(y)), 6, 6);
   assert.ok(Math.abs(H[0][1]) > 1e-3, "the loss Hessian couples outputs (not a multiple of I)");
   const G = mm(mm(T(J), H), J);
   const V = toMat(randArray(3 * n, 5), 3, n);
@@ -129,7 +129,7 @@ Deno.test("gaussNewtonVp: for a linear model with MSE it is the exact Hessian (2
   const G = await gaussNewtonVp(model, loss, w, X, t64(I, [d * k, d * k])).data(); // columns Gᵉᵢ
   const closed = kron(mm(T(Xh), Xh), [[1, 0], [0, 1]]).map((r) => r.map((v) => (2 / (N * k)) * v));
   near(G, closed.flat(), 1e-12, "GN vs closed form");
-  const H = await hessian((p: Tensor) => loss(model(p, X)), w).data();
+  const H = await hessian((p: Tensor) => loss(model(p, X)))(w).data();
   near(G, H, 1e-12, "GN vs the library's exact Hessian");
 });
 

@@ -13,10 +13,11 @@ import {
   matmul,
   memory,
   mul,
+  type Progress,
   reshape,
   slice,
   sum,
-  type Tensor,
+  Tensor,
   tensor,
 } from "../mod.ts";
 import {
@@ -323,6 +324,52 @@ testAll("comb diagonal at n > 65536 (tiled comb probes)", async (b) => {
   assertClose(await est.value.data(), Array.from(xs, Math.cosh), { rtol: 1e-5, atol: 1e-6 });
   est.value.dispose(), x.dispose();
 }, ["cpu-f32", "webgpu-f32"]);
+
+Deno.test("onProgress reports probes after every batched pass, for each method", async () => {
+  const n = 6;
+  const x = tensor(randArray(n, 5), { dtype: "f64" });
+  const f = (y: Tensor) => y.pow(4).sum().add(y.sum().square());
+  const runs: [string, (cb: (p: Progress) => void) => Promise<unknown>, number[]][] = [
+    [
+      "diagonal, hutchinson",
+      (cb) => hessianDiagonal(f, x, { method: "hutchinson", samples: 7, batch: 3, onProgress: cb }),
+      [3, 6, 7],
+    ],
+    [
+      "diagonal, comb",
+      (cb) => hessianDiagonal(f, x, { method: "comb", bandwidth: 5, batch: 4, onProgress: cb }),
+      [4, 6],
+    ],
+    [
+      "trace, hutchinson",
+      (cb) => hessianTrace(f, x, { method: "hutchinson", samples: 5, batch: 2, onProgress: cb }),
+      [2, 4, 5],
+    ],
+    [
+      // 9 products: sketch 3, exact part 3, remainder 3
+      "trace, hutch++",
+      (cb) => hessianTrace(f, x, { method: "hutch++", samples: 9, batch: 2, onProgress: cb }),
+      [2, 3, 5, 6, 8, 9],
+    ],
+  ];
+  for (const [name, run, want] of runs) {
+    const seen: number[] = [];
+    let total = 0;
+    const r = await run((p) => {
+      seen.push(p.done);
+      total = p.total;
+      assert.equal(p.unit, "probes");
+    }) as { value: unknown; stderr?: unknown };
+    assert.deepEqual(seen, want, name);
+    assert.equal(total, want[want.length - 1], name);
+    for (const v of [r.value, r.stderr]) if (v instanceof Tensor) v.dispose();
+  }
+  await assert.rejects(
+    () => hessianTrace(f, x, { method: "hutchinson", n_samples: 4 } as never),
+    /hessianTrace: unknown option "n_samples"; did you mean "samples"\?/,
+  );
+  x.dispose();
+});
 
 Deno.test("estimator errors name the problem", async () => {
   const x = tensor([1, 2, 3]);

@@ -545,7 +545,7 @@ for (const c of CASES) {
       g.dispose();
     }
     if (c.hess) {
-      const h = hessian(f, x);
+      const h = hessian(f)(x);
       await check(h, c.hess(), [...shape, ...shape], tol, "Hessian");
       h.dispose();
     }
@@ -574,7 +574,7 @@ testAll("f(x) = Ax: the Jacobian is A in both modes", async (b) => {
   const opts = { dtype: b.dtype, device: b.dev };
   const A = tensor(R34, opts), x = tensor(x4, opts);
   for (const mode of ["fwd", "rev"] as const) {
-    const J = jacobian((y) => A.matmul(y), x, { mode }); // ∂(Ax)/∂x = A
+    const J = jacobian((y: Tensor) => A.matmul(y), { mode })(x); // ∂(Ax)/∂x = A
     await check(J, R34.flat(), [3, 4], tolOf(b), `jacobian ${mode}`);
     J.dispose();
   }
@@ -587,12 +587,59 @@ testAll("f(x) = Ax: the Jacobian is A in both modes", async (b) => {
     }
   }
   for (const mode of ["fwd", "rev"] as const) {
-    const J = jacobian((y) => P.matmul(y), X, { mode });
+    const J = jacobian((y: Tensor) => P.matmul(y), { mode })(X);
     await check(J, want, [3, 3, 3, 3], tolOf(b), `jacobian of AX, ${mode}`);
     J.dispose();
   }
   for (const t of [A, x, P, X]) t.dispose();
 });
+
+testAll(
+  "hessian(f) and jacobian(f) in chunks: progress per chunk, the same matrices",
+  async (b) => {
+    // f(x) = Σ xᵢ³ + (Σ xᵢ)²: H = diag(6x) + 2·11ᵀ (closed form); ∇f = 3x² + 2Σx
+    const opts = { dtype: b.dtype, device: b.dev };
+    const n = 7, xv = Array.from({ length: n }, (_, i) => (i - 3) / 4);
+    const x = tensor(xv, opts);
+    const f = (y: Tensor) => y.pow(3).sum().add(y.sum().square());
+    const want = xv.flatMap((xi, i) => xv.map((_, j) => (i === j ? 6 * xi : 0) + 2));
+    const before = memory();
+    const seen: [number, number, string][] = [];
+    const H = hessian(f, { chunkSize: 3, onProgress: (p) => seen.push([p.done, p.total, p.unit]) })(
+      x,
+    );
+    await check(H, want, [n, n], tolOf(b), "chunked Hessian");
+    assert.deepEqual(seen, [[3, 7, "Hessian columns"], [6, 7, "Hessian columns"], [
+      7,
+      7,
+      "Hessian columns",
+    ]]);
+    const H2 = hessian(f, x); // the two-argument shorthand
+    await check(H2, want, [n, n], tolOf(b), "hessian(f, x)");
+    // the Jacobian of ∇f is H, by columns (fwd, chunked) and by rows (rev)
+    const gf = (y: Tensor) => grad(f)(y);
+    for (const mode of ["fwd", "rev"] as const) {
+      const rows: number[] = [];
+      const J = jacobian(gf, { mode, chunkSize: 4, onProgress: (p) => rows.push(p.done) })(x);
+      await check(J, want, [n, n], tolOf(b), `jacobian of ∇f, ${mode}`);
+      assert.deepEqual(rows, mode === "fwd" ? [4, 7] : [1, 2, 3, 4, 5, 6, 7]);
+      J.dispose();
+    }
+    [H, H2].forEach((t) => t.dispose());
+    assertNoLeak(before, "hessian / jacobian");
+    assert.throws(
+      () => hessian(f, { chunk_size: 3 } as never),
+      /hessian: unknown option "chunk_size"; did you mean "chunkSize"\?/,
+    );
+    assert.throws(
+      () => jacobian(f, { mode: "forward" } as never),
+      /jacobian: option mode must be one of "fwd", "rev"/,
+    );
+    assert.throws(() => jacobian(f, x, { Mode: "fwd" } as never), /did you mean "mode"/);
+    assert.throws(() => hessian(f, { chunkSize: 0 }), /chunkSize must be a positive integer/);
+    x.dispose();
+  },
+);
 
 /** Characteristic-polynomial data of a 3 × 3 matrix A at t, M = A − tI, computed two ways. */
 function charPoly(A: Mat, t: number) {

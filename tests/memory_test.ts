@@ -28,7 +28,14 @@ import {
   vjp,
   zeros,
 } from "../mod.ts";
-import { assertClose, assertNoLeak, type Backend, randArray, testAll } from "./helpers.ts";
+import {
+  assertClose,
+  assertNoLeak,
+  type Backend,
+  liveSince,
+  randArray,
+  testAll,
+} from "./helpers.ts";
 
 function mk(b: Backend, data: ArrayLike<number>, shape: readonly number[]): Tensor {
   return tensor(Float64Array.from(data), { shape, dtype: b.dtype, device: b.dev });
@@ -54,7 +61,7 @@ testAll("tidy frees intermediates, keeps its result, and nests", async (b) => {
     return inner.sub(a); // (2x + 1) - 2x = 1
   });
   assert.equal(x.disposed, false, "tensors from outside a tidy are left alone");
-  assert.equal(memory().tensors - base.tensors, 2, "only x and the result are live");
+  assert.equal(liveSince(base), 2, "only x and the result are live");
   assert.equal(onDevice(b).bytes - (base.backends[b.dev.kind]?.bytes ?? 0), bytesOf(b, 6));
   assertClose(await y.data(), [1, 1, 1], { rtol: b.rtol * 10 });
   y.dispose();
@@ -70,13 +77,13 @@ testAll("tidy returning arrays and objects keeps every tensor in them", async (b
     t.mul(3); // garbage
     return { a: t, list: [x.mul(2), { deep: x.neg() }] as const, n: 3, s: "text", x };
   });
-  assert.equal(memory().tensors - base.tensors, 4, "x, a, list[0] and deep live");
+  assert.equal(liveSince(base), 4, "x, a, list[0] and deep live");
   assertClose(await out.a.data(), [2, 3], { rtol: 0 });
   assertClose(await out.list[0].data(), [2, 4], { rtol: 0 });
   assertClose(await out.list[1].deep.data(), [-1, -2], { rtol: 0 });
   assert.equal(out.x, x);
   const arr = tidy(() => [x.exp(), x.sin(), x.cos()]);
-  assert.equal(memory().tensors - base.tensors, 7);
+  assert.equal(liveSince(base), 7);
   for (const t of [out.a, out.list[0], out.list[1].deep, ...arr]) t.dispose();
   x.dispose();
   assertNoLeak(base, "tidy returning containers");
@@ -94,12 +101,12 @@ testAll("tidy that throws frees everything it made and rethrows", (b) => {
       }),
     /boom/,
   );
-  assert.equal(memory().tensors - base.tensors, 1);
+  assert.equal(liveSince(base), 1);
   // an op error inside tidy (shape mismatch) frees what was made before it
   assert.throws(() => tidy(() => x.add(1).add(zeros([2], { dtype: b.dtype, device: b.dev }))), {
     name: "RangeError",
   });
-  assert.equal(memory().tensors - base.tensors, 1);
+  assert.equal(liveSince(base), 1);
   // a tensor moved out of the scope with keep() survives
   let k: Tensor | null = null;
   const r = tidy(() => {
@@ -108,7 +115,7 @@ testAll("tidy that throws frees everything it made and rethrows", (b) => {
     return null;
   });
   assert.equal(r, null);
-  assert.equal(memory().tensors - base.tensors, 2);
+  assert.equal(liveSince(base), 2);
   assert.equal(k!.disposed, false);
   k!.dispose();
   x.dispose();
@@ -120,7 +127,7 @@ testAll("`using` disposes at the end of the block; dispose twice is harmless", (
   {
     using x = mk(b, [1, 2, 3, 4], [4]);
     using y = x.mul(x);
-    assert.equal(memory().tensors - base.tensors, 2);
+    assert.equal(liveSince(base), 2);
     assert.equal(y.disposed, false);
   }
   assertNoLeak(base, "using");
@@ -139,7 +146,7 @@ testAll("reshape views share storage: bytes counted once, freed with the last vi
   const v1 = reshape(x, [12]);
   const v2 = reshape(v1, [2, 6]);
   const v3 = x.reshape([3, 4]); // a no-op reshape is a view too
-  assert.equal(memory().tensors - base.tensors, 4);
+  assert.equal(liveSince(base), 4);
   assert.equal(onDevice(b).bytes - b0, bytesOf(b, 12), "one storage for four views");
   x.dispose();
   v1.dispose();
@@ -306,7 +313,7 @@ testAll("jvp and hvp (one probe and K probes) leave nothing behind", async (b) =
 testAll("hessian and jacobian (fwd and rev) leave nothing behind", async (b) => {
   const s = setup(b);
   const base = memory();
-  const H = hessian(s.f, s.x);
+  const H = hessian(s.f)(s.x);
   assert.deepEqual([...H.shape], [s.n, s.n]);
   assertClose(await H.data(), s.ref.H, tol(b));
   H.dispose();
@@ -318,7 +325,7 @@ testAll("hessian and jacobian (fwd and rev) leave nothing behind", async (b) => 
     for (let j = 0; j < s.n; j++) Jwant[r * s.n + j] = s.Ad[r * s.n + j] * Math.cos(s.xd[j]);
   }
   for (const mode of ["fwd", "rev"] as const) {
-    const J = jacobian(fv, s.x, { mode });
+    const J = jacobian(fv, { mode })(s.x);
     assert.deepEqual([...J.shape], [s.m, s.n]);
     assertClose(await J.data(), Jwant, tol(b));
     J.dispose();
@@ -347,7 +354,7 @@ testAll("vjp: the pullback keeps what it needs until pullback.dispose()", async 
     gx.dispose();
   }
   // the pullback holds the forward values: more than y is alive until it is disposed
-  assert.ok(memory().tensors - base.tensors > 2, "the forward pass's values are held");
+  assert.ok(liveSince(base) > 2, "the forward pass's values are held");
   ct.dispose();
   y.dispose();
   back.dispose();

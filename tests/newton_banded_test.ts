@@ -269,13 +269,17 @@ testAll("newton-banded: an indefinite start adds τI and still reaches a minimum
   assertNoLeak(base, "double wells");
 });
 
-testAll("newton-banded: clear errors for a missing or bad bandwidth", async (t) => {
+testAll("newton-banded: a detected bandwidth, and clear errors for a bad one", async (t) => {
   const base = memory();
   const x0 = tensor([1, 2, 3], place(t));
   const f = (x: Tensor) => sum(square(x));
+  // without a bandwidth it is detected (b = 0 for Σ x²); a dense pattern is refused
+  const r = await minimize(f, x0, { method: "newton-banded", gtol: 1e-6 });
+  assert.ok(r.converged, r.message);
+  r.x.dispose();
   await assert.rejects(
-    minimize(f, x0, { method: "newton-banded" }),
-    /newton-banded\): the bandwidth option is required/,
+    minimize((x: Tensor) => square(sum(x)), x0, { method: "newton-banded" }),
+    /newton-banded\): the Hessian's detected pattern has bandwidth 2 for n = 3.*pointless.*sparseHessian/s,
   );
   await assert.rejects(
     minimize(f, x0, { method: "newton-banded", bandwidth: 3 }),

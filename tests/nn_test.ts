@@ -84,7 +84,7 @@ Deno.test("logsumexp: stable at large values; gradient softmax; Hessian diag(s) 
   assertClose([await logsumexp(x, -1).item()], [m + Math.log(se)], { rtol: 1e-15 });
   // The max is held constant by stopGradient; the shift cancels, so derivatives are exact.
   assertClose(await grad((y: Tensor) => logsumexp(y, -1))(x).data(), s, { rtol: 1e-14 });
-  const H = await hessian((y: Tensor) => logsumexp(y, -1), x).data();
+  const H = await hessian((y: Tensor) => logsumexp(y, -1))(x).data();
   const want = s.flatMap((si, i) => s.map((sj, j) => (i === j ? si : 0) - si * sj));
   assertClose(H, want, { rtol: 1e-13, atol: 1e-16 });
   // along an axis, with and without keepdims

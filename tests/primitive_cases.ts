@@ -7,10 +7,13 @@
 import {
   abs,
   astype,
+  atan2,
   broadcastTo,
+  cholesky,
   concat,
   cos,
   det,
+  eigh,
   equal,
   exp,
   expm1,
@@ -40,6 +43,7 @@ import {
   slice,
   softplus,
   solve,
+  solveBandedGeneral,
   sqrt,
   square,
   sum,
@@ -50,6 +54,7 @@ import {
   where,
 } from "../mod.ts";
 import type { Primitive } from "../src/primitives/types.ts";
+import { barrier } from "../src/ops/movement.ts";
 import { cpu, randArray, rng } from "./helpers.ts";
 
 // ---------- inputs ----------
@@ -92,6 +97,29 @@ export function wellCond(batch: number[], n: number, seed: number): Arg {
     for (let i = 0; i < n; i++) v[b * n * n + i * n + i] += 2 + 0.25 * i;
   }
   return { shape: [...batch, n, n], values: v };
+}
+
+/**
+ * General band storage [batch..., l+u+1, n] (ab[u + i − j][j] = A[i][j]) with entries in
+ * [−0.5, 0.5] and the diagonal `diag` + [0, 0.25): diag = 2 is dominant (no row
+ * interchanges), diag = 0.1 makes partial pivoting swap rows; corners hold junk.
+ */
+export function generalBand(
+  batch: number[],
+  l: number,
+  u: number,
+  n: number,
+  seed: number,
+  diag: number,
+): Arg {
+  const v = randArray(sizeOf(batch) * (l + u + 1) * n, seed, -0.5, 0.5);
+  for (let t = 0; t < sizeOf(batch); t++) {
+    for (let j = 0; j < n; j++) {
+      const k = (t * (l + u + 1) + u) * n + j;
+      v[k] = diag + Math.abs(v[k]) / 2;
+    }
+  }
+  return { shape: [...batch, l + u + 1, n], values: v };
 }
 
 /** Values on a coarse dyadic grid (multiples of 1/64), exact in f32 even after small dyadic steps. */
@@ -151,6 +179,18 @@ export const CASES: Case[] = [
     prims: ["div"],
     args: [U([2, 3], 26), away([2, 1], 27, 0.5, 2)],
     f: (a, b) => a.div(b),
+  },
+  {
+    name: "atan2 (both operands, every quadrant)",
+    prims: ["atan2"],
+    args: [U([2, 3], 35, -2, 2), U([3], 36, -2, 2)],
+    f: (a, b) => atan2(a, b),
+  },
+  {
+    name: "barrier (the identity, computed where it stands)",
+    prims: ["barrier"],
+    args: [U([2, 3], 37)],
+    f: (x) => barrier(x.sin()).mul(x),
   },
   {
     name: "pow (both operands)",
@@ -350,6 +390,46 @@ export const CASES: Case[] = [
     prims: ["solve"],
     args: [wellCond([], 3, 114), U([3], 115)],
     f: (a, b) => solve(a, b),
+  },
+  {
+    name: "cholesky (of the symmetric part)",
+    prims: ["cholesky"],
+    args: [wellCond([], 3, 130)],
+    f: (a) => cholesky(a),
+  },
+  {
+    name: "cholesky, batched",
+    prims: ["cholesky"],
+    args: [wellCond([2], 3, 131)],
+    f: (a) => cholesky(a),
+  },
+  {
+    // distinct eigenvalues (the diagonal 2, 2.25, 2.5 spread by a random symmetric part)
+    name: "eigh: eigenvalues and eigenvectors",
+    prims: ["eigh"],
+    args: [wellCond([], 3, 132)],
+    f: (a) => {
+      const [w, v] = eigh(a);
+      return concat([reshape(w, [1, 3]), v], 0);
+    },
+  },
+  {
+    name: "eigh, batched",
+    prims: ["eigh"],
+    args: [wellCond([2], 3, 133)],
+    f: (a) => eigh(a)[1].mul(eigh(a)[0].reshape([2, 1, 3])),
+  },
+  {
+    name: "solveBandedGeneral (l = 2, u = 1, vector right-hand side)",
+    prims: ["solveBandedGeneral"],
+    args: [generalBand([], 2, 1, 6, 116, 2), U([6], 117)],
+    f: (ab, r) => solveBandedGeneral([2, 1], ab, r),
+  },
+  {
+    name: "solveBandedGeneral, batched, pivoting, two right-hand sides",
+    prims: ["solveBandedGeneral"],
+    args: [generalBand([2], 1, 2, 5, 118, 0.1), U([2, 5, 2], 119)],
+    f: (ab, r) => solveBandedGeneral([1, 2], ab, r),
   },
   { name: "det", prims: ["det"], args: [wellCond([], 3, 120)], f: (a) => det(a) },
   { name: "det, batched", prims: ["det"], args: [wellCond([2], 3, 121)], f: (a) => det(a) },

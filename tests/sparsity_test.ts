@@ -43,6 +43,7 @@ import {
 } from "../mod.ts";
 import { SparsityPattern } from "../mod.ts";
 import { gpuDev, randArray } from "./helpers.ts";
+import { CASES } from "./primitive_cases.ts";
 
 const dev = cpu();
 const point = (n: number, seed: number, lo = -1, hi = 1) =>
@@ -73,7 +74,7 @@ async function checkHessian(f: (x: Tensor) => Tensor, n: number, what: string, l
   const p = hessianSparsity(f, point(n, 1, lo, hi));
   assert.ok(p.symmetric, `${what}: the Hessian pattern must be symmetric`);
   for (const seed of [2, 3, 4]) {
-    const h = (await hessian(f, point(n, seed, lo, hi)).data()) as Float64Array;
+    const h = (await hessian(f)(point(n, seed, lo, hi)).data()) as Float64Array;
     assertCovers(p, h, n, n, `${what} (point ${seed})`);
   }
   return p;
@@ -228,7 +229,7 @@ Deno.test("jacobianSparsity covers the dense Jacobian and is exact for banded ma
       const p = jacobianSparsity(c, point(n, 1));
       const m = c(point(n, 1)).size;
       for (const seed of [2, 3]) {
-        const J = (await jacobian(c, point(n, seed), { mode: "fwd" }).data()) as Float64Array;
+        const J = (await jacobian(c, { mode: "fwd" })(point(n, seed)).data()) as Float64Array;
         assertCovers(p, J, m, n, name);
       }
     });
@@ -300,3 +301,37 @@ Deno.test({
     );
   },
 });
+
+// Every primitive (the shared cases of tests/primitive_cases.ts, which cover the whole
+// registry): with z the differentiable arguments flattened into one vector, the Jacobian
+// pattern of z ↦ f(args) must cover the dense Jacobian, and the Hessian pattern of
+// z ↦ Σ w ⊙ f(args) (random weights: the Hessian is Σ w_e ∇²f_e, so every rule's second-order
+// classification is exercised on its own) must cover the dense Hessian.
+for (const c of CASES) {
+  Deno.test(`sparsity rules cover the dense derivatives: ${c.name}`, async () => {
+    const di = c.args.flatMap((a, i) => (a.diff === false ? [] : [i]));
+    const consts = c.args.map((a) => tensor(a.values, { dtype: "f64", shape: a.shape }));
+    const sizes = di.map((i) => c.args[i].values.length);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    const split = (z: Tensor) => {
+      let at = 0;
+      const xs = [...consts];
+      di.forEach((i, k) => {
+        xs[i] = reshape(slice(z, [at], [at + sizes[k]]), c.args[i].shape);
+        at += sizes[k];
+      });
+      return xs;
+    };
+    const out = (z: Tensor) => reshape(c.f(...split(z)), [-1]);
+    const z0 = tensor(Float64Array.from(di.flatMap((i) => [...c.args[i].values])), {
+      dtype: "f64",
+    });
+    const m = out(z0).size;
+    const w = tensor(randArray(m, 77, 0.5, 1.5), { dtype: "f64" });
+    const scalar = (z: Tensor) => sum(out(z).mul(w));
+    const J = (await jacobian(out, z0, { mode: "fwd" }).data()) as Float64Array;
+    assertCovers(jacobianSparsity(out, z0), J, m, total, `${c.name} (Jacobian)`);
+    const H = (await hessian(scalar, z0).data()) as Float64Array;
+    assertCovers(hessianSparsity(scalar, z0), H, total, total, `${c.name} (Hessian)`);
+  });
+}

@@ -256,9 +256,9 @@ Deno.test("vmap(hvp), vmap(jvp), jvp(vmap), vmap(vjp) and vmap(hessian) against 
   }
   near(pb, wantPb, 1e-13, "vmap(vjp)");
   // dense Hessians per example
-  const H = await take(vmap((x: Tensor) => hessian(f, x))(xs));
+  const H = await take(vmap(hessian(f))(xs));
   const wantH: number[] = [];
-  for (let i = 0; i < 5; i++) wantH.push(...await take(hessian(f, xr[i])));
+  for (let i = 0; i < 5; i++) wantH.push(...await take(hessian(f)(xr[i])));
   near(H, wantH, 1e-12, "vmap(hessian)");
   [xs, vs, ...xr, ...vr].forEach((t) => t.dispose());
   assertNoLeak(base);

@@ -21,7 +21,12 @@ Deno.test("library code under src/ and mod.ts uses no Deno.* API", async () => {
     files++;
     const lines = (await Deno.readTextFile(f)).split("\n");
     lines.forEach((l, i) => {
-      if (/\bDeno\s*\./.test(l)) offenders.push(`${f.slice(root.length)}:${i + 1}: ${l.trim()}`);
+      // code only: a string naming a registry symbol (`Symbol.for("Deno.customInspect")`, which
+      // browsers simply ignore) or a comment is no use of the Deno namespace
+      const code = l.replace(/"[^"]*"|'[^']*'/g, '""').replace(/\/\/.*$/, "");
+      if (/\bDeno\s*\./.test(code)) {
+        offenders.push(`${f.slice(root.length)}:${i + 1}: ${l.trim()}`);
+      }
     });
   }
   assert.ok(files > 50, `found only ${files} source files: is the path right?`);

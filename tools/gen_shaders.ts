@@ -5,7 +5,7 @@
  */
 const dir = new URL("../shaders/", import.meta.url);
 const target = new URL("../src/shaders.generated.ts", import.meta.url);
-const INCLUDE_ONLY = new Set(["common", "ops"]);
+const INCLUDE_ONLY = new Set(["common", "ops", "jacobi_pairs"]);
 
 function expand(name: string, seen: string[] = []): string {
   if (seen.includes(name)) throw new Error(`include cycle: ${[...seen, name].join(" -> ")}`);

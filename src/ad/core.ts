@@ -80,7 +80,7 @@ export function evalPrimitive<P extends Primitive>(
     );
   }
   const storage = def.impl(dev.backend, inputs, params, out);
-  return Tensor._fromStorage(storage, out.shape, out.dtype, dev);
+  return Tensor._fromStorage(storage, out.shape, out.dtype, dev, inputs);
 }
 
 /** Applies a primitive to tensors, traced or concrete. */

@@ -203,6 +203,21 @@ export const solveRule: SparsityRule<"solve"> = ([sa, sb], [a, b], y, _p, h) => 
   );
 };
 
+/**
+ * Dense factorisations (cholesky, eigh): every entry of a result matrix depends on all of its
+ * input matrix, nonlinearly (conservative: L's zero upper triangle is not singled out).
+ */
+export const wholeMatrix: SparsityRule<"cholesky" | "eigh"> = ([s], [a], y, _p, h) =>
+  s && combine(
+    [{
+      s: unionOver(s, a.shape, lastAxes(a.rank, 2)),
+      shape: a.shape.map((d, i) => (i >= a.rank - 2 ? 1 : d)),
+    }],
+    y.shape,
+    { second: [true] },
+    h,
+  );
+
 /** det / logdet: each result depends on all of its matrix, nonlinearly. */
 export const determinant: SparsityRule<"det" | "logdet"> = ([s], [a], y, _p, h) =>
   s && combine(

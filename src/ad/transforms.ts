@@ -1,18 +1,21 @@
 /**
- * The transforms: grad, valueAndGrad, jvp, vjp, hvp, hessian, jacobian. Each opens a trace
- * one level above the current ones, so they nest to any depth.
+ * The transforms: grad, valueAndGrad, jvp, vjp, hvp, hessian, jacobian (vmap is in
+ * vmap.ts). Each opens a trace one level above the current ones, so they nest to any depth;
+ * like JAX's, grad, valueAndGrad, hessian and jacobian take f and return a function of x.
  */
 import { popTrace, pushTrace } from "./core.ts";
 import { JvpTrace } from "./jvp.ts";
 import { backward, type Node, VjpTrace, type VjpTracer } from "./vjp.ts";
 import { TangentBatch } from "./batch.ts";
 import { Tensor } from "../tensor.ts";
-import { ownedScope, transformScope } from "../memory.ts";
+import { inheritOwner, ownedScope, transformScope } from "../memory.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
 import { fromHost, ones, zeros } from "../ops/creation.ts";
 import { concat, reshape, transpose } from "../ops/movement.ts";
 import { allocArray } from "../dtype.ts";
+import { checkOptions, oneOf } from "../options.ts";
+import { checkProgress, type ProgressCallback } from "../progress.ts";
 
 /** Options of {@linkcode grad} and {@linkcode valueAndGrad}. */
 export interface GradOptions {
@@ -40,6 +43,12 @@ function checkArgnums(
     }
   }
   return list;
+}
+
+function checkFunction(op: string, f: unknown): void {
+  if (typeof f !== "function") {
+    throw new TypeError(`${op}: expected a function, got ${describeValue(f)}`);
+  }
 }
 
 function checkFloatArg(op: string, x: unknown, what: string): Tensor {
@@ -114,9 +123,7 @@ export function grad<A extends unknown[]>(
   f: (...args: A) => Tensor,
   opts: GradOptions = {},
 ): (...args: A) => Tensor & Tensor[] {
-  if (typeof f !== "function") {
-    throw new TypeError(`grad: expected a function, got ${describeValue(f)}`);
-  }
+  checkFunction("grad", f);
   const many = Array.isArray(opts.argnums);
   return ((...args: A) =>
     transformScope(() => {
@@ -140,9 +147,7 @@ export function valueAndGrad<A extends unknown[]>(
   f: (...args: A) => Tensor,
   opts: GradOptions = {},
 ): (...args: A) => [Tensor, Tensor & Tensor[]] {
-  if (typeof f !== "function") {
-    throw new TypeError(`valueAndGrad: expected a function, got ${describeValue(f)}`);
-  }
+  checkFunction("valueAndGrad", f);
   const many = Array.isArray(opts.argnums);
   return ((...args: A) =>
     transformScope(() => {
@@ -202,14 +207,13 @@ export function jvp(
   primals: readonly Tensor[],
   tangents: readonly Tensor[],
 ): [Tensor, Tensor] {
-  if (typeof f !== "function") {
-    throw new TypeError(`jvp: expected a function, got ${describeValue(f)}`);
-  }
+  checkFunction("jvp", f);
   if (!Array.isArray(primals) || !Array.isArray(tangents) || primals.length !== tangents.length) {
     throw new RangeError(`jvp: primals and tangents must be arrays of equal length`);
   }
   primals.forEach((p, i) => checkFloatArg("jvp", p, `primal ${i}`));
   tangents.forEach((t, i) => checkFloatArg("jvp", t, `tangent ${i}`));
+  inheritOwner(null, [...primals, ...tangents]); // a fresh probe belongs to x's call
   return transformScope(() => {
     const tb = new TangentBatch(probeCount("jvp", primals, tangents));
     const trace = pushTrace((l) => new JvpTrace(l, tb));
@@ -248,10 +252,9 @@ export interface Pullback {
  * ```
  */
 export function vjp(f: (...xs: Tensor[]) => Tensor, ...primals: Tensor[]): [Tensor, Pullback] {
-  if (typeof f !== "function") {
-    throw new TypeError(`vjp: expected a function, got ${describeValue(f)}`);
-  }
+  checkFunction("vjp", f);
   primals.forEach((p, i) => checkFloatArg("vjp", p, `primal ${i}`));
+  inheritOwner(null, primals);
   let leaves: Node[] = [];
   let trace!: VjpTrace;
   const { result: y, free } = ownedScope(() => {
@@ -341,25 +344,72 @@ function chunkSize(n: number): number {
   return Math.max(1, Math.min(n, Math.floor(2 ** 24 / Math.max(1, n))));
 }
 
+/** Options of {@linkcode hessian}. */
+export interface HessianOptions {
+  /**
+   * Columns per forward-over-reverse pass (torch.func's `chunk_size`): memory grows with it,
+   * passes shrink. Default: as many as keep a pass's tangents near 2^24 entries.
+   */
+  chunkSize?: number;
+  /**
+   * Called after each chunk of columns: `{ done, total: x.size, unit: "Hessian columns" }`.
+   * On WebGPU a chunk's kernels are queued when it is reported, not yet finished.
+   */
+  onProgress?: ProgressCallback;
+}
+
 /**
- * The dense Hessian `[...x.shape, ...x.shape]`, from batched HVPs against identity columns
- * (in chunks that bound memory).
+ * The dense Hessian `[...x.shape, ...x.shape]` of a scalar function, as JAX's
+ * `hessian(f)(x)`: from batched HVPs against identity columns, in chunks that bound memory
+ * (each chunk is one forward-over-reverse pass whose kernels are as wide as the chunk).
+ * `hessian(f, x)` is the same as `hessian(f)(x)`.
  *
  * @example
  * ```ts
  * import { type Tensor, hessian, tensor } from "@curvature/curvature";
  * const f = (x: Tensor) => x.mul(x).sum().square(); // (Σx²)²: H = 4(Σx²)I + 8xxᵀ
- * console.log(await hessian(f, tensor([1, 2])).toArray()); // [[28, 16], [16, 52]]
+ * console.log(await hessian(f)(tensor([1, 2])).toArray()); // [[28, 16], [16, 52]]
  * ```
  */
-export function hessian(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
+export function hessian(
+  f: (x: Tensor) => Tensor,
+  opts?: HessianOptions,
+): (x: Tensor) => Tensor;
+/** `hessian(f)(x)` in one call. */
+export function hessian(f: (x: Tensor) => Tensor, x: Tensor): Tensor;
+export function hessian(
+  f: (x: Tensor) => Tensor,
+  xOrOpts?: Tensor | HessianOptions,
+): Tensor | ((x: Tensor) => Tensor) {
+  checkFunction("hessian", f);
+  if (xOrOpts instanceof Tensor) return hessianAt(f, xOrOpts, {});
+  checkOptions("hessian", xOrOpts, ["chunkSize", "onProgress"]);
+  const opts = xOrOpts ?? {};
+  const chunk = checkChunk("hessian", opts.chunkSize);
+  const onProgress = checkProgress("hessian", opts.onProgress);
+  return (x: Tensor) => hessianAt(f, x, { onProgress, chunkSize: chunk });
+}
+
+function checkChunk(op: string, c: unknown): number | undefined {
+  if (c === undefined) return undefined;
+  if (typeof c !== "number" || !Number.isSafeInteger(c) || c < 1) {
+    throw new RangeError(`${op}: chunkSize must be a positive integer, got ${describeValue(c)}`);
+  }
+  return c;
+}
+
+function hessianAt(f: (x: Tensor) => Tensor, x: Tensor, opts: HessianOptions): Tensor {
   checkFloatArg("hessian", x, "x");
   return transformScope(() => {
     const n = x.size;
     if (n === 0) return zeros([...x.shape, ...x.shape], { dtype: x.dtype, device: x.device });
-    const k = chunkSize(n);
+    const k = opts.chunkSize ?? chunkSize(n);
     const parts: Tensor[] = [];
-    for (let s = 0; s < n; s += k) parts.push(hvp(f, x, identityChunk(x, s, Math.min(k, n - s))));
+    for (let s = 0; s < n; s += k) {
+      const kk = Math.min(k, n - s);
+      parts.push(hvp(f, x, identityChunk(x, s, kk)));
+      opts.onProgress?.({ done: s + kk, total: n, unit: "Hessian columns" });
+    }
     const h = parts.length === 1 ? parts[0] : concat(parts, 0);
     return reshape(h, [...x.shape, ...x.shape]);
   });
@@ -369,29 +419,61 @@ export function hessian(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
 export interface JacobianOptions {
   /** `"fwd"`: one batched JVP over identity tangents (cheap when x is small); `"rev"`: one pullback per output (cheap when f(x) is small). Default `"rev"`. */
   mode?: "fwd" | "rev";
+  /** `"fwd"`: columns per batched JVP (as in {@linkcode HessianOptions}); ignored by `"rev"`. */
+  chunkSize?: number;
+  /**
+   * Called as the Jacobian fills: after each chunk of columns (`"fwd"`, unit "Jacobian
+   * columns") or each row (`"rev"`, unit "Jacobian rows").
+   */
+  onProgress?: ProgressCallback;
 }
 
 /**
- * The Jacobian `[...f(x).shape, ...x.shape]`.
+ * The Jacobian `[...f(x).shape, ...x.shape]`, as JAX's `jacfwd(f)(x)` / `jacrev(f)(x)`
+ * (pick with `mode`). `jacobian(f, x, opts)` is the same as `jacobian(f, opts)(x)`.
  *
  * @example
  * ```ts
  * import { type Tensor, jacobian, tensor } from "@curvature/curvature";
  * const A = tensor([[1, 2], [3, 4], [5, 6]]);
- * const J = jacobian((x: Tensor) => A.matmul(x), tensor([1, 1]), { mode: "fwd" });
+ * const J = jacobian((x: Tensor) => A.matmul(x), { mode: "fwd" })(tensor([1, 1]));
  * console.log(await J.toArray()); // [[1, 2], [3, 4], [5, 6]]
  * ```
  */
-export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts: JacobianOptions = {}): Tensor {
+export function jacobian(
+  f: (x: Tensor) => Tensor,
+  opts?: JacobianOptions,
+): (x: Tensor) => Tensor;
+/** `jacobian(f, opts)(x)` in one call. */
+export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts?: JacobianOptions): Tensor;
+export function jacobian(
+  f: (x: Tensor) => Tensor,
+  xOrOpts?: Tensor | JacobianOptions,
+  maybeOpts?: JacobianOptions,
+): Tensor | ((x: Tensor) => Tensor) {
+  checkFunction("jacobian", f);
+  const at = xOrOpts instanceof Tensor;
+  const opts = (at ? maybeOpts : xOrOpts) ?? {};
+  checkOptions("jacobian", opts, ["mode", "chunkSize", "onProgress"]);
+  const mode = oneOf("jacobian", "mode", opts.mode, ["fwd", "rev"] as const, "rev");
+  const chunk = checkChunk("jacobian", opts.chunkSize);
+  const onProgress = checkProgress("jacobian", opts.onProgress);
+  const run = (x: Tensor) => jacobianAt(f, x, mode, chunk, onProgress);
+  return at ? run(xOrOpts) : run;
+}
+
+function jacobianAt(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  mode: "fwd" | "rev",
+  chunk: number | undefined,
+  onProgress: ProgressCallback | undefined,
+): Tensor {
   checkFloatArg("jacobian", x, "x");
-  const mode = opts.mode ?? "rev";
-  if (mode !== "fwd" && mode !== "rev") {
-    throw new TypeError(`jacobian: mode must be "fwd" or "rev", got ${JSON.stringify(mode)}`);
-  }
   const n = x.size;
   if (mode === "fwd") {
     return transformScope(() => {
-      const k = chunkSize(n);
+      const k = chunk ?? chunkSize(n);
       const parts: Tensor[] = [];
       let yShape: readonly number[] = [];
       for (let s = 0; s < n || parts.length === 0; s += k) {
@@ -402,6 +484,7 @@ export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts: JacobianOpti
         yShape = y.shape;
         if (!t) return zeros([...yShape, ...x.shape], { dtype: x.dtype, device: x.device });
         parts.push(t);
+        onProgress?.({ done: s + kk, total: n, unit: "Jacobian columns" });
       }
       const m = parts[0].size / parts[0].shape[0];
       const jt = reshape(parts.length === 1 ? parts[0] : concat(parts, 0), [n, m]);
@@ -417,6 +500,7 @@ export function jacobian(f: (x: Tensor) => Tensor, x: Tensor, opts: JacobianOpti
         const e = allocArray(y.dtype, m);
         e[i] = 1;
         rows.push(reshape(back(fromHost("jacobian", e, y.shape, y.device))[0], [1, n]));
+        onProgress?.({ done: i + 1, total: m, unit: "Jacobian rows" });
       }
       const j = m === 0 ? zeros([0, n], { dtype: x.dtype, device: x.device }) : concat(rows, 0);
       return reshape(j, [...y.shape, ...x.shape]);

@@ -42,7 +42,8 @@ export type BinaryOp =
   | "equal"
   | "greaterEqual"
   | "lessEqual"
-  | "notEqual";
+  | "notEqual"
+  | "atan2";
 
 export type ReduceOp = "sum" | "max" | "min";
 
@@ -80,6 +81,7 @@ export const BINARY_OPS: readonly BinaryOp[] = [
   "greaterEqual",
   "lessEqual",
   "notEqual",
+  "atan2",
 ];
 export const REDUCE_OPS: readonly ReduceOp[] = ["sum", "max", "min"];
 export const RANDOM_DISTS: readonly RandomDist[] = ["uniform", "normal", "rademacher"];
@@ -99,7 +101,16 @@ export interface Backend {
   readonly maxStorageBytes: number;
 
   upload(data: TypedArray): Storage;
-  download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray>;
+  /**
+   * The values of `s`, in a fresh array or, with `into` (of the dtype's array type and
+   * `size` long), written into `into` and returned.
+   */
+  download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray>;
+  /**
+   * `download` without waiting, on backends whose memory the host reads directly (the
+   * CPU); absent on WebGPU, whose buffers can only be mapped asynchronously.
+   */
+  readSync?(s: Storage, dtype: Dtype, size: number, into?: TypedArray): TypedArray;
   release(s: Storage): void;
   /**
    * Makes `target` fail with `RangeError(message)` if the first element of `flag` is
@@ -272,6 +283,14 @@ export interface Backend {
     lower: boolean,
   ): Storage;
   /**
+   * Symmetric eigen-decomposition (LAPACK syev's job, by cyclic Jacobi rotations) of each of
+   * `batch` symmetric n×n matrices `a` [batch, n, n]. Returns [batch, n+1, n]: row 0 the
+   * eigenvalues in ascending order (NaN last), rows 1…n the matrix whose columns are the
+   * unit eigenvectors in the same order, each signed so its entry of largest magnitude (the
+   * first such) is positive.
+   */
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage;
+  /**
    * Solves A X = R for each matrix of a batch (`scipy.linalg.solveh_banded`): `ab` as in
    * `choleskyBanded`, `rhs` [batch, n, m]; returns X [batch, n, m]. Errors as there.
    */
@@ -285,5 +304,23 @@ export interface Backend {
     b: number,
     m: number,
     lower: boolean,
+  ): Storage;
+  /**
+   * Solves A X = R for each matrix of a batch by banded LU with partial pivoting (LAPACK
+   * gbsv, `scipy.linalg.solve_banded`): `ab` [batch, l+u+1, n] in general band storage,
+   * `ab[u + i − j][j] = A[i][j]`, the corners ignored (l, u < n); `rhs` [batch, n, m];
+   * returns X [batch, n, m]. A zero pivot is an error naming `op`, the matrix and the
+   * step: thrown at once on the CPU; on WebGPU owned by the result (as for `solve`).
+   */
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
   ): Storage;
 }

@@ -16,6 +16,10 @@ import { add } from "../ops/elementwise.ts";
 import { pad, reshape, slice, stack, transpose } from "../ops/movement.ts";
 import { combProbes } from "./probes.ts";
 import { describeValue } from "../ops/common.ts";
+import { checkOptions } from "../options.ts";
+import { cachedHessianSparsity } from "./pattern.ts";
+import { cachedColoring } from "./coloring.ts";
+import { reverseCuthillMcKee } from "../linalg/ordering.ts";
 
 /** Which triangle band storage holds: LAPACK's `uplo`. */
 export type BandLayout = "lower" | "upper";
@@ -187,6 +191,22 @@ export class BandedMatrix {
     return new BandedMatrix(data, layout);
   }
 
+  /**
+   * The tensors this matrix holds (the band, and the symmetry error if any): `tidy` keeps
+   * them when a BandedMatrix is (or is inside) its result.
+   *
+   * @example
+   * ```ts
+   * import { bandedHessian, type Tensor, tensor, tidy } from "@curvature/curvature";
+   * const x = tensor([1, 2, 3]);
+   * const H = tidy(() => bandedHessian((z: Tensor) => z.pow(3).sum(), x, { bandwidth: 0 }));
+   * console.log(await H.data.toArray()); // [[6, 12, 18]]: the band survived the tidy
+   * ```
+   */
+  tensors(): Tensor[] {
+    return this.symmetryError ? [this.data, this.symmetryError] : [this.data];
+  }
+
   /** Frees the band (and the symmetry error). */
   dispose(): void {
     this.data.dispose();
@@ -199,10 +219,36 @@ export class BandedMatrix {
   }
 }
 
+/**
+ * @internal The bandwidth of f's Hessian at x's shape, from its detected pattern (traced
+ * once per function and shape, see `hessianSparsity`). Throws when band storage would be
+ * pointless: 2b + 1 comb probes at least as many as the n columns (the dense Hessian's
+ * cost), saying what the sparse path would cost instead.
+ */
+export function detectedBandwidth(op: string, f: (x: Tensor) => Tensor, x: Tensor): number {
+  const p = cachedHessianSparsity(f, x);
+  const n = x.size, b = p.bandwidth;
+  if (b > 0 && 2 * b + 1 >= n) {
+    const colors = cachedColoring(p, "star", undefined).count;
+    const rcm = reverseCuthillMcKee(p).bandwidth;
+    throw new RangeError(
+      `${op}: the Hessian's detected pattern has bandwidth ${b} for n = ${n}, so a band needs ` +
+        `2b + 1 = ${2 * b + 1} comb probes, no fewer than the dense Hessian's ${n}: band ` +
+        `storage is pointless here. Use sparseHessian (a star colouring of this pattern needs ` +
+        `${colors} products) or minimize's "newton-sparse"; reordering the variables by ` +
+        `reverseCuthillMcKee would give bandwidth ${rcm}. To force a band, pass bandwidth.`,
+    );
+  }
+  return b;
+}
+
 /** Options of {@linkcode bandedHessian}. */
 export interface BandedHessianOptions {
-  /** b: H[i][j] = 0 for |i − j| > b (of the flattened x). */
-  bandwidth: number;
+  /**
+   * b: H[i][j] = 0 for |i − j| > b (of the flattened x). Default: detected from the
+   * Hessian's sparsity pattern (`hessianSparsity`, traced once per function and shape).
+   */
+  bandwidth?: number;
   /**
    * `"direct"` (default): 2b+1 comb probes, each entry read alone from one product.
    * `"substitution"`: b+1 probes, entries recovered along chains using symmetry; errors
@@ -225,6 +271,10 @@ export interface BandedHessianOptions {
  * sums H[i][j] over j ≡ k; at most one such j lies within b of i, so H[i][j] is entry i of
  * the product of probe j mod 2b+1.
  *
+ * Without `bandwidth`, the bandwidth is read from the Hessian's detected sparsity pattern
+ * (traced once per function and shape, then cached); a pattern whose band would hold
+ * about the whole matrix is an error that points to `sparseHessian`.
+ *
  * @example
  * ```ts
  * import { bandedHessian, type Tensor, tensor } from "@curvature/curvature";
@@ -233,12 +283,14 @@ export interface BandedHessianOptions {
  *   .add(x.pow(4).sum().div(12));
  * const H = bandedHessian(f, tensor([1, 1, 1, 1]), { bandwidth: 1, layout: "lower" });
  * console.log(await H.data.toArray()); // [[3, 5, 5, 3], [-2, -2, -2, 0]]
+ * const G = bandedHessian(f, tensor([1, 1, 1, 1]), { layout: "lower" }); // bandwidth detected
+ * console.log(G.bandwidth); // 1
  * ```
  */
 export function bandedHessian(
   f: (x: Tensor) => Tensor,
   x: Tensor,
-  opts: BandedHessianOptions,
+  opts: BandedHessianOptions = {},
 ): BandedMatrix {
   if (typeof f !== "function") {
     throw new TypeError(`bandedHessian: expected a function, got ${describeValue(f)}`);
@@ -254,11 +306,11 @@ export function bandedHessian(
       "bandedHessian: cannot run under a transform (its recovery kernels are not differentiable)",
     );
   }
-  if (!opts || typeof opts !== "object") {
-    throw new TypeError("bandedHessian: options { bandwidth } are required");
-  }
+  checkOptions("bandedHessian", opts, ["bandwidth", "method", "layout", "symmetryCheck"]);
   const n = x.size;
-  const b = checkBandwidth("bandedHessian", opts.bandwidth, n);
+  const b = opts.bandwidth === undefined
+    ? detectedBandwidth("bandedHessian", f, x)
+    : checkBandwidth("bandedHessian", opts.bandwidth, n);
   const method = opts.method ?? "direct";
   if (method !== "direct" && method !== "substitution") {
     throw new TypeError(
@@ -274,7 +326,7 @@ export function bandedHessian(
   const upper = layout === "upper";
   const be = x.device.backend;
   const make = (s: ReturnType<typeof be.comb>) =>
-    Tensor._fromStorage(s, [b + 1, n], x.dtype, x.device);
+    Tensor._fromStorage(s, [b + 1, n], x.dtype, x.device, [x]);
   const [data, sym] = tidy(() => {
     // more probes than columns would be empty: n probes are the identity
     const period = Math.min(method === "direct" ? 2 * b + 1 : b + 1, n);

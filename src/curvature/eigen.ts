@@ -7,7 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import { Tensor as TensorClass } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
-import { tidy } from "../memory.ts";
+import { ownedCall, tidy } from "../memory.ts";
 import { describeValue } from "../ops/common.ts";
 import { fromHost, rademacher, zeros } from "../ops/creation.ts";
 import {
@@ -26,6 +26,8 @@ import { sum } from "../ops/reduce.ts";
 import { matmul } from "../ops/matmul.ts";
 import { concat, pad, reshape, slice, stack } from "../ops/movement.ts";
 import { tridiagonalEigen } from "../linalg/tridiagonal.ts";
+import { checkOptions } from "../options.ts";
+import { checkProgress, type ProgressCallback } from "../progress.ts";
 
 /** Options of {@linkcode hessianEigenvalues}. */
 export interface EigenOptions {
@@ -47,7 +49,15 @@ export interface EigenOptions {
   seed?: number;
   /** Read back every this many iterations (default 10). */
   checkEvery?: number;
+  /**
+   * Called at every read-back: `{ done, total, unit, residual }` with Lanczos steps (of the
+   * most, `maxIter`) or power iterations (of `k · maxIter`), and the largest relative
+   * residual of the current estimates. Costs no extra read-back.
+   */
+  onProgress?: ProgressCallback;
 }
+
+const EIGEN_OPTIONS = ["k", "method", "maxIter", "tol", "seed", "checkEvery", "onProgress"];
 
 /** The result of {@linkcode hessianEigenvalues}. */
 export interface EigenResult {
@@ -111,6 +121,7 @@ async function power(
   tol: number,
   seed: number,
   checkEvery: number,
+  onProgress: ProgressCallback | undefined,
 ): Promise<EigenResult> {
   const n = x.size;
   let V: Tensor | null = null; // found eigenvectors, [i, n]
@@ -141,6 +152,12 @@ async function power(
         it += todo;
         const d = await readScalars([st.lam, st.res]);
         [lam, res] = d;
+        onProgress?.({
+          done: iterations + it,
+          total: k * maxIter,
+          unit: "power iterations",
+          residual: lam === 0 ? res : res / Math.abs(lam),
+        });
         if (res <= tol * Math.abs(lam)) break;
       }
       iterations += it;
@@ -194,6 +211,7 @@ async function lanczos(
   tol: number,
   seed: number,
   checkEvery: number,
+  onProgress: ProgressCallback | undefined,
 ): Promise<EigenResult> {
   const n = x.size;
   const m = Math.min(n, maxIter);
@@ -243,6 +261,8 @@ async function lanczos(
       steps += todo;
       const ab = await st.ab.data();
       best = ritz(ab, m, steps, k);
+      const rel = best.res.map((r, i) => (best!.theta[i] === 0 ? r : r / Math.abs(best!.theta[i])));
+      onProgress?.({ done: steps, total: m, unit: "Lanczos steps", residual: Math.max(...rel) });
       const done = best.res.every((r, i) => r <= tol * Math.abs(best!.theta[i]));
       if (done) break;
     }
@@ -322,6 +342,14 @@ export function hessianEigenvalues(
   x: Tensor,
   opts: EigenOptions = {},
 ): Promise<EigenResult> {
+  return ownedCall((own) => eigenvalues(f, own(x), opts));
+}
+
+function eigenvalues(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  opts: EigenOptions,
+): Promise<EigenResult> {
   const op = "hessianEigenvalues";
   try {
     if (typeof f !== "function") {
@@ -331,6 +359,8 @@ export function hessianEigenvalues(
       throw new TypeError(`${op}: x must be a Tensor, got ${describeValue(x)}`);
     }
     if (x.dtype === "i32") throw new TypeError(`${op}: x must be f32 or f64, got i32`);
+    checkOptions(op, opts, EIGEN_OPTIONS);
+    const onProgress = checkProgress(op, opts.onProgress);
     const n = x.size;
     const k = intOpt(op, "k", opts.k, 1, 1);
     if (k > n) throw new RangeError(`${op}: k = ${k} exceeds the ${n} eigenvalues of H`);
@@ -343,11 +373,11 @@ export function hessianEigenvalues(
     }
     if (method === "power") {
       const maxIter = intOpt(op, "maxIter", opts.maxIter, 1000, 1);
-      return power(f, x, k, maxIter, tol, seed, checkEvery);
+      return power(f, x, k, maxIter, tol, seed, checkEvery, onProgress);
     }
     if (method === "lanczos") {
       const maxIter = intOpt(op, "maxIter", opts.maxIter, Math.min(n, Math.max(2 * k + 40, 60)), 1);
-      return lanczos(f, x, k, maxIter, tol, seed, checkEvery);
+      return lanczos(f, x, k, maxIter, tol, seed, checkEvery, onProgress);
     }
     throw new TypeError(
       `${op}: method must be "power" or "lanczos", got ${JSON.stringify(method)}`,

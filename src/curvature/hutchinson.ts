@@ -7,7 +7,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
-import { tidy } from "../memory.ts";
+import { ownedCall, tidy } from "../memory.ts";
 import { add, div, greater, maximum, mul, sqrt, square, sub, where } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
 import { matmul } from "../ops/matmul.ts";
@@ -16,6 +16,8 @@ import { zeros } from "../ops/creation.ts";
 import { describeValue } from "../ops/common.ts";
 import { Tensor as TensorClass } from "../tensor.ts";
 import { combProbes, rademacherProbes } from "./probes.ts";
+import { checkOptions } from "../options.ts";
+import { checkProgress, type ProgressCallback } from "../progress.ts";
 
 /**
  * An estimate with its standard error and the number of Hessian-vector products it used.
@@ -46,6 +48,11 @@ export interface HessianDiagonalOptions {
   batch?: number;
   /** Half-bandwidth b of the Hessian for `"comb"` (H[i][j] = 0 when |i − j| > b, flat indices). */
   bandwidth?: number;
+  /**
+   * Called after each batched pass: `{ done, total, unit: "probes" }`. On WebGPU a pass's
+   * kernels are queued when it is reported, not yet finished.
+   */
+  onProgress?: ProgressCallback;
 }
 
 /** Options of {@linkcode hessianTrace}. */
@@ -67,7 +74,11 @@ export interface HessianTraceOptions {
   batch?: number;
   /** Half-bandwidth b for `"comb"`. */
   bandwidth?: number;
+  /** Called after each batched pass: `{ done, total, unit: "probes" }` (as for the diagonal). */
+  onProgress?: ProgressCallback;
 }
+
+const ESTIMATOR_OPTIONS = ["method", "samples", "seed", "batch", "bandwidth", "onProgress"];
 
 type Fn = (x: Tensor) => Tensor;
 
@@ -83,6 +94,7 @@ function checkInputs(op: string, f: unknown, x: unknown, opts: unknown): void {
   if (opts === null || typeof opts !== "object") {
     throw new TypeError(`${op}: options { method, … } are required`);
   }
+  checkOptions(op, opts, ESTIMATOR_OPTIONS);
 }
 
 function positiveInt(op: string, name: string, v: unknown, dflt: number, min = 1): number {
@@ -104,9 +116,30 @@ function batchOf(op: string, v: unknown, total: number, x: Tensor): number {
   return Math.min(positiveInt(op, "batch", v, dflt), total);
 }
 
-/** Calls `fn(start, count)` for consecutive batches covering `0 … total−1`. */
-function batches(total: number, batch: number, fn: (start: number, count: number) => void): void {
-  for (let s = 0; s < total; s += batch) fn(s, Math.min(batch, total - s));
+/** Reports how many probes of the whole computation are done. */
+type Report = ((done: number) => void) | undefined;
+
+function reporter(op: string, cb: unknown, all: number): Report {
+  const p = checkProgress(op, cb);
+  return p && ((done) => p({ done, total: all, unit: "probes" }));
+}
+
+/**
+ * Calls `fn(start, count)` for consecutive batches covering `0 … total−1`, reporting
+ * `base + start + count` after each.
+ */
+function batches(
+  total: number,
+  batch: number,
+  fn: (start: number, count: number) => void,
+  report?: Report,
+  base = 0,
+): void {
+  for (let s = 0; s < total; s += batch) {
+    const k = Math.min(batch, total - s);
+    fn(s, k);
+    report?.(base + s + k);
+  }
 }
 
 /** Replaces `old` by `next`, disposing what `next` does not reuse. */
@@ -138,7 +171,14 @@ async function meanAndStderr(z: Tensor): Promise<[number, number | undefined]> {
   }
 }
 
-function combDiagonal(op: string, f: Fn, x: Tensor, bandwidth: unknown, batchOpt: unknown) {
+function combDiagonal(
+  op: string,
+  f: Fn,
+  x: Tensor,
+  bandwidth: unknown,
+  batchOpt: unknown,
+  progress: unknown,
+) {
   if (bandwidth === undefined) {
     throw new TypeError(`${op}: method "comb" needs the Hessian's half-bandwidth (bandwidth: b)`);
   }
@@ -146,6 +186,7 @@ function combDiagonal(op: string, f: Fn, x: Tensor, bandwidth: unknown, batchOpt
   const n = x.size;
   const c = Math.min(b + 1, n);
   const batch = batchOf(op, batchOpt, c, x);
+  const report = reporter(op, progress, c);
   return tidy(() => {
     const P = combProbes(n, c, { dtype: x.dtype as FloatDtype, device: x.device, shape: x.shape });
     let acc: Tensor | null = null;
@@ -157,7 +198,7 @@ function combDiagonal(op: string, f: Fn, x: Tensor, bandwidth: unknown, batchOpt
       });
       acc?.dispose();
       acc = part;
-    });
+    }, report);
     return { value: acc!, samples: c };
   });
 }
@@ -193,11 +234,21 @@ export function hessianDiagonal(
   x: Tensor,
   opts: HessianDiagonalOptions,
 ): Promise<Estimate<Tensor>> {
+  return ownedCall((own) => diagonal(f, own(x), opts));
+}
+
+function diagonal(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  opts: HessianDiagonalOptions,
+): Promise<Estimate<Tensor>> {
   const op = "hessianDiagonal";
   try {
     checkInputs(op, f, x, opts);
     if (opts.method === "comb") {
-      return Promise.resolve(combDiagonal(op, f, x, opts.bandwidth, opts.batch));
+      return Promise.resolve(
+        combDiagonal(op, f, x, opts.bandwidth, opts.batch, opts.onProgress),
+      );
     }
     if (opts.method !== "hutchinson") {
       throw new TypeError(
@@ -207,6 +258,7 @@ export function hessianDiagonal(
     const m = positiveInt(op, "samples", opts.samples, 100);
     const seed = seedOf(op, opts.seed);
     const batch = batchOf(op, opts.batch, m, x);
+    const report = reporter(op, opts.onProgress, m);
     const dtype = x.dtype as FloatDtype;
     // Shifted sums: with c the first batch's mean, Σ(y − c) and Σ(y − c)² give the variance
     // without the cancellation of Σy² − m·mean² when the diagonal dominates the spread.
@@ -225,7 +277,7 @@ export function hessianDiagonal(
         return { c, s1: st.s1 ? add(st.s1, a1) : a1, s2: st.s2 ? add(st.s2, a2) : a2 };
       });
       st = swap(st, next);
-    });
+    }, report);
     const out = tidy(() => {
       const value = add(st.c!, div(st.s1!, m));
       if (m < 2) return { value };
@@ -274,19 +326,30 @@ async function hutchPlusPlus(
   m: number,
   seed: number,
   batch: number,
+  report: Report,
 ): Promise<Estimate<number>> {
   const op = "hessianTrace";
   if (m < 3) throw new RangeError(`${op}: "hutch++" needs samples ≥ 3, got ${m}`);
   const k = Math.floor(m / 3), g = m - 2 * k;
   const dtype = x.dtype as FloatDtype;
   const dev = x.device;
+  let spent = 0;
   const hvpBatched = (V: Tensor): Tensor => {
     // H applied to the rows of V [r, ...shape], `batch` rows per pass
     const parts: Tensor[] = [];
-    batches(V.shape[0], batch, (s, r) => {
-      const Vs = r === V.shape[0] ? V : slice(V, [s, ...x.shape.map(() => 0)], [s + r, ...x.shape]);
-      parts.push(hvp(f, x, Vs));
-    });
+    batches(
+      V.shape[0],
+      batch,
+      (s, r) => {
+        const Vs = r === V.shape[0]
+          ? V
+          : slice(V, [s, ...x.shape.map(() => 0)], [s + r, ...x.shape]);
+        parts.push(hvp(f, x, Vs));
+      },
+      report,
+      spent,
+    );
+    spent += V.shape[0];
     return parts.length === 1 ? parts[0] : concat(parts, 0);
   };
   const z = tidy(() => {
@@ -334,7 +397,15 @@ async function hutchPlusPlus(
  * console.log(t.value, t.stderr); // 36 0 (a diagonal H has no Hutchinson variance)
  * ```
  */
-export async function hessianTrace(
+export function hessianTrace(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  opts: HessianTraceOptions,
+): Promise<Estimate<number>> {
+  return ownedCall((own) => trace(f, own(x), opts));
+}
+
+async function trace(
   f: (x: Tensor) => Tensor,
   x: Tensor,
   opts: HessianTraceOptions,
@@ -343,7 +414,14 @@ export async function hessianTrace(
   checkInputs(op, f, x, opts);
   const method = opts.method;
   if (method === "comb") {
-    const { value, samples } = combDiagonal(op, f, x, opts.bandwidth, opts.batch);
+    const { value, samples } = combDiagonal(
+      op,
+      f,
+      x,
+      opts.bandwidth,
+      opts.batch,
+      opts.onProgress,
+    );
     const t = tidy(() => sum(value));
     value.dispose();
     try {
@@ -360,7 +438,8 @@ export async function hessianTrace(
   const m = positiveInt(op, "samples", opts.samples, 100);
   const seed = seedOf(op, opts.seed);
   const batch = batchOf(op, opts.batch, m, x);
-  if (method === "hutch++") return await hutchPlusPlus(f, x, m, seed, batch);
+  const report = reporter(op, opts.onProgress, m);
+  if (method === "hutch++") return await hutchPlusPlus(f, x, m, seed, batch, report);
   const parts: Tensor[] = [];
   batches(m, batch, (s, k) => {
     parts.push(tidy(() =>
@@ -374,7 +453,7 @@ export async function hessianTrace(
         }),
       )
     ));
-  });
+  }, report);
   const z = tidy(() => (parts.length === 1 ? parts[0] : concat(parts, 0)));
   if (z !== parts[0]) { for (const p of parts) p.dispose(); }
   try {

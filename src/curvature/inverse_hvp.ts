@@ -2,7 +2,7 @@
 import type { Tensor } from "../tensor.ts";
 import { Tensor as TensorClass } from "../tensor.ts";
 import { hvp } from "../ad/transforms.ts";
-import { tidy } from "../memory.ts";
+import { ownedCall, tidy } from "../memory.ts";
 import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
@@ -54,7 +54,16 @@ export interface InverseHvpOptions {
  * console.log(await w.toArray()); // ≈ [1, 1, 1]
  * ```
  */
-export async function inverseHvp(
+export function inverseHvp(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  v: Tensor,
+  opts: InverseHvpOptions,
+): Promise<Tensor> {
+  return ownedCall((own) => solveHvp(f, own(x), own(v), opts));
+}
+
+async function solveHvp(
   f: (x: Tensor) => Tensor,
   x: Tensor,
   v: Tensor,

@@ -209,7 +209,8 @@ export class SparsityPattern {
   }
 }
 
-function checkArgs(op: string, f: unknown, x: unknown): Tensor {
+/** @internal Throws unless f is a function and x a floating-point tensor that is alive. */
+export function checkArgs(op: string, f: unknown, x: unknown): Tensor {
   if (typeof f !== "function") {
     throw new TypeError(`${op}: expected a function, got ${describeValue(f)}`);
   }
@@ -277,4 +278,20 @@ export function jacobianSparsity(c: (x: Tensor) => Tensor, x: Tensor): SparsityP
   checkArgs("jacobianSparsity", c, x);
   const r = traceJacobianPattern(c, x, returned("jacobianSparsity", false));
   return SparsityPattern._trusted([r.rowPtr.length - 1, x.size], r.rowPtr, r.colIdx);
+}
+
+const detected = new WeakMap<object, Map<string, SparsityPattern>>();
+
+/**
+ * @internal `hessianSparsity(f, x)`, traced once per function and shape and then reused:
+ * the pattern is global, so it does not depend on x's values (a function whose structure
+ * changes between calls, through state it closes over, must pass its pattern instead).
+ */
+export function cachedHessianSparsity(f: (x: Tensor) => Tensor, x: Tensor): SparsityPattern {
+  let byShape = detected.get(f);
+  if (!byShape) detected.set(f, byShape = new Map());
+  const key = x.shape.join(",");
+  let p = byShape.get(key);
+  if (!p) byShape.set(key, p = hessianSparsity(f, x));
+  return p;
 }

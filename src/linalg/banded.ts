@@ -1,7 +1,9 @@
 /**
- * Banded Cholesky over LAPACK / SciPy band storage: `choleskyBanded`
- * (`scipy.linalg.cholesky_banded`) and `solveBanded` (`scipy.linalg.solveh_banded`),
- * batched over an optional leading axis. O(n b²) work and O(n b) memory per matrix.
+ * Banded solvers over LAPACK / SciPy band storage: `choleskyBanded`
+ * (`scipy.linalg.cholesky_banded`) and `solveBanded` (`scipy.linalg.solveh_banded`) for
+ * symmetric positive definite matrices, `solveBandedGeneral` (`scipy.linalg.solve_banded`)
+ * for any banded matrix; batched over an optional leading axis. O(n b²) work and O(n b)
+ * memory per matrix.
  *
  * Band storage of a symmetric n×n matrix A of bandwidth b is a [b+1, n] array `ab`:
  * upper (the default, SciPy's `lower=False`): `ab[b + i − j][j] = A[i][j]` for i ≤ j;
@@ -9,8 +11,11 @@
  * the matrix are ignored.
  */
 import { Tensor } from "../tensor.ts";
-import { checkTensor } from "../ops/common.ts";
+import { checkTensor, describeValue } from "../ops/common.ts";
 import { zeros } from "../ops/creation.ts";
+import { reshape, slice } from "../ops/movement.ts";
+import { tidy } from "../memory.ts";
+import { bind } from "../ad/core.ts";
 import { fmtShape, sizeOf } from "../shape.ts";
 import { itemSize } from "../dtype.ts";
 
@@ -76,6 +81,21 @@ export function bandedShapes(
     );
   }
   if (!rhsShape) return { batch, batched, n, b, m: 0, outShape: [...abShape] };
+  return { batch, batched, n, b, ...rhsShapes(op, abShape, batched, rhsShape) };
+}
+
+/**
+ * @internal The right-hand sides' count m and the solution's shape, after checking that
+ * `rhs` is [n] or [n, m] (batched: [batch, n] or [batch, n, m]) for band storage of shape
+ * `abShape` (n its last axis, batch its first when `batched`).
+ */
+export function rhsShapes(
+  op: string,
+  abShape: readonly number[],
+  batched: boolean,
+  rhsShape: readonly number[],
+): { m: number; outShape: number[] } {
+  const n = abShape[abShape.length - 1], batch = abShape[0];
   const lead = batched ? 1 : 0;
   const k = rhsShape.length - lead;
   const ok = (k === 1 || k === 2) && rhsShape[lead] === n && (!batched || rhsShape[0] === batch);
@@ -88,17 +108,9 @@ export function bandedShapes(
         `rhs must be ${want}`,
     );
   }
-  return {
-    batch,
-    batched,
-    n,
-    b,
-    m: k === 2 ? rhsShape[rhsShape.length - 1] : 1,
-    outShape: [...rhsShape],
-  };
+  return { m: k === 2 ? rhsShape[rhsShape.length - 1] : 1, outShape: [...rhsShape] };
 }
 
-/** Tensor checks: a concrete float tensor on a device that supports its dtype. */
 /** A BandedMatrix brings its own storage layout; an explicit `lower` must agree with it. */
 function unwrapBanded(
   op: string,
@@ -115,10 +127,14 @@ function unwrapBanded(
   return [ab.data, { ...opts, lower }];
 }
 
-function checkOperand(op: string, x: unknown, what: string): Tensor {
+/**
+ * A float tensor on a device that supports its dtype; concrete (not being differentiated)
+ * unless the op has derivative rules.
+ */
+function checkOperand(op: string, x: unknown, what: string, differentiable = false): Tensor {
   const t = checkTensor(op, x, what);
   t._check(op);
-  if (t._tracer) {
+  if (t._tracer && !differentiable) {
     throw new TypeError(
       `${op}: ${what} is being differentiated (inside grad, jvp, vjp or hvp), and ${op} has no ` +
         `derivative rule; call it outside the transform`,
@@ -139,6 +155,28 @@ function checkOperand(op: string, x: unknown, what: string): Tensor {
     );
   }
   return t;
+}
+
+/** `ab` and `rhs` as operands of one solve: the same dtype and device. */
+function checkPair(
+  op: string,
+  ab: unknown,
+  rhs: unknown,
+  differentiable: boolean,
+): [Tensor, Tensor] {
+  const a = checkOperand(op, ab, "ab", differentiable);
+  const r = checkOperand(op, rhs, "rhs", differentiable);
+  if (a.dtype !== r.dtype) {
+    throw new TypeError(
+      `${op}: ab is ${a.dtype} but rhs is ${r.dtype}; convert one with astype()`,
+    );
+  }
+  if (a.device !== r.device) {
+    throw new Error(
+      `${op}: ab is on ${a.device.kind} but rhs is on ${r.device.kind}; move one with to(x, device)`,
+    );
+  }
+  return [a, r];
 }
 
 function checkSize(op: string, t: Tensor, shape: readonly number[]): void {
@@ -193,7 +231,7 @@ export function choleskyBanded(ab: Tensor | BandedMatrix, opts: BandedOptions = 
     s.b,
     opts.lower ?? false,
   );
-  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device, [a]);
 }
 
 /**
@@ -222,18 +260,7 @@ export function solveBanded(
 ): Tensor {
   const op = "solveBanded";
   [ab, opts] = unwrapBanded(op, ab, opts);
-  const a = checkOperand(op, ab, "ab");
-  const r = checkOperand(op, rhs, "rhs");
-  if (a.dtype !== r.dtype) {
-    throw new TypeError(
-      `${op}: ab is ${a.dtype} but rhs is ${r.dtype}; convert one with astype()`,
-    );
-  }
-  if (a.device !== r.device) {
-    throw new Error(
-      `${op}: ab is on ${a.device.kind} but rhs is on ${r.device.kind}; move one with to(x, device)`,
-    );
-  }
+  const [a, r] = checkPair(op, ab, rhs, false);
   const s = bandedShapes(op, a.shape, r.shape);
   if (s.batch === 0 || s.m === 0) return zeros(s.outShape, { dtype: a.dtype, device: a.device });
   checkSize(op, a, s.outShape);
@@ -248,5 +275,92 @@ export function solveBanded(
     s.m,
     opts.lower ?? false,
   );
-  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device);
+  return Tensor._fromStorage(out, s.outShape, a.dtype, a.device, [a, r]);
+}
+
+function checkLU(op: string, lu: unknown): [number, number] {
+  const ok = Array.isArray(lu) && lu.length === 2 &&
+    lu.every((v) => Number.isSafeInteger(v) && v >= 0);
+  if (!ok) {
+    throw new TypeError(
+      `${op}: the first argument must be [l, u], the numbers of subdiagonals and ` +
+        `superdiagonals (non-negative integers), got ${JSON.stringify(lu) ?? describeValue(lu)}`,
+    );
+  }
+  return [lu[0], lu[1]];
+}
+
+/**
+ * Solves A x = rhs for a general banded A by LU factorisation with partial pivoting, like
+ * `scipy.linalg.solve_banded((l, u), ab, rhs)` (LAPACK gbsv). A has `l` subdiagonals and
+ * `u` superdiagonals, given in LAPACK general band storage `ab` of shape `[l+u+1, n]`:
+ * `ab[u + i − j][j] = A[i][j]`, so row `u` is the diagonal, the rows above it the
+ * superdiagonals (right-aligned) and the rows below the subdiagonals (left-aligned). The
+ * entries of `ab` that fall outside the matrix are ignored. `rhs` is `[n]` or `[n, m]`; a
+ * batch `ab` of `[batch, l+u+1, n]` takes `rhs` `[batch, n]` or `[batch, n, m]`. The
+ * result has the shape of `rhs`. Costs O(n l (l + u)) per matrix and right-hand side.
+ *
+ * Like LAPACK, the solve fails only on a pivot that is exactly zero, with an error naming
+ * the matrix and the step (LAPACK's `info`): thrown here on the CPU, by the next read-back
+ * (`data()`, `item()`) on WebGPU, where kernels cannot throw. A nearly singular matrix
+ * gives large values, as in SciPy. Two small differences from SciPy: for n = 1 the
+ * diagonal `ab[u][0]` is used (SciPy divides by `ab[1][0]`, the diagonal only when
+ * u = 1), and a zero pivot there is the same error.
+ *
+ * Differentiable in both arguments (JVP and VJP to any order): dx = A⁻¹(drhs − dA x),
+ * rhs̄ = A⁻ᵀ x̄ (a banded solve with the transposed band) and ab̄ = −rhs̄ xᵀ restricted to
+ * the band, so a derivative costs one more banded solve. The derivative assumes the
+ * pivot order stays fixed, which holds almost everywhere.
+ *
+ * On WebGPU each system is factored by one invocation, step after step (partial pivoting
+ * makes every step depend on the last); a batch of systems runs in parallel.
+ *
+ * @example
+ * ```ts
+ * import { solveBandedGeneral, tensor } from "@curvature/curvature";
+ * // A = [[2, 1, 0], [3, 2, 1], [0, 3, 2]]: one subdiagonal (l = 1), one superdiagonal (u = 1)
+ * const ab = tensor([
+ *   [0, 1, 1], // superdiagonal, A[i][i+1], right-aligned
+ *   [2, 2, 2], // diagonal
+ *   [3, 3, 0], // subdiagonal, A[i+1][i], left-aligned
+ * ]);
+ * console.log(await solveBandedGeneral([1, 1], ab, tensor([3, 6, 5])).toArray()); // [1, 1, 1]
+ * ```
+ */
+export function solveBandedGeneral(
+  lu: readonly [number, number],
+  ab: Tensor,
+  rhs: Tensor,
+): Tensor {
+  const op = "solveBandedGeneral";
+  const [l, u] = checkLU(op, lu);
+  const [a, r] = checkPair(op, ab, rhs, true);
+  const rank = a.shape.length;
+  if (rank !== 2 && rank !== 3) {
+    throw new RangeError(
+      `${op}: ab must be band storage [l+u+1, n] or a batch [batch, l+u+1, n], got shape ${
+        fmtShape(a.shape)
+      }`,
+    );
+  }
+  const rows = a.shape[rank - 2], n = a.shape[rank - 1], batch = rank === 3 ? a.shape[0] : 1;
+  if (rows !== l + u + 1) {
+    throw new RangeError(
+      `${op}: l + u + 1 = ${l + u + 1} (l = ${l}, u = ${u}) must equal the rows of ab, but ab ` +
+        `of shape ${fmtShape(a.shape)} has ${rows}`,
+    );
+  }
+  const { m, outShape } = rhsShapes(op, a.shape, rank === 3, r.shape);
+  if (batch === 0 || m === 0 || n === 0) {
+    return zeros(outShape, { dtype: a.dtype, device: a.device });
+  }
+  checkSize(op, a, outShape);
+  return tidy(() => {
+    let a3 = reshape(a, [batch, rows, n]);
+    // diagonals n or more away from the main one lie wholly outside the matrix
+    const lIn = Math.min(l, n - 1), uIn = Math.min(u, n - 1);
+    if (lIn < l || uIn < u) a3 = slice(a3, [0, u - uIn], [batch, u + lIn + 1]);
+    const x = bind(op, [a3, reshape(r, [batch, n, m])], { l: lIn, u: uIn });
+    return reshape(x, outShape);
+  });
 }

@@ -4,7 +4,7 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { Tensor as TensorClass } from "../tensor.ts";
-import { tidy } from "../memory.ts";
+import { ownedCall, tidy } from "../memory.ts";
 import { describeValue } from "../ops/common.ts";
 import { full, zeros } from "../ops/creation.ts";
 import {
@@ -185,10 +185,19 @@ function replace(old: State, next: Partial<State>): State {
  * console.log(res.converged, res.iterations, await res.x.toArray()); // true 2 [1/11, 7/11]
  * ```
  */
-export async function cg(
+export function cg(
   matvec: (v: Tensor) => Tensor,
   b: Tensor,
   opts: CgOptions = {},
+): Promise<CgResult> {
+  // a failure (the matvec throws) frees whatever the iteration had made
+  return ownedCall((own) => cgRun(matvec, own(b), opts));
+}
+
+async function cgRun(
+  matvec: (v: Tensor) => Tensor,
+  b: Tensor,
+  opts: CgOptions,
 ): Promise<CgResult> {
   const op = "cg";
   checkRhs(op, matvec, b);

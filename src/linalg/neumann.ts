@@ -3,7 +3,7 @@
  * read-back at the end.
  */
 import type { Tensor } from "../tensor.ts";
-import { tidy } from "../memory.ts";
+import { ownedCall, tidy } from "../memory.ts";
 import { full } from "../ops/creation.ts";
 import { add, lessEqual, mul, sqrt, sub, where } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
@@ -66,7 +66,15 @@ export interface NeumannResult {
  * console.log(bad.diverged); // true
  * ```
  */
-export async function neumannSeries(
+export function neumannSeries(
+  matvec: (v: Tensor) => Tensor,
+  b: Tensor,
+  opts: NeumannOptions,
+): Promise<NeumannResult> {
+  return ownedCall((own) => seriesReport(matvec, own(b), opts));
+}
+
+async function seriesReport(
   matvec: (v: Tensor) => Tensor,
   b: Tensor,
   opts: NeumannOptions,

@@ -1,9 +1,9 @@
 /**
  * Losses written in library ops (so they differentiate to any order): mean squared error,
- * log-sum-exp, log-softmax and softmax cross-entropy.
+ * softmax cross-entropy (log-sum-exp and log-softmax are ops).
  */
 import type { Tensor } from "../tensor.ts";
-import { logsumexp } from "../ops/special.ts";
+import { logSoftmax } from "../ops/special.ts";
 import { mul, neg, square, sub } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
 import { tidy } from "../memory.ts";
@@ -26,19 +26,6 @@ export function mseLoss(pred: Tensor, target: Tensor): Tensor {
     );
   }
   return tidy(() => mean(square(sub(pred, target))));
-}
-
-/**
- * `x − logsumexp(x)` along `axis` (default the last): log-probabilities of a softmax.
- *
- * @example
- * ```ts
- * import { logSoftmax, tensor } from "@curvature/curvature";
- * console.log(await logSoftmax(tensor([0, 0])).toArray()); // [-0.693…, -0.693…]
- * ```
- */
-export function logSoftmax(x: Tensor, axis = -1): Tensor {
-  return tidy(() => sub(x, logsumexp(x, axis, true)));
 }
 
 /**

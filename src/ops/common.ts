@@ -35,12 +35,27 @@ export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
   t = Tensor._fromStorage(device.backend.upload(arr), [], dtype, device);
   hostValues.set(t, arr[0]);
   if (constCache.size < CONST_CACHE_MAX) {
-    t._pinned = true;
     // Pinned constants live for the program; keep them out of memory() and of tidy scopes.
-    untrack(t);
+    pin(t);
     constCache.set(key, t);
   }
   return t;
+}
+
+/** @internal Makes `t` a cached constant: dispose() ignores it, memory() does not count it. */
+export function pin(t: Tensor): Tensor {
+  t._pin();
+  untrack(t);
+  return t;
+}
+
+/** @internal Frees a tensor made by `pin` (counted back first, so memory() stays balanced). */
+export function unpin(t: Tensor): void {
+  if (!t._pinned) return;
+  t._pinned = false;
+  countTensor(t.device.kind, 1);
+  countBytes(t.device.kind, t._ref!.storage.byteLength);
+  t.dispose();
 }
 
 function untrack(t: Tensor): void {

@@ -313,6 +313,7 @@ export function to(x: Tensor, device: Device): Tensor {
       c.shape,
       c.dtype,
       device,
+      [c],
     );
   }
   checkDeviceDtype("to", device, c.dtype);
@@ -320,7 +321,7 @@ export function to(x: Tensor, device: Device): Tensor {
   let t: Tensor;
   if (c.device.kind === "cpu") {
     const host = (c.device.backend as CpuBackend).hostArray(c._ref!.storage);
-    t = Tensor._fromStorage(device.backend.upload(host), c.shape, c.dtype, device);
+    t = Tensor._fromStorage(device.backend.upload(host), c.shape, c.dtype, device, [c]);
   } else if (device.backend instanceof CpuBackend) {
     const pending = c.device.backend.download(c._ref!.storage, c.dtype, c.size);
     t = Tensor._fromStorage(
@@ -328,6 +329,7 @@ export function to(x: Tensor, device: Device): Tensor {
       c.shape,
       c.dtype,
       device,
+      [c],
     );
   } else {
     throw new Error(

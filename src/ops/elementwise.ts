@@ -6,6 +6,7 @@ import { Tensor, type TensorLike } from "../tensor.ts";
 import { checkFloat, checkTensor, operands } from "./common.ts";
 import { checkDeviceDtype } from "./creation.ts";
 import { same } from "./movement.ts";
+import { tidy } from "../memory.ts";
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
   checkTensor(op, x);
@@ -136,6 +137,126 @@ export function lessEqual(a: TensorLike, b: TensorLike): Tensor {
 /** 1 where `a != b` (or either is NaN), else 0. */
 export function notEqual(a: TensorLike, b: TensorLike): Tensor {
   return binary("notEqual", a, b);
+}
+
+/**
+ * `atan2(y, x)`: the angle of the point (x, y) in [−π, π], as C / NumPy `arctan2` (signed
+ * zeros and infinities included), with NumPy broadcasting. Derivative
+ * `(x dy − y dx) / (x² + y²)`.
+ *
+ * @example
+ * ```ts
+ * import { atan2, tensor } from "@curvature/curvature";
+ * console.log(await atan2(tensor([1, 1, -1]), tensor([1, -1, 0])).toArray()); // [π/4, 3π/4, −π/2]
+ * ```
+ */
+export function atan2(y: TensorLike, x: TensorLike): Tensor {
+  return binary("atan2", y, x);
+}
+
+/**
+ * Inverse tangent, in (−π/2, π/2): `atan2(x, 1)`, so one kernel serves both and the
+ * derivative `1 / (1 + x²)` comes from atan2's rule.
+ *
+ * @example
+ * ```ts
+ * import { atan, tensor } from "@curvature/curvature";
+ * console.log(await atan(tensor([0, 1])).toArray()); // [0, π/4]
+ * ```
+ */
+export function atan(x: Tensor): Tensor {
+  checkTensor("atan", x);
+  checkFloat("atan", x);
+  return binary("atan2", x, 1);
+}
+
+/**
+ * Hyperbolic sine `(eˣ − e⁻ˣ) / 2`, computed as `(expm1(x) − expm1(−x)) / 2`, which keeps
+ * full relative accuracy near 0. Overflows to ±∞ where eˣ does (|x| > 709.78 in f64, 88.72
+ * in f32), slightly before sinh itself would (710.48, 89.42).
+ *
+ * @example
+ * ```ts
+ * import { sinh, tensor } from "@curvature/curvature";
+ * console.log(await sinh(tensor([0, 1])).toArray()); // [0, 1.1752…]
+ * ```
+ */
+export function sinh(x: Tensor): Tensor {
+  checkTensor("sinh", x);
+  checkFloat("sinh", x);
+  return tidy(() => mul(sub(expm1(x), expm1(neg(x))), 0.5));
+}
+
+/**
+ * Hyperbolic cosine `(eˣ + e⁻ˣ) / 2` (no cancellation: both terms are positive). Overflows
+ * where eˣ does, as {@linkcode sinh}.
+ *
+ * @example
+ * ```ts
+ * import { cosh, tensor } from "@curvature/curvature";
+ * console.log(await cosh(tensor([0, 1])).toArray()); // [1, 1.5430…]
+ * ```
+ */
+export function cosh(x: Tensor): Tensor {
+  checkTensor("cosh", x);
+  checkFloat("cosh", x);
+  return tidy(() => mul(add(exp(x), exp(neg(x))), 0.5));
+}
+
+/**
+ * Base-2 logarithm `log(x) / log 2` (exact powers of two may come out an ulp off, as with
+ * any `log(x) / log 2`).
+ *
+ * @example
+ * ```ts
+ * import { log2, tensor } from "@curvature/curvature";
+ * console.log(await log2(tensor([1, 2, 1024])).toArray()); // [0, 1, 10]
+ * ```
+ */
+export function log2(x: Tensor): Tensor {
+  checkTensor("log2", x);
+  checkFloat("log2", x);
+  return tidy(() => div(log(x), Math.LN2));
+}
+
+/**
+ * `2^x`, as `pow(2, x)`: exact at integers, and its derivative `2^x log 2` comes from
+ * pow's rule.
+ *
+ * @example
+ * ```ts
+ * import { exp2, tensor } from "@curvature/curvature";
+ * console.log(await exp2(tensor([0, 3, -1])).toArray()); // [1, 8, 0.5]
+ * ```
+ */
+export function exp2(x: Tensor): Tensor {
+  checkTensor("exp2", x);
+  checkFloat("exp2", x);
+  return binary("pow", 2, x);
+}
+
+/**
+ * Limits the values to `[min, max]` (NumPy's `clip`; either bound may be `null` or omitted
+ * for none; tensors broadcast): `minimum(maximum(x, min), max)`. At a bound the derivative
+ * is ½ (the tie convention of maximum / minimum), elsewhere 1 inside and 0 outside.
+ *
+ * @example
+ * ```ts
+ * import { clip, tensor } from "@curvature/curvature";
+ * console.log(await clip(tensor([-2, 0.5, 3]), 0, 1).toArray()); // [0, 0.5, 1]
+ * ```
+ */
+export function clip(x: Tensor, min?: TensorLike | null, max?: TensorLike | null): Tensor {
+  checkTensor("clip", x);
+  checkFloat("clip", x);
+  const lo = min ?? null, hi = max ?? null;
+  if (lo === null && hi === null) {
+    throw new TypeError("clip: give at least one of min and max (NumPy requires one too)");
+  }
+  return tidy(() => {
+    const a = lo === null ? x : maximum(x, lo);
+    return hi === null ? a : minimum(a, hi);
+  });
 }
 
 /** Picks `a` where `cond` is non-zero and `b` elsewhere, broadcasting all three. */

@@ -5,3 +5,5 @@ export * from "./matmul.ts";
 export * from "./movement.ts";
 export * from "./linalg.ts";
 export * from "./special.ts";
+export * from "./diagonal.ts";
+export * from "./einsum.ts";

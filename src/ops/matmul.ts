@@ -60,6 +60,22 @@ export function dot(a: Tensor, b: Tensor): Tensor {
   return matmul(a, b);
 }
 
+/**
+ * Outer product of two vectors (inputs of any shape are flattened first, as NumPy's
+ * `outer`): `[a.size, b.size]` with entry (i, j) = aᵢ bⱼ.
+ *
+ * @example
+ * ```ts
+ * import { outer, tensor } from "@curvature/curvature";
+ * console.log(await outer(tensor([1, 2]), tensor([3, 4, 5])).toArray()); // [[3, 4, 5], [6, 8, 10]]
+ * ```
+ */
+export function outer(a: Tensor, b: Tensor): Tensor {
+  checkTensor("outer", a, "a");
+  checkTensor("outer", b, "b");
+  return tidy(() => mul(reshape(a, [a.size, 1]), reshape(b, [1, b.size])));
+}
+
 /** @internal Output shape of the matmul primitive (both operands of rank ≥ 2). */
 export function matmulShape(a: readonly number[], b: readonly number[]): number[] {
   const k = a[a.length - 1];

@@ -1,7 +1,15 @@
 /** Movement ops: reshape, transpose, broadcast, slice, pad, concat, stack, gather, scatter-add. */
 import { bind } from "../ad/core.ts";
 import { Tensor } from "../tensor.ts";
-import { broadcastShapes, checkShape, fmtShape, normAxis, shapesEqual, sizeOf } from "../shape.ts";
+import {
+  broadcastShapes,
+  checkShape,
+  fmtShape,
+  normAxes,
+  normAxis,
+  shapesEqual,
+  sizeOf,
+} from "../shape.ts";
 import { checkTensor } from "./common.ts";
 import { fromHost } from "./creation.ts";
 import { sum } from "./reduce.ts";
@@ -66,6 +74,16 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   }
   if (p.every((a, i) => a === i)) return same("transpose", x);
   return bind("transpose", [x], { perm: p });
+}
+
+/**
+ * @internal The identity, with x computed where it stands (JAX's `optimization_barrier`):
+ * composites that read one value through several views per step (halving trees, shifted
+ * sums) put it between steps, so fused kernels do not recompute the whole chain per view.
+ */
+export function barrier(x: Tensor): Tensor {
+  checkTensor("barrier", x);
+  return bind("barrier", [x], {});
 }
 
 /** Swaps the last two axes (a matrix transpose over any batch dims). */
@@ -369,5 +387,83 @@ export function scatterAdd(
     const flat = idx.rank === 1 ? idx : reshape(idx, [idx.size]);
     const g = reshape(updates, [...s.slice(0, a), idx.size, ...s.slice(a + 1)]);
     return bind("scatterAdd", [g, flat], { axis: a, shape: s });
+  });
+}
+
+/**
+ * Reverses the order of entries along `axis` (every axis when omitted), as NumPy's `flip`:
+ * a slice with step −1, so it is a strided view for the backends.
+ *
+ * @example
+ * ```ts
+ * import { flip, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 2], [3, 4]]);
+ * console.log(await flip(x, 1).toArray(), await flip(x).toArray()); // [[2, 1], [4, 3]] [[4, 3], [2, 1]]
+ * ```
+ */
+export function flip(x: Tensor, axis?: number | readonly number[]): Tensor {
+  checkTensor("flip", x);
+  const axes = normAxes("flip", axis, x.shape);
+  const rev = (i: number) => axes.includes(i) && x.shape[i] > 1;
+  if (!x.shape.some((_, i) => rev(i))) return same("flip", x);
+  return slice(
+    x,
+    x.shape.map((d, i) => (rev(i) ? d - 1 : 0)),
+    x.shape.map((d, i) => (rev(i) ? -Infinity : d)),
+    x.shape.map((_, i) => (rev(i) ? -1 : 1)),
+  );
+}
+
+/**
+ * Rotates entries by `shift` along `axis`, as NumPy's `roll`: entries pushed past the end
+ * come back at the start. Without `axis` the flattened array is rolled and reshaped back;
+ * `shift` and `axis` may be lists of equal length (one shift per axis).
+ *
+ * @example
+ * ```ts
+ * import { roll, tensor } from "@curvature/curvature";
+ * console.log(await roll(tensor([1, 2, 3, 4, 5]), 2).toArray()); // [4, 5, 1, 2, 3]
+ * console.log(await roll(tensor([[1, 2], [3, 4]]), [1, -1], [0, 1]).toArray()); // [[4, 3], [2, 1]]
+ * ```
+ */
+export function roll(
+  x: Tensor,
+  shift: number | readonly number[],
+  axis?: number | readonly number[],
+): Tensor {
+  checkTensor("roll", x);
+  const shifts = typeof shift === "number" ? [shift] : [...shift];
+  if (!shifts.every((s) => Number.isSafeInteger(s))) {
+    throw new RangeError(`roll: shifts must be integers, got ${JSON.stringify(shift)}`);
+  }
+  if (axis === undefined) {
+    if (shifts.length !== 1) {
+      throw new RangeError("roll: without an axis, give one shift (the flattened array is rolled)");
+    }
+    return tidy(() => reshape(roll(reshape(x, [x.size]), shifts[0], 0), x.shape));
+  }
+  const axes = (typeof axis === "number" ? [axis] : [...axis]).map((a) =>
+    normAxis("roll", a, x.shape)
+  );
+  if (axes.length !== shifts.length) {
+    throw new RangeError(
+      `roll: ${shifts.length} shift(s) for ${axes.length} axis/axes; give one shift per axis`,
+    );
+  }
+  return tidy(() => {
+    let t = x;
+    axes.forEach((a, k) => {
+      const n = t.shape[a];
+      const s = n === 0 ? 0 : ((shifts[k] % n) + n) % n;
+      if (s === 0) return;
+      const cut = (from: number, to: number) =>
+        slice(
+          t,
+          t.shape.map((_, i) => (i === a ? from : 0)),
+          t.shape.map((d, i) => (i === a ? to : d)),
+        );
+      t = concat([cut(n - s, n), cut(0, n - s)], a);
+    });
+    return t === x ? same("roll", x) : t;
   });
 }

@@ -51,3 +51,35 @@ export function logsumexp(x: Tensor, axis?: number | number[], keepdims = false)
     return keepdims ? s : reshape(s, x.shape.filter((_, i) => !axes.includes(i)));
   });
 }
+
+/**
+ * `x − logsumexp(x)` along `axis` (default the last): log-probabilities of a softmax,
+ * without overflow.
+ *
+ * @example
+ * ```ts
+ * import { logSoftmax, tensor } from "@curvature/curvature";
+ * console.log(await logSoftmax(tensor([0, 0])).toArray()); // [-0.693…, -0.693…]
+ * ```
+ */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  checkTensor("logSoftmax", x);
+  checkFloat("logSoftmax", x);
+  return tidy(() => sub(x, logsumexp(x, axis, true)));
+}
+
+/**
+ * `eˣ / Σ eˣ` along `axis` (default the last), shifted by the maximum so nothing
+ * overflows: the entries along the axis are positive and sum to 1.
+ *
+ * @example
+ * ```ts
+ * import { softmax, tensor } from "@curvature/curvature";
+ * console.log(await softmax(tensor([0, Math.log(3)])).toArray()); // [0.25, 0.75]
+ * ```
+ */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  checkTensor("softmax", x);
+  checkFloat("softmax", x);
+  return tidy(() => exp(logSoftmax(x, axis)));
+}

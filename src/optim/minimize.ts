@@ -6,11 +6,13 @@
 import { Tensor } from "../tensor.ts";
 import { describeValue } from "../ops/common.ts";
 import { Objective } from "./objective.ts";
+import { ownedCall } from "../memory.ts";
 import { newtonCg } from "./newton_cg.ts";
 import { trustNcg } from "./trust_ncg.ts";
 import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
 import { newtonBanded } from "./newton_banded.ts";
+import { newtonSparse } from "./newton_sparse.ts";
 import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 
@@ -21,6 +23,7 @@ const METHODS = new Map<string, MinimizeMethod>([
   ["gradient-descent", gradientDescent],
   ["adam", adam],
   ["newton-banded", newtonBanded],
+  ["newton-sparse", newtonSparse],
   ["ipm", ipm],
 ]);
 
@@ -79,7 +82,12 @@ export function minimizeMethods(): string[] {
  *   averaging, Hessian power, bias-corrected moments (the formula is in the option docs).
  * - `"newton-banded"`: Newton steps from the banded Hessian (`bandedHessian`, comb probes)
  *   and the banded Cholesky solver, τI added while the band is not positive definite
- *   (N&W Alg. 3.3), Armijo backtracking with the round-off allowance; needs `bandwidth`.
+ *   (N&W Alg. 3.3), Armijo backtracking with the round-off allowance; `bandwidth` is
+ *   detected from the Hessian's sparsity pattern unless given.
+ * - `"newton-sparse"`: Newton steps from the sparse Hessian (`sparseHessian`: a detected
+ *   pattern, a star colouring, one batched HVP pass per iteration), solved by banded
+ *   Cholesky after a reverse Cuthill–McKee reordering or by Jacobi-preconditioned CG, with
+ *   the shift and line search of `"newton-banded"`; the iterates stay in the caller's order.
  * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
  *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
  *   constrained problems); banded Newton systems with `bandwidth`, dense without.
@@ -135,6 +143,7 @@ export async function minimize(
     throw new TypeError("minimize: onIteration must be a function");
   }
   const problem = new Objective(f, options.onIteration);
-  const r = await impl(problem, x0, options);
+  // a failure (f throws, a kernel fails) frees whatever the method had made
+  const r = await ownedCall((own) => impl(problem, own(x0), options));
   return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
 }

@@ -10,6 +10,11 @@ import {
   type BandedMatrix,
 } from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
+import {
+  sparseHessian,
+  type SparseHessianOptions,
+  type SparseMatrix,
+} from "../curvature/sparse.ts";
 import { mul, sqrt } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
@@ -108,9 +113,17 @@ export class Objective implements MinimizeProblem {
 
   /** The Hessian's band from comb probes: 2b+1 products (b+1 by substitution) in one pass. */
   bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix {
-    const n = x.size, b = opts.bandwidth;
-    this.nhvp += Math.min(n, opts.method === "substitution" ? b + 1 : 2 * b + 1);
-    return bandedHessian(this.f, x, opts);
+    const h = bandedHessian(this.f, x, opts);
+    const b = h.bandwidth;
+    this.nhvp += Math.min(x.size, opts.method === "substitution" ? b + 1 : 2 * b + 1);
+    return h;
+  }
+
+  /** The sparse Hessian from one batched pass over the colours of a star colouring. */
+  sparseHessian(x: Tensor, opts: SparseHessianOptions): SparseMatrix {
+    const h = sparseHessian(this.f, x, opts);
+    this.nhvp += h.coloring!.count;
+    return h;
   }
 
   /** Hands the iteration to the user's callback; false means stop. */

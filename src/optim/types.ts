@@ -1,6 +1,8 @@
 /** The types of `minimize`: options, results, the per-iteration report and the method contract. */
 import type { Tensor } from "../tensor.ts";
 import type { BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
+import type { SparsityPattern } from "../curvature/pattern.ts";
+import type { SparseHessianOptions, SparseMatrix } from "../curvature/sparse.ts";
 
 /** What `onIteration` receives: once for the starting point (iteration 0), then after each iteration. */
 export interface IterationInfo {
@@ -21,13 +23,13 @@ export interface IterationInfo {
   ngev: number;
   /** Hessian-vector products so far (a batch of K probes counts K). */
   nhvp: number;
-  /** Line-search step length of this iteration (`"newton-cg"`, `"newton-banded"`). */
+  /** Line-search step length of this iteration (`"newton-cg"`, `"newton-banded"`, `"newton-sparse"`). */
   stepSize?: number;
-  /** The τ added to the Hessian's diagonal to make it positive definite (`"newton-banded"`). */
+  /** The τ added to the Hessian's diagonal to make it positive definite (`"newton-banded"`, `"newton-sparse"`). */
   shift?: number;
   /** Trust-region radius after this iteration's update (`"trust-ncg"`). */
   trustRadius?: number;
-  /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`). */
+  /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`, `"newton-sparse"` with CG). */
   cgIterations?: number;
   /** `"ipm"`: the largest violation of a constraint or bound at `x` (∞-norm). */
   constraintViolation?: number;
@@ -53,6 +55,7 @@ export type MethodName =
   | "gradient-descent"
   | "adam"
   | "newton-banded"
+  | "newton-sparse"
   | "ipm"
   | (string & Record<never, never>);
 
@@ -101,8 +104,20 @@ export interface MinimizeOptions {
   samples?: number;
   /** AdaHessian: the probes' seed (default 0). */
   seed?: number;
-  /** `"newton-banded"`: the Hessian's bandwidth (required). */
+  /** `"newton-banded"`: the Hessian's bandwidth (default: detected from its sparsity pattern). */
   bandwidth?: number;
+  /**
+   * `"newton-sparse"`: the Hessian's sparsity pattern (default: detected by
+   * `hessianSparsity` once per function and shape).
+   */
+  pattern?: SparsityPattern;
+  /**
+   * `"newton-sparse"`: how H p = −g is solved: `"banded"` (banded Cholesky after a reverse
+   * Cuthill–McKee reordering), `"cg"` (conjugate gradients with a Jacobi preconditioner on
+   * the sparse matrix), or `"auto"` (default: banded while its O(n b²) work stays within
+   * about 50 CG iterations', else CG).
+   */
+  sparseSolver?: "auto" | "banded" | "cg";
   /** `"newton-banded"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
   bandMethod?: "direct" | "substitution";
   /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
@@ -205,6 +220,8 @@ export interface MinimizeProblem {
   valueGradHvp(x: Tensor, v: Tensor): [Tensor, Tensor, Tensor];
   /** The band of the Hessian from batched comb-probe products (counted: one HVP per probe). */
   bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix;
+  /** The sparse Hessian from one batched pass over a colouring (counted: one HVP per colour). */
+  sparseHessian(x: Tensor, opts: SparseHessianOptions): SparseMatrix;
   /** Passes an iteration to `onIteration`; resolves to false when the user asked to stop. */
   report(info: Omit<IterationInfo, "nfev" | "ngev" | "nhvp">): Promise<boolean>;
 }

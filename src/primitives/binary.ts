@@ -138,6 +138,13 @@ export const BINARY: PrimitiveTable<BinaryOp> = {
   greaterEqual: compare("greaterEqual"),
   lessEqual: compare("lessEqual"),
   notEqual: compare("notEqual"),
+  // d atan2(a, b) = (b da − a db) / (a² + b²)
+  atan2: binary(
+    "atan2",
+    (a, b) => o.div(b, o.add(o.square(a), o.square(b))),
+    (a, b) => o.neg(o.div(a, o.add(o.square(a), o.square(b)))),
+    elementwise({ second: [true, true], cross: true }),
+  ),
 };
 
 /** where(c, a, b): linear in a and b, piecewise constant in c. */

@@ -88,6 +88,7 @@ export const MOVEMENT: PrimitiveTable<
   | "gather"
   | "scatterAdd"
   | "cast"
+  | "barrier"
 > = {
   reshape: {
     abstract: ([x], { shape }) => ({ shape, dtype: x.dtype }),
@@ -237,10 +238,26 @@ export const MOVEMENT: PrimitiveTable<
     batch: broadcastBatch("cast"),
     sparsity: ([s], _x, { dtype }) => (dtype === "i32" ? null : s),
   },
+  // The identity, computed where it stands (JAX's optimization_barrier): its eager form runs
+  // the deferred work behind x and views the result, so a fused kernel never reads x through
+  // two different views (a tree of halving steps would otherwise be recomputed 2^depth
+  // times). Its rules put the barrier on tangents and cotangents too.
+  barrier: {
+    abstract: ([x]) => ({ shape: x.shape, dtype: x.dtype }),
+    impl: (b, [x], _p, out) => b.copy(out.dtype, st(x), x.size),
+    jvp: (_x, [t]) => (t ? o.barrier(t) : null),
+    vjp: (g) => [o.barrier(g)],
+    batch: ([x]) => o.barrier(x),
+    sparsity: ([s]) => s,
+  },
 };
 
 /** @internal Primitives whose eager form is a view sharing the input's storage. */
 export function viewOf(prim: string, x: Tensor, params: unknown): Tensor | null {
   if (prim === "reshape") return Tensor._view(x, (params as Params["reshape"]).shape);
+  if (prim === "barrier") {
+    x.device.backend.materialize(x._ref!.storage);
+    return Tensor._view(x, x.shape);
+  }
   return null;
 }

@@ -6,6 +6,8 @@ import { REDUCE } from "./reduce.ts";
 import { MATMUL } from "./matmul.ts";
 import { MOVEMENT } from "./movement.ts";
 import { LINALG } from "./linalg.ts";
+import { FACTOR } from "./factor.ts";
+import { BANDED } from "./banded.ts";
 
 export const PRIMITIVES: PrimitiveTable<Primitive> = {
   ...UNARY,
@@ -15,4 +17,6 @@ export const PRIMITIVES: PrimitiveTable<Primitive> = {
   ...MATMUL,
   ...MOVEMENT,
   ...LINALG,
+  ...FACTOR,
+  ...BANDED,
 };

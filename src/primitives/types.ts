@@ -23,6 +23,9 @@ type BinaryParams = { [K in BinaryOp]: NoParams };
 export interface Params extends UnaryParams, BinaryParams {
   where: NoParams;
   cast: { readonly dtype: Dtype };
+  barrier: NoParams;
+  cholesky: NoParams;
+  eigh: NoParams;
   sum: { readonly axes: readonly number[] };
   max: { readonly axes: readonly number[] };
   min: { readonly axes: readonly number[] };
@@ -30,6 +33,8 @@ export interface Params extends UnaryParams, BinaryParams {
   solve: NoParams;
   det: NoParams;
   logdet: NoParams;
+  /** Subdiagonals l and superdiagonals u of the band (both < n). */
+  solveBandedGeneral: { readonly l: number; readonly u: number };
   reshape: { readonly shape: readonly number[] };
   transpose: { readonly perm: readonly number[] };
   broadcastTo: { readonly shape: readonly number[] };

@@ -19,6 +19,7 @@
  */
 import type { TypedArray } from "../../dtype.ts";
 import { notPositiveDefinite } from "../banded_errors.ts";
+import { pool } from "./storage.ts";
 
 /** offs[d] such that A[j − d][j] = ab[offs[d] + j] for the matrix starting at `base`. */
 function diagOffsets(n: number, b: number, lower: boolean, base: number): number[] {
@@ -394,7 +395,7 @@ let kept = new Float64Array(0);
  * pages cost about 6 ms per 8 MB, more than a whole b = 1 solve of n = 10^6. Every kernel
  * here writes each work entry before reading it, so stale contents do no harm.
  */
-function scratch(size: number): Float64Array {
+export function scratch(size: number): Float64Array {
   if (kept.length >= size) return kept;
   const w = new Float64Array(size);
   if (size <= KEEP) kept = w;
@@ -405,8 +406,8 @@ const asF64 = (t: TypedArray): Float64Array => t instanceof Float64Array ? t : F
 
 /**
  * Factors each matrix of `ab` ([batch, b+1, n] band storage) into `out` (same storage and
- * size, zero-filled: the unused corners stay 0). Throws on a matrix that is not positive
- * definite, naming `op` and the leading minor.
+ * size; every entry written, the unused corners with 0). Throws on a matrix that is not
+ * positive definite, naming `op` and the leading minor.
  */
 export function choleskyBandedCpu(
   op: string,
@@ -428,6 +429,8 @@ export function choleskyBandedCpu(
     for (let d = 0; d <= b; d++) {
       const o = offs[d];
       for (let j = d; j < n; j++) out[o + j] = w[j * S + b - d];
+      // the d corner entries of this diagonal: the last ones of lower row d, the first of upper row b − d
+      for (let j = lower ? n : 0, e = j + d; j < e; j++) out[o + j] = 0;
     }
   }
 }
@@ -451,7 +454,7 @@ export function solveBandedCpu(
   const a = asF64(ab);
   const r = asF64(rhs);
   // f64 results go straight into `out`; f32 ones through an f64 copy, rounded once at the end
-  const x = out instanceof Float64Array ? out : new Float64Array(out.length);
+  const x = out instanceof Float64Array ? out : (pool.take("f64", out.length) as Float64Array);
   const S = b + 1;
   const single = m === 1;
   const work = scratch(b === 0 ? 0 : single ? n * S : n * S + n);
@@ -470,7 +473,13 @@ export function solveBandedCpu(
       info = factorGeneral(a, offs, n, b, w, inv, r, o, x, o, m);
       if (!info) backGeneral(n, b, w, inv, x, o, m);
     }
-    if (info) throw notPositiveDefinite(op, batch > 1 ? t : null, info);
+    if (info) {
+      if (x !== out) pool.give(x);
+      throw notPositiveDefinite(op, batch > 1 ? t : null, info);
+    }
   }
-  if (x !== out) out.set(x);
+  if (x !== out) {
+    out.set(x);
+    pool.give(x);
+  }
 }

@@ -13,7 +13,7 @@ import type {
   Storage,
   UnaryOp,
 } from "../backend.ts";
-import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
+import type { Dtype, TypedArray } from "../../dtype.ts";
 import { broadcastStrides, coalesce, sizeOf } from "../../shape.ts";
 import { permutedStrides, planReduce } from "../../shape_plan.ts";
 import { REDUCE_OPS } from "../backend.ts";
@@ -23,11 +23,12 @@ import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, scatterAddCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
-import { gaussJordan, packColumns } from "./linalg.ts";
+import { eighCpu, gaussJordan, packColumns } from "./linalg.ts";
 import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedCpu, solveBandedCpu } from "./banded.ts";
+import { solveBandedGeneralCpu } from "./banded_lu.ts";
 
 /** Calls fn with each batch entry's offsets (row-major order over `batchShape`). */
 function forEachBatch(
@@ -196,7 +197,9 @@ export class CpuBackend implements Backend {
   upload(data: TypedArray): Storage {
     // one number stays a constant of the generated loops
     if (data.length === 1) return expr({ kind: "const", value: data[0] }, dtypeOf(data), 1);
-    return wrap(data.slice());
+    const a = out(dtypeOf(data), data.length);
+    a.set(data);
+    return wrap(a);
   }
   /** The typed array behind a storage (computed if deferred), for copies to another device. */
   hostArray(s: Storage): TypedArray {
@@ -206,10 +209,16 @@ export class CpuBackend implements Backend {
   fromTransit(data: Promise<TypedArray>, dtype: Dtype, size: number): Storage {
     return new LazyStorage<CpuStorage>(dtype, size, new CpuStorage(data), null);
   }
-  async download(s: Storage): Promise<TypedArray> {
+  async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
     await arrivals(lz(s));
     // realize and copy in one go, while the tensor is alive: after an await its array may be reused
-    return realize(lz(s)).data.slice();
+    return this.readSync(s, dtype, size, into);
+  }
+  readSync(s: Storage, _dtype: Dtype, _size: number, into?: TypedArray): TypedArray {
+    const a = realize(lz(s)).data;
+    if (!into) return a.slice();
+    into.set(a);
+    return into;
   }
   release(s: Storage): void {
     release(lz(s));
@@ -384,6 +393,13 @@ export class CpuBackend implements Backend {
     return wrap(o);
   }
 
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
+    const A = arr(a);
+    const o = out(dtype, batch * (n + 1) * n);
+    for (let b = 0; b < batch; b++) eighCpu(A, b * n * n, n, o, b * (n + 1) * n);
+    return wrap(o);
+  }
+
   comb(dtype: Dtype, n: number, period: number): Storage {
     return expr({ kind: "comb", n, period }, dtype, period * n);
   }
@@ -483,8 +499,13 @@ export class CpuBackend implements Backend {
     b: number,
     lower: boolean,
   ): Storage {
-    const o = allocArray(dtype, batch * (b + 1) * n);
-    choleskyBandedCpu(op, arr(ab), o, batch, n, b, lower);
+    const o = out(dtype, batch * (b + 1) * n);
+    try {
+      choleskyBandedCpu(op, arr(ab), o, batch, n, b, lower);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
     return wrap(o);
   }
   solveBanded(
@@ -498,8 +519,33 @@ export class CpuBackend implements Backend {
     m: number,
     lower: boolean,
   ): Storage {
-    const o = allocArray(dtype, batch * n * m);
-    solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
+    const o = out(dtype, batch * n * m);
+    try {
+      solveBandedCpu(op, arr(ab), arr(rhs), o, batch, n, b, m, lower);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
+    return wrap(o);
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const o = out(dtype, batch * n * m);
+    try {
+      solveBandedGeneralCpu(op, arr(ab), arr(rhs), o, batch, n, l, u, m);
+    } catch (e) {
+      pool.give(o);
+      throw e;
+    }
     return wrap(o);
   }
 }

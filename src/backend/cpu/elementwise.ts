@@ -52,6 +52,7 @@ export const BINARY_JS: Record<BinaryOp, (a: string, b: string) => string> = {
   greaterEqual: (a, b) => `(${a} >= ${b} ? 1 : 0)`,
   lessEqual: (a, b) => `(${a} <= ${b} ? 1 : 0)`,
   notEqual: (a, b) => `(${a} !== ${b} ? 1 : 0)`,
+  atan2: (a, b) => `Math.atan2(${a}, ${b})`,
 };
 
 /** Iterates the coalesced index space, calling `inner` on runs along the last dimension. */

@@ -62,3 +62,68 @@ export function packColumns(
     for (let j = 0; j < c; j++) w[i * cols + c0 + j] = src[off + i * c + j];
   }
 }
+
+/** True when eigenvalue a comes before b in eigh's order: ascending, NaN last, ties by index. */
+export function eigenBefore(a: number, ia: number, b: number, ib: number): boolean {
+  if (a !== a) return b !== b && ia < ib;
+  if (b !== b) return true;
+  return a < b || (a === b && ia < ib);
+}
+
+/**
+ * Symmetric eigen-decomposition of the n×n matrix at `src[off..]` by cyclic Jacobi rotations
+ * in f64 (sweeps until the off-diagonal mass is below 1e-30 of the whole, which Jacobi's
+ * quadratic convergence reaches in a handful of sweeps), written packed to `out[o..]`:
+ * eigenvalues ascending, then the eigenvector matrix (columns), each column signed so its
+ * entry of largest magnitude is positive.
+ */
+export function eighCpu(src: TypedArray, off: number, n: number, out: TypedArray, o: number): void {
+  const a = Float64Array.from(src.subarray(off, off + n * n));
+  const v = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) v[i * n + i] = 1;
+  let total = 0;
+  for (let i = 0; i < n * n; i++) total += a[i] * a[i];
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off2 = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off2 += 2 * a[p * n + q] ** 2;
+    if (!(off2 > 1e-30 * total)) break;
+    for (let p = 0; p < n - 1; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = a[p * n + q];
+        if (apq === 0) continue;
+        // Golub & Van Loan's symmetric Schur rotation: (JᵀAJ)[p][q] = 0
+        const theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+        const t = (theta >= 0 ? 1 : -1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        for (let k = 0; k < n; k++) { // columns p, q
+          const akp = a[k * n + p], akq = a[k * n + q];
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (let k = 0; k < n; k++) { // rows p, q
+          const apk = a[p * n + k], aqk = a[q * n + k];
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+        a[p * n + q] = a[q * n + p] = 0;
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + p], vkq = v[k * n + q];
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  const order = Array.from({ length: n }, (_, k) => k).sort((x, y) =>
+    eigenBefore(a[x * n + x], x, a[y * n + y], y) ? -1 : 1
+  );
+  order.forEach((k, r) => {
+    out[o + r] = a[k * n + k];
+    let big = 0, sign = 1;
+    for (let i = 0; i < n; i++) {
+      const m = Math.abs(v[i * n + k]);
+      if (m > big) (big = m), (sign = v[i * n + k] < 0 ? -1 : 1);
+    }
+    for (let i = 0; i < n; i++) out[o + n + i * n + r] = sign * v[i * n + k];
+  });
+}

@@ -69,7 +69,8 @@ const K = {
   solve: { name: "band_solve", shader: "band_solve", workgroupSize: SYSTEM_WG },
 } satisfies Record<string, KernelSpec>;
 
-const groups = (count: number, wg: number) => Math.ceil(count / wg);
+/** Workgroups of `wg` invocations covering `count` ones. */
+export const groups = (count: number, wg: number): number => Math.ceil(count / wg);
 
 function checkBandwidth(op: string, b: number): void {
   if (b > MAX_GPU_BANDWIDTH) {
@@ -82,7 +83,7 @@ function checkBandwidth(op: string, b: number): void {
 }
 
 /** A fresh copy of the first `bytes` of `src` (a buffer-to-buffer copy, no kernel). */
-function copyOf(rt: GpuRuntime, src: GpuStorage, bytes: number): GpuStorage {
+export function copyOf(rt: GpuRuntime, src: GpuStorage, bytes: number): GpuStorage {
   const o = rt.pool.acquire(bytes, rt.batch, false);
   if (bytes > 0) {
     rt.copyEncoder().copyBufferToBuffer(src.buffer, 0, o.buffer, 0, bytes);
@@ -92,7 +93,7 @@ function copyOf(rt: GpuRuntime, src: GpuStorage, bytes: number): GpuStorage {
 }
 
 /** x [rows, cols] -> [cols, rows], into fresh storage (interleaves or de-interleaves a batch). */
-function transpose(rt: GpuRuntime, x: GpuStorage, rows: number, cols: number): GpuStorage {
+export function transpose(rt: GpuRuntime, x: GpuStorage, rows: number, cols: number): GpuStorage {
   const o = rt.pool.acquire(rows * cols * 4, rt.batch, false);
   const tilesC = Math.ceil(cols / 16);
   const p = new Params().u32(rows).u32(cols).u32(tilesC).buffer;
@@ -117,9 +118,7 @@ function factor(
   fused: { rhs: GpuStorage; x: GpuStorage } | null,
 ): { w: GpuStorage; status: GpuStorage } {
   const w = rt.pool.acquire(batch * (b + 1) * n * 4, rt.batch, false);
-  // zeroed by a queued write: safe, since an upload buffer is never one the open batch uses
-  const status = rt.pool.acquire(batch * 4, rt.batch, true);
-  rt.device.queue.writeBuffer(status.buffer, 0, new Uint32Array(batch));
+  const status = statusBuffer(rt, batch);
   // bound but unused when not fused (two buffers: a read-only and a writable binding may not alias)
   const rhs = fused?.rhs ?? rt.pool.acquire(4, rt.batch, false);
   const x = fused?.x ?? rt.pool.acquire(4, rt.batch, false);
@@ -141,18 +140,38 @@ function factor(
   return { w, status };
 }
 
-/** The read-back check that turns a failed factorisation into `op`'s error. */
-function checkStatus(rt: GpuRuntime, op: string, status: GpuStorage, batch: number): Check {
+/** A status buffer of `batch` zeros (0 = no failure), written by a queued write. */
+export function statusBuffer(rt: GpuRuntime, batch: number): GpuStorage {
+  // safe to write now: an upload buffer is never one the open batch uses
+  const status = rt.pool.acquire(batch * 4, rt.batch, true);
+  rt.device.queue.writeBuffer(status.buffer, 0, new Uint32Array(batch));
+  return status;
+}
+
+/**
+ * Registers the read-back check that turns a failed factorisation into an error: `error`
+ * makes it from the batch index (null when unbatched) and the LAPACK info the kernel
+ * stored. Releases `status`; the check is for the result's storage to own (../fault.ts).
+ */
+export function checkStatus(
+  rt: GpuRuntime,
+  status: GpuStorage,
+  batch: number,
+  error: (batchIndex: number | null, info: number) => Error,
+): Check {
   const check = rt.addCheck(status, batch * 4, (v) => {
     const info = new Uint32Array(v.buffer, v.byteOffset, batch);
     for (let t = 0; t < batch; t++) {
-      if (info[t] !== 0) return notPositiveDefinite(op, batch > 1 ? t : null, info[t]).message;
+      if (info[t] !== 0) return error(batch > 1 ? t : null, info[t]).message;
     }
     return null;
   });
   rt.pool.release(status, rt.batch);
   return check;
 }
+
+const spdError = (op: string) => (t: number | null, info: number) =>
+  notPositiveDefinite(op, t, info);
 
 /** The banded Cholesky factor of each matrix of `ab` ([batch, b+1, n], f32), same storage. */
 export function choleskyBandedGpu(
@@ -169,7 +188,7 @@ export function choleskyBandedGpu(
   const a = batch === 1 ? ab : transpose(rt, ab, batch, len);
   const { w, status } = factor(rt, a, batch, n, b, lower, null);
   if (a !== ab) rt.pool.release(a, rt.batch);
-  const check = checkStatus(rt, op, status, batch);
+  const check = checkStatus(rt, status, batch, spdError(op));
   if (!lower) {
     // upper: the working layout is upper storage, interleaved over the batch
     if (batch === 1) return { out: w, check };
@@ -229,7 +248,7 @@ export function solveBandedGpu(
   };
   if (m > 1) { for (let j0 = 0; j0 < n; j0 += chunk) sweep(false, j0, Math.min(n, j0 + chunk)); }
   for (let j1 = n; j1 > 0; j1 -= chunk) sweep(true, Math.max(0, j1 - chunk), j1);
-  const check = checkStatus(rt, op, status, batch);
+  const check = checkStatus(rt, status, batch, spdError(op));
   rt.pool.release(w, rt.batch);
   if (batch === 1) return { out: x, check };
   const out = transpose(rt, x, n * m, batch); // [n, m, batch] -> [batch, n, m]

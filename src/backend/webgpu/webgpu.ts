@@ -26,6 +26,8 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedGpu, solveBandedGpu } from "./banded.ts";
+import { eighGpu } from "./eigh.ts";
+import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { children, type Expr, LazyStorage, measure, ownParams } from "../lazy.ts";
 import { type GenOptions, KernelGen } from "./codegen.ts";
 import { SHADERS } from "../../shaders.generated.ts";
@@ -306,11 +308,14 @@ export class WebGpuBackend implements Backend {
     }
     return this.#wrap(s, dtype, data.length, []);
   }
-  async download(s: Storage, dtype: Dtype, size: number): Promise<TypedArray> {
+  async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
     const fault = lz(s).fault;
     const buf = await this.rt.read(this.#buf(s), size * itemSize(dtype));
     await this.#raise(fault);
-    return dtype === "i32" ? new Int32Array(buf) : new Float32Array(buf);
+    const v = dtype === "i32" ? new Int32Array(buf) : new Float32Array(buf);
+    if (!into) return v;
+    into.set(v);
+    return into;
   }
   /** Throws the kernel error a value owns, if any (waiting for the verdicts behind it). */
   async #raise(fault: Fault | null): Promise<void> {
@@ -878,6 +883,10 @@ export class WebGpuBackend implements Backend {
     return this.#wrap(o, dtype, n, [g]);
   }
 
+  eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {
+    return this.#wrap(eighGpu(this.rt, this.#buf(a), batch, n), dtype, batch * (n + 1) * n, [a]);
+  }
+
   choleskyBanded(
     op: string,
     dtype: Dtype,
@@ -912,6 +921,21 @@ export class WebGpuBackend implements Backend {
       m,
       lower,
     );
+    return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
+  }
+  solveBandedGeneral(
+    op: string,
+    dtype: Dtype,
+    ab: Storage,
+    rhs: Storage,
+    batch: number,
+    n: number,
+    l: number,
+    u: number,
+    m: number,
+  ): Storage {
+    const [a, r] = [this.#buf(ab), this.#buf(rhs)];
+    const { out, check } = solveBandedGeneralGpu(this.rt, op, a, r, batch, n, l, u, m);
     return this.#wrap(out, dtype, batch * n * m, [ab, rhs], check);
   }
 }

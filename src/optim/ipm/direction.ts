@@ -11,7 +11,7 @@ import { max, sum } from "../../ops/reduce.ts";
 import { abs } from "../../ops/elementwise.ts";
 import { concat, slice } from "../../ops/movement.ts";
 import { zeros } from "../../ops/creation.ts";
-import { tidy } from "../../memory.ts";
+import { inheritOwner, tidy } from "../../memory.ts";
 import { type CondensedMatrix, type CondensedStorage, solveKkt } from "./kkt.ts";
 import {
   type BoundSet,
@@ -97,6 +97,8 @@ export async function linearize(
     const sigma = concat([zeros([1 + mE], o), ...(sigmaS ? [sigmaS] : [])], 0);
     return [sigmaS, bg, sx, w, sigma];
   });
+  // fresh zeros and ones belong to x's call if f fails below (see memory.ts)
+  inheritOwner(null, [it.x, sigmaX, w, sigma]);
   const band = prob.condensedHessian(it.x, w, sigma, storage.bandwidth);
   w.dispose();
   sigma.dispose();
@@ -228,7 +230,7 @@ function solveDirection(
 }
 
 /** A failure of the factorisation that the inertia correction can mend, or null. */
-function mendable(e: unknown): "indefinite" | "singular" | null {
+export function mendable(e: unknown): "indefinite" | "singular" | null {
   if (!(e instanceof RangeError)) return null;
   if (/not positive definite/.test(e.message)) return "indefinite";
   if (/is singular/.test(e.message)) return "singular";

@@ -23,6 +23,7 @@ import {
   disposeDirection,
   type InertiaState,
   type Linearization,
+  mendable,
   type Residuals,
   searchDirection,
 } from "./direction.ts";
@@ -179,7 +180,9 @@ async function secondOrderCorrection(
           c.read,
           { deltaW: d.deltaW, deltaC: d.deltaC },
         );
-      } catch {
+      } catch (e) {
+        // a failed factorisation ends the correction; anything else (f threw) is the user's
+        if (!mendable(e)) throw e;
         return null;
       }
       if (!ds) return null;

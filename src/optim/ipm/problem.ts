@@ -22,7 +22,7 @@ import { sum } from "../../ops/reduce.ts";
 import { concat, reshape, transpose } from "../../ops/movement.ts";
 import { eye } from "../../ops/creation.ts";
 import { vmap } from "../../ad/vmap.ts";
-import { tidy } from "../../memory.ts";
+import { inheritOwner, tidy } from "../../memory.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
 import { bandedHessian, type BandedMatrix } from "../../curvature/banded.ts";
@@ -151,6 +151,8 @@ export class ConstrainedProblem {
   condensedHessian(x: Tensor, w: Tensor, sigma: Tensor, bandwidth: number): BandedMatrix {
     const probes = Math.min(this.n, 2 * bandwidth + 1);
     this.nhvp += probes;
+    // w and sigma may be fresh (ones, zeros): they belong to x's call if f fails (memory.ts)
+    inheritOwner(null, [x, w, sigma]);
     const phi = (u: Tensor) => {
       const F = this.stacked(u);
       const r = sub(F, stopGradient(F));

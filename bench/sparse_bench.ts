@@ -1,0 +1,216 @@
+/**
+ * Sparse-Hessian benchmarks on the grid (image-denoising) problem of
+ * tests/sparse_objectives.ts, whose Hessian is a 5-point stencil:
+ *
+ * 1. `sparseHessian` time ÷ gradient time at n = 10⁴, 10⁵, 10⁶ (grids 100², 316², 1000²) on
+ *    CPU f64 and WebGPU f32, with the colour count c (target ≤ c + 2). The colouring is
+ *    reused (its recovery plan is cached with the pattern); each figure includes
+ *    everything up to a computed result (`await H.values.ready()`).
+ * 2. Detection (`hessianSparsity`) time ÷ gradient time (target ≤ 5, once per shape),
+ *    and the star colouring's time beside it.
+ * 3. `minimize(..., { method: "newton-sparse" })` at n = 10⁵ (316²), CPU f64, to
+ *    ‖g‖ ≤ 1e-8: iterations and time, against SciPy's trust-krylov and Newton-CG with a
+ *    hand-written `hessp` (bench/scipy_newton_sparse.py, run here with /usr/bin/python3).
+ *
+ * Run: `XDG_RUNTIME_DIR=/tmp deno bench -A bench/sparse_bench.ts`, or for the markdown tables
+ * of bench/RESULTS.md (minimum times over repeats): `XDG_RUNTIME_DIR=/tmp deno run -A
+ * bench/sparse_bench.ts --report [--reps 5] [--sizes 100,316,1000] [--only ratio|newton]`.
+ */
+import {
+  colorPattern,
+  type Device,
+  device,
+  grad,
+  hessianSparsity,
+  minimize,
+  sparseHessian,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
+import { gridObjective, noisyImage } from "../tests/sparse_objectives.ts";
+
+function flag(name: string): string | undefined {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+}
+const REPORT = Deno.args.includes("--report");
+const ONLY = flag("only");
+const REPS = Number(flag("reps") ?? 5);
+const SIDES = (flag("sizes") ?? "100,316,1000").split(",").map(Number);
+const NEWTON_SIDE = 316;
+
+const cpuDev = await device({ backend: "cpu" });
+const auto = await device();
+const gpuDev: Device | null = auto.kind === "webgpu" ? auto : null;
+if (!gpuDev) console.warn("*** No WebGPU adapter: the WebGPU benchmarks are skipped ***");
+
+interface Config {
+  name: string;
+  dev: Device;
+  dtype: "f32" | "f64";
+}
+const CONFIGS: Config[] = [
+  { name: "CPU f64", dev: cpuDev, dtype: "f64" },
+  ...(gpuDev ? [{ name: "WebGPU f32", dev: gpuDev, dtype: "f32" as const }] : []),
+];
+
+/** The grid problem at side s, and a point away from its minimum (the noisy image itself). */
+function grid(s: number, c: Config) {
+  const yv = noisyImage(s, s);
+  const y = tensor(yv, { dtype: c.dtype, device: c.dev, shape: [s, s] });
+  const x = tensor(yv.map((v, i) => v + 0.1 * Math.sin(i)), { dtype: c.dtype, device: c.dev });
+  return { f: gridObjective(s, s, y), x, dispose: () => (y.dispose(), x.dispose()) };
+}
+
+async function timeIt(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+const gradOnce = (f: (x: Tensor) => Tensor, x: Tensor) => async () => {
+  const g = grad(f)(x);
+  await g.ready();
+  g.dispose();
+};
+
+if (!REPORT) {
+  for (const c of CONFIGS) {
+    for (const s of SIDES) {
+      const { f, x } = grid(s, c);
+      const coloring = colorPattern(hessianSparsity(f, x), { kind: "star" });
+      const group = `${c.name} n=${s * s}`;
+      Deno.bench({ name: "gradient", group, baseline: true, n: 5, warmup: 1 }, async () => {
+        await gradOnce(f, x)();
+      });
+      Deno.bench(
+        { name: `sparseHessian (${coloring.count} colours)`, group, n: 5, warmup: 1 },
+        async () => {
+          const H = sparseHessian(f, x, { coloring });
+          await H.values.ready();
+          H.dispose();
+        },
+      );
+      Deno.bench({ name: "hessianSparsity", group, n: 3, warmup: 1 }, () => {
+        hessianSparsity(f, x);
+      });
+    }
+  }
+} else {
+  console.log(`machine load: ${Deno.loadavg().map((v) => v.toFixed(2)).join(", ")}`);
+  if (ONLY !== "newton") {
+    console.log(
+      "\n| backend | n | colours | gradient ms | sparseHessian ms | ratio (target ≤ c + 2) | detection ms | detection ÷ gradient | colouring ms |",
+    );
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const c of CONFIGS) {
+      for (const s of SIDES) {
+        const { f, x, dispose } = grid(s, c);
+        const pattern = hessianSparsity(f, x);
+        let tc = Infinity;
+        let coloring = colorPattern(pattern, { kind: "star" });
+        for (let r = 0; r < 2; r++) {
+          const t0 = performance.now();
+          coloring = colorPattern(pattern, { kind: "star" });
+          tc = Math.min(tc, performance.now() - t0);
+        }
+        await gradOnce(f, x)(); // warm-up: compile kernels, fill pools
+        const warm = sparseHessian(f, x, { coloring });
+        await warm.values.ready();
+        warm.dispose();
+        let tg = Infinity, th = Infinity, td = Infinity;
+        for (let r = 0; r < REPS; r++) {
+          // side by side in one run: the gradient, the sparse Hessian and the detection
+          tg = Math.min(tg, await timeIt(gradOnce(f, x)));
+          th = Math.min(
+            th,
+            await timeIt(async () => {
+              const H = sparseHessian(f, x, { coloring });
+              await H.values.ready();
+              H.dispose();
+            }),
+          );
+          if (r < 3) {
+            td = Math.min(
+              td,
+              await timeIt(() => Promise.resolve(void hessianSparsity(f, x))),
+            );
+          }
+        }
+        console.log(
+          `| ${c.name} | ${s * s} | ${coloring.count} | ${tg.toFixed(1)} | ${th.toFixed(1)} | ${
+            (th / tg).toFixed(2)
+          } (≤ ${coloring.count + 2}) | ${td.toFixed(0)} | ${(td / tg).toFixed(2)} | ${
+            tc.toFixed(0)
+          } |`,
+        );
+        dispose();
+      }
+    }
+  }
+  if (ONLY !== "ratio") {
+    const c = CONFIGS[0];
+    const s = NEWTON_SIDE;
+    const { f, dispose } = grid(s, c);
+    const x0 = tensor(noisyImage(s, s), { dtype: "f64", device: cpuDev });
+    hessianSparsity(f, x0); // not timed below: detection happens once per shape (cached)
+    let best: {
+      ms: number;
+      it: number;
+      nhvp: number;
+      ngev: number;
+      g: number;
+      fun: number;
+      cg: number;
+    } | null = null;
+    for (let r = 0; r < 3; r++) {
+      let cg = 0;
+      const t0 = performance.now();
+      const res = await minimize(f, x0, {
+        method: "newton-sparse",
+        gtol: 1e-8,
+        onIteration: (i) => void (cg += i.cgIterations ?? 0),
+      });
+      const ms = performance.now() - t0;
+      if (!best || ms < best.ms) {
+        best = {
+          ms,
+          it: res.iterations,
+          nhvp: res.nhvp,
+          ngev: res.ngev,
+          g: res.gradNorm,
+          fun: res.fun,
+          cg,
+        };
+      }
+      res.x.dispose();
+    }
+    const py = new Deno.Command("/usr/bin/python3", {
+      args: [new URL("./scipy_newton_sparse.py", import.meta.url).pathname, String(s)],
+      stdout: "piped",
+    });
+    const out = new TextDecoder().decode((await py.output()).stdout).trim().split("\n");
+    console.log(`\nnewton-sparse vs SciPy at n = ${s * s} (CPU, f64), to ‖g‖ ≤ 1e-8\n`);
+    console.log(
+      "| method | iterations | f evals | gradients | HVPs | CG iterations | seconds | final ‖g‖ | f |",
+    );
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log(
+      `| curvature newton-sparse (Jacobi-PCG) | ${best!.it} | — | ${best!.ngev} | ${best!.nhvp} | ${
+        best!.cg
+      } | ${(best!.ms / 1000).toFixed(2)} | ${best!.g.toExponential(2)} | ${
+        best!.fun.toFixed(9)
+      } |`,
+    );
+    for (const line of out) {
+      const r = JSON.parse(line);
+      console.log(
+        `| SciPy ${r.method} (hessp by hand) | ${r.nit} | ${r.nfev} | ${r.njev} | ${r.nhev} | — | ${
+          r.seconds.toFixed(2)
+        } | ${r.gradNorm.toExponential(2)} | ${r.fun.toFixed(9)} |`,
+      );
+    }
+    x0.dispose();
+    dispose();
+  }
+}
