@@ -162,7 +162,10 @@ if (constrained) {
 }
 const secs = ((performance.now() - t0) / 1000).toFixed(2);
 console.log(
-  `${result.message}: ${result.iterations} iterations, ${result.nhvp} Hessian-vector products, ` +
+  `${result.message}: ${result.iterations} ${
+    constrained ? "interior-point" : "Newton"
+  } iterations, ` +
+    `${result.nhvp} Hessian-vector products, ` +
     `f = ${result.fun.toPrecision(10)}, ${
       constrained
         ? `violation ${result.constraintViolation!.toExponential(2)}, KKT error ${
