@@ -314,6 +314,7 @@ async function demo(backend: string): Promise<{ code: number; out: string; svg: 
       backend,
       "--out",
       svgPath,
+      "--force", // the temporary file exists already
     ],
     env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
     stdout: "piped",

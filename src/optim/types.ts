@@ -147,6 +147,12 @@ export interface MinimizeOptions {
   bounds?: Bounds;
   /** `"ipm"`: the first barrier parameter μ₀ (default 0.1, as IPOPT). */
   muInit?: number;
+  /**
+   * `"ipm"`: how the barrier parameter falls: `"adaptive"` (default; LOQO's oracle with
+   * IPOPT's KKT-error safeguard and a monotone fall-back) or `"monotone"` (Fiacco–McCormick,
+   * IPOPT's default).
+   */
+  barrier?: "adaptive" | "monotone";
 }
 
 /** Constraints of `minimize(…, { method: "ipm" })`: functions of x returning 1-D tensors. */
