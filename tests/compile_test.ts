@@ -10,6 +10,7 @@ import {
   abs,
   add,
   broadcastTo,
+  combProbes,
   cos,
   div,
   exp,
@@ -202,7 +203,7 @@ function program(seed: number): (x: Tensor) => Tensor {
   };
 }
 
-Deno.test("random programs: simplified and unsimplified agree (values, gradients, HVPs)", async () => {
+Deno.test("random programs: simplified and unsimplified agree (values, gradients, HVPs, comb HVPs)", async () => {
   const x0 = () => tensor(randArray(42, 3), { ...f64, shape: [6, 7] });
   const v0 = () => tensor(randArray(42, 4), { ...f64, shape: [6, 7] });
   for (let seed = 1; seed <= 60; seed++) {
@@ -211,7 +212,10 @@ Deno.test("random programs: simplified and unsimplified agree (values, gradients
       simplifier.enabled = on;
       try {
         const x = x0(), v = v0();
-        const out = [f(x), grad(f)(x), hvp(f, x, v)];
+        // five comb probes (the banded-Hessian pattern) besides a random direction
+        const comb = combProbes(42, 5, { dtype: "f64", device: cpu, shape: [6, 7] });
+        const out = [f(x), grad(f)(x), hvp(f, x, v), hvp(f, x, comb)];
+        comb.dispose();
         const vals = await Promise.all(out.map((t) => t.data()));
         for (const t of [...out, x, v]) t.dispose();
         return vals;
@@ -220,11 +224,11 @@ Deno.test("random programs: simplified and unsimplified agree (values, gradients
       }
     };
     const [plain, simple] = [await run(false), await run(true)];
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0; k < 4; k++) {
       assertClose(simple[k], plain[k], {
         rtol: 1e-12,
         atol: 1e-12,
-        msg: `seed ${seed}, ${["value", "gradient", "hvp"][k]}`,
+        msg: `seed ${seed}, ${["value", "gradient", "hvp", "comb hvp"][k]}`,
       });
     }
   }
@@ -263,7 +267,16 @@ for (const b of BACKENDS) {
       (_, k) => Float64Array.from({ length: n }, (_, i) => (i % 5 === k ? 1 : 0)),
     );
     const V = tensor(probes.flatMap((p) => Array.from(p)), { ...opts, shape: [5, n] });
-    const batched = await hvp(f, x, V).data();
+    const combs = ruleStats.get("comb probes") ?? 0;
+    const batched = await hvp(f, x, combProbes(n, 5, opts)).data();
+    if (b.dev === cpu) {
+      ok((ruleStats.get("comb probes") ?? 0) > combs, "the comb-probe pattern was recognised");
+    }
+    assertClose(batched, await hvp(f, x, V).data(), {
+      rtol: b.dtype === "f64" ? 1e-12 : 1e-5,
+      atol: b.dtype === "f64" ? 1e-12 : 1e-5,
+      msg: "comb probes made on the device against the same probes uploaded",
+    });
     for (let k = 0; k < 5; k++) {
       const one = await hvp(f, x, tensor(probes[k], opts)).data();
       assertClose(batched.subarray(k * n, (k + 1) * n), one, {

@@ -13,13 +13,16 @@
  */
 import { BINARY_OPS, UNARY_OPS } from "../backend/backend.ts";
 import type { Dtype } from "../dtype.ts";
-import type { Expr, LazyStorage } from "./lazy.ts";
+import { type Expr, forChildren, type LazyStorage } from "./lazy.ts";
 import { Finished, T, U, Uops } from "./uops.ts";
+import { binaryFn, ruleStats, simplifier } from "./rewrite.ts";
 
 /** What lowering needs to know about the device it lowers for. */
 export interface Target {
   /** Divides indices by multiply-and-shift (the divisor's magic numbers take two more slots). */
   readonly magicDivision: boolean;
+  /** Indices are signed (JavaScript numbers): a negative offset has a proper residue. */
+  readonly signedIndex: boolean;
   /**
    * Prints small integral constants as literals. Not on WGSL, whose compilers may fold
    * 0 · x to 0 when they see a literal 0 (WGSL lets them assume no infinities or NaNs).
@@ -31,6 +34,12 @@ export interface Target {
 interface Ix {
   readonly u: number;
   readonly split?: { readonly q: number; readonly r: number; readonly m: number };
+  /**
+   * The same index without the bounds guards of the pads above it, for values that read no
+   * memory (comb probes): where a guard fails the pad discards the value anyway, and the
+   * unguarded index stays affine in r, so its comb residue is cheap.
+   */
+  readonly safe?: Ix;
 }
 
 type View<B> = Extract<Expr<B>, { kind: "view" }>;
@@ -78,6 +87,10 @@ export class Lowering<B> {
   readonly #epoch = ++epochs;
   /** Values of nodes read at more than one index. */
   #more = new Map<LazyStorage<B>, Map<number, number>>();
+  /** Whether a node's value reads no memory (see Ix.safe). */
+  #loadFree = new Map<LazyStorage<B>, boolean>();
+  /** One parameter slot per comb period, so residues by the same period are shared. */
+  #periods = new Map<number, number>();
   #zero: number;
 
   constructor(
@@ -100,7 +113,14 @@ export class Lowering<B> {
 
   /** Lowers `ls` at the kernel's index and finishes the kernel. */
   lower(ls: LazyStorage<B>, kind: string): Lowered<B> {
-    const v = this.value(ls, this.root());
+    let v = this.value(ls, this.root());
+    if (this.splitM && simplifier.enabled) {
+      const lin = combLinear(this.u, v, (t) => this.u.push(U.VLit, t, -1, -1, -1, 0));
+      if (lin >= 0) {
+        v = lin;
+        ruleStats.set("comb probes", (ruleStats.get("comb probes") ?? 0) + 1);
+      }
+    }
     const kernel = new Finished(this.u, v, kind, this.target.magicDivision ? 3 : 1);
     return {
       kernel,
@@ -125,6 +145,8 @@ export class Lowering<B> {
   }
 
   add(a: number, b: number): number {
+    if (a === this.#zero) return b;
+    if (b === this.#zero) return a;
     return this.u.push(U.IAdd, T.Int, a, b);
   }
 
@@ -159,8 +181,23 @@ export class Lowering<B> {
     return ls._leaf;
   }
 
+  #isLoadFree(ls: LazyStorage<B>): boolean {
+    if (ls.buf || !ls.expr) return false;
+    const e = ls.expr;
+    if (e.kind === "const" || e.kind === "iota" || e.kind === "comb") return true;
+    if (e.kind === "reduce") return false;
+    let hit = this.#loadFree.get(ls);
+    if (hit === undefined) {
+      hit = true;
+      forChildren(e, (c) => (hit &&= this.#isLoadFree(c)));
+      this.#loadFree.set(ls, hit);
+    }
+    return hit;
+  }
+
   /** The value uop of `ls` at index `ix`, lowered once per (node, index). */
   value(ls: LazyStorage<B>, ix: Ix): number {
+    if (ix.safe && ix.safe.u !== ix.u && this.#isLoadFree(ls)) ix = ix.safe;
     // a constant reads the same at every index: lower it once
     const at = ls.expr?.kind === "const" ? -2 : ix.u;
     if (ls._epoch !== this.#epoch) {
@@ -210,12 +247,8 @@ export class Lowering<B> {
           const { q, d } = this.quotient(ix.u, e.n);
           [k, i] = [q, u.push(U.ISub, T.Int, ix.u, this.mul(q, d))];
         }
-        // i − ⌊i/p⌋·p: computed once per entry r when i is the r of a split kernel
-        let rem = this.#zero;
-        if (e.period > 1) {
-          const { q, d } = this.quotient(i, e.period);
-          rem = u.push(U.ISub, T.Int, i, this.mul(q, d));
-        }
+        // i mod p, once per entry r when i is the r of a split kernel
+        const rem = e.period > 1 ? this.#residue(i, e.period) : this.#zero;
         return u.push(U.BToV, t, u.push(U.IEq, T.Bool, rem, k));
       }
       case "unary":
@@ -246,6 +279,56 @@ export class Lowering<B> {
       case "reduce":
         throw new Error("internal: a reduction was not realized before lowering");
     }
+  }
+
+  /** i − ⌊i/p⌋·p for a comb period p (one slot per period, so equal residues are shared). */
+  #mod(i: number, p: number): number {
+    let slot = this.#periods.get(p);
+    if (slot === undefined) {
+      slot = this.#slot(p, T.Int);
+      if (this.target.magicDivision) {
+        const [m, sh] = magicDivisor(p);
+        this.#slot(m, T.Int);
+        this.#slot(sh, T.Int);
+      }
+      this.#periods.set(p, slot);
+    }
+    const u = this.u;
+    const d = u.push(U.IParam, T.Int, -1, -1, -1, slot);
+    const q = u.push(U.IDiv, T.Int, i, -1, -1, slot);
+    return u.push(U.ISub, T.Int, i, this.mul(q, d));
+  }
+
+  /**
+   * i mod p. When i is r + c with c fixed for the kernel (a comb read through shifted views)
+   * and indices are signed, it is (r mod p + c mod p) reduced once: one division per entry
+   * shared by every shift, and one per shift per kernel, instead of one per shift per entry.
+   */
+  #residue(i: number, p: number): number {
+    const u = this.u;
+    const aff = this.target.signedIndex ? this.#affine(i) : null;
+    if (!aff || aff.base < 0 || u.level[aff.c] > 0) return this.#mod(i, p);
+    if (aff.c === this.#zero) return this.#mod(aff.base, p);
+    const s = this.add(this.#mod(aff.base, p), this.#mod(aff.c, p));
+    const d = u.push(U.IParam, T.Int, -1, -1, -1, this.#periods.get(p)!);
+    return u.push(U.ISel, T.Int, u.push(U.ILt, T.Bool, s, d), s, u.push(U.ISub, T.Int, s, d));
+  }
+
+  /** i as base + c, base the entry r of a split kernel (or −1: none), c fixed for the kernel. */
+  #affine(i: number): { base: number; c: number } | null {
+    const u = this.u;
+    if (u.level[i] === 0) return { base: -1, c: i };
+    const op = u.op[i];
+    if (op === U.R) return { base: i, c: this.#zero };
+    if (op !== U.IAdd && op !== U.ISub) return null;
+    const a = this.#affine(u.a[i]), b = this.#affine(u.b[i]);
+    if (!a || !b || (a.base >= 0 && b.base >= 0) || (op === U.ISub && b.base >= 0)) return null;
+    const c = op === U.IAdd
+      ? this.add(a.c, b.c)
+      : b.c === this.#zero
+      ? a.c
+      : u.push(U.ISub, T.Int, a.c, b.c);
+    return { base: a.base >= 0 ? a.base : b.base, c };
   }
 
   /**
@@ -301,6 +384,11 @@ export class Lowering<B> {
 
   /** The child's index under a view (out[idx] = x[offset + Σ idx_d·strides_d]). */
   #viewIx(e: View<B>, ix: Ix): Ix {
+    const out = this.#viewIndex(e, ix);
+    return ix.safe && ix.safe.u !== ix.u ? { ...out, safe: this.#viewIndex(e, ix.safe) } : out;
+  }
+
+  #viewIndex(e: View<B>, ix: Ix): Ix {
     if (e.shape.length === 0 || e.strides.every((st) => st === 0)) {
       return { u: this.#sum(e.offset, []) };
     }
@@ -326,6 +414,13 @@ export class Lowering<B> {
    * taken. Rows of the probe axis stay rows of the child, so a split survives the pad.
    */
   #padIx(e: Pad<B>, ix: Ix): { child: Ix; inside: number } {
+    const here = this.#padIndex(e, ix);
+    const safe = ix.safe && ix.safe.u !== ix.u ? this.#padIndex(e, ix.safe).raw : here.raw;
+    return { child: { ...here.child, safe }, inside: here.inside };
+  }
+
+  /** The pad's child index, guarded (`child`) and not (`raw`), and the guard. */
+  #padIndex(e: Pad<B>, ix: Ix): { child: Ix; raw: Ix; inside: number } {
     const { parts, cut } = this.#unravel(ix, e.outShape);
     const u = this.u;
     // an axis the pad leaves alone (nothing before or after) needs neither shift nor test
@@ -344,16 +439,20 @@ export class Lowering<B> {
         ok = and(ok, ks[d].test);
       }
       if (lin < 0) lin = this.#zero;
-      return { ok, lin: ok < 0 ? lin : u.push(U.ISel, T.Int, ok, lin, this.#zero) };
+      return { ok, raw: lin, lin: ok < 0 ? lin : u.push(U.ISel, T.Int, ok, lin, this.#zero) };
     };
     if (cut > 0) {
       const lead = part(0, cut), tail = part(cut, ks.length);
       let m = 1;
       for (let d = cut; d < e.inShape.length; d++) m *= e.inShape[d];
-      return { child: this.#splitIx(lead.lin, tail.lin, m), inside: and(lead.ok, tail.ok) };
+      return {
+        child: this.#splitIx(lead.lin, tail.lin, m),
+        raw: this.#splitIx(lead.raw, tail.raw, m),
+        inside: and(lead.ok, tail.ok),
+      };
     }
     const all = part(0, ks.length);
-    return { child: { u: all.lin }, inside: all.ok };
+    return { child: { u: all.lin }, raw: { u: all.raw }, inside: all.ok };
   }
 }
 
@@ -373,3 +472,144 @@ export function magicDivisor(d: number): [number, number] {
   return hit;
 }
 const magic = new Map<number, [number, number]>();
+
+const NEG = UNARY_OPS.indexOf("neg");
+const [ADD, SUB, MUL, DIV] = (["add", "sub", "mul", "div"] as const).map((o) =>
+  BINARY_OPS.indexOf(o)
+);
+
+/**
+ * Comb probes as a pattern. In a split kernel over comb probes (a banded Hessian's HVP
+ * batch) the value for probe q is linear in the probe's indicators [ρ_j = q], where the
+ * residues ρ_j and the coefficients c_j depend on the entry r only (a JVP is linear in its
+ * tangent). Rewritten as base + Σ_j (ρ_j = q ? c_j : 0), the coefficients are computed
+ * once per entry instead of once per probe: the per-probe program shrinks to a compare,
+ * a select and an add per indicator. Returns the new result uop, or −1 when the value is
+ * not of that form (or the rewrite would not shrink the per-probe program).
+ */
+export function combLinear(u: Uops, result: number, zero: (type: number) => number): number {
+  interface Lin {
+    base: number; // a level ≤ 1 uop, or −1 for 0
+    terms: Map<number, number>; // residue uop → coefficient uop
+  }
+  const memo = new Map<number, Lin | null>();
+  let q = -1;
+  const add = (t: number, a: number, b: number) => (a < 0 ? b : b < 0 ? a : bin(u, t, ADD, a, b));
+  const negate = (t: number, a: number) => neg(u, t, a);
+  const lin = (i: number): Lin | null => {
+    if (u.level[i] < 2) return { base: i, terms: new Map() };
+    const hit = memo.get(i);
+    if (hit !== undefined) return hit;
+    let out: Lin | null = null;
+    const t = u.type[i], op = u.op[i];
+    if (op === U.BToV) {
+      const eq = u.a[i];
+      if (u.op[eq] === U.IEq) {
+        const [x, y] = [u.a[eq], u.b[eq]];
+        const [rho, other] = u.op[y] === U.Q ? [x, y] : u.op[x] === U.Q ? [y, x] : [-1, -1];
+        if (rho >= 0 && u.level[rho] < 2) {
+          q = other;
+          out = { base: -1, terms: new Map([[rho, u.push(U.VLit, t, -1, -1, -1, 1)]]) };
+        }
+      }
+    } else if (op === U.Unary && u.payload[i] === NEG) {
+      const a = lin(u.a[i]);
+      if (a) out = scale(a, (c) => negate(t, c));
+    } else if (op === U.Binary) {
+      const p = u.payload[i];
+      const a = lin(u.a[i]), b = lin(u.b[i]);
+      if (a && b) {
+        if (p === ADD || p === SUB) {
+          const terms = new Map(a.terms);
+          for (const [r, c] of b.terms) {
+            const prev = terms.get(r);
+            terms.set(
+              r,
+              prev === undefined ? (p === ADD ? c : negate(t, c)) : bin(u, t, p, prev, c),
+            );
+          }
+          const base = p === ADD
+            ? add(t, a.base, b.base)
+            : b.base < 0
+            ? a.base
+            : a.base < 0
+            ? negate(t, b.base)
+            : bin(u, t, SUB, a.base, b.base);
+          out = { base, terms };
+        } else if (p === MUL && (a.terms.size === 0 || b.terms.size === 0)) {
+          const [l, k] = a.terms.size === 0 ? [b, a.base] : [a, b.base];
+          out = k < 0 ? { base: -1, terms: new Map() } : scale(l, (c) => bin(u, t, MUL, c, k));
+        } else if (p === DIV && b.terms.size === 0 && b.base >= 0) {
+          out = scale(a, (c) => bin(u, t, DIV, c, b.base));
+        }
+      }
+    } else if (op === U.Select || op === U.Where) {
+      const c = u.a[i];
+      const a = lin(u.b[i]), b = lin(u.c[i]);
+      if (u.level[c] < 2 && a && b) {
+        const z = zero(t);
+        const pick = (x: number, y: number) => {
+          const [xx, yy] = [x < 0 ? z : x, y < 0 ? z : y];
+          return xx === yy ? xx : u.push(op, t, c, xx, yy);
+        };
+        const terms = new Map<number, number>();
+        for (const r of new Set([...a.terms.keys(), ...b.terms.keys()])) {
+          terms.set(r, pick(a.terms.get(r) ?? -1, b.terms.get(r) ?? -1));
+        }
+        out = { base: a.base < 0 && b.base < 0 ? -1 : pick(a.base, b.base), terms };
+      }
+    }
+    memo.set(i, out);
+    return out;
+  };
+  const scale = (l: Lin, f: (c: number) => number): Lin => ({
+    base: l.base < 0 ? -1 : f(l.base),
+    terms: new Map([...l.terms].map(([r, c]) => [r, f(c)])),
+  });
+  const l = lin(result);
+  if (!l || l.terms.size === 0 || q < 0) return -1;
+  // worth it only if the per-probe program shrinks: count its uops now
+  let old = 0;
+  const seen = new Set<number>();
+  const stack = [result];
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (i < 0 || seen.has(i) || u.level[i] < 2) continue;
+    seen.add(i);
+    old++;
+    stack.push(u.a[i], u.b[i], u.c[i]);
+  }
+  if (3 * l.terms.size + (l.base >= 0 ? 1 : 0) >= old) return -1;
+  const t = u.type[result];
+  let v = l.base;
+  for (const [rho, c] of l.terms) {
+    const hit = u.push(U.IEq, T.Bool, rho, q);
+    v = add(t, v, u.push(U.Select, t, hit, c, zero(t)));
+  }
+  return v < 0 ? zero(t) : v;
+}
+
+const litOf = (u: Uops, i: number) => (u.op[i] === U.VLit ? u.payload[i] : undefined);
+const round = (t: number, v: number) => (t === T.F32 ? Math.fround(v) : t === T.I32 ? v | 0 : v);
+
+/** a op b, folded when both are literals or one is an identity (x·1, x + 0, x − 0, x/1, x·0). */
+function bin(u: Uops, t: number, op: number, a: number, b: number): number {
+  const x = litOf(u, a), y = litOf(u, b);
+  if (x !== undefined && y !== undefined) {
+    return u.push(U.VLit, t, -1, -1, -1, round(t, binaryFn[op](x, y)));
+  }
+  if (op === MUL && (x === 1 || y === 0)) return b;
+  if (op === MUL && (y === 1 || x === 0)) return a;
+  if (op === ADD && x === 0) return b;
+  if ((op === ADD || op === SUB) && y === 0) return a;
+  if (op === DIV && y === 1) return a;
+  return u.push(U.Binary, t, a, b, -1, op);
+}
+
+/** −a, folded for a literal and for −(−x). */
+function neg(u: Uops, t: number, a: number): number {
+  const x = litOf(u, a);
+  if (x !== undefined) return u.push(U.VLit, t, -1, -1, -1, -x);
+  if (u.op[a] === U.Unary && u.payload[a] === NEG) return u.a[a];
+  return u.push(U.Unary, t, a, -1, -1, NEG);
+}

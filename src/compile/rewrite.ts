@@ -122,11 +122,12 @@ function same<B>(s: LazyStorage<B>): LazyStorage<B> {
 
 const fill = <B>(n: Node<B>, v: number) => n.g.fill(n.dtype, n.size, v);
 
-// the reference semantics of each op (the CPU's), as functions for folding constants
-const unaryFn = UNARY_OPS.map((op) =>
+/** The reference semantics of each op (the CPU's), as functions for folding constants. */
+export const unaryFn: ((h: typeof H, v: number) => number)[] = UNARY_OPS.map((op) =>
   new Function("H", "v", `return ${UNARY_JS[op]("v")};`) as (h: typeof H, v: number) => number
 );
-const binaryFn = BINARY_OPS.map((op) =>
+/** The same for binary ops. */
+export const binaryFn: ((a: number, b: number) => number)[] = BINARY_OPS.map((op) =>
   new Function("a", "b", `return ${BINARY_JS[op]("a", "b")};`) as (a: number, b: number) => number
 );
 

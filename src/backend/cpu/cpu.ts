@@ -47,7 +47,7 @@ type L = LazyStorage<CpuStorage>;
 
 /** Most probes a split kernel loops over (see compile/lower.ts). */
 const MAX_SPLIT = 64;
-const TARGET: Target = { magicDivision: false, literals: true };
+const TARGET: Target = { magicDivision: false, signedIndex: true, literals: true };
 
 // deno-lint-ignore no-explicit-any
 type Fn = (...args: any[]) => void;

@@ -78,7 +78,7 @@ const MAX_DEPTH = 64;
 const MAX_PARAMS = 236;
 /** Uniform slots a fused kernel has (`v: array<vec4u, 62>` in the templates). */
 const SLOT_CAPACITY = 248;
-const TARGET: Target = { magicDivision: true, literals: false };
+const TARGET: Target = { magicDivision: true, signedIndex: false, literals: false };
 
 const groups = (n: number, wg = WG) => Math.ceil(n / wg);
 
