@@ -10,7 +10,7 @@
  * that read them would show it.
  */
 import assert from "node:assert/strict";
-import { choleskyBanded, device, memory, solveBanded, type Tensor, tensor } from "../mod.ts";
+import { choleskyBanded, memory, solveBanded, type Tensor, tensor } from "../mod.ts";
 import {
   assertNoLeak,
   type Backend,

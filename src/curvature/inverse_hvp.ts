@@ -9,7 +9,6 @@ import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { cg } from "../linalg/cg.ts";
 import { neumannSeries } from "../linalg/neumann.ts";
-import { checkOptions } from "../options.ts";
 
 /** Options of {@linkcode inverseHvp}. */
 export interface InverseHvpOptions {
