@@ -34,15 +34,19 @@ async function run(
   };
 }
 
-Deno.test("caches: 6000 distinct CPU kernels compile within a 48 MiB JavaScript heap", async () => {
+Deno.test("caches: 8000 distinct CPU kernels compile within a 48 MiB JavaScript heap", async () => {
   // Unbounded, the compiled-function cache keeps every kernel alive and the heap runs out
-  // (each kernel holds its source and bytecode); bounded, V8 can reclaim evicted kernels.
+  // before 4,000 (each kernel holds its source and bytecode); bounded, V8 can reclaim
+  // evicted kernels and the heap stays flat (~33 MB at 2,000 … 8,000, measured). V8's own
+  // compilation cache is turned off in the child: it keeps every evaluated source until
+  // heap pressure ages it out, and how soon that happens varied from run to run, so 6,000
+  // kernels sometimes ran out of heap with the bounded cache too.
   const { code, reports, err } = await run(
-    ["cpu", "6000", "1000"],
-    "--expose-gc,--max-old-space-size=48",
+    ["cpu", "8000", "2000"],
+    "--expose-gc,--max-old-space-size=48,--no-compilation-cache",
   );
   assert.equal(code, 0, `the child failed: ${err.slice(-500)}`);
-  assert.equal(reports.length, 6);
+  assert.equal(reports.length, 4);
   for (const r of reports) {
     const k = r.caches["cpu kernels"];
     assert.ok(k.entries <= 2048, `${k.entries} compiled kernels cached`);

@@ -47,7 +47,7 @@ const METHODS = new Map<string, MethodEntry>([
   ],
   ["gradient-descent", { impl: gradientDescent, options: ["lr"] }],
   ["adam", { impl: adam, options: MOMENTS }],
-  ["ipm", { impl: ipm, options: ["constraints", "bounds", "bandwidth", "muInit"] }],
+  ["ipm", { impl: ipm, options: ["constraints", "bounds", "bandwidth", "muInit", "barrier"] }],
 ]);
 
 /** Keys SciPy users pass that have no counterpart, with the advice to give. */
