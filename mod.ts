@@ -44,10 +44,12 @@ export {
   eye,
   type EyeOptions,
   full,
+  fullLike,
   linspace,
   type NestedArray,
   normal,
   ones,
+  onesLike,
   rademacher,
   type RandomOptions,
   tensor,
@@ -55,6 +57,7 @@ export {
   to,
   uniform,
   zeros,
+  zerosLike,
 } from "./src/ops/creation.ts";
 export {
   abs,
@@ -92,6 +95,7 @@ export {
   square,
   stopGradient,
   sub,
+  tan,
   tanh,
   where,
 } from "./src/ops/elementwise.ts";
@@ -111,8 +115,8 @@ export {
 } from "./src/ops/reduce.ts";
 export { diag, diagonal, tril, triu } from "./src/ops/diagonal.ts";
 export { einsum } from "./src/ops/einsum.ts";
-export { logcosh, logSoftmax, logsumexp, softmax, softplus } from "./src/ops/special.ts";
-export { dot, matmul, outer } from "./src/ops/matmul.ts";
+export { logaddexp, logcosh, logSoftmax, logsumexp, softmax, softplus } from "./src/ops/special.ts";
+export { dot, kron, matmul, outer, tensordot } from "./src/ops/matmul.ts";
 export {
   cholesky,
   choleskySolve,
@@ -132,14 +136,19 @@ export {
   expandDims,
   flip,
   gather,
+  moveaxis,
   mT,
   pad,
+  repeat,
   reshape,
   roll,
   scatterAdd,
   slice,
+  split,
   squeeze,
   stack,
+  swapaxes,
+  tile,
   transpose,
 } from "./src/ops/movement.ts";
 export {

@@ -86,7 +86,16 @@ const gpuPromises = new Map<GpuTuning, Promise<Device | null>>();
 const tunings = new WeakMap<Device, GpuTuning>();
 let defaultDevice: Device = cpuDevice;
 
-/** The CPU device (always available). */
+/**
+ * The CPU device (always available).
+ *
+ * @example
+ * ```ts
+ * import { cpu, tensor } from "@curvature/curvature";
+ * const x = tensor([1, 2], { device: cpu(), dtype: "f64" }); // f64 lives on the CPU
+ * console.log(x.device.kind, x.dtype); // "cpu" "f64"
+ * ```
+ */
 export function cpu(): Device {
   return cpuDevice;
 }
@@ -169,7 +178,16 @@ export async function device(opts: DeviceOptions = {}): Promise<Device> {
   );
 }
 
-/** Makes `d` the device that creation functions use when none is given. */
+/**
+ * Makes `d` the device that creation functions use when none is given.
+ *
+ * @example
+ * ```ts
+ * import { cpu, setDefaultDevice, zeros } from "@curvature/curvature";
+ * setDefaultDevice(cpu()); // or setDefaultDevice(await device()) for WebGPU when present
+ * console.log(zeros([2]).device.kind); // "cpu"
+ * ```
+ */
 export function setDefaultDevice(d: Device): void {
   if (!(d instanceof Device)) {
     throw new TypeError("setDefaultDevice: expected a Device from device()");
@@ -177,7 +195,15 @@ export function setDefaultDevice(d: Device): void {
   defaultDevice = d;
 }
 
-/** The device creation functions use when none is given (the CPU until set). */
+/**
+ * The device creation functions use when none is given (the CPU until set).
+ *
+ * @example
+ * ```ts
+ * import { getDefaultDevice } from "@curvature/curvature";
+ * console.log(getDefaultDevice().kind); // "cpu" until setDefaultDevice is called
+ * ```
+ */
 export function getDefaultDevice(): Device {
   return defaultDevice;
 }

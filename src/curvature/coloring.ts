@@ -16,7 +16,7 @@
  *   need not cost many colours: an arrowhead takes two.
  */
 import type { SparsityPattern } from "./pattern.ts";
-import { oneOf } from "../options.ts";
+import { checkOptions, oneOf } from "../options.ts";
 
 /** What is coloured: a Jacobian's columns (`"column"`) or a symmetric Hessian (`"star"`). */
 export type ColoringKind = "column" | "star";
@@ -348,6 +348,7 @@ export function colorPattern(
   pattern: SparsityPattern,
   opts: { kind: ColoringKind; order?: ColoringOrder },
 ): Coloring {
+  checkOptions("colorPattern", opts, ["kind", "order"]);
   const kind = oneOf("colorPattern", "kind", opts.kind, ["column", "star"] as const, "star");
   const order = oneOf(
     "colorPattern",

@@ -4,7 +4,7 @@ import type { Device } from "../device.ts";
 import { CpuBackend } from "../backend/cpu/cpu.ts";
 import { Tensor } from "../tensor.ts";
 import { checkShape, fmtShape, sizeOf } from "../shape.ts";
-import { describeValue, pickDevice } from "./common.ts";
+import { checkTensor, describeValue, pickDevice } from "./common.ts";
 import { checkOptions } from "../options.ts";
 import type { RandomDist } from "../backend/backend.ts";
 
@@ -187,7 +187,15 @@ function valueCheck(op: string, dtype: Dtype): (v: number, at: number) => void {
   return () => {};
 }
 
-/** A tensor of `shape` filled with `value`. */
+/**
+ * A tensor of `shape` filled with `value`.
+ *
+ * @example
+ * ```ts
+ * import { full } from "@curvature/curvature";
+ * console.log(await full([2, 2], 7).toArray()); // [[7, 7], [7, 7]]
+ * ```
+ */
 export function full(shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
   return fill("full", shape, value, opts);
 }
@@ -207,14 +215,85 @@ function fill(op: string, shape: readonly number[], value: number, opts: CreateO
   return Tensor._fromStorage(device.backend.fill(dtype, sizeOf(s), value), s, dtype, device);
 }
 
-/** A tensor of zeros. */
+/**
+ * A tensor of zeros.
+ *
+ * @example
+ * ```ts
+ * import { zeros } from "@curvature/curvature";
+ * const z = zeros([2, 3], { dtype: "f64" });
+ * console.log(z.shape, await z.toArray()); // [2, 3] [[0, 0, 0], [0, 0, 0]]
+ * ```
+ */
 export function zeros(shape: readonly number[], opts: CreateOptions = {}): Tensor {
   return fill("zeros", shape, 0, opts);
 }
 
-/** A tensor of ones. */
+/**
+ * A tensor of ones.
+ *
+ * @example
+ * ```ts
+ * import { ones } from "@curvature/curvature";
+ * console.log(await ones([3]).toArray()); // [1, 1, 1]
+ * ```
+ */
 export function ones(shape: readonly number[], opts: CreateOptions = {}): Tensor {
   return fill("ones", shape, 1, opts);
+}
+
+/**
+ * A tensor of `x`'s shape, dtype and device filled with `value` (NumPy's `full_like`); the
+ * options override the dtype or the device. `x` is only looked at: the result is a constant,
+ * not a function of `x`, to every transform.
+ *
+ * @example
+ * ```ts
+ * import { fullLike, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 2], [3, 4]], { dtype: "f64" });
+ * const y = fullLike(x, 7); // [[7, 7], [7, 7]], f64 on x's device
+ * console.log(await y.toArray(), y.dtype);
+ * ```
+ */
+export function fullLike(x: Tensor, value: number, opts: CreateOptions = {}): Tensor {
+  return fillLike("fullLike", x, value, opts);
+}
+
+/**
+ * Zeros of `x`'s shape, dtype and device (NumPy's `zeros_like`); the options override the
+ * dtype or the device.
+ *
+ * @example
+ * ```ts
+ * import { tensor, zerosLike } from "@curvature/curvature";
+ * console.log(await zerosLike(tensor([1, 2, 3])).toArray()); // [0, 0, 0]
+ * ```
+ */
+export function zerosLike(x: Tensor, opts: CreateOptions = {}): Tensor {
+  return fillLike("zerosLike", x, 0, opts);
+}
+
+/**
+ * Ones of `x`'s shape, dtype and device (NumPy's `ones_like`); the options override the
+ * dtype or the device.
+ *
+ * @example
+ * ```ts
+ * import { onesLike, tensor } from "@curvature/curvature";
+ * console.log(await onesLike(tensor([[1, 2]]), { dtype: "i32" }).toArray()); // [[1, 1]]
+ * ```
+ */
+export function onesLike(x: Tensor, opts: CreateOptions = {}): Tensor {
+  return fillLike("onesLike", x, 1, opts);
+}
+
+function fillLike(op: string, x: Tensor, value: number, opts: CreateOptions): Tensor {
+  checkTensor(op, x);
+  checkOptions(op, opts, ["dtype", "device"]);
+  return fill(op, x.shape, value, {
+    dtype: opts.dtype ?? x.dtype,
+    device: opts.device ?? x.device,
+  });
 }
 
 /**
@@ -246,6 +325,12 @@ export function arange(start: number, stop?: number, step = 1, opts: CreateOptio
 /**
  * `num` evenly spaced values from `start` to `stop` inclusive (computed on the host, so
  * both backends hold the same values).
+ *
+ * @example
+ * ```ts
+ * import { linspace } from "@curvature/curvature";
+ * console.log(await linspace(0, 1, 5).toArray()); // [0, 0.25, 0.5, 0.75, 1]
+ * ```
  */
 export function linspace(
   start: number,
@@ -379,7 +464,15 @@ export function normal(shape: readonly number[], opts: RandomOptions): Tensor {
   return randomTensor("normal", "normal", shape, opts);
 }
 
-/** Rademacher draws (±1 with equal probability): Hutchinson's probes. Identical on every backend. */
+/**
+ * Rademacher draws (±1 with equal probability): Hutchinson's probes. Identical on every backend.
+ *
+ * @example
+ * ```ts
+ * import { rademacher } from "@curvature/curvature";
+ * console.log(await rademacher([4], { seed: 0 }).toArray()); // four entries, each -1 or 1
+ * ```
+ */
 export function rademacher(shape: readonly number[], opts: RandomOptions): Tensor {
   return randomTensor("rademacher", "rademacher", shape, opts);
 }
@@ -388,6 +481,13 @@ export function rademacher(shape: readonly number[], opts: RandomOptions): Tenso
  * A copy of `x` on `device`. The result is returned at once; a copy from WebGPU to the CPU
  * arrives with the read-back, so await `ready()` on it (or read it with `data()`) before
  * using it in CPU ops.
+ *
+ * @example
+ * ```ts
+ * import { cpu, device, tensor, to } from "@curvature/curvature";
+ * const x = tensor([1, 2, 3], { device: await device() }); // WebGPU when an adapter exists
+ * console.log(await to(x, cpu()).toArray()); // [1, 2, 3], on the CPU
+ * ```
  */
 export function to(x: Tensor, device: Device): Tensor {
   if (!(x instanceof Tensor)) {

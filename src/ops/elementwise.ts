@@ -20,59 +20,173 @@ function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
   return bind(op, [x, y], {});
 }
 
-/** `-x` */
+/**
+ * `-x`
+ *
+ * @example
+ * ```ts
+ * import { neg, tensor } from "@curvature/curvature";
+ * console.log(await neg(tensor([1, -2])).toArray()); // [-1, 2]
+ * ```
+ */
 export function neg(x: Tensor): Tensor {
   return unary("neg", x);
 }
-/** `e^x` */
+/**
+ * `e^x`
+ *
+ * @example
+ * ```ts
+ * import { exp, tensor } from "@curvature/curvature";
+ * console.log(await exp(tensor([0, 1])).toArray()); // [1, 2.718…]
+ * ```
+ */
 export function exp(x: Tensor): Tensor {
   return unary("exp", x);
 }
-/** Natural logarithm (NaN below 0, −∞ at 0). */
+/**
+ * Natural logarithm (NaN below 0, −∞ at 0).
+ *
+ * @example
+ * ```ts
+ * import { log, tensor } from "@curvature/curvature";
+ * console.log(await log(tensor([1, Math.E, 0])).toArray()); // [0, 1, -Infinity]
+ * ```
+ */
 export function log(x: Tensor): Tensor {
   return unary("log", x);
 }
-/** Sine. */
+/**
+ * Sine.
+ *
+ * @example
+ * ```ts
+ * import { sin, tensor } from "@curvature/curvature";
+ * console.log(await sin(tensor([0, Math.PI / 2])).toArray()); // [0, 1]
+ * ```
+ */
 export function sin(x: Tensor): Tensor {
   return unary("sin", x);
 }
-/** Cosine. */
+/**
+ * Cosine.
+ *
+ * @example
+ * ```ts
+ * import { cos, tensor } from "@curvature/curvature";
+ * console.log(await cos(tensor([0, Math.PI])).toArray()); // [1, -1]
+ * ```
+ */
 export function cos(x: Tensor): Tensor {
   return unary("cos", x);
 }
-/** Hyperbolic tangent. */
+/**
+ * Hyperbolic tangent.
+ *
+ * @example
+ * ```ts
+ * import { tanh, tensor } from "@curvature/curvature";
+ * console.log(await tanh(tensor([0, 20])).toArray()); // [0, 1]
+ * ```
+ */
 export function tanh(x: Tensor): Tensor {
   return unary("tanh", x);
 }
-/** Square root (NaN below 0). */
+/**
+ * Square root (NaN below 0).
+ *
+ * @example
+ * ```ts
+ * import { sqrt, tensor } from "@curvature/curvature";
+ * console.log(await sqrt(tensor([4, 9])).toArray()); // [2, 3]
+ * ```
+ */
 export function sqrt(x: Tensor): Tensor {
   return unary("sqrt", x);
 }
-/** Absolute value. */
+/**
+ * Absolute value.
+ *
+ * @example
+ * ```ts
+ * import { abs, tensor } from "@curvature/curvature";
+ * console.log(await abs(tensor([-1, 2])).toArray()); // [1, 2]
+ * ```
+ */
 export function abs(x: Tensor): Tensor {
   return unary("abs", x);
 }
-/** Logistic sigmoid `1 / (1 + e^-x)`, computed without overflow. */
+/**
+ * Logistic sigmoid `1 / (1 + e^-x)`, computed without overflow.
+ *
+ * @example
+ * ```ts
+ * import { sigmoid, tensor } from "@curvature/curvature";
+ * console.log(await sigmoid(tensor([0, -1000])).toArray()); // [0.5, 0]
+ * ```
+ */
 export function sigmoid(x: Tensor): Tensor {
   return unary("sigmoid", x);
 }
-/** `log(1 + x)`, accurate for small x. */
+/**
+ * `log(1 + x)`, accurate for small x.
+ *
+ * @example
+ * ```ts
+ * import { log1p, tensor } from "@curvature/curvature";
+ * const x = tensor([1e-10], { dtype: "f64" });
+ * console.log(await log1p(x).item()); // 9.9999999995e-11, where log(1 + x) keeps 7 digits
+ * ```
+ */
 export function log1p(x: Tensor): Tensor {
   return unary("log1p", x);
 }
-/** `e^x - 1`, accurate for small x. */
+/**
+ * `e^x - 1`, accurate for small x.
+ *
+ * @example
+ * ```ts
+ * import { expm1, tensor } from "@curvature/curvature";
+ * const x = tensor([1e-10], { dtype: "f64" });
+ * console.log(await expm1(x).item()); // 1.00000000005e-10, where exp(x) - 1 keeps 7 digits
+ * ```
+ */
 export function expm1(x: Tensor): Tensor {
   return unary("expm1", x);
 }
-/** `x²` */
+/**
+ * `x²`
+ *
+ * @example
+ * ```ts
+ * import { square, tensor } from "@curvature/curvature";
+ * console.log(await square(tensor([-2, 3])).toArray()); // [4, 9]
+ * ```
+ */
 export function square(x: Tensor): Tensor {
   return unary("square", x);
 }
-/** `1 / x` */
+/**
+ * `1 / x`
+ *
+ * @example
+ * ```ts
+ * import { reciprocal, tensor } from "@curvature/curvature";
+ * console.log(await reciprocal(tensor([2, -4])).toArray()); // [0.5, -0.25]
+ * ```
+ */
 export function reciprocal(x: Tensor): Tensor {
   return unary("reciprocal", x);
 }
-/** −1, 0 or 1 (NaN stays NaN). */
+/**
+ * −1, 0 or 1 (NaN stays NaN).
+ *
+ * @example
+ * ```ts
+ * import { sign, tensor } from "@curvature/curvature";
+ * console.log(await sign(tensor([-3, 0, 2])).toArray()); // [-1, 0, 1]
+ * ```
+ */
 export function sign(x: Tensor): Tensor {
   return unary("sign", x);
 }
@@ -90,51 +204,147 @@ export function sign(x: Tensor): Tensor {
 export function add(a: TensorLike, b: TensorLike): Tensor {
   return binary("add", a, b);
 }
-/** `a - b` (broadcasting). */
+/**
+ * `a - b` (broadcasting).
+ *
+ * @example
+ * ```ts
+ * import { sub, tensor } from "@curvature/curvature";
+ * console.log(await sub(tensor([5, 7]), 2).toArray()); // [3, 5]
+ * ```
+ */
 export function sub(a: TensorLike, b: TensorLike): Tensor {
   return binary("sub", a, b);
 }
-/** `a * b` (broadcasting). */
+/**
+ * `a * b` (broadcasting).
+ *
+ * @example
+ * ```ts
+ * import { mul, tensor } from "@curvature/curvature";
+ * console.log(await mul(tensor([[1], [2]]), tensor([3, 4])).toArray()); // [[3, 4], [6, 8]]
+ * ```
+ */
 export function mul(a: TensorLike, b: TensorLike): Tensor {
   return binary("mul", a, b);
 }
-/** `a / b` (broadcasting). */
+/**
+ * `a / b` (broadcasting).
+ *
+ * @example
+ * ```ts
+ * import { div, tensor } from "@curvature/curvature";
+ * console.log(await div(tensor([1, 2, 3]), 2).toArray()); // [0.5, 1, 1.5]
+ * ```
+ */
 export function div(a: TensorLike, b: TensorLike): Tensor {
   return binary("div", a, b);
 }
-/** `a ** b` with C `pow` semantics (negative bases allowed for integer exponents). */
+/**
+ * `a ** b` with C `pow` semantics (negative bases allowed for integer exponents).
+ *
+ * @example
+ * ```ts
+ * import { pow, tensor } from "@curvature/curvature";
+ * console.log(await pow(tensor([-2, 3]), 2).toArray()); // [4, 9]
+ * ```
+ */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   return binary("pow", a, b);
 }
-/** Elementwise maximum; NaN if either is NaN. */
+/**
+ * Elementwise maximum; NaN if either is NaN.
+ *
+ * @example
+ * ```ts
+ * import { maximum, tensor } from "@curvature/curvature";
+ * console.log(await maximum(tensor([1, 5]), 3).toArray()); // [3, 5]
+ * ```
+ */
 export function maximum(a: TensorLike, b: TensorLike): Tensor {
   return binary("maximum", a, b);
 }
-/** Elementwise minimum; NaN if either is NaN. */
+/**
+ * Elementwise minimum; NaN if either is NaN.
+ *
+ * @example
+ * ```ts
+ * import { minimum, tensor } from "@curvature/curvature";
+ * console.log(await minimum(tensor([1, 5]), 3).toArray()); // [1, 3]
+ * ```
+ */
 export function minimum(a: TensorLike, b: TensorLike): Tensor {
   return binary("minimum", a, b);
 }
-/** 1 where `a > b`, else 0 (same dtype as the operands). */
+/**
+ * 1 where `a > b`, else 0 (same dtype as the operands).
+ *
+ * @example
+ * ```ts
+ * import { greater, tensor } from "@curvature/curvature";
+ * console.log(await greater(tensor([1, 2, 3]), 2).toArray()); // [0, 0, 1]
+ * ```
+ */
 export function greater(a: TensorLike, b: TensorLike): Tensor {
   return binary("greater", a, b);
 }
-/** 1 where `a < b`, else 0. */
+/**
+ * 1 where `a < b`, else 0.
+ *
+ * @example
+ * ```ts
+ * import { less, tensor } from "@curvature/curvature";
+ * console.log(await less(tensor([1, 2, 3]), 2).toArray()); // [1, 0, 0]
+ * ```
+ */
 export function less(a: TensorLike, b: TensorLike): Tensor {
   return binary("less", a, b);
 }
-/** 1 where `a == b`, else 0. */
+/**
+ * 1 where `a == b`, else 0.
+ *
+ * @example
+ * ```ts
+ * import { equal, tensor } from "@curvature/curvature";
+ * console.log(await equal(tensor([1, 2, 3]), 2).toArray()); // [0, 1, 0]
+ * ```
+ */
 export function equal(a: TensorLike, b: TensorLike): Tensor {
   return binary("equal", a, b);
 }
-/** 1 where `a >= b`, else 0. */
+/**
+ * 1 where `a >= b`, else 0.
+ *
+ * @example
+ * ```ts
+ * import { greaterEqual, tensor } from "@curvature/curvature";
+ * console.log(await greaterEqual(tensor([1, 2, 3]), 2).toArray()); // [0, 1, 1]
+ * ```
+ */
 export function greaterEqual(a: TensorLike, b: TensorLike): Tensor {
   return binary("greaterEqual", a, b);
 }
-/** 1 where `a <= b`, else 0. */
+/**
+ * 1 where `a <= b`, else 0.
+ *
+ * @example
+ * ```ts
+ * import { lessEqual, tensor } from "@curvature/curvature";
+ * console.log(await lessEqual(tensor([1, 2, 3]), 2).toArray()); // [1, 1, 0]
+ * ```
+ */
 export function lessEqual(a: TensorLike, b: TensorLike): Tensor {
   return binary("lessEqual", a, b);
 }
-/** 1 where `a != b` (or either is NaN), else 0. */
+/**
+ * 1 where `a != b` (or either is NaN), else 0.
+ *
+ * @example
+ * ```ts
+ * import { notEqual, tensor } from "@curvature/curvature";
+ * console.log(await notEqual(tensor([1, NaN]), tensor([1, NaN])).toArray()); // [0, 1]
+ * ```
+ */
 export function notEqual(a: TensorLike, b: TensorLike): Tensor {
   return binary("notEqual", a, b);
 }
@@ -168,6 +378,21 @@ export function atan(x: Tensor): Tensor {
   checkTensor("atan", x);
   checkFloat("atan", x);
   return binary("atan2", x, 1);
+}
+
+/**
+ * Tangent, as `sin(x) / cos(x)` (so its derivative `1 / cos² x` comes from theirs).
+ *
+ * @example
+ * ```ts
+ * import { tan, tensor } from "@curvature/curvature";
+ * console.log(await tan(tensor([0, Math.PI / 4])).toArray()); // [0, 1] (to rounding)
+ * ```
+ */
+export function tan(x: Tensor): Tensor {
+  checkTensor("tan", x);
+  checkFloat("tan", x);
+  return tidy(() => div(sin(x), cos(x)));
 }
 
 /**
@@ -259,14 +484,31 @@ export function clip(x: Tensor, min?: TensorLike | null, max?: TensorLike | null
   });
 }
 
-/** Picks `a` where `cond` is non-zero and `b` elsewhere, broadcasting all three. */
+/**
+ * Picks `a` where `cond` is non-zero and `b` elsewhere, broadcasting all three.
+ *
+ * @example
+ * ```ts
+ * import { greater, tensor, where } from "@curvature/curvature";
+ * const x = tensor([-1, 2, -3]);
+ * console.log(await where(greater(x, 0), x, 0).toArray()); // [0, 2, 0]
+ * ```
+ */
 export function where(cond: TensorLike, a: TensorLike, b: TensorLike): Tensor {
   const [c, x, y] = operands("where", [cond, a, b]);
   checkFloat("where", x);
   return bind("where", [c, x, y], {});
 }
 
-/** Converts to another dtype (f32 ↔ f64 on the CPU; f32 ↔ i32 anywhere, truncating). */
+/**
+ * Converts to another dtype (f32 ↔ f64 on the CPU; f32 ↔ i32 anywhere, truncating).
+ *
+ * @example
+ * ```ts
+ * import { astype, tensor } from "@curvature/curvature";
+ * console.log(await astype(tensor([1.7, -1.7]), "i32").toArray()); // [1, -1]
+ * ```
+ */
 export function astype(x: Tensor, dtype: Dtype): Tensor {
   checkTensor("astype", x);
   checkDtype("astype", dtype);
@@ -278,6 +520,14 @@ export function astype(x: Tensor, dtype: Dtype): Tensor {
 /**
  * The identity that blocks derivatives: the result is a constant to every differentiating
  * transform (under `vmap` it stays batched).
+ *
+ * @example
+ * ```ts
+ * import { grad, stopGradient, type Tensor, tensor } from "@curvature/curvature";
+ * // d/dx [x · stop(x)] differentiates the first factor only
+ * const g = grad((x: Tensor) => x.mul(stopGradient(x)).sum())(tensor([3]));
+ * console.log(await g.toArray()); // [3], not [6]
+ * ```
  */
 export function stopGradient(x: Tensor): Tensor {
   checkTensor("stopGradient", x);

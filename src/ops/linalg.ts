@@ -64,7 +64,15 @@ export function solve(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-/** The inverse of each matrix in `[..., n, n]`: `solve(A, I)`. */
+/**
+ * The inverse of each matrix in `[..., n, n]`: `solve(A, I)`.
+ *
+ * @example
+ * ```ts
+ * import { inv, tensor } from "@curvature/curvature";
+ * console.log(await inv(tensor([[2, 0], [0, 4]])).toArray()); // [[0.5, 0], [0, 0.25]]
+ * ```
+ */
 export function inv(a: Tensor): Tensor {
   checkTensor("inv", a);
   checkFloat("inv", a);
@@ -74,7 +82,15 @@ export function inv(a: Tensor): Tensor {
   );
 }
 
-/** The determinant of each matrix in `[..., n, n]`. */
+/**
+ * The determinant of each matrix in `[..., n, n]`.
+ *
+ * @example
+ * ```ts
+ * import { det, tensor } from "@curvature/curvature";
+ * console.log(await det(tensor([[1, 2], [3, 4]], { dtype: "f64" })).item()); // -2 (to rounding)
+ * ```
+ */
 export function det(a: Tensor): Tensor {
   checkTensor("det", a);
   checkFloat("det", a);
@@ -86,6 +102,12 @@ export function det(a: Tensor): Tensor {
  * `log det A` of each matrix in `[..., n, n]`; det must be positive (a singular matrix or a
  * negative determinant is an error, not NaN). Computed from the pivots, so it does not
  * overflow where `det` would.
+ *
+ * @example
+ * ```ts
+ * import { logdet, tensor } from "@curvature/curvature";
+ * console.log(await logdet(tensor([[2, 0], [0, 3]], { dtype: "f64" })).item()); // 1.791… (log 6)
+ * ```
  */
 export function logdet(a: Tensor): Tensor {
   checkTensor("logdet", a);
@@ -125,7 +147,15 @@ export function cofactor(a: Tensor): Tensor {
   });
 }
 
-/** The trace of each matrix in `[..., n, n]`. */
+/**
+ * The trace of each matrix in `[..., n, n]`.
+ *
+ * @example
+ * ```ts
+ * import { tensor, trace } from "@curvature/curvature";
+ * console.log(await trace(tensor([[1, 2], [3, 4]])).item()); // 5
+ * ```
+ */
 export function trace(a: Tensor): Tensor {
   checkTensor("trace", a);
   checkFloat("trace", a);

@@ -1,9 +1,9 @@
 /** Matrix products with NumPy `matmul` semantics (1-D operands promoted, batch dims broadcast). */
 import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";
-import { broadcastShapes, fmtShape } from "../shape.ts";
+import { broadcastShapes, fmtShape, normAxis } from "../shape.ts";
 import { checkFloat, checkTensor, operands } from "./common.ts";
-import { reshape } from "./movement.ts";
+import { reshape, transpose } from "./movement.ts";
 import { mul } from "./elementwise.ts";
 import { sum } from "./reduce.ts";
 import { tidy } from "../memory.ts";
@@ -45,7 +45,15 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   });
 }
 
-/** Inner product of two vectors; for higher ranks, the same as `matmul`. */
+/**
+ * Inner product of two vectors; for higher ranks, the same as `matmul`.
+ *
+ * @example
+ * ```ts
+ * import { dot, tensor } from "@curvature/curvature";
+ * console.log(await dot(tensor([1, 2, 3]), tensor([4, 5, 6])).item()); // 32
+ * ```
+ */
 export function dot(a: Tensor, b: Tensor): Tensor {
   checkTensor("dot", a, "a");
   checkTensor("dot", b, "b");
@@ -74,6 +82,97 @@ export function outer(a: Tensor, b: Tensor): Tensor {
   checkTensor("outer", a, "a");
   checkTensor("outer", b, "b");
   return tidy(() => mul(reshape(a, [a.size, 1]), reshape(b, [1, b.size])));
+}
+
+/**
+ * Sums products over the given axes, as NumPy's `tensordot`: `axes = N` pairs the last N
+ * axes of `a` with the first N of `b` (default 2; 0 gives the outer product), and
+ * `[axesA, axesB]` pairs the listed axes one to one. The result has a's free axes, then
+ * b's. One matmul after moving the contracted axes together.
+ *
+ * @example
+ * ```ts
+ * import { arange, tensordot } from "@curvature/curvature";
+ * const a = arange(6).reshape([2, 3]), b = arange(12).reshape([3, 4]);
+ * console.log(tensordot(a, b, 1).shape); // [2, 4]: the matrix product
+ * console.log(await tensordot(a, a, [[0, 1], [0, 1]]).item()); // 55 = Σ aᵢⱼ²
+ * ```
+ */
+export function tensordot(
+  a: Tensor,
+  b: Tensor,
+  axes: number | readonly [number | readonly number[], number | readonly number[]] = 2,
+): Tensor {
+  checkTensor("tensordot", a, "a");
+  checkTensor("tensordot", b, "b");
+  let ca: number[], cb: number[];
+  if (typeof axes === "number") {
+    if (!Number.isInteger(axes) || axes < 0 || axes > a.rank || axes > b.rank) {
+      throw new RangeError(
+        `tensordot: axes = ${axes} must be an integer in [0, ${
+          Math.min(a.rank, b.rank)
+        }] for shapes ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`,
+      );
+    }
+    ca = [...Array(axes).keys()].map((i) => a.rank - axes + i);
+    cb = [...Array(axes).keys()];
+  } else {
+    const list = (v: number | readonly number[]) => (typeof v === "number" ? [v] : [...v]);
+    ca = list(axes[0]).map((x) => normAxis("tensordot", x, a.shape));
+    cb = list(axes[1]).map((x) => normAxis("tensordot", x, b.shape));
+    if (ca.length !== cb.length || new Set(ca).size < ca.length || new Set(cb).size < cb.length) {
+      throw new RangeError(
+        `tensordot: axes ${JSON.stringify(axes)} must list as many distinct axes of a as of b`,
+      );
+    }
+  }
+  ca.forEach((x, i) => {
+    if (a.shape[x] !== b.shape[cb[i]]) {
+      throw new RangeError(
+        `tensordot: axis ${x} of a ${fmtShape(a.shape)} has length ${a.shape[x]} but axis ${
+          cb[i]
+        } of b ${fmtShape(b.shape)} has length ${b.shape[cb[i]]}`,
+      );
+    }
+  });
+  const freeA = [...Array(a.rank).keys()].filter((i) => !ca.includes(i));
+  const freeB = [...Array(b.rank).keys()].filter((i) => !cb.includes(i));
+  const size = (t: Tensor, ax: number[]) => ax.reduce((p, i) => p * t.shape[i], 1);
+  return tidy(() => {
+    const k = size(a, ca);
+    const x = reshape(transpose(a, [...freeA, ...ca]), [size(a, freeA), k]);
+    const y = reshape(transpose(b, [...cb, ...freeB]), [k, size(b, freeB)]);
+    return reshape(matmul(x, y), [
+      ...freeA.map((i) => a.shape[i]),
+      ...freeB.map((i) => b.shape[i]),
+    ]);
+  });
+}
+
+/**
+ * Kronecker product, as NumPy's `kron`: the shorter shape is padded with leading 1s, and
+ * the result has shape `a.shape[i] · b.shape[i]`, block (i, j) of a matrix result being
+ * `aᵢⱼ b`.
+ *
+ * @example
+ * ```ts
+ * import { eye, kron, tensor } from "@curvature/curvature";
+ * const k = kron(eye(2), tensor([[1, 2], [3, 4]])); // block-diagonal [4, 4]
+ * console.log(await k.toArray());
+ * ```
+ */
+export function kron(a: Tensor, b: Tensor): Tensor {
+  checkTensor("kron", a, "a");
+  checkTensor("kron", b, "b");
+  const r = Math.max(a.rank, b.rank);
+  const as = [...Array(r - a.rank).fill(1), ...a.shape];
+  const bs = [...Array(r - b.rank).fill(1), ...b.shape];
+  return tidy(() =>
+    reshape(
+      mul(reshape(a, as.flatMap((d) => [d, 1])), reshape(b, bs.flatMap((d) => [1, d]))),
+      as.map((d, i) => d * bs[i]),
+    )
+  );
 }
 
 /** @internal Output shape of the matmul primitive (both operands of rank ≥ 2). */

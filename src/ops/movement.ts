@@ -10,7 +10,7 @@ import {
   shapesEqual,
   sizeOf,
 } from "../shape.ts";
-import { checkTensor } from "./common.ts";
+import { checkTensor, describeValue } from "./common.ts";
 import { fromHost } from "./creation.ts";
 import { sum } from "./reduce.ts";
 import { tidy } from "../memory.ts";
@@ -27,6 +27,12 @@ export function same(op: string, x: Tensor): Tensor {
 /**
  * Same data, new shape; one entry may be −1 (inferred). Shares memory with `x` when `x`
  * is not being traced.
+ *
+ * @example
+ * ```ts
+ * import { arange, reshape } from "@curvature/curvature";
+ * console.log(await reshape(arange(6), [2, -1]).toArray()); // [[0, 1, 2], [3, 4, 5]]
+ * ```
  */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor("reshape", x);
@@ -59,7 +65,16 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   return bind("reshape", [x], { shape: s });
 }
 
-/** Permutes axes; `perm` defaults to reversing them. */
+/**
+ * Permutes axes; `perm` defaults to reversing them.
+ *
+ * @example
+ * ```ts
+ * import { transpose, zeros } from "@curvature/curvature";
+ * const x = zeros([2, 3, 4]);
+ * console.log(transpose(x).shape, transpose(x, [0, 2, 1]).shape); // [4, 3, 2] [2, 4, 3]
+ * ```
+ */
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   checkTensor("transpose", x);
   const p = perm
@@ -86,7 +101,15 @@ export function barrier(x: Tensor): Tensor {
   return bind("barrier", [x], {});
 }
 
-/** Swaps the last two axes (a matrix transpose over any batch dims). */
+/**
+ * Swaps the last two axes (a matrix transpose over any batch dims).
+ *
+ * @example
+ * ```ts
+ * import { mT, zeros } from "@curvature/curvature";
+ * console.log(mT(zeros([5, 2, 3])).shape); // [5, 3, 2]
+ * ```
+ */
 export function mT(x: Tensor): Tensor {
   if (x.rank < 2) {
     throw new RangeError(`mT: expected at least 2 dimensions, got ${fmtShape(x.shape)}`);
@@ -96,7 +119,15 @@ export function mT(x: Tensor): Tensor {
   return transpose(x, p);
 }
 
-/** Broadcasts `x` to `shape` (NumPy rules). */
+/**
+ * Broadcasts `x` to `shape` (NumPy rules).
+ *
+ * @example
+ * ```ts
+ * import { broadcastTo, tensor } from "@curvature/curvature";
+ * console.log(await broadcastTo(tensor([1, 2]), [2, 2]).toArray()); // [[1, 2], [1, 2]]
+ * ```
+ */
 export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   checkTensor("broadcastTo", x);
   const s = checkShape("broadcastTo", shape);
@@ -119,7 +150,15 @@ export function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
   return tidy(() => reshape(axes.length ? sum(g, axes) : g, shape));
 }
 
-/** Inserts a size-1 axis at `axis`. */
+/**
+ * Inserts a size-1 axis at `axis`.
+ *
+ * @example
+ * ```ts
+ * import { expandDims, zeros } from "@curvature/curvature";
+ * console.log(expandDims(zeros([3]), 0).shape, expandDims(zeros([3]), -1).shape); // [1, 3] [3, 1]
+ * ```
+ */
 export function expandDims(x: Tensor, axis: number): Tensor {
   checkTensor("expandDims", x);
   const a = normAxis("expandDims", axis, x.rank + 1);
@@ -128,7 +167,16 @@ export function expandDims(x: Tensor, axis: number): Tensor {
   return reshape(x, s);
 }
 
-/** Removes size-1 axes (all of them, or those listed). */
+/**
+ * Removes size-1 axes (all of them, or those listed).
+ *
+ * @example
+ * ```ts
+ * import { squeeze, zeros } from "@curvature/curvature";
+ * const x = zeros([1, 3, 1]);
+ * console.log(squeeze(x).shape, squeeze(x, 0).shape); // [3] [3, 1]
+ * ```
+ */
 export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
   checkTensor("squeeze", x);
   const axes = axis === undefined
@@ -220,7 +268,15 @@ export function slice(
   return bind("slice", [x], { start: st, step: sp, shape });
 }
 
-/** Pads each axis with `[before, after]` entries of `value`. */
+/**
+ * Pads each axis with `[before, after]` entries of `value`.
+ *
+ * @example
+ * ```ts
+ * import { pad, tensor } from "@curvature/curvature";
+ * console.log(await pad(tensor([1, 2]), [[1, 2]]).toArray()); // [0, 1, 2, 0, 0]
+ * ```
+ */
 export function pad(x: Tensor, pads: readonly (readonly [number, number])[], value = 0): Tensor {
   checkTensor("pad", x);
   if (!Array.isArray(pads) || pads.length !== x.rank) {
@@ -244,7 +300,15 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
   return bind("pad", [x], { pads: pads.map((p) => [p[0], p[1]] as const), value });
 }
 
-/** Joins tensors along an existing axis. */
+/**
+ * Joins tensors along an existing axis.
+ *
+ * @example
+ * ```ts
+ * import { concat, tensor } from "@curvature/curvature";
+ * console.log(await concat([tensor([1, 2]), tensor([3])]).toArray()); // [1, 2, 3]
+ * ```
+ */
 export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   if (!Array.isArray(xs) || xs.length === 0) {
     throw new RangeError("concat: expected a non-empty array of tensors");
@@ -268,7 +332,15 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   return bind("concat", xs, { axis: a });
 }
 
-/** Stacks tensors of one shape along a new axis. */
+/**
+ * Stacks tensors of one shape along a new axis.
+ *
+ * @example
+ * ```ts
+ * import { stack, tensor } from "@curvature/curvature";
+ * console.log(await stack([tensor([1, 2]), tensor([3, 4])], 1).toArray()); // [[1, 3], [2, 4]]
+ * ```
+ */
 export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   if (!Array.isArray(xs) || xs.length === 0) {
     throw new RangeError("stack: expected a non-empty array of tensors");
@@ -363,6 +435,12 @@ export function gather(x: Tensor, indices: Tensor | readonly number[], axis = 0)
 /**
  * The adjoint of `gather`: a tensor of `shape`, zero except that each slice of `updates`
  * is added at its index along `axis` (repeated indices add up).
+ *
+ * @example
+ * ```ts
+ * import { scatterAdd, tensor } from "@curvature/curvature";
+ * console.log(await scatterAdd(tensor([1, 2, 3]), [0, 2, 0], 0, [3]).toArray()); // [4, 0, 2]
+ * ```
  */
 export function scatterAdd(
   updates: Tensor,
@@ -465,5 +543,162 @@ export function roll(
       t = concat([cut(n - s, n), cut(0, n - s)], a);
     });
     return t === x ? same("roll", x) : t;
+  });
+}
+
+/**
+ * Moves axes to new positions, the others keeping their order (NumPy's `moveaxis`):
+ * `source` and `destination` are one axis each or equal-length lists.
+ *
+ * @example
+ * ```ts
+ * import { moveaxis, zeros } from "@curvature/curvature";
+ * console.log(moveaxis(zeros([2, 3, 4]), 0, -1).shape); // [3, 4, 2]
+ * ```
+ */
+export function moveaxis(
+  x: Tensor,
+  source: number | readonly number[],
+  destination: number | readonly number[],
+): Tensor {
+  checkTensor("moveaxis", x);
+  const list = (v: number | readonly number[]) => (typeof v === "number" ? [v] : [...v]);
+  const src = list(source).map((a) => normAxis("moveaxis", a, x.shape));
+  const dst = list(destination).map((a) => normAxis("moveaxis", a, x.shape));
+  if (
+    src.length !== dst.length || new Set(src).size < src.length || new Set(dst).size < dst.length
+  ) {
+    throw new RangeError(
+      `moveaxis: source ${JSON.stringify(source)} and destination ${
+        JSON.stringify(destination)
+      } must list as many distinct axes`,
+    );
+  }
+  const perm: number[] = [...Array(x.rank).keys()].filter((i) => !src.includes(i));
+  // insert in order of destination so that earlier insertions do not shift later ones
+  [...dst.keys()].sort((i, j) => dst[i] - dst[j]).forEach((k) => perm.splice(dst[k], 0, src[k]));
+  return transpose(x, perm);
+}
+
+/**
+ * Exchanges two axes (NumPy's `swapaxes`).
+ *
+ * @example
+ * ```ts
+ * import { swapaxes, zeros } from "@curvature/curvature";
+ * console.log(swapaxes(zeros([2, 3, 4]), 0, 2).shape); // [4, 3, 2]
+ * ```
+ */
+export function swapaxes(x: Tensor, axis1: number, axis2: number): Tensor {
+  checkTensor("swapaxes", x);
+  const a = normAxis("swapaxes", axis1, x.shape), b = normAxis("swapaxes", axis2, x.shape);
+  const perm = [...Array(x.rank).keys()];
+  [perm[a], perm[b]] = [perm[b], perm[a]];
+  return transpose(x, perm);
+}
+
+/**
+ * Splits `x` along `axis` (default 0), as NumPy's `split`: a number `n` cuts it into n equal
+ * parts (an error unless the length divides), a list of indices cuts before each of them
+ * (indices past the end give empty parts). The parts are views.
+ *
+ * @example
+ * ```ts
+ * import { arange, split } from "@curvature/curvature";
+ * const [a, b] = split(arange(6), 2); // [0, 1, 2] and [3, 4, 5]
+ * const [w, bias] = split(arange(8), [6]); // unpack a flat parameter vector
+ * console.log(await a.toArray(), await b.toArray(), w.shape, bias.shape); // … [6] [2]
+ * ```
+ */
+export function split(
+  x: Tensor,
+  indicesOrSections: number | readonly number[],
+  axis = 0,
+): Tensor[] {
+  checkTensor("split", x);
+  const a = normAxis("split", axis, x.shape);
+  const n = x.shape[a];
+  let cuts: number[];
+  if (typeof indicesOrSections === "number") {
+    const k = indicesOrSections;
+    if (!Number.isInteger(k) || k < 1 || n % k !== 0) {
+      throw new RangeError(
+        `split: cannot split axis ${a} of length ${n} (shape ${
+          fmtShape(x.shape)
+        }) into ${k} equal parts; give a divisor of ${n} or a list of indices`,
+      );
+    }
+    cuts = [...Array(k - 1).keys()].map((i) => ((i + 1) * n) / k);
+  } else {
+    cuts = [...indicesOrSections];
+    if (!cuts.every((c) => Number.isInteger(c))) {
+      throw new RangeError(`split: indices must be integers, got ${JSON.stringify(cuts)}`);
+    }
+    // NumPy's rules for each bound: negative counts from the end, then clamp to [0, n]
+    cuts = cuts.map((c) => Math.min(Math.max(c < 0 ? c + n : c, 0), n));
+  }
+  const bounds = [0, ...cuts, n];
+  return bounds.slice(0, -1).map((from, i) => {
+    const to = Math.max(from, bounds[i + 1]);
+    return slice(
+      x,
+      x.shape.slice(0, a + 1).map((_, d) => (d === a ? from : 0)),
+      x.shape.slice(0, a + 1).map((dd, d) => (d === a ? to : dd)),
+    );
+  });
+}
+
+/**
+ * Repeats `x` `reps[i]` times along axis i (NumPy's `tile`): a shorter `reps` is padded with
+ * leading 1s, a shorter shape with leading size-1 axes.
+ *
+ * @example
+ * ```ts
+ * import { tensor, tile } from "@curvature/curvature";
+ * console.log(await tile(tensor([1, 2]), [2, 2]).toArray()); // [[1, 2, 1, 2], [1, 2, 1, 2]]
+ * ```
+ */
+export function tile(x: Tensor, reps: number | readonly number[]): Tensor {
+  checkTensor("tile", x);
+  const r0 = typeof reps === "number" ? [reps] : [...reps];
+  if (!r0.every((r) => Number.isInteger(r) && r >= 0)) {
+    throw new RangeError(`tile: reps must be non-negative integers, got ${JSON.stringify(reps)}`);
+  }
+  const rank = Math.max(x.rank, r0.length);
+  const r = [...Array(rank - r0.length).fill(1), ...r0];
+  const s = [...Array(rank - x.rank).fill(1), ...x.shape];
+  return tidy(() => {
+    const spread = reshape(x, s.flatMap((d) => [1, d]));
+    const big = broadcastTo(spread, s.flatMap((d, i) => [r[i], d]));
+    return reshape(big, s.map((d, i) => d * r[i]));
+  });
+}
+
+/**
+ * Repeats each entry `repeats` times along `axis` (NumPy's `repeat` with one count); without
+ * an axis the flattened tensor is repeated.
+ *
+ * @example
+ * ```ts
+ * import { repeat, tensor } from "@curvature/curvature";
+ * console.log(await repeat(tensor([[1, 2], [3, 4]]), 2, 1).toArray()); // [[1, 1, 2, 2], [3, 3, 4, 4]]
+ * console.log(await repeat(tensor([1, 2]), 3).toArray()); // [1, 1, 1, 2, 2, 2]
+ * ```
+ */
+export function repeat(x: Tensor, repeats: number, axis?: number): Tensor {
+  checkTensor("repeat", x);
+  if (!Number.isInteger(repeats) || repeats < 0) {
+    throw new RangeError(
+      `repeat: repeats must be a non-negative integer, got ${describeValue(repeats)}`,
+    );
+  }
+  if (axis === undefined) return tidy(() => repeat(reshape(x, [x.size]), repeats, 0));
+  const a = normAxis("repeat", axis, x.shape);
+  return tidy(() => {
+    const s = [...x.shape];
+    const spread = reshape(x, [...s.slice(0, a + 1), 1, ...s.slice(a + 1)]);
+    const big = broadcastTo(spread, [...s.slice(0, a + 1), repeats, ...s.slice(a + 1)]);
+    s[a] *= repeats;
+    return reshape(big, s);
   });
 }

@@ -64,17 +64,44 @@ export function sum(x: Tensor, axis?: number | readonly number[], keepdims = fal
   return reduce("sum", x, axis, keepdims);
 }
 
-/** Maximum over axes (NaN if any is NaN). */
+/**
+ * Maximum over axes (NaN if any is NaN).
+ *
+ * @example
+ * ```ts
+ * import { max, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 5], [7, 2]]);
+ * console.log(await max(x).item(), await max(x, 1).toArray()); // 7 [5, 7]
+ * ```
+ */
 export function max(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
   return reduce("max", x, axis, keepdims);
 }
 
-/** Minimum over axes (NaN if any is NaN). */
+/**
+ * Minimum over axes (NaN if any is NaN).
+ *
+ * @example
+ * ```ts
+ * import { min, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 5], [7, 2]]);
+ * console.log(await min(x).item(), await min(x, 0).toArray()); // 1 [1, 2]
+ * ```
+ */
 export function min(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
   return reduce("min", x, axis, keepdims);
 }
 
-/** Mean over axes: `sum / count`. */
+/**
+ * Mean over axes: `sum / count`.
+ *
+ * @example
+ * ```ts
+ * import { mean, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 5], [7, 2]]);
+ * console.log(await mean(x).item(), await mean(x, 0).toArray()); // 3.75 [4, 3.5]
+ * ```
+ */
 export function mean(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
   checkTensor("mean", x);
   const axes = normAxes("mean", axis, x.shape);

@@ -4,7 +4,7 @@
  * 0 comes out 0, not 1/4), so softplus is a primitive with the sigmoid as its derivative,
  * and the rest are written in primitives that are smooth everywhere.
  */
-import type { Tensor } from "../tensor.ts";
+import type { Tensor, TensorLike } from "../tensor.ts";
 import { bind } from "../ad/core.ts";
 import { tidy } from "../memory.ts";
 import { add, exp, log, maximum, minimum, mul, sub } from "./elementwise.ts";
@@ -15,7 +15,7 @@ import { max, sum } from "./reduce.ts";
 import { stopGradient } from "./elementwise.ts";
 import { normAxes } from "../shape.ts";
 import { reshape } from "./movement.ts";
-import { checkFloat, checkTensor } from "./common.ts";
+import { checkFloat, checkTensor, operands } from "./common.ts";
 
 /**
  * `log(1 + e^x)`, without overflow. A primitive (its derivative is the sigmoid), so its
@@ -33,7 +33,15 @@ export function softplus(x: Tensor): Tensor {
   return bind("softplus", [x], {});
 }
 
-/** `log cosh x = softplus(2x) − x − log 2`, smooth and exact to every order, without overflow. */
+/**
+ * `log cosh x = softplus(2x) − x − log 2`, smooth and exact to every order, without overflow.
+ *
+ * @example
+ * ```ts
+ * import { logcosh, tensor } from "@curvature/curvature";
+ * console.log(await logcosh(tensor([0, 1000])).toArray()); // [0 (to rounding), 999.306…] (1000 − log 2)
+ * ```
+ */
 export function logcosh(x: Tensor): Tensor {
   checkTensor("logcosh", x);
   checkFloat("logcosh", x);
@@ -62,6 +70,27 @@ export function logsumexp(x: Tensor, axis?: number | number[], keepdims = false)
     const m = stopGradient(minimum(maximum(max(x, axes, true), -big), big));
     const s = add(log(sum(exp(sub(x, m)), axes, true)), m);
     return keepdims ? s : reshape(s, x.shape.filter((_, i) => !axes.includes(i)));
+  });
+}
+
+/**
+ * `log(eᵃ + eᵇ)` elementwise with NumPy broadcasting (NumPy's `logaddexp`), shifted by the
+ * (gradient-free) larger operand so nothing overflows; infinities give the exact limits, as
+ * in {@linkcode logsumexp}. Its gradient is `(σ(a − b), σ(b − a))`.
+ *
+ * @example
+ * ```ts
+ * import { logaddexp, tensor } from "@curvature/curvature";
+ * console.log(await logaddexp(tensor([0, 1000, -Infinity]), 0).toArray()); // [0.693…, 1000, 0]
+ * ```
+ */
+export function logaddexp(a: TensorLike, b: TensorLike): Tensor {
+  const [x, y] = operands("logaddexp", [a, b]);
+  checkFloat("logaddexp", x);
+  return tidy(() => {
+    const big = x.dtype === "f64" ? Number.MAX_VALUE : F32_MAX;
+    const m = stopGradient(minimum(maximum(maximum(x, y), -big), big));
+    return add(log(add(exp(sub(x, m)), exp(sub(y, m)))), m);
   });
 }
 
