@@ -19,7 +19,7 @@
  * adahessian.svg (log scale; the SVG is written by hand below, no dependencies).
  */
 import { device, minimize, type MinimizeOptions, softplus, type Tensor, tensor } from "../mod.ts";
-import { parseFlags, progressDone, progressLine } from "./cli.ts";
+import { claimOutput, FORCE, parseFlags, progressDone, progressLine } from "./cli.ts";
 
 const flags = parseFlags(
   `AdaHessian, Adam and gradient descent on badly scaled logistic regression.
@@ -28,8 +28,10 @@ const flags = parseFlags(
     backend: { default: "cpu", help: "cpu (f64) or webgpu (f32)" },
     iters: { default: "300", help: "iterations per run" },
     out: { default: "adahessian.svg", help: "where to write the loss curves" },
+    force: FORCE,
   },
 );
+claimOutput(flags.out, flags.force);
 if (flags.backend !== "cpu" && flags.backend !== "webgpu") {
   throw new RangeError(`--backend must be cpu or webgpu, got ${flags.backend}`);
 }

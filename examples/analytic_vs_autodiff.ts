@@ -28,7 +28,7 @@
  *   deno run -A examples/analytic_vs_autodiff.ts [--backend auto|cpu|webgpu] [--out analytic_vs_autodiff.svg]
  *     [--sizes 10,32,100,316,1000,3162,10000] [--runs 3] [--check-every K] [--max-entries 4194304]
  */
-import { parseFlags } from "./cli.ts";
+import { claimOutput, FORCE, parseFlags } from "./cli.ts";
 import {
   type Device,
   device,
@@ -53,6 +53,7 @@ const flags = parseFlags(
   {
     backend: { default: "auto", help: "auto, cpu or webgpu" },
     out: { default: "analytic_vs_autodiff.svg", help: "where to write the timing plot" },
+    force: FORCE,
     sizes: { default: "10,32,100,316,1000,3162,10000", help: "feature counts n, comma-separated" },
     runs: { default: "3", help: "runs per size (the minimum time is kept)" },
     "check-every": {
@@ -62,6 +63,7 @@ const flags = parseFlags(
     "max-entries": { default: String(2 ** 22), help: "most entries of A before m shrinks" },
   },
 );
+claimOutput(flags.out, flags.force);
 const flag = (name: keyof typeof flags, fallback: string) => flags[name] || fallback;
 
 const backend = flag("backend", "auto");

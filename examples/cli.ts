@@ -61,3 +61,28 @@ export function progressLine(text: string): void {
 export function progressDone(): void {
   if (Deno.stdout.isTerminal()) Deno.stdout.writeSync(new TextEncoder().encode("\r\x1b[2K"));
 }
+
+/** The `--force` switch of every example that writes a file. */
+export const FORCE: FlagSpec = {
+  default: "false",
+  help: "overwrite the --out file if it exists (otherwise an existing file is an error)",
+  switch: true,
+};
+
+/**
+ * Refuses, before any work, to overwrite an existing output file unless `--force` was given:
+ * a rerun never silently replaces a picture someone kept.
+ */
+export function claimOutput(path: string, force: string): void {
+  let exists = true;
+  try {
+    Deno.statSync(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    exists = false;
+  }
+  if (exists && force !== "true") {
+    console.error(`${path} exists; pass --force to overwrite it, or --out another file`);
+    Deno.exit(1);
+  }
+}

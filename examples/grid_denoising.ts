@@ -28,14 +28,16 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { parseFlags } from "./cli.ts";
+import { claimOutput, FORCE, parseFlags } from "./cli.ts";
 import { writePng } from "./png.ts";
 
 const flags = parseFlags("Image denoising by Newton's method on a detected sparse Hessian.", {
   size: { default: "128", help: "the image is size × size pixels" },
   backend: { default: "cpu", help: "cpu (f64, to ‖g‖ ≤ 1e-8) or webgpu (f32)" },
   out: { default: "grid_denoising.png", help: "where to write the picture" },
+  force: FORCE,
 });
+claimOutput(flags.out, flags.force);
 const S = Number(flags.size);
 if (!Number.isInteger(S) || S < 8) throw new RangeError(`--size must be an integer ≥ 8`);
 const dev = await device({ backend: flags.backend as "cpu" | "webgpu" });

@@ -29,7 +29,7 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { parseFlags } from "./cli.ts";
+import { claimOutput, FORCE, parseFlags } from "./cli.ts";
 
 const flags = parseFlags(
   "Multi-agent trajectories by Newton's method on a detected sparse Hessian.",
@@ -38,8 +38,10 @@ const flags = parseFlags(
     steps: { default: "64", help: "points per trajectory" },
     backend: { default: "cpu", help: "cpu (f64, to ‖g‖ ≤ 1e-8) or webgpu (f32)" },
     out: { default: "multi_agent.svg", help: "where to write the picture" },
+    force: FORCE,
   },
 );
+claimOutput(flags.out, flags.force);
 const A = Number(flags.agents), T = Number(flags.steps);
 if (!Number.isInteger(A) || A < 2) throw new RangeError("--agents must be an integer ≥ 2");
 if (!Number.isInteger(T) || T < 4) throw new RangeError("--steps must be an integer ≥ 4");

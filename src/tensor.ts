@@ -257,7 +257,19 @@ export class Tensor {
     return this;
   }
 
-  /** The single value of a one-element tensor. */
+  /**
+   * The single value of a one-element tensor. Reading does not free anything: in a loop,
+   * read inside `await tidy(async () => …)` so the tensors behind the value are freed too.
+   *
+   * @example
+   * ```ts
+   * import { grad, norm, type Tensor, tensor, tidy } from "@curvature/curvature";
+   * const x = tensor([3, 4]);
+   * const f = (x: Tensor) => x.square().sum();
+   * const gn = await tidy(async () => await norm(grad(f)(x)).item()); // the gradient is freed
+   * console.log(gn); // 10
+   * ```
+   */
   async item(): Promise<number> {
     this.#oneElement("item");
     return (await this.data())[0];

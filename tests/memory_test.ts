@@ -28,6 +28,7 @@ import {
   vjp,
   zeros,
 } from "../mod.ts";
+import * as cv from "../mod.ts";
 import {
   assertClose,
   assertNoLeak,
@@ -395,4 +396,32 @@ testAll("memory is per backend and returns to baseline after a mixed workload", 
   assert.equal(onDevice(b).bytes - d0.bytes, bytesOf(b, 100 + 10 + 3));
   for (const t of [x, r.y, r.z]) t.dispose();
   assertNoLeak(base, "mixed workload");
+});
+
+Deno.test("README's loop recipe (async tidy per iteration, dispose the replaced value) holds memory flat; the JAX-style loop does not", async () => {
+  const f = (x: cv.Tensor) => x.pow(4).sum();
+  let x = cv.tensor([1, 2, 3], { dtype: "f64" });
+  const base = cv.memory();
+  let last = 0;
+  for (let k = 0; k < 20; k++) {
+    const [next, gn] = await cv.tidy(async () => {
+      const g = cv.grad(f)(x);
+      const n = await cv.norm(g).item();
+      return [x.sub(g.mul(0.01)), n] as const;
+    });
+    x.dispose();
+    x = next;
+    last = gn;
+  }
+  assert.ok(last > 0 && last < 4 * Math.hypot(1, 8, 27), `‖g‖ = ${last}`);
+  assertNoLeak(base, "recipe");
+  // the same loop without the tidy keeps ≥ 4 tensors per iteration (the test can fail)
+  const before = cv.memory().tensors;
+  for (let k = 0; k < 5; k++) {
+    const g = cv.grad(f)(x);
+    await cv.sum(g.square()).item();
+    x = x.sub(g.mul(0.01));
+  }
+  assert.ok(cv.memory().tensors - before >= 20, "the naive loop should have leaked");
+  x.dispose();
 });
