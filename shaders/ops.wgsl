@@ -124,6 +124,10 @@ fn unary_op(op: u32, v: f32) -> f32 {
       if (v > 0.0) { return v + log1p_(exp(-v)); }
       return log1p_(exp(v));
     }
+    // floor, ceil, round (half to even, as NumPy's rint); NaN and ±∞ pass through
+    case 15u: { return select(floor(v), v, is_nan(v)); }
+    case 16u: { return select(ceil(v), v, is_nan(v)); }
+    case 17u: { return select(round(v), v, is_nan(v)); }
     default: { return nan_f32(); }
   }
 }

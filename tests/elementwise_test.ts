@@ -12,11 +12,13 @@ import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import {
   abs,
   add,
+  ceil,
   cos,
   div,
   equal as eq,
   exp,
   expm1,
+  floor,
   greater,
   greaterEqual,
   less,
@@ -31,6 +33,7 @@ import {
   notEqual,
   pow,
   reciprocal,
+  round,
   sigmoid,
   sign,
   sin,
@@ -178,6 +181,18 @@ const UNARY: Record<string, UnaryCase> = {
   sign: { fn: sign, ref: Math.sign, lo: -1, hi: 1 },
   // reference: log1p(e^x) in f64, one formula without branches (e^30 does not overflow)
   softplus: { fn: softplus, ref: (x) => Math.log1p(Math.exp(x)), lo: -30, hi: 30 },
+  floor: { fn: floor, ref: Math.floor, lo: -1000, hi: 1000 },
+  ceil: { fn: ceil, ref: Math.ceil, lo: -1000, hi: 1000 },
+  // round half to even, from floor and the fraction
+  round: {
+    fn: round,
+    ref: (x) => {
+      const f = Math.floor(x), d = x - f;
+      return d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+    },
+    lo: -1000,
+    hi: 1000,
+  },
 };
 
 // 70,001 elements: more than 65,536, an odd count (a partial last workgroup).

@@ -10,6 +10,7 @@ import {
   astype,
   atan2,
   broadcastTo,
+  ceil,
   cholesky,
   concat,
   cos,
@@ -20,6 +21,7 @@ import {
   exp,
   expm1,
   eye,
+  floor,
   gather,
   greater,
   greaterEqual,
@@ -39,6 +41,7 @@ import {
   pow,
   reciprocal,
   reshape,
+  round,
   scatterAdd,
   sigmoid,
   sign,
@@ -173,6 +176,19 @@ export const CASES: Case[] = [
   unaryCase("reciprocal", reciprocal, U([2, 3], 13, 0.5, 2)),
   unaryCase("sign", sign, away([2, 3], 14)),
   unaryCase("softplus", softplus, U([2, 3], 15, -3, 3)),
+  // piecewise constant: entries away from integers and halves, so finite differences see 0
+  unaryCase("floor", floor, {
+    shape: [2, 3],
+    values: Float64Array.of(-2.3, -1.7, -0.2, 0.3, 1.2, 2.8),
+  }),
+  unaryCase("ceil", ceil, {
+    shape: [2, 3],
+    values: Float64Array.of(-2.3, -1.7, -0.2, 0.3, 1.2, 2.8),
+  }),
+  unaryCase("round", round, {
+    shape: [2, 3],
+    values: Float64Array.of(-2.3, -1.7, -0.2, 0.3, 1.2, 2.8),
+  }),
   // binary, with broadcasting on one side so the VJP's sum-to-shape is exercised
   { name: "add", prims: ["add"], args: [U([2, 3], 20), U([3], 21)], f: (a, b) => a.add(b) },
   { name: "sub", prims: ["sub"], args: [U([2, 1], 22), U([2, 3], 23)], f: (a, b) => a.sub(b) },

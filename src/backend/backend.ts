@@ -27,7 +27,10 @@ export type UnaryOp =
   | "square"
   | "reciprocal"
   | "sign"
-  | "softplus";
+  | "softplus"
+  | "floor"
+  | "ceil"
+  | "round";
 
 export type BinaryOp =
   | "add"
@@ -66,6 +69,9 @@ export const UNARY_OPS: readonly UnaryOp[] = [
   "reciprocal",
   "sign",
   "softplus",
+  "floor",
+  "ceil",
+  "round",
 ];
 export const BINARY_OPS: readonly BinaryOp[] = [
   "add",

@@ -192,6 +192,77 @@ export function sign(x: Tensor): Tensor {
 }
 
 /**
+ * The largest integer ≤ x (NumPy's `floor`). Its derivative is 0 (almost everywhere, as in
+ * JAX), so it passes no gradient.
+ *
+ * @example
+ * ```ts
+ * import { floor, tensor } from "@curvature/curvature";
+ * console.log(await floor(tensor([-1.5, 0.5, 2])).toArray()); // [-2, 0, 2]
+ * ```
+ */
+export function floor(x: Tensor): Tensor {
+  return unary("floor", x);
+}
+/**
+ * The smallest integer ≥ x (NumPy's `ceil`); derivative 0.
+ *
+ * @example
+ * ```ts
+ * import { ceil, tensor } from "@curvature/curvature";
+ * console.log(await ceil(tensor([-1.5, 0.5, 2])).toArray()); // [-1, 1, 2]
+ * ```
+ */
+export function ceil(x: Tensor): Tensor {
+  return unary("ceil", x);
+}
+/**
+ * The nearest integer, halves to the even one (NumPy's `round` / `rint`, IEEE's default);
+ * derivative 0.
+ *
+ * @example
+ * ```ts
+ * import { round, tensor } from "@curvature/curvature";
+ * console.log(await round(tensor([0.5, 1.5, 2.5, -0.5, 2.7])).toArray()); // [0, 2, 2, -0, 3]
+ * ```
+ */
+export function round(x: Tensor): Tensor {
+  return unary("round", x);
+}
+
+/**
+ * 1 where x is NaN, else 0 (NumPy's `isnan`, as a 0/1 tensor of x's dtype, like the
+ * comparisons).
+ *
+ * @example
+ * ```ts
+ * import { isnan, tensor } from "@curvature/curvature";
+ * console.log(await isnan(tensor([1, NaN, Infinity])).toArray()); // [0, 1, 0]
+ * ```
+ */
+export function isnan(x: Tensor): Tensor {
+  checkTensor("isnan", x);
+  checkFloat("isnan", x);
+  return binary("notEqual", x, x); // only NaN differs from itself
+}
+
+/**
+ * 1 where x is finite (not ±∞ or NaN), else 0 (NumPy's `isfinite`).
+ *
+ * @example
+ * ```ts
+ * import { isfinite, tensor } from "@curvature/curvature";
+ * console.log(await isfinite(tensor([1, NaN, -Infinity])).toArray()); // [1, 0, 0]
+ * ```
+ */
+export function isfinite(x: Tensor): Tensor {
+  checkTensor("isfinite", x);
+  checkFloat("isfinite", x);
+  // |x| < ∞ is false for ±∞ and NaN. (Not x − x = 0: GPU compilers may fold x − x to 0.)
+  return tidy(() => binary("less", abs(x), Infinity));
+}
+
+/**
  * `a + b` with NumPy broadcasting; numbers act as scalars of the tensor's dtype.
  *
  * @example

@@ -22,7 +22,7 @@ import {
   sub,
   where,
 } from "./elementwise.ts";
-import { arange } from "./creation.ts";
+import { arange, full } from "./creation.ts";
 import { tidy } from "../memory.ts";
 import { boolOption, checkOptions } from "../options.ts";
 
@@ -287,6 +287,52 @@ function argExtreme(
     const first = min(where(hit, iota, n), a, keepdims);
     return astype(first, "i32");
   });
+}
+
+/**
+ * 1 where every entry over the axes (all when omitted) is non-zero, else 0 (NumPy's `all`;
+ * NaN counts as non-zero, as in NumPy), in x's dtype.
+ *
+ * @example
+ * ```ts
+ * import { all, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 0], [2, 3]]);
+ * console.log(await all(x).item(), await all(x, 1).toArray()); // 0 [0, 1]
+ * ```
+ */
+export function all(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
+  return truth("all", x, axis, keepdims);
+}
+
+/**
+ * 1 where some entry over the axes (all when omitted) is non-zero, else 0 (NumPy's `any`).
+ *
+ * @example
+ * ```ts
+ * import { any, tensor } from "@curvature/curvature";
+ * const x = tensor([[1, 0], [0, 0]]);
+ * console.log(await any(x).item(), await any(x, 1).toArray()); // 1 [1, 0]
+ * ```
+ */
+export function any(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
+  return truth("any", x, axis, keepdims);
+}
+
+/** all / any: min / max of x ≠ 0; over an empty axis NumPy's identities, 1 and 0. */
+function truth(
+  op: "all" | "any",
+  x: Tensor,
+  axis: number | readonly number[] | undefined,
+  keepdims: boolean,
+): Tensor {
+  checkTensor(op, x);
+  checkFloat(op, x);
+  const axes = normAxes(op, axis, x.shape);
+  if (axes.some((a) => x.shape[a] === 0)) {
+    const shape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : keepdims ? [1] : []));
+    return full(shape, op === "all" ? 1 : 0, { dtype: x.dtype, device: x.device });
+  }
+  return tidy(() => reduce(op === "all" ? "min" : "max", notEqual(x, 0), axes, keepdims));
 }
 
 /**

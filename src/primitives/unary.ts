@@ -51,4 +51,8 @@ export const UNARY: PrimitiveTable<UnaryOp> = {
   reciprocal: unary("reciprocal", (_x, y) => o.neg(o.square(y))), // d(1/x) = -dx / x²
   sign: unary("sign", null),
   softplus: unary("softplus", (x) => o.sigmoid(x)), // d log(1 + e^x) = σ(x) dx
+  // piecewise constant: zero derivative (almost everywhere, as JAX's), constant sparsity
+  floor: unary("floor", null),
+  ceil: unary("ceil", null),
+  round: unary("round", null),
 };

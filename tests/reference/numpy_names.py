@@ -55,4 +55,20 @@ case("tile 2 (vector)", "tile2", [x[:3]], [np.tile(x[:3], 2)])
 case("repeat 2 along 1", "repeat", [T], [np.repeat(T, 2, 1)])
 case("repeat 3 (flattened)", "repeatFlat", [T], [np.repeat(T, 3)])
 
+R = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, -2.7, -0.2, 0.3, 1.7, 3.0, -4.0])
+case("floor (halves, integers)", "floor", [R], [np.floor(R)])
+case("ceil (halves, integers)", "ceil", [R], [np.ceil(R)])
+case("round (halves to even)", "round", [R], [np.round(R)])
+Z = np.array([[1.0, np.nan, np.inf, -np.inf], [0.0, -0.0, 2.5, -1e30]])
+case("isnan", "isnan", [Z], [np.isnan(Z)])
+case("isfinite", "isfinite", [Z], [np.isfinite(Z)])
+B = np.array([[1.0, 0.0, np.nan], [2.0, -3.0, 0.5], [0.0, 0.0, 0.0]])
+case("all over axis 1", "all1", [B], [np.all(B, axis=1)])
+case("any over axis 0, keepdims", "any0", [B], [np.any(B, axis=0, keepdims=True)])
+case("all / any of everything", "allAny", [B], [np.all(B), np.any(B)])
+E = np.zeros((2, 0))
+case("all / any over an empty axis", "allAnyEmpty", [E], [np.all(E, axis=1), np.any(E, axis=1)])
+for c in cases[-10:]:
+    c["nograd"] = True  # piecewise constant or boolean: nothing to differentiate
+
 print(json.dumps({"numpy": np.__version__, "cases": cases}))

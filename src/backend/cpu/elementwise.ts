@@ -16,6 +16,11 @@ export const H = {
   softplus(v: number): number {
     return v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v));
   },
+  // NumPy's rint: halves go to the even neighbour (Math.round sends them up)
+  rint(v: number): number {
+    const r = Math.round(v);
+    return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  },
 };
 
 /** The reference semantics of every unary op, as an expression of its operand. */
@@ -35,6 +40,9 @@ export const UNARY_JS: Record<UnaryOp, (v: string) => string> = {
   reciprocal: (v) => `1 / ${v}`,
   sign: (v) => `Math.sign(${v})`,
   softplus: (v) => `H.softplus(${v})`,
+  floor: (v) => `Math.floor(${v})`,
+  ceil: (v) => `Math.ceil(${v})`,
+  round: (v) => `H.rint(${v})`,
 };
 
 /** The reference semantics of every binary op, as an expression of its operands. */
