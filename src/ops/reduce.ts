@@ -329,7 +329,7 @@ function truth(
   checkFloat(op, x);
   const axes = normAxes(op, axis, x.shape);
   if (axes.some((a) => x.shape[a] === 0)) {
-    const shape = x.shape.flatMap((d, i) => (!axes.includes(i) ? [d] : keepdims ? [1] : []));
+    const shape = keepdims ? keptShape(x.shape, axes) : x.shape.filter((_, i) => !axes.includes(i));
     return full(shape, op === "all" ? 1 : 0, { dtype: x.dtype, device: x.device });
   }
   return tidy(() => reduce(op === "all" ? "min" : "max", notEqual(x, 0), axes, keepdims));
