@@ -22,60 +22,108 @@ export interface IncompleteCholesky {
 const MAX_SHIFT = 1e3;
 
 /**
- * @internal IC(0) of the symmetric matrix with CSR `values` over `pattern` (square,
- * symmetric, columns ascending, diagonal present) plus `tau`·I. Throws a RangeError if a
- * diagonal entry is not positive (no shift of the diagonal can help then).
+ * The symbolic phase, once per pattern: the lower half in CSR (diagonal last in each row),
+ * where each of its entries comes from in A's values, and for each off-diagonal entry
+ * (i, j) the pairs of positions (p, q) with L[p] at (i, m) and L[q] at (j, m), m < j, whose
+ * products it subtracts. The numeric phase is then a pass over flat arrays.
  */
-export function incompleteCholesky(
-  pattern: SparsityPattern,
-  values: ArrayLike<number>,
-  tau = 0,
-): IncompleteCholesky {
+interface Symbolic {
+  lp: Int32Array;
+  lc: Int32Array;
+  src: Int32Array;
+  up: Int32Array;
+  uq: Int32Array;
+  uPtr: Int32Array;
+}
+
+const symbolics = new WeakMap<SparsityPattern, Symbolic>();
+
+function symbolic(pattern: SparsityPattern): Symbolic {
+  const cached = symbolics.get(pattern);
+  if (cached) return cached;
   const n = pattern.shape[0];
   const { rowPtr, colIdx } = pattern;
-  // the lower half (j ≤ i), CSR, with the diagonal last in each row
   const lp = new Int32Array(n + 1);
   for (let i = 0; i < n; i++) {
     let c = 0;
     for (let k = rowPtr[i]; k < rowPtr[i + 1] && colIdx[k] <= i; k++) c++;
     lp[i + 1] = lp[i] + c;
   }
-  const lc = new Int32Array(lp[n]), a = new Float64Array(lp[n]);
+  const nl = lp[n];
+  const lc = new Int32Array(nl), src = new Int32Array(nl);
   for (let i = 0; i < n; i++) {
     let at = lp[i];
     for (let k = rowPtr[i]; k < rowPtr[i + 1] && colIdx[k] <= i; k++) {
       lc[at] = colIdx[k];
-      a[at++] = values[k] + (colIdx[k] === i ? tau : 0);
+      src[at++] = k;
     }
-    if (at === lp[i] || lc[at - 1] !== i || !(a[at - 1] > 0)) {
+  }
+  const pos = new Int32Array(n).fill(-1); // where column m sits in the current row
+  const up: number[] = [], uq: number[] = [];
+  const uPtr = new Int32Array(nl + 1);
+  for (let i = 0; i < n; i++) {
+    const s = lp[i], e = lp[i + 1];
+    for (let k = s; k < e; k++) pos[lc[k]] = k;
+    for (let k = s; k < e; k++) {
+      const j = lc[k];
+      if (j !== i) {
+        for (let q = lp[j]; q < lp[j + 1] - 1; q++) {
+          const p = pos[lc[q]];
+          if (p >= s && p < k) up.push(p), uq.push(q);
+        }
+      }
+      uPtr[k + 1] = up.length;
+    }
+    for (let k = s; k < e; k++) pos[lc[k]] = -1;
+  }
+  const sym = { lp, lc, src, up: Int32Array.from(up), uq: Int32Array.from(uq), uPtr };
+  symbolics.set(pattern, sym);
+  return sym;
+}
+
+/** @internal The length of the work array `incompleteCholesky` needs for `pattern`. */
+export function incompleteCholeskySize(pattern: SparsityPattern): number {
+  return symbolic(pattern).lp[pattern.shape[0]];
+}
+
+/**
+ * @internal IC(0) of the symmetric matrix with CSR `values` over `pattern` (square,
+ * symmetric, columns ascending) plus `tau`·I. Throws a RangeError if a diagonal entry is
+ * missing or not positive (no shift of the diagonal can help then). The factor is written
+ * into `work` (length `incompleteCholeskySize(pattern)`) when given: a caller that factors
+ * again and again reuses it (fresh memory's first touch costs more than the factorisation).
+ */
+export function incompleteCholesky(
+  pattern: SparsityPattern,
+  values: ArrayLike<number>,
+  tau = 0,
+  work?: Float64Array,
+): IncompleteCholesky {
+  const n = pattern.shape[0];
+  const { lp, lc, src, up, uq, uPtr } = symbolic(pattern);
+  for (let i = 0; i < n; i++) {
+    const e = lp[i + 1] - 1;
+    if (e < lp[i] || lc[e] !== i || !(values[src[e]] + tau > 0)) {
       throw new RangeError(
         `incompleteCholesky: diagonal entry ${i} is ${
-          at > lp[i] && lc[at - 1] === i ? a[at - 1] : "missing"
+          e >= lp[i] && lc[e] === i ? values[src[e]] + tau : "missing"
         }; the matrix is not positive definite`,
       );
     }
   }
-  const L = new Float64Array(lp[n]);
-  const pos = new Int32Array(n).fill(-1); // where column j sits in the current row
+  const L = work ?? new Float64Array(lp[n]);
   const factor = (alpha: number): boolean => {
     for (let i = 0; i < n; i++) {
-      const s = lp[i], e = lp[i + 1];
-      for (let k = s; k < e; k++) pos[lc[k]] = k;
-      for (let k = s; k < e - 1; k++) {
-        const j = lc[k];
-        // L[i][j] = (A[i][j] − Σ_{m<j} L[i][m] L[j][m]) / L[j][j], over row j's pattern
-        let v = a[k];
-        for (let q = lp[j]; q < lp[j + 1] - 1; q++) {
-          const p = pos[lc[q]];
-          if (p >= s && p < k) v -= L[p] * L[q];
-        }
-        L[k] = v / L[lp[j + 1] - 1];
+      const e = lp[i + 1] - 1;
+      let d = (values[src[e]] + tau) * (1 + alpha);
+      for (let k = lp[i]; k < e; k++) {
+        let v = values[src[k]];
+        for (let u = uPtr[k]; u < uPtr[k + 1]; u++) v -= L[up[u]] * L[uq[u]];
+        const l = L[k] = v / L[lp[lc[k] + 1] - 1];
+        d -= l * l;
       }
-      let d = a[e - 1] * (1 + alpha);
-      for (let k = s; k < e - 1; k++) d -= L[k] * L[k];
-      for (let k = s; k < e; k++) pos[lc[k]] = -1;
       if (!(d > 0) || !Number.isFinite(d)) return false;
-      L[e - 1] = Math.sqrt(d);
+      L[e] = Math.sqrt(d);
     }
     return true;
   };
@@ -86,7 +134,7 @@ export function incompleteCholesky(
       // as good as its diagonal: Jacobi
       for (let i = 0; i < n; i++) {
         L.fill(0, lp[i], lp[i + 1] - 1);
-        L[lp[i + 1] - 1] = Math.sqrt(a[lp[i + 1] - 1]);
+        L[lp[i + 1] - 1] = Math.sqrt(values[src[lp[i + 1] - 1]] + tau);
       }
       alpha = Infinity;
       break;
