@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { SparsityPattern } from "../mod.ts";
-import { incompleteCholesky } from "../src/linalg/incomplete_cholesky.ts";
+import { incompleteCholesky, incompleteCholeskySize } from "../src/linalg/incomplete_cholesky.ts";
 import { assertClose, randArray } from "./helpers.ts";
 import { type Mat, solveDense } from "./dense_ref.ts";
 
@@ -87,6 +87,15 @@ Deno.test("incompleteCholesky: tridiagonal (no fill) is the exact factor", () =>
     rtol: 1e-12,
     atol: 1e-12,
   });
+  // into a work array of the size it asks for: the same factor
+  const work = new Float64Array(incompleteCholeskySize(p));
+  assert.equal(work.length, 2 * n - 1);
+  const iw = incompleteCholesky(p, v, 0, work);
+  assertClose(iw.solve(b, new Float64Array(n)), ic.solve(b, new Float64Array(n)), {
+    rtol: 0,
+    atol: 0,
+  });
+  assert.ok(work.some((x) => x !== 0));
   // τ adds τI before factoring
   const tau = 0.75;
   const At = A.map((row, i) => row.map((a, j) => a + (i === j ? tau : 0)));
