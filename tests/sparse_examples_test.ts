@@ -24,6 +24,7 @@ async function run(
       ...args,
       "--out",
       path,
+      "--force", // the temporary file exists already
     ],
     env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
     stdout: "piped",
