@@ -8,7 +8,7 @@
 import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";
 import { broadcastShapes, fmtShape, normAxes, normAxis } from "../shape.ts";
-import { checkFloat, checkTensor, operands } from "./common.ts";
+import { checkFloat, checkKeepdims, checkTensor, operands } from "./common.ts";
 import { broadcastTo, gather, mT, reshape, same, slice, transpose } from "./movement.ts";
 import { eye, full, tensor } from "./creation.ts";
 import { abs, add, mul, square } from "./elementwise.ts";
@@ -166,6 +166,7 @@ export function norm(
 ): Tensor {
   checkTensor("norm", x);
   checkFloat("norm", x);
+  checkKeepdims("norm", keepdims);
   const o = ord ?? null;
   let axes: number[];
   if (axis === undefined) {
