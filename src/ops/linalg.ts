@@ -11,7 +11,7 @@ import { broadcastShapes, fmtShape, normAxes, normAxis } from "../shape.ts";
 import { checkFloat, checkKeepdims, checkTensor, operands } from "./common.ts";
 import { broadcastTo, gather, mT, reshape, same, slice, transpose } from "./movement.ts";
 import { eye, full, tensor } from "./creation.ts";
-import { abs, add, mul, square } from "./elementwise.ts";
+import { abs, add, less, mul, square, stopGradient, where } from "./elementwise.ts";
 import { max, min, safeSqrt, sum } from "./reduce.ts";
 import { tidy } from "../memory.ts";
 
@@ -318,7 +318,12 @@ export function eigh(a: Tensor): [Tensor, Tensor] {
   const n = checkSquare("eigh", a);
   const r = a.rank;
   return tidy(() => {
-    const y = bind("eigh", [symmetrize(a)], {});
+    // Jacobi rotations compare entries, and comparisons with NaN are false: a matrix holding
+    // a NaN or ±∞ came back partly NaN and partly plausible ([4, 4, NaN] and a permutation
+    // for V). Its eigenvalues and eigenvectors are all NaN instead.
+    // (NaN < ∞ is false; m − m would be folded to 0 by the expression simplifier)
+    const finite = less(stopGradient(max(abs(a), [r - 2, r - 1], true)), Infinity);
+    const y = where(finite, bind("eigh", [symmetrize(a)], {}), NaN);
     const w = reshape(
       slice(y, y.shape.map(() => 0), y.shape.map((d, i) => (i === r - 2 ? 1 : d))),
       [...a.shape.slice(0, -2), n],
