@@ -12,12 +12,14 @@ import {
   argmax,
   bandedHessian,
   choleskyBanded,
+  choleskySolve,
   combProbes,
   device,
   eye,
   full,
   grad,
   hvp,
+  inv,
   inverseHvp,
   linspace,
   logSoftmax,
@@ -41,7 +43,7 @@ import {
   valueAndGrad,
   zeros,
 } from "../mod.ts";
-import { type Backend, cpu, testAll } from "./helpers.ts";
+import { type Backend, cpu, expectKernelError, testAll } from "./helpers.ts";
 
 const mk = (bk: Backend, data: number[] | number[][], dtype = bk.dtype) =>
   tensor(data, { dtype, device: bk.dev });
@@ -219,6 +221,29 @@ testAll("eye, linspace and sizes: checked before anything is allocated", (bk) =>
     /linspace: a f32 tensor of shape \[1000000000000\]/,
   );
 });
+
+testAll(
+  "inv, choleskySolve and mlp name themselves, not the solve or uniform inside",
+  async (bk) => {
+    const S = mk(bk, [[1, 2], [2, 4]]), Z = mk(bk, [[0, 0], [1, 1]]);
+    const b = mk(bk, [1, 1]), b3 = mk(bk, [1, 2, 3]);
+    await expectKernelError(bk, () => inv(S), /^inv: the matrix is singular/);
+    await expectKernelError(
+      bk,
+      () => choleskySolve(Z, b),
+      /^choleskySolve: the matrix is singular/,
+    );
+    assert.throws(
+      () => choleskySolve(Z, b3),
+      /^RangeError: choleskySolve: A must be \[\.\.\., n, n\] and B \[\.\.\., n, m\] with the same n/,
+    );
+    for (const t of [S, Z, b, b3]) t.dispose();
+    assert.throws(
+      () => mlp([2, 1], "tanh", { seed: "1" as unknown as number }),
+      /^RangeError: mlp: seed must be a non-negative integer, got string 1/,
+    );
+  },
+);
 
 Deno.test("eye(n, { k }) puts ones on diagonal k", async () => {
   const e = eye(3, { k: 1 });

@@ -56,10 +56,15 @@ export function solve(a: Tensor, b: Tensor): Tensor {
   [a, b] = operands("solve", [a, b]);
   checkFloat("solve", a);
   checkSquare("solve", a);
-  if (b.rank > 1) return bind("solve", [a, b], {});
-  const [m, v] = [a, b];
+  return solveAs(undefined, a, b);
+}
+
+/** `solve` with its errors named for `op`, the public function that asked for it. */
+function solveAs(op: "inv" | "choleskySolve" | undefined, a: Tensor, b: Tensor): Tensor {
+  const p = op ? { op } : {};
+  if (b.rank > 1) return bind("solve", [a, b], p);
   return tidy(() => {
-    const x = bind("solve", [m, reshape(v, [v.shape[0], 1])], {});
+    const x = bind("solve", [a, reshape(b, [b.shape[0], 1])], p);
     return reshape(x, x.shape.slice(0, -1));
   });
 }
@@ -70,7 +75,7 @@ export function inv(a: Tensor): Tensor {
   checkFloat("inv", a);
   const n = checkSquare("inv", a);
   return tidy(() =>
-    bind("solve", [a, broadcastTo(eye(n, n, { dtype: a.dtype, device: a.device }), a.shape)], {})
+    solveAs("inv", a, broadcastTo(eye(n, n, { dtype: a.dtype, device: a.device }), a.shape))
   );
 }
 
@@ -282,7 +287,8 @@ export function choleskySolve(l: Tensor, b: Tensor): Tensor {
   checkTensor("choleskySolve", b, "b");
   checkFloat("choleskySolve", l);
   checkSquare("choleskySolve", l);
-  return tidy(() => solve(mT(l), solve(l, b)));
+  [l, b] = operands("choleskySolve", [l, b]);
+  return tidy(() => solveAs("choleskySolve", mT(l), solveAs("choleskySolve", l, b)));
 }
 
 /**
