@@ -349,11 +349,11 @@ export function colorPattern(
   opts: { kind: ColoringKind; order?: ColoringOrder },
 ): Coloring {
   checkOptions("colorPattern", opts, ["kind", "order"]);
-  const kind = oneOf("colorPattern", "kind", opts.kind, ["column", "star"] as const, "star");
+  const kind = oneOf("colorPattern", "kind", opts?.kind, ["column", "star"] as const, "star");
   const order = oneOf(
     "colorPattern",
     "order",
-    opts.order,
+    opts?.order,
     COLORING_ORDERS,
     "largest-first",
   );

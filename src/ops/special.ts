@@ -15,7 +15,7 @@ import { max, sum } from "./reduce.ts";
 import { stopGradient } from "./elementwise.ts";
 import { normAxes } from "../shape.ts";
 import { reshape } from "./movement.ts";
-import { checkFloat, checkTensor, operands } from "./common.ts";
+import { checkFloat, checkKeepdims, checkTensor, operands } from "./common.ts";
 
 /**
  * `log(1 + e^x)`, without overflow. A primitive (its derivative is the sigmoid), so its
@@ -64,6 +64,7 @@ export function logcosh(x: Tensor): Tensor {
 export function logsumexp(x: Tensor, axis?: number | number[], keepdims = false): Tensor {
   checkTensor("logsumexp", x);
   checkFloat("logsumexp", x);
+  checkKeepdims("logsumexp", keepdims);
   const axes = normAxes("logsumexp", axis, x.rank);
   return tidy(() => {
     const big = x.dtype === "f64" ? Number.MAX_VALUE : F32_MAX;
@@ -107,6 +108,7 @@ export function logaddexp(a: TensorLike, b: TensorLike): Tensor {
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor("logSoftmax", x);
   checkFloat("logSoftmax", x);
+  normAxes("logSoftmax", axis, x.rank);
   return tidy(() => sub(x, logsumexp(x, axis, true)));
 }
 
@@ -123,5 +125,6 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 export function softmax(x: Tensor, axis = -1): Tensor {
   checkTensor("softmax", x);
   checkFloat("softmax", x);
+  normAxes("softmax", axis, x.rank);
   return tidy(() => exp(logSoftmax(x, axis)));
 }
