@@ -18,6 +18,7 @@ import {
   zeros,
 } from "../mod.ts";
 import { pool } from "../src/backend/cpu/storage.ts";
+import { liveBytes } from "../src/memory.ts";
 import { scratchLimits } from "../src/ad/index_sets.ts";
 
 interface Report {
@@ -145,6 +146,36 @@ Deno.test("caches: the CPU array pool stays bounded when shapes vary, and ages o
     assert.equal(memory().caches["cpu array pool"].bytes, 0);
   } finally {
     pool.maxAgeMs = saved;
+  }
+});
+
+Deno.test("caches: the CPU array pool keeps a freed working set for the next iteration", async () => {
+  releaseCaches();
+  const saved = { minCap: pool.minCap, maxAgeMs: pool.maxAgeMs };
+  pool.minCap = 2 ** 20; // a 1 MiB floor, so that 4 MiB arrays count
+  try {
+    // an "iteration": five 4 MiB arrays live at its peak, all freed at its end
+    const xs = [tensor(new Float64Array(2 ** 19).fill(0.5), { dtype: "f64" })];
+    for (let k = 0; k < 4; k++) {
+      const t = xs[k].add(1);
+      await t.data();
+      xs.push(t);
+    }
+    for (const t of xs) t.dispose();
+    pool.take("f64", 7); // a visit
+    // sized by the live bytes of this moment the pool would hold at most twice them; sized
+    // by the recent peak it keeps the iteration's arrays for the next one
+    const held = memory().caches["cpu array pool"].bytes;
+    const now = Math.max(pool.minCap, 2 * liveBytes("cpu"));
+    assert.ok(held >= 4 * 2 ** 22 && held > now, `pool ${held} B, twice live now ${now} B`);
+    // and the peak ages out with the arrays
+    pool.maxAgeMs = 20;
+    await new Promise((r) => setTimeout(r, 40));
+    pool.take("f64", 7);
+    assert.equal(memory().caches["cpu array pool"].bytes, 0);
+  } finally {
+    Object.assign(pool, saved);
+    releaseCaches();
   }
 });
 
