@@ -85,6 +85,16 @@ function flatten(
       parts.push("}");
       return (ts) => Object.fromEntries(keys.map((k, i) => [k, fs[i](ts)]));
     }
+    if (
+      x !== null && typeof x === "object" &&
+      typeof (x as { tensors?: unknown }).tensors === "function"
+    ) {
+      throw new TypeError(
+        `jit: ${at} is a ${
+          (x as object).constructor?.name ?? "value"
+        } holding tensors; return its tensors (and rebuild it outside the jitted function)`,
+      );
+    }
     if (other === "error") {
       throw new TypeError(
         `jit: ${at} is ${describeValue(x)}; arguments must be tensors (or arrays and plain ` +

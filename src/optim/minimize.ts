@@ -143,7 +143,11 @@ export async function minimize(
     throw new TypeError("minimize: onIteration must be a function");
   }
   const problem = new Objective(f, options.onIteration);
-  // a failure (f throws, a kernel fails) frees whatever the method had made
-  const r = await ownedCall((own) => impl(problem, own(x0), options));
-  return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
+  try {
+    // a failure (f throws, a kernel fails) frees whatever the method had made
+    const r = await ownedCall((own) => impl(problem, own(x0), options));
+    return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
+  } finally {
+    problem.dispose();
+  }
 }
