@@ -24,15 +24,25 @@ export {
   device,
   type DeviceOptions,
   getDefaultDevice,
+  type GpuTuning,
   setDefaultDevice,
 } from "./src/device.ts";
 export { Tensor, type TensorLike } from "./src/tensor.ts";
 export type { Dtype, FloatDtype, TypedArray } from "./src/dtype.ts";
-export { keep, memory, type MemoryInfo, tidy } from "./src/memory.ts";
+export {
+  type HoldsTensors,
+  keep,
+  memory,
+  type MemoryInfo,
+  releaseCaches,
+  tidy,
+} from "./src/memory.ts";
+export type { CacheStats } from "./src/lru.ts";
 export {
   arange,
   type CreateOptions,
   eye,
+  type EyeOptions,
   full,
   linspace,
   type NestedArray,

@@ -119,6 +119,7 @@ async function newton(c: Config): Promise<{ r: MinimizeResult; ms: number }> {
   await r.x.ready();
   const ms = performance.now() - t0;
   r.x.dispose();
+  r.jac.dispose();
   x0.dispose();
   target.dispose();
   return { r, ms };

@@ -18,36 +18,17 @@
 import { type Device, device, solveBanded, type Tensor, tensor } from "../mod.ts";
 import type { WebGpuBackend } from "../src/backend/webgpu/webgpu.ts";
 import type { GpuStorage } from "../src/backend/webgpu/pool.ts";
+import { spdBand } from "./band_data.ts";
 
 const cpuDev = await device({ backend: "cpu" });
 const auto = await device();
 const gpuDev: Device | null = auto.kind === "webgpu" ? auto : null;
 if (!gpuDev) console.warn("*** No WebGPU adapter: the WebGPU benchmarks are skipped ***");
 
-/** Upper band storage of a random diagonally dominant SPD matrix, [batch, b+1, n]. */
-function bandData(batch: number, n: number, b: number, seed: number): Float64Array {
-  let s = seed >>> 0 || 1;
-  const rnd = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-  const ab = new Float64Array(batch * (b + 1) * n);
-  for (let t = 0; t < batch; t++) {
-    const base = t * (b + 1) * n;
-    for (let r = 0; r < b; r++) for (let j = 0; j < n; j++) ab[base + r * n + j] = rnd() - 0.5;
-    for (let j = 0; j < n; j++) ab[base + b * n + j] = 1 + b + rnd();
-  }
-  return ab;
-}
-
 const N = 1_000_000;
 
 for (const b of [1, 2, 4, 8]) {
-  const ab = tensor(bandData(1, N, b, 7 + b), { shape: [b + 1, N], dtype: "f64", device: cpuDev });
+  const ab = tensor(spdBand(1, N, b, 7 + b), { shape: [b + 1, N], dtype: "f64", device: cpuDev });
   const r = tensor(new Float64Array(N).fill(1), { dtype: "f64", device: cpuDev });
   Deno.bench({
     name: `cpu f64 solveBanded n=1e6 b=${b}`,
@@ -68,7 +49,7 @@ if (gpuDev) {
   ];
   for (const c of cases) {
     const shape = c.batch === 1 ? [b + 1, c.n] : [c.batch, b + 1, c.n];
-    const ab: Tensor = tensor(bandData(c.batch, c.n, b, 3), {
+    const ab: Tensor = tensor(spdBand(c.batch, c.n, b, 3), {
       shape,
       dtype: "f32",
       device: gpuDev,

@@ -14,6 +14,7 @@
  * [--rounds 5] [--reps 5]`; prints a markdown table (min and median ms per call).
  */
 import * as lib from "../mod.ts";
+import { spdBand } from "./band_data.ts";
 
 type Lib = typeof lib;
 const arg = (name: string) => {
@@ -28,23 +29,6 @@ const beforeDir = arg("--before");
 const before: Lib | null = beforeDir
   ? await import(new URL(`${beforeDir.replace(/\/$/, "")}/mod.ts`, `file://${Deno.cwd()}/`).href)
   : null;
-
-/** Upper band storage of a random diagonally dominant SPD matrix (as the Python side builds). */
-function bandData(b: number, seed: number): Float64Array {
-  let s = seed >>> 0 || 1;
-  const rnd = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-  const ab = new Float64Array((b + 1) * N);
-  for (let j = 0; j < b * N; j++) ab[j] = rnd() - 0.5;
-  for (let j = 0; j < N; j++) ab[b * N + j] = 1 + b + rnd();
-  return ab;
-}
 
 // ---- SciPy, in a child process
 const py = new Deno.Command("/usr/bin/python3", {
@@ -85,7 +69,11 @@ function variants(l: Lib, tag: string, withOut: boolean): Variant[] {
   const inputs = (b: number) => {
     let d = data.get(b);
     if (!d) {
-      const ab = l.tensor(bandData(b, 7 + b), { shape: [b + 1, N], dtype: "f64", device: dev });
+      const ab = l.tensor(spdBand(1, N, b, 7 + b), {
+        shape: [b + 1, N],
+        dtype: "f64",
+        device: dev,
+      });
       const r = l.tensor(new Float64Array(N).fill(1), { dtype: "f64", device: dev });
       data.set(b, d = [ab as lib.Tensor, r as lib.Tensor]);
     }

@@ -9,7 +9,18 @@
  * GPU timings await completed work (`Tensor.ready()`); R ops are queued per sync so the
  * fixed submit-and-wait cost (~13 ms on lavapipe) does not swamp a short kernel.
  */
-import { add, type Device, device, exp, matmul, sum, type Tensor, uniform } from "../mod.ts";
+import {
+  add,
+  cumsum,
+  type Device,
+  device,
+  exp,
+  matmul,
+  prod,
+  sum,
+  type Tensor,
+  uniform,
+} from "../mod.ts";
 
 const N = 1_000_000;
 const R = 10;
@@ -46,6 +57,8 @@ const CASES: Case[] = [
   { name: "add", bytes: 12 * N, run: (d) => () => add(data(d).x, data(d).y) },
   { name: "exp", bytes: 8 * N, run: (d) => () => exp(data(d).x) },
   { name: "sum", bytes: 4 * N, run: (d) => () => sum(data(d).x) },
+  { name: "cumsum", bytes: 8 * N, run: (d) => () => cumsum(data(d).x) },
+  { name: "prod (halving tree)", bytes: 4 * N, run: (d) => () => prod(data(d).x) },
   {
     name: "broadcast add [1000,1000]+[1000]",
     bytes: 8 * N,

@@ -98,6 +98,7 @@ for (const [dev, dtype, gtol] of configs) {
             }`,
         );
         r.x.dispose();
+        r.jac.dispose();
       },
     });
   }

@@ -28,6 +28,7 @@
  *   deno run -A examples/analytic_vs_autodiff.ts [--backend auto|cpu|webgpu] [--out analytic_vs_autodiff.svg]
  *     [--sizes 10,32,100,316,1000,3162,10000] [--runs 3] [--check-every K] [--max-entries 4194304]
  */
+import { parseFlags } from "./cli.ts";
 import {
   type Device,
   device,
@@ -46,12 +47,22 @@ import {
   zeros,
 } from "../mod.ts";
 
-function flag(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < Deno.args.length) return Deno.args[i + 1];
-  const eq = Deno.args.find((a) => a.startsWith(`--${name}=`));
-  return eq ? eq.slice(name.length + 3) : fallback;
-}
+const flags = parseFlags(
+  `Gradient descent on least squares: a hand-written gradient against valueAndGrad.
+  deno run -A examples/analytic_vs_autodiff.ts [flags]`,
+  {
+    backend: { default: "auto", help: "auto, cpu or webgpu" },
+    out: { default: "analytic_vs_autodiff.svg", help: "where to write the timing plot" },
+    sizes: { default: "10,32,100,316,1000,3162,10000", help: "feature counts n, comma-separated" },
+    runs: { default: "3", help: "runs per size (the minimum time is kept)" },
+    "check-every": {
+      default: "",
+      help: "iterations between read-backs (1 on the CPU, 10 on WebGPU)",
+    },
+    "max-entries": { default: String(2 ** 22), help: "most entries of A before m shrinks" },
+  },
+);
+const flag = (name: keyof typeof flags, fallback: string) => flags[name] || fallback;
 
 const backend = flag("backend", "auto");
 if (backend !== "auto" && backend !== "cpu" && backend !== "webgpu") {

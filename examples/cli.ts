@@ -4,10 +4,12 @@
  * an error that lists the known ones.
  */
 
-/** One flag: its default value (as text) and what it does. */
+/** One flag: its default value (as text) and what it does; a switch takes no value. */
 export interface FlagSpec {
   default: string;
   help: string;
+  /** A switch: present means "true" (default "false"). */
+  switch?: boolean;
 }
 
 /** Parses `Deno.args` against `spec`; on `--help` prints `usage` and the flags, then exits. */
@@ -22,7 +24,9 @@ export function parseFlags<K extends string>(
     console.log(usage.trim() + "\n\nFlags:");
     for (const n of names) {
       const s = spec[n];
-      console.log(`  --${n.padEnd(width)}${s.help} (default: ${s.default || '""'})`);
+      console.log(
+        `  --${n.padEnd(width)}${s.help}${s.switch ? "" : ` (default: ${s.default || '""'})`}`,
+      );
     }
     console.log(`  --${"help".padEnd(width)}print this help and exit`);
     Deno.exit(0);
@@ -38,7 +42,8 @@ export function parseFlags<K extends string>(
         `unknown flag --${name}; known flags: ${names.map((n) => `--${n}`).join(", ")}, --help`,
       );
     }
-    if (eq >= 0) out[name] = a.slice(eq + 1);
+    if (spec[name].switch) out[name] = eq >= 0 ? a.slice(eq + 1) : "true";
+    else if (eq >= 0) out[name] = a.slice(eq + 1);
     else if (i + 1 < args.length) out[name] = args[++i];
     else throw new TypeError(`flag --${name} needs a value`);
   }

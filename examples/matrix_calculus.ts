@@ -24,6 +24,7 @@ import {
   tensor,
   trace,
 } from "../mod.ts";
+import { parseFlags } from "./cli.ts";
 
 // ---- plain f64 helpers for the closed forms ----
 type Vec = number[];
@@ -90,7 +91,18 @@ const y: Vec = [1, 0, 1, 1];
 const X: Mat = [[2, 0.5, -0.25], [0.25, 1.5, 0.5], [-0.5, 0.25, 1.75]];
 const V: Mat = [[0.5, -0.25, 1], [0.75, 0.125, -0.5], [-1, 0.25, 0.375]];
 
-const dev = await device({ backend: Deno.args.includes("--cpu") ? "cpu" : "auto" });
+const flags = parseFlags(
+  `Matrix calculus: autodiff against textbook closed forms.
+  deno run -A examples/matrix_calculus.ts [--cpu]`,
+  {
+    cpu: {
+      default: "false",
+      help: "run on the CPU in f64 (default: WebGPU in f32 if present)",
+      switch: true,
+    },
+  },
+);
+const dev = await device({ backend: flags.cpu === "true" ? "cpu" : "auto" });
 const dtype = dev.kind === "webgpu" ? "f32" : "f64";
 const tol = dtype === "f32" ? 1e-4 : 1e-10;
 const t = (v: number | Vec | Mat) => tensor(v, { dtype, device: dev });

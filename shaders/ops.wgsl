@@ -39,11 +39,38 @@ fn log1p_(v: f32) -> f32 {
   return log(1.0 + v);
 }
 
+// sin (cosine = false) or cos of v to 1-2 ulp for |v| <= 8192: WGSL promises only 2^-11
+// absolute error for the built-ins, on [-pi, pi] alone, and SwiftShader (Chromium without a
+// GPU) is that coarse (2e-4), which a derivative check or a Newton step cannot use. Cephes'
+// sinf: reduce by multiples of pi/2 in three parts (y * 0.78515625 is exact for y < 2^16),
+// then minimax polynomials on [-pi/4, pi/4]. Past 8192 the reduction loses bits: built-ins.
+fn sin_cos_(v: f32, cosine: bool) -> f32 {
+  let a = abs(v);
+  if (a > 8192.0) { return select(sin(v), cos(v), cosine); }
+  var j = u32(a * 1.2732395447351628); // 4 / pi
+  j += j & 1u; // even: a multiple of pi/2
+  let y = f32(j);
+  let z = ((a - y * 0.78515625) - y * 2.4187564849853515625e-4) - y * 3.77489497744594108e-8;
+  let z2 = z * z;
+  let s = z + z * z2 * ((-1.9515295891e-4 * z2 + 8.3321608736e-3) * z2 - 1.6666654611e-1);
+  let c = 1.0 - 0.5 * z2 +
+    z2 * z2 * ((2.443315711809948e-5 * z2 - 1.388731625493765e-3) * z2 + 4.166664568298827e-2);
+  // a = k pi/2 + z with k = j / 2: sin a is s, c, -s, -c by k mod 4, and cos a = sin(a + pi/2)
+  let k = (j >> 1u) + select(0u, 1u, cosine);
+  let r = select(s, c, (k & 1u) == 1u);
+  let negative = ((k & 2u) != 0u) != (!cosine && v < 0.0); // sin is odd, cos even
+  return select(r, -r, negative);
+}
+
 // Unary op `op` (UNARY_OPS order).
 fn unary_op(op: u32, v: f32) -> f32 {
   switch op {
     case 0u: { return -v; }
-    case 1u: { return exp(v); }
+    case 1u: {
+      // WGSL lets exp assume no NaN (SwiftShader's exp(NaN) is +inf), so test the bits first
+      if (is_nan(v)) { return v; }
+      return exp(v);
+    }
     case 2u: {
       if (is_nan(v)) { return v; }
       if (v < 0.0) { return nan_f32(); }
@@ -53,8 +80,8 @@ fn unary_op(op: u32, v: f32) -> f32 {
       if (v > 0.75 && v < 1.25) { return log1p_(v - 1.0); }
       return log(v);
     }
-    case 3u: { return select(nan_f32(), sin(v), is_finite(v)); }
-    case 4u: { return select(nan_f32(), cos(v), is_finite(v)); }
+    case 3u: { return select(nan_f32(), sin_cos_(v, false), is_finite(v)); }
+    case 4u: { return select(nan_f32(), sin_cos_(v, true), is_finite(v)); }
     case 5u: {
       // tanh through expm1: accurate near 0 and never inf/inf for large |v|
       if (is_nan(v)) { return v; }

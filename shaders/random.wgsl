@@ -47,8 +47,9 @@ fn cos_2pi(u: f32) -> f32 {
     t = 0.5 - t;
     sgn = -1.0;
   }
-  if (t > 0.125) { return sgn * sin(6.283185307179586 * (0.25 - t)); }
-  return sgn * cos(6.283185307179586 * t);
+  // sin_cos_ (ops.wgsl), not the built-ins: those may be off by 2^-11 (SwiftShader is)
+  if (t > 0.125) { return sgn * sin_cos_(6.283185307179586 * (0.25 - t), false); }
+  return sgn * sin_cos_(6.283185307179586 * t, true);
 }
 
 @compute @workgroup_size(WG)

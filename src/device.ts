@@ -1,8 +1,11 @@
 /** Devices: which backend a tensor lives on, and how one is chosen. */
 import type { Backend } from "./backend/backend.ts";
 import { CpuBackend } from "./backend/cpu/cpu.ts";
-import { acquireGpu } from "./backend/webgpu/runtime.ts";
+import { acquireGpu, type GpuTuning } from "./backend/webgpu/runtime.ts";
 import { WebGpuBackend } from "./backend/webgpu/webgpu.ts";
+import { checkOptions, oneOf } from "./options.ts";
+
+export type { GpuTuning };
 
 /** A compute device: the CPU, or one WebGPU adapter. */
 export class Device {
@@ -13,6 +16,15 @@ export class Device {
     /** @internal The kernels that run on this device. */
     readonly backend: Backend,
   ) {}
+
+  /**
+   * Why the device was lost (destroyed, a driver reset, …), or null while it works. Every
+   * use of a lost device or of its tensors throws an error saying so; `device()` then
+   * acquires a fresh one.
+   */
+  get lost(): { reason: string; message: string } | null {
+    return this.backend.lost;
+  }
 
   /** What the device is, e.g. `WebGPU (llvmpipe (LLVM 15.0.6, 256 bits))`. */
   get description(): string {
@@ -30,6 +42,38 @@ export class Device {
     return b.rt ? { ...b.rt.stats } : { dispatches: 0, submits: 0, readbacks: 0 };
   }
 
+  /**
+   * Waits for queued kernels, then frees the device's GPU memory and the WebGPU device
+   * itself. Its tensors cannot be used afterwards, and {@linkcode device} opens a fresh
+   * device. A Deno program does this by itself when it unloads; call it (or use
+   * `await using`) to release the GPU earlier. Does nothing on the CPU.
+   *
+   * @example
+   * ```ts
+   * import { device, tensor } from "@curvature/curvature";
+   * {
+   *   await using dev = await device({ backend: "auto" });
+   *   console.log(await tensor([1, 2], { device: dev }).sum().item()); // 3
+   * } // the device is destroyed here (the CPU device is left alone)
+   * ```
+   */
+  async destroy(): Promise<void> {
+    const rt = (this.backend as Partial<WebGpuBackend>).rt;
+    if (!rt || rt.destroyed) return;
+    forget(this);
+    try {
+      rt.flush();
+      await rt.device.queue.onSubmittedWorkDone();
+    } finally {
+      rt.destroy();
+    }
+  }
+
+  /** `await using dev = await device()` destroys the device at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.destroy();
+  }
+
   /** A short text such as `cpu` or `webgpu`. */
   toString(): string {
     return this.kind;
@@ -37,7 +81,9 @@ export class Device {
 }
 
 const cpuDevice = new Device("cpu", new CpuBackend());
-let gpuPromise: Promise<Device | null> | null = null;
+/** One WebGPU device per tuning asked for (almost always just `"auto"`). */
+const gpuPromises = new Map<GpuTuning, Promise<Device | null>>();
+const tunings = new WeakMap<Device, GpuTuning>();
 let defaultDevice: Device = cpuDevice;
 
 /** The CPU device (always available). */
@@ -45,20 +91,47 @@ export function cpu(): Device {
   return cpuDevice;
 }
 
-function gpu(): Promise<Device | null> {
-  if (!gpuPromise) {
-    gpuPromise = acquireGpu().then((
-      rt,
-    ) => (rt ? new Device("webgpu", new WebGpuBackend(rt)) : null));
+function gpu(tuning: GpuTuning): Promise<Device | null> {
+  let p = gpuPromises.get(tuning);
+  if (!p) {
+    const pending = acquireGpu(tuning).then((rt) => {
+      if (!rt) return null;
+      const d = new Device("webgpu", new WebGpuBackend(rt));
+      tunings.set(d, tuning);
+      // a lost device is never handed out again: the next device() asks for a fresh one
+      rt.onLost(() => {
+        if (gpuPromises.get(tuning) === pending) gpuPromises.delete(tuning);
+      });
+      return d;
+    });
+    gpuPromises.set(tuning, pending);
+    p = pending;
   }
-  return gpuPromise;
+  return p;
+}
+
+/** Drops a destroyed device from the cache, so the next device() call opens a fresh one. */
+function forget(d: Device): void {
+  const tuning = tunings.get(d);
+  if (tuning !== undefined) gpuPromises.delete(tuning);
 }
 
 /** Options of {@linkcode device}. */
 export interface DeviceOptions {
   /** `"auto"` (default) picks WebGPU when an adapter exists, else the CPU. */
   backend?: "auto" | "cpu" | "webgpu";
+  /**
+   * A testing aid: which WebGPU kernel variants to use. `"auto"` (default) picks by adapter:
+   * a software adapter running on the CPU (lavapipe, SwiftShader) gets register-blocked
+   * matmul and long loops over broadcast axes, a real GPU gets tiled matmul and short
+   * loops. `"gpu"` or `"cpu-like"` forces one set on any adapter, so the other paths can be
+   * tested where only a software adapter exists. Each tuning is a separate device: tensors
+   * of one cannot meet tensors of another.
+   */
+  tuning?: GpuTuning;
 }
+
+const TUNINGS: readonly GpuTuning[] = ["auto", "gpu", "cpu-like"];
 
 /**
  * Returns a device. `"auto"` never fails: with no WebGPU adapter (Deno Deploy, a CI box
@@ -73,14 +146,21 @@ export interface DeviceOptions {
  * ```
  */
 export async function device(opts: DeviceOptions = {}): Promise<Device> {
+  checkOptions("device", opts, ["backend", "tuning"]);
   const which = opts.backend ?? "auto";
-  if (which === "cpu") return cpuDevice;
-  if (which !== "auto" && which !== "webgpu") {
+  if (which !== "auto" && which !== "webgpu" && which !== "cpu") {
     throw new TypeError(
       `device: unknown backend ${JSON.stringify(which)}; expected "auto", "cpu" or "webgpu"`,
     );
   }
-  const g = await gpu();
+  const tuning = oneOf("device", "tuning", opts.tuning, TUNINGS, "auto");
+  if (which === "cpu") {
+    if (tuning !== "auto") {
+      throw new TypeError(`device: tuning "${tuning}" applies to WebGPU, not to backend "cpu"`);
+    }
+    return cpuDevice;
+  }
+  const g = await gpu(tuning);
   if (g) return g;
   if (which === "auto") return cpuDevice;
   throw new Error(

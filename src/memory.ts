@@ -13,6 +13,7 @@
  * never claimed unless computed from the call's values.
  */
 import type { Tensor } from "./tensor.ts";
+import { type CacheStats, cacheStats, clearCaches } from "./lru.ts";
 
 const scopes: Set<Tensor>[] = [];
 let deferred: Tensor[] | null = null;
@@ -77,6 +78,11 @@ export function inheritOwner(out: Tensor | null, inputs: readonly Tensor[]): voi
   }
 }
 
+/** @internal Bytes the live tensors of a backend hold. */
+export function liveBytes(kind: string): number {
+  return live.get(kind)?.bytes ?? 0;
+}
+
 /** @internal Counts storage allocated (+) or released (−) on a backend. */
 export function countBytes(kind: string, bytes: number): void {
   counts(kind).bytes += bytes;
@@ -121,6 +127,14 @@ export interface MemoryInfo {
    * dispose (or `tidy`) what it makes; memory then waits for the collector.
    */
   reclaimed: number;
+  /**
+   * Memory held for reuse, per cache: compiled kernels (`cpu kernels`, `webgpu kernels`,
+   * `webgpu pipelines`, `webgpu shader modules`) and pools of freed arrays and buffers (`cpu array pool`,
+   * `webgpu buffer pool`). Every cache is bounded (entries and bytes, least recently used
+   * evicted first; pools also drop what sits unused for seconds); `releaseCaches()` empties
+   * them. Bytes of compiled code count its source, a proxy for what the compiler holds.
+   */
+  caches: Record<string, CacheStats>;
 }
 
 /**
@@ -143,7 +157,25 @@ export function memory(): MemoryInfo {
     bytes += v.bytes;
     backends[k] = { ...v };
   }
-  return { tensors, bytes, backends, reclaimed };
+  return { tensors, bytes, backends, reclaimed, caches: cacheStats() };
+}
+
+/**
+ * Empties every cache the library keeps for speed: compiled kernels and pipelines (they
+ * are compiled again when next needed) and the pools of freed CPU arrays and GPU buffers.
+ * Live tensors are untouched. For a long-running program that has finished a phase whose
+ * kernels and shapes it will not see again; the caches are bounded anyway (see `memory()`).
+ *
+ * @example
+ * ```ts
+ * import { memory, releaseCaches, tensor } from "@curvature/curvature";
+ * tensor([1, 2, 3]).mul(2).sum().dispose();
+ * releaseCaches();
+ * console.log(memory().caches["cpu kernels"].entries); // 0
+ * ```
+ */
+export function releaseCaches(): void {
+  clearCaches();
 }
 
 /**
@@ -220,29 +252,6 @@ export async function ownedCall<T>(
     throw e;
   }
   finish(o, inputs, result, true, dispose);
-  return result;
-}
-
-/**
- * @internal The synchronous form of {@linkcode ownedCall}: a failure of `fn` frees every
- * tensor it made; on success they pass to the innermost open owner among the caller's and
- * those of `inputs` (the call's tensor arguments; other values are ignored).
- */
-export function ownedSync<T>(inputs: readonly unknown[], fn: () => T): T {
-  const o = new Owner(ambient);
-  const args = inputs.filter((x): x is Tensor => (x as Tensor | null)?._isTensor === true);
-  const prev = ambient;
-  ambient = o;
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    ambient = prev;
-    finish(o, args, null, false, true);
-    throw e;
-  }
-  ambient = prev;
-  finish(o, args, result, true, false);
   return result;
 }
 

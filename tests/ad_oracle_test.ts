@@ -17,10 +17,7 @@ import assert from "node:assert/strict";
 import {
   abs,
   concat,
-  eye,
-  gather,
   grad,
-  greater,
   hvp,
   jvp,
   logdet,
@@ -29,21 +26,16 @@ import {
   memory,
   min,
   minimum,
-  pad,
   reshape,
-  slice,
-  solve,
   type Tensor,
   tensor,
   tidy,
-  transpose,
   vjp,
-  where,
 } from "../mod.ts";
 import { PRIMITIVES } from "../src/primitives/registry.ts";
 import type { Primitive } from "../src/primitives/types.ts";
 import { assertNoLeak, type Backend, cpu, randArray, testAll } from "./helpers.ts";
-import { type Arg, type Case, CASES, sizeOf, U, wellCond } from "./primitive_cases.ts";
+import { type Arg, type Case, CASES, COMPOSITES, sizeOf, U, wellCond } from "./primitive_cases.ts";
 
 // ---------- helpers ----------
 
@@ -344,53 +336,6 @@ Deno.test("at ties and kinks: the documented subgradients, with forward and reve
 });
 
 // ---------- 6. f32 (WebGPU and CPU) against CPU f64 on composite functions ----------
-
-interface Composite {
-  name: string;
-  x: Arg;
-  consts: Arg[];
-  f: (x: Tensor, ...c: Tensor[]) => Tensor;
-}
-
-const COMPOSITES: Composite[] = [
-  {
-    name: "two-layer tanh network loss",
-    x: U([6], 300),
-    consts: [U([5, 6], 301, -0.6, 0.6), U([5], 302), U([5], 303)],
-    f: (x, W, b, y) => W.matmul(x).add(b).tanh().sub(y).square().sum(),
-  },
-  {
-    name: "Rosenbrock via slices",
-    x: U([8], 304, -0.8, 1.2),
-    consts: [],
-    f: (x) => {
-      const a = slice(x, [0], [-1]), b = slice(x, [1], [Infinity]);
-      return b.sub(a.square()).square().mul(100).add(a.sub(1).neg().square()).sum();
-    },
-  },
-  {
-    name: "log det(XᵀX + I) + ‖solve(X + 3I, b)‖²",
-    x: U([3, 3], 305),
-    consts: [U([3], 306)],
-    f: (X, b) => {
-      const I = eye(3, 3, { dtype: X.dtype, device: X.device });
-      const lg = logdet(transpose(X).matmul(X).add(I));
-      return lg.add(solve(X.add(I.mul(3)), b).square().sum());
-    },
-  },
-  {
-    name: "stable log-sum-exp with gather, pad, concat, where, maximum",
-    x: U([2, 4], 307, -2, 2),
-    consts: [],
-    f: (x) => {
-      const z = concat([gather(x, [1, 0, 1], 1), pad(x, [[0, 0], [1, 0]], -1)], 1);
-      const m = max(z, 1, true);
-      const lse = z.sub(m).exp().sum(1).log().add(reshape(m, [-1]));
-      const soft = maximum(x, 0).add(abs(x).neg().exp().log1p());
-      return lse.sum().add(where(greater(x, 0), soft, soft.mul(0.5)).sum());
-    },
-  },
-];
 
 for (const c of COMPOSITES) {
   testAll(`f32 vs CPU f64: grad and batched HVP of ${c.name}`, async (b: Backend) => {

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import * as cv from "../mod.ts";
 import { type Tensor, tensor } from "../mod.ts";
-import { assertClose, type Backend, cpu, randArray, testAll } from "./helpers.ts";
+import { assertClose, assertNoLeak, type Backend, cpu, randArray, testAll } from "./helpers.ts";
 import { checkGrads, type GradArg } from "./grad_check.ts";
 
 const sizeOf = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -465,7 +465,7 @@ for (const c of CASES) {
     const tol = b.dtype === "f64" ? { rtol: 1e-12, atol: 1e-14 } : { rtol: 2e-5, atol: 2e-6 };
     assertClose(await y.data(), c.ref.values, tol);
     y.dispose();
-    assert.deepEqual(cv.memory(), base, "memory");
+    assertNoLeak(base, "memory");
     xs.forEach((x) => x.dispose());
   });
   if (c.grads !== false) {
@@ -572,6 +572,30 @@ testAll("cumsum at n > 65,536 against a host running sum", async (b: Backend) =>
   // f32: pairwise partial sums, error ~ log₂ n ulps of the running total
   assertClose(got, want, { rtol: b.dtype === "f64" ? 1e-12 : 2e-6 });
 });
+
+testAll(
+  "cumsum along a middle axis of [3, 70003, 2] and over 2^22 + 5 entries (three scan levels)",
+  async (b: Backend) => {
+    const shape = [3, 70_003, 2];
+    const v = randArray(3 * 70_003 * 2, 22, 0, 1);
+    const got = await cv.cumsum(tensor(v, { shape, dtype: b.dtype, device: b.dev }), 1).data();
+    const want = new Float64Array(v.length);
+    for (let a = 0; a < 3; a++) {
+      for (let c = 0; c < 2; c++) {
+        let s = 0;
+        for (let j = 0; j < 70_003; j++) {
+          const at = (a * 70_003 + j) * 2 + c;
+          want[at] = s += v[at];
+        }
+      }
+    }
+    assertClose(got, want, { rtol: b.dtype === "f64" ? 1e-12 : 2e-6 });
+    const n = 2 ** 22 + 5;
+    const ones = await cv.cumsum(cv.ones([n], { dtype: b.dtype, device: b.dev })).data();
+    // sums of ones are exact in f32 up to 2^24
+    for (const i of [0, 2047, 2048, 4_194_303, 4_194_304, n - 1]) assert.equal(ones[i], i + 1);
+  },
+);
 
 Deno.test("errors name the function and what was wrong", () => {
   const x = tensor([[1, 2], [3, 4]]);

@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { memory, solve, solveBandedGeneral, type Tensor, tensor } from "../mod.ts";
-import { assertNoLeak, type Backend, cpu, rng, testAll } from "./helpers.ts";
+import { assertNoLeak, type Backend, cpu, expectKernelError, rng, testAll } from "./helpers.ts";
 import { SINGULAR_CASES, SOLVE_BANDED_CASES } from "./scipy_solve_banded_values.ts";
 
 // ---------------------------------------------------------------- band matrices (f64)
@@ -211,7 +211,7 @@ testAll(
         `^solveBandedGeneral: the matrix is singular: the pivot U\\[${j}\\]\\[${j}\\] .* ` +
           `exactly zero \\(LAPACK info = ${c.info}\\)$`,
       );
-      await expectError(bk, make, pattern);
+      await expectKernelError(bk, make, pattern);
     }
     // in a batch: the matrix is named; a zero 1×1 matrix
     const bad = SINGULAR_CASES[0];
@@ -220,38 +220,19 @@ testAll(
     const ab = new Float64Array(2 * R * n);
     ab.set(fromEntries(n, 1, 1, (i, j) => (i === j ? 4 : 1)).ab, 0);
     ab.set(bad.ab, R * n);
-    await expectError(
+    await expectKernelError(
       bk,
       () =>
         solveBandedGeneral([1, 1], mk(bk, ab, [2, R, n]), mk(bk, new Float64Array(2 * n), [2, n])),
       /the matrix at batch index 1 is singular: the pivot U\[4\]\[4\]/,
     );
-    await expectError(
+    await expectKernelError(
       bk,
       () => solveBandedGeneral([0, 0], mk(bk, [0], [1, 1]), mk(bk, [1], [1])),
       /pivot U\[0\]\[0\] .* \(LAPACK info = 1\)/,
     );
   },
 );
-
-/**
- * A call on a singular matrix: on the CPU it throws `pattern` at once; on WebGPU the call
- * returns (kernels cannot throw) and the read-back rejects with it.
- */
-async function expectError(bk: Backend, make: () => Tensor, pattern: RegExp): Promise<void> {
-  const check = (e: Error) => {
-    assert.match(e.message, pattern);
-    assert.equal(e.name, "RangeError");
-    return true;
-  };
-  if (bk.dev.kind === "cpu") {
-    assert.throws(make, check);
-    return;
-  }
-  const t = make();
-  await assert.rejects(() => t.data(), check);
-  t.dispose();
-}
 
 // ---------------------------------------------------------------- other references
 

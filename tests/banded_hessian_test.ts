@@ -608,3 +608,25 @@ Deno.test("the trajectory's closed-form Hessian matches central differences of i
   }
   prob.dispose();
 });
+
+testAll(
+  "bandedHessian with bandwidth 0 (one comb probe) where f reads single entries",
+  async (t) => {
+    // x₀⁴ − x₀² + x₁² read through one-entry slices: the single probe's index is fixed, and
+    // the CPU code generator once hoisted a line that read one left inside its loop (a
+    // ReferenceError at run time). Closed form: H = diag(12x₀² − 2, 2).
+    const base = memory();
+    const f = (x: Tensor) => {
+      const a = slice(x, [0], [1]), b = slice(x, [1], [2]);
+      return a.pow(4).sub(a.square()).add(b.square()).sum();
+    };
+    for (const x0 of [0, 0.5]) {
+      const x = tensor([x0, 0], { dtype: t.dtype, device: t.dev });
+      const h = bandedHessian(f, x, { bandwidth: 0, layout: "lower" });
+      assertClose(await h.data.data(), [12 * x0 * x0 - 2, 2], { rtol: t.rtol, atol: t.rtol });
+      h.dispose();
+      x.dispose();
+    }
+    assertNoLeak(base, "bandwidth 0");
+  },
+);

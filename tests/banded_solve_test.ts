@@ -10,9 +10,18 @@
  * that read them would show it.
  */
 import assert from "node:assert/strict";
-import { choleskyBanded, device, memory, solveBanded, type Tensor, tensor } from "../mod.ts";
-import { assertNoLeak, type Backend, cpu, gpuDev, rng, testAll } from "./helpers.ts";
+import { choleskyBanded, memory, solveBanded, type Tensor, tensor } from "../mod.ts";
+import {
+  assertNoLeak,
+  type Backend,
+  cpu,
+  expectKernelError,
+  gpuDev,
+  rng,
+  testAll,
+} from "./helpers.ts";
 import { MAX_GPU_BANDWIDTH } from "../src/backend/webgpu/banded.ts";
+import { partitionPlan } from "../src/backend/webgpu/band_partition.ts";
 
 // ---------------------------------------------------------------- band matrices (f64)
 
@@ -239,24 +248,6 @@ function assertResidual(
 
 const mk = (bk: Backend, data: Float64Array, shape: number[]): Tensor =>
   tensor(data, { shape, dtype: bk.dtype, device: bk.dev });
-
-/**
- * A call on a matrix that is not positive definite: on the CPU it throws `pattern` at once;
- * on WebGPU the call returns (kernels cannot throw) and the read-back rejects with it.
- */
-async function expectNotSpd(bk: Backend, make: () => Tensor, pattern: RegExp): Promise<void> {
-  const check = (e: Error) => {
-    assert.match(e.message, pattern);
-    assert.equal(e.name, "RangeError");
-    return true;
-  };
-  if (bk.dev.kind === "cpu") {
-    assert.throws(make, check);
-    return;
-  }
-  const t = make();
-  await assert.rejects(() => t.data(), check);
-}
 
 // ---------------------------------------------------------------- solveBanded
 
@@ -508,17 +499,17 @@ testAll("not positive definite: the error names the failing leading minor", asyn
     const ab = () => mk(bk, storage(band, lower), [2, 6]);
     const rhs = mk(bk, new Float64Array(6).fill(1), [6]);
     const order3 = /solveBanded: the leading minor of order 3 is not positive definite/;
-    await expectNotSpd(bk, () => solveBanded(ab(), rhs, { lower }), order3);
-    await expectNotSpd(
+    await expectKernelError(bk, () => solveBanded(ab(), rhs, { lower }), order3);
+    await expectKernelError(
       bk,
       () => choleskyBanded(ab(), { lower }),
       /choleskyBanded: the leading minor of order 3 is not positive definite/,
     );
     // with two right-hand sides (another code path) and with b = 3 (the general one)
     const rhs2 = mk(bk, new Float64Array(12).fill(1), [6, 2]);
-    await expectNotSpd(bk, () => solveBanded(ab(), rhs2, { lower }), order3);
+    await expectKernelError(bk, () => solveBanded(ab(), rhs2, { lower }), order3);
     const wide: Band = { n: 6, b: 3, d: [...band.d, new Float64Array(6), new Float64Array(6)] };
-    await expectNotSpd(
+    await expectKernelError(
       bk,
       () => solveBanded(mk(bk, storage(wide, lower), [4, 6]), rhs, { lower }),
       order3,
@@ -527,14 +518,14 @@ testAll("not positive definite: the error names the failing leading minor", asyn
   // a negative first pivot, a zero one, and a NaN: errors, never NaN results
   for (const [v, order] of [[-1, 1], [0, 1], [NaN, 1]] as const) {
     const ab = mk(bk, new Float64Array([0, 1, v, 2]), [2, 2]);
-    await expectNotSpd(
+    await expectKernelError(
       bk,
       () => solveBanded(ab, mk(bk, new Float64Array([1, 1]), [2])),
       new RegExp(`leading minor of order ${order} is`),
     );
   }
   // b = 0 and b = 2 (unrolled paths)
-  await expectNotSpd(
+  await expectKernelError(
     bk,
     () =>
       solveBanded(
@@ -555,7 +546,7 @@ testAll("not positive definite: the error names the failing leading minor", asyn
   const ref = denseLeadingMinors(dense(penta), 5);
   const firstBad = ref.findIndex((m) => !(m > 0)) + 1;
   assert.equal(firstBad, 4, "the test matrix's first non-positive leading minor is the 4th");
-  await expectNotSpd(
+  await expectKernelError(
     bk,
     () => solveBanded(mk(bk, storage(penta, false), [3, 5]), mk(bk, new Float64Array(5), [5])),
     /leading minor of order 4 is/,
@@ -599,12 +590,12 @@ testAll(
     ab.set(storage(good, false), 0);
     ab.set(storage(bad, false), 2 * n);
     ab.set(storage(good, false), 4 * n);
-    await expectNotSpd(
+    await expectKernelError(
       bk,
       () => solveBanded(mk(bk, ab, [3, 2, n]), mk(bk, new Float64Array(3 * n), [3, n])),
       /solveBanded: the leading minor of order 3 of the matrix at batch index 1 is not positive definite/,
     );
-    await expectNotSpd(
+    await expectKernelError(
       bk,
       () => choleskyBanded(mk(bk, ab, [3, 2, n])),
       /choleskyBanded: the leading minor of order 3 of the matrix at batch index 1/,
@@ -613,15 +604,30 @@ testAll(
 );
 
 testAll(
-  "not positive definite deep inside a long system (past the GPU's column chunks)",
+  "not positive definite deep inside a long system (past one invocation's loop budget)",
   async (bk) => {
     const n = 70_001, b = 2;
     const band = dominantBand(n, b, 9);
     band.d[0][50_000] = -1; // the first failing minor is of order 50,001
     const ab = mk(bk, storage(band, false), [b + 1, n]);
-    await expectNotSpd(
+    const rhs = mk(bk, new Float64Array(n).fill(1), [n]);
+    // the CPU reports LAPACK's info; WebGPU solves a long system in partitions
+    // (band_partition.ts) and names the block whose pivot fails: the partition's rows up to
+    // the bad one (the first failing leading minor needs a sequential pass)
+    const { s } = partitionPlan(1, n, b);
+    const j0 = Math.floor(50_000 / s) * s;
+    assert.ok(50_000 < j0 + s - b, "row 50,000 lies in a partition's interior");
+    await expectKernelError(
       bk,
-      () => solveBanded(ab, mk(bk, new Float64Array(n).fill(1), [n])),
+      () => solveBanded(ab, rhs),
+      bk.dev.kind === "cpu"
+        ? /leading minor of order 50001 is not positive definite/
+        : new RegExp(`principal submatrix of rows ${j0} to 50000 is not`),
+    );
+    // two right-hand sides take the sequential kernels, which find LAPACK's info on WebGPU too
+    await expectKernelError(
+      bk,
+      () => solveBanded(ab, mk(bk, new Float64Array(2 * n).fill(1), [n, 2])),
       /leading minor of order 50001 is not positive definite/,
     );
   },
@@ -790,14 +796,14 @@ testAll("validation errors name the op and the shapes", (bk) => {
   });
 });
 
-Deno.test("validation: dtypes and devices must agree; f64 never reaches WebGPU", async () => {
+Deno.test("validation: dtypes and devices must agree; f64 never reaches WebGPU", () => {
   const ab64 = tensor([[0, 1], [2, 2]], { dtype: "f64", device: cpu });
   assert.throws(() => solveBanded(ab64, tensor([1, 1], { dtype: "f32", device: cpu })), {
     name: "TypeError",
     message: /solveBanded: ab is f64 but rhs is f32/,
   });
-  if (!gpuDev) return;
-  const gpu = await device({ backend: "webgpu" });
+  const gpu = gpuDev;
+  if (!gpu) return;
   assert.throws(
     () => solveBanded(tensor([[0, 1], [2, 2]], { device: cpu }), tensor([1, 1], { device: gpu })),
     { message: /solveBanded: ab is on cpu but rhs is on webgpu/ },

@@ -205,6 +205,70 @@ testAll("cg reports a NaN from the matvec as a breakdown and keeps x finite", as
   res.x.dispose(), bt.dispose(), d.dispose();
 });
 
+testAll(
+  "cg on a singular positive semidefinite A with b outside its range: a breakdown, x finite",
+  async (b) => {
+    const base = memory();
+    // A = Q diag(3, 1, 0, 0) Qᵀ (Q a random rotation, so rounding leaves pᵀAp tiny, not 0),
+    // b = A e + u with u in A's null space: no solution; exact CG meets pᵀAp = 0. Before the
+    // fix CG took the rounding-level pᵀAp as positive and returned x ≈ 1e157 and NaN.
+    const Q = randomOrthogonal(4, 5);
+    const A = fromEigen(Q, [3, 1, 0, 0]);
+    const u = Q.map((row) => row[2] + row[3]); // in the null space
+    const rhs = matVec(A, [1, 1, 1, 1]).map((v, i) => v + u[i]);
+    const { mv, At } = matrixOp(b, A);
+    const bt = mk(b, rhs);
+    const res = await cg(mv, bt, { checkEvery: 3 });
+    assert.equal(res.breakdown, true, res.message);
+    assert.equal(res.converged, false);
+    assert.ok(!res.negativeCurvature, "A is semidefinite: not negative curvature");
+    assert.match(res.message, /singular/);
+    const x = await res.x.data();
+    // exact CG stays bounded until the breakdown (its iterates lie in the Krylov space of
+    // A and b, which holds b's null-space part only to first order): ‖x‖ of order ‖b‖ / λ_min⁺
+    assert.ok(x.every((v) => Math.abs(v) < 100), `x = ${x}`);
+    res.x.dispose(), At.dispose(), bt.dispose();
+    assertNoLeak(base, "cg singular");
+  },
+);
+
+testAll("cg names NaN in b or x0 instead of reporting curvature", async (b) => {
+  const base = memory();
+  const d = mk(b, [1, 2, 3]);
+  const mv = (v: Tensor) => v.mul(d);
+  const bad = mk(b, [1, NaN, 3]), good = mk(b, [1, 2, 3]);
+  await assert.rejects(cg(mv, bad), /cg: b contains NaN or Infinity/);
+  await assert.rejects(cg(mv, good, { x0: bad }), /cg: x0 contains NaN or Infinity/);
+  for (const t of [d, bad, good]) t.dispose();
+  assertNoLeak(base, "cg NaN inputs");
+});
+
+testAll("cg: rtol and atol with SciPy's meaning; tol is rejected with advice", async (b) => {
+  const base = memory();
+  const n = 12;
+  const A = spd(n, 3);
+  const rhs = Array.from(randArray(n, 4)).map((v) => 100 * v);
+  const { mv, At } = matrixOp(b, A);
+  const bt = mk(b, rhs);
+  const bnorm = Math.hypot(...rhs);
+  // relative: ‖r‖ ≤ rtol ‖b‖ (the residual recomputed independently in f64 from x)
+  const rel = await cg(mv, bt, { rtol: 1e-3, checkEvery: 1 });
+  const x = Array.from(await rel.x.data());
+  const r = matVec(A, x).map((v, i) => rhs[i] - v);
+  assert.ok(rel.converged && Math.hypot(...r) <= 1.001e-3 * bnorm, rel.message);
+  // absolute: atol = 1e-3 · ‖b‖ is the same target; atol alone with rtol 0
+  const abs_ = await cg(mv, bt, { rtol: 0, atol: 1e-3 * bnorm, checkEvery: 1 });
+  assert.equal(abs_.iterations, rel.iterations);
+  // the larger of the two wins
+  const both = await cg(mv, bt, { rtol: 1e-12, atol: 1e-3 * bnorm, checkEvery: 1 });
+  assert.equal(both.iterations, rel.iterations);
+  await assert.rejects(cg(mv, bt, { tol: 1e-10 } as never), /no "tol".*rtol.*atol/);
+  await assert.rejects(cg(mv, bt, { maxiter: 3 } as never), /did you mean "maxIter"/);
+  await assert.rejects(cg(mv, bt, { atol: -1 }), /atol must be a finite number ≥ 0/);
+  for (const t of [rel.x, abs_.x, both.x, At, bt]) t.dispose();
+  assertNoLeak(base, "cg tolerances");
+});
+
 Deno.test({
   name: "cg on WebGPU: at most one read-back per 10 iterations",
   ignore: !gpuDev,

@@ -377,15 +377,16 @@ function expectedDraws(
   const key = [seed % 2 ** 32, Math.floor(seed / 2 ** 32)];
   const out = new Float64Array(n);
   for (let i = 0; i < n; i++) {
-    const [w0, w1, w2, w3] = philoxRef([i, offset, 0, 0], key);
+    const [w0, w1] = philoxRef([i, offset, 0, 0], key);
     const u53 = (a: number, c: number) => ((a >>> 5) * 2 ** 26 + (c >>> 6)) * 2 ** -53;
     if (dist === "uniform") {
       out[i] = dtype === "f32" ? (w0 >>> 8) * 2 ** -24 : u53(w0, w1);
     } else if (dist === "rademacher") {
       out[i] = w0 >>> 31 ? 1 : -1;
     } else {
-      const u1 = dtype === "f32" ? ((w0 >>> 8) + 1) * 2 ** -24 : u53(w0, w1) + 2 ** -53;
-      const u2 = dtype === "f32" ? (w1 >>> 8) * 2 ** -24 : u53(w2, w3);
+      // both dtypes draw normals from the same 24-bit uniforms (f64: the value unrounded)
+      const u1 = ((w0 >>> 8) + 1) * 2 ** -24;
+      const u2 = (w1 >>> 8) * 2 ** -24;
       const v = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
       out[i] = dtype === "f32" ? Math.fround(v) : v;
     }
@@ -429,6 +430,20 @@ for (const dist of ["uniform", "rademacher", "normal"] as const) {
     },
   );
 }
+
+Deno.test("the same seed gives the same uniform and normal draws in f32 and f64 (to f32 rounding)", async () => {
+  for (const [seed, offset] of [[0, 0], [5, 3], [2 ** 40 + 1, 9]]) {
+    const n = 20_000;
+    const z32 = await values(normal([n], { seed, offset, dtype: "f32", device: cpu }));
+    const z64 = await values(normal([n], { seed, offset, dtype: "f64", device: cpu }));
+    // f32 is the f64 value rounded once: within half an f32 ulp
+    z32.forEach((v, i) => equal(v, Math.fround(z64[i]), `normal ${i}`));
+    const u32 = await values(uniform([n], { seed, offset, dtype: "f32", device: cpu }));
+    const u64 = await values(uniform([n], { seed, offset, dtype: "f64", device: cpu }));
+    // f64 uniforms extend the f32 draw's 24 bits with 29 more: at most 2^-24 above it
+    u32.forEach((v, i) => ok(u64[i] >= v && u64[i] - v < 2 ** -24, `uniform ${i}`));
+  }
+});
 
 testAll(
   "random draws: shapes, ranges, and different seeds or offsets give different numbers",

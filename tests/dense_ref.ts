@@ -74,3 +74,33 @@ export function fromEigen(Q: Mat, d: readonly number[]): Mat {
       }),
   );
 }
+
+/** The eigenvalues of a symmetric matrix, ascending (cyclic Jacobi rotations, f64). */
+export function symmetricEigenvalues(A: Mat): number[] {
+  const n = A.length;
+  const M = A.map((row) => [...row]);
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) off += M[i][j] * M[i][j];
+    if (off < 1e-30 * Math.max(1e-300, ...M.map((r, i) => r[i] * r[i]))) break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        if (M[p][q] === 0) continue;
+        const theta = (M[q][q] - M[p][p]) / (2 * M[p][q]);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1), s = t * c;
+        for (let k = 0; k < n; k++) {
+          const [mkp, mkq] = [M[k][p], M[k][q]];
+          M[k][p] = c * mkp - s * mkq;
+          M[k][q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) {
+          const [mpk, mqk] = [M[p][k], M[q][k]];
+          M[p][k] = c * mpk - s * mqk;
+          M[q][k] = s * mpk + c * mqk;
+        }
+      }
+    }
+  }
+  return M.map((r, i) => r[i]).sort((a, b) => a - b);
+}

@@ -23,7 +23,7 @@ import {
 import { equal as assertEquals } from "node:assert/strict";
 
 const gpuTest = (name: string, fn: (g: Device) => Promise<void>) =>
-  Deno.test({ name: `fusion: ${name}`, ignore: !gpuDev, fn: () => fn(gpuDev!) });
+  Deno.test({ name: `fusion [webgpu]: ${name}`, ignore: !gpuDev, fn: () => fn(gpuDev!) });
 
 function data(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);

@@ -4,13 +4,23 @@
  * GPU tests run wherever a WebGPU adapter exists (lavapipe gives one without a GPU).
  * Without one they are skipped loudly — unless CURVATURE_REQUIRE_GPU=1 (set by CI), which
  * turns a missing adapter into a failure so GPU tests can never silently skip.
+ * CURVATURE_GPU_TUNING=gpu (or cpu-like) opens the WebGPU device with that tuning forced
+ * (`device({ tuning })`), so CI runs the real-GPU kernel variants on lavapipe too. Only the
+ * tests read it; the library reads no environment.
  */
-import { type Device, device, memory, type Tensor } from "../mod.ts";
+import assert from "node:assert/strict";
+import { type Device, device, type GpuTuning, memory, type Tensor } from "../mod.ts";
+
+export { randArray, rng } from "./inputs.ts";
 
 export const REQUIRE_GPU = Deno.env.get("CURVATURE_REQUIRE_GPU") === "1";
 
+/** The WebGPU tuning the tests run under (see the file comment). */
+export const GPU_TUNING = (Deno.env.get("CURVATURE_GPU_TUNING") ?? "auto") as GpuTuning;
+
 const cpuDev = await device({ backend: "cpu" });
-const autoDev = await device({ backend: "auto" });
+const autoDev = await device({ backend: "auto", tuning: GPU_TUNING });
+
 export const gpuDev: Device | null = autoDev.kind === "webgpu" ? autoDev : null;
 
 if (!gpuDev) {
@@ -143,28 +153,6 @@ export async function expectClose(
   assertClose(await t.data(), expected, opts);
 }
 
-/** Deterministic pseudo-random numbers for test inputs (independent of the library's generator). */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    // xorshift32 → [0, 1)
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
-
-/** n values uniform in [lo, hi), rounded to f32 so CPU f32, GPU and f64 references see the same inputs. */
-export function randArray(n: number, seed: number, lo = -1, hi = 1): Float64Array {
-  const r = rng(seed);
-  const a = new Float64Array(n);
-  for (let i = 0; i < n; i++) a[i] = Math.fround(lo + (hi - lo) * r());
-  return a;
-}
-
 /** Asserts memory() is back at `base` tensors (and bytes). */
 export function assertNoLeak(
   base: { tensors: number; bytes: number; reclaimed?: number },
@@ -176,4 +164,28 @@ export function assertNoLeak(
       `${what}: ${m.tensors - base.tensors} tensors / ${m.bytes - base.bytes} bytes leaked`,
     );
   }
+}
+
+/**
+ * A call whose kernel rejects its input (a singular or not positive definite matrix): on
+ * the CPU it throws a RangeError matching `pattern` at once; on WebGPU the call returns
+ * (kernels cannot throw) and reading the result rejects with it.
+ */
+export async function expectKernelError(
+  bk: Backend,
+  make: () => Tensor,
+  pattern: RegExp,
+): Promise<void> {
+  const check = (e: Error) => {
+    assert.match(e.message, pattern);
+    assert.equal(e.name, "RangeError");
+    return true;
+  };
+  if (bk.dev.kind === "cpu") {
+    assert.throws(make, check);
+    return;
+  }
+  const t = make();
+  await assert.rejects(() => t.data(), check);
+  t.dispose();
 }

@@ -3,8 +3,8 @@
  * unreduced primal-dual system (Wächter & Biegler 2006, eq. 11 with slacks and bounds) is
  * assembled in plain f64 JavaScript from hand-derived derivatives of a chain problem and
  * solved by Gaussian elimination; the library's condensed step (banded K, inequalities
- * condensed, equalities by the Schur complement) must give the same (dx, ds, dy, dz, dz_L,
- * dz_U), with banded storage and with the dense path. Also: option validation.
+ * condensed, equalities by the Schur complement) must give the same (dx, ds, dy, dλ, dz,
+ * dz_L, dz_U), with banded storage and with the dense path. Also: option validation.
  */
 import assert from "node:assert/strict";
 import { concat, memory, minimize, type Tensor, tensor } from "../mod.ts";
@@ -94,11 +94,12 @@ function denseSolve(A: number[][], b: number[]): number[] {
   return x;
 }
 
-/** The unreduced primal-dual step: unknowns (dx, ds, dy, dz, dz_L, dz_U). */
+/** The unreduced primal-dual step: unknowns (dx, ds, dy, dλ, dz, dz_L, dz_U). */
 function referenceStep(
   x: number[],
   s: number[],
   y: number[],
+  lam: number[],
   z: number[],
   zl: number[],
   zu: number[],
@@ -108,27 +109,27 @@ function referenceStep(
 ) {
   const { g, H, cE, JE, cI, JI } = plain(x);
   const mE = 2, mI = n - 1;
-  // W = ∇²f − Σ y_j ∇²c_E,j − Σ z_i ∇²c_I,i (∇²c_E,1 = 2 e e ᵀ at n−1; ∇²c_I,i = −2 at i, i+1)
+  // W = ∇²f − Σ y_j ∇²c_E,j − Σ λ_i ∇²c_I,i (∇²c_E,1 = 2 e eᵀ at n−1; ∇²c_I,i = −2 at i, i+1)
   const W = H.map((r) => [...r]);
   W[n - 1][n - 1] -= 2 * y[1];
   for (let i = 0; i < mI; i++) {
-    W[i][i] += 2 * z[i];
-    W[i + 1][i + 1] += 2 * z[i];
+    W[i][i] += 2 * lam[i];
+    W[i + 1][i + 1] += 2 * lam[i];
   }
-  const N = n + mI + mE + mI + n + n;
+  const N = n + mI + mE + mI + mI + n + n;
   const A = Array.from({ length: N }, () => new Array(N).fill(0));
   const rhs = new Array(N).fill(0);
-  const X = 0, S = n, Y = n + mI, Z = Y + mE, L = Z + mI, U = L + n;
+  const X = 0, S = n, Y = n + mI, M = Y + mE, Z = M + mI, L = Z + mI, U = L + n;
   for (let i = 0; i < n; i++) {
-    // W dx − J_Eᵀ dy − J_Iᵀ dz − dz_L + dz_U = −∇_x L
+    // W dx − J_Eᵀ dy − J_Iᵀ dλ − dz_L + dz_U = −∇_x L
     for (let j = 0; j < n; j++) A[X + i][X + j] = W[i][j];
     for (let k = 0; k < mE; k++) A[X + i][Y + k] = -JE[k][i];
-    for (let k = 0; k < mI; k++) A[X + i][Z + k] = -JI[k][i];
+    for (let k = 0; k < mI; k++) A[X + i][M + k] = -JI[k][i];
     A[X + i][L + i] = -1;
     A[X + i][U + i] = 1;
     let r = g[i] - zl[i] + zu[i];
     for (let k = 0; k < mE; k++) r -= y[k] * JE[k][i];
-    for (let k = 0; k < mI; k++) r -= z[k] * JI[k][i];
+    for (let k = 0; k < mI; k++) r -= lam[k] * JI[k][i];
     rhs[X + i] = -r;
     // Z_L dx + (x − x_L) dz_L = μ − (x − x_L) z_L;  −Z_U dx + (x_U − x) dz_U = μ − (x_U − x) z_U
     A[L + i][X + i] = zl[i];
@@ -147,6 +148,12 @@ function referenceStep(
     rhs[Y + k] = -cE[k];
   }
   for (let k = 0; k < mI; k++) {
+    // dλ − dz = −(λ − z)  (the slacks' stationarity)
+    A[M + k][M + k] = 1;
+    A[M + k][Z + k] = -1;
+    rhs[M + k] = -(lam[k] - z[k]);
+  }
+  for (let k = 0; k < mI; k++) {
     // J_I dx − ds = −(c_I − s);  Z ds + S dz = μ − S z
     for (let j = 0; j < n; j++) A[S + k][X + j] = JI[k][j];
     A[S + k][S + k] = -1;
@@ -160,6 +167,7 @@ function referenceStep(
     dx: d.slice(X, X + n),
     ds: d.slice(S, S + mI),
     dy: d.slice(Y, Y + mE),
+    dlam: d.slice(M, M + mI),
     dz: d.slice(Z, Z + mI),
     dzl: d.slice(L, L + n),
     dzu: d.slice(U, U + n),
@@ -176,10 +184,11 @@ for (const bandwidth of [2, null]) {
       const s = Array.from({ length: n - 1 }, () => 0.2 + rand());
       const y = [0.3, -0.7];
       const z = Array.from({ length: n - 1 }, () => 0.1 + rand());
+      const lam = z.map((v) => v + 0.3 * (rand() - 0.5)); // λ ≠ z away from a solution
       const lo = new Array(n).fill(-2), up = x.map((_, i) => (i % 3 === 0 ? 1.5 : Infinity));
       const zl = x.map(() => 0.1 + rand()), zu = up.map((u) => (u === Infinity ? 0 : 0.1 + rand()));
       const mu = 0.1;
-      const ref = referenceStep(x, s, y, z, zl, zu, lo, up, mu);
+      const ref = referenceStep(x, s, y, lam, z, zl, zu, lo, up, mu);
 
       const o = { dtype, device } as const;
       const xt = tensor(x, o);
@@ -192,6 +201,7 @@ for (const bandwidth of [2, null]) {
         x: xt,
         s: tensor(s, o),
         y: tensor(y, o),
+        lam: tensor(lam, o),
         z: tensor(z, o),
         zL: tensor(zl, o),
         zU: tensor(zu, o),
@@ -221,6 +231,7 @@ for (const bandwidth of [2, null]) {
       assertClose(await d.dx.data(), ref.dx, { ...tol, msg: "dx" });
       assertClose(await d.ds!.data(), ref.ds, { ...tol, msg: "ds" });
       assertClose(await d.dy!.data(), ref.dy, { ...tol, msg: "dy" });
+      assertClose(await d.dlam!.data(), ref.dlam, { ...tol, msg: "dλ" });
       assertClose(await d.dz!.data(), ref.dz, { ...tol, msg: "dz" });
       assertClose(await d.dzL!.data(), ref.dzl, { ...tol, msg: "dz_L" });
       assertClose(await d.dzU!.data(), ref.dzu, { ...tol, msg: "dz_U" });
@@ -228,7 +239,7 @@ for (const bandwidth of [2, null]) {
       disposeLinearization(lin);
       r.cE?.dispose();
       r.rI?.dispose();
-      for (const t of [it.x, it.s, it.y, it.z, it.zL, it.zU, ev.values]) t?.dispose();
+      for (const t of [it.x, it.s, it.y, it.lam, it.z, it.zL, it.zU, ev.values]) t?.dispose();
       ev.back.dispose();
       disposeBounds(b);
       assertNoLeak(base, "kkt");
@@ -281,6 +292,7 @@ Deno.test("ipm: onIteration sees violation, complementarity, KKT error and μ; r
   assert.match(r.message, /onIteration/);
   assert.ok(seen.every((v) => v[1] >= 0 && v[2] >= 0 && v[3] >= v[1] && v[4] > 0));
   r.x.dispose();
+  r.jac.dispose();
   for (const t of Object.values(r.multipliers!)) t.dispose();
   x0.dispose();
 });

@@ -7,7 +7,15 @@
  * complementarity and the multipliers' signs. Infeasible problems must be reported as such.
  */
 import assert from "node:assert/strict";
-import { concat, memory, minimize, type MinimizeResult, type Tensor, tensor } from "../mod.ts";
+import {
+  concat,
+  memory,
+  minimize,
+  type MinimizeOptions,
+  type MinimizeResult,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
 import { assertClose, assertNoLeak, type Backend, cpu, testAll } from "./helpers.ts";
 import { evalPlain, gradientsPlain, HS, type HsProblem, tensorFunctions } from "./hs_problems.ts";
 
@@ -68,11 +76,16 @@ async function checkKkt(p: HsProblem, r: MinimizeResult, dtype: "f32" | "f64"): 
 
 function dispose(r: MinimizeResult): void {
   r.x.dispose();
+  r.jac.dispose();
   const m = r.multipliers!;
   for (const t of [m.eq, m.ineq, m.lower, m.upper]) t.dispose();
 }
 
-async function solveHs(p: HsProblem, b: Backend): Promise<MinimizeResult> {
+async function solveHs(
+  p: HsProblem,
+  b: Backend,
+  extra: Partial<MinimizeOptions> = {},
+): Promise<MinimizeResult> {
   const o = { dtype: b.dtype, device: b.dev } as const;
   const fns = tensorFunctions(p);
   const x0 = tensor(p.x0, o);
@@ -83,6 +96,7 @@ async function solveHs(p: HsProblem, b: Backend): Promise<MinimizeResult> {
       method: "ipm",
       constraints: { eq: fns.eq, ineq: fns.ineq },
       bounds: p.lower || p.upper ? { lower, upper } : undefined,
+      ...extra,
     });
   } finally {
     for (const t of [x0, lower, upper]) t?.dispose();
@@ -106,13 +120,23 @@ for (const p of HS) {
   );
 }
 
-Deno.test("ipm: HS071 in IPOPT's 8 iterations, with IPOPT's multipliers", async () => {
-  const r = await solveHs(HS.find((p) => p.name === "hs071")!, {
-    name: "cpu-f64",
-    dev: cpu,
-    dtype: "f64",
-    rtol: 0,
-  });
+for (const p of HS) {
+  testAll(
+    `ipm (monotone μ): ${p.name} reaches the published optimum; KKT conditions hold`,
+    async (b) => {
+      const r = await solveHs(p, b, { barrier: "monotone" });
+      assert.ok(r.converged, `${p.name}: ${r.message} after ${r.iterations} iterations`);
+      await checkKkt(p, r, b.dtype);
+      dispose(r);
+    },
+    ["cpu-f64"],
+  );
+}
+
+Deno.test("ipm: HS071 in IPOPT's 8 iterations (IPOPT's monotone μ), with IPOPT's multipliers", async () => {
+  const hs071 = HS.find((p) => p.name === "hs071")!;
+  const backend = { name: "cpu-f64", dev: cpu, dtype: "f64" as const, rtol: 0 };
+  const r = await solveHs(hs071, backend, { barrier: "monotone" });
   // IPOPT 3.11's documented HS071 run: 8 iterations; λ = (−0.552, 0.1615) for
   // L = f + λᵀg with g = (x1x2x3x4 ≥ 25, Σx² = 40), z_L = (1.0879, ~0, ~0, ~0)
   assert.ok(r.iterations <= 10, `${r.iterations} iterations`);

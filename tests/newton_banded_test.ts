@@ -58,6 +58,7 @@ async function f64Minimiser(): Promise<Float64Array> {
     assert.ok(r.converged, r.message);
     xStar = (await r.x.data()) as Float64Array;
     r.x.dispose();
+    r.jac.dispose();
     x0.dispose();
     prob.dispose();
   }
@@ -94,12 +95,14 @@ testAll(
     assert.deepEqual(seen, [...Array(r.iterations + 1).keys()], "onIteration once per iteration");
     // the last steps are pure Newton steps (t = 1): quadratic convergence needs them
     assert.deepEqual(steps.slice(-3), [1, 1, 1]);
-    // one band (5 comb products) per iteration; one value-and-gradient per trial point
-    assert.equal(r.nhvp, 5 * r.iterations);
+    // one band (5 comb products) per iteration, and one more at the end for the
+    // second-order check; one value-and-gradient per trial point
+    assert.equal(r.nhvp, 5 * (r.iterations + 1));
     assert.equal(r.nfev, r.ngev);
     assert.ok(r.nfev >= r.iterations + 1 && r.nfev <= r.iterations + 4, `nfev ${r.nfev}`);
     xStar ??= (await r.x.data()) as Float64Array;
     r.x.dispose();
+    r.jac.dispose();
     x0.dispose();
     prob.dispose();
     assertNoLeak(base, "newton-banded f64");
@@ -147,6 +150,7 @@ testAll(
     // ‖x − x*‖∞ ≤ ‖H⁻¹‖ ‖g‖ ≤ 1e-4 / λ_min(H) (λ_min > 0.1)
     assert.ok(dx <= 2e-3, `max |x_f32 − x*| = ${dx}`);
     r.x.dispose();
+    r.jac.dispose();
     x0.dispose();
     prob.dispose();
     assertNoLeak(base, "newton-banded f32");
@@ -187,6 +191,7 @@ testAll(
       "accepted full steps cost exactly one read-back",
     );
     r.x.dispose();
+    r.jac.dispose();
     x0.dispose();
     prob.dispose();
   },
@@ -250,7 +255,8 @@ testAll("newton-banded: an indefinite start adds τI and still reaches a minimum
     for (let k = 1; k < fs.length; k++) {
       assert.ok(fs[k] <= fs[k - 1] + 1e-6 * Math.abs(fs[k - 1]), `f rose at iteration ${k}`);
     }
-    assert.equal(r.nhvp, (bandMethod === "direct" ? 3 : 2) * r.iterations);
+    // a band per iteration and one for the second-order check at the end
+    assert.equal(r.nhvp, (bandMethod === "direct" ? 3 : 2) * (r.iterations + 1));
     // a strict local minimum, checked on the host in f64 from the formula: ∇f = 0 and the
     // tridiagonal Hessian positive definite (every pivot of its LDLᵀ positive)
     const xs = await r.x.data();
@@ -263,7 +269,7 @@ testAll("newton-banded: an indefinite start adds τI and still reaches a minimum
     assert.ok(l.every((v) => Number.isFinite(v)), "the library's factorisation agrees");
     // and the start really was indefinite (so the test exercises the shift)
     assert.ok(dw.check(start).minPivot < 0);
-    for (const m of [H, L, r.x, x0]) m.dispose();
+    for (const m of [H, L, r.x, r.jac, x0]) m.dispose();
   }
   dw.dispose();
   assertNoLeak(base, "double wells");
@@ -277,6 +283,7 @@ testAll("newton-banded: a detected bandwidth, and clear errors for a bad one", a
   const r = await minimize(f, x0, { method: "newton-banded", gtol: 1e-6 });
   assert.ok(r.converged, r.message);
   r.x.dispose();
+  r.jac.dispose();
   await assert.rejects(
     minimize((x: Tensor) => square(sum(x)), x0, { method: "newton-banded" }),
     /newton-banded\): the Hessian's detected pattern has bandwidth 2 for n = 3.*pointless.*sparseHessian/s,
@@ -307,6 +314,7 @@ async function demo(backend: string): Promise<{ code: number; out: string; svg: 
       backend,
       "--out",
       svgPath,
+      "--force", // the temporary file exists already
     ],
     env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" },
     stdout: "piped",
@@ -323,7 +331,11 @@ testAll("the trajectory demo (--points 64) converges around the obstacles", asyn
   const { code, out, svg } = await demo(t.dev.kind);
   assert.equal(code, 0, out);
   assert.match(out, new RegExp(`device: ${t.dev.kind === "cpu" ? "CPU" : "WebGPU"}`));
-  assert.match(out, /\nconverged: gradient norm below gtol: \d+ Newton iterations/, out);
+  assert.match(
+    out,
+    /\nconverged: gradient norm below gtol, Hessian positive semidefinite: \d+ Newton iterations/,
+    out,
+  );
   // the iteration table: the start sits inside the obstacles' penalty, where the Hessian is
   // indefinite, so the first steps need τ > 0
   const rows = out.split("\n").filter((l) => /^\s+\d+\s/.test(l)).map((l) => l.trim().split(/\s+/));

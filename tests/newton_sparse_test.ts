@@ -31,6 +31,7 @@ const norm = (a: ArrayLike<number>) => Math.sqrt(Array.from(a).reduce((s, v) => 
 async function done(r: MinimizeResult): Promise<Float64Array> {
   const x = Float64Array.from(await r.x.data());
   r.x.dispose();
+  r.jac.dispose();
   return x;
 }
 
@@ -61,7 +62,12 @@ testAll(
       yv,
     );
     assert.ok(norm(g) <= (be.dtype === "f64" ? 1e-8 : 5e-3), `hand-gradient norm ${norm(g)}`);
-    assert.ok(r.nhvp <= 6 * (r.iterations + 1), `${r.nhvp} HVPs: one colour batch per iteration`);
+    // one colour batch per iteration, and the second-order check at the end: the CG solver
+    // has no factorisation, so 16 Lanczos steps on Hessian-vector products
+    assert.ok(
+      r.nhvp <= 6 * (r.iterations + 1) + 16,
+      `${r.nhvp} HVPs: one colour batch per iteration`,
+    );
     x0.dispose();
     y.dispose();
     assertNoLeak(base, "newton-sparse (grid)");
@@ -99,7 +105,7 @@ testAll(
       });
       assert.ok(r2.converged, r2.message);
       assertClose(await done(r2), await done(r), { atol: 1e-7, rtol: 0 });
-    } else r.x.dispose();
+    } else r.x.dispose(), r.jac.dispose();
     x0.dispose();
     prob.dispose();
     assertNoLeak(base, "newton-sparse (agents)");

@@ -60,6 +60,7 @@ async function run(f: (x: Tensor) => Tensor, x0: number[] | Float64Array, o: Min
   const xs = Array.from(await r.x.data());
   x.dispose();
   r.x.dispose();
+  r.jac.dispose();
   return { ...r, xs };
 }
 
@@ -294,7 +295,8 @@ Deno.test("adahessian: converges to the least-squares solution of a small regres
   assert.ok(res.converged, res.message);
   // ‖w − w*‖ ≤ ‖g‖ / λ_min(2XᵀX/N) with λ_min ≈ 0.1 here: 1e-9 is 10× that bound
   assertClose(res.xs, wStar, { atol: 1e-8, rtol: 0 });
-  assert.equal(res.nhvp, res.iterations + 1, "one probe per evaluation");
+  // one probe per evaluation, and min(n, 16) = 4 Lanczos products for the second-order check
+  assert.equal(res.nhvp, res.iterations + 1 + 4, "one probe per evaluation");
   Xt.dispose();
   yt.dispose();
   assertNoLeak(base, "adahessian");
@@ -389,14 +391,16 @@ Deno.test("registerMethod: a new method plugs into minimize and gets counted eva
     const x = tidy(() => x0.sub(g.div(h)));
     const fun = await f.item();
     for (const t of [f, g, one, h]) t.dispose();
-    return { x, fun, gradNorm: 0, iterations: 1, converged: true, message: "one Newton step" };
+    return { x, fun, gradNorm: 0, iterations: 1, status: 0, message: "converged: one Newton step" };
   });
   assert.ok(minimizeMethods().includes("test-newton-1d"));
   const r = await run((x: Tensor) => x.sub(3).square().mul(2).sum(), [10], {
     method: "test-newton-1d",
   });
   assert.deepEqual(r.xs, [3]);
-  assert.deepEqual([r.nfev, r.ngev, r.nhvp], [1, 1, 1]);
+  // the method returned no jac: minimize evaluated the gradient at x (counted)
+  assert.deepEqual([r.nfev, r.ngev, r.nhvp], [2, 2, 1]);
+  assert.ok(r.success && r.converged && r.status === 0 && r.nit === 1);
   assert.throws(() => registerMethod("", () => Promise.resolve({} as never)), /non-empty string/);
   assertNoLeak(base, "registerMethod");
 });
@@ -426,7 +430,7 @@ Deno.test({
       const g64 = grad(ref.f)(x64);
       const gn = Math.hypot(...(await g64.data()));
       assert.ok(gn < 1.1e-3, `${method}: f64 gradient norm at the f32 answer is ${gn}`);
-      for (const t of [x0, r.x, xc, x64, g64]) t.dispose();
+      for (const t of [x0, r.x, r.jac, xc, x64, g64]) t.dispose();
     }
     target.dispose();
     ref.target.dispose();
@@ -450,7 +454,7 @@ Deno.test({
         gtol: 1e-4,
       });
       const xs = Array.from(await r.x.data());
-      for (const t of [At, b, x0, r.x]) t.dispose();
+      for (const t of [At, b, x0, r.x, r.jac]) t.dispose();
       return { ...r, xs };
     };
     const a = await runOn(cpu), b = await runOn(gpuDev!);

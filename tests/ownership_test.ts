@@ -47,6 +47,7 @@ testAll("ownership: two optimisers at once, one failing, leave the other intact"
       assert.ok(r.converged, r.message);
       assertClose(await r.x.data(), [1, 1, 1, 1], { atol: 1e-3 });
       r.x.dispose();
+      r.jac.dispose();
     }
     x0.dispose();
     assertNoLeak(base, `${goodMethod} beside ${badMethod}`);

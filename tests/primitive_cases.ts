@@ -1,6 +1,7 @@
 /**
- * Cases that exercise every primitive in the registry, some in several configurations,
- * shared by the derivative oracle tests and the vmap tests. Inputs stay away from kinks and
+ * Cases that exercise every primitive in the registry, some in several configurations, and
+ * composite functions, shared by the derivative oracle tests, the vmap tests and the browser
+ * suite (tests/browser/, so no Deno API here). Inputs stay away from kinks and
  * ties (|x| bounded below for abs, distinct entries for max/min, a gap between the
  * operands of maximum/minimum and the comparisons).
  */
@@ -12,11 +13,13 @@ import {
   cholesky,
   concat,
   cos,
+  cumsum,
   det,
   eigh,
   equal,
   exp,
   expm1,
+  eye,
   gather,
   greater,
   greaterEqual,
@@ -55,7 +58,7 @@ import {
 } from "../mod.ts";
 import type { Primitive } from "../src/primitives/types.ts";
 import { barrier } from "../src/ops/movement.ts";
-import { cpu, randArray, rng } from "./helpers.ts";
+import { randArray, rng } from "./inputs.ts";
 
 // ---------- inputs ----------
 
@@ -259,6 +262,18 @@ export const CASES: Case[] = [
     f: (x) => astype(astype(astype(astype(x, "f32").mul(4), "i32"), "f32"), "f64"),
   },
   {
+    name: "cumsum along a middle axis",
+    prims: ["cumsum"],
+    args: [U([2, 4, 3], 75)],
+    f: (x) => cumsum(x, 1),
+  },
+  {
+    name: "cumsum along the last axis",
+    prims: ["cumsum"],
+    args: [U([3, 5], 76)],
+    f: (x) => cumsum(x, -1),
+  },
+  {
     name: "sum over some axes",
     prims: ["sum"],
     args: [U([2, 3, 4], 70)],
@@ -359,7 +374,7 @@ export const CASES: Case[] = [
     name: "gather along axis 1, 2-D indices",
     prims: ["gather"],
     args: [U([2, 4], 101)],
-    f: (x) => gather(x, tensor([[3, 0], [3, 1]], { dtype: "i32", device: cpu }), 1),
+    f: (x) => gather(x, tensor([[3, 0], [3, 1]], { dtype: "i32", device: x.device }), 1),
   },
   {
     name: "scatterAdd, repeated indices",
@@ -439,5 +454,54 @@ export const CASES: Case[] = [
     prims: ["logdet"],
     args: [wellCond([2], 3, 123)],
     f: (a) => logdet(a),
+  },
+];
+
+// ---------- composite functions (f32 on every device against CPU f64) ----------
+
+export interface Composite {
+  name: string;
+  x: Arg;
+  consts: Arg[];
+  f: (x: Tensor, ...c: Tensor[]) => Tensor;
+}
+
+export const COMPOSITES: Composite[] = [
+  {
+    name: "two-layer tanh network loss",
+    x: U([6], 300),
+    consts: [U([5, 6], 301, -0.6, 0.6), U([5], 302), U([5], 303)],
+    f: (x, W, b, y) => W.matmul(x).add(b).tanh().sub(y).square().sum(),
+  },
+  {
+    name: "Rosenbrock via slices",
+    x: U([8], 304, -0.8, 1.2),
+    consts: [],
+    f: (x) => {
+      const a = slice(x, [0], [-1]), b = slice(x, [1], [Infinity]);
+      return b.sub(a.square()).square().mul(100).add(a.sub(1).neg().square()).sum();
+    },
+  },
+  {
+    name: "log det(XᵀX + I) + ‖solve(X + 3I, b)‖²",
+    x: U([3, 3], 305),
+    consts: [U([3], 306)],
+    f: (X, b) => {
+      const I = eye(3, 3, { dtype: X.dtype, device: X.device });
+      const lg = logdet(transpose(X).matmul(X).add(I));
+      return lg.add(solve(X.add(I.mul(3)), b).square().sum());
+    },
+  },
+  {
+    name: "stable log-sum-exp with gather, pad, concat, where, maximum",
+    x: U([2, 4], 307, -2, 2),
+    consts: [],
+    f: (x) => {
+      const z = concat([gather(x, [1, 0, 1], 1), pad(x, [[0, 0], [1, 0]], -1)], 1);
+      const m = max(z, 1, true);
+      const lse = z.sub(m).exp().sum(1).log().add(reshape(m, [-1]));
+      const soft = maximum(x, 0).add(abs(x).neg().exp().log1p());
+      return lse.sum().add(where(greater(x, 0), soft, soft.mul(0.5)).sum());
+    },
   },
 ];

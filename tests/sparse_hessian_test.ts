@@ -115,16 +115,18 @@ Deno.test("star colouring: valid, and few colours against the bounds", async (t)
       }
     }
   });
-  await t.step("5-point grid: 6 colours (lower bound for column colourings: 5)", () => {
-    const p = grid(12, 15);
-    const c = colorPattern(p, { kind: "star" });
-    assertStar(p, c.colors);
-    assert.equal(p.maxRowNonzeros, 5);
-    assert.equal(c.count, 6);
+  await t.step("5-point grids: 5 colours (the lower bound max row entries) from 30 × 30 up", () => {
+    for (const [h, w, most] of [[12, 15, 6], [30, 30, 5], [40, 52, 5]]) {
+      const p = grid(h, w);
+      const c = colorPattern(p, { kind: "star" });
+      assertStar(p, c.colors);
+      assert.equal(p.maxRowNonzeros, 5);
+      assert.ok(c.count <= most && c.count >= 5, `${h} × ${w}: ${c.count} colours`);
+    }
   });
   await t.step("every order gives a valid colouring on random graphs", () => {
-    for (let seed = 1; seed <= 6; seed++) {
-      const r = randArray(200, seed, 0, 1);
+    for (let seed = 1; seed <= 24; seed++) {
+      const r = randArray(40 + 20 * seed, seed, 0, 1);
       const n = 30;
       const edges: [number, number][] = [];
       for (let k = 0; k + 1 < r.length; k += 2) {
@@ -439,4 +441,23 @@ Deno.test("sparseHessian refuses to run where a transform would lose a derivativ
     /sparseHessian: the function depends on a value that an enclosing transform is differentiating/,
   );
   x.dispose();
+});
+
+Deno.test("sparseHessian onProgress: pattern, colouring, products; detection skipped when given", () => {
+  const f = (x: Tensor) => x.square().sum().add(x.slice([1], [5]).mul(x.slice([0], [4])).sum());
+  const x = tensor([1, 2, 3, 4, 5], { dtype: "f64" });
+  const seen: [number, number, string][] = [];
+  const H = sparseHessian(f, x, { onProgress: (p) => seen.push([p.done, p.total, p.unit]) });
+  assert.deepEqual(seen, [[1, 3, "stages"], [2, 3, "stages"], [3, 3, "stages"]]);
+  seen.length = 0;
+  const H2 = sparseHessian(f, x, {
+    pattern: H.pattern,
+    onProgress: (p) => seen.push([p.done, p.total, p.unit]),
+  });
+  assert.deepEqual(seen.map((s) => s[0]), [1, 2, 3]);
+  assert.throws(
+    () => sparseJacobian(f, x, { onProgress: () => {} } as never),
+    /sparseJacobian: unknown option "onProgress"/,
+  );
+  [H, H2, x].forEach((t) => t.dispose());
 });

@@ -39,6 +39,7 @@ import {
   type Tensor,
   tensor,
   transpose,
+  vmap,
   where,
 } from "../mod.ts";
 import { SparsityPattern } from "../mod.ts";
@@ -135,6 +136,24 @@ Deno.test("hessianSparsity: exact patterns in closed form", async (t) => {
     };
     assert.deepEqual(hessianSparsity(f, point(4, 1)).nnz, 0);
     assert.deepEqual(hessianSparsity(() => tensor(1, { dtype: "f64" }), point(3, 1)).nnz, 0);
+  });
+  await t.step("under vmap: (Σ row)² per row of a [3, 2] view is block diagonal", () => {
+    const f = (x: Tensor) => sum(vmap((r: Tensor) => sum(r).square())(reshape(x, [3, 2])));
+    const blocks = [
+      "0,0",
+      "0,1",
+      "1,0",
+      "1,1",
+      "2,2",
+      "2,3",
+      "3,2",
+      "3,3",
+      "4,4",
+      "4,5",
+      "5,4",
+      "5,5",
+    ];
+    assert.deepEqual(entries(hessianSparsity(f, point(6, 1))), blocks);
   });
   await t.step("products couple across, not within: x₀x₁ has no diagonal", () => {
     const f = (x: Tensor) => slice(x, [0], [1]).mul(slice(x, [1], [2])).sum();
@@ -262,6 +281,11 @@ Deno.test("sparsity detection: clear errors and checked patterns", async (t) => 
   await t.step("SparsityPattern checks its CSR arrays", () => {
     const ok = SparsityPattern.fromEntries([2, 3], [[0, 2], [1, 0], [0, 2]]);
     assert.deepEqual(entries(ok), ["0,2", "1,0"]);
+    assert.deepEqual(entries(ok.withDiagonal()), ["0,0", "0,2", "1,0", "1,1"]);
+    const p = SparsityPattern.fromEntries([4, 4], [[0, 3], [1, 1], [2, 0], [3, 3], [3, 0]]);
+    assert.deepEqual(entries(p.withDiagonal()), ["0,0", "0,3", "1,1", "2,0", "2,2", "3,0", "3,3"]);
+    const full = p.withDiagonal();
+    assert.equal(full.withDiagonal(), full, "a pattern with its diagonal is returned as is");
     assert.throws(() => new SparsityPattern([2, 2], Int32Array.of(0, 1), Int32Array.of(0)), {
       name: "RangeError",
       message: /rowPtr\ must\ have\ 3\ entries/,

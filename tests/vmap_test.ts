@@ -9,6 +9,7 @@ import {
   grad,
   hessian,
   hvp,
+  jit,
   jvp,
   logsumexp,
   memory,
@@ -380,4 +381,15 @@ testAll("vmap(grad) per-example gradients on each backend against CPU f64", asyn
   near(want, loop, 1e-13, "f64 reference against the loop");
   near(got, want, bk.dtype === "f64" ? 1e-13 : 1e-5, `${bk.name} against CPU f64`);
   [th, X, Y, th64, X6, Y6, ...xr, ...yr].forEach((t) => t.dispose());
+});
+
+Deno.test("jit(vmap(grad(f))) and vmap(jit(grad(f))) equal per-example gradients", async () => {
+  const f = (x: Tensor) => x.sin().mul(x).sum(); // ∇ = sin x + x cos x
+  const X = f64(Float64Array.from([1, 2, 3, 4, 5, 6]), [3, 2]);
+  const want = [1, 2, 3, 4, 5, 6].map((v) => Math.sin(v) + v * Math.cos(v));
+  const jitted = jit(vmap(grad(f)));
+  near(await take(jitted(X)), want, 1e-14, "jit(vmap(grad)), traced");
+  near(await take(jitted(X)), want, 1e-14, "jit(vmap(grad)), replayed");
+  near(await take(vmap(jit(grad(f)))(X)), want, 1e-14, "vmap(jit(grad))");
+  X.dispose();
 });

@@ -63,6 +63,7 @@ export function evalPrimitive<P extends Primitive>(
       );
     }
   }
+  dev.backend.alive(prim);
   const out = def.abstract(inputs as readonly Aval[], params);
   const view = viewOf(prim, inputs[0], params);
   if (view) return view;

@@ -15,7 +15,7 @@ import { fmtShape } from "../shape.ts";
 import { checkOptions } from "../options.ts";
 import { describeValue } from "../ops/common.ts";
 import { traceDepth } from "./core.ts";
-import { Lru } from "../compile/lru.ts";
+import { LruCache } from "../lru.ts";
 import { recording } from "../compile/program.ts";
 import { mix } from "../compile/uops.ts";
 
@@ -205,7 +205,7 @@ export function jit<A extends unknown[], R>(
   if (!Number.isInteger(cacheSize) || cacheSize < 1) {
     throw new RangeError(`jit: cacheSize must be a positive integer, got ${cacheSize}`);
   }
-  const cache = new Lru<string, Entry>(cacheSize, (e) => {
+  const cache = new LruCache<string, Entry>({ maxEntries: cacheSize, maxBytes: Infinity }, (e) => {
     if ("program" in e) e.program.dispose();
   });
   let traces = 0;

@@ -218,6 +218,21 @@ export const wholeMatrix: SparsityRule<"cholesky" | "eigh"> = ([s], [a], y, _p, 
     h,
   );
 
+/** cumsum: entry j along the axis depends on entries 0 … j (shifted unions, log₂ n rounds). */
+export const prefix: SparsityRule<"cumsum"> = ([s], [x], _y, { axis }) => {
+  if (!s) return null;
+  const n = x.shape[axis], inner = sizeOf(x.shape.slice(axis + 1));
+  let cur = s;
+  for (let d = 1; d < n; d *= 2) {
+    const map = scratch(cur.size);
+    for (let e = 0; e < map.length; e++) {
+      map[e] = Math.floor(e / inner) % n >= d ? e - d * inner : -1;
+    }
+    cur = unionAligned([cur, take(cur, map)]);
+  }
+  return cur;
+};
+
 /** det / logdet: each result depends on all of its matrix, nonlinearly. */
 export const determinant: SparsityRule<"det" | "logdet"> = ([s], [a], y, _p, h) =>
   s && combine(

@@ -9,11 +9,11 @@ import { backward, type Node, VjpTrace, type VjpTracer } from "./vjp.ts";
 import { TangentBatch } from "./batch.ts";
 import { Tensor } from "../tensor.ts";
 import { inheritOwner, ownedScope, transformScope } from "../memory.ts";
-import { fmtShape, shapesEqual } from "../shape.ts";
+import { fmtShape, shapesEqual, sizeOf } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
 import { fromHost, ones, zeros } from "../ops/creation.ts";
 import { concat, reshape, transpose } from "../ops/movement.ts";
-import { allocArray } from "../dtype.ts";
+import { allocArray, itemSize } from "../dtype.ts";
 import { checkOptions, oneOf } from "../options.ts";
 import { checkProgress, type ProgressCallback } from "../progress.ts";
 
@@ -124,6 +124,7 @@ export function grad<A extends unknown[]>(
   opts: GradOptions = {},
 ): (...args: A) => Tensor & Tensor[] {
   checkFunction("grad", f);
+  checkOptions("grad", opts, ["argnums"]);
   const many = Array.isArray(opts.argnums);
   return ((...args: A) =>
     transformScope(() => {
@@ -148,6 +149,7 @@ export function valueAndGrad<A extends unknown[]>(
   opts: GradOptions = {},
 ): (...args: A) => [Tensor, Tensor & Tensor[]] {
   checkFunction("valueAndGrad", f);
+  checkOptions("valueAndGrad", opts, ["argnums"]);
   const many = Array.isArray(opts.argnums);
   return ((...args: A) =>
     transformScope(() => {
@@ -328,20 +330,27 @@ export function hvp(f: (x: Tensor) => Tensor, x: Tensor, v: Tensor): Tensor {
   if (v.device !== x.device) {
     throw new Error(`hvp: v is on ${v.device.kind} but x is on ${x.device.kind}`);
   }
+  // no probes, no products (f is not called, as for a batch of none)
+  if (probes && v.shape[0] === 0) return zeros(v.shape, { dtype: x.dtype, device: x.device });
   return transformScope(() => jvp((y) => grad(f)(y), [x], [v])[1]);
 }
 
 /** Identity rows s … s+k−1 of an n×n identity, shaped [k, ...shape]. */
-function identityChunk(x: Tensor, s: number, k: number): Tensor {
+function identityChunk(op: string, x: Tensor, s: number, k: number): Tensor {
   const n = x.size;
   const a = allocArray(x.dtype, k * n);
   for (let i = 0; i < k; i++) a[i * n + s + i] = 1;
-  return fromHost("hessian", a, [k, ...x.shape], x.device);
+  return fromHost(op, a, [k, ...x.shape], x.device);
 }
 
-/** Probes per batched pass so a chunk's tangents stay near 2^24 elements. */
-function chunkSize(n: number): number {
-  return Math.max(1, Math.min(n, Math.floor(2 ** 24 / Math.max(1, n))));
+/**
+ * Probes per batched pass so a chunk's tangents stay near 2^24 elements, and within half
+ * the device's buffer limit (f's intermediates may be a little larger than x).
+ */
+function chunkSize(x: Tensor): number {
+  const n = Math.max(1, x.size);
+  const fit = Math.floor(x.device.backend.maxStorageBytes / (2 * n * itemSize(x.dtype)));
+  return Math.max(1, Math.min(n, Math.floor(2 ** 24 / n), fit));
 }
 
 /** Options of {@linkcode hessian}. */
@@ -398,16 +407,34 @@ function checkChunk(op: string, c: unknown): number | undefined {
   return c;
 }
 
+/** Throws before any work when a dense result of `shape` cannot be one tensor on `x`'s device. */
+function checkResultSize(op: string, x: Tensor, shape: readonly number[], advice: string): void {
+  const bytes = sizeOf(shape) * itemSize(x.dtype);
+  const limit = x.device.backend.maxStorageBytes;
+  if (bytes > limit) {
+    throw new RangeError(
+      `${op}: the result, ${fmtShape(shape)} ${x.dtype}, needs ${bytes} bytes, more than this ` +
+        `${x.device.kind} device's limit of ${limit} bytes per buffer; ${advice}`,
+    );
+  }
+}
+
 function hessianAt(f: (x: Tensor) => Tensor, x: Tensor, opts: HessianOptions): Tensor {
   checkFloatArg("hessian", x, "x");
+  checkResultSize(
+    "hessian",
+    x,
+    [...x.shape, ...x.shape],
+    "for a banded Hessian use bandedHessian, or take products with hvp",
+  );
   return transformScope(() => {
     const n = x.size;
     if (n === 0) return zeros([...x.shape, ...x.shape], { dtype: x.dtype, device: x.device });
-    const k = opts.chunkSize ?? chunkSize(n);
+    const k = opts.chunkSize ?? chunkSize(x);
     const parts: Tensor[] = [];
     for (let s = 0; s < n; s += k) {
       const kk = Math.min(k, n - s);
-      parts.push(hvp(f, x, identityChunk(x, s, kk)));
+      parts.push(hvp(f, x, identityChunk("hessian", x, s, kk)));
       opts.onProgress?.({ done: s + kk, total: n, unit: "Hessian columns" });
     }
     const h = parts.length === 1 ? parts[0] : concat(parts, 0);
@@ -462,6 +489,8 @@ export function jacobian(
   return at ? run(xOrOpts) : run;
 }
 
+const JACOBIAN_ADVICE = "take products with jvp or vjp instead";
+
 function jacobianAt(
   f: (x: Tensor) => Tensor,
   x: Tensor,
@@ -473,15 +502,18 @@ function jacobianAt(
   const n = x.size;
   if (mode === "fwd") {
     return transformScope(() => {
-      const k = chunk ?? chunkSize(n);
+      const k = chunk ?? chunkSize(x);
       const parts: Tensor[] = [];
       let yShape: readonly number[] = [];
       for (let s = 0; s < n || parts.length === 0; s += k) {
         const kk = Math.max(1, Math.min(k, n - s));
         const [y, t] = n === 0
           ? [checkOutput("jacobian", f(x), false), null]
-          : jvp(f, [x], [identityChunk(x, s, kk)]);
+          : jvp(f, [x], [identityChunk("jacobian", x, s, kk)]);
         yShape = y.shape;
+        if (parts.length === 0) {
+          checkResultSize("jacobian", x, [...yShape, ...x.shape], JACOBIAN_ADVICE);
+        }
         if (!t) return zeros([...yShape, ...x.shape], { dtype: x.dtype, device: x.device });
         parts.push(t);
         onProgress?.({ done: s + kk, total: n, unit: "Jacobian columns" });
@@ -493,6 +525,7 @@ function jacobianAt(
   }
   const [y, back] = vjp(f, x);
   try {
+    checkResultSize("jacobian", x, [...y.shape, ...x.shape], JACOBIAN_ADVICE);
     return transformScope(() => {
       const m = y.size;
       const rows: Tensor[] = [];

@@ -120,6 +120,10 @@ export interface Backend {
   readonly dtypes: readonly Dtype[];
   /** Largest tensor, in bytes, one storage may hold. */
   readonly maxStorageBytes: number;
+  /** Why the device was lost, or null while it works (the CPU never is). */
+  readonly lost: { reason: string; message: string } | null;
+  /** Throws an error naming `op`, the loss and its reason once the device is lost. */
+  alive(op: string): void;
 
   upload(data: TypedArray): Storage;
   /**
@@ -305,6 +309,8 @@ export interface Backend {
     b: number,
     lower: boolean,
   ): Storage;
+  /** Inclusive prefix sums along `axis` of x of `shape` (same shape out). */
+  cumsum(dtype: Dtype, x: Storage, shape: readonly number[], axis: number): Storage;
   /**
    * Symmetric eigen-decomposition (LAPACK syev's job, by cyclic Jacobi rotations) of each of
    * `batch` symmetric n×n matrices `a` [batch, n, n]. Returns [batch, n+1, n]: row 0 the

@@ -11,12 +11,14 @@ import { tidy } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
 import { hvp } from "../ad/transforms.ts";
 import { abs, mul } from "../ops/elementwise.ts";
-import { max } from "../ops/reduce.ts";
+import { max, sum } from "../ops/reduce.ts";
+import { zeros } from "../ops/creation.ts";
+import { itemSize } from "../dtype.ts";
 import { add } from "../ops/elementwise.ts";
 import { pad, reshape, slice, stack, transpose } from "../ops/movement.ts";
 import { combProbes } from "./probes.ts";
 import { describeValue } from "../ops/common.ts";
-import { checkOptions } from "../options.ts";
+import { boolOption, checkOptions } from "../options.ts";
 import { cachedHessianSparsity } from "./pattern.ts";
 import { cachedColoring } from "./coloring.ts";
 import { reverseCuthillMcKee } from "../linalg/ordering.ts";
@@ -308,6 +310,11 @@ export function bandedHessian(
   }
   checkOptions("bandedHessian", opts, ["bandwidth", "method", "layout", "symmetryCheck"]);
   const n = x.size;
+  if (n === 0) {
+    throw new RangeError(
+      `bandedHessian: x is empty (shape ${fmtShape(x.shape)}); nothing to recover`,
+    );
+  }
   const b = opts.bandwidth === undefined
     ? detectedBandwidth("bandedHessian", f, x)
     : checkBandwidth("bandedHessian", opts.bandwidth, n);
@@ -318,18 +325,39 @@ export function bandedHessian(
     );
   }
   const layout = checkLayout("bandedHessian", opts.layout ?? "upper");
-  if (opts.symmetryCheck && method !== "direct") {
+  const symmetryCheck = boolOption("bandedHessian", "symmetryCheck", opts.symmetryCheck, false);
+  if (symmetryCheck && method !== "direct") {
     throw new TypeError(
       "bandedHessian: symmetryCheck needs the direct method (each entry is recovered twice only there)",
     );
   }
   const upper = layout === "upper";
   const be = x.device.backend;
+  // more probes than columns would be empty: n probes are the identity
+  const period = Math.min(method === "direct" ? 2 * b + 1 : b + 1, n);
+  const item = itemSize(x.dtype);
+  const limit = be.maxStorageBytes;
+  if ((b + 1) * n * item > limit) {
+    throw new RangeError(
+      `bandedHessian: the band of n = ${n}, bandwidth ${b} needs ${(b + 1) * n * item} bytes ` +
+        `(${b + 1} × ${n} ${x.dtype}), more than this ${x.device.kind} device's limit of ` +
+        `${limit} bytes per buffer; use the CPU device, or split the problem`,
+    );
+  }
+  if (period * n * item > limit) {
+    // the products of all the probes at once would not fit one buffer: take them in chunks
+    if (method !== "direct" || opts.symmetryCheck) {
+      throw new RangeError(
+        `bandedHessian: ${period} products of n = ${n} need ${period * n * item} bytes, more ` +
+          `than this ${x.device.kind} device's limit of ${limit} bytes per buffer; only the ` +
+          `direct method without symmetryCheck takes them in chunks`,
+      );
+    }
+    return chunkedBand(f, x, b, period, layout, limit);
+  }
   const make = (s: ReturnType<typeof be.comb>) =>
     Tensor._fromStorage(s, [b + 1, n], x.dtype, x.device, [x]);
   const [data, sym] = tidy(() => {
-    // more probes than columns would be empty: n probes are the identity
-    const period = Math.min(method === "direct" ? 2 * b + 1 : b + 1, n);
     const probes = reshape(
       combProbes(n, period, { dtype: x.dtype as FloatDtype, device: x.device }),
       [
@@ -355,4 +383,41 @@ export function bandedHessian(
     return [band, max(abs(band.sub(other)))];
   });
   return new BandedMatrix(data, layout, sym);
+}
+
+/**
+ * The direct recovery with the probes taken `m` at a time, for products that do not fit one
+ * buffer together (n in the millions on WebGPU): lower row d at column j is
+ * (H v_k)[j + d] with k = j mod period, so each chunk adds, for every d, the sum over its
+ * probes of comb mask ⊙ (products shifted by d). Chunks hold half the buffer limit, leaving
+ * room for f's intermediates that are a little larger than x.
+ */
+function chunkedBand(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  b: number,
+  period: number,
+  layout: BandLayout,
+  limit: number,
+): BandedMatrix {
+  const n = x.size;
+  const m = Math.max(1, Math.floor(limit / (2 * n * itemSize(x.dtype))));
+  const o = { dtype: x.dtype as FloatDtype, device: x.device };
+  let rows: Tensor[] = Array.from({ length: b + 1 }, () => zeros([n], o));
+  for (let k0 = 0; k0 < period; k0 += m) {
+    const k1 = Math.min(period, k0 + m), c = k1 - k0;
+    const next = tidy(() => {
+      const mask = slice(combProbes(n, period, o), [k0, 0], [k1, n]);
+      const hv = reshape(hvp(f, x, reshape(mask, [c, ...x.shape])), [c, n]);
+      return rows.map((row, d) => {
+        const shifted = d === 0 ? hv : pad(slice(hv, [0, d], [c, n]), [[0, 0], [0, d]]);
+        return add(row, sum(mul(mask, shifted), 0));
+      });
+    });
+    for (const r of rows) r.dispose();
+    rows = next;
+  }
+  const data = tidy(() => stack(layout === "lower" ? rows : relayout(rows, "upper", n)));
+  for (const r of rows) r.dispose();
+  return new BandedMatrix(data, layout);
 }

@@ -9,9 +9,9 @@
  *   row get different colours, so J·V, with V's column c the indicator of colour c, holds
  *   each J[i][j] alone at (i, colour j). Needs at least `maxRowNonzeros` colours.
  * - Star colouring (Hessians; Gebremedhin, Manne & Pothen, "What color is your Jacobian?
- *   Graph coloring for computing derivatives", SIAM Review 47(4), 2005, Alg. 4.1 / §4.2):
- *   a distance-1 colouring in which every path on four vertices uses at least three
- *   colours. Then each H[i][j] appears alone in row i of the product of colour(j) or in row
+ *   Graph coloring for computing derivatives", SIAM Review 47(4), 2005, §4.2): a
+ *   distance-1 colouring in which every path on four vertices uses at least three
+ *   colours, found greedily by the two-coloured-star algorithm of GTMP 2007 (below). Then each H[i][j] appears alone in row i of the product of colour(j) or in row
  *   j of the product of colour(i), so it is read directly (no substitution). A dense row
  *   need not cost many colours: an arrowhead takes two.
  */
@@ -162,44 +162,98 @@ function firstFree(forbidden: Int32Array, stamp: number): number {
 }
 
 /**
- * Star colouring, GMP 2005 Alg. 4.1: colour v with the smallest colour not used by
- * (1) a neighbour w; (2) a vertex x two steps away through an uncoloured w; (3) a vertex x
- * two steps away through a coloured w where x has another neighbour y ≠ w with colour(y) =
- * colour(w) (giving v colour(x) would make v–w–x–y a two-coloured path).
+ * Star colouring by two-coloured stars (Gebremedhin, Tarafdar, Manne & Pothen, "New acyclic
+ * and star coloring algorithms with application to computing Hessians", SISC 29(3), 2007,
+ * Alg. 4.1), a refinement of GMP 2005 Alg. 4.1 that keeps track of the two-coloured stars
+ * already formed and so forbids only the colours that would close a two-coloured path on
+ * four vertices: for v and a coloured neighbour w,
+ * - Case 1: a second neighbour of v has colour(w): the colours around both are forbidden;
+ * - Case 2: a neighbour x of w is the hub of the two-coloured star holding the edge w–x:
+ *   colour(x) is forbidden (v–w–x–w' would be two-coloured).
+ * Each edge belongs to one star; a star of a single edge has no hub yet (−1).
  */
 function starColor(ptr: Int32Array, adj: Int32Array, order: Int32Array): Int32Array {
   const n = ptr.length - 1;
-  const color = new Int32Array(n).fill(-1);
-  let forbidden = new Int32Array(16).fill(-1);
-  const forbid = (c: number, v: number) => {
-    if (c >= forbidden.length) {
-      const f = new Int32Array(2 * c + 2).fill(-1);
-      f.set(forbidden);
-      forbidden = f;
+  // one id per undirected edge, shared by its two adjacency entries (rows are sorted)
+  const edge = new Int32Array(adj.length).fill(-1);
+  let ne = 0;
+  for (let v = 0; v < n; v++) {
+    for (let t = ptr[v]; t < ptr[v + 1]; t++) {
+      const w = adj[t];
+      if (w < v) continue;
+      let lo = ptr[w], hi = ptr[w + 1] - 1;
+      while (adj[lo] !== v) {
+        const mid = (lo + hi) >> 1;
+        if (adj[mid] < v) lo = mid + 1;
+        else hi = mid;
+      }
+      edge[t] = edge[lo] = ne++;
     }
-    forbidden[c] = v;
+  }
+  const color = new Int32Array(n).fill(-1);
+  const forbidden = new Int32Array(n + 1).fill(-1);
+  // per colour c: the first neighbour of the current vertex with colour c, and that edge
+  const firstV = new Int32Array(n + 1).fill(-1), firstW = new Int32Array(n + 1);
+  const firstE = new Int32Array(n + 1);
+  const treated = new Int32Array(n).fill(-1);
+  const star = new Int32Array(ne);
+  const hub: number[] = [];
+  /** Forbids the colours of w's neighbours for v. */
+  const treat = (v: number, w: number) => {
+    for (let s = ptr[w]; s < ptr[w + 1]; s++) if (color[adj[s]] >= 0) forbidden[color[adj[s]]] = v;
+    treated[w] = v;
   };
   for (const v of order) {
     for (let t = ptr[v]; t < ptr[v + 1]; t++) {
       const w = adj[t], cw = color[w];
-      if (cw >= 0) forbid(cw, v);
-      for (let s = ptr[w]; s < ptr[w + 1]; s++) {
-        const x = adj[s], cx = color[x];
-        if (x === v || cx < 0) continue;
-        if (cw < 0) {
-          forbid(cx, v);
-          continue;
-        }
-        for (let r = ptr[x]; r < ptr[x + 1]; r++) {
-          const y = adj[r];
-          if (y !== w && color[y] === cw) {
-            forbid(cx, v);
-            break;
-          }
+      if (cw < 0) continue;
+      forbidden[cw] = v;
+      if (firstV[cw] === v) {
+        // Case 1: v already has a neighbour q of colour cw
+        const q = firstW[cw];
+        if (treated[q] !== v) treat(v, q);
+        treat(v, w);
+      } else {
+        firstV[cw] = v;
+        firstW[cw] = w;
+        firstE[cw] = edge[t];
+        for (let s = ptr[w]; s < ptr[w + 1]; s++) {
+          const x = adj[s];
+          // Case 2: x is the hub of the star holding w–x
+          if (x !== v && color[x] >= 0 && hub[star[edge[s]]] === x) forbidden[color[x]] = v;
         }
       }
     }
-    color[v] = firstFree(forbidden, v);
+    let c = 0;
+    while (forbidden[c] === v) c++;
+    color[v] = c;
+    // the edges v–w join the stars they extend, or start new ones
+    for (let t = ptr[v]; t < ptr[v + 1]; t++) {
+      const w = adj[t], cw = color[w];
+      if (cw < 0) continue;
+      let joined = false;
+      for (let s = ptr[w]; s < ptr[w + 1]; s++) {
+        const x = adj[s];
+        if (x !== v && color[x] === c) {
+          // v–w–x two-coloured: w is the hub of the star holding w–x
+          const id = star[edge[s]];
+          hub[id] = w;
+          star[edge[t]] = id;
+          joined = true;
+          break;
+        }
+      }
+      if (joined) continue;
+      if (firstV[cw] === v && firstW[cw] !== w) {
+        // v has two neighbours of colour cw: v is the hub of their star
+        const id = star[firstE[cw]];
+        hub[id] = v;
+        star[edge[t]] = id;
+      } else {
+        star[edge[t]] = hub.length;
+        hub.push(-1);
+      }
+    }
   }
   return color;
 }
@@ -275,9 +329,9 @@ function recoveryPlan(
 /**
  * Colours a pattern: `"star"` for a symmetric Hessian (the pattern must be square and
  * symmetric), `"column"` for a Jacobian. The default order is largest-first (on 5-point
- * grids it gives 6 star colours where smallest-last gives 7; on bands and arrowheads the
- * two agree). The result (colours and recovery plan) is host data, reusable for every
- * matrix with this pattern.
+ * grids of 30 × 30 and more it gives 5 star colours where smallest-last gives 6; on bands
+ * and arrowheads the two agree). The result (colours and recovery plan) is host data,
+ * reusable for every matrix with this pattern.
  *
  * @example
  * ```ts

@@ -3,6 +3,7 @@ import type { Tensor } from "../tensor.ts";
 import { Tensor as TensorClass } from "../tensor.ts";
 import { hvp } from "../ad/transforms.ts";
 import { ownedCall, tidy } from "../memory.ts";
+import { checkOptions } from "../options.ts";
 import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
@@ -15,10 +16,10 @@ export interface InverseHvpOptions {
   method: "cg" | "neumann";
   /** λ ≥ 0 added to the Hessian's diagonal (default 0). */
   damping?: number;
-  /** CG: absolute residual tolerance (default 0). */
-  tol?: number;
-  /** CG: residual tolerance relative to ‖v‖ (default 1e-5). */
+  /** CG: residual tolerance relative to ‖v‖ (default 1e-5); see {@linkcode cg}. */
   rtol?: number;
+  /** CG: absolute residual tolerance (default 0); CG stops at ‖r‖ ≤ max(rtol·‖v‖, atol). */
+  atol?: number;
   /** CG: most iterations (default 10·n). */
   maxIter?: number;
   /** CG: read back every this many iterations (default 10). */
@@ -87,6 +88,17 @@ async function solveHvp(
   if (opts === null || typeof opts !== "object") {
     throw new TypeError(`${op}: options { method, … } are required`);
   }
+  checkOptions(op, opts, [
+    "method",
+    "damping",
+    "rtol",
+    "atol",
+    "maxIter",
+    "checkEvery",
+    "onNegativeCurvature",
+    "terms",
+    "scale",
+  ], { tol: 'there is no "tol": pass rtol (relative to ‖v‖) or atol (absolute), as for cg' });
   const damping = opts.damping ?? 0;
   if (typeof damping !== "number" || !(damping >= 0) || !Number.isFinite(damping)) {
     throw new RangeError(`${op}: damping must be a finite number ≥ 0, got ${String(damping)}`);
@@ -95,8 +107,8 @@ async function solveHvp(
     tidy(() => (damping === 0 ? hvp(f, x, u) : add(hvp(f, x, u), mul(u, damping))));
   if (opts.method === "cg") {
     const res = await cg(matvec, v, {
-      tol: opts.tol,
       rtol: opts.rtol,
+      atol: opts.atol,
       maxIter: opts.maxIter,
       checkEvery: opts.checkEvery,
       onNegativeCurvature: opts.onNegativeCurvature,

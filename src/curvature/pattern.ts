@@ -187,15 +187,28 @@ export class SparsityPattern {
     return false;
   }
 
-  /** The pattern with the diagonal added (square patterns). */
+  /** The pattern with the diagonal added (square patterns; the same pattern if it has it). */
   withDiagonal(): SparsityPattern {
     const [m, n] = this.shape;
-    const entries: [number, number][] = [];
+    const { rowPtr, colIdx } = this;
+    let missing = 0;
+    for (let i = 0; i < Math.min(m, n); i++) if (!this.has(i, i)) missing++;
+    if (missing === 0) return this;
+    const ptr = new Int32Array(m + 1), idx = new Int32Array(colIdx.length + missing);
+    let at = 0;
     for (let i = 0; i < m; i++) {
-      for (let k = this.rowPtr[i]; k < this.rowPtr[i + 1]; k++) entries.push([i, this.colIdx[k]]);
-      if (i < n) entries.push([i, i]);
+      let placed = i >= n || this.has(i, i);
+      for (let k = rowPtr[i]; k < rowPtr[i + 1]; k++) {
+        if (!placed && colIdx[k] > i) {
+          idx[at++] = i;
+          placed = true;
+        }
+        idx[at++] = colIdx[k];
+      }
+      if (!placed) idx[at++] = i;
+      ptr[i + 1] = at;
     }
-    return SparsityPattern.fromEntries(this.shape, entries);
+    return SparsityPattern._trusted(this.shape, ptr, idx);
   }
 
   /** The pattern as rows of 0/1 (for small patterns: printing, tests). */

@@ -2,6 +2,7 @@
  * Probe vectors for the curvature estimators: comb (periodic indicator) probes and the
  * Rademacher probes of Hutchinson's estimator.
  */
+import { checkOptions } from "../options.ts";
 import type { Device } from "../device.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { Tensor } from "../tensor.ts";
@@ -36,6 +37,7 @@ export interface CombProbeOptions {
  * ```
  */
 export function combProbes(n: number, period: number, opts: CombProbeOptions = {}): Tensor {
+  checkOptions("combProbes", opts, ["dtype", "device", "shape"]);
   if (!Number.isSafeInteger(n) || n < 1) {
     throw new RangeError(`combProbes: n must be a positive integer, got ${n}`);
   }
@@ -48,7 +50,7 @@ export function combProbes(n: number, period: number, opts: CombProbeOptions = {
   }
   const dtype = opts.dtype ?? "f32";
   if ((dtype as string) === "i32") throw new TypeError("combProbes: dtype must be f32 or f64");
-  const device = pickDevice(opts.device);
+  const device = pickDevice(opts.device, "combProbes");
   checkDeviceDtype("combProbes", device, dtype);
   const p = Tensor._fromStorage(device.backend.comb(dtype, n, period), [period, n], dtype, device);
   if (shape.length === 1) return p;

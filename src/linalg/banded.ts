@@ -20,6 +20,7 @@ import { fmtShape, sizeOf } from "../shape.ts";
 import { itemSize } from "../dtype.ts";
 
 import { BandedMatrix } from "../curvature/banded.ts";
+import { boolOption, checkOptions } from "../options.ts";
 
 /** Options of {@linkcode choleskyBanded} and {@linkcode solveBanded}. */
 export interface BandedOptions {
@@ -117,6 +118,9 @@ function unwrapBanded(
   ab: Tensor | BandedMatrix,
   opts: BandedOptions,
 ): [Tensor, BandedOptions] {
+  checkOptions(op, opts, ["lower"]);
+  // "no" or 0 must not silently mean lower: true
+  boolOption(op, "lower", opts?.lower, false);
   if (!(ab instanceof BandedMatrix)) return [ab, opts ?? {}];
   const lower = ab.layout === "lower";
   if (opts?.lower !== undefined && opts.lower !== lower) {
@@ -243,7 +247,12 @@ export function choleskyBanded(ab: Tensor | BandedMatrix, opts: BandedOptions = 
  *
  * A matrix that is not positive definite is an error naming the failing leading minor
  * (thrown here on the CPU; on WebGPU raised by every read of the result or of anything
- * computed from it).
+ * computed from it). On WebGPU a long system with one right-hand side is solved in
+ * partitions, in parallel along its rows (partitioned Cholesky: each block between
+ * boundary rows eliminated on its own, then the boundary rows' Schur complement; stable
+ * for SPD matrices, no pivoting needed); a failure there names the block (a principal
+ * submatrix that is not positive definite) or the boundary row where it was found, since
+ * the first failing leading minor would take a sequential pass.
  *
  * @example
  * ```ts
@@ -312,8 +321,11 @@ function checkLU(op: string, lu: unknown): [number, number] {
  * the band, so a derivative costs one more banded solve. The derivative assumes the
  * pivot order stays fixed, which holds almost everywhere.
  *
- * On WebGPU each system is factored by one invocation, step after step (partial pivoting
- * makes every step depend on the last); a batch of systems runs in parallel.
+ * On WebGPU each system is factored by one invocation, step after step, and a batch of
+ * systems runs in parallel. Partial pivoting makes every step depend on the last, and a
+ * partitioned LU (SPIKE) would have to factor each partition's block without pivoting
+ * across partitions, which breaks down when such a block is singular or ill-conditioned
+ * although A is not; so unlike `solveBanded` a single long system is not split.
  *
  * @example
  * ```ts

@@ -16,21 +16,41 @@ import {
   lessEqual,
   maximum,
   mul,
-  notEqual,
   sub,
   where,
 } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
-import { stack } from "../ops/movement.ts";
+import { concat, stack } from "../ops/movement.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
+import { checkOptions, oneOf } from "../options.ts";
 import { checkProgress, type ProgressCallback } from "../progress.ts";
+
+/** The option keys of {@linkcode cg}. */
+const CG_OPTIONS = [
+  "rtol",
+  "atol",
+  "maxIter",
+  "x0",
+  "preconditioner",
+  "checkEvery",
+  "onNegativeCurvature",
+  "onProgress",
+] as const;
+
+function disposeAll(...ts: Tensor[]): void {
+  for (const t of ts) t.dispose();
+}
 
 /** Options of {@linkcode cg}. */
 export interface CgOptions {
-  /** Absolute tolerance on the residual norm ‖b − Ax‖ (default 0). */
-  tol?: number;
-  /** Tolerance relative to ‖b‖ (default 1e-5, SciPy's); CG stops at ‖r‖ ≤ max(tol, rtol·‖b‖). */
+  /**
+   * Tolerance relative to ‖b‖ (default 1e-5, SciPy's): CG stops at ‖b − Ax‖ ≤
+   * max(rtol · ‖b‖, atol), SciPy's rule. (There is no `tol`: JAX's is relative, SciPy's old
+   * one absolute; say which you mean with `rtol` or `atol`.)
+   */
   rtol?: number;
+  /** Absolute tolerance on the residual norm ‖b − Ax‖ (default 0, SciPy's). */
+  atol?: number;
   /** Most iterations (matrix-vector products after the first), default 10·n (SciPy's). */
   maxIter?: number;
   /** Starting point (default zeros); not modified. */
@@ -56,7 +76,7 @@ export interface CgOptions {
 
 /** The result of {@linkcode cg}. */
 export interface CgResult {
-  /** The solution (or the last good iterate); the caller owns it. */
+  /** The solution (or the last good iterate, always finite); the caller owns it. */
   x: Tensor;
   /** CG steps taken (steps after convergence or a stop are not counted). */
   iterations: number;
@@ -64,13 +84,18 @@ export interface CgResult {
   matvecs: number;
   /** ‖r‖ of the recursively updated residual at the end. */
   residualNorm: number;
-  /** True when ‖r‖ ≤ max(tol, rtol·‖b‖). */
+  /** True when ‖r‖ ≤ max(rtol·‖b‖, atol). */
   converged: boolean;
-  /** True when a direction with pᵀAp ≤ 0 was met. */
+  /** True when a direction with pᵀAp < 0 (below rounding) was met. */
   negativeCurvature?: boolean;
   /** pᵀAp / pᵀp for the first such direction: an upper bound on A's smallest eigenvalue. */
   curvature?: number;
-  /** True when pᵀAp was not finite (a NaN or Inf from the matvec) or exactly 0 in "continue" mode. */
+  /**
+   * True when CG could not go on: pᵀAp not finite (a NaN or Inf from the matvec), an update
+   * that would leave x or r not finite, or pᵀAp zero to rounding (A singular along p, as when
+   * b lies outside the range of a singular positive semidefinite A). x is the last iterate
+   * before that step.
+   */
   breakdown?: boolean;
   /** What happened, in words. */
   message: string;
@@ -142,6 +167,8 @@ interface State {
   stopPAp: Tensor;
   /** "continue" mode: 1 once a step had pᵀAp < 0. */
   negSeen: Tensor;
+  /** The largest Rayleigh quotient pᵀAp / pᵀp met: a lower bound on ‖A‖₂, the scale of "zero". */
+  scale: Tensor;
 }
 
 function replace(old: State, next: Partial<State>): State {
@@ -150,10 +177,17 @@ function replace(old: State, next: Partial<State>): State {
   return next as State;
 }
 
+/** Relative size, against ‖A‖, below which |pᵀAp| / pᵀp counts as zero (A singular along p). */
+function zeroCurvature(dtype: string): number {
+  return 64 * (dtype === "f64" ? 2 ** -52 : 2 ** -23);
+}
+
 /**
  * Solves `A x = b` by (preconditioned) conjugate gradients for a symmetric positive
  * definite A given as a function `v ↦ Av` (a Hessian-vector product, a banded matvec, …).
- * `b` may have any shape; `matvec` maps that shape to itself.
+ * `b` may have any shape; `matvec` maps that shape to itself. It stops at ‖b − Ax‖ ≤
+ * max(`rtol` · ‖b‖, `atol`) (SciPy's rule and names; defaults 1e-5 and 0), after `maxIter`
+ * steps, when A shows it is not positive definite, or when CG breaks down.
  *
  * **Device-side scalars.** α = rᵀz / pᵀAp, β and the residual norms are 0-d tensors; no
  * iteration reads anything back. Every `checkEvery` iterations (default 10) one small tensor
@@ -162,15 +196,18 @@ function replace(old: State, next: Partial<State>): State {
  * matrix-vector products after it has converged: those steps are frozen (they leave x
  * unchanged and are not counted in `iterations`, only in `matvecs`).
  *
- * **Freezing and negative curvature.** Each iteration computes on the device the 0-d flag
- * `ok = active · (‖r‖² > thr²) · (0 < pᵀAp ≤ max finite)` and updates x, r and p through
- * `where(ok, new, old)`, then `active ← ok`. Once CG converges, meets a direction with
- * pᵀAp ≤ 0, or gets a non-finite pᵀAp (a NaN from the matvec), the iterate stops moving
- * for good, and the pᵀAp of the stopping step is kept (`where(live − ok, pᵀAp, kept)`). The
- * next check reads `active`, ‖r‖², the kept pᵀAp and pᵀp of the frozen direction, and
- * tells the three cases apart on the host. With negative curvature the result is the last
- * iterate before that direction, `negativeCurvature: true` and `curvature` = pᵀAp/pᵀp of
- * the offending direction: never a silently diverging x. A step costs one matvec, three
+ * **Freezing, negative curvature, breakdown.** Each iteration computes on the device the 0-d
+ * flag `ok` — still running, ‖r‖ above the target, pᵀAp finite and (in `"stop"` mode)
+ * positive beyond rounding, and the updated x and r finite — and moves x, r and p only
+ * through `where(ok, new, old)`; then `active ← ok`. Once CG converges or stops, the
+ * iterate stays where it was for good, and the pᵀAp of the stopping step is kept. The next
+ * check reads it back and tells the cases apart on the host: pᵀAp < 0 beyond rounding is
+ * negative curvature (result: the iterate before that direction, `negativeCurvature: true`,
+ * `curvature` = pᵀAp/pᵀp); |pᵀAp| at rounding level of ‖A‖ (estimated by the largest
+ * Rayleigh quotient met) means A is singular along p — as when b lies outside the range of
+ * a singular positive semidefinite A — and is a breakdown, as is a non-finite pᵀAp or
+ * update: `breakdown: true`, x the last finite iterate. NaN or Infinity in `b` or `x0` is an
+ * error naming them (found at the first read-back). A step costs one matvec, four
  * reductions and about twenty elementwise ops (most of them on 0-d tensors).
  *
  * Memory: each iteration runs in a `tidy` scope and frees the previous state, so only x
@@ -201,16 +238,22 @@ async function cgRun(
 ): Promise<CgResult> {
   const op = "cg";
   checkRhs(op, matvec, b);
-  const tol = nonNegative(op, "tol", opts.tol, 0);
+  checkOptions(op, opts, CG_OPTIONS, {
+    tol: "cg has no \"tol\" (JAX's is relative, SciPy's old one absolute): pass rtol (relative " +
+      "to ‖b‖) or atol (absolute), or both: CG stops at ‖r‖ ≤ max(rtol·‖b‖, atol)",
+  });
+  const atol = nonNegative(op, "atol", opts.atol, 0);
   const rtol = nonNegative(op, "rtol", opts.rtol, 1e-5);
   const maxIter = count(op, "maxIter", opts.maxIter, 10 * b.size, 0);
   const checkEvery = count(op, "checkEvery", opts.checkEvery, 10, 1);
-  const mode = opts.onNegativeCurvature ?? "stop";
-  if (mode !== "stop" && mode !== "continue") {
-    throw new TypeError(
-      `${op}: onNegativeCurvature must be "stop" or "continue", got ${JSON.stringify(mode)}`,
-    );
-  }
+  const mode = oneOf(
+    op,
+    "onNegativeCurvature",
+    opts.onNegativeCurvature,
+    ["stop", "continue"],
+    "stop",
+  );
+  const onProgress = checkProgress(op, opts.onProgress);
   const x0 = opts.x0;
   if (x0 !== undefined) {
     if (!(x0 instanceof TensorClass)) {
@@ -223,16 +266,23 @@ async function cgRun(
       );
     }
   }
-  const onProgress = checkProgress(op, opts.onProgress);
   const M = opts.preconditioner;
   if (M !== undefined && typeof M !== "function") {
     throw new TypeError(`${op}: preconditioner must be a function r ↦ M⁻¹r`);
   }
   const fmax = finiteMax(b.dtype);
+  const zero = zeroCurvature(b.dtype);
   const A = (v: Tensor) => checkMatvec(op, "matvec", matvec(v), b);
   const prec = (r: Tensor) => (M ? checkMatvec(op, "preconditioner", M(r), b) : r);
 
-  const thr2 = tidy(() => maximum(mul(dotAll(b, b), rtol * rtol), tol * tol));
+  // ‖b‖² and ‖x0‖² go out with the first check, where NaN/Inf in the inputs is named
+  const [thr2, inputs] = tidy(() => {
+    const bb = dotAll(b, b);
+    return [
+      maximum(mul(bb, rtol * rtol), atol * atol),
+      stack([bb, x0 ? dotAll(x0, x0) : mul(bb, 0)]),
+    ];
+  });
   let st: State = tidy(() => {
     const scalar = (v: number) => full([], v, { dtype: b.dtype, device: b.device });
     const x = x0 ? mul(x0, 1) : zeros(b.shape, { dtype: b.dtype, device: b.device });
@@ -249,24 +299,41 @@ async function cgRun(
       iters: scalar(0),
       stopPAp: scalar(0),
       negSeen: scalar(0),
+      scale: scalar(0),
     };
   });
   let loops = 0;
-  let flags: Float64Array | Float32Array | null = null;
+  let flags: number[] = [];
   try {
-    while (true) {
+    for (let first = true;; first = false) {
       const todo = Math.min(checkEvery, maxIter - loops);
       for (let i = 0; i < todo; i++) {
         st = replace(st, tidy(() => step(st)));
         loops++;
       }
       const probe = tidy(() =>
-        stack([st.active, st.rr, thr2, st.iters, st.stopPAp, dotAll(st.p, st.p), st.negSeen])
+        concat([
+          stack([
+            st.active,
+            st.rr,
+            thr2,
+            st.iters,
+            st.stopPAp,
+            dotAll(st.p, st.p),
+            st.negSeen,
+            st.scale,
+          ]),
+          ...(first ? [inputs] : []),
+        ], 0)
       );
       try {
-        flags = (await probe.data()) as Float64Array | Float32Array;
+        flags = Array.from(await probe.data());
       } finally {
         probe.dispose();
+      }
+      if (first) {
+        if (!Number.isFinite(flags[8])) throw new RangeError(`${op}: b contains NaN or Infinity`);
+        if (!Number.isFinite(flags[9])) throw new RangeError(`${op}: x0 contains NaN or Infinity`);
       }
       onProgress?.({
         done: loops,
@@ -278,18 +345,20 @@ async function cgRun(
     }
   } catch (e) {
     replace(st, {});
-    thr2.dispose();
+    disposeAll(thr2, inputs);
     throw e;
   }
   const x = st.x;
   replace(st, { x });
-  thr2.dispose();
-  const [active, rr, t2, iters, stopPAp, pp, negSeen] = flags;
+  disposeAll(thr2, inputs);
+  const [active, rr, t2, iters, stopPAp, pp, negSeen, scale] = flags;
   // Stopped with ‖r‖ still above the threshold: the stopping step's pᵀAp says why.
   const stopped = active === 0 && !(rr <= t2);
-  const neg = mode === "stop" ? stopped && stopPAp <= 0 : negSeen !== 0;
-  const bad = stopped && !(mode === "stop" && stopPAp <= 0);
   const curv = stopPAp / pp; // the frozen p is the direction that stopped CG
+  const singular = stopped && Number.isFinite(curv) && Math.abs(curv) <= zero * scale;
+  const negStop = stopped && mode === "stop" && !singular && curv < 0;
+  const neg = mode === "stop" ? negStop : negSeen !== 0;
+  const bad = stopped && !negStop;
   const residualNorm = Math.sqrt(rr);
   const converged = !stopped && rr <= t2;
   const res: CgResult = {
@@ -302,14 +371,18 @@ async function cgRun(
   };
   const fmt = (v: number) => v.toExponential(3);
   if (neg) res.negativeCurvature = true;
-  if (neg && mode === "stop") res.curvature = curv;
+  if (negStop) res.curvature = curv;
   if (bad) {
     res.breakdown = true;
-    res.message = `breakdown: pᵀAp was not finite (or exactly 0) at iteration ${iters + 1}; ` +
-      `check the matvec for NaN/Inf. x is the last finite iterate.`;
-  } else if (neg && mode === "stop") {
+    res.message = singular
+      ? `breakdown: A is singular along the search direction at iteration ${iters + 1} ` +
+        `(pᵀAp/pᵀp = ${fmt(curv)}, zero to rounding against ‖A‖ ≥ ${fmt(scale)}); b is ` +
+        `probably outside A's range. x is the last iterate before that direction.`
+      : `breakdown: pᵀAp or the update was not finite at iteration ${iters + 1}; check the ` +
+        `matvec for NaN/Inf. x is the last finite iterate.`;
+  } else if (negStop) {
     res.message =
-      `negative curvature: pᵀAp ≤ 0 at iteration ${iters + 1} (pᵀAp/pᵀp = ${
+      `negative curvature: pᵀAp < 0 at iteration ${iters + 1} (pᵀAp/pᵀp = ${
         fmt(curv)
       }), so A is not positive definite; x is the iterate before that direction. ` +
       `Add damping (A + λI with λ > ${fmt(-curv)}) or pass onNegativeCurvature: "continue".`;
@@ -331,28 +404,37 @@ async function cgRun(
   function step(s: State): State {
     const Ap = A(s.p);
     const pAp = dotAll(s.p, Ap);
+    const pp = dotAll(s.p, s.p);
     const live = mul(s.active, greater(s.rr, thr2));
-    // "stop": 0 < pᵀAp ≤ max (false for NaN); "continue": pᵀAp ≠ 0 and finite
+    // |pᵀAp| at rounding level of ‖A‖ pᵀp (‖A‖ ≥ the largest Rayleigh quotient so far): zero
+    const tiny = mul(mul(maximum(s.scale, div(abs(pAp), pp)), pp), zero);
+    // "stop": pᵀAp > tiny and ≤ max (false for NaN); "continue": |pᵀAp| > tiny and finite
     const usable = mode === "stop"
-      ? mul(greater(pAp, 0), lessEqual(pAp, fmax))
-      : mul(notEqual(pAp, 0), lessEqual(abs(pAp), fmax));
-    const ok = mul(live, usable);
+      ? mul(greater(pAp, tiny), lessEqual(pAp, fmax))
+      : mul(greater(abs(pAp), tiny), lessEqual(abs(pAp), fmax));
     const alpha = div(s.rz, pAp); // used only where ok
-    const x = where(ok, add(s.x, mul(alpha, s.p)), s.x);
-    const r = where(ok, sub(s.r, mul(alpha, Ap)), s.r);
-    const z = prec(r);
-    const rz = dotAll(r, z); // unchanged (recomputed from the same r) when frozen
-    const p = where(ok, add(z, mul(div(rz, s.rz), s.p)), s.p);
+    const xn = add(s.x, mul(alpha, s.p));
+    const rn = sub(s.r, mul(alpha, Ap));
+    const z = prec(rn);
+    const rzn = dotAll(rn, z);
+    // the update stays finite: x and r (their squared norms, one more reduction for x)
+    const finite = mul(lessEqual(abs(rzn), fmax), lessEqual(dotAll(xn, xn), fmax));
+    const ok = mul(mul(live, usable), finite);
+    const x = where(ok, xn, s.x);
+    const r = where(ok, rn, s.r);
+    const rz = where(ok, rzn, s.rz);
+    const p = where(ok, add(z, mul(div(rzn, s.rz), s.p)), s.p);
     return {
       x,
       r,
       p,
       rz,
-      rr: M ? dotAll(r, r) : rz,
+      rr: M ? where(ok, dotAll(rn, rn), s.rr) : rz,
       active: ok,
       iters: add(s.iters, ok),
       stopPAp: where(sub(live, ok), pAp, s.stopPAp),
       negSeen: mode === "stop" ? s.negSeen : maximum(s.negSeen, mul(ok, less(pAp, 0))),
+      scale: where(live, maximum(s.scale, div(pAp, pp)), s.scale),
     };
   }
 }

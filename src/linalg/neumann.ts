@@ -4,6 +4,7 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { ownedCall, tidy } from "../memory.ts";
+import { checkOptions } from "../options.ts";
 import { full } from "../ops/creation.ts";
 import { add, lessEqual, mul, sqrt, sub, where } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
@@ -152,6 +153,7 @@ function series(
   if (opts === null || typeof opts !== "object") {
     throw new TypeError(`${op}: options { terms, scale } are required`);
   }
+  checkOptions(op, opts, ["terms", "scale", "growth"]);
   const { terms, scale } = opts;
   const growth = opts.growth ?? 10;
   if (typeof terms !== "number" || !Number.isSafeInteger(terms) || terms < 1) {

@@ -3,6 +3,7 @@
  * multilayer perceptron `mlp`, all written in the library's differentiable ops, so every
  * transform (grad, hvp, hessian, jvp, …) goes through them.
  */
+import { checkOptions } from "../options.ts";
 import { add, greater, sigmoid, tanh, where } from "../ops/elementwise.ts";
 import { matmul } from "../ops/matmul.ts";
 import { uniform } from "../ops/creation.ts";
@@ -142,6 +143,7 @@ export function mlp(
   const shapes: number[][] = [];
   for (let l = 0; l + 1 < sizes.length; l++) shapes.push([sizes[l], sizes[l + 1]], [sizes[l + 1]]);
   const numParams = shapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
+  checkOptions("mlp", opts, ["seed", "dtype", "device"]);
   const seed = opts.seed ?? 0;
   const params = tidy(() =>
     flattenParams(shapes.map((sh, k) => {

@@ -4,7 +4,7 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { logSoftmax } from "../ops/special.ts";
-import { mul, neg, square, sub } from "../ops/elementwise.ts";
+import { equal, mul, neg, square, sub, where } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
 import { tidy } from "../memory.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
@@ -48,5 +48,9 @@ export function softmaxCrossEntropy(logits: Tensor, targets: Tensor): Tensor {
       } and ${fmtShape(targets.shape)}`,
     );
   }
-  return tidy(() => neg(sum(mul(targets, logSoftmax(logits, 1))).div(logits.shape[0])));
+  // a target of 0 ignores its logit, even a masked one (log softmax −∞: 0 · −∞ would be NaN)
+  return tidy(() => {
+    const logp = where(equal(targets, 0), 0, logSoftmax(logits, 1));
+    return neg(sum(mul(targets, logp)).div(logits.shape[0]));
+  });
 }

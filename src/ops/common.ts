@@ -1,12 +1,12 @@
 /** Helpers shared by the op functions: turning numbers into tensors, operand checks. */
 import type { Dtype } from "../dtype.ts";
-import type { Device } from "../device.ts";
-import { getDefaultDevice } from "../device.ts";
+import { Device, getDefaultDevice } from "../device.ts";
 import { Tensor, type TensorLike } from "../tensor.ts";
 import { fmtShape } from "../shape.ts";
 import { countBytes, countTensor, keep } from "../memory.ts";
 
-const constCache = new Map<string, Tensor>();
+/** Per Device object, not per kind: two WebGPU devices (tunings, a replaced lost device) share nothing. */
+const constCaches = new WeakMap<Device, Map<string, Tensor>>();
 const CONST_CACHE_MAX = 4096;
 const hostValues = new WeakMap<Tensor, number>();
 
@@ -24,7 +24,9 @@ export function hostScalar(t: Tensor): number | undefined {
  * pinned (never freed, never counted), so they cost one upload, not one per use.
  */
 export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
-  const key = `${device.kind}|${dtype}|${Object.is(value, -0) ? "-0" : value}`;
+  let constCache = constCaches.get(device);
+  if (!constCache) constCaches.set(device, constCache = new Map());
+  const key = `${dtype}|${Object.is(value, -0) ? "-0" : value}`;
   let t = constCache.get(key);
   if (t && !t.disposed) return t;
   const arr = dtype === "f64"
@@ -117,7 +119,14 @@ export function checkFloat(op: string, x: Tensor): void {
   }
 }
 
-/** The device from options, else the default device. */
-export function pickDevice(d: Device | undefined): Device {
-  return d ?? getDefaultDevice();
+/** The device from options (checked), else the default device. */
+export function pickDevice(d: Device | undefined, op = "device option"): Device {
+  if (d === undefined) return getDefaultDevice();
+  if (!(d instanceof Device)) {
+    throw new TypeError(
+      `${op}: device must be a Device from device(), got ${describeValue(d)}` +
+        (typeof d === "string" ? ` (use await device({ backend: ${JSON.stringify(d)} }))` : ""),
+    );
+  }
+  return d;
 }

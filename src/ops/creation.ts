@@ -4,7 +4,8 @@ import type { Device } from "../device.ts";
 import { CpuBackend } from "../backend/cpu/cpu.ts";
 import { Tensor } from "../tensor.ts";
 import { checkShape, fmtShape, sizeOf } from "../shape.ts";
-import { pickDevice } from "./common.ts";
+import { describeValue, pickDevice } from "./common.ts";
+import { checkOptions } from "../options.ts";
 import type { RandomDist } from "../backend/backend.ts";
 
 /** Options of the creation functions. */
@@ -26,6 +27,7 @@ export type NestedArray = number | readonly NestedArray[];
 
 /** @internal Throws unless `device` can hold `dtype` (WebGPU has no f64). */
 export function checkDeviceDtype(op: string, device: Device, dtype: Dtype): void {
+  device.backend.alive(op);
   if (!device.backend.dtypes.includes(dtype)) {
     if (dtype === "f64" && device.kind === "webgpu") {
       throw new TypeError(
@@ -73,7 +75,13 @@ function inferShape(data: NestedArray): number[] {
   return shape;
 }
 
-function flatten(op: string, data: NestedArray, shape: readonly number[], out: TypedArray): void {
+function flatten(
+  op: string,
+  data: NestedArray,
+  shape: readonly number[],
+  out: TypedArray,
+  check: (v: number, at: number) => void,
+): void {
   let at = 0;
   const walk = (v: NestedArray, dim: number, path: number[]) => {
     if (dim === shape.length) {
@@ -84,6 +92,7 @@ function flatten(op: string, data: NestedArray, shape: readonly number[], out: T
           }, expected a number (ragged nesting?)`,
         );
       }
+      check(v, at);
       out[at++] = v;
       return;
     }
@@ -113,24 +122,27 @@ function flatten(op: string, data: NestedArray, shape: readonly number[], out: T
  * ```
  */
 export function tensor(data: NestedArray | TypedArray, opts: TensorOptions = {}): Tensor {
-  const device = pickDevice(opts.device);
+  checkOptions("tensor", opts, ["shape", "dtype", "device"]);
+  const device = pickDevice(opts.device, "tensor");
   const given = dtypeOfArray(data);
   const dtype = opts.dtype !== undefined ? checkDtype("tensor", opts.dtype) : given ?? "f32";
+  const check = valueCheck("tensor", dtype);
   let arr: TypedArray;
   let shape: number[];
   if (given) {
     const src = data as TypedArray;
+    if (given !== dtype) src.forEach(check);
     arr = given === dtype ? src.slice() : allocArray(dtype, src.length);
     if (given !== dtype) arr.set(src);
     shape = opts.shape ? checkShape("tensor", opts.shape) : [src.length];
   } else if (typeof data === "number" || Array.isArray(data)) {
     const nested = inferShape(data as NestedArray);
     arr = allocArray(dtype, sizeOf(nested));
-    flatten("tensor", data as NestedArray, nested, arr);
+    flatten("tensor", data as NestedArray, nested, arr, check);
     shape = opts.shape ? checkShape("tensor", opts.shape) : nested;
   } else {
     throw new TypeError(
-      `tensor: expected numbers, nested arrays or a typed array, got ${typeof data}`,
+      `tensor: expected numbers, nested arrays or a typed array, got ${describeValue(data)}`,
     );
   }
   if (sizeOf(shape) !== arr.length) {
@@ -140,12 +152,39 @@ export function tensor(data: NestedArray | TypedArray, opts: TensorOptions = {})
       } entries)`,
     );
   }
-  if (dtype === "i32") {
-    for (const v of arr) {
-      if (!Number.isFinite(v)) throw new RangeError(`tensor: i32 values must be finite integers`);
-    }
-  }
   return fromHost("tensor", arr, shape, device);
+}
+
+/** Largest finite f32. */
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * A check of each value against the dtype it is converted to, run BEFORE the conversion:
+ * i32 takes integers in its range only (NaN would become 0, 1e10 wrap around), and f32
+ * refuses finite values beyond its range (they would become ±Infinity). NaN and ±Infinity
+ * given as such stay what they are in a float dtype.
+ */
+function valueCheck(op: string, dtype: Dtype): (v: number, at: number) => void {
+  if (dtype === "i32") {
+    return (v, at) => {
+      if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) {
+        throw new RangeError(
+          `${op}: i32 values must be integers in [-2^31, 2^31), got ${v} at index ${at}`,
+        );
+      }
+    };
+  }
+  if (dtype === "f32") {
+    return (v, at) => {
+      if (Number.isFinite(v) && Math.abs(v) > F32_MAX) {
+        throw new RangeError(
+          `${op}: ${v} at index ${at} is beyond the f32 range (±3.4e38) and would become ` +
+            `${v > 0 ? "" : "-"}Infinity; use dtype "f64" (CPU) or rescale`,
+        );
+      }
+    };
+  }
+  return () => {};
 }
 
 /** A tensor of `shape` filled with `value`. */
@@ -155,14 +194,16 @@ export function full(shape: readonly number[], value: number, opts: CreateOption
 
 /** `full` under the name of the function the user called, for its error messages. */
 function fill(op: string, shape: readonly number[], value: number, opts: CreateOptions): Tensor {
+  checkOptions(op, opts, ["dtype", "device"]);
   const s = checkShape(op, shape);
-  const device = pickDevice(opts.device);
+  const device = pickDevice(opts.device, op);
   const dtype = checkDtype(op, opts.dtype ?? "f32");
   checkDeviceDtype(op, device, dtype);
   checkSize(op, device, s, dtype);
   if (typeof value !== "number") {
     throw new TypeError(`${op}: value must be a number, got ${typeof value}`);
   }
+  valueCheck(op, dtype)(value, 0);
   return Tensor._fromStorage(device.backend.fill(dtype, sizeOf(s), value), s, dtype, device);
 }
 
@@ -193,8 +234,9 @@ export function arange(start: number, stop?: number, step = 1, opts: CreateOptio
     }
   }
   if (step === 0) throw new RangeError("arange: step must not be 0");
+  checkOptions("arange", opts, ["dtype", "device"]);
   const n = Math.max(0, Math.ceil((stop - start) / step));
-  const device = pickDevice(opts.device);
+  const device = pickDevice(opts.device, "arange");
   const dtype = checkDtype("arange", opts.dtype ?? "f32");
   checkDeviceDtype("arange", device, dtype);
   checkSize("arange", device, [n], dtype);
@@ -217,25 +259,54 @@ export function linspace(
   if (!Number.isFinite(start) || !Number.isFinite(stop)) {
     throw new RangeError("linspace: start and stop must be finite");
   }
+  checkOptions("linspace", opts, ["dtype", "device"]);
   const dtype = checkDtype("linspace", opts.dtype ?? "f32");
+  const device = pickDevice(opts.device, "linspace");
+  checkDeviceDtype("linspace", device, dtype);
+  checkSize("linspace", device, [num], dtype); // before the host array is allocated
   const a = allocArray(dtype, num);
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
   for (let i = 0; i < num; i++) a[i] = start + i * step;
   if (num > 1) a[num - 1] = stop;
-  return fromHost("linspace", a, [num], pickDevice(opts.device));
+  return fromHost("linspace", a, [num], device);
 }
 
-/** The `n × m` identity (ones on diagonal `k`). */
-export function eye(n: number, m: number = n, opts: CreateOptions & { k?: number } = {}): Tensor {
-  checkShape("eye", [n, m]);
+/** Options of {@linkcode eye}. */
+export interface EyeOptions extends CreateOptions {
+  /** The diagonal that holds the ones: 0 the main one, k > 0 above it, k < 0 below (an integer). */
+  k?: number;
+}
+
+/**
+ * The `n × m` identity (ones on diagonal `k`); `eye(n, opts)` is `eye(n, n, opts)`.
+ *
+ * @example
+ * ```ts
+ * import { eye } from "@curvature/curvature";
+ * console.log(await eye(2, { k: 1 }).toArray()); // [[0, 1], [0, 0]]
+ * ```
+ */
+export function eye(n: number, m?: number | EyeOptions, opts: EyeOptions = {}): Tensor {
+  if (typeof m === "object" && m !== null) [m, opts] = [undefined, m];
+  const cols = m ?? n;
+  checkOptions("eye", opts, ["dtype", "device", "k"]);
+  checkShape("eye", [n, cols]);
   const k = opts.k ?? 0;
+  if (!Number.isSafeInteger(k)) {
+    throw new RangeError(
+      `eye: k must be an integer (the diagonal's offset), got ${describeValue(k)}`,
+    );
+  }
   const dtype = checkDtype("eye", opts.dtype ?? "f32");
-  const a = allocArray(dtype, n * m);
+  const device = pickDevice(opts.device, "eye");
+  checkDeviceDtype("eye", device, dtype);
+  checkSize("eye", device, [n, cols], dtype); // before the host array is allocated
+  const a = allocArray(dtype, n * cols);
   for (let i = 0; i < n; i++) {
     const j = i + k;
-    if (j >= 0 && j < m) a[i * m + j] = 1;
+    if (j >= 0 && j < cols) a[i * cols + j] = 1;
   }
-  return fromHost("eye", a, [n, m], pickDevice(opts.device));
+  return fromHost("eye", a, [n, cols], device);
 }
 
 /** Options of the random creation functions. */
@@ -253,6 +324,7 @@ function randomTensor(
   opts: RandomOptions,
 ): Tensor {
   const s = checkShape(op, shape);
+  checkOptions(op, opts, ["seed", "offset", "dtype", "device"]);
   if (!opts || typeof opts.seed !== "number" || !Number.isSafeInteger(opts.seed) || opts.seed < 0) {
     throw new TypeError(`${op}: options.seed must be a non-negative integer, got ${opts?.seed}`);
   }
@@ -260,7 +332,7 @@ function randomTensor(
   if (!Number.isSafeInteger(offset) || offset < 0 || offset > 0xffffffff) {
     throw new RangeError(`${op}: offset must be an integer in [0, 2^32), got ${offset}`);
   }
-  const device = pickDevice(opts.device);
+  const device = pickDevice(opts.device, op);
   const dtype = checkDtype(op, opts.dtype ?? "f32");
   if (dtype === "i32") throw new TypeError(`${op}: dtype must be f32 or f64, got i32`);
   checkDeviceDtype(op, device, dtype);
@@ -276,7 +348,8 @@ function randomTensor(
 
 /**
  * Uniform draws in [0, 1) from Philox4x32-10 keyed by `seed`. f32 draws are bit-identical on
- * the CPU and WebGPU; f64 draws use 53 random bits.
+ * the CPU and WebGPU; f64 draws use 53 random bits, the f32 draw's 24 and 29 more (so the
+ * same seed gives the same numbers to within 2^-24).
  *
  * @example
  * ```ts
@@ -289,7 +362,19 @@ export function uniform(shape: readonly number[], opts: RandomOptions): Tensor {
   return randomTensor("uniform", "uniform", shape, opts);
 }
 
-/** Standard normal draws (Box–Muller on Philox words); the backends agree to f32 rounding. */
+/**
+ * Standard normal draws (Box–Muller on two 24-bit uniforms from Philox words). A seed gives
+ * the same draws in every dtype and on every backend: f64 is the unrounded value, CPU f32
+ * that value rounded, WebGPU f32 within 1e-6 of it (|z| < 5.8).
+ *
+ * @example
+ * ```ts
+ * import { normal } from "@curvature/curvature";
+ * const a = await normal([3], { seed: 1, dtype: "f32" }).data();
+ * const b = await normal([3], { seed: 1, dtype: "f64" }).data();
+ * console.log(a.every((v, i) => v === Math.fround(b[i]))); // true
+ * ```
+ */
 export function normal(shape: readonly number[], opts: RandomOptions): Tensor {
   return randomTensor("normal", "normal", shape, opts);
 }
@@ -305,7 +390,12 @@ export function rademacher(shape: readonly number[], opts: RandomOptions): Tenso
  * using it in CPU ops.
  */
 export function to(x: Tensor, device: Device): Tensor {
+  if (!(x instanceof Tensor)) {
+    throw new TypeError(`to: x must be a Tensor, got ${describeValue(x)}`);
+  }
   x._check("to");
+  if (device === undefined) throw new TypeError("to: the target device is required");
+  pickDevice(device, "to");
   const c = x._concrete();
   if (c.device === device) {
     return Tensor._fromStorage(

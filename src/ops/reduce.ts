@@ -10,7 +10,6 @@ import { fmtShape, normAxes, normAxis } from "../shape.ts";
 import { checkFloat, checkTensor } from "./common.ts";
 import { barrier, pad, reshape, same, slice, transpose } from "./movement.ts";
 import {
-  add,
   astype,
   div,
   equal,
@@ -208,9 +207,9 @@ export function prod(x: Tensor, axis?: number | readonly number[], keepdims = fa
 
 /**
  * Cumulative sum along `axis` (NumPy's `cumsum`; the flattened array when `axis` is
- * omitted). Computed by ⌈log₂ N⌉ shifted additions (Hillis–Steele): O(N log N) work in
- * log N fused passes, with the rounding error of a pairwise sum; linear, so its derivative
- * is itself (JVP) and the reversed cumulative sum (VJP).
+ * omitted). A primitive: one pass on the CPU (summed in f64), a blocked scan on WebGPU
+ * (chunk prefix sums, then offsets: pairwise-sum rounding); linear, so its derivative is
+ * itself (JVP) and the reversed cumulative sum (VJP).
  *
  * @example
  * ```ts
@@ -223,16 +222,8 @@ export function cumsum(x: Tensor, axis?: number): Tensor {
   checkFloat("cumsum", x);
   if (axis === undefined) return tidy(() => cumsum(reshape(x, [x.size]), 0));
   const a = normAxis("cumsum", axis, x.shape);
-  const n = x.shape[a];
-  if (n <= 1) return same("cumsum", x);
-  return tidy(() => {
-    let t = x;
-    for (let s = 1; s < n; s *= 2) {
-      const head = slice(t, t.shape.map(() => 0), t.shape.map((d, i) => (i === a ? n - s : d)));
-      t = barrier(add(t, pad(head, t.shape.map((_, i) => (i === a ? [s, 0] : [0, 0])))));
-    }
-    return t;
-  });
+  if (x.shape[a] <= 1) return same("cumsum", x);
+  return bind("cumsum", [x], { axis: a });
 }
 
 function argExtreme(

@@ -7,7 +7,10 @@
 import type { Tensor } from "../tensor.ts";
 import { bind } from "../ad/core.ts";
 import { tidy } from "../memory.ts";
-import { add, exp, log, mul, sub } from "./elementwise.ts";
+import { add, exp, log, maximum, minimum, mul, sub } from "./elementwise.ts";
+
+/** The largest finite f32. */
+const F32_MAX = 3.4028234663852886e38;
 import { max, sum } from "./reduce.ts";
 import { stopGradient } from "./elementwise.ts";
 import { normAxes } from "../shape.ts";
@@ -39,14 +42,24 @@ export function logcosh(x: Tensor): Tensor {
 
 /**
  * `log Σ e^x` over `axis` (all axes when omitted), shifted by the (gradient-free) maximum so
- * that nothing overflows; its gradient is the softmax.
+ * that nothing overflows; its gradient is the softmax. Infinite entries give the exact
+ * limits: all −∞ gives −∞, any +∞ gives +∞ (the shift is clamped to the finite range, so
+ * it never computes ∞ − ∞).
+ *
+ * @example
+ * ```ts
+ * import { logsumexp, tensor } from "@curvature/curvature";
+ * console.log(await logsumexp(tensor([0, Math.log(3)])).item()); // 1.386… (log 4)
+ * console.log(await logsumexp(tensor([-Infinity, -Infinity])).item()); // -Infinity
+ * ```
  */
 export function logsumexp(x: Tensor, axis?: number | number[], keepdims = false): Tensor {
   checkTensor("logsumexp", x);
   checkFloat("logsumexp", x);
   const axes = normAxes("logsumexp", axis, x.rank);
   return tidy(() => {
-    const m = stopGradient(max(x, axes, true));
+    const big = x.dtype === "f64" ? Number.MAX_VALUE : F32_MAX;
+    const m = stopGradient(minimum(maximum(max(x, axes, true), -big), big));
     const s = add(log(sum(exp(sub(x, m)), axes, true)), m);
     return keepdims ? s : reshape(s, x.shape.filter((_, i) => !axes.includes(i)));
   });

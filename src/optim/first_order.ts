@@ -7,7 +7,18 @@ import { add, div, mul, sqrt, square, sub } from "../ops/elementwise.ts";
 import { zeros } from "../ops/creation.ts";
 import { tidy } from "../memory.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
-import { disposeAll, norm, numOpt, readScalars } from "./objective.ts";
+import {
+  disposeAll,
+  epsOf,
+  loopOpts,
+  norm,
+  numOpt,
+  readScalars,
+  type Stop,
+  stopReason,
+  STOPS,
+} from "./objective.ts";
+import { checkStationary } from "./curvature_check.ts";
 
 /** @internal One optimiser of the shared loop. */
 export interface Loop {
@@ -19,7 +30,14 @@ export interface Loop {
   dispose(): void;
 }
 
-/** @internal The loop shared by the first-order methods and AdaHessian: one read-back (f, ‖g‖) per iteration. */
+/**
+ * @internal The loop shared by the first-order methods and AdaHessian: one read-back (f, ‖g‖,
+ * ‖x‖ and how far the last step moved x) per iteration. It stops with `converged: true` when
+ * ‖∇f‖ < `gtol` and 16 Lanczos steps on Hessian-vector products find no clearly negative
+ * curvature (a saddle is stepped off along it, or reported with status 4); at `maxIter`;
+ * when f or ∇f is not finite; and when a step leaves x unchanged to rounding (‖Δx‖ ≤
+ * ε ‖x‖: the learning rate is below the resolution of x).
+ */
 export async function run(
   name: string,
   prob: MinimizeProblem,
@@ -29,41 +47,58 @@ export async function run(
 ): Promise<MethodResult> {
   let x: Tensor | null = null;
   let k = 0, f = NaN, gnorm = NaN;
-  let message = "";
+  let stopped: Stop | null = null;
+  let g: Tensor | null = null;
+  let moved: Tensor | null = null;
   try {
-    const gtol = numOpt(name, "gtol", o.gtol, 1e-5, (v) => v >= 0, "a number ≥ 0");
-    const maxIter = numOpt(
-      name,
-      "maxIter",
-      o.maxIter,
-      1000,
-      (v) => Number.isSafeInteger(v) && v >= 0,
-      "an integer ≥ 0",
-    );
+    const { gtol, maxIter } = loopOpts(name, o);
+    const eps = epsOf(x0.dtype);
     x = tidy(() => add(x0, 0));
+    let t = 1; // the step counter the optimiser's state sees
     for (;;) {
-      const [fT, g, extra] = loop.evaluate(x, k + 1);
-      const gn = norm(g);
-      [f, gnorm] = await readScalars(fT, gn);
-      disposeAll(fT, gn);
+      const [fT, g1, extra] = loop.evaluate(x, t);
+      g = g1;
+      const gn = norm(g), xn = norm(x);
+      const dx = moved ?? xn;
+      let xnorm: number, step: number;
+      [f, gnorm, xnorm, step] = await readScalars(fT, gn, xn, dx);
+      disposeAll(fT, gn, xn, moved);
+      moved = null;
       if (!(await prob.report({ iteration: k, x, fun: f, gradNorm: gnorm }))) {
-        message = "stopped by onIteration";
-      } else if (gnorm < gtol) message = "converged: gradient norm below gtol";
-      else if (!Number.isFinite(f) || !Number.isFinite(gnorm)) {
-        message = `stopped: the objective or its gradient is not finite (f = ${f}, ‖g‖ = ${gnorm})`;
-      } else if (k >= maxIter) message = "stopped: maximum iterations reached";
-      if (message) {
-        disposeAll(g, extra);
+        stopped = STOPS.callback;
+      } else {
+        stopped = stopReason(f, gnorm, k, gtol, maxIter);
+        if (!stopped && k > 0 && step <= eps * xnorm) {
+          stopped = STOPS.noProgress("the step no longer changes x (lr below its rounding)");
+        }
+      }
+      if (stopped?.status === 0) {
+        stopped = null;
+        const c = await checkStationary(prob, x, f, g, xnorm);
+        if ("status" in c) stopped = c;
+        else {
+          disposeAll(x, g, c.g, extra);
+          x = c.x;
+          k++;
+          continue;
+        }
+      }
+      if (stopped) {
+        extra?.dispose();
         break;
       }
-      const next = loop.step(x, g, extra, k + 1);
+      const next = loop.step(x, g, extra, t);
+      const prev = x;
+      moved = tidy(() => norm(sub(next, prev)));
       disposeAll(x, g, extra);
+      g = null;
       x = next;
       k++;
+      t++;
     }
-    return { x, fun: f, gradNorm: gnorm, iterations: k, converged: gnorm < gtol, message };
+    return { x, fun: f, gradNorm: gnorm, iterations: k, ...stopped!, jac: g! };
   } catch (e) {
-    x?.dispose();
+    disposeAll(x, g, moved);
     throw e;
   } finally {
     loop.dispose();

@@ -5,6 +5,7 @@
  */
 import { Tensor } from "../tensor.ts";
 import { describeValue } from "../ops/common.ts";
+import { fmtShape } from "../shape.ts";
 import { Objective } from "./objective.ts";
 import { ownedCall } from "../memory.ts";
 import { newtonCg } from "./newton_cg.ts";
@@ -12,25 +13,83 @@ import { trustNcg } from "./trust_ncg.ts";
 import { adahessian } from "./adahessian.ts";
 import { adam, gradientDescent } from "./first_order.ts";
 import { newtonBanded } from "./newton_banded.ts";
+import { trustExact } from "./trust_exact.ts";
 import { newtonSparse } from "./newton_sparse.ts";
 import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
+import { checkOptions } from "../options.ts";
 
-const METHODS = new Map<string, MinimizeMethod>([
-  ["newton-cg", newtonCg],
-  ["trust-ncg", trustNcg],
-  ["adahessian", adahessian],
-  ["gradient-descent", gradientDescent],
-  ["adam", adam],
-  ["newton-banded", newtonBanded],
-  ["newton-sparse", newtonSparse],
-  ["ipm", ipm],
+/** A method and the options it takes beyond {@linkcode COMMON} (null: any known option). */
+interface MethodEntry {
+  impl: MinimizeMethod;
+  options: readonly string[] | null;
+}
+
+/** The options every method takes. */
+const COMMON = ["method", "gtol", "maxIter", "onIteration"] as const;
+const CG = ["maxCgIter", "cgCheckEvery"] as const;
+const TRUST = ["initialTrustRadius", "maxTrustRadius", "eta"] as const;
+const BAND = ["bandwidth", "bandMethod"] as const;
+const MOMENTS = ["lr", "beta1", "beta2", "eps"] as const;
+
+const METHODS = new Map<string, MethodEntry>([
+  ["newton-cg", { impl: newtonCg, options: [...CG, "c1"] }],
+  ["trust-ncg", { impl: trustNcg, options: [...CG, ...TRUST] }],
+  ["trust-exact", { impl: trustExact, options: [...BAND, ...TRUST] }],
+  ["newton-banded", { impl: newtonBanded, options: [...BAND, "c1"] }],
+  ["newton-sparse", {
+    impl: newtonSparse,
+    options: ["pattern", "sparseSolver", "maxCgIter", "c1"],
+  }],
+  [
+    "adahessian",
+    { impl: adahessian, options: [...MOMENTS, "hessianPower", "blockSize", "samples", "seed"] },
+  ],
+  ["gradient-descent", { impl: gradientDescent, options: ["lr"] }],
+  ["adam", { impl: adam, options: MOMENTS }],
+  ["ipm", { impl: ipm, options: ["constraints", "bounds", "bandwidth", "muInit", "barrier"] }],
 ]);
+
+/** Keys SciPy users pass that have no counterpart, with the advice to give. */
+const SCIPY_HINTS: Readonly<Record<string, string>> = {
+  tol: 'minimize has no "tol": use gtol (stop when the gradient norm falls below it)',
+  options: "pass the method's options in this object itself, e.g. { method, gtol, maxIter }",
+  jac: "derivatives come from automatic differentiation: there is no jac option",
+  hess: "Hessians come from automatic differentiation: there is no hess option",
+  hessp: "Hessian-vector products come from automatic differentiation: there is no hessp option",
+  disp: "pass onIteration to print progress",
+  initial_tr_radius: 'did you mean "initialTrustRadius"?',
+  max_tr_radius: 'did you mean "maxTrustRadius"?',
+};
+
+/** Every option some method takes. */
+function allOptions(): string[] {
+  const all = new Set<string>(COMMON);
+  for (const { options } of METHODS.values()) for (const k of options ?? []) all.add(k);
+  return [...all];
+}
+
+/** Rejects keys the method does not take, naming the methods that do take them. */
+function checkMethodOptions(method: string, entry: MethodEntry, options: object): void {
+  const known = entry.options === null ? allOptions() : [...COMMON, ...entry.options];
+  const hints: Record<string, string> = { ...SCIPY_HINTS };
+  for (const key of allOptions()) {
+    if (known.includes(key)) continue;
+    const owners = [...METHODS].filter(([, e]) => e.options?.includes(key)).map(([n]) => n);
+    hints[key] = `"${key}" is an option of ${owners.join(", ")}, not of "${method}"`;
+  }
+  checkOptions(`minimize (${method})`, options, known, hints);
+}
 
 /**
  * Adds (or replaces) a method of {@linkcode minimize} under `name`. The implementation gets
  * the counted problem (`valueAndGrad`, `hvp`, … and `report` for `onIteration`), the start
- * (which it must not dispose) and the options; `minimize` adds nfev / ngev / nhvp.
+ * (which it must not dispose) and the options; it returns the point, its value and gradient
+ * norm, the iterations and a `status` with its `message` (see `MinimizeResult.status`), and
+ * optionally the gradient as `jac` (else `minimize` computes it). `minimize` adds the
+ * counters, the SciPy aliases and `converged`. `opts.options` lists the option keys the
+ * method takes beyond `method`, `gtol`, `maxIter`, `onIteration` (default: any key some
+ * method takes).
  *
  * @example
  * ```ts
@@ -41,20 +100,32 @@ const METHODS = new Map<string, MinimizeMethod>([
  *   const fun = await f.item();
  *   f.dispose();
  *   g.dispose();
- *   return { x, fun, gradNorm: NaN, iterations: 1, converged: false, message: "one step" };
+ *   return { x, fun, gradNorm: NaN, iterations: 1, status: 1, message: "one step" };
  * });
  * const r = await minimize((x: Tensor) => x.square().sum(), tensor([2]), { method: "one-gradient-step" });
- * console.log(await r.x.toArray(), r.ngev); // [1] 1
+ * console.log(await r.x.toArray(), r.success, await r.jac.toArray()); // [1] false [2]
  * ```
  */
-export function registerMethod(name: string, impl: MinimizeMethod): void {
+export function registerMethod(
+  name: string,
+  impl: MinimizeMethod,
+  opts: { options?: readonly string[] } = {},
+): void {
   if (typeof name !== "string" || name.length === 0) {
     throw new TypeError("registerMethod: the name must be a non-empty string");
   }
   if (typeof impl !== "function") {
     throw new TypeError(`registerMethod: the implementation of "${name}" must be a function`);
   }
-  METHODS.set(name, impl);
+  checkOptions("registerMethod", opts, ["options"]);
+  const options = opts.options;
+  if (
+    options !== undefined &&
+    !(Array.isArray(options) && options.every((k) => typeof k === "string"))
+  ) {
+    throw new TypeError(`registerMethod: options must be an array of option names`);
+  }
+  METHODS.set(name, { impl, options: options ?? null });
 }
 
 /**
@@ -71,19 +142,24 @@ export function minimizeMethods(): string[] {
 }
 
 /**
- * Minimises a scalar function of a tensor. Methods:
+ * Minimises a scalar function of a tensor. Methods (each one's function documents how it
+ * stops and what `converged` guarantees there):
  *
- * - `"newton-cg"`: line-search Newton-CG (Nocedal & Wright Alg. 7.1): truncated CG on
- *   Hessian-vector products, SciPy's forcing `min(0.5, √‖g‖)‖g‖`, Armijo backtracking with
- *   a round-off allowance of 10 ε |f|.
+ * - `"trust-exact"` (SciPy's name): trust-region Newton with the subproblem solved exactly
+ *   (Moré–Sorensen) by banded Cholesky factorisations of H + λI: the band from comb probes
+ *   (`bandwidth`, detected unless given), or the dense Hessian (n ≤ 2000) when the pattern
+ *   is too wide for a band. Negative curvature and the hard case handled; the most robust
+ *   choice when the Hessian is banded or small.
+ * - `"newton-banded"`: line-search Newton on the banded Hessian (`bandwidth`, detected from
+ *   the Hessian's sparsity pattern unless given), τI added while it is not positive
+ *   definite (N&W Alg. 3.3), trust-region steps on the same band where the line search
+ *   stalls.
+ * - `"newton-cg"`: line-search Newton-CG (N&W Alg. 7.1): truncated CG on Hessian-vector
+ *   products, Armijo backtracking with a round-off allowance.
  * - `"trust-ncg"`: Steihaug–Toint CG in a trust region (N&W Alg. 7.2 and 4.1, SciPy's
- *   defaults: radius 1, at most 1000, η = 0.15).
+ *   constants).
  * - `"adahessian"`: Yao et al. (2021), Hutchinson diagonal from Rademacher probes, spatial
- *   averaging, Hessian power, bias-corrected moments (the formula is in the option docs).
- * - `"newton-banded"`: Newton steps from the banded Hessian (`bandedHessian`, comb probes)
- *   and the banded Cholesky solver, τI added while the band is not positive definite
- *   (N&W Alg. 3.3), Armijo backtracking with the round-off allowance; `bandwidth` is
- *   detected from the Hessian's sparsity pattern unless given.
+ *   averaging, Hessian power, bias-corrected moments (the formula is in its docs).
  * - `"newton-sparse"`: Newton steps from the sparse Hessian (`sparseHessian`: a detected
  *   pattern, a star colouring, one batched HVP pass per iteration), solved by banded
  *   Cholesky after a reverse Cuthill–McKee reordering or by Jacobi-preconditioned CG, with
@@ -93,11 +169,17 @@ export function minimizeMethods(): string[] {
  *   constrained problems); banded Newton systems with `bandwidth`, dense without.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
- * Each stops when ‖∇f‖ < `gtol` (converged), after `maxIter` iterations, or when asked by
- * `onIteration`. Scalars are read back only where the algorithm branches on them: about
- * once per iteration (plus the inner CG's termination checks, every `cgCheckEvery`
- * iterations). The start is not modified or disposed; the result's `x` belongs to the
- * caller.
+ * Every method stops with `converged: true` (`status` 0) only when ‖∇f‖ < `gtol` and no
+ * clearly negative curvature is found at x (a factorisation of the Hessian the method has,
+ * or 16 Lanczos steps on Hessian-vector products): a saddle is
+ * stepped off along its negative curvature, or reported with status 4 and `converged:
+ * false`. The other stops: `maxIter` (1), no further progress — f at its rounding floor, a
+ * stalled search — (2), f or ∇f not finite (3), `onIteration` returning false (99).
+ * Scalars are read back only where the algorithm branches on them: about once per
+ * iteration (plus the inner CG's termination checks). Options are checked: a key the
+ * method does not take is an error naming the right spelling or the methods that take it.
+ * The start is not modified or disposed; the result's `x` and `jac` belong to the caller.
+ * The result carries SciPy's names too (`nit`, `success`, `status`, `jac`, `njev`, `nhev`).
  *
  * @example
  * ```ts
@@ -107,8 +189,10 @@ export function minimizeMethods(): string[] {
  *   const [a, b] = [x.slice([0], [1]), x.slice([1], [2])];
  *   return b.sub(a.square()).square().mul(100).add(a.neg().add(1).square()).sum();
  * };
- * const r = await minimize(rosen, tensor([-1.2, 1], { dtype: "f64" }), { method: "trust-ncg", gtol: 1e-10 });
- * console.log(r.converged, await r.x.toArray()); // true [1, 1] (to ~1e-10)
+ * const r = await minimize(rosen, tensor([-1.2, 1], { dtype: "f64" }), { method: "trust-exact", gtol: 1e-10 });
+ * console.log(r.success, r.nit, await r.x.toArray()); // true 21 [1, 1] (to ~1e-10)
+ * r.x.dispose();
+ * r.jac.dispose();
  * ```
  */
 export async function minimize(
@@ -126,28 +210,72 @@ export async function minimize(
     throw new TypeError("minimize: x0 must be a floating-point tensor (f32 or f64), got i32");
   }
   x0._check("minimize");
+  if (x0.size === 0) {
+    throw new RangeError(
+      `minimize: x0 is empty (shape ${fmtShape(x0.shape)}); nothing to minimize`,
+    );
+  }
   if (!options || typeof options !== "object") {
     throw new TypeError(
       'minimize: options with a method are required, e.g. { method: "newton-cg" }',
     );
   }
-  const impl = METHODS.get(options.method);
-  if (!impl) {
+  const entry = METHODS.get(options.method);
+  if (!entry) {
     throw new RangeError(
       `minimize: unknown method ${JSON.stringify(options.method)}; known: ${
         [...METHODS.keys()].join(", ")
       }`,
     );
   }
+  checkMethodOptions(options.method, entry, options);
   if (options.onIteration !== undefined && typeof options.onIteration !== "function") {
     throw new TypeError("minimize: onIteration must be a function");
   }
   const problem = new Objective(f, options.onIteration);
   try {
     // a failure (f throws, a kernel fails) frees whatever the method had made
-    const r = await ownedCall((own) => impl(problem, own(x0), options));
-    return { nfev: problem.nfev, ngev: problem.ngev, nhvp: problem.nhvp, ...r };
+    const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
+    const drop = () => {
+      for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
+    };
+    if (!Number.isInteger(r?.status)) {
+      drop();
+      throw new TypeError(
+        `minimize: method "${options.method}" returned no integer status (0 means converged)`,
+      );
+    }
+    if (!r.jac) {
+      try {
+        const [fx, g] = problem.valueAndGrad(r.x);
+        fx.dispose();
+        r.jac = g;
+      } catch (e) {
+        drop();
+        throw e;
+      }
+    }
+    const jac = r.jac;
+    const converged = r.status === 0;
+    const [nfev, ngev, nhvp] = [
+      r.nfev ?? problem.nfev,
+      r.ngev ?? problem.ngev,
+      r.nhvp ?? problem.nhvp,
+    ];
+    return {
+      ...r,
+      jac,
+      nit: r.iterations,
+      nfev,
+      ngev,
+      njev: ngev,
+      nhvp,
+      nhev: nhvp,
+      converged,
+      success: converged,
+    };
   } finally {
+    // the compiled programs (and the constants they hold) end with the call
     problem.dispose();
   }
 }

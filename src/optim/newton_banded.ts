@@ -1,35 +1,27 @@
 /**
  * Newton's method with banded Hessians: each step takes the Hessian's band from 2b+1
  * batched comb-probe products (`bandedHessian`), solves H p = −g with the banded Cholesky
- * solver in O(n b²), and backtracks along p (Armijo with a round-off allowance). Where H
- * is not positive definite, τI is added and the factorisation retried with τ doubling
- * (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Alg. 3.3; see newton_loop.ts).
+ * solver in O(n b²), and searches along p; τI where H is not positive definite and
+ * trust-region steps on the same band where the line search stalls (see newton_loop.ts).
  */
 import type { Tensor } from "../tensor.ts";
-import { abs, add, neg } from "../ops/elementwise.ts";
-import { concat, gather, reshape, slice } from "../ops/movement.ts";
+import { abs, neg } from "../ops/elementwise.ts";
 import { max } from "../ops/reduce.ts";
+import { reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { type BandedMatrix, checkBandwidth, detectedBandwidth } from "../curvature/banded.ts";
-import { solveBanded } from "../linalg/banded.ts";
+import { takeRows } from "../curvature/sparse.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import { newtonLoop, type NewtonSystem } from "./newton_loop.ts";
-
-/** H + τI for a band in lower storage (row 0 is the diagonal). */
-function shifted(h: BandedMatrix, tau: number): Tensor {
-  return tidy(() => {
-    const d = h.data;
-    if (tau === 0) return add(d, 0);
-    const diag = add(slice(d, [0], [1]), tau);
-    return h.bandwidth === 0 ? diag : concat([diag, slice(d, [1], [h.bandwidth + 1])], 0);
-  });
-}
+import { BandModel } from "./band_model.ts";
+import { secondOrderOk } from "./trust_exact.ts";
 
 /**
  * @internal The Newton system of a band in lower storage (it takes ownership of `h`). With
  * `perm` (i32 tensors: new position k holds old index perm[k]; `inverse` undoes it), the
  * band is of the permuted matrix: g is permuted in and p permuted back, so the step is in
- * the caller's order.
+ * the caller's order. Without one, the band is also the system's `band` (trust-region
+ * steps and the second-order check).
  */
 export function bandedSystem(
   h: BandedMatrix,
@@ -37,17 +29,19 @@ export function bandedSystem(
   perm: { perm: Tensor; inverse: Tensor } | null = null,
 ): NewtonSystem {
   const n = h.n;
+  const model = new BandModel(h);
   return {
     solve: (g, tau) =>
       tidy(() => {
         const rhs = neg(reshape(g, [n]));
-        const p = solveBanded(shifted(h, tau), perm ? gather(rhs, perm.perm, 0) : rhs, {
-          lower: true,
-        });
-        return reshape(perm ? gather(p, perm.inverse, 0) : p, shape);
+        const p = model.solve(tau, perm ? takeRows(rhs, perm.perm) : rhs);
+        return reshape(perm ? takeRows(p, perm.inverse) : p, shape);
       }),
     diagMax: () => tidy(() => max(abs(slice(h.data, [0], [1])))),
-    dispose: () => h.dispose(),
+    band: perm ? undefined : model,
+    // positive definiteness does not depend on the order of the variables
+    semidefinite: () => secondOrderOk(model, h.data.dtype),
+    dispose: () => model.dispose(),
   };
 }
 
@@ -56,11 +50,13 @@ export function bandedSystem(
  * Hessian (see `bandedHessian`) and the banded Cholesky solver, with τI added while the
  * band is not positive definite (τ doubling from a small start or from an eighth of the
  * previous iteration's shift; τ = 0 is always tried first, so steps near the optimum are
- * pure Newton) and Armijo backtracking that accepts `f(x + t p) ≤ f + c₁ t gᵀp + 10 ε |f|`
- * (the allowance keeps quadratic convergence near the optimum, where the predicted
- * decrease falls below the rounding of f). Options: `bandwidth` (default: detected from
- * the Hessian's sparsity pattern, once per function and shape), `bandMethod`, `gtol`,
- * `maxIter`, `c1`, `onIteration` (reports `stepSize` and `shift`).
+ * pure Newton), a line search with the round-off allowance and one cubic extrapolation,
+ * and trust-region steps on the same band where the line search stalls, so it does not
+ * stall where plain line-search Newton does (how it stops and what `converged` means:
+ * see `newtonLoop`). Options: `bandwidth` (default: detected from the Hessian's sparsity
+ * pattern, once per function and shape), `bandMethod`, `gtol`, `maxIter` (default 100),
+ * `c1`, `onIteration` (reports `stepSize`, `shift`, and `trustRadius` after a
+ * trust-region step).
  */
 export function newtonBanded(
   prob: MinimizeProblem,
@@ -72,9 +68,11 @@ export function newtonBanded(
     ? detectedBandwidth(m, prob.f, x0)
     : checkBandwidth(m, o.bandwidth, x0.size);
   const method = o.bandMethod ?? "direct";
-  return newtonLoop("newton-banded", prob, x0, o, (x) =>
-    bandedSystem(
-      prob.bandedHessian(x, { bandwidth: b, layout: "lower", method }),
-      x.shape,
-    ));
+  return newtonLoop(
+    "newton-banded",
+    prob,
+    x0,
+    o,
+    (x) => bandedSystem(prob.bandedHessian(x, { bandwidth: b, layout: "lower", method }), x.shape),
+  );
 }

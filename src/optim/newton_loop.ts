@@ -2,12 +2,14 @@
  * The Newton iteration shared by the methods that solve with an assembled Hessian
  * (`"newton-banded"`, `"newton-sparse"`): each iteration asks the method for the linear
  * system at x, solves (H + τI) p = −g with τ raised while H is not positive definite
- * (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Alg. 3.3), and backtracks along p
- * (Armijo with a round-off allowance). Methods differ only in the system: how H is built
- * and how a shifted system is solved.
+ * (Nocedal & Wright, *Numerical Optimization*, 2nd ed., Alg. 3.3), and searches along p
+ * (`backtrack`: Armijo with a round-off allowance, one cubic extrapolation). Where the
+ * line search stalls, a banded system gives trust-region steps on the same band
+ * (Moré–Sorensen), which cannot stall on negative curvature. Methods differ only in the
+ * system: how H is built and how a shifted system is solved.
  */
 import type { Tensor } from "../tensor.ts";
-import { add, mul } from "../ops/elementwise.ts";
+import { add } from "../ops/elementwise.ts";
 import { tidy } from "../memory.ts";
 import type { IterationInfo, MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import {
@@ -17,9 +19,18 @@ import {
   norm,
   numOpt,
   readScalars,
+  type Stop,
   stopReason,
-  vdot,
+  STOPS,
 } from "./objective.ts";
+import { backtrack, type SearchFailure, type Trial } from "./line_search.ts";
+import { type BandModel, isNotSpd } from "./band_model.ts";
+import { checkStationary } from "./curvature_check.ts";
+import { trustStep } from "./trust_exact.ts";
+import { freshMemory } from "./trust_subproblem.ts";
+import { TrustRegion } from "./trust_region.ts";
+
+export { isNotSpd };
 
 /** The Hessian at one point, as a Newton step sees it. */
 export interface NewtonSystem {
@@ -31,48 +42,50 @@ export interface NewtonSystem {
   solve(g: Tensor, tau: number, gradNorm: number): Tensor | Promise<Tensor>;
   /** max |H_ii| as a 0-d tensor (read only when a shift is first needed). */
   diagMax(): Tensor;
+  /**
+   * The band of H in the caller's variable order, when the system is one: it gives the
+   * trust-region steps where the line search stalls.
+   */
+  band?: BandModel;
+  /**
+   * Whether H + δI factors, δ = `curvatureTolerance` · ‖H‖∞ (see `secondOrderOk`): the
+   * second-order check at the end, where the system has a factorisation (without one:
+   * Lanczos steps on Hessian-vector products).
+   */
+  semidefinite?: () => Promise<boolean>;
   /** Frees the system. */
   dispose(): void;
 }
 
-/** A factorisation failure (not positive definite), on either backend. */
-export function isNotSpd(e: unknown): boolean {
-  return e instanceof RangeError && /not positive definite/.test(e.message);
-}
+/** A point the search moved to, with the shift it used. */
+type Step = Trial & { tau: number };
 
-interface Step {
-  x: Tensor;
-  g: Tensor;
-  f: number;
-  gnorm: number;
-  t: number;
-  tau: number;
-}
+/** Backtracking halvings before the line search hands over to trust-region steps. */
+const MAX_HALVINGS = 5;
 
 /**
- * One Newton step from (x, f, g): the direction from (H + τI) p = −g, then backtracking.
- * The first trial's value, gradient norm and slope come back in ONE read-back, which is
- * also where a failed factorisation surfaces on WebGPU; a full step that is accepted (the
- * usual case near the optimum) costs one read-back per iteration.
+ * One Newton step from (x, f, g) along the solution of (H + τI) p = −g (see `backtrack`),
+ * or why the line search gave up. The first trial's read-back is also where a failed
+ * factorisation surfaces on WebGPU (on the CPU it fails at once); either grows τ. A full
+ * step that is accepted (the usual case near the optimum) costs one read-back.
  */
 async function newtonStep(
   prob: MinimizeProblem,
+  h: NewtonSystem,
   x: Tensor,
   f: number,
   g: Tensor,
-  gnormNow: number,
-  h: NewtonSystem,
+  gnorm: number,
   c1: number,
   tauHint: number,
-): Promise<Step | string> {
-  const allowance = 10 * epsOf(x.dtype) * Math.abs(f);
+  halvings: number,
+): Promise<Step | SearchFailure> {
   let tau = 0;
   // Alg. 3.3's τ₀ = β starts the doubling. N&W's β = 10⁻³ max |H_ii| is far too big where
   // one stiff term dominates the diagonal and the negative curvature is mild (the shift
-  // then turns Newton into damped gradient descent), so start tiny, or at half the last
-  // iteration's shift, which is usually close. The diagonal is read only once a shift is
-  // needed: a positive definite step costs no extra read-back.
-  // (The last shift, divided by 8, is where the doubling restarts in the next iteration.)
+  // then turns Newton into damped gradient descent), so start tiny, or at an eighth of the
+  // last iteration's shift, which is usually close. The diagonal is read only once a shift
+  // is needed: a positive definite step costs no extra read-back.
   const grow = async () => {
     if (tau === 0 && tauHint > 0) tau = tauHint / 8;
     else if (tau === 0) {
@@ -83,57 +96,76 @@ async function newtonStep(
     } else tau *= 2;
   };
   for (let attempt = 0; attempt < 60; attempt++) {
-    let p: Tensor;
+    let p: Tensor | null = null;
     try {
-      p = await h.solve(g, tau, gnormNow);
+      p = await h.solve(g, tau, gnorm);
+      const r = await backtrack(prob, x, f, g, p, c1, halvings, true);
+      return "fail" in r ? r : { ...r, tau };
     } catch (e) {
-      if (!isNotSpd(e)) throw e; // CPU: the factorisation fails at once
+      if (!isNotSpd(e)) throw e;
       await grow();
-      continue;
-    }
-    let t = 1;
-    for (let i = 0; i < 60; i++) {
-      const xt = tidy(() => add(x, mul(p, t)));
-      const [ft, gt] = prob.valueAndGrad(xt);
-      const gn = norm(gt);
-      const slopeT = vdot(g, p);
-      let fv: number, gnorm: number, slope: number;
-      try {
-        [fv, gnorm, slope] = await readScalars(ft, gn, slopeT);
-      } catch (e) {
-        disposeAll(ft, gn, slopeT, xt, gt, p);
-        if (!isNotSpd(e)) throw e; // WebGPU: the failure surfaces at this read-back
-        await grow();
-        p = null as unknown as Tensor;
-        break;
-      }
-      disposeAll(ft, gn, slopeT);
-      if (!(slope < 0)) {
-        disposeAll(xt, gt, p);
-        return "stopped: the Newton direction is not a descent direction (rounding at the optimum?)";
-      }
-      if (fv <= f + c1 * t * slope + allowance) {
-        p.dispose();
-        return { x: xt, g: gt, f: fv, gnorm, t, tau };
-      }
-      disposeAll(xt, gt);
-      t *= 0.5;
-    }
-    if (p) {
-      p.dispose();
-      return "stopped: the line search found no acceptable step";
+    } finally {
+      p?.dispose();
     }
   }
-  return "stopped: no shift τ made the Hessian positive definite";
+  return { fail: "the line search stalled", t: 1, pnorm: NaN };
+}
+
+/**
+ * Trust-region steps on the band from x until one is taken (see `trustStep`), the radius
+ * starting at `radius`; null when none lowers f.
+ */
+async function trustFallback(
+  method: string,
+  prob: MinimizeProblem,
+  band: BandModel,
+  x: Tensor,
+  f: number,
+  g: Tensor,
+  gnorm: number,
+  xnorm: number,
+  radius: number,
+): Promise<{ step: Step | null; radius: number; lambda: number }> {
+  const tr = new TrustRegion(method, { method }, epsOf(x.dtype));
+  tr.radius = radius;
+  const mem = freshMemory();
+  for (;;) {
+    const t = await trustStep(prob, band, x, f, g, gnorm, xnorm, tr, mem);
+    if (t.accept) {
+      const step = {
+        x: t.x!,
+        g: t.g!,
+        f: t.f,
+        gnorm: t.gnorm,
+        xnorm: t.xnorm,
+        t: 0,
+        tau: t.lambda,
+      };
+      return { step, radius: tr.radius, lambda: t.lambda };
+    }
+    if (t.stall || !(t.predicted > 0)) return { step: null, radius: tr.radius, lambda: t.lambda };
+  }
 }
 
 /**
  * Newton's method with `system(x)` giving the Hessian at x: τ = 0 is always tried first
  * (steps near the optimum are pure Newton), τ doubles from a small start or from an eighth
- * of the previous iteration's shift, and the Armijo test accepts `f(x + t p) ≤ f + c₁ t gᵀp
+ * of the previous iteration's shift, and the line search accepts `f(x + t p) ≤ f + c₁ t gᵀp
  * + 10 ε |f|` (the allowance keeps quadratic convergence near the optimum, where the
- * predicted decrease falls below the rounding of f). Reads `gtol`, `maxIter` (default
- * 100), `c1`; reports `stepSize`, `shift` and whatever `extra` adds to `onIteration`.
+ * predicted decrease falls below the rounding of f; there the decrease is measured from
+ * the slopes, see `decrease`), halving t at most 5 times; a full step still falling at its
+ * end gets one cubic extrapolation. When the direction is not a descent direction or the
+ * halvings run out, a banded system takes trust-region steps on the same band (radius
+ * starting at the shortest step tried); other systems stop there.
+ *
+ * It stops with `converged: true` when ‖∇f‖ < `gtol` AND the Hessian there is positive
+ * semidefinite: with a band, one more band and a Cholesky of H + δI (δ = √ε ‖H‖_∞ in f64,
+ * 10⁻³ ‖H‖_∞ in f32); otherwise 16 Lanczos steps on Hessian-vector products. At a stationary
+ * point with negative curvature it steps along it; when that fails it reports the saddle
+ * (status 4). It also stops at `maxIter` (default 100), when f or ∇f is not finite, and
+ * when a step is taken without lowering f or halving ‖∇f‖ (f at its rounding floor). Reads
+ * `gtol`, `maxIter`, `c1`; reports `stepSize` (0 for a trust-region step), `shift`,
+ * `trustRadius` after trust-region steps, and whatever `extra` adds to `onIteration`.
  */
 export async function newtonLoop(
   method: string,
@@ -146,52 +178,98 @@ export async function newtonLoop(
   const { gtol, maxIter } = loopOpts(method, o, 100);
   const c1 = numOpt(method, "c1", o.c1, 1e-4, (v) => v > 0 && v < 1, "in (0, 1)");
   let x = tidy(() => add(x0, 0));
-  const [fT, g0] = prob.valueAndGrad(x);
-  let g = g0;
-  const gn0 = norm(g);
-  let [f, gnorm] = await readScalars(fT, gn0);
-  disposeAll(fT, gn0);
-  let k = 0;
-  let tauHint = 0;
-  let message = "";
-  let stop = !(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm }));
-  while (!stop) {
-    message = stopReason(f, gnorm, k, gtol, maxIter);
-    if (message) break;
-    const h = system(x);
-    let step: Step | string;
-    try {
-      step = await newtonStep(prob, x, f, g, gnorm, h, c1, tauHint);
-    } finally {
-      h.dispose();
+  let g: Tensor | null = null;
+  let h: NewtonSystem | null = null;
+  try {
+    const [fT, g0] = prob.valueAndGrad(x);
+    g = g0;
+    const gn0 = norm(g), xn0 = norm(x);
+    let [f, gnorm, xnorm] = await readScalars(fT, gn0, xn0);
+    disposeAll(fT, gn0, xn0);
+    let k = 0;
+    let tauHint = 0;
+    let stopped: Stop | null = null;
+    let saddle = false; // ‖g‖ < gtol here, but the band shows negative curvature
+    if (!(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm }))) {
+      stopped = STOPS.callback;
     }
-    if (typeof step === "string") {
-      message = step;
-      break;
+    while (!stopped) {
+      const gk: Tensor = g;
+      let step: Step | null = null;
+      let radius: number | undefined;
+      if (gnorm < gtol && !saddle) {
+        h ??= system(x);
+        const ok = h.semidefinite ? await h.semidefinite() : null;
+        if (ok) {
+          stopped = STOPS.converged(true);
+          break;
+        }
+        if (ok === false && h.band) saddle = true; // trust-region steps on the band, below
+        else {
+          // no factorisation, or no band to step with: Lanczos finds the direction
+          const c = await checkStationary(prob, x, f, gk, xnorm);
+          if ("status" in c) {
+            stopped = c;
+            break;
+          }
+          step = { ...c, tau: 0 };
+        }
+      }
+      if (!step) {
+        stopped = stopReason(f, gnorm, k, saddle ? 0 : gtol, maxIter);
+        if (stopped) break;
+        h ??= system(x);
+        const ls: Step | SearchFailure | null = saddle
+          ? null
+          : await newtonStep(prob, h, x, f, gk, gnorm, c1, tauHint, h.band ? MAX_HALVINGS : 30);
+        if (ls && !("fail" in ls)) step = ls;
+        else if (h.band) {
+          const r0 = ls === null
+            ? Math.max(1, xnorm) // along negative curvature: the model is unbounded, start wide
+            : Number.isFinite(ls.pnorm) && ls.pnorm > 0
+            ? ls.t * ls.pnorm
+            : 1;
+          const fb = await trustFallback(method, prob, h.band, x, f, gk, gnorm, xnorm, r0);
+          step = fb.step;
+          radius = fb.radius;
+          if (!step) {
+            stopped = saddle
+              ? STOPS.saddle(-fb.lambda)
+              : STOPS.noProgress(`${ls?.fail}, and no trust-region step lowers f`);
+            break;
+          }
+        } else {
+          stopped = STOPS.noProgress(`${ls?.fail ?? "no step"}: no acceptable step`);
+          break;
+        }
+      }
+      if (!step) break; // unreachable: every branch above sets step or stops
+      // no progress: neither f lower nor ‖g‖ halved (a step taken through the allowance)
+      const stalled = !(step.f < f) && !(step.gnorm < 0.5 * gnorm);
+      if (step.f < f) saddle = false;
+      disposeAll(x, g, h);
+      h = null;
+      ({ x, g, f, gnorm, xnorm } = step);
+      tauHint = step.tau;
+      k++;
+      const info = {
+        ...extra(),
+        iteration: k,
+        x,
+        fun: f,
+        gradNorm: gnorm,
+        stepSize: step.t,
+        shift: step.tau,
+        ...(radius === undefined ? {} : { trustRadius: radius }),
+      };
+      if (!(await prob.report(info))) stopped = STOPS.callback;
+      else if (stalled && gnorm >= gtol) stopped = STOPS.floor;
     }
-    const stalled = !(step.f < f);
+    return { x, fun: f, gradNorm: gnorm, iterations: k, ...stopped!, jac: g! };
+  } catch (e) {
     disposeAll(x, g);
-    ({ x, g, f, gnorm } = step);
-    tauHint = step.tau;
-    k++;
-    const info = {
-      ...extra(),
-      iteration: k,
-      x,
-      fun: f,
-      gradNorm: gnorm,
-      stepSize: step.t,
-      shift: step.tau,
-    };
-    if (stalled && gnorm >= gtol) {
-      // accepted only through the round-off allowance: f is at its rounding floor
-      message = "stopped: no further decrease (f is at its rounding floor; gtol may be below it)";
-      await prob.report(info);
-      break;
-    }
-    stop = !(await prob.report(info));
-    if (stop) message = "stopped by onIteration";
+    throw e;
+  } finally {
+    h?.dispose();
   }
-  g.dispose();
-  return { x, fun: f, gradNorm: gnorm, iterations: k, converged: gnorm < gtol, message };
 }

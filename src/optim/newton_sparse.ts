@@ -8,16 +8,16 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { abs, add, div, mul, neg } from "../ops/elementwise.ts";
-import { gather, reshape } from "../ops/movement.ts";
+import { reshape } from "../ops/movement.ts";
 import { max } from "../ops/reduce.ts";
 import { tensor } from "../ops/creation.ts";
 import { tidy } from "../memory.ts";
 import { cg } from "../linalg/cg.ts";
-import { reverseCuthillMcKee } from "../linalg/ordering.ts";
+import { type Ordering, reverseCuthillMcKee } from "../linalg/ordering.ts";
 import { MAX_GPU_BANDWIDTH } from "../backend/webgpu/banded.ts";
 import { cachedHessianSparsity, SparsityPattern } from "../curvature/pattern.ts";
 import { cachedColoring } from "../curvature/coloring.ts";
-import { bandedFrom, type SparseMatrix } from "../curvature/sparse.ts";
+import { bandedFrom, type SparseMatrix, takeRows } from "../curvature/sparse.ts";
 import { describeValue } from "../ops/common.ts";
 import { oneOf } from "../options.ts";
 import { fmtShape } from "../shape.ts";
@@ -33,6 +33,14 @@ import { numOpt } from "./objective.ts";
 const BAND_WORK_IN_CG_ITERATIONS = 50;
 
 const withDiagonal = new WeakMap<SparsityPattern, SparsityPattern>();
+const orderings = new WeakMap<SparsityPattern, Ordering>();
+
+/** The reverse Cuthill–McKee ordering of a pattern, computed once per pattern. */
+function cachedOrdering(p: SparsityPattern): Ordering {
+  let o = orderings.get(p);
+  if (!o) orderings.set(p, o = reverseCuthillMcKee(p));
+  return o;
+}
 
 /**
  * The pattern newton-sparse works on: the Hessian's (given or detected), checked, with the
@@ -78,7 +86,7 @@ export async function newtonSparse(
   const n = x0.size;
   const pattern = workingPattern(m, prob, x0, o.pattern);
   const coloring = cachedColoring(pattern, "star", undefined);
-  const ordering = reverseCuthillMcKee(pattern);
+  const ordering = cachedOrdering(pattern);
   const b = ordering.bandwidth;
   const gpu = x0.device.kind === "webgpu";
   const bandFits = !gpu || b <= MAX_GPU_BANDWIDTH;
@@ -112,7 +120,7 @@ export async function newtonSparse(
   const perm = solver === "banded"
     ? { perm: index(ordering.perm), inverse: index(ordering.inverse) }
     : null;
-  const diagonal = (h: SparseMatrix) => gather(h.values, diagAt, 0);
+  const diagonal = (h: SparseMatrix) => takeRows(h.values, diagAt);
 
   let cgIterations = 0;
   const iterative = (h: SparseMatrix): NewtonSystem => ({

@@ -21,15 +21,21 @@ import { tidy } from "../memory.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import {
   CheckSchedule,
+  decrease,
   disposeAll,
   epsOf,
   loopOpts,
   norm,
   numOpt,
   readScalars,
+  type Stop,
   stopReason,
+  STOPS,
   vdot,
+  withCgHint,
 } from "./objective.ts";
+import { TrustRegion } from "./trust_region.ts";
+import { checkStationary } from "./curvature_check.ts";
 
 interface SteihaugState {
   z: Tensor;
@@ -145,11 +151,18 @@ async function steihaug(
 
 /**
  * `minimize(f, x0, { method: "trust-ncg" })`: Steihaug–Toint CG to the tolerance
- * `min(0.5, √‖g‖) ‖g‖` inside a trust region; ρ = actual ÷ predicted reduction; the radius
- * shrinks to Δ/4 when ρ < ¼ and doubles (up to `maxTrustRadius`) when ρ > ¾ and the step
- * reached the boundary; the step is accepted when ρ > η. When the predicted reduction is
- * below the rounding error of f (10 ε |f|), ρ is noise: the step is accepted if f did not
- * rise by more than that, and the radius is left alone.
+ * `min(0.5, √‖g‖) ‖g‖` inside a trust region; ρ = actual ÷ predicted reduction (the actual
+ * one from the slopes where f's differences are rounding, see `decrease`); the radius
+ * shrinks when ρ < ¼ and doubles (up to `maxTrustRadius`, default 1000 · max(1, ‖x‖)) when
+ * ρ > ¾ and the step reached the boundary; the step is taken when ρ > η (see
+ * `TrustRegion.judge`).
+ *
+ * It stops with `converged: true` when ‖∇f‖ < `gtol` and 16 Lanczos steps on Hessian-vector
+ * products find no curvature below −√ε ‖H‖ (10⁻³ ‖H‖ in f32); at a saddle it steps along
+ * the negative curvature found, and reports status 4 when that fails. It also stops at
+ * `maxIter` (rejected steps count, as SciPy's), when f or ∇f is not finite, when the model
+ * predicts no decrease, and when no step can lower f any more (the radius below the
+ * rounding of x, or two steps taken without lowering f or halving ‖∇f‖).
  */
 export async function trustNcg(
   prob: MinimizeProblem,
@@ -160,81 +173,89 @@ export async function trustNcg(
   const { gtol, maxIter } = loopOpts(m, o);
   const maxCg = numOpt(m, "maxCgIter", o.maxCgIter, 20 * x0.size, (v) => v >= 1, "≥ 1");
   const schedule = new CheckSchedule(m, o.cgCheckEvery, x0);
-  const maxRadius = numOpt(m, "maxTrustRadius", o.maxTrustRadius, 1000, (v) => v > 0, "> 0");
-  let radius = numOpt(
-    m,
-    "initialTrustRadius",
-    o.initialTrustRadius,
-    1,
-    (v) => v > 0 && v <= maxRadius,
-    "in (0, maxTrustRadius]",
-  );
-  const eta = numOpt(m, "eta", o.eta, 0.15, (v) => v >= 0 && v < 0.25, "in [0, 0.25)");
+  const tr = new TrustRegion(m, o, epsOf(x0.dtype));
 
   let x = tidy(() => add(x0, 0));
   let g: Tensor | null = null;
   try {
     const [fT, g0] = prob.valueAndGrad(x);
     g = g0;
-    const gn0 = norm(g);
-    let [f, gnorm] = await readScalars(fT, gn0);
-    disposeAll(fT, gn0);
-    let k = 0;
-    let message = "";
-    let stop =
-      !(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm, trustRadius: radius }));
-    while (!stop) {
-      message = stopReason(f, gnorm, k, gtol, maxIter);
-      if (message) break;
+    const gn0 = norm(g), xn0 = norm(x);
+    let [f, gnorm, xnorm] = await readScalars(fT, gn0, xn0);
+    disposeAll(fT, gn0, xn0);
+    let k = 0, cgTotal = 0;
+    let stopped: Stop | null = null;
+    const report = () =>
+      prob.report({ iteration: k, x, fun: f, gradNorm: gnorm, trustRadius: tr.radius });
+    if (!(await report())) stopped = STOPS.callback;
+    while (!stopped) {
+      stopped = stopReason(f, gnorm, k, gtol, maxIter);
+      if (stopped?.status === 0) {
+        const c = await checkStationary(prob, x, f, g, xnorm);
+        if ("status" in c) {
+          stopped = c;
+          break;
+        }
+        stopped = null;
+        disposeAll(x, g);
+        ({ x, g, f, gnorm, xnorm } = c);
+        k++;
+        if (!(await report())) stopped = STOPS.callback;
+        continue;
+      }
+      if (stopped) break;
       const tol = Math.min(0.5, Math.sqrt(gnorm)) * gnorm;
-      const sub = await steihaug(prob, x, g, radius, tol, maxCg, schedule);
+      const sub = await steihaug(prob, x, g, tr.radius, tol, maxCg, schedule);
       const predicted = -sub.model;
+      cgTotal += sub.iters;
       if (!(predicted > 0)) {
         sub.p.dispose();
-        message =
-          "stopped: the model predicts no decrease (the Hessian products may be inaccurate)";
+        stopped = STOPS.noProgress(
+          "the model predicts no decrease (the Hessian products may be inaccurate)",
+        );
         break;
       }
-      const xt = tidy(() => add(x, sub.p));
-      sub.p.dispose();
+      const p = sub.p;
+      const xt = tidy(() => add(x, p));
       const [ft, gt] = prob.valueAndGrad(xt);
-      const gnT = norm(gt);
-      const [fv, gnv] = await readScalars(ft, gnT);
-      disposeAll(ft, gnT);
-      const noise = 10 * epsOf(x.dtype) * Math.abs(f);
-      let accept: boolean;
-      if (predicted <= noise) {
-        accept = fv <= f + noise;
-        if (!accept) radius *= 0.25;
-      } else {
-        const rho = (f - fv) / predicted;
-        if (!(rho >= 0.25)) radius *= 0.25;
-        else if (rho > 0.75 && sub.boundary) radius = Math.min(2 * radius, maxRadius);
-        accept = rho > eta;
+      const scal = tidy(() => [ft, norm(gt), vdot(g!, p), vdot(gt, p), norm(xt)]);
+      let vals: number[];
+      try {
+        vals = await readScalars(...scal);
+      } finally {
+        disposeAll(p, ...scal);
       }
-      if (accept) {
+      const [fv, gnv, gTp, gtTp, xnv] = vals;
+      const verdict = tr.judge({
+        predicted,
+        actual: decrease(f, fv, predicted, gTp, gtTp, x.dtype),
+        hitsBoundary: sub.boundary,
+        xnorm,
+        progress: fv < f || gnv < 0.5 * gnorm,
+      });
+      if (verdict.accept) {
         disposeAll(x, g);
-        [x, g, f, gnorm] = [xt, gt, fv, gnv];
+        [x, g, f, gnorm, xnorm] = [xt, gt, fv, gnv, xnv];
       } else {
         disposeAll(xt, gt);
       }
       k++;
-      stop = !(await prob.report({
-        iteration: k,
-        x,
-        fun: f,
-        gradNorm: gnorm,
-        trustRadius: radius,
-        cgIterations: sub.iters,
-      }));
-      if (stop) message = "stopped by onIteration";
+      if (
+        !(await prob.report({
+          iteration: k,
+          x,
+          fun: f,
+          gradNorm: gnorm,
+          trustRadius: tr.radius,
+          cgIterations: sub.iters,
+        }))
+      ) stopped = STOPS.callback;
+      else if (verdict.stall) stopped = verdict.stall;
     }
-    if (!message) message = "stopped by onIteration";
-    return { x, fun: f, gradNorm: gnorm, iterations: k, converged: gnorm < gtol, message };
+    stopped = withCgHint(stopped!, cgTotal, k, x.size);
+    return { x, fun: f, gradNorm: gnorm, iterations: k, ...stopped, jac: g };
   } catch (e) {
-    x.dispose();
+    disposeAll(x, g);
     throw e;
-  } finally {
-    g?.dispose();
   }
 }

@@ -23,11 +23,18 @@ export interface IterationInfo {
   ngev: number;
   /** Hessian-vector products so far (a batch of K probes counts K). */
   nhvp: number;
-  /** Line-search step length of this iteration (`"newton-cg"`, `"newton-banded"`, `"newton-sparse"`). */
+  /**
+   * Line-search step length of this iteration (`"newton-cg"`, `"newton-banded"`,
+   * `"newton-sparse"`: 0 for a trust-region step).
+   */
   stepSize?: number;
-  /** The τ added to the Hessian's diagonal to make it positive definite (`"newton-banded"`, `"newton-sparse"`). */
+  /**
+   * The τ added to the Hessian's diagonal to make it positive definite (`"newton-banded"`,
+   * `"newton-sparse"`), or the trust-region subproblem's λ (`"trust-exact"`, and the
+   * trust-region steps of `"newton-banded"`).
+   */
   shift?: number;
-  /** Trust-region radius after this iteration's update (`"trust-ncg"`). */
+  /** Trust-region radius after this iteration's update (`"trust-ncg"`, `"trust-exact"`). */
   trustRadius?: number;
   /** Inner CG iterations of this iteration (`"newton-cg"`, `"trust-ncg"`, `"newton-sparse"` with CG). */
   cgIterations?: number;
@@ -55,13 +62,20 @@ export type MethodName =
   | "gradient-descent"
   | "adam"
   | "newton-banded"
+  | "trust-exact"
   | "newton-sparse"
   | "ipm"
   | (string & Record<never, never>);
 
-/** Options of `minimize`. Each method reads the ones it documents and ignores the rest. */
+/**
+ * Options of `minimize`. Each method takes the ones it documents; any other key is an error
+ * that names the right spelling (SciPy's `maxiter` → `maxIter`) or the methods it belongs to.
+ */
 export interface MinimizeOptions {
-  /** The algorithm: `"newton-cg"`, `"trust-ncg"`, `"adahessian"`, `"gradient-descent"`, `"adam"`, or a registered one. */
+  /**
+   * The algorithm: `"newton-cg"`, `"trust-ncg"`, `"trust-exact"`, `"newton-banded"`,
+   * `"ipm"`, `"adahessian"`, `"gradient-descent"`, `"adam"`, or a registered one.
+   */
   method: MethodName;
   /** Stop when the gradient's Euclidean norm falls below this (default 1e-5, as SciPy). */
   gtol?: number;
@@ -73,20 +87,23 @@ export interface MinimizeOptions {
   maxCgIter?: number;
   /**
    * Newton-CG / trust-ncg: when the inner CG reads back its termination flag. A number n:
-   * after every n iterations. `"auto"`: first after as many iterations as the previous
-   * solve took, then after gaps of 1, 2, 4, … Default: 1 on the CPU (a read costs
-   * nothing there), `"auto"` on WebGPU. CG's scalars stay on the device and iterations
-   * after termination are masked no-ops, so this changes the cost (read-backs against
-   * wasted HVPs), never the iterates.
+   * after every n iterations. `"auto"` (default): first after as many iterations as the
+   * previous solve took, then after gaps of 1, 2, 4, … CG's scalars stay on the device and
+   * iterations after termination are masked no-ops, so this changes the cost (read-backs
+   * against wasted HVPs), never the iterates. (A read-back realises the lazy work pending
+   * since the last one, in smaller pieces: not free on the CPU either.)
    */
   cgCheckEvery?: number | "auto";
-  /** Newton-CG: the Armijo constant c₁ (default 1e-4). */
+  /** Newton-CG / newton-banded: the Armijo constant c₁ (default 1e-4). */
   c1?: number;
-  /** trust-ncg: the first radius (default 1, as SciPy). */
+  /** trust-ncg / trust-exact: the first radius (default 1, as SciPy). */
   initialTrustRadius?: number;
-  /** trust-ncg: the largest radius (default 1000, as SciPy). */
+  /**
+   * trust-ncg / trust-exact: the largest radius (default 1000 · max(1, ‖x‖), SciPy's 1000
+   * scaled with the iterate).
+   */
   maxTrustRadius?: number;
-  /** trust-ncg: accept a step when actual ÷ predicted reduction exceeds this (default 0.15, as SciPy). */
+  /** trust-ncg / trust-exact: accept a step when actual ÷ predicted reduction exceeds this (default 0.15, as SciPy). */
   eta?: number;
   /** First-order methods and AdaHessian: the learning rate (defaults: gradient descent 0.01, Adam 0.001, AdaHessian 0.15). */
   lr?: number;
@@ -104,7 +121,11 @@ export interface MinimizeOptions {
   samples?: number;
   /** AdaHessian: the probes' seed (default 0). */
   seed?: number;
-  /** `"newton-banded"`: the Hessian's bandwidth (default: detected from its sparsity pattern). */
+  /**
+   * `"newton-banded"` and `"trust-exact"`: the Hessian's bandwidth b, H[i][j] = 0 for
+   * |i − j| > b over the flattened x (default: detected from its sparsity pattern; for
+   * trust-exact, a pattern too wide for a band means the dense Hessian, n ≤ 2000).
+   */
   bandwidth?: number;
   /**
    * `"newton-sparse"`: the Hessian's sparsity pattern (default: detected by
@@ -118,7 +139,7 @@ export interface MinimizeOptions {
    * about 50 CG iterations', else CG).
    */
   sparseSolver?: "auto" | "banded" | "cg";
-  /** `"newton-banded"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
+  /** `"newton-banded"` / `"trust-exact"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
   bandMethod?: "direct" | "substitution";
   /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
   constraints?: Constraints;
@@ -126,6 +147,12 @@ export interface MinimizeOptions {
   bounds?: Bounds;
   /** `"ipm"`: the first barrier parameter μ₀ (default 0.1, as IPOPT). */
   muInit?: number;
+  /**
+   * `"ipm"`: how the barrier parameter falls: `"adaptive"` (default; LOQO's oracle with
+   * IPOPT's KKT-error safeguard and a monotone fall-back) or `"monotone"` (Fiacco–McCormick,
+   * IPOPT's default).
+   */
+  barrier?: "adaptive" | "monotone";
 }
 
 /** Constraints of `minimize(…, { method: "ipm" })`: functions of x returning 1-D tensors. */
@@ -156,25 +183,56 @@ export interface Multipliers {
   upper: Tensor;
 }
 
-/** What `minimize` resolves to. */
+/**
+ * What `minimize` resolves to. The SciPy names are aliases of ours: `nit` = `iterations`,
+ * `success` = `converged`, `njev` = `ngev`, `nhev` = `nhvp`; `jac` is the gradient at `x`.
+ */
 export interface MinimizeResult {
   /** The final point (the caller owns it). */
   x: Tensor;
   /** The objective at `x`. */
   fun: number;
+  /** The gradient at `x` (SciPy's `jac`; the caller owns it). */
+  jac: Tensor;
   /** The gradient's Euclidean norm at `x`. */
   gradNorm: number;
-  /** Iterations taken (trust-ncg counts rejected steps too, as SciPy does). */
+  /** Iterations taken (trust-region methods count rejected steps too, as SciPy does). */
   iterations: number;
-  /** Objective evaluations. */
+  /** SciPy's name for `iterations`. */
+  nit: number;
+  /** Objective evaluations (a value-and-gradient pass counts once here and once in `ngev`). */
   nfev: number;
   /** Gradient evaluations. */
   ngev: number;
-  /** Hessian-vector products (a batch of K probes counts K). */
+  /** SciPy's name for `ngev`. */
+  njev: number;
+  /**
+   * Hessian-vector products (a batch of K probes counts K; a band from 2b+1 comb probes
+   * counts 2b+1, a dense Hessian n).
+   */
   nhvp: number;
-  /** True when `gradNorm < gtol`. */
+  /**
+   * SciPy's name for `nhvp`. (SciPy counts `hessp` calls for Hessian-free methods, as here,
+   * but one per Hessian matrix for `hess` methods such as its `trust-exact`.)
+   */
+  nhev: number;
+  /**
+   * True when `status` is 0: ‖∇f(x)‖ < `gtol` and no clearly negative curvature at x (every
+   * built-in method checks: a factorisation of the Hessian it has, or Lanczos steps on
+   * Hessian-vector products) — a local minimum to the method's tolerance. Each method's
+   * documentation says what it checks.
+   */
   converged: boolean;
-  /** Why it stopped. */
+  /** SciPy's name for `converged`. */
+  success: boolean;
+  /**
+   * Why it stopped, as a number: 0 converged; 1 `maxIter` reached; 2 no further progress
+   * possible (f at its rounding floor, line search or trust region stalled, model predicts
+   * no decrease); 3 f or ∇f not finite; 4 a stationary point with negative curvature (a
+   * saddle, not a minimum); 99 stopped by `onIteration` (SciPy's code for a callback stop).
+   */
+  status: number;
+  /** Why it stopped, in words (starts with "converged" exactly when `converged`). */
   message: string;
   /** `"ipm"`: the largest violation of a constraint or bound at `x` (∞-norm). */
   constraintViolation?: number;
@@ -187,12 +245,25 @@ export interface MinimizeResult {
 }
 
 /**
- * What a method returns; `minimize` adds the counters (a method that evaluates through
- * its own machinery may return them itself).
+ * What a method returns; `minimize` adds the counters (a method that evaluates through its
+ * own machinery may return them itself), the SciPy aliases and `converged` (status 0). A
+ * method that returns no `jac` gets one computed (and counted) by `minimize`.
  */
 export type MethodResult =
-  & Omit<MinimizeResult, "nfev" | "ngev" | "nhvp">
-  & Partial<Pick<MinimizeResult, "nfev" | "ngev" | "nhvp">>;
+  & Pick<MinimizeResult, "x" | "fun" | "gradNorm" | "iterations" | "status" | "message">
+  & Partial<
+    Pick<
+      MinimizeResult,
+      | "jac"
+      | "nfev"
+      | "ngev"
+      | "nhvp"
+      | "constraintViolation"
+      | "multipliers"
+      | "complementarity"
+      | "kktResidual"
+    >
+  >;
 
 /** The objective as a method sees it: counted evaluations and the iteration report. */
 export interface MinimizeProblem {

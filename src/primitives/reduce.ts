@@ -1,9 +1,13 @@
-/** Reductions: sum (linear) and max/min (the derivative flows to the extreme entries, ties share it). */
+/**
+ * Reductions: sum (linear) and max/min (the derivative flows to the extreme entries, ties
+ * share it); and the scan cumsum (linear).
+ */
 import type { Tensor } from "../tensor.ts";
 import * as o from "../ops/index.ts";
+import { bind } from "../ad/core.ts";
 import type { Aval, PrimitiveDef, PrimitiveTable } from "./types.ts";
 import { reduceBatch } from "./batch_rules.ts";
-import { reduction } from "../ad/sparsity_rules.ts";
+import { prefix, reduction } from "../ad/sparsity_rules.ts";
 
 function reducedAval([x]: readonly Aval[], { axes }: { readonly axes: readonly number[] }): Aval {
   return { shape: x.shape.filter((_, i) => !axes.includes(i)), dtype: x.dtype };
@@ -38,7 +42,10 @@ function extreme<P extends "max" | "min">(op: P): PrimitiveDef<P> {
   };
 }
 
-export const REDUCE: PrimitiveTable<"sum" | "max" | "min"> = {
+/** The reversed cumulative sum along `axis`: the adjoint of cumsum. */
+const revCumsum = (g: Tensor, axis: number) => o.flip(o.cumsum(o.flip(g, axis), axis), axis);
+
+export const REDUCE: PrimitiveTable<"sum" | "max" | "min" | "cumsum"> = {
   sum: {
     abstract: reducedAval,
     impl: (b, [x], { axes }, out) => b.reduce("sum", out.dtype, x._ref!.storage, x.shape, axes),
@@ -49,4 +56,13 @@ export const REDUCE: PrimitiveTable<"sum" | "max" | "min"> = {
   },
   max: extreme("max"),
   min: extreme("min"),
+  // linear: the JVP is the cumulative sum of the tangent, the VJP the reversed one
+  cumsum: {
+    abstract: ([x]) => ({ shape: x.shape, dtype: x.dtype }),
+    impl: (b, [x], { axis }, out) => b.cumsum(out.dtype, x._ref!.storage, x.shape, axis),
+    jvp: (_x, [t], _y, { axis }, tb) => (t ? bind("cumsum", [t], { axis: tb.axis(axis) }) : null),
+    vjp: (g, _x, _y, { axis }) => [revCumsum(g, axis)],
+    batch: ([x], _b, { axis }, bb) => bind("cumsum", [x], { axis: bb.axis(axis) }),
+    sparsity: prefix,
+  },
 };

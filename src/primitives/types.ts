@@ -24,6 +24,7 @@ export interface Params extends UnaryParams, BinaryParams {
   where: NoParams;
   cast: { readonly dtype: Dtype };
   barrier: NoParams;
+  cumsum: { readonly axis: number };
   cholesky: NoParams;
   eigh: NoParams;
   sum: { readonly axes: readonly number[] };

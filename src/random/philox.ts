@@ -59,11 +59,13 @@ export function wordsToUniform(w0: number, w1: number, f64: boolean): number {
   return f64 ? ((w0 >>> 5) * 67108864 + (w1 >>> 6)) * TWO_M53 : (w0 >>> 8) * TWO_M24;
 }
 
-/** Standard normal by Box–Muller (cosine branch) from the four words of one draw. */
-export function wordsToNormal(w: Uint32Array, f64: boolean): number {
-  const u1 = f64
-    ? ((w[0] >>> 5) * 67108864 + (w[1] >>> 6) + 1) * TWO_M53
-    : ((w[0] >>> 8) + 1) * TWO_M24;
-  const u2 = f64 ? wordsToUniform(w[2], w[3], true) : (w[1] >>> 8) * TWO_M24;
+/**
+ * Standard normal by Box–Muller (cosine branch) from two 24-bit uniforms of one draw, in
+ * every dtype: a seed then gives the same normals in f32 and f64 (f64 is the same value
+ * unrounded; |z| < 5.8). 53-bit uniforms for f64 would make them different numbers.
+ */
+export function wordsToNormal(w: Uint32Array): number {
+  const u1 = ((w[0] >>> 8) + 1) * TWO_M24;
+  const u2 = (w[1] >>> 8) * TWO_M24;
   return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
 }

@@ -402,7 +402,25 @@ export function scratch(size: number): Float64Array {
   return w;
 }
 
-const asF64 = (t: TypedArray): Float64Array => t instanceof Float64Array ? t : Float64Array.from(t);
+/** The numbers of `t` as f64 (f32 inputs are widened: the kernels compute in f64). */
+export const asF64 = (t: TypedArray): Float64Array =>
+  t instanceof Float64Array ? t : Float64Array.from(t);
+
+/**
+ * Runs `solve` on an f64 array for the results `out` receives: `out` itself, or for f32 a
+ * pooled f64 array rounded into `out` once at the end (and pooled again, also when `solve`
+ * throws).
+ */
+export function inF64(out: TypedArray, solve: (x: Float64Array) => void): void {
+  if (out instanceof Float64Array) return solve(out);
+  const x = pool.take("f64", out.length) as Float64Array;
+  try {
+    solve(x);
+    out.set(x);
+  } finally {
+    pool.give(x);
+  }
+}
 
 /**
  * Factors each matrix of `ab` ([batch, b+1, n] band storage) into `out` (same storage and
@@ -453,8 +471,20 @@ export function solveBandedCpu(
 ): void {
   const a = asF64(ab);
   const r = asF64(rhs);
-  // f64 results go straight into `out`; f32 ones through an f64 copy, rounded once at the end
-  const x = out instanceof Float64Array ? out : (pool.take("f64", out.length) as Float64Array);
+  inF64(out, (x) => solveInto(op, a, r, x, batch, n, b, m, lower));
+}
+
+function solveInto(
+  op: string,
+  a: Float64Array,
+  r: Float64Array,
+  x: Float64Array,
+  batch: number,
+  n: number,
+  b: number,
+  m: number,
+  lower: boolean,
+): void {
   const S = b + 1;
   const single = m === 1;
   const work = scratch(b === 0 ? 0 : single ? n * S : n * S + n);
@@ -473,13 +503,6 @@ export function solveBandedCpu(
       info = factorGeneral(a, offs, n, b, w, inv, r, o, x, o, m);
       if (!info) backGeneral(n, b, w, inv, x, o, m);
     }
-    if (info) {
-      if (x !== out) pool.give(x);
-      throw notPositiveDefinite(op, batch > 1 ? t : null, info);
-    }
-  }
-  if (x !== out) {
-    out.set(x);
-    pool.give(x);
+    if (info) throw notPositiveDefinite(op, batch > 1 ? t : null, info);
   }
 }

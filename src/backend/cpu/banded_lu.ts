@@ -18,8 +18,7 @@
  */
 import type { TypedArray } from "../../dtype.ts";
 import { singularBand } from "../banded_errors.ts";
-import { scratch } from "./banded.ts";
-import { pool } from "./storage.ts";
+import { asF64, inF64, scratch } from "./banded.ts";
 
 /**
  * Factors one matrix (band `a` at `base`: LAPACK general band storage [l+u+1, n], row r
@@ -110,8 +109,6 @@ function gbsv(
   return 0;
 }
 
-const asF64 = (t: TypedArray): Float64Array => t instanceof Float64Array ? t : Float64Array.from(t);
-
 /**
  * Solves A X = R for each matrix of `ab` ([batch, l+u+1, n], LAPACK general band storage,
  * `ab[u + i − j][j] = A[i][j]`) and right-hand sides `rhs` ([batch, n, m]) into `out`
@@ -129,20 +126,13 @@ export function solveBandedGeneralCpu(
   m: number,
 ): void {
   const a = asF64(ab);
-  // f64 results go straight into `out`; f32 ones through an f64 copy, rounded once at the end
-  const x = out instanceof Float64Array ? out : (pool.take("f64", out.length) as Float64Array);
-  x.set(rhs);
   const w = scratch(n * (2 * l + u + 1));
   const R = l + u + 1;
-  for (let t = 0; t < batch; t++) {
-    const info = gbsv(a, t * R * n, n, l, u, x, t * n * m, m, w);
-    if (info) {
-      if (x !== out) pool.give(x);
-      throw singularBand(op, batch > 1 ? t : null, info);
+  inF64(out, (x) => {
+    x.set(rhs);
+    for (let t = 0; t < batch; t++) {
+      const info = gbsv(a, t * R * n, n, l, u, x, t * n * m, m, w);
+      if (info) throw singularBand(op, batch > 1 ? t : null, info);
     }
-  }
-  if (x !== out) {
-    out.set(x);
-    pool.give(x);
-  }
+  });
 }

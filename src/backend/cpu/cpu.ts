@@ -4,6 +4,7 @@
  * generated loops (see ../lazy.ts and codegen.ts), exactly as on WebGPU; the rest runs at
  * once.
  */
+import { registerCache } from "../../lru.ts";
 import type { Backend, IndexInfo, RandomDist, Recording, Storage } from "../backend.ts";
 import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
 import { broadcastStrides, sizeOf } from "../../shape.ts";
@@ -51,8 +52,20 @@ const TARGET: Target = { magicDivision: false, signedIndex: true, literals: true
 // deno-lint-ignore no-explicit-any
 type Fn = (...args: any[]) => void;
 
-/** Compiled JavaScript kernels by structure (bounded: least recently used evicted). */
-export const kernels: KernelCache<Fn> = new KernelCache<Fn>(2048);
+/**
+ * Compiled JavaScript kernels by structure (bounded: least recently used evicted). The
+ * bytes counted are the source's (UTF-16); V8's compiled code is freed with the function.
+ */
+export const kernels: KernelCache<Fn> = new KernelCache<Fn>(
+  2048,
+  undefined,
+  (fn) => 2 * fn.toString().length,
+);
+registerCache("cpu kernels", {
+  stats: () => kernels.usage(),
+  clear: () => kernels.clear(),
+  resize: (limits) => kernels.resize(limits),
+});
 
 function compileJs(source: string): Fn {
   return (new Function("H", `"use strict"; return ${source};`) as (h: typeof H) => Fn)(H);
@@ -183,6 +196,8 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
   readonly dtypes: readonly Dtype[] = ["f32", "f64", "i32"];
   // Typed arrays may hold up to 2^32 elements in V8; keep well inside that.
   readonly maxStorageBytes = 2 ** 32;
+  readonly lost = null;
+  alive(_op: string): void {}
 
   upload(data: TypedArray): Storage {
     // one number stays a constant of the generated loops
@@ -336,6 +351,19 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
           const msg = logdetError(name, b, singular, sign);
           if (msg) throw new RangeError(msg);
           o[b] = logabs;
+        }
+      }
+    });
+  }
+
+  cumsum(dtype: Dtype, x: Storage, shape: readonly number[], axis: number): Storage {
+    const n = shape[axis], inner = sizeOf(shape.slice(axis + 1));
+    const outer = sizeOf(shape.slice(0, axis));
+    return op(dtype, sizeOf(shape), [x], (o, [X]) => {
+      for (let a = 0; a < outer; a++) {
+        for (let c = 0; c < inner; c++) {
+          let s = 0; // accumulated in f64, each prefix rounded once on storing
+          for (let j = 0, at = a * n * inner + c; j < n; j++, at += inner) o[at] = s += X[at];
         }
       }
     });

@@ -14,6 +14,10 @@ export function gaussJordan(
   lowerOnly: boolean,
 ): { logabs: number; sign: number; singular: number } {
   let logabs = 0, sign = 1;
+  // A zero factor is skipped (the row is unchanged), unless W holds a NaN: 0 · NaN is NaN,
+  // and the WebGPU kernel, which never skips, spreads it that way; so must we, for the two
+  // backends to give the same NaN pattern (and the same singular verdict) for such input.
+  const skipZeros = !w.some(Number.isNaN);
   for (let k = 0; k < n; k++) {
     let piv = k, best = Math.abs(w[k * cols + k]);
     for (let i = k + 1; i < n; i++) {
@@ -40,7 +44,7 @@ export function gaussJordan(
     for (let i = lowerOnly ? k + 1 : 0; i < n; i++) {
       if (i === k) continue;
       const f = w[i * cols + k];
-      if (f === 0) continue;
+      if (f === 0 && skipZeros) continue;
       const ri = i * cols, rk = k * cols;
       for (let j = k + 1; j < cols; j++) w[ri + j] -= f * w[rk + j];
     }

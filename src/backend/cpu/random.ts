@@ -9,7 +9,7 @@ export function randomCpu(dist: RandomDist, o: TypedArray, seed: number, offset:
   for (let i = 0; i < o.length; i++) {
     philox4x32(i, offset, 0, 0, k0, k1, w);
     if (dist === "uniform") o[i] = wordsToUniform(w[0], w[1], f64);
-    else if (dist === "normal") o[i] = wordsToNormal(w, f64);
+    else if (dist === "normal") o[i] = wordsToNormal(w);
     else o[i] = w[0] >>> 31 ? 1 : -1;
   }
 }

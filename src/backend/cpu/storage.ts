@@ -1,5 +1,7 @@
 /** CPU memory: typed arrays (possibly still arriving from another device) and their reuse. */
 import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
+import { type CacheStats, registerCache, type Releasable } from "../../lru.ts";
+import { liveBytes } from "../../memory.ts";
 
 /**
  * A realized CPU buffer. One copied from another device is filled when its read-back
@@ -47,17 +49,34 @@ export class CpuStorage {
  * Reuses freed arrays of the same dtype and length. A fresh typed array costs a zeroed
  * allocation (page faults for large ones) and later garbage collection; reuse avoids both.
  * Arrays from the pool hold old values: only kernels that write every entry take them.
+ *
+ * Bounded two ways, oldest returned first: by bytes (a program whose shapes vary would
+ * otherwise fill it with arrays of lengths it never asks for again) and by age (an array
+ * not taken again within `maxAgeMs` is dropped at the next visit to the pool). The byte
+ * bound follows the program: twice the bytes its live CPU tensors hold, between 64 MiB
+ * and 1 GiB, so a large Newton iteration keeps its temporaries and a loop over many
+ * small shapes does not hoard.
  */
-class ArrayPool {
+class ArrayPool implements Releasable {
+  /** Free arrays per dtype and length; and all of them, oldest returned first. */
   #free = new Map<string, TypedArray[]>();
+  #age = new Map<TypedArray, { key: string; at: number }>();
   #bytes = 0;
   static readonly MIN = 1024;
-  static readonly MAX_BYTES = 1024 * 1024 * 1024;
+  minCap = 64 * 1024 * 1024;
+  maxCap = 1024 * 1024 * 1024;
+  maxAgeMs = 10_000;
+
+  get maxBytes(): number {
+    return Math.min(this.maxCap, Math.max(this.minCap, 2 * liveBytes("cpu")));
+  }
 
   take(dtype: Dtype, n: number): TypedArray {
+    this.#expire(performance.now());
     if (n >= ArrayPool.MIN) {
       const a = this.#free.get(`${dtype}${n}`)?.pop();
       if (a) {
+        this.#age.delete(a);
         this.#bytes -= a.byteLength;
         return a;
       }
@@ -66,17 +85,47 @@ class ArrayPool {
   }
 
   give(a: TypedArray): void {
-    if (a.length < ArrayPool.MIN || this.#bytes + a.byteLength > ArrayPool.MAX_BYTES) return;
+    if (a.length < ArrayPool.MIN || a.byteLength > this.maxBytes) return;
     const dtype = a instanceof Float64Array ? "f64" : a instanceof Int32Array ? "i32" : "f32";
     const key = `${dtype}${a.length}`;
     let list = this.#free.get(key);
     if (!list) this.#free.set(key, list = []);
     list.push(a);
+    this.#age.set(a, { key, at: performance.now() });
     this.#bytes += a.byteLength;
+    this.#expire(performance.now());
+  }
+
+  /** Drops the oldest arrays while over the byte limit or older than the age limit. */
+  #expire(now: number): void {
+    const cap = this.maxBytes;
+    for (const [a, e] of this.#age) {
+      if (this.#bytes <= cap && now - e.at <= this.maxAgeMs) break;
+      this.#drop(a, e.key);
+    }
+  }
+
+  #drop(a: TypedArray, key: string): void {
+    const list = this.#free.get(key)!;
+    list.splice(list.indexOf(a), 1);
+    if (list.length === 0) this.#free.delete(key);
+    this.#age.delete(a);
+    this.#bytes -= a.byteLength;
+  }
+
+  clear(): void {
+    this.#free.clear();
+    this.#age.clear();
+    this.#bytes = 0;
+  }
+
+  stats(): CacheStats {
+    return { entries: this.#age.size, bytes: this.#bytes };
   }
 }
 
 export const pool: ArrayPool = new ArrayPool();
+registerCache("cpu array pool", pool);
 
 /** An output array whose every entry the kernel will write (possibly reused, not zeroed). */
 export function out(dtype: Dtype, n: number): TypedArray {

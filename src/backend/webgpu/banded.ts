@@ -1,7 +1,11 @@
 /**
  * Launchers of the banded Cholesky kernels (shaders/band_*.wgsl) on WebGPU.
  *
- * Every system is factored and solved sequentially by one invocation, left-looking. The
+ * A solve with one right-hand side per system and b ≤ MAX_PARTITION_BANDWIDTH (a Newton
+ * step: the common case) goes to the partitioned solver of band_partition.ts, parallel
+ * along each system. The rest (the factor alone, several right-hand sides, wider bands)
+ * runs the kernels below, which factor and solve every system sequentially, one invocation
+ * per system, left-looking. The
  * kernels see the batch interleaved, band [b+1, n, batch] and right-hand sides
  * [n, m, batch], so that the invocations of neighbouring systems touch neighbouring
  * addresses (coalesced): a batch is transposed in and out (band_transpose.wgsl); one
@@ -22,6 +26,7 @@ import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { notPositiveDefinite } from "../banded_errors.ts";
+import { MAX_PARTITION_BANDWIDTH, partitionFailure, solvePartitioned } from "./band_partition.ts";
 import type { Check } from "../fault.ts";
 
 /** Most loop passes one invocation may make (lavapipe's hidden limit is 65,535). */
@@ -222,6 +227,9 @@ export function solveBandedGpu(
   lower: boolean,
 ): { out: GpuStorage; check: Check } {
   checkBandwidth(op, b);
+  if (m === 1 && b <= MAX_PARTITION_BANDWIDTH) {
+    return solveOneRhs(rt, op, ab, rhs, batch, n, b, lower);
+  }
   // interleave the batch: [batch, b+1, n] -> [b+1, n, batch], [batch, n, m] -> [n, m, batch]
   const a = batch === 1 ? ab : transpose(rt, ab, batch, (b + 1) * n);
   const r = batch === 1 ? rhs : transpose(rt, rhs, batch, n * m);
@@ -254,4 +262,39 @@ export function solveBandedGpu(
   const out = transpose(rt, x, n * m, batch); // [n, m, batch] -> [batch, n, m]
   rt.pool.release(x, rt.batch);
   return { out, check };
+}
+
+/**
+ * One right-hand side per system, the common case (a Newton step): the partitioned solver
+ * (band_partition.ts), parallel along each system and across the batch, in place.
+ */
+function solveOneRhs(
+  rt: GpuRuntime,
+  op: string,
+  ab: GpuStorage,
+  rhs: GpuStorage,
+  batch: number,
+  n: number,
+  b: number,
+  lower: boolean,
+): { out: GpuStorage; check: Check } {
+  const status = statusBuffer(rt, batch);
+  const { x, plan } = solvePartitioned(rt, ab, rhs, batch, n, b, lower, status);
+  const check = checkStatus(rt, status, batch, (t, code) => {
+    const f = partitionFailure(plan, n, code);
+    if ("info" in f) return notPositiveDefinite(op, t, f.info);
+    const which = t === null ? "" : ` at batch index ${t}`;
+    const where = "rows" in f
+      ? `its principal submatrix of rows ${f.rows[0]} to ${f.rows[1]} is not (a block of the ` +
+        `partitioned factorisation, which eliminates in another order than LAPACK, so the ` +
+        `first failing leading minor is not known here)`
+      : `eliminating the blocks between the partitions' boundary rows leaves a Schur ` +
+        `complement on those rows that is not` +
+        (f.separator === null ? "" : ` (its first failing pivot: row ${f.separator})`);
+    return new RangeError(
+      `${op}: the matrix${which} is not positive definite: ${where}; the matrix must be ` +
+        `symmetric positive definite`,
+    );
+  });
+  return { out: x, check };
 }

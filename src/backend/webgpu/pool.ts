@@ -22,10 +22,17 @@ export function sizeClass(bytes: number): number {
   return Math.ceil(bytes / step) * step;
 }
 
+/**
+ * Free buffers by capacity class, bounded by bytes (`maxPooledBytes`) and by age: a buffer
+ * not reused within `maxAgeMs` is destroyed after the next submit.
+ */
 export class BufferPool {
   #free = new Map<number, GPUBuffer[]>();
   #lastBatch = new WeakMap<GPUBuffer, number>();
+  /** When each pooled buffer was returned, oldest first. */
+  #since = new Map<GPUBuffer, number>();
   #pooledBytes = 0;
+  maxAgeMs = 30_000;
   /** Bytes held by live buffers plus pooled ones (what the device really holds). */
   deviceBytes = 0;
 
@@ -52,6 +59,7 @@ export class BufferPool {
         const last = this.#lastBatch.get(buf) ?? -1;
         if (forUpload && last >= currentBatch) continue;
         list.splice(i, 1);
+        this.#since.delete(buf);
         this.#pooledBytes -= cap;
         const s = new GpuStorage(buf, bytes);
         s.lastBatch = last;
@@ -78,6 +86,7 @@ export class BufferPool {
     let list = this.#free.get(cap);
     if (!list) this.#free.set(cap, list = []);
     list.push(s.buffer);
+    this.#since.set(s.buffer, performance.now());
     this.#pooledBytes += cap;
   }
 
@@ -86,10 +95,28 @@ export class BufferPool {
     this.#doomed.push(buffer);
   }
 
-  /** Called after a batch is submitted: buffers waiting on it may now be destroyed. */
+  /**
+   * Called after a batch is submitted: buffers waiting on it may now be destroyed, and so
+   * may pooled buffers idle for longer than `maxAgeMs` (no unsubmitted command uses them).
+   */
   afterSubmit(): void {
     for (const b of this.#doomed) b.destroy();
     this.#doomed = [];
+    const now = performance.now();
+    for (const [b, at] of this.#since) {
+      if (now - at <= this.maxAgeMs) break;
+      const list = this.#free.get(b.size)!;
+      list.splice(list.indexOf(b), 1);
+      this.#since.delete(b);
+      this.#pooledBytes -= b.size;
+      this.deviceBytes -= b.size;
+      b.destroy();
+    }
+  }
+
+  /** Pooled buffers and their bytes. */
+  stats(): { entries: number; bytes: number } {
+    return { entries: this.#since.size, bytes: this.#pooledBytes };
   }
 
   /** Destroys every pooled buffer. */
@@ -101,6 +128,7 @@ export class BufferPool {
       }
     }
     this.#free.clear();
+    this.#since.clear();
     this.#pooledBytes = 0;
   }
 }

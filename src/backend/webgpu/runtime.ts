@@ -11,6 +11,7 @@
  */
 import { BufferPool, type GpuStorage } from "./pool.ts";
 import { Check } from "../fault.ts";
+import { LruCache, registerCache, unregisterCache } from "../../lru.ts";
 import { GpuRecorder } from "./program.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 
@@ -32,6 +33,17 @@ const SLOTS = 256;
 /** Workgroups per grid dimension (WebGPU's default and lavapipe's maximum). */
 export const MAX_GROUPS = 65535;
 
+/**
+ * The device is gone (destroyed, a driver reset, the GPU removed): every later use of it,
+ * or of a tensor on it, says so and why. `device()` acquires a fresh one.
+ */
+export class DeviceLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DeviceLostError";
+  }
+}
+
 /** A GPU error, naming the kernels that were queued when it happened. */
 export class GpuKernelError extends Error {
   constructor(message: string) {
@@ -43,8 +55,20 @@ export class GpuKernelError extends Error {
 export class GpuRuntime {
   readonly pool: BufferPool;
   readonly maxStorageBytes: number;
-  #pipelines = new Map<string, GPUComputePipeline>();
-  #modules = new Map<string, GPUShaderModule>();
+  /**
+   * Compiled pipelines and shader modules, least recently used evicted first (a dropped
+   * pipeline is freed by the implementation once collected). Bytes counted: the WGSL
+   * source's, a proxy for the compiled code the driver holds, which is far larger: about
+   * 2 MB per pipeline on lavapipe (measured), so 256 pipelines bound it near 600 MB.
+   */
+  readonly pipelines = new LruCache<string, GPUComputePipeline>({
+    maxEntries: 256,
+    maxBytes: 32 * 1024 * 1024,
+  });
+  readonly modules = new LruCache<string, GPUShaderModule>({
+    maxEntries: 256,
+    maxBytes: 32 * 1024 * 1024,
+  });
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
   #arenaCpu = new ArrayBuffer(SLOT * SLOTS);
@@ -57,6 +81,9 @@ export class GpuRuntime {
   #checks: { staging: GPUBuffer; verdict: (v: Float32Array) => string | null; check: Check }[] = [];
   /** Id of the batch being recorded. */
   batch = 0;
+  /** Why the device was lost, once it has been (see `device.lost`). */
+  lost: { reason: string; message: string } | null = null;
+  #lostListeners: (() => void)[] = [];
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
 
@@ -72,18 +99,77 @@ export class GpuRuntime {
       size: SLOT * SLOTS,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
+    const bufferPool = {
+      stats: () => this.pool.stats(),
+      clear: () => {
+        this.flush(); // a pooled buffer the open batch still uses must not be destroyed
+        this.pool.trim();
+      },
+    };
+    registerCache("webgpu pipelines", this.pipelines);
+    registerCache("webgpu shader modules", this.modules);
+    registerCache("webgpu buffer pool", bufferPool);
+    device.lost.then((info) => {
+      this.lost = { reason: info.reason ?? "unknown", message: info.message ?? "" };
+      this.#encoder = null;
+      this.#pass = null;
+      for (const { check } of this.#checks.splice(0)) {
+        check.settle(this.lostError("a kernel").message);
+      }
+      unregisterCache("webgpu pipelines", this.pipelines);
+      unregisterCache("webgpu shader modules", this.modules);
+      unregisterCache("webgpu buffer pool", bufferPool);
+      for (const f of this.#lostListeners.splice(0)) f();
+    });
     device.addEventListener("uncapturederror", (e) => {
       this.#uncaptured.push((e as GPUUncapturedErrorEvent).error.message);
     });
   }
 
+  /** Runs `f` once the device is lost. */
+  onLost(f: () => void): void {
+    if (this.lost) f();
+    else this.#lostListeners.push(f);
+  }
+
+  /** The error for a use of the lost device by `op`. */
+  lostError(op: string): DeviceLostError {
+    const { reason, message } = this.lost!;
+    return new DeviceLostError(
+      `${op}: the WebGPU device (${this.adapterDescription}) was lost (reason: ${reason}` +
+        `${message ? `, "${message}"` : ""}); the values of its tensors are gone. ` +
+        `Call device() again for a fresh device and make the tensors anew on it.`,
+    );
+  }
+
+  /** Throws the lost-device error for `op` once the device is gone. */
+  alive(op: string): void {
+    if (this.lost) throw this.lostError(op);
+  }
+
+  /**
+   * A GPU call failed: if the device is being lost, the loss is the error to report (the
+   * `lost` promise may settle just after the failure it caused).
+   */
+  async #lostOr(e: unknown, op: string): Promise<unknown> {
+    if (!this.lost && !(e instanceof GpuKernelError)) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.device.lost,
+        new Promise((r) => (timer = setTimeout(r, 200))),
+      ]);
+      clearTimeout(timer);
+    }
+    return this.lost ? this.lostError(op) : e;
+  }
+
   module(shader: keyof typeof SHADERS, generated?: KernelSpec["generated"]): GPUShaderModule {
     const key = generated ? `${shader}|${generated.key}` : shader;
-    let m = this.#modules.get(key);
+    let m = this.modules.get(key);
     if (!m) {
       const code = generated ? generated.source() : SHADERS[shader];
       m = this.device.createShaderModule({ label: shader, code });
-      this.#modules.set(key, m);
+      this.modules.set(key, m, code.length);
     }
     return m;
   }
@@ -92,23 +178,30 @@ export class GpuRuntime {
     const key = `${spec.name}|${spec.workgroupSize}|${JSON.stringify(constants)}|${
       spec.generated?.key ?? ""
     }`;
-    let p = this.#pipelines.get(key);
+    let p = this.pipelines.get(key);
     if (!p) {
+      const module = this.module(spec.shader, spec.generated);
       p = this.device.createComputePipeline({
         label: `curvature kernel ${spec.name} ${JSON.stringify(constants)}`,
         layout: "auto",
         compute: {
-          module: this.module(spec.shader, spec.generated),
+          module,
           entryPoint: "main",
           constants: { ...constants, WG: spec.workgroupSize },
         },
       });
-      this.#pipelines.set(key, p);
+      this.pipelines.set(key, p, key.length);
     }
     return p;
   }
 
   #begin(): GPUCommandEncoder {
+    if (this.destroyed) {
+      throw new GpuKernelError(
+        `WebGPU device ${this.adapterDescription} was destroyed (Device.destroy(), or the ` +
+          "program unloading); its tensors cannot be used. device() opens a fresh one.",
+      );
+    }
     if (!this.#encoder) {
       this.device.pushErrorScope("validation");
       this.device.pushErrorScope("out-of-memory");
@@ -143,6 +236,7 @@ export class GpuRuntime {
     groups: number,
   ): void {
     if (groups === 0) return;
+    this.alive(spec.name);
     if (this.#slots === SLOTS) this.flush();
     const pass = this.#computePass(); // opens the batch's error scopes before pipeline creation
     const pipeline = this.pipeline(spec, constants);
@@ -232,7 +326,7 @@ export class GpuRuntime {
 
   /** Submits the batch being recorded, if any. Does not wait. */
   flush(): void {
-    if (!this.#encoder) return;
+    if (!this.#encoder || this.lost) return;
     if (this.#pass) {
       this.#pass.end();
       this.#pass = null;
@@ -289,7 +383,12 @@ export class GpuRuntime {
           await staging.mapAsync(GPUMapMode.READ);
           check.settle(verdict(new Float32Array(staging.getMappedRange())));
         } catch (e) {
-          check.settle(`a kernel's status could not be read back: ${(e as Error).message}`);
+          const err = await this.#lostOr(e, "a kernel") as Error;
+          check.settle(
+            err instanceof DeviceLostError
+              ? err.message
+              : `a kernel's status could not be read back: ${err.message}`,
+          );
         } finally {
           staging.destroy();
         }
@@ -308,6 +407,7 @@ export class GpuRuntime {
 
   /** Copies `bytes` of a buffer back to the host; the only place the queue is waited on. */
   async read(src: GpuStorage, bytes: number): Promise<ArrayBuffer> {
+    this.alive("data");
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const staging = this.device.createBuffer({
       size,
@@ -323,20 +423,63 @@ export class GpuRuntime {
       await staging.mapAsync(GPUMapMode.READ);
       await this.checkErrors();
       return staging.getMappedRange().slice(0, bytes);
+    } catch (e) {
+      throw await this.#lostOr(e, "data");
     } finally {
       staging.destroy();
     }
   }
 
   async sync(): Promise<void> {
+    this.alive("sync");
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await this.checkErrors();
+    try {
+      await this.device.queue.onSubmittedWorkDone();
+      await this.checkErrors();
+    } catch (e) {
+      throw await this.#lostOr(e, "sync");
+    }
+  }
+
+  /** Set by destroy(); later work is an error naming the destroyed device. */
+  destroyed = false;
+
+  /**
+   * Destroys the pooled buffers and the device (which destroys every buffer made from it),
+   * so the implementation releases its memory now, inside the program. Work queued but not
+   * submitted is dropped: callers that care wait first (Device.destroy does).
+   */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.#pass = null;
+    this.#encoder = null;
+    this.pool.trim();
+    this.device.destroy();
   }
 }
 
+/**
+ * Destroys `rt` when a Deno program or test module unloads, so the GPU driver's teardown
+ * runs inside the program's life, not in whatever order process exit happens to take.
+ * Browsers release a page's devices themselves (and an unload listener there is deprecated
+ * and blocks the back/forward cache), so there is no listener where a document exists.
+ */
+function destroyOnUnload(rt: GpuRuntime): void {
+  const g = globalThis as {
+    document?: unknown;
+    addEventListener?: (type: string, fn: () => void) => void;
+  };
+  if (g.document === undefined && typeof g.addEventListener === "function") {
+    g.addEventListener("unload", () => rt.destroy());
+  }
+}
+
+/** Which kernel variants to use: by adapter (`"auto"`), or forced (a testing aid). */
+export type GpuTuning = "auto" | "gpu" | "cpu-like";
+
 /** Asks for an adapter and a device with every limit raised to the adapter's maximum. */
-export async function acquireGpu(): Promise<GpuRuntime | null> {
+export async function acquireGpu(tuning: GpuTuning = "auto"): Promise<GpuRuntime | null> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) return null;
   let adapter: GPUAdapter | null = null;
@@ -353,11 +496,20 @@ export async function acquireGpu(): Promise<GpuRuntime | null> {
   }
   const device = await adapter.requestDevice({ requiredLimits });
   const info = adapter.info;
-  const description = [info.description, info.vendor && `vendor ${info.vendor}`]
-    .filter(Boolean).join(", ") || "WebGPU adapter";
-  const cpuLike = info.isFallbackAdapter === true ||
-    /llvmpipe|lavapipe|swiftshader/i.test(description);
-  return new GpuRuntime(device, description, cpuLike);
+  // Chromium leaves description empty and names SwiftShader in architecture
+  const description =
+    [info.description || info.architecture, info.vendor && `vendor ${info.vendor}`]
+      .filter(Boolean).join(", ") || "WebGPU adapter";
+  const cpuLike = tuning === "auto"
+    ? info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(description)
+    : tuning === "cpu-like";
+  const rt = new GpuRuntime(
+    device,
+    tuning === "auto" ? description : `${description}; ${tuning} tuning`,
+    cpuLike,
+  );
+  destroyOnUnload(rt);
+  return rt;
 }
 
 const LIMIT_KEYS = [

@@ -6,6 +6,7 @@
  * their memory, and reductions evaluate them inside their first pass. Everything else
  * (matmul, gather, solve, …) realizes its inputs and runs its own kernel.
  */
+import { type LruLimits, registerCache, unregisterCache } from "../../lru.ts";
 import {
   type Backend,
   type IndexInfo,
@@ -32,6 +33,7 @@ import { fill, packSlots } from "./codegen.ts";
 import { recordingScope } from "../../compile/program.ts";
 import { GpuProgram } from "./program.ts";
 import { eighGpu } from "./eigh.ts";
+import { cumsumGpu } from "./scan.ts";
 import { solveBandedGeneralGpu } from "./banded_lu.ts";
 import { SHADERS } from "../../shaders.generated.ts";
 import { type Check, type Fault, joinFaults } from "../fault.ts";
@@ -125,6 +127,13 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
     super();
     this.description = `WebGPU (${rt.adapterDescription})`;
     this.maxStorageBytes = rt.maxStorageBytes;
+    const kernels = {
+      stats: () => this.#kernels.usage(),
+      clear: () => this.#kernels.clear(),
+      resize: (limits: Partial<LruLimits>) => this.#kernels.resize(limits),
+    };
+    registerCache("webgpu kernels", kernels);
+    rt.onLost(() => unregisterCache("webgpu kernels", kernels));
     // one binding is the output; stay well inside the default limit of 8 on any device
     this.#maxLeaves = Math.max(
       4,
@@ -140,6 +149,13 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
       (s) => this.#realize(s),
       (b) => this.rt.pool.release(b, this.rt.batch),
     );
+  }
+
+  get lost(): { reason: string; message: string } | null {
+    return this.rt.lost;
+  }
+  alive(op: string): void {
+    this.rt.alive(op);
   }
 
   // ---- storage: buffers, expressions, realization ----
@@ -259,6 +275,7 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
     return this.#wrap(s, dtype, data.length, []);
   }
   async download(s: Storage, dtype: Dtype, size: number, into?: TypedArray): Promise<TypedArray> {
+    this.rt.alive("data");
     const fault = lz(s).fault;
     const buf = await this.rt.read(this.#buf(s), size * itemSize(dtype));
     await this.#raise(fault);
@@ -275,6 +292,7 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
     return this.rt.sync();
   }
   async settled(s: Storage): Promise<void> {
+    this.rt.alive("ready");
     const fault = lz(s).fault;
     this.#buf(s);
     await this.rt.sync();
@@ -687,6 +705,13 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
       );
     }
     return this.#wrap(o, dtype, n, [g]);
+  }
+
+  cumsum(dtype: Dtype, x: Storage, shape: readonly number[], axis: number): Storage {
+    const n = shape[axis], inner = sizeOf(shape.slice(axis + 1));
+    const outer = sizeOf(shape.slice(0, axis));
+    const o = cumsumGpu(this.rt, this.#buf(x), outer, n, inner);
+    return this.#wrap(o, dtype, outer * n * inner, [x]);
   }
 
   eigh(dtype: Dtype, a: Storage, batch: number, n: number): Storage {

@@ -6,9 +6,14 @@
  * multipliers that keeps Σ close to the primal Hessian of the barrier (eq. 16).
  *
  * Notation: inequalities c_I(x) ≥ 0 become c_I(x) − s = 0 with slacks s ≥ 0; y are the
- * multipliers of c_E(x) = 0, z ≥ 0 those of c_I (equal to the slacks' bound multipliers at a
- * solution, so one vector serves both), z_L, z_U ≥ 0 those of the bounds on x. The
- * Lagrangian is L = f − yᵀc_E − zᵀc_I − z_Lᵀ(x − x_L) − z_Uᵀ(x_U − x).
+ * multipliers of c_E(x) = 0, λ those of c_I(x) − s = 0, and z ≥ 0, z_L, z_U ≥ 0 the bound
+ * multipliers of s, x − x_L and x_U − x. The Lagrangian is
+ * L = f − yᵀc_E − λᵀ(c_I − s) − zᵀs − z_Lᵀ(x − x_L) − z_Uᵀ(x_U − x), so λ = z at a solution.
+ * They are kept apart as in IPOPT (its y_d and v_L): λ moves with the primal step and
+ * weights the constraints' curvature in the Hessian, z moves with the dual step and enters
+ * Σ = Z S⁻¹. Merged, a full dual step against a short primal one (z ← μ/s − z + (z/s)|r_I|
+ * where the slack lags its constraint) multiplies z, and with it the constraints' negative
+ * curvature and the shift δ_w, by |r_I|/s every iteration.
  */
 import { Tensor } from "../../tensor.ts";
 import {
@@ -183,7 +188,9 @@ export interface Iterate {
   s: Tensor | null;
   /** Multipliers of the equalities (null without them). */
   y: Tensor | null;
-  /** Multipliers of the inequalities (null without them). */
+  /** Multipliers λ of the inequalities c_I − s = 0 (null without them). */
+  lam: Tensor | null;
+  /** Multipliers z ≥ 0 of the slacks' bounds s ≥ 0 (null without inequalities). */
   z: Tensor | null;
   /** Multipliers of the lower / upper bounds (0 where none; null without any). */
   zL: Tensor | null;
@@ -200,7 +207,7 @@ export interface Iterate {
 
 /** Frees an iterate's tensors (the pullback included). */
 export function disposeIterate(it: Iterate): void {
-  for (const t of [it.x, it.s, it.y, it.z, it.zL, it.zU, it.ev.values]) t?.dispose();
+  for (const t of [it.x, it.s, it.y, it.lam, it.z, it.zL, it.zU, it.ev.values]) t?.dispose();
   it.ev.back.dispose();
 }
 
@@ -257,7 +264,7 @@ export function lagrangianCotangent(x: Tensor, y: Tensor | null, w: Tensor | nul
 
 /** What one read-back tells about an iterate (all unscaled). */
 export interface Measures {
-  /** ‖∇_x L‖∞ and ‖∇_x L‖₂. */
+  /** max(‖∇_x L‖∞, ‖λ − z‖∞), and ‖∇_x L‖₂. */
   dualInf: number;
   gradNorm: number;
   /** max(‖c_E‖∞, ‖c_I − s‖∞): the primal infeasibility of the slack form. */
@@ -267,6 +274,8 @@ export interface Measures {
   /** max and min of the products s z, d_L z_L, d_U z_U (min: +∞ without any). */
   complMax: number;
   complMin: number;
+  /** The mean of those products (0 without any). */
+  complMean: number;
   /** max |c_I z| and bound-distance products: the complementarity of the user's problem. */
   complUser: number;
   /** s_d and s_c of eq. (5). */
@@ -291,7 +300,7 @@ export async function measure(
   read: (...ts: Tensor[]) => Promise<number[]>,
 ): Promise<Measures> {
   const { mE, mI } = prob;
-  const ct = lagrangianCotangent(it.x, it.y, it.z);
+  const ct = lagrangianCotangent(it.x, it.y, it.lam);
   const gl = prob.pull(it.ev, ct);
   ct.dispose();
   const ts = tidy(() => {
@@ -302,20 +311,25 @@ export async function measure(
     if (it.zU) g = add(g, it.zU);
     const { cE, cI } = split(it.ev.values, mE, mI);
     const { dl, du } = distances(it.x, b);
-    let primal = zero, viol = zero, cmax = ninf, cmin = pinf, cuser = zero;
+    let primal = zero, viol = zero, cmax = ninf, cmin = pinf, cuser = zero, csum = zero;
     let ysum = zero, zsum = zero;
     if (cE && it.y) {
       primal = max(abs(cE));
       viol = primal;
       ysum = sum(abs(it.y));
     }
-    if (cI && it.s && it.z) {
+    let dual = max(abs(g));
+    if (cI && it.s && it.z && it.lam) {
       primal = maximum(primal, max(abs(sub(cI, it.s))));
       viol = maximum(viol, max(neg(cI)));
+      // the slacks' stationarity λ − z = 0 belongs to the dual infeasibility (IPOPT's inf_du)
+      dual = maximum(dual, max(abs(sub(it.lam, it.z))));
       const p = mul(it.s, it.z);
       cmax = maximum(cmax, max(p));
       cmin = minimum(cmin, min(p));
-      cuser = maximum(cuser, max(abs(mul(cI, it.z))));
+      csum = add(csum, sum(p));
+      cuser = maximum(cuser, max(abs(mul(cI, it.lam))));
+      ysum = add(ysum, sum(abs(it.lam)));
       zsum = add(zsum, sum(it.z));
     }
     const pair = (d: Tensor | null, zb: Tensor | null, has: Tensor | null) => {
@@ -323,13 +337,14 @@ export async function measure(
       const p = mul(d, zb);
       cmax = maximum(cmax, max(where(has, p, -Infinity)));
       cmin = minimum(cmin, min(where(has, p, Infinity)));
+      csum = add(csum, sum(mul(has, p)));
       cuser = maximum(cuser, max(p));
       zsum = add(zsum, sum(zb));
     };
     pair(dl, it.zL, b.hasLower);
     pair(du, it.zU, b.hasUpper);
     return [
-      max(abs(g)),
+      dual,
       sum(mul(g, g)),
       primal,
       maximum(viol, 0),
@@ -338,6 +353,7 @@ export async function measure(
       cuser,
       ysum,
       zsum,
+      csum,
     ];
   });
   gl.dispose();
@@ -347,7 +363,7 @@ export async function measure(
   } finally {
     for (const t of ts) t.dispose();
   }
-  const [dualInf, g2, primalInf, violation, complMax, complMin, complUser, ysum, zsum] = v;
+  const [dualInf, g2, primalInf, violation, complMax, complMin, complUser, ysum, zsum, csum] = v;
   const nz = mI + b.nL + b.nU;
   const { sMax } = BARRIER;
   return {
@@ -357,8 +373,9 @@ export async function measure(
     violation,
     complMax,
     complMin,
+    complMean: csum / Math.max(1, mI + b.nL + b.nU),
     complUser,
-    sd: Math.max(sMax, (ysum + zsum) / Math.max(1, mE + nz)) / sMax,
+    sd: Math.max(sMax, (ysum + zsum) / Math.max(1, mE + mI + nz)) / sMax,
     sc: Math.max(sMax, zsum / Math.max(1, nz)) / sMax,
   };
 }
@@ -366,6 +383,109 @@ export async function measure(
 /** Eq. (7): μ ← max(ε_tol / 10, min(κ_μ μ, μ^θ_μ)). */
 export function nextMu(mu: number, tol: number): number {
   return Math.max(tol / 10, Math.min(BARRIER.kappaMu * mu, Math.pow(mu, BARRIER.thetaMu)));
+}
+
+/**
+ * LOQO's oracle (Vanderbei & Shanno 1999, IPOPT's `mu_oracle loqo`): μ = σ · mean(s∘z) with
+ * σ = 0.1 min(0.05 (1 − ξ)/ξ, 2)³ and ξ = min(s∘z) / mean(s∘z): small when the products are
+ * well centred, up to 0.8 · mean when one product lags far behind the others.
+ */
+export function loqoMu(m: Measures): number {
+  const xi = m.complMin / m.complMean;
+  return 0.1 * Math.pow(Math.min((0.05 * (1 - xi)) / xi, 2), 3) * m.complMean;
+}
+
+/** How μ is updated: `"monotone"` (Fiacco–McCormick, IPOPT's default) or `"adaptive"`. */
+export type BarrierStrategy = "monotone" | "adaptive";
+
+/**
+ * The barrier parameter and its update (step A-3).
+ *
+ * Monotone: μ stays until the barrier problem is solved to E_μ ≤ κ_ε μ, then falls by eq.
+ * (7) (repeatedly while that holds, as IPOPT's mu_allow_fast_monotone_decrease).
+ *
+ * Adaptive (Nocedal, Wächter & Waltz, "Adaptive barrier update strategies for nonlinear
+ * interior methods", SIAM J. Optim. 19, 2009; IPOPT's `mu_strategy adaptive` with its
+ * default `obj-constr-filter` globalisation): in the free mode μ is chosen afresh every
+ * iteration by the LOQO oracle, as long as each iterate is acceptable to a filter of the
+ * free mode's earlier (θ, f) pairs (it must improve θ or f on each, with margins 10⁻⁵ θ).
+ * Otherwise the method falls back to the monotone mode with μ = 0.8 mean(s∘z), and returns
+ * to the free mode once a barrier problem is solved with E₀ below 0.9 of its value at the
+ * fall-back. (The `kkt-error` globalisation, E₀ falling monotonically, measured worse here:
+ * E₀ rises while a path is being pushed out of obstacles, and each fall-back restarts μ
+ * high.) Centred steps are much longer
+ * on problems with many nearly active constraints (a path pressed against obstacles), where
+ * the monotone update spends many iterations at one μ cut short by the fraction-to-the-
+ * boundary rule.
+ */
+export class BarrierUpdate {
+  /** The barrier parameter μ. */
+  mu: number;
+  /** τ of the fraction-to-the-boundary rule. */
+  tau: number;
+  #free: boolean;
+  #refs: [number, number][] = [];
+  #switchedAt = Infinity;
+  #muMax = Infinity;
+
+  constructor(readonly strategy: BarrierStrategy, muInit: number, readonly tol: number) {
+    this.mu = muInit;
+    this.tau = fractionToBoundaryTau(muInit);
+    this.#free = strategy === "adaptive";
+  }
+
+  /** Which mode the update is in. */
+  get mode(): "free" | "monotone" {
+    return this.#free ? "free" : "monotone";
+  }
+
+  /**
+   * A-3 for the iterate with measures `m`, constraint violation θ and objective f; true when
+   * μ changed (the line search's filter is then reset).
+   */
+  update(m: Measures, theta: number, f: number): boolean {
+    const muMin = this.tol / 10, e0 = optimalityError(m, 0);
+    const before = this.mu;
+    const g = 1e-5;
+    if (this.#free && m.complMean > 0) {
+      // IPOPT's mu_max = mu_max_fact (1000) × the first mean complementarity
+      if (this.#muMax === Infinity) this.#muMax = 1000 * Math.max(this.mu, m.complMean);
+      if (this.#refs.every(([t, v]) => theta <= (1 - g) * t || f <= v - g * t)) {
+        this.#refs.push([theta, f]);
+        this.mu = Math.min(this.#muMax, Math.max(muMin, loqoMu(m)));
+      } else this.#toMonotone(m);
+    } else if (this.strategy === "adaptive" && m.complMean > 0 && !this.#free) {
+      // back to the free mode once a barrier problem is solved with enough progress
+      if (
+        optimalityError(m, this.mu) <= BARRIER.kappaEps * this.mu && e0 <= 0.9 * this.#switchedAt
+      ) {
+        this.#free = true;
+        this.#refs = [[theta, f]];
+        this.mu = Math.min(this.#muMax, Math.max(muMin, loqoMu(m)));
+      }
+    }
+    if (!this.#free) {
+      while (this.mu > muMin && optimalityError(m, this.mu) <= BARRIER.kappaEps * this.mu) {
+        this.mu = nextMu(this.mu, this.tol);
+      }
+    }
+    this.tau = fractionToBoundaryTau(this.mu);
+    return this.mu !== before;
+  }
+
+  /** The free mode's step failed: continue in the monotone mode from the iterate's `m`. */
+  fallBack(m: Measures): boolean {
+    if (!this.#free) return false;
+    this.#toMonotone(m);
+    this.tau = fractionToBoundaryTau(this.mu);
+    return true;
+  }
+
+  #toMonotone(m: Measures): void {
+    this.#free = false;
+    this.#switchedAt = optimalityError(m, 0);
+    this.mu = Math.min(this.#muMax, Math.max(this.tol / 10, 0.8 * m.complMean));
+  }
 }
 
 /** Eq. (8): τ = max(τ_min, 1 − μ). */

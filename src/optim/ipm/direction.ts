@@ -64,7 +64,7 @@ export function disposeLinearization(l: Linearization): void {
 }
 
 /**
- * The condensed matrix at the iterate: the band of ∇²Φ with Φ's weights [1, −y, −z] (the
+ * The condensed matrix at the iterate: the band of ∇²Φ with Φ's weights [1, −y, −λ] (the
  * Lagrangian's Hessian W) and curvature weights Σ_s on the inequalities (J_Iᵀ Σ_s J_I), plus
  * the bounds' Σ_x on the diagonal; J_Eᵀ by one pullback per equality, and ρ = max_i K_ii for
  * the augmented term (large enough to make K + ρ J_Eᵀ J_E positive definite wherever the
@@ -93,7 +93,7 @@ export async function linearize(
       bg = bg ? add(bg, t) : t;
       sx = add(sx, div(it.zU!, du));
     }
-    const w = lagrangianCotangent(it.x, it.y, it.z);
+    const w = lagrangianCotangent(it.x, it.y, it.lam);
     const sigma = concat([zeros([1 + mE], o), ...(sigmaS ? [sigmaS] : [])], 0);
     return [sigmaS, bg, sx, w, sigma];
   });
@@ -121,6 +121,7 @@ export interface Direction {
   dx: Tensor;
   ds: Tensor | null;
   dy: Tensor | null;
+  dlam: Tensor | null;
   dz: Tensor | null;
   dzL: Tensor | null;
   dzU: Tensor | null;
@@ -139,9 +140,9 @@ export interface Direction {
 
 /** Frees a direction's tensors. */
 export function disposeDirection(
-  d: Pick<Direction, "dx" | "ds" | "dy" | "dz" | "dzL" | "dzU">,
+  d: Pick<Direction, "dx" | "ds" | "dy" | "dlam" | "dz" | "dzL" | "dzU">,
 ): void {
-  for (const t of [d.dx, d.ds, d.dy, d.dz, d.dzL, d.dzU]) t?.dispose();
+  for (const t of [d.dx, d.ds, d.dy, d.dlam, d.dz, d.dzL, d.dzU]) t?.dispose();
 }
 
 /** The constraint residuals the step aims to remove: c_E and c_I − s (replaced by a SOC). */
@@ -165,7 +166,7 @@ type Unread = Omit<Direction, "alphaMax" | "alphaZ" | "slope" | "dxMax" | "xMax"
 /**
  * One solve of the condensed system for the residuals `r` with shifts (δ_w, δ_c), and the
  * eliminated steps (§3.5 with the slacks):
- *   ds = J_I dx + r_I,  dz = μ/s − z − Σ_s ds,
+ *   ds = J_I dx + r_I,  dz = μ/s − z − Σ_s ds,  dλ = μ/s − λ − Σ_s ds,
  *   dz_L = μ/d_L − z_L − Σ_L dx,  dz_U = μ/d_U − z_U + Σ_U dx.
  * The scalars (α^max, α^z, ∇φᵀd, max|dx|, max|x|) stay on the device until read.
  */
@@ -187,14 +188,16 @@ function solveDirection(
   const jd = prob.directional(it.x, dx);
   const out = tidy(() => {
     const gfd = slice(jd, [0], [1]);
-    let ds: Tensor | null = null, dz: Tensor | null = null;
+    let ds: Tensor | null = null, dz: Tensor | null = null, dlam: Tensor | null = null;
     let dzL: Tensor | null = null, dzU: Tensor | null = null;
     let slope = gfd;
     const primal: [Tensor, Tensor][] = [], dual: [Tensor, Tensor][] = [];
-    if (mI && it.s && it.z && r.rI && w && lin.sigmaS) {
+    if (mI && it.s && it.z && it.lam && r.rI && w && lin.sigmaS) {
       const jId = slice(jd, [1 + mE], [1 + mE + mI]);
       ds = add(jId, r.rI);
-      dz = sub(sub(w, it.z), mul(lin.sigmaS, jId));
+      const common = sub(w, mul(lin.sigmaS, jId)); // μ/s − Σ_s ds
+      dz = sub(common, it.z);
+      dlam = sub(common, it.lam);
       slope = sub(slope, mul(sum(div(ds, it.s)), mu));
       primal.push([it.s, ds]);
       dual.push([it.z, dz]);
@@ -220,7 +223,7 @@ function solveDirection(
       max(abs(dx)),
       max(abs(it.x)),
     ];
-    return { ds, dz, dzL, dzU, scalars };
+    return { ds, dlam, dz, dzL, dzU, scalars };
   });
   jd.dispose();
   return { dx, dy, ...out, deltaW, deltaC };

@@ -28,7 +28,7 @@ import { add, maximum } from "../../ops/elementwise.ts";
 import { ones, zeros } from "../../ops/creation.ts";
 import { reshape, slice } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
-import { checkOptions } from "../../options.ts";
+import { checkOptions, oneOf } from "../../options.ts";
 import { describeValue } from "../../ops/common.ts";
 import { checkBandwidth } from "../../curvature/banded.ts";
 import type { IterationInfo, MethodResult, MinimizeOptions, MinimizeProblem } from "../types.ts";
@@ -38,14 +38,14 @@ import { condensedStorage } from "./kkt.ts";
 import { Filter } from "./filter.ts";
 import {
   BARRIER,
+  BarrierUpdate,
+  type BoundSet,
   boundSet,
   disposeBounds,
   disposeIterate,
-  fractionToBoundaryTau,
   type Iterate,
   measure,
   type Measures,
-  nextMu,
   optimalityError,
   pushIntoBounds,
   split,
@@ -59,7 +59,7 @@ import {
   residuals,
   searchDirection,
 } from "./direction.ts";
-import { advance, filterLineSearch, type SearchContext } from "./line_search.ts";
+import { advance, filterLineSearch, fullStep, type SearchContext } from "./line_search.ts";
 import { restoreFeasibility } from "./restoration.ts";
 
 /** The options `"ipm"` reads; any other key is an error. */
@@ -72,15 +72,20 @@ const KNOWN = [
   "maxIter",
   "onIteration",
   "muInit",
+  "barrier",
 ] as const;
 
 const M = "minimize (ipm)";
+/** The acceptable level, in multiples of gtol (IPOPT: acceptable_tol 1e-6 against tol 1e-8). */
+const ACCEPTABLE = 100;
+/** Iterations at the smallest μ without the KKT error halving before the method gives up. */
+const NO_PROGRESS = 15;
 
-/** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), z = 1, y = 0. */
+/** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), λ = z = 1, y = 0. */
 async function initialIterate(
   prob: ConstrainedProblem,
   x0: Tensor,
-  b: Awaited<ReturnType<typeof boundSet>>,
+  b: BoundSet,
 ): Promise<Iterate> {
   const flat = reshape(x0, [x0.size]);
   const x = pushIntoBounds(flat, b);
@@ -93,6 +98,7 @@ async function initialIterate(
     return {
       s: cI ? maximum(cI, BARRIER.kappa1) : null,
       y: mE ? zeros([mE], o) : null,
+      lam: mI ? ones([mI], o) : null,
       z: mI ? ones([mI], o) : null,
       zL: b.hasLower ? add(b.hasLower, 0) : null,
       zU: b.hasUpper ? add(b.hasUpper, 0) : null,
@@ -131,8 +137,9 @@ function ipmOptions(o: MinimizeOptions, x0: Tensor) {
     "an integer ≥ 0",
   );
   const muInit = numOpt("ipm", "muInit", o.muInit, 0.1, (v) => v > 0, "> 0");
+  const barrier = oneOf(M, "barrier", o.barrier, ["adaptive", "monotone"] as const, "adaptive");
   const bandwidth = o.bandwidth === undefined ? null : checkBandwidth(M, o.bandwidth, x0.size);
-  return { eq: c?.eq, ineq: c?.ineq, eps, gtol, maxIter, muInit, bandwidth };
+  return { eq: c?.eq, ineq: c?.ineq, eps, gtol, maxIter, muInit, barrier, bandwidth };
 }
 
 /**
@@ -156,8 +163,11 @@ export async function ipm(
   const filter = new Filter(1e4 * Math.max(1, it.theta));
   const thetaMin = 1e-4 * Math.max(1, it.theta);
   const inertia: InertiaState = { lastDeltaW: 0 };
-  let mu = opt.muInit, tau = fractionToBoundaryTau(mu);
+  const barrier = new BarrierUpdate(opt.barrier, opt.muInit, opt.gtol);
   let k = 0, message = "", converged = false, alpha = 0, deltaW = 0;
+  let status = 2; // minimize's status codes: 0 converged, 1 maxIter, 3 not finite, 99 callback
+  const stall = { count: 0, best: Infinity };
+  const history: [number, number][] = []; // (E₀, f) per iteration
   let m: Measures;
   const report = async (): Promise<boolean> => {
     if (!o.onIteration) return true;
@@ -175,12 +185,53 @@ export async function ipm(
       constraintViolation: m.violation,
       complementarity: m.complUser,
       kktResidual: optimalityError(m, 0),
-      mu,
+      mu: barrier.mu,
     };
     try {
       return (await o.onIteration(info)) !== false;
     } finally {
       x.dispose();
+    }
+  };
+  /** A-4 to A-6 at μ: the next iterate, or null when the line search fails. */
+  const step = async (): Promise<Iterate | null> => {
+    const { mu, tau } = barrier;
+    const lin = await linearize(prob, it, b, storage, mu, read);
+    const r = residuals(prob, it);
+    try {
+      const d = await searchDirection(prob, it, lin, b, mu, tau, r, inertia, read);
+      if (!d) return null;
+      deltaW = d.deltaW;
+      const c: SearchContext = {
+        prob,
+        b,
+        it,
+        lin,
+        mu,
+        tau,
+        filter,
+        thetaMin,
+        eps: opt.eps,
+        inertia,
+        read,
+      };
+      // IPOPT's tiny step: a step below the rounding of x is taken whole, untested
+      const tiny = d.dxMax <= 10 * opt.eps * Math.max(1, d.xMax);
+      const acc = tiny ? await fullStep(c, d) : await filterLineSearch(c, d, r);
+      if (!acc) {
+        disposeDirection(d);
+        return null;
+      }
+      const next = advance(c, acc);
+      // A-7: augment the filter unless the step was f-type
+      if (acc.kind === "h") filter.augment(it.theta, it.f - mu * it.barrier);
+      alpha = acc.alpha;
+      disposeDirection(acc.dir);
+      return next;
+    } finally {
+      disposeLinearization(lin);
+      r.cE?.dispose();
+      r.rI?.dispose();
     }
   };
   try {
@@ -189,75 +240,82 @@ export async function ipm(
       const e0 = optimalityError(m, 0);
       if (e0 <= opt.gtol) {
         converged = true;
+        status = 0;
         message = "converged: KKT error below gtol";
       }
-      // A-3: solve the barrier problem to κ_ε μ, then decrease μ (repeatedly, as IPOPT's
-      // mu_allow_fast_monotone_decrease)
-      while (!converged && mu > opt.gtol / 10 && optimalityError(m, mu) <= BARRIER.kappaEps * mu) {
-        mu = nextMu(mu, opt.gtol);
-        tau = fractionToBoundaryTau(mu);
-        filter.reset();
+      // IPOPT's acceptable termination: at most 100 gtol, and no halving in 5 iterations
+      // (the rounding floor of the derivatives, ε ‖∇²L‖ ‖x‖, lies above gtol on stiff problems)
+      const acceptable = e0 <= ACCEPTABLE * opt.gtol && m.violation <= ACCEPTABLE * opt.gtol;
+      if (!acceptable || e0 < 0.5 * stall.best) stall.count = 0;
+      stall.best = acceptable ? Math.min(stall.count ? stall.best : Infinity, e0) : Infinity;
+      if (acceptable && ++stall.count > 5 && !converged) {
+        converged = true;
+        status = 0;
+        message = `converged to an acceptable level: KKT error ${e0.toExponential(2)} ` +
+          `(gtol ${opt.gtol}), no longer falling in this precision`;
       }
+      // no progress at a feasible point: in 15 iterations with μ at its floor, the KKT error
+      // has not halved and f has not fallen by 1 % (in f32 the rounding floor of ∇L,
+      // ε ‖∇²L‖ ‖x‖, can lie far above gtol); an infeasible point is left to restoration
+      history.push([e0, it.f]);
+      const window = history.slice(-(NO_PROGRESS + 1));
+      if (
+        !converged && window.length === NO_PROGRESS + 1 && barrier.mu <= opt.gtol / 10 * 1.0001 &&
+        m.violation <= ACCEPTABLE * opt.gtol &&
+        Math.min(...window.slice(1).map((h) => h[0])) > 0.5 * window[0][0] &&
+        window[0][1] - it.f <= 0.01 * Math.abs(it.f)
+      ) {
+        message =
+          `stopped: no progress in ${NO_PROGRESS} iterations at the smallest μ (KKT error ` +
+          `${e0.toExponential(2)}, gtol ${opt.gtol}: the rounding floor of this precision?)`;
+        await report();
+        break;
+      }
+      if (!converged && barrier.update(m, it.theta, it.f)) filter.reset();
       if (!(await report())) {
-        message ||= "stopped by onIteration";
+        if (!message) [message, status] = ["stopped by onIteration", 99];
         break;
       }
       if (converged) break;
       if (![it.f, it.theta, m.dualInf].every(Number.isFinite)) {
         message = `stopped: the objective, constraints or their derivatives are not finite ` +
           `(f = ${it.f}, θ = ${it.theta}, ‖∇L‖∞ = ${m.dualInf})`;
+        status = 3;
         break;
       }
       if (k >= opt.maxIter) {
         message = "stopped: maximum iterations reached";
+        status = 1;
         break;
       }
-      const lin = await linearize(prob, it, b, storage, mu, read);
-      const r = residuals(prob, it);
-      let step = null;
-      try {
-        const d = await searchDirection(prob, it, lin, b, mu, tau, r, inertia, read);
-        if (d) {
-          deltaW = d.deltaW;
-          const c: SearchContext = {
-            prob,
-            b,
-            it,
-            lin,
-            mu,
-            tau,
-            filter,
-            thetaMin,
-            eps: opt.eps,
-            inertia,
-            read,
-          };
-          step = await filterLineSearch(c, d, r);
-          if (step) {
-            const next = advance(c, step);
-            // A-7: augment the filter unless the step was f-type
-            if (step.kind === "h") filter.augment(it.theta, it.f - mu * it.barrier);
-            alpha = step.alpha;
-            disposeDirection(step.dir);
-            disposeIterate(it);
-            it = next;
-          } else disposeDirection(d);
-        }
-      } finally {
-        disposeLinearization(lin);
-        r.cE?.dispose();
-        r.rI?.dispose();
+      let next = await step();
+      // a failed step in the free mode: retry once at the monotone mode's μ
+      if (!next && barrier.fallBack(m)) {
+        filter.reset();
+        next = await step();
       }
-      if (!step) {
+      if (next) {
+        disposeIterate(it);
+        it = next;
+      } else if (e0 <= ACCEPTABLE * opt.gtol && m.violation <= ACCEPTABLE * opt.gtol) {
+        // IPOPT's "solved to an acceptable level": the KKT error sits at the rounding floor
+        // of the derivatives (ε ‖∇²L‖ ‖x‖, large for stiff problems) within 100 gtol
+        k++;
+        converged = true;
+        status = 0;
+        message = `converged to an acceptable level: KKT error ${e0.toExponential(2)} ` +
+          `(gtol ${opt.gtol}), and no step improves on it in this precision`;
+        break;
+      } else {
         // A-9: restoration, from the current iterate; the filter remembers where it was
-        filter.augment(it.theta, it.f - mu * it.barrier);
+        filter.augment(it.theta, it.f - barrier.mu * it.barrier);
         const res = await restoreFeasibility(
           prob,
           it,
           b,
           storage,
           filter,
-          mu,
+          barrier.mu,
           opt.gtol,
           opt.eps,
           100,
@@ -282,7 +340,7 @@ export async function ipm(
       t ? tidy(() => reshape(add(t, 0), shape)) : zeros(shape, o1);
     const multipliers = {
       eq: owned(it.y, [prob.mE]),
-      ineq: owned(it.z, [prob.mI]),
+      ineq: owned(it.lam, [prob.mI]),
       lower: owned(it.zL, [...x0.shape]),
       upper: owned(it.zU, [...x0.shape]),
     };
@@ -291,7 +349,7 @@ export async function ipm(
       fun: it.f,
       gradNorm: m!.gradNorm,
       iterations: k,
-      converged,
+      status,
       message,
       constraintViolation: m!.violation,
       complementarity: m!.complUser,

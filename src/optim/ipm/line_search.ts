@@ -244,9 +244,15 @@ export async function filterLineSearch(
   }
 }
 
+/** IPOPT's tiny-step rule: the full step α^max, accepted without the filter's tests. */
+export async function fullStep(c: SearchContext, d: Direction): Promise<Accepted> {
+  const t = await trialPoint(c, d, d.alphaMax);
+  return { trial: t, dir: d, alpha: d.alphaMax, alphaZ: d.alphaZ, kind: "h", soc: 0, trials: 1 };
+}
+
 /**
  * A-6: the next iterate from an accepted step: x, s from the trial, y ← y + α dy,
- * z ← z + α^z dz (and the bounds' multipliers), each reset by eq. (16).
+ * λ ← λ + α dλ, z ← z + α^z dz (and the bounds' multipliers), each z reset by eq. (16).
  */
 export function advance(c: SearchContext, a: Accepted): Iterate {
   const { it, mu, b } = c;
@@ -254,14 +260,14 @@ export function advance(c: SearchContext, a: Accepted): Iterate {
   const next = tidy(() => {
     const step = (v: Tensor | null, dv: Tensor | null, al: number) =>
       v && dv ? add(v, mul(dv, al)) : v ? add(v, 0) : null;
-    const y = step(it.y, d.dy, a.alpha);
+    const y = step(it.y, d.dy, a.alpha), lam = step(it.lam, d.dlam, a.alpha);
     let z = step(it.z, d.dz, a.alphaZ);
     let zL = step(it.zL, d.dzL, a.alphaZ), zU = step(it.zU, d.dzU, a.alphaZ);
     const { dl, du } = distances(a.trial.x, b);
     if (z && a.trial.s) z = resetMultipliers(z, a.trial.s, mu, null);
     if (zL && dl) zL = resetMultipliers(zL, dl, mu, b.hasLower);
     if (zU && du) zU = resetMultipliers(zU, du, mu, b.hasUpper);
-    return { y, z, zL, zU };
+    return { y, lam, z, zL, zU };
   });
   return {
     x: a.trial.x,

@@ -19,8 +19,9 @@ import { Tensor } from "../../tensor.ts";
 import { jvp, type Pullback, vjp } from "../../ad/transforms.ts";
 import { add, mul, square, stopGradient, sub } from "../../ops/elementwise.ts";
 import { sum } from "../../ops/reduce.ts";
-import { concat, reshape, stack } from "../../ops/movement.ts";
-import { ones, zeros } from "../../ops/creation.ts";
+import { concat, reshape, transpose } from "../../ops/movement.ts";
+import { eye } from "../../ops/creation.ts";
+import { vmap } from "../../ad/vmap.ts";
 import { inheritOwner, tidy } from "../../memory.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
@@ -117,22 +118,18 @@ export class ConstrainedProblem {
   }
 
   /**
-   * J_Eᵀ [n, m_E]: one forward pass of the equalities alone and one pullback per equality
-   * (the Schur complement is for few equalities, so m_E reverse passes are the cheap way).
+   * J_Eᵀ [n, m_E]: one forward pass of the equalities alone and one pullback of it batched
+   * over the m_E unit cotangents (`vmap`), i.e. one reverse pass with m_E-wide kernels.
    */
   equalityJacobianT(x: Tensor): Tensor {
     const mE = this.mE, eq = this.eq!;
     this.nfev++;
+    this.ngev += mE;
     const [y, back] = vjp((u: Tensor) => reshape(eq(reshape(u, this.shape)), [mE]), x);
     try {
       return tidy(() => {
-        const o = { dtype: y.dtype, device: y.device } as const;
-        const cols = Array.from({ length: mE }, (_, j) => {
-          this.ngev++;
-          const e = concat([zeros([j], o), ones([1], o), zeros([mE - j - 1], o)], 0);
-          return back(e)[0];
-        });
-        return stack(cols, 1);
+        const unit = eye(mE, mE, { dtype: y.dtype, device: y.device });
+        return transpose(vmap((e: Tensor) => back(e)[0])(unit));
       });
     } finally {
       y.dispose();

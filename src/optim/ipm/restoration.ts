@@ -14,8 +14,9 @@
  * of ψ with ψ > 0 it has found what IPOPT reports as "converged to a point of local
  * infeasibility": the problem is reported infeasible, not converged.
  *
- * The restored point has slacks s = max(c_I(x), μ), multipliers z = μ/s (centred), y = 0 (as
- * IPOPT's default constr_mult_reset_threshold = 0) and bound multipliers μ / distance.
+ * The restored point has slacks s = max(c_I(x), μ), bound multipliers z = μ/s (centred) and
+ * μ / distance, and constraint multipliers y = λ = 0 (as IPOPT with its default
+ * constr_mult_reset_threshold = 0).
  */
 import type { Tensor } from "../../tensor.ts";
 import {
@@ -23,6 +24,7 @@ import {
   add,
   div,
   less,
+  log,
   maximum,
   minimum,
   mul,
@@ -86,11 +88,11 @@ async function psiAt(
     const { dl, du } = distances(p.x, b);
     if (dl) {
       g = sub(g, div(mul(b.hasLower!, mu), dl));
-      psi = sub(psi, mul(sum(mul(b.hasLower!, logOf(dl))), mu));
+      psi = sub(psi, mul(sum(mul(b.hasLower!, log(dl))), mu));
     }
     if (du) {
       g = add(g, div(mul(b.hasUpper!, mu), du));
-      psi = sub(psi, mul(sum(mul(b.hasUpper!, logOf(du))), mu));
+      psi = sub(psi, mul(sum(mul(b.hasUpper!, log(du))), mu));
     }
     return [g, [psi, max(abs(g)), viol]] as const;
   });
@@ -102,10 +104,6 @@ async function psiAt(
   } finally {
     for (const t of scalars) t.dispose();
   }
-}
-
-function logOf(t: Tensor): Tensor {
-  return t.log();
 }
 
 /**
@@ -152,7 +150,7 @@ export async function restoreFeasibility(
     if (state.viol <= tol && k > 0) {
       return give("failed", "feasible, but not acceptable to the filter", k);
     }
-    if (state.gmax <= Math.max(tol, 100 * eps) * Math.max(1, state.viol)) {
+    if (state.viol > tol && state.gmax <= Math.max(tol, 100 * eps) * Math.max(1, state.viol)) {
       return give(
         "infeasible",
         `the constraints appear infeasible: restoration converged to a stationary point of ` +
@@ -267,7 +265,7 @@ async function candidate(
   return { s, f: v[0], theta: v[1], barrier: v[2] };
 }
 
-/** The restored iterate: centred multipliers z = μ/s, bound multipliers μ/d, y = 0. */
+/** The restored iterate: centred bound multipliers z = μ/s and μ/d, y = λ = 0. */
 function centred(
   prob: ConstrainedProblem,
   p: Point,
@@ -280,6 +278,7 @@ function centred(
     const { dl, du } = distances(p.x, b);
     return {
       y: prob.mE ? zeros([prob.mE], o) : null,
+      lam: prob.mI ? zeros([prob.mI], o) : null,
       z: c.s ? div(mu, c.s) : null,
       zL: dl ? mul(b.hasLower!, div(mu, dl)) : null,
       zU: du ? mul(b.hasUpper!, div(mu, du)) : null,

@@ -1,0 +1,148 @@
+/**
+ * The interior-point method on the constrained trajectory problem, beside IPOPT in the same
+ * run (issue 13's benchmarks). For each N it solves `examples/trajectory_problem.ts`'s
+ * constrained form with `minimize(…, { method: "ipm", bandwidth: 4 })` and, with `--ipopt`,
+ * runs the IPOPT reference (`/work/shared/reference/ipopt/traj.c`, built here into a temporary
+ * directory against the system's IPOPT) on the same problem with
+ * `OPENBLAS_NUM_THREADS=1 ./traj --form B --N …`. Both report iterations, objective,
+ * constraint violation, and process CPU seconds of the solve alone (IPOPT:
+ * CLOCK_PROCESS_CPUTIME_ID around IpoptSolve; ours: process.cpuUsage() around minimize, after
+ * a warm-up solve at N = 16 so JIT compilation is not counted), and wall seconds.
+ *
+ *   deno run -A bench/ipm_trajectory.ts [--N 64,256,1024] [--ipopt] [--weights ipopt|scaled]
+ *        [--backend cpu|webgpu] [--ipopt-max N]   (IPOPT only up to this N; default 4096)
+ *
+ * Prints one markdown table row per N. CPU seconds of a loaded machine are comparable only
+ * within one run; RESULTS.md records the load (`uptime`) beside them.
+ */
+import process from "node:process";
+import { device, minimize, tensor } from "../mod.ts";
+import {
+  BANDWIDTH,
+  clearance,
+  trajectoryProblem,
+  type Weighting,
+} from "../examples/trajectory_problem.ts";
+
+function flag(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < Deno.args.length ? Deno.args[i + 1] : fallback;
+}
+const sizes = flag("N", "64,256,1024,4096,16384").split(",").map(Number);
+const weighting = flag("weights", "ipopt") as Weighting;
+const backend = flag("backend", "cpu") as "cpu" | "webgpu";
+const withIpopt = Deno.args.includes("--ipopt");
+const ipoptMax = Number(flag("ipopt-max", "4096"));
+const dev = await device({ backend });
+const dtype = dev.kind === "cpu" ? "f64" : "f32";
+
+async function buildIpopt(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "ipm_bench_" });
+  const pc = await new Deno.Command("pkg-config", { args: ["--cflags", "--libs", "ipopt"] })
+    .output();
+  if (!pc.success) throw new Error("pkg-config ipopt failed: install coinor-libipopt-dev");
+  const flags = new TextDecoder().decode(pc.stdout).trim().split(/\s+/);
+  const cc = await new Deno.Command("gcc", {
+    args: [
+      "-O2",
+      "-std=c11",
+      "-D_GNU_SOURCE",
+      "/work/shared/reference/ipopt/traj.c",
+      "-o",
+      `${dir}/traj`,
+      ...flags,
+      "-lm",
+      "-ldl",
+    ],
+  }).output();
+  if (!cc.success) throw new Error(new TextDecoder().decode(cc.stderr));
+  return `${dir}/traj`;
+}
+
+interface Row {
+  iters: number;
+  obj: number;
+  viol: number;
+  cpu: number;
+  wall: number;
+  status: string;
+}
+
+async function runIpopt(traj: string, n: number): Promise<Row> {
+  const out = await new Deno.Command(traj, {
+    args: ["--form", "B", "--N", String(n)],
+    env: { OPENBLAS_NUM_THREADS: "1" },
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const line = text.split("\n").find((l) => l.startsWith("summary")) ?? "";
+  const get = (k: string) => Number(line.match(new RegExp(`\\b${k}=([^ ]+)`))?.[1]);
+  return {
+    iters: get("iters"),
+    obj: get("obj"),
+    viol: get("cviol"),
+    cpu: get("med_cpu_s"),
+    wall: get("med_wall_s"),
+    status: get("status") === 0 ? "solved" : `status ${get("status")}`,
+  };
+}
+
+async function runOurs(n: number): Promise<Row & { clearance: number }> {
+  const prob = trajectoryProblem(n, { weighting, dtype, device: dev });
+  const o = { dtype, device: dev } as const;
+  const x0 = tensor(dtype === "f64" ? prob.init : Float32Array.from(prob.init), o);
+  const c0 = process.cpuUsage(), t0 = performance.now();
+  const r = await minimize(prob.smoothness, x0, {
+    method: "ipm",
+    bandwidth: BANDWIDTH,
+    constraints: { eq: prob.eq, ineq: prob.ineq },
+  });
+  const wall = (performance.now() - t0) / 1000, c = process.cpuUsage(c0);
+  const path = await r.x.data();
+  const m = r.multipliers!;
+  for (const t of [x0, r.x, m.eq, m.ineq, m.lower, m.upper]) t.dispose();
+  prob.dispose();
+  return {
+    iters: r.iterations,
+    obj: r.fun,
+    viol: r.constraintViolation!,
+    cpu: (c.user + c.system) / 1e6,
+    wall,
+    status: r.converged ? "solved" : r.message,
+    clearance: clearance(path),
+  };
+}
+
+const uptime = await new Deno.Command("uptime").output().then(
+  (o) => new TextDecoder().decode(o.stdout).trim(),
+  () => "?",
+);
+console.log(`# ${dev.description}, ${dtype}, ${weighting} weights; ${uptime}`);
+await runOurs(16); // warm-up: JIT and kernel caches
+const traj = withIpopt ? await buildIpopt() : "";
+console.log(
+  "| N | ours: iterations | objective | violation | CPU s | wall s |" +
+    (withIpopt
+      ? " IPOPT: iterations | objective | violation | CPU s | wall s | objective ratio | CPU ratio |"
+      : ""),
+);
+console.log("|---|---|---|---|---|---|" + (withIpopt ? "---|---|---|---|---|---|---|" : ""));
+for (const n of sizes) {
+  const a = await runOurs(n);
+  const ours =
+    `| ${n} | ${a.iters}${a.status === "solved" ? "" : ` (${a.status})`} | ${
+      a.obj.toPrecision(10)
+    } | ` +
+    `${a.viol.toExponential(1)} | ${a.cpu.toFixed(2)} | ${a.wall.toFixed(2)} |`;
+  if (!withIpopt || n > ipoptMax) {
+    console.log(ours + (withIpopt ? " (not run) | | | | | | |" : ""));
+    continue;
+  }
+  const b = await runIpopt(traj, n);
+  console.log(
+    ours +
+      ` ${b.iters}${b.status === "solved" ? "" : ` (${b.status})`} | ${b.obj.toPrecision(10)} | ` +
+      `${b.viol.toExponential(1)} | ${b.cpu.toFixed(2)} | ${b.wall.toFixed(2)} | ` +
+      `${(a.obj / b.obj).toFixed(4)} | ${(a.cpu / b.cpu).toFixed(2)} |`,
+  );
+}
+if (traj) await Deno.remove(traj.replace(/\/traj$/, ""), { recursive: true });

@@ -1,0 +1,147 @@
+/**
+ * The second-order check of the Hessian-free methods: at a point they would call optimal,
+ * a few Lanczos steps on Hessian-vector products estimate H's smallest eigenvalue, so a
+ * saddle is not reported as a minimum.
+ */
+import type { Tensor } from "../tensor.ts";
+import type { FloatDtype } from "../dtype.ts";
+import { add, div, maximum, mul, sqrt, sub } from "../ops/elementwise.ts";
+import { rademacher } from "../ops/creation.ts";
+import { reshape, stack } from "../ops/movement.ts";
+import { tidy } from "../memory.ts";
+import { tridiagonalEigen } from "../linalg/tridiagonal.ts";
+import type { MinimizeProblem } from "./types.ts";
+import { disposeAll, readScalars, type Stop, STOPS, vdot } from "./objective.ts";
+import type { Trial } from "./line_search.ts";
+
+/** Lanczos steps of the check (Hessian-vector products spent, at most n). */
+export const LANCZOS_STEPS = 16;
+
+/** What the check found. */
+export interface Curvature {
+  /** The smallest Ritz value: an upper bound on λ_min(H), usually close after 16 steps. */
+  lowest: number;
+  /** The largest |Ritz value|: about ‖H‖₂, the scale `lowest` is judged against. */
+  scale: number;
+  /** The unit Ritz vector of `lowest` (x's shape); the caller owns it. */
+  vector: Tensor;
+}
+
+/**
+ * Lanczos on `prob.hvp` at x from a fixed Rademacher start, with full reorthogonalisation
+ * (each new vector projected off all earlier ones, twice), min(n, 16) steps, the
+ * tridiagonal matrix read back once and solved on the host.
+ */
+export async function lowestCurvature(prob: MinimizeProblem, x: Tensor): Promise<Curvature> {
+  const n = x.size;
+  const m = Math.min(n, LANCZOS_STEPS);
+  const like = { dtype: x.dtype as FloatDtype, device: x.device };
+  const Q: Tensor[] = [tidy(() => div(rademacher([n], { seed: 11, ...like }), Math.sqrt(n)))];
+  const ab: Tensor[] = [];
+  try {
+    for (let j = 0; j < m; j++) {
+      const q = Q[j];
+      const [alpha, beta, next] = tidy(() => {
+        let w = reshape(prob.hvp(x, reshape(q, x.shape)), [n]);
+        const alpha = vdot(q, w);
+        for (let pass = 0; pass < 2; pass++) {
+          for (const qi of Q) w = sub(w, mul(qi, vdot(qi, w)));
+        }
+        const beta = sqrt(vdot(w, w));
+        return [alpha, beta, div(w, maximum(beta, Number.MIN_VALUE))];
+      });
+      ab.push(alpha, beta);
+      if (j + 1 < m) Q.push(next);
+      else next.dispose();
+    }
+    const packed = tidy(() => stack(ab));
+    const v = await readScalars(packed);
+    packed.dispose();
+    const alphas = v.filter((_, i) => i % 2 === 0), betas = v.filter((_, i) => i % 2 === 1);
+    // an invariant subspace ends the Krylov space: β tiny against the matrix's scale
+    const big = Math.max(...alphas.map(Math.abs), ...betas.map(Math.abs));
+    let r = 1;
+    while (r < m && betas[r - 1] > 1e-10 * big) r++;
+    const { values, vectors } = tridiagonalEigen(alphas.slice(0, r), betas.slice(0, r - 1));
+    let lo = 0;
+    for (let i = 1; i < r; i++) if (values[i] < values[lo]) lo = i;
+    const scale = Math.max(...Array.from(values, Math.abs));
+    const vector = tidy(() => {
+      let y = mul(Q[0], vectors[lo]);
+      for (let i = 1; i < r; i++) y = y.add(mul(Q[i], vectors[i * r + lo]));
+      return reshape(div(y, sqrt(vdot(y, y))), x.shape);
+    });
+    return { lowest: values[lo], scale, vector };
+  } finally {
+    for (const t of [...Q, ...ab]) t.dispose();
+  }
+}
+
+/**
+ * Relative size of the curvature below which the second-order checks call H positive
+ * semidefinite: λ_min ≥ −tol · ‖H‖, tol = √ε in f64 and 10⁻³ in f32 (Hessian products and
+ * bands carry rounding of about ε ‖H‖ times the terms per entry).
+ */
+export function curvatureTolerance(dtype: string): number {
+  return dtype === "f64" ? 2 ** -26 : 1e-3;
+}
+
+/**
+ * A step from a stationary point along the unit direction `v` of curvature `lowest` < 0:
+ * d = ±v (the sign that does not climb), step lengths α = max(1, ‖x‖), α/2, … (at most 40),
+ * taken at the first with f(x + αd) < f − ¼ α² |lowest| (the decrease the curvature
+ * promises, halved: Moré & Sorensen's second-order sufficient decrease). Returns null when
+ * no α gives it.
+ */
+export async function escape(
+  prob: MinimizeProblem,
+  x: Tensor,
+  f: number,
+  g: Tensor,
+  v: Tensor,
+  lowest: number,
+  xnorm: number,
+): Promise<Trial | null> {
+  const gvT = vdot(g, v);
+  const [gv] = await readScalars(gvT);
+  gvT.dispose();
+  const d = tidy(() => mul(v, gv > 0 ? -1 : 1));
+  try {
+    let alpha = Math.max(1, xnorm);
+    for (let i = 0; i < 40; i++, alpha *= 0.5) {
+      const xt = tidy(() => add(x, mul(d, alpha)));
+      const [ft, gt] = prob.valueAndGrad(xt);
+      const scal = tidy(() => [ft, sqrt(vdot(gt, gt)), sqrt(vdot(xt, xt))]);
+      const [fv, gnorm, xn] = await readScalars(...scal);
+      disposeAll(...scal);
+      if (fv < f - 0.25 * alpha * alpha * Math.abs(lowest)) {
+        return { x: xt, g: gt, f: fv, gnorm, xnorm: xn, t: alpha };
+      }
+      disposeAll(xt, gt);
+    }
+    return null;
+  } finally {
+    d.dispose();
+  }
+}
+
+/**
+ * The second-order check of a Hessian-free method at a point with ‖g‖ < gtol: a local
+ * minimum to the tolerance (`converged`, with the checked message), or a step off the
+ * saddle along the negative curvature found, or the saddle stop when no step lowers f.
+ */
+export async function checkStationary(
+  prob: MinimizeProblem,
+  x: Tensor,
+  f: number,
+  g: Tensor,
+  xnorm: number,
+): Promise<Stop | Trial> {
+  const c = await lowestCurvature(prob, x);
+  try {
+    if (!(c.lowest < -curvatureTolerance(x.dtype) * c.scale)) return STOPS.converged(true);
+    return (await escape(prob, x, f, g, c.vector, c.lowest, xnorm)) ?? STOPS.saddle(c.lowest);
+  } finally {
+    c.vector.dispose();
+  }
+}

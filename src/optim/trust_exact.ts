@@ -1,0 +1,249 @@
+/**
+ * `trust-exact` (SciPy's name): trust-region Newton whose subproblem is solved exactly by
+ * Moré–Sorensen on the Hessian's band (dense Hessians are the band of width n − 1).
+ */
+import type { Tensor } from "../tensor.ts";
+import { add, mul } from "../ops/elementwise.ts";
+import { reshape } from "../ops/movement.ts";
+import { tidy } from "../memory.ts";
+import { checkBandwidth } from "../curvature/banded.ts";
+import { cachedHessianSparsity } from "../curvature/pattern.ts";
+import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
+import {
+  decrease,
+  disposeAll,
+  epsOf,
+  loopOpts,
+  norm,
+  readScalars,
+  type Stop,
+  stopReason,
+  STOPS,
+  vdot,
+} from "./objective.ts";
+import { BandModel } from "./band_model.ts";
+import { curvatureTolerance } from "./curvature_check.ts";
+import {
+  freshMemory,
+  moreSorensen,
+  type SubproblemMemory,
+  type SubproblemStep,
+} from "./trust_subproblem.ts";
+import { TrustRegion } from "./trust_region.ts";
+
+/** The largest n for which trust-exact builds a dense Hessian (n products, n² storage) unasked. */
+export const DENSE_LIMIT = 2000;
+
+/**
+ * @internal The bandwidth trust-exact works with: the option; else the Hessian's detected
+ * pattern (`hessianSparsity`, traced once per function and shape) when a band of it pays
+ * (2b + 1 probes < n); else the dense Hessian (b = n − 1, n ≤ 2000).
+ */
+export function hessianBandwidth(
+  method: string,
+  o: MinimizeOptions,
+  f: (x: Tensor) => Tensor,
+  x0: Tensor,
+): number {
+  const n = x0.size;
+  if (o.bandwidth !== undefined) return checkBandwidth(`minimize (${method})`, o.bandwidth, n);
+  // (an error of f while its pattern is traced is the user's: it propagates)
+  const detected = cachedHessianSparsity(f, x0).bandwidth;
+  const b = 2 * detected + 1 < n ? detected : Math.max(n - 1, 0);
+  if (b === n - 1 && n > DENSE_LIMIT) {
+    throw new RangeError(
+      `minimize (${method}): x has ${n} entries and the Hessian's pattern is no narrow band, ` +
+        `too many for a dense Hessian (at most ${DENSE_LIMIT}); pass bandwidth when the ` +
+        `Hessian is banded, or use "newton-sparse", "trust-ncg" or "newton-cg"`,
+    );
+  }
+  return b;
+}
+
+/**
+ * The second-order check at a point where ‖g‖ < gtol: does H + δI factor (δ from
+ * {@linkcode curvatureTolerance})? One banded Cholesky on a band the method already has.
+ */
+export async function secondOrderOk(model: BandModel, dtype: string): Promise<boolean> {
+  const { inf } = await model.bounds();
+  return model.positiveDefinite(curvatureTolerance(dtype) * inf + Number.MIN_VALUE);
+}
+
+/** @internal One trust-region trial from x: the subproblem's step, its evaluation and the verdict. */
+export interface TrustTrial {
+  accept: boolean;
+  stall?: Stop;
+  /** The trial point and its value, gradient and norms (owned by the caller when accepted, freed otherwise). */
+  x: Tensor | null;
+  g: Tensor | null;
+  f: number;
+  gnorm: number;
+  xnorm: number;
+  /** The subproblem's λ. */
+  lambda: number;
+  /** The model's predicted reduction (≤ 0: the model sees no descent). */
+  predicted: number;
+}
+
+/**
+ * @internal One trust-region trial at x with the band `model`: Moré–Sorensen's step p, the
+ * model's reduction (from the subproblem's own scalars, or −(gᵀp + ½ pᵀHp) by one band
+ * product after the hard case), f and ∇f at x + p, all read back at once, and `tr`'s
+ * verdict. Shared by `trust-exact` and `newton-banded`'s fallback.
+ */
+export async function trustStep(
+  prob: MinimizeProblem,
+  model: BandModel,
+  x: Tensor,
+  f: number,
+  g: Tensor,
+  gnorm: number,
+  xnorm: number,
+  tr: TrustRegion,
+  mem: SubproblemMemory,
+): Promise<TrustTrial> {
+  const n = x.size;
+  const gflat = tidy(() => reshape(g, [n]));
+  let sub: SubproblemStep;
+  try {
+    sub = await moreSorensen(model, gflat, gnorm, tr.radius, mem);
+  } finally {
+    gflat.dispose();
+  }
+  const p = tidy(() => reshape(sub.p, x.shape));
+  sub.p.dispose();
+  const xt = tidy(() => add(x, p));
+  const [ft, gt] = prob.valueAndGrad(xt);
+  const known = sub.model;
+  const scal = tidy(() => {
+    const pf = reshape(p, [n]);
+    const gp = vdot(g, p);
+    // m(p) − f = gᵀp + ½ pᵀHp: one band product, unless the subproblem already knows it
+    const m = known === undefined ? add(gp, mul(vdot(pf, model.matvec(pf)), 0.5)) : gp;
+    return [ft, norm(gt), m, gp, vdot(gt, p), norm(xt)];
+  });
+  let vals: number[];
+  try {
+    vals = await readScalars(...scal);
+  } finally {
+    disposeAll(p, ...scal);
+  }
+  const [fv, gnv, m, gTp, gtTp, xnv] = vals;
+  const predicted = -(known ?? m);
+  const out = { x: xt, g: gt, f: fv, gnorm: gnv, xnorm: xnv, lambda: sub.lambda, predicted };
+  if (!(predicted > 0)) {
+    disposeAll(xt, gt);
+    return { ...out, accept: false, x: null, g: null };
+  }
+  const verdict = tr.judge({
+    predicted,
+    actual: decrease(f, fv, predicted, gTp, gtTp, x.dtype),
+    hitsBoundary: sub.hitsBoundary,
+    xnorm,
+    progress: fv < f || gnv < 0.5 * gnorm,
+  });
+  if (!verdict.accept) {
+    disposeAll(xt, gt);
+    return { ...out, ...verdict, x: null, g: null };
+  }
+  return { ...out, ...verdict };
+}
+
+/**
+ * `minimize(f, x0, { method: "trust-exact" })`: each iteration takes the Hessian's band at x
+ * (2b+1 batched comb-probe products; `bandwidth` detected from the Hessian's sparsity
+ * pattern unless given, or the dense Hessian from n unit probes when the pattern is no
+ * narrow band, for n ≤ 2000), solves the trust-region subproblem exactly (Moré–Sorensen: a few
+ * banded Cholesky factorisations of H + λI, negative curvature and the hard case included),
+ * and updates the radius as SciPy's `trust-exact` (Δ₀ = 1, η = 0.15, ρ < ¼ → Δ/4, ρ > ¾ on
+ * the boundary → 2Δ) with a scale-aware cap (`maxTrustRadius`, default 1000 · max(1, ‖x‖)).
+ *
+ * It stops when ‖∇f‖ < `gtol` AND the Hessian there is positive semidefinite (H + δI
+ * factors, δ = √ε ‖H‖_∞ in f64, 10⁻³ ‖H‖_∞ in f32): `converged: true` is a local minimum to
+ * that tolerance. At a stationary point with negative curvature it keeps stepping along it;
+ * if no step lowers f, it reports the saddle with `converged: false`. It also stops at
+ * `maxIter`, when f or ∇f is not finite, or when no step can lower f any more (the radius
+ * below the rounding of x, or two accepted steps without decrease). Iterations count
+ * rejected steps too, as SciPy's do; each accepted step costs one band.
+ */
+export async function trustExact(
+  prob: MinimizeProblem,
+  x0: Tensor,
+  o: MinimizeOptions,
+): Promise<MethodResult> {
+  const m = "trust-exact";
+  const b = hessianBandwidth(m, o, prob.f, x0);
+  const { gtol, maxIter } = loopOpts(m, o);
+  const tr = new TrustRegion(m, o, epsOf(x0.dtype));
+  const bandMethod = o.bandMethod ?? "direct";
+
+  let x = tidy(() => add(x0, 0));
+  let g: Tensor | null = null;
+  let model: BandModel | null = null;
+  try {
+    const [fT, g0] = prob.valueAndGrad(x);
+    g = g0;
+    const gn0 = norm(g), xn0 = norm(x);
+    let [f, gnorm, xnorm] = await readScalars(fT, gn0, xn0);
+    disposeAll(fT, gn0, xn0);
+    let mem = freshMemory();
+    let k = 0;
+    let stopped: Stop | null = null;
+    let saddle = false; // ‖g‖ < gtol here, but H has negative curvature
+    let lambda = 0;
+    if (
+      !(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm, trustRadius: tr.radius }))
+    ) {
+      stopped = STOPS.callback;
+    }
+    while (!stopped) {
+      const band = () =>
+        new BandModel(prob.bandedHessian(x, { bandwidth: b, layout: "lower", method: bandMethod }));
+      if (gnorm < gtol && !saddle) {
+        model ??= band();
+        if (await secondOrderOk(model, x.dtype)) {
+          stopped = STOPS.converged(true);
+          break;
+        }
+        saddle = true;
+      }
+      stopped = stopReason(f, gnorm, k, saddle ? 0 : gtol, maxIter);
+      if (stopped) break;
+      model ??= band();
+      const t = await trustStep(prob, model, x, f, g, gnorm, xnorm, tr, mem);
+      lambda = t.lambda;
+      if (!(t.predicted > 0)) {
+        stopped = saddle ? STOPS.saddle(-lambda) : STOPS.noProgress(
+          "the model's predicted decrease is below rounding (H + λI is singular to working " +
+            "precision: ‖g‖ is at its rounding floor; gtol may be below it)",
+        );
+        break;
+      }
+      if (t.accept) {
+        if (t.f < f) saddle = false; // left the saddle: check the new point afresh
+        disposeAll(x, g, model);
+        model = null;
+        mem = freshMemory();
+        [x, g, f, gnorm, xnorm] = [t.x!, t.g!, t.f, t.gnorm, t.xnorm];
+      }
+      k++;
+      if (
+        !(await prob.report({
+          iteration: k,
+          x,
+          fun: f,
+          gradNorm: gnorm,
+          trustRadius: tr.radius,
+          shift: t.lambda,
+        }))
+      ) stopped = STOPS.callback;
+      else if (t.stall) stopped = saddle ? STOPS.saddle(-lambda) : t.stall;
+    }
+    return { x, fun: f, gradNorm: gnorm, iterations: k, ...stopped!, jac: g };
+  } catch (e) {
+    disposeAll(x, g);
+    throw e;
+  } finally {
+    model?.dispose();
+  }
+}

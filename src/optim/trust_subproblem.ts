@@ -1,0 +1,252 @@
+/**
+ * The trust-region subproblem solved "exactly": min gᵀp + ½ pᵀHp subject to ‖p‖ ≤ Δ, by
+ * Moré & Sorensen's iteration on λ (Nocedal & Wright, *Numerical Optimization*, 2nd ed.,
+ * Alg. 4.3 and §4.3's hard case; Conn, Gould & Toint, *Trust-Region Methods*, §7.3),
+ * arranged as SciPy's `trust-exact` (`IterativeSubproblem`). Each trial λ costs banded
+ * Cholesky solves with H + λI; the scalars that steer λ are read back once per trial.
+ *
+ * The solution satisfies (H + λI)p = −g, H + λI ⪰ 0, λ(Δ − ‖p‖) = 0. In the hard case
+ * (g nearly orthogonal to the eigenvectors of H's smallest eigenvalue), p is completed to
+ * the boundary along z, an approximate eigenvector of that eigenvalue: SciPy estimates z
+ * with LINPACK's condition estimator on the factor; here the factor stays inside the
+ * banded solver, so z comes from a few steps of inverse iteration with H + λI, which
+ * converge fast exactly when it matters (H + λI nearly singular).
+ */
+import type { Tensor } from "../tensor.ts";
+import { add, div, mul, neg, sqrt } from "../ops/elementwise.ts";
+import { rademacher } from "../ops/creation.ts";
+import { stack } from "../ops/movement.ts";
+import { tidy } from "../memory.ts";
+import type { FloatDtype } from "../dtype.ts";
+import { type BandModel, isNotSpd } from "./band_model.ts";
+import { epsOf, readScalars, vdot } from "./objective.ts";
+
+/** What the subproblem keeps between calls at one point (SciPy reuses λ's lower bound when Δ shrinks). */
+export interface SubproblemMemory {
+  lambdaLb: number;
+  radius: number;
+}
+
+/** A fresh memory for a new point. */
+export function freshMemory(): SubproblemMemory {
+  return { lambdaLb: 0, radius: -1 };
+}
+
+/** The subproblem's solution. */
+export interface SubproblemStep {
+  /** The step, [n]; the caller owns it. */
+  p: Tensor;
+  /** False only for the interior Newton step (λ = 0, ‖p‖ ≤ Δ). */
+  hitsBoundary: boolean;
+  /** The final λ. */
+  lambda: number;
+  /** Trial values of λ tried (each one or two banded solves). */
+  trials: number;
+  /**
+   * m(p) − f = gᵀp + ½ pᵀHp when p solves (H + λI)p = −g: ½ (gᵀp − λ pᵀp), a sum of two
+   * terms of one sign (no cancellation, unlike gᵀp + ½ pᵀHp near the optimum). Undefined
+   * for a step completed along z (hard case) or cut back to the region.
+   */
+  model?: number;
+}
+
+/** Moré–Sorensen's stopping constants, as SciPy (CGT p. 194–197). */
+const K_EASY = 0.1, K_HARD = 0.2;
+/** CGT's θ in the safeguarded update λ = max(√(λ_lb λ_ub), λ_lb + θ(λ_ub − λ_lb)). */
+const THETA = 0.01;
+/** Trials before giving up on the secular equation (SciPy has no limit). */
+const MAX_TRIALS = 60;
+/** Inverse-iteration steps for the hard case's z. */
+const INVERSE_STEPS = 3;
+
+function safeguard(lb: number, ub: number): number {
+  return Math.max(Math.sqrt(lb * ub), lb + THETA * (ub - lb));
+}
+
+/** p for λ, with pᵀp, pᵀ(H + λI)⁻¹p (only when asked) and gᵀp; null when H + λI is not positive definite. */
+async function trial(
+  model: BandModel,
+  g: Tensor,
+  lambda: number,
+  withW: boolean,
+): Promise<{ p: Tensor; pp: number; pw: number; gp: number } | null> {
+  let p: Tensor | null = null, s: Tensor | null = null;
+  try {
+    p = tidy(() => model.solve(lambda, neg(g)));
+    const pk = p;
+    s = tidy(() =>
+      stack([vdot(pk, pk), withW ? vdot(pk, model.solve(lambda, pk)) : vdot(pk, pk), vdot(g, pk)])
+    );
+    const [pp, pw, gp] = await readScalars(s);
+    if (!Number.isFinite(pp) || !Number.isFinite(pw)) {
+      p.dispose();
+      return null;
+    }
+    return { p, pp, pw: withW ? pw : NaN, gp };
+  } catch (e) {
+    p?.dispose();
+    if (isNotSpd(e)) return null;
+    throw e;
+  } finally {
+    s?.dispose();
+  }
+}
+
+/**
+ * An approximate unit eigenvector z of H's smallest eigenvalue and s² ≈ zᵀ(H + λI)z (the
+ * smallest eigenvalue of H + λI, from above), by inverse iteration with H + λI ≻ 0.
+ */
+async function smallestEigen(
+  model: BandModel,
+  lambda: number,
+  n: number,
+  like: Tensor,
+): Promise<{ z: Tensor; s2: number }> {
+  const z = tidy(() => {
+    let v = rademacher([n], { seed: 7, dtype: like.dtype as FloatDtype, device: like.device });
+    for (let i = 0; i < INVERSE_STEPS; i++) {
+      const w = model.solve(lambda, v);
+      v = div(w, sqrt(vdot(w, w)));
+    }
+    return v;
+  });
+  const q = tidy(() => add(vdot(z, model.matvec(z)), lambda));
+  try {
+    const [s2] = await readScalars(q);
+    return { z, s2: Math.max(s2, 0) };
+  } catch (e) {
+    z.dispose();
+    throw e;
+  } finally {
+    q.dispose();
+  }
+}
+
+/** The roots t of ‖p + t z‖ = Δ (‖z‖ = 1, ‖p‖ ≤ Δ), the one of smaller magnitude. */
+function boundaryStep(pp: number, pz: number, radius: number): number {
+  const disc = Math.sqrt(Math.max(pz * pz + radius * radius - pp, 0));
+  const ta = -pz + disc, tb = -pz - disc;
+  return Math.abs(ta) <= Math.abs(tb) ? ta : tb;
+}
+
+/**
+ * Solves min gᵀp + ½ pᵀHp, ‖p‖ ≤ Δ for the band `model` and the flat gradient `g` ([n]).
+ * `mem` carries λ's lower bound between calls at the same point.
+ */
+export async function moreSorensen(
+  model: BandModel,
+  g: Tensor,
+  gnorm: number,
+  radius: number,
+  mem: SubproblemMemory,
+): Promise<SubproblemStep> {
+  const n = model.n;
+  const bd = await model.bounds();
+  const hmin = Math.min(bd.gershgorinHi, bd.frobenius, bd.inf);
+  // λ_ub must make H + λI positive definite; Gershgorin's bound may leave it singular
+  // (equality), so it gets a margin of √ε ‖H‖ (and the smallest positive value)
+  const margin = Math.sqrt(epsOf(g.dtype)) * bd.inf + Number.MIN_VALUE;
+  let ub = Math.max(0, gnorm / radius + Math.min(-bd.gershgorinLo, bd.frobenius, bd.inf)) + margin;
+  let lb = Math.max(0, -bd.minDiag, gnorm / radius - hmin);
+  if (radius < mem.radius) lb = Math.max(mem.lambdaLb, lb);
+  let lambda = lb === 0 ? 0 : safeguard(lb, ub);
+  const tiny = n * epsOf(g.dtype) * bd.inf;
+  let best: Tensor | null = null; // the last positive definite step, for the trial limit
+  const done = (
+    p: Tensor,
+    hitsBoundary: boolean,
+    trials: number,
+    t?: { pp: number; gp: number },
+  ): SubproblemStep => {
+    if (best !== p) best?.dispose();
+    mem.lambdaLb = lb;
+    mem.radius = radius;
+    const model = t ? 0.5 * (t.gp - lambda * t.pp) : undefined;
+    return { p, hitsBoundary, lambda, trials, model };
+  };
+  // H + λI is not positive definite: λ < −λ_min(H). If rounding has closed the bracket
+  // (λ_ub itself failed), widen it.
+  const failed = () => {
+    lb = Math.max(lb, lambda);
+    if (!(ub > lb)) ub = lb + Math.max(margin, Math.abs(lb) * 1e-3);
+    lambda = safeguard(lb, ub);
+  };
+  for (let k = 1; k <= MAX_TRIALS; k++) {
+    if (gnorm <= tiny) {
+      // g ≈ 0: the step is along the smallest eigenvector, or nothing
+      if (!(await model.positiveDefinite(lambda))) {
+        failed();
+        continue;
+      }
+      const { z, s2 } = await smallestEigen(model, lambda, n, g);
+      if (lambda === 0) {
+        z.dispose();
+        return done(tidy(() => mul(g, 0)), false, k);
+      }
+      if (s2 <= K_HARD * lambda) {
+        const p = tidy(() => mul(z, radius));
+        z.dispose();
+        return done(p, true, k);
+      }
+      z.dispose();
+      ub = lambda;
+      lb = Math.max(lb, lambda - s2);
+      lambda = safeguard(lb, ub);
+      continue;
+    }
+    const t = await trial(model, g, lambda, lambda !== 0);
+    if (!t) {
+      failed();
+      continue;
+    }
+    best?.dispose();
+    best = t.p;
+    const pnorm = Math.sqrt(t.pp);
+    if (pnorm <= radius && lambda === 0) return done(t.p, false, k, t);
+    let pw = t.pw;
+    if (Number.isNaN(pw)) {
+      const s = tidy(() => vdot(t.p, model.solve(lambda, t.p)));
+      [pw] = await readScalars(s);
+      s.dispose();
+    }
+    // Newton's step on the secular equation 1/‖p(λ)‖ = 1/Δ (N&W (4.44))
+    const lambdaNew = lambda + (t.pp / pw) * (pnorm - radius) / radius;
+    if (pnorm < radius) {
+      // inside with λ > 0: maybe the hard case; try completing p to the boundary along z
+      const { z, s2 } = await smallestEigen(model, lambda, n, g);
+      const pzT = vdot(t.p, z);
+      const [pz] = await readScalars(pzT);
+      pzT.dispose();
+      const step = boundaryStep(t.pp, pz, radius);
+      const quadratic = -t.gp + lambda * radius * radius; // pᵀ(H+λI)p + λΔ²
+      if ((step * step * s2) / quadratic <= K_HARD) {
+        const p = tidy(() => add(t.p, mul(z, step)));
+        z.dispose();
+        return done(p, true, k);
+      }
+      z.dispose();
+      ub = lambda;
+      lb = Math.max(lb, lambda - s2);
+      if (lambdaNew > lb && (await model.positiveDefinite(lambdaNew))) lambda = lambdaNew;
+      else {
+        lb = Math.max(lb, lambdaNew);
+        lambda = safeguard(lb, ub);
+      }
+    } else {
+      if (Math.abs(pnorm - radius) / radius <= K_EASY) return done(t.p, true, k, t);
+      lb = lambda;
+      lambda = lambdaNew;
+    }
+  }
+  // the secular equation did not settle: the last positive definite step, cut to the region
+  if (best) {
+    const b = best;
+    const s = vdot(b, b);
+    const [pp] = await readScalars(s);
+    s.dispose();
+    const p = pp > radius * radius ? tidy(() => mul(b, radius / Math.sqrt(pp))) : b;
+    return done(p, true, MAX_TRIALS);
+  }
+  // never positive definite (should not happen: λ_ub makes H + λI ≻ 0): the Cauchy direction
+  return done(tidy(() => mul(g, gnorm > 0 ? -radius / gnorm : 0)), true, MAX_TRIALS);
+}

@@ -1,0 +1,214 @@
+/**
+ * `trust-exact` and the Moré–Sorensen subproblem solver, against independent references:
+ * SciPy's trust-exact iteration counts and its final value on Rosenbrock (SciPy 1.10,
+ * `bench/mgh_scipy.py`'s setup: `minimize(rosen, x0, method="trust-exact", jac=rosen_der,
+ * hess=rosen_hess, options={"gtol": 1e-8})` → 13 iterations in 5-D from SciPy's start, 25
+ * in 2-D from (−1.2, 1) with f = 3.331252984229145e-19); subproblems solved on the host in
+ * f64 from an eigendecomposition (the secular equation by bisection, the hard case in
+ * closed form); the path-planning demo against IPOPT's objective (issue 13); and the CPU
+ * f64 solution for the WebGPU f32 run.
+ */
+import assert from "node:assert/strict";
+import {
+  bandedHessian,
+  choleskyBanded,
+  memory,
+  minimize,
+  slice,
+  type Tensor,
+  tensor,
+} from "../mod.ts";
+import { BandModel } from "../src/optim/band_model.ts";
+import { freshMemory, moreSorensen } from "../src/optim/trust_subproblem.ts";
+import { assertClose, assertNoLeak, type Backend, cpu, testAll } from "./helpers.ts";
+import { fromEigen, matVec, randomOrthogonal } from "./dense_ref.ts";
+import { randomBandedProblem, trajectoryPenaltyProblem } from "./banded_objectives.ts";
+
+const f64 = { dtype: "f64" as const, device: cpu };
+const place = (b: Backend) => ({ dtype: b.dtype, device: b.dev });
+
+const rosen = (x: Tensor) => {
+  const n = x.size;
+  const a = slice(x, [0], [n - 1]), b = slice(x, [1], [n]);
+  return b.sub(a.square()).square().mul(100).add(a.neg().add(1).square()).sum();
+};
+
+Deno.test("trust-exact: Rosenbrock step for step with SciPy's trust-exact (13 and 25 iterations)", async () => {
+  const base = memory();
+  for (
+    const [x0, nit, fun] of [
+      [[1.3, 0.7, 0.8, 1.9, 1.2], 13, null],
+      [[-1.2, 1], 25, 3.331252984229145e-19],
+    ] as const
+  ) {
+    const x = tensor([...x0], f64);
+    const r = await minimize(rosen, x, { method: "trust-exact", gtol: 1e-8 });
+    assert.equal(r.status, 0, r.message);
+    assert.equal(r.nit, nit, `${x0.length}-D: ${r.nit} iterations (SciPy ${nit})`);
+    // SciPy evaluates f once per iteration plus the start, and one Hessian per accepted point;
+    // Rosenbrock's Hessian is tridiagonal (detected): a band of 3 comb probes, or in 2-D the
+    // whole 2 × 2 (2 unit probes)
+    assert.equal(r.nfev, nit + 1);
+    assert.equal(r.nhev % Math.min(3, x0.length), 0, "whole bands only");
+    if (fun !== null) assert.ok(Math.abs(r.fun - fun) <= 1e-3 * fun, `f = ${r.fun}`);
+    assertClose(await r.x.data(), x0.map(() => 1), { atol: 1e-8, rtol: 0 });
+    for (const t of [x, r.x, r.jac]) t.dispose();
+  }
+  assertNoLeak(base, "trust-exact rosenbrock");
+});
+
+/** The subproblem's exact solution from H = Q diag(d) Qᵀ: min gᵀp + ½pᵀHp, ‖p‖ ≤ Δ. */
+function exactSubproblem(Q: number[][], d: number[], g: number[], radius: number) {
+  const n = d.length;
+  const gq = Array.from({ length: n }, (_, j) => Q.reduce((s, row, i) => s + row[j] * g[i], 0));
+  const pOf = (lam: number) => gq.map((c, j) => -c / (d[j] + lam));
+  const norm = (v: number[]) => Math.hypot(...v);
+  const lmin = Math.min(...d);
+  const toX = (pq: number[]) => Q.map((row) => row.reduce((s, q, j) => s + q * pq[j], 0));
+  const model = (p: number[]) => {
+    const hp = matVec(fromEigen(Q, d), p);
+    return p.reduce((s, v, i) => s + v * g[i] + 0.5 * v * hp[i], 0);
+  };
+  if (lmin > 0 && norm(pOf(0)) <= radius) return { p: toX(pOf(0)), m: model(toX(pOf(0))) };
+  let lo = Math.max(0, -lmin), hi = lo + norm(g) / radius + Math.max(...d.map(Math.abs)) + 1;
+  if (norm(pOf(lo + 1e-14)) < radius) {
+    // the hard case: λ = −λ_min, p completed along the eigenvector of λ_min
+    const pq = gq.map((c, j) => (d[j] === lmin ? 0 : -c / (d[j] + lo)));
+    const j0 = d.indexOf(lmin);
+    pq[j0] = Math.sqrt(radius * radius - pq.reduce((s, v) => s + v * v, 0));
+    return { p: toX(pq), m: model(toX(pq)) };
+  }
+  for (let it = 0; it < 200; it++) {
+    const mid = 0.5 * (lo + hi);
+    if (norm(pOf(mid)) > radius) lo = mid;
+    else hi = mid;
+  }
+  return { p: toX(pOf(hi)), m: model(toX(pOf(hi))) };
+}
+
+Deno.test("Moré–Sorensen: the model value within SciPy's tolerances of the exact subproblem", async () => {
+  const base = memory();
+  const n = 6;
+  const cases: { d: number[]; g: number[]; radius: number; what: string }[] = [
+    { d: [1, 2, 3, 4, 5, 6], g: [1, -1, 0.5, 0.2, -0.3, 0.1], radius: 10, what: "interior" },
+    { d: [1, 2, 3, 4, 5, 6], g: [3, -1, 2, 0.2, -0.3, 0.1], radius: 0.3, what: "boundary" },
+    { d: [-2, -0.5, 1, 3, 4, 5], g: [1, 1, 1, 1, 1, 1], radius: 1, what: "indefinite" },
+    // g ⊥ the eigenvector of λ_min: the hard case
+    { d: [-1, 1, 2, 3, 4, 5], g: [0, 0.2, 0.1, 0.1, 0.3, 0.1], radius: 2, what: "hard case" },
+  ];
+  for (const [k, c] of cases.entries()) {
+    const Q = randomOrthogonal(n, 10 + k);
+    const H = fromEigen(Q, c.d);
+    // g in the original basis: g = Q (coefficients)
+    const g = Q.map((row) => row.reduce((s, q, j) => s + q * c.g[j], 0));
+    const Ht = tensor(H, f64);
+    const model = new BandModel(BandedMatrixFrom(Ht, n));
+    const gt = tensor(g, f64);
+    const sol = await moreSorensen(model, gt, Math.hypot(...g), c.radius, freshMemory());
+    const p = Array.from(await sol.p.data());
+    const exact = exactSubproblem(Q, c.d, g, c.radius);
+    const hp = matVec(H, p);
+    const m = p.reduce((s, v, i) => s + v * g[i] + 0.5 * v * hp[i], 0);
+    // SciPy's stopping rules: ‖p‖ within k_easy = 0.1 of Δ, or in the hard case a model
+    // value within k_hard = 0.2 of the optimum (CGT Thm 7.3.5): m ≤ (1 − k_hard) m*
+    assert.ok(Math.hypot(...p) <= 1.1 * c.radius + 1e-12, `${c.what}: ‖p‖ = ${Math.hypot(...p)}`);
+    assert.ok(m <= 0.8 * exact.m, `${c.what}: m(p) = ${m}, exact m* = ${exact.m}`);
+    if (c.what === "interior") {
+      assert.equal(sol.hitsBoundary, false);
+      assertClose(p, exact.p, { rtol: 1e-10, atol: 1e-12 });
+    }
+    for (const t of [Ht, gt, sol.p]) t.dispose();
+    model.dispose();
+  }
+  assertNoLeak(base, "more-sorensen");
+});
+
+/** A dense symmetric [n, n] tensor as a band of width n − 1 (lower storage). */
+function BandedMatrixFrom(H: Tensor, n: number) {
+  // the Hessian of ½ xᵀHx is H itself: the band through the library's own path
+  const zero = tensor(new Array(n).fill(0), f64);
+  const band = bandedHessian((x: Tensor) => x.mul(H.matmul(x)).sum().mul(0.5), zero, {
+    bandwidth: n - 1,
+    layout: "lower",
+  });
+  zero.dispose();
+  return band;
+}
+
+testAll("trust-exact with a bandwidth: the same iterates as with the dense Hessian", async (b) => {
+  const base = memory();
+  const n = 40, bw = 2;
+  const prob = randomBandedProblem(n, bw, 3, place(b));
+  const x0 = tensor(Float64Array.from({ length: n }, (_, i) => Math.sin(i)), place(b));
+  const gtol = b.dtype === "f64" ? 1e-9 : 1e-3;
+  const runs: number[][][] = [];
+  const results = [];
+  for (const bandwidth of [bw, undefined]) {
+    const xs: number[][] = [];
+    const r = await minimize(prob.f, x0, {
+      method: "trust-exact",
+      bandwidth,
+      gtol,
+      onIteration: async (it) => void xs.push(Array.from(await it.x.data())),
+    });
+    assert.equal(r.status, 0, r.message);
+    runs.push(xs);
+    results.push(r);
+  }
+  // the band recovered by 5 probes equals the dense Hessian's band (rounding aside)
+  assert.equal(runs[0].length, runs[1].length);
+  const tol = b.dtype === "f64" ? 1e-9 : 1e-3;
+  runs[0].forEach((xs, k) => assertClose(xs, runs[1][k], { rtol: tol, atol: tol }));
+  assert.equal(results[0].nhev, (2 * bw + 1) * (results[0].nit + 1 - countRejected(runs[0])));
+  for (const r of results) r.x.dispose(), r.jac.dispose();
+  x0.dispose();
+  prob.dispose();
+  assertNoLeak(base, "trust-exact banded vs dense");
+}, ["cpu-f64", "webgpu-f32"]);
+
+/** Iterations whose point did not move (rejected trust-region steps). */
+function countRejected(xs: number[][]): number {
+  let k = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i].every((v, j) => v === xs[i - 1][j])) k++;
+  return k;
+}
+
+Deno.test("trust-exact: the path-planning demo (penalty form, N = 256) reaches IPOPT's minimum", async () => {
+  const base = memory();
+  // IPOPT 3.11.9 (issue 13, /work/shared/reference/ipopt, form A): 22 iterations, f = 0.0658272893
+  const N = 256;
+  const prob = trajectoryPenaltyProblem(N, f64);
+  const x0 = tensor(prob.x0, f64);
+  for (const method of ["trust-exact", "newton-banded"]) {
+    const r = await minimize(prob.f, x0, { method, bandwidth: 5, gtol: 1e-7, maxIter: 200 });
+    assert.equal(r.status, 0, `${method}: ${r.message}`);
+    assert.ok(r.gradNorm <= 1e-7);
+    assert.ok(Math.abs(r.fun - 0.0658272893) <= 1e-6 * 0.0658272893, `${method}: f = ${r.fun}`);
+    assert.ok(r.nit <= 40, `${method}: ${r.nit} iterations`);
+    // a local minimum: the band at the answer factors (checked independently of the method)
+    const H = bandedHessian(prob.f, r.x, { bandwidth: 5 });
+    const L = choleskyBanded(H);
+    assert.ok((await L.data()).every(Number.isFinite));
+    for (const t of [H, L, r.x, r.jac]) t.dispose();
+  }
+  x0.dispose();
+  prob.dispose();
+  assertNoLeak(base, "trajectory 256");
+});
+
+Deno.test("trust-exact: clear errors for a bandwidth out of range or a dense n too large", async () => {
+  const x = tensor([1, 2, 3], f64);
+  const f = (y: Tensor) => y.square().sum();
+  await assert.rejects(
+    minimize(f, x, { method: "trust-exact", bandwidth: 3 }),
+    /bandwidth 3 is out of range for n = 3/,
+  );
+  // (Σ x)² has a dense Hessian: no band to detect, and too big to form
+  const big = tensor(new Float64Array(2001), f64);
+  await assert.rejects(
+    minimize((y: Tensor) => y.sum().square(), big, { method: "trust-exact" }),
+    /no narrow band, too many for a dense Hessian.*pass bandwidth/,
+  );
+  x.dispose();
+  big.dispose();
+});
