@@ -10,7 +10,7 @@
  *    n = 10^4 … 10^6, f64 and f32: `bandedHessian` plain and jitted, against a
  *    hand-written JavaScript loop computing the same five products (the floor) and against
  *    one gradient.
- * 3. The demo problem (examples/trajectory.ts's path-planning cost, bandwidth 5) at 256,
+ * 3. The demo problem (examples/trajectory_problem.ts's penalty form, bandwidth 4) at 256,
  *    1,024 and 4,096 points: `minimize(…, { method: "newton-banded" })` to the demo's
  *    tolerance, time per Newton iteration and for the whole solve (IPOPT 3.11.9 needs
  *    0.05 s for the 256-point problem on this machine, per the issue).
@@ -24,6 +24,7 @@
 import process from "node:process";
 import * as lib from "../mod.ts";
 import type { Tensor } from "../mod.ts";
+import { BANDWIDTH, trajectoryProblem } from "../examples/trajectory_problem.ts";
 
 type Lib = typeof lib;
 const { bandedHessian, device, grad, hvp, jit, logcosh, minimize, slice, square, sum, tensor } =
@@ -205,61 +206,23 @@ async function band(): Promise<void> {
 
 // ---------- 3. the demo problem ----------
 
-function demo(N: number) {
-  const opts = { dtype: "f64" as const, device: cpuDev };
-  const START: [number, number] = [0.05, 0.5], GOAL: [number, number] = [0.95, 0.5];
-  const OBSTACLES = [
-    { c: [0.32, 0.55], r: 0.13 },
-    { c: [0.58, 0.38], r: 0.11 },
-    { c: [0.8, 0.6], r: 0.09 },
-  ];
-  const MARGIN = 0.02, KAPPA = 60;
-  const W = { acc: 40 * N, vel: 1, obs: 400 / N, end: 1000 };
-  const start = tensor(START, opts), goal = tensor(GOAL, opts);
-  const centres = OBSTACLES.map((o) => tensor(o.c, opts));
-  const cost = (x: Tensor) => {
-    const p = lib.reshape(x, [N, 2]);
-    const next = slice(p, [1], [N]), prev = slice(p, [0], [N - 1]);
-    const d2 = lib.sub(
-      lib.add(slice(p, [2], [N]), slice(p, [0], [N - 2])),
-      slice(p, [1], [N - 1]).mul(2),
-    );
-    let fx = sum(square(d2)).mul(W.acc).add(sum(square(lib.sub(next, prev))).mul(W.vel));
-    OBSTACLES.forEach((o, k) => {
-      const dist = lib.sqrt(sum(square(lib.sub(p, centres[k])), 1).add(1e-9));
-      const inside = lib.softplus(dist.neg().add(o.r + MARGIN).mul(KAPPA)).div(KAPPA);
-      fx = fx.add(sum(square(inside)).mul(W.obs * N));
-    });
-    const ends = sum(square(lib.sub(slice(p, [0], [1]), start))).add(
-      sum(square(lib.sub(slice(p, [N - 1], [N]), goal))),
-    );
-    return fx.add(ends.mul(W.end));
-  };
-  const init = new Float64Array(2 * N);
-  for (let i = 0; i < N; i++) {
-    const s = i / (N - 1);
-    init[2 * i] = START[0] + s * (GOAL[0] - START[0]);
-    init[2 * i + 1] = START[1] + s * (GOAL[1] - START[1]) + 0.08 * Math.sin(Math.PI * s);
-  }
-  return { cost, init, dispose: () => [start, goal, ...centres].forEach((t) => t.dispose()) };
-}
-
 async function demoTable(): Promise<void> {
-  console.log("\n## The demo problem (newton-banded, bandwidth 5, CPU f64)\n");
+  console.log("\n## The demo problem (newton-banded, bandwidth 4, CPU f64)\n");
   console.log(
     "| points | iterations | f | ms per iteration (min) | whole solve ms (min, CPU) | cold solve ms (wall) |\n" +
       "| --: | --: | --: | --: | --: | --: |",
   );
   for (const N of [256, 1024, 4096]) {
-    const d = demo(N);
+    const d = trajectoryProblem(N, { weighting: "scaled", dtype: "f64", device: cpuDev });
     const solve = async () => {
       const x0 = tensor(d.init, { dtype: "f64", device: cpuDev });
       const c0 = process.cpuUsage();
-      const r = await minimize(d.cost, x0, {
+      // the demo's settings (deno task demo --points N --backend cpu)
+      const r = await minimize(d.penalty, x0, {
         method: "newton-banded",
-        bandwidth: 5,
+        bandwidth: BANDWIDTH,
         gtol: 1e-7,
-        maxIter: 60,
+        maxIter: 100,
       });
       const c = process.cpuUsage(c0);
       r.x.dispose();
