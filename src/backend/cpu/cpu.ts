@@ -13,7 +13,7 @@ import { children, type LazyStorage } from "../../compile/lazy.ts";
 import { Graph } from "../../compile/graph.ts";
 import { DeferredBackend } from "../deferred.ts";
 import type { Target } from "../../compile/lower.ts";
-import { lowerFitting, splitSize } from "../../compile/schedule.ts";
+import { lowerFitting, realizeBroadcastWork, splitSize } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
 import type { Finished, Kernel } from "../../compile/uops.ts";
 import { Program, Recorder, recordingScope } from "../../compile/program.ts";
@@ -98,6 +98,7 @@ function realize(s: L): CpuStorage {
   let launch = (_o: TypedArray, _ls: TypedArray[]) => {};
   if (e.kind === "reduce") {
     const op = REDUCE_OPS[e.op];
+    realizeBroadcastWork(e.x, sub);
     const l = lowerFitting(TARGET, e.x, `reduce-${op}`, undefined, sub);
     const fn = compiled(l.kernel, (k) => reduceSource(op, k));
     const { outer, len, inner } = e;
@@ -105,6 +106,7 @@ function realize(s: L): CpuStorage {
     launch = (o, ls) => fn(o, ls, l.params, outer, len, inner);
   } else if (s.size > 0) {
     const m = splitSize(s, (a) => a <= MAX_SPLIT);
+    if (!m) realizeBroadcastWork(s, sub);
     const l = lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub);
     const size = s.size;
     leaves = l.leaves;
