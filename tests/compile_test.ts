@@ -254,6 +254,29 @@ Deno.test("kernels are cached by structure: a new size reuses the compiled code"
   ok(kernels.stats.count > before);
 });
 
+Deno.test("bounds tests split off at the edges: shifted slices and pads agree with JS at every size", async () => {
+  // the gradient of Σ (x[i+s] − x[i]²)² is one kernel whose pad guards hold on an interior
+  // range of the index (run without the tests there); sizes below, at and above the shift
+  for (const s of [1, 2, 3]) {
+    for (const n of [s + 1, s + 2, 2 * s + 1, 9, 70_001]) {
+      const xs = randArray(n, n + s);
+      const g = await grad((x: Tensor) =>
+        sum(square(sub(slice(x, [s], [n]), square(slice(x, [0], [n - s])))))
+      )(tensor(xs, f64)).data();
+      const want = new Float64Array(n);
+      for (let i = 0; i + s < n; i++) {
+        const d = xs[i + s] - xs[i] * xs[i];
+        want[i + s] += 2 * d;
+        want[i] += -4 * d * xs[i];
+      }
+      assertClose(g, want, { rtol: 1e-13, atol: 1e-13, msg: `shift ${s}, n ${n}` });
+    }
+  }
+  // a pad wider than its input, read back whole and through a slice
+  const p = await pad(sin(tensor([0.5, 1], f64)), [[3, 4]]).add(1).data();
+  assertClose(p, [1, 1, 1, 1 + Math.sin(0.5), 1 + Math.sin(1), 1, 1, 1, 1], { rtol: 1e-15 });
+});
+
 Deno.test("CPU: costly work under a broadcast runs once, not once per copy", async () => {
   const n = 300, k = 7;
   const xs = randArray(n, 4), ys = randArray(k * n, 5);
