@@ -85,12 +85,18 @@ const COSTLY = new Set<UnaryOp>([
  * output element (a reduction's, once per input element), so sqrt(d) under a K-fold
  * broadcast — the primal of a K-probe HVP reduced over an axis — is computed K times;
  * realized, it is computed once and read K times. Split kernels' q axis needs none of this
- * (their level-1 work runs once per r), so `root` is taken as a plain or reducing kernel.
- * For CPU code: there an evaluation costs what a read does many times over.
+ * (their level-1 work runs once per r): with `split`, only the reductions `root` reads are
+ * looked into. For CPU code: there an evaluation costs what a read does many times over.
+ *
+ * The reductions `root` reads are looked into too, since their kernels run while `root`'s
+ * is lowered: call this before any lowering is under way, never from inside one (a node
+ * realized then would drop the references to buffers a lowering in progress has taken as
+ * its leaves).
  */
 export function realizeBroadcastWork<B>(
   root: LazyStorage<B>,
   realize: (c: LazyStorage<B>) => void,
+  split = false,
 ): void {
   const costly = new Map<LazyStorage<B>, boolean>();
   const hasCostly = (s: LazyStorage<B>): boolean => {
@@ -105,11 +111,12 @@ export function realizeBroadcastWork<B>(
     return c;
   };
   const seen = new Set<LazyStorage<B>>();
-  const walk = (s: LazyStorage<B>): void => {
-    if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") return;
+  // `own`: s is evaluated by a plain or reducing kernel (not a split kernel's root part)
+  const walk = (s: LazyStorage<B>, own: boolean): void => {
+    if (seen.has(s) || s.buf || !s.expr) return;
     seen.add(s);
     const e = s.expr;
-    if (e.kind === "view" && !e.x.buf && e.x.expr && e.x.expr.kind !== "reduce") {
+    if (own && e.kind === "view" && !e.x.buf && e.x.expr && e.x.expr.kind !== "reduce") {
       let copies = 1;
       e.strides.forEach((st, d) => (copies *= st === 0 ? e.shape[d] : 1));
       if (copies >= 2 && hasCostly(e.x)) {
@@ -118,7 +125,7 @@ export function realizeBroadcastWork<B>(
         return;
       }
     }
-    forChildren(e, walk);
+    forChildren(e, (c) => walk(c, own || e.kind === "reduce"));
   };
-  walk(root);
+  walk(root, !split);
 }
