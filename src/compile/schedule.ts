@@ -3,7 +3,7 @@
  * and lowering with a retry when a kernel would not fit a device's limits.
  */
 import { children, forChildren, type LazyStorage } from "./lazy.ts";
-import type { UnaryOp } from "../backend/backend.ts";
+import { UNARY_OPS, type UnaryOp } from "../backend/backend.ts";
 import { type Lowered, Lowering, type Target } from "./lower.ts";
 
 /**
@@ -64,19 +64,9 @@ export function lowerFitting<B>(
 /** Counts of scheduling decisions (for tests). */
 export const scheduleStats: { broadcastWork: number } = { broadcastWork: 0 };
 
-/** Unary ops that cost far more than a read (a library call per element). */
-const COSTLY = new Set<UnaryOp>([
-  "exp",
-  "log",
-  "sin",
-  "cos",
-  "tanh",
-  "sqrt",
-  "sigmoid",
-  "log1p",
-  "expm1",
-  "softplus",
-]);
+/** Unary ops that cost far more than a read (a library call per element): all but these. */
+const CHEAP = new Set<UnaryOp>(["neg", "abs", "square", "reciprocal", "sign"]);
+const COSTLY = new Set<UnaryOp>(UNARY_OPS.filter((op) => !CHEAP.has(op)));
 
 /**
  * Runs first, on their own, the subexpressions of `root`'s kernel that it would otherwise
