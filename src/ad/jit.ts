@@ -303,7 +303,9 @@ export function jit<A extends unknown[], R>(
         be.release(s);
         return Tensor._view(inputs[at], e.outs[i].shape);
       }
-      return Tensor._fromStorage(s, e.outs[i].shape, e.outs[i].dtype, e.device);
+      // computed from the inputs: owned as an op's result is (a failing library call that
+      // made the inputs frees what it made from them)
+      return Tensor._fromStorage(s, e.outs[i].shape, e.outs[i].dtype, e.device, inputs);
     });
     return e.rebuild(ts);
   };
