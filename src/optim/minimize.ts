@@ -167,7 +167,8 @@ export function minimizeMethods(): string[] {
  *   the shift and line search of `"newton-banded"`; the iterates stay in the caller's order.
  * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
  *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
- *   constrained problems); banded Newton systems with `bandwidth`, dense without.
+ *   constrained problems); banded Newton systems on `bandwidth` (default: detected from the
+ *   sparsity pattern), dense where no band pays.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
  * Every method stops with `converged: true` (`status` 0) only when ‖∇f‖ < `gtol` and no
@@ -234,49 +235,44 @@ export async function minimize(
     throw new TypeError("minimize: onIteration must be a function");
   }
   const problem = new Objective(f, options.onIteration);
-  try {
-    // a failure (f throws, a kernel fails) frees whatever the method had made
-    const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
-    const drop = () => {
-      for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
-    };
-    if (!Number.isInteger(r?.status)) {
-      drop();
-      throw new TypeError(
-        `minimize: method "${options.method}" returned no integer status (0 means converged)`,
-      );
-    }
-    if (!r.jac) {
-      try {
-        const [fx, g] = problem.valueAndGrad(r.x);
-        fx.dispose();
-        r.jac = g;
-      } catch (e) {
-        drop();
-        throw e;
-      }
-    }
-    const jac = r.jac;
-    const converged = r.status === 0;
-    const [nfev, ngev, nhvp] = [
-      r.nfev ?? problem.nfev,
-      r.ngev ?? problem.ngev,
-      r.nhvp ?? problem.nhvp,
-    ];
-    return {
-      ...r,
-      jac,
-      nit: r.iterations,
-      nfev,
-      ngev,
-      njev: ngev,
-      nhvp,
-      nhev: nhvp,
-      converged,
-      success: converged,
-    };
-  } finally {
-    // the compiled programs (and the constants they hold) end with the call
-    problem.dispose();
+  // a failure (f throws, a kernel fails) frees whatever the method had made
+  const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
+  const drop = () => {
+    for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
+  };
+  if (!Number.isInteger(r?.status)) {
+    drop();
+    throw new TypeError(
+      `minimize: method "${options.method}" returned no integer status (0 means converged)`,
+    );
   }
+  if (!r.jac) {
+    try {
+      const [fx, g] = problem.valueAndGrad(r.x);
+      fx.dispose();
+      r.jac = g;
+    } catch (e) {
+      drop();
+      throw e;
+    }
+  }
+  const jac = r.jac;
+  const converged = r.status === 0;
+  const [nfev, ngev, nhvp] = [
+    r.nfev ?? problem.nfev,
+    r.ngev ?? problem.ngev,
+    r.nhvp ?? problem.nhvp,
+  ];
+  return {
+    ...r,
+    jac,
+    nit: r.iterations,
+    nfev,
+    ngev,
+    njev: ngev,
+    nhvp,
+    nhev: nhvp,
+    converged,
+    success: converged,
+  };
 }

@@ -4,10 +4,17 @@
  * few scalars an iteration needs into one read-back.
  */
 import type { Tensor } from "../tensor.ts";
-import { bandedHessian, type BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
-import { jit, type Jitted } from "../ad/jit.ts";
+import {
+  bandedHessian,
+  type BandedHessianOptions,
+  type BandedMatrix,
+} from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
-import { sparseHessian, type SparseHessianOptions, SparseMatrix } from "../curvature/sparse.ts";
+import {
+  sparseHessian,
+  type SparseHessianOptions,
+  type SparseMatrix,
+} from "../curvature/sparse.ts";
 import { mul, sqrt } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
@@ -51,15 +58,7 @@ export function disposeAll(...ts: ({ dispose(): void } | null | undefined)[]): v
   for (const t of ts) t?.dispose();
 }
 
-/**
- * @internal The objective of one `minimize` call, with its counters and callback.
- *
- * Every evaluation an optimiser asks for is compiled (`jit`) for the length of the call:
- * the first evaluation of each kind traces `f` and the transforms around it, later ones
- * (every iteration, every line-search trial) replay the recorded kernels. `f` is therefore
- * taken to be one fixed function of x during the run: tensors it closes over keep the
- * values they had at its first evaluation.
- */
+/** @internal The objective of one `minimize` call, with its counters and callback. */
 export class Objective implements MinimizeProblem {
   /** Objective evaluations. */
   nfev = 0;
@@ -67,28 +66,41 @@ export class Objective implements MinimizeProblem {
   ngev = 0;
   /** Hessian-vector products. */
   nhvp = 0;
-  readonly #value: Jitted<[Tensor], Tensor>;
-  readonly #valueAndGrad: Jitted<[Tensor], [Tensor, Tensor]>;
-  readonly #hvp: Jitted<[Tensor, Tensor], Tensor>;
-  readonly #valueGradHvp: Jitted<[Tensor, Tensor], [Tensor, Tensor, Tensor]>;
-  readonly #banded: Jitted<[Tensor, BandedHessianOptions], [Tensor, Tensor | null, number]>;
-  readonly #sparse: Jitted<
-    [Tensor, SparseHessianOptions],
-    [Tensor, SparseMatrix["pattern"], SparseMatrix["coloring"]]
-  >;
 
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly callback: IterationCallback | undefined,
-  ) {
-    const checked = (y: Tensor) => this.#checked(this.f(y), y);
-    this.#value = jit(checked);
-    this.#valueAndGrad = jit((x: Tensor) => valueAndGrad(checked)(x));
-    this.#hvp = jit((x: Tensor, v: Tensor) => hvp(this.f, x, v));
-    this.#valueGradHvp = jit((x: Tensor, v: Tensor) => {
-      const k = v.shape[0], n = x.size;
+  ) {}
+
+  /** `f(x)` alone. */
+  value(x: Tensor): Tensor {
+    this.nfev++;
+    return tidy(() => this.#checked(this.f(x), x));
+  }
+
+  /** `[f(x), ∇f(x)]` from one reverse pass. */
+  valueAndGrad(x: Tensor): [Tensor, Tensor] {
+    this.nfev++;
+    this.ngev++;
+    return valueAndGrad((y: Tensor) => this.#checked(this.f(y), y))(x);
+  }
+
+  /** `H v`, or K products for v of shape `[K, ...x.shape]`. */
+  hvp(x: Tensor, v: Tensor): Tensor {
+    this.nhvp += v.rank > x.rank ? v.shape[0] : 1;
+    return hvp(this.f, x, v);
+  }
+
+  /** `[f(x), ∇f(x), H V]` for probes `V` `[K, ...x.shape]`, all from one forward-over-reverse pass. */
+  valueGradHvp(x: Tensor, v: Tensor): [Tensor, Tensor, Tensor] {
+    this.nfev++;
+    this.ngev++;
+    const k = v.shape[0];
+    this.nhvp += k;
+    const n = x.size;
+    return tidy(() => {
       const both = (y: Tensor) => {
-        const [fy, gy] = valueAndGrad(checked)(y);
+        const [fy, gy] = valueAndGrad((z: Tensor) => this.#checked(this.f(z), z))(y);
         return concat([reshape(fy, [1]), reshape(gy, [n])], 0);
       };
       const [out, tan] = jvp(both, [x], [v]);
@@ -98,71 +110,21 @@ export class Objective implements MinimizeProblem {
         reshape(slice(tan, [0, 1], [k, n + 1]), [k, ...x.shape]),
       ];
     });
-    this.#banded = jit((x: Tensor, opts: BandedHessianOptions) => {
-      const h = bandedHessian(this.f, x, opts);
-      return [h.data, h.symmetryError, h.bandwidth];
-    }, { static: [1] });
-    this.#sparse = jit((x: Tensor, opts: SparseHessianOptions) => {
-      const h = sparseHessian(this.f, x, opts);
-      return [h.values, h.pattern, h.coloring];
-    }, { static: [1] });
-  }
-
-  /** `f(x)` alone. */
-  value(x: Tensor): Tensor {
-    this.nfev++;
-    return this.#value(x);
-  }
-
-  /** `[f(x), ∇f(x)]` from one reverse pass. */
-  valueAndGrad(x: Tensor): [Tensor, Tensor] {
-    this.nfev++;
-    this.ngev++;
-    return this.#valueAndGrad(x);
-  }
-
-  /** `H v`, or K products for v of shape `[K, ...x.shape]`. */
-  hvp(x: Tensor, v: Tensor): Tensor {
-    this.nhvp += v.rank > x.rank ? v.shape[0] : 1;
-    return this.#hvp(x, v);
-  }
-
-  /** `[f(x), ∇f(x), H V]` for probes `V` `[K, ...x.shape]`, all from one forward-over-reverse pass. */
-  valueGradHvp(x: Tensor, v: Tensor): [Tensor, Tensor, Tensor] {
-    this.nfev++;
-    this.ngev++;
-    this.nhvp += v.shape[0];
-    return this.#valueGradHvp(x, v);
   }
 
   /** The Hessian's band from comb probes: 2b+1 products (b+1 by substitution) in one pass. */
   bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix {
-    const [data, sym, b] = this.#banded(x, opts);
+    const h = bandedHessian(this.f, x, opts);
+    const b = h.bandwidth;
     this.nhvp += Math.min(x.size, opts.method === "substitution" ? b + 1 : 2 * b + 1);
-    return new BandedMatrix(data, opts.layout ?? "upper", sym);
+    return h;
   }
 
   /** The sparse Hessian from one batched pass over the colours of a star colouring. */
   sparseHessian(x: Tensor, opts: SparseHessianOptions): SparseMatrix {
-    const [values, pattern, coloring] = this.#sparse(x, opts);
-    this.nhvp += coloring!.count;
-    return new SparseMatrix(pattern, values, coloring);
-  }
-
-  /** Drops the compiled programs (and the constants they hold) at the end of the run. */
-  dispose(): void {
-    for (
-      const j of [
-        this.#value,
-        this.#valueAndGrad,
-        this.#hvp,
-        this.#valueGradHvp,
-        this.#banded,
-        this.#sparse,
-      ]
-    ) {
-      j.clear();
-    }
+    const h = sparseHessian(this.f, x, opts);
+    this.nhvp += h.coloring!.count;
+    return h;
   }
 
   /** Hands the iteration to the user's callback; false means stop. */
