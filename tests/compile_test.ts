@@ -23,6 +23,7 @@ import {
   sigmoid,
   sin,
   slice,
+  sqrt,
   square,
   sub,
   sum,
@@ -35,6 +36,7 @@ import {
 import { max } from "../src/ops/reduce.ts";
 import { RULES, ruleStats, simplifier } from "../src/compile/rewrite.ts";
 import { kernels } from "../src/backend/cpu/cpu.ts";
+import { scheduleStats } from "../src/compile/schedule.ts";
 
 const f64 = { dtype: "f64" as const, device: cpu };
 
@@ -250,6 +252,63 @@ Deno.test("kernels are cached by structure: a new size reuses the compiled code"
   await h.data();
   h.dispose();
   ok(kernels.stats.count > before);
+});
+
+Deno.test("bounds tests split off at the edges: shifted slices and pads agree with JS at every size", async () => {
+  // the gradient of Σ (x[i+s] − x[i]²)² is one kernel whose pad guards hold on an interior
+  // range of the index (run without the tests there); sizes below, at and above the shift
+  for (const s of [1, 2, 3]) {
+    for (const n of [s + 1, s + 2, 2 * s + 1, 9, 70_001]) {
+      const xs = randArray(n, n + s);
+      const g = await grad((x: Tensor) =>
+        sum(square(sub(slice(x, [s], [n]), square(slice(x, [0], [n - s])))))
+      )(tensor(xs, f64)).data();
+      const want = new Float64Array(n);
+      for (let i = 0; i + s < n; i++) {
+        const d = xs[i + s] - xs[i] * xs[i];
+        want[i + s] += 2 * d;
+        want[i] += -4 * d * xs[i];
+      }
+      assertClose(g, want, { rtol: 1e-13, atol: 1e-13, msg: `shift ${s}, n ${n}` });
+    }
+  }
+  // a pad wider than its input, read back whole and through a slice
+  const p = await pad(sin(tensor([0.5, 1], f64)), [[3, 4]]).add(1).data();
+  assertClose(p, [1, 1, 1, 1 + Math.sin(0.5), 1 + Math.sin(1), 1, 1, 1, 1], { rtol: 1e-15 });
+});
+
+Deno.test("CPU: costly work under a broadcast runs once, not once per copy", async () => {
+  const n = 300, k = 7;
+  const xs = randArray(n, 4), ys = randArray(k * n, 5);
+  const x = tensor(xs, f64), y = tensor(ys, { ...f64, shape: [k, n] });
+  const count = () => scheduleStats.broadcastWork;
+  // Σ_i y[j][i]·sqrt(exp(x_i) + 1) for each j: the sqrt(exp(x) + 1) under the 7-fold broadcast
+  // is realized first (once per i), then read by the reduction
+  const before = count();
+  const e = sqrt(exp(x).add(1));
+  const got = await sum(mul(y, broadcastTo(e, [k, n])), [1]).data();
+  equal(count(), before + 1, "the costly operand was run on its own");
+  const want = Array.from({ length: k }, (_, j) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += ys[j * n + i] * Math.sqrt(Math.exp(xs[i]) + 1);
+    return s;
+  });
+  assertClose(got, want, { rtol: 1e-13 });
+  // cheap work (no library call) stays fused; so does costly work read once per value
+  const cheap = await sum(mul(y, broadcastTo(x.mul(3).add(1), [k, n])), [1]).data();
+  const once = await sum(exp(x)).data();
+  equal(count(), before + 1, "nothing else was split off");
+  assertClose(
+    cheap,
+    Array.from({ length: k }, (_, j) => {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += ys[j * n + i] * (3 * xs[i] + 1);
+      return s;
+    }),
+    { rtol: 1e-13 },
+  );
+  assertClose(once, [xs.reduce((a, v) => a + Math.exp(v), 0)], { rtol: 1e-13 });
+  for (const t of [x, y, e]) t.dispose();
 });
 
 for (const b of BACKENDS) {

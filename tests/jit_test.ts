@@ -5,14 +5,27 @@
  * with jit both ways; errors raised by kernels are raised on replays too.
  */
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
-import { assertClose, type Backend, cpu, gpuDev, randArray, testAll } from "./helpers.ts";
+import {
+  assertClose,
+  type Backend,
+  cpu,
+  gpuDev,
+  randArray,
+  sameMemory,
+  testAll,
+} from "./helpers.ts";
 import {
   choleskyBanded,
   grad,
+  hessian,
+  hessianDiagonal,
+  hessianTrace,
   hvp,
+  inverseHvp,
   jit,
   matmul,
   memory,
+  minimize,
   reshape,
   slice,
   solve,
@@ -322,3 +335,64 @@ Deno.test("jit: a function that reads a value while traced (dataSync) runs uncom
   deepEqual(Array.from(await f(tensor([-1, -2], { dtype: "f64" })).data()), [1, 2]);
   equal(runs, 2, "the branch depends on the value: f runs on every call");
 });
+
+testAll(
+  "the library's repeated work runs compiled: f is traced once per shape, values as closed forms",
+  async (b) => {
+    const opts = { dtype: b.dtype, device: b.dev };
+    const n = 12;
+    // f = Σ c_i x_i⁴ / 12 + Σ x_i²/2: H = diag(c x² + 1), computed here in JavaScript
+    const cs = Array.from({ length: n }, (_, i) => 1 + (i % 3));
+    const xs = Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+    const hdiag = xs.map((v, i) => cs[i] * v * v + 1);
+    const c = tensor(cs, opts);
+    let calls = 0;
+    const f = (x: Tensor) => {
+      calls++; // a side effect: runs when f is traced, not when its kernels are replayed
+      return sum(x.pow(4).mul(c)).div(12).add(sum(square(x)).div(2));
+    };
+    const x = tensor(xs, opts);
+    const base = memory();
+
+    // hessianDiagonal (comb, one probe per batch: b + 1 = 4 batches of one shape)
+    calls = 0;
+    const d = await hessianDiagonal(f, x, { method: "comb", bandwidth: 3, batch: 1 });
+    assertClose(await d.value.data(), hdiag, { rtol: b.rtol, msg: "comb diagonal" });
+    d.value.dispose();
+    equal(calls, 1, "hessianDiagonal: 4 batches, one trace");
+
+    // hessianTrace (Hutchinson, 30 probes in batches of 8: shapes 8 and 6)
+    calls = 0;
+    const t = await hessianTrace(f, x, { method: "hutchinson", samples: 30, batch: 8, seed: 3 });
+    assertClose([t.value], [hdiag.reduce((a, v) => a + v, 0)], { rtol: 10 * b.rtol });
+    equal(calls, 2, "hessianTrace: two batch shapes, two traces");
+
+    // hessian in chunks of 5 columns: 5, 5, 2
+    calls = 0;
+    const H = hessian(f, { chunkSize: 5 })(x);
+    const want = new Array(n * n).fill(0);
+    hdiag.forEach((v, i) => (want[i * n + i] = v));
+    assertClose(await H.data(), want, { rtol: b.rtol, atol: 1e-6, msg: "hessian" });
+    H.dispose();
+    equal(calls, 2, "hessian: two chunk shapes, two traces");
+
+    // inverseHvp by CG: H u = v with u known
+    calls = 0;
+    const us = xs.map((v) => 1 - v);
+    const v = tensor(us.map((u, i) => hdiag[i] * u), opts);
+    const u = await inverseHvp(f, x, v, { method: "cg", rtol: b.dtype === "f64" ? 1e-12 : 1e-6 });
+    assertClose(await u.data(), us, { rtol: 100 * b.rtol, atol: 100 * b.rtol, msg: "inverseHvp" });
+    u.dispose();
+    v.dispose();
+    equal(calls, 1, "inverseHvp: every CG iteration replays one trace");
+
+    // minimize by Newton-CG (its evaluations are not compiled on main: see bench/RESULTS.md)
+    const r = await minimize(f, x, { method: "newton-cg", gtol: b.dtype === "f64" ? 1e-10 : 1e-4 });
+    assertClose(await r.x.data(), new Array(n).fill(0), { atol: b.dtype === "f64" ? 1e-8 : 1e-3 });
+    r.x.dispose();
+    r.jac.dispose();
+    ok(sameMemory(base, memory()), "memory back to its baseline");
+    x.dispose();
+    c.dispose();
+  },
+);

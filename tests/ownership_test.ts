@@ -28,17 +28,35 @@ function failingAt(k: number, f: (x: Tensor) => Tensor): (x: Tensor) => Tensor {
   };
 }
 
+/**
+ * A failure at a point of an optimiser's run: `f` throwing at its k-th call (minimize
+ * compiles its evaluations, so f runs once per kind of evaluation: its calls are the first
+ * iteration's) or the iteration callback throwing at iteration k (any later point).
+ */
+type Failure = { call: number } | { iteration: number };
+
+function failing(at: Failure): { f: (x: Tensor) => Tensor; onIteration?: () => void } {
+  if ("call" in at) return { f: failingAt(at.call, objective) };
+  return {
+    f: objective,
+    onIteration: () => {
+      if (--(at as { iteration: number }).iteration < 0) throw new Boom("boom in the callback");
+    },
+  };
+}
+
 testAll("ownership: two optimisers at once, one failing, leave the other intact", async (bk) => {
   const base = memory();
-  const pairs: [string, string, number[]][] = [
-    ["newton-cg", "trust-ncg", [1, 5]],
-    ["trust-ncg", "adahessian", [3]],
+  const pairs: [string, string, Failure[]][] = [
+    ["newton-cg", "trust-ncg", [{ call: 1 }, { iteration: 4 }]],
+    ["trust-ncg", "adahessian", [{ iteration: 3 }]],
   ];
   for (const [goodMethod, badMethod, failures] of pairs) {
     using x0 = mk(bk, [0.5, 0.8, 1.2, 0.9]);
     for (const failAt of failures) {
       const good = minimize(objective, x0, { method: goodMethod, gtol: 1e-4, maxIter: 50 });
-      const bad = minimize(failingAt(failAt, objective), x0, { method: badMethod, maxIter: 50 });
+      const { f, onIteration } = failing({ ...failAt });
+      const bad = minimize(f, x0, { method: badMethod, maxIter: 50, onIteration });
       const [g, b] = await Promise.allSettled([good, bad]);
       assert.equal(b.status, "rejected");
       assert.ok((b as PromiseRejectedResult).reason instanceof Boom);
@@ -71,7 +89,9 @@ testAll("ownership: a failing call does not free the user's interleaved tensors"
       s.dispose();
     }
   })();
-  const bad = minimize(failingAt(5, objective), x0, { method: "newton-cg", maxIter: 50 });
+  // fails at the 4th iteration's report, after several read-backs the user's loop runs between
+  const { f, onIteration } = failing({ iteration: 3 });
+  const bad = minimize(f, x0, { method: "newton-cg", maxIter: 50, onIteration });
   const [, b] = await Promise.allSettled([userLoop, bad]);
   assert.equal(b.status, "rejected");
   for (const [t, want] of mine) {

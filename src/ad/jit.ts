@@ -105,6 +105,16 @@ function flatten(
       parts.push("}");
       return (ts) => Object.fromEntries(keys.map((k, i) => [k, fs[i](ts)]));
     }
+    if (
+      x !== null && typeof x === "object" &&
+      typeof (x as { tensors?: unknown }).tensors === "function"
+    ) {
+      throw new TypeError(
+        `jit: ${at} is a ${
+          (x as object).constructor?.name ?? "value"
+        } holding tensors; return its tensors (and rebuild it outside the jitted function)`,
+      );
+    }
     if (other === "error") {
       throw new TypeError(
         `jit: ${at} is ${describeValue(x)}; arguments must be tensors (or arrays and plain ` +
@@ -316,7 +326,9 @@ export function jit<A extends unknown[], R>(
         be.release(s);
         return Tensor._view(inputs[at], e.outs[i].shape);
       }
-      return Tensor._fromStorage(s, e.outs[i].shape, e.outs[i].dtype, e.device);
+      // computed from the inputs: owned as an op's result is (a failing library call that
+      // made the inputs frees what it made from them)
+      return Tensor._fromStorage(s, e.outs[i].shape, e.outs[i].dtype, e.device, inputs);
     });
     return e.rebuild(ts);
   };
@@ -324,4 +336,31 @@ export function jit<A extends unknown[], R>(
   Object.defineProperty(call, "traces", { get: () => traces });
   Object.defineProperty(call, "clear", { value: () => cache.clear() });
   return call as Jitted<A, R>;
+}
+
+/**
+ * @internal `fn` compiled for the length of one library call: `use` gets the jitted
+ * function, and its programs (with the constants they hold) are dropped when `use` returns
+ * or its promise settles. For the library's repeated work — an optimiser's evaluations,
+ * CG's iterations, an estimator's probe batches — where the function is fixed for the call,
+ * so replaying its first trace is exact.
+ */
+export function compiledFor<A extends unknown[], R, T>(
+  fn: (...args: A) => R,
+  use: (compiled: (...args: A) => R) => T,
+  opts?: JitOptions,
+): T {
+  const j = jit(fn, opts);
+  let result: T;
+  try {
+    result = use(j);
+  } catch (e) {
+    j.clear();
+    throw e;
+  }
+  if (result instanceof Promise) {
+    return result.finally(() => j.clear()) as T;
+  }
+  j.clear();
+  return result;
 }

@@ -16,6 +16,7 @@ import { concat, reshape, transpose } from "../ops/movement.ts";
 import { allocArray, itemSize } from "../dtype.ts";
 import { checkOptions, oneOf } from "../options.ts";
 import { checkProgress, type ProgressCallback } from "../progress.ts";
+import { compiledFor } from "./jit.ts";
 
 /** Options of {@linkcode grad} and {@linkcode valueAndGrad}. */
 export interface GradOptions {
@@ -432,11 +433,14 @@ function hessianAt(f: (x: Tensor) => Tensor, x: Tensor, opts: HessianOptions): T
     if (n === 0) return zeros([...x.shape, ...x.shape], { dtype: x.dtype, device: x.device });
     const k = opts.chunkSize ?? chunkSize(x);
     const parts: Tensor[] = [];
-    for (let s = 0; s < n; s += k) {
-      const kk = Math.min(k, n - s);
-      parts.push(hvp(f, x, identityChunk("hessian", x, s, kk)));
-      opts.onProgress?.({ done: s + kk, total: n, unit: "Hessian columns" });
-    }
+    // chunks of one size replay the first one's compiled pass (f is fixed for the call)
+    compiledFor((y: Tensor, V: Tensor) => hvp(f, y, V), (H) => {
+      for (let s = 0; s < n; s += k) {
+        const kk = Math.min(k, n - s);
+        parts.push(H(x, identityChunk("hessian", x, s, kk)));
+        opts.onProgress?.({ done: s + kk, total: n, unit: "Hessian columns" });
+      }
+    });
     const h = parts.length === 1 ? parts[0] : concat(parts, 0);
     return reshape(h, [...x.shape, ...x.shape]);
   });

@@ -89,8 +89,10 @@ export class Lowering<B> {
   #more = new Map<LazyStorage<B>, Map<number, number>>();
   /** Whether a node's value reads no memory (see Ix.safe). */
   #loadFree = new Map<LazyStorage<B>, boolean>();
-  /** One parameter slot per comb period, so residues by the same period are shared. */
-  #periods = new Map<number, number>();
+  /** The slot of each divisor value. */
+  #divisors = new Map<number, number>();
+  /** The slot of each integer parameter value. */
+  #ints = new Map<number, number>();
   #zero: number;
 
   constructor(
@@ -136,8 +138,16 @@ export class Lowering<B> {
   }
 
   /** An integer parameter. */
+  /**
+   * An integer parameter (a size, stride or offset). Equal numbers share a slot, so index
+   * arithmetic that two separately built views of one buffer repeat is merged (and with it
+   * everything computed from what they read); the price is that a kernel's key notes which
+   * of its sizes coincide, which changes with the sizes only when they are small.
+   */
   int(v: number): number {
-    return this.u.push(U.IParam, T.Int, -1, -1, -1, this.#slot(v, T.Int));
+    let slot = this.#ints.get(v);
+    if (slot === undefined) this.#ints.set(v, slot = this.#slot(v, T.Int));
+    return this.u.push(U.IParam, T.Int, -1, -1, -1, slot);
   }
 
   lit(v: number): number {
@@ -156,12 +166,7 @@ export class Lowering<B> {
 
   /** ⌊x / d⌋ (d ≥ 2) and the uop of d. */
   quotient(x: number, d: number): { q: number; d: number } {
-    const slot = this.#slot(d, T.Int);
-    if (this.target.magicDivision) {
-      const [m, sh] = magicDivisor(d);
-      this.#slot(m, T.Int);
-      this.#slot(sh, T.Int);
-    }
+    const slot = this.#divisor(d);
     return {
       q: this.u.push(U.IDiv, T.Int, x, -1, -1, slot),
       d: this.u.push(U.IParam, T.Int, -1, -1, -1, slot),
@@ -281,18 +286,24 @@ export class Lowering<B> {
     }
   }
 
-  /** i − ⌊i/p⌋·p for a comb period p (one slot per period, so equal residues are shared). */
-  #mod(i: number, p: number): number {
-    let slot = this.#periods.get(p);
+  /** The slot of a divisor (one per value, so equal quotients are shared). */
+  #divisor(d: number): number {
+    let slot = this.#divisors.get(d);
     if (slot === undefined) {
-      slot = this.#slot(p, T.Int);
+      slot = this.#slot(d, T.Int);
       if (this.target.magicDivision) {
-        const [m, sh] = magicDivisor(p);
+        const [m, sh] = magicDivisor(d);
         this.#slot(m, T.Int);
         this.#slot(sh, T.Int);
       }
-      this.#periods.set(p, slot);
+      this.#divisors.set(d, slot);
     }
+    return slot;
+  }
+
+  /** i − ⌊i/p⌋·p. */
+  #mod(i: number, p: number): number {
+    const slot = this.#divisor(p);
     const u = this.u;
     const d = u.push(U.IParam, T.Int, -1, -1, -1, slot);
     const q = u.push(U.IDiv, T.Int, i, -1, -1, slot);
@@ -310,7 +321,7 @@ export class Lowering<B> {
     if (!aff || aff.base < 0 || u.level[aff.c] > 0) return this.#mod(i, p);
     if (aff.c === this.#zero) return this.#mod(aff.base, p);
     const s = this.add(this.#mod(aff.base, p), this.#mod(aff.c, p));
-    const d = u.push(U.IParam, T.Int, -1, -1, -1, this.#periods.get(p)!);
+    const d = u.push(U.IParam, T.Int, -1, -1, -1, this.#divisor(p));
     return u.push(U.ISel, T.Int, u.push(U.ILt, T.Bool, s, d), s, u.push(U.ISub, T.Int, s, d));
   }
 
@@ -389,23 +400,25 @@ export class Lowering<B> {
   }
 
   #viewIndex(e: View<B>, ix: Ix): Ix {
+    const { offset } = e;
     if (e.shape.length === 0 || e.strides.every((st) => st === 0)) {
-      return { u: this.#sum(e.offset, []) };
+      return { u: this.#sum(offset, []) };
     }
-    const { parts, cut } = this.#unravel(ix, e.shape);
+    const { shape, strides } = ix.split ? alignSplit(e.shape, e.strides, ix.split.m) : e;
+    const { parts, cut } = this.#unravel(ix, shape);
     const term = (d: number) =>
-      e.strides[d] === 1 ? parts[d] : this.mul(parts[d], this.int(e.strides[d]));
+      strides[d] === 1 ? parts[d] : this.mul(parts[d], this.int(strides[d]));
     const dims: number[] = [];
-    for (let d = 0; d < e.shape.length; d++) if (e.strides[d] !== 0) dims.push(d);
+    for (let d = 0; d < shape.length; d++) if (strides[d] !== 0) dims.push(d);
     const q = dims.some((d) => this.u.level[parts[d]] === 2);
-    if (q && cut === 1 && e.strides[0] > 0) {
+    if (q && cut === 1 && strides[0] > 0) {
       const trailing = dims.filter((d) => d >= 1);
-      const reach = e.offset + trailing.reduce((a, d) => a + (e.shape[d] - 1) * e.strides[d], 0);
-      if (e.offset >= 0 && trailing.every((d) => e.strides[d] > 0) && reach < e.strides[0]) {
-        return this.#splitIx(parts[0], this.#sum(e.offset, trailing.map(term)), e.strides[0]);
+      const reach = offset + trailing.reduce((a, d) => a + (shape[d] - 1) * strides[d], 0);
+      if (offset >= 0 && trailing.every((d) => strides[d] > 0) && reach < strides[0]) {
+        return this.#splitIx(parts[0], this.#sum(offset, trailing.map(term)), strides[0]);
       }
     }
-    return { u: this.#sum(e.offset, dims.map(term)) };
+    return { u: this.#sum(offset, dims.map(term)) };
   }
 
   /**
@@ -612,4 +625,31 @@ function neg(u: Uops, t: number, a: number): number {
   if (x !== undefined) return u.push(U.VLit, t, -1, -1, -1, -x);
   if (u.op[a] === U.Unary && u.payload[a] === NEG) return u.a[a];
   return u.push(U.Unary, t, a, -1, -1, NEG);
+}
+
+/**
+ * A view's dims with the one that straddles a split kernel's inner size m cut in two, so
+ * that the trailing dims multiply to m (a coalesced [K·n, …] view of K probes becomes
+ * [K, n, …] again and its index keeps the (q, r) split). Unchanged when none straddles.
+ */
+function alignSplit(
+  shape: readonly number[],
+  strides: readonly number[],
+  m: number,
+): { shape: readonly number[]; strides: readonly number[] } {
+  let p = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    if (p === m) break;
+    const next = p * shape[d];
+    if (next > m) {
+      const k = m / p;
+      if (!Number.isInteger(k) || shape[d] % k !== 0) break;
+      return {
+        shape: [...shape.slice(0, d), shape[d] / k, k, ...shape.slice(d + 1)],
+        strides: [...strides.slice(0, d), strides[d] * k, strides[d], ...strides.slice(d + 1)],
+      };
+    }
+    p = next;
+  }
+  return { shape, strides };
 }

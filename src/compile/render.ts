@@ -23,8 +23,15 @@ export interface Syntax {
   statement(i: number, type: number, expr: string, op: number): string;
 }
 
-/** Statements by level and the name of the result. */
-export function print(k: Kernel, syntax: Syntax): { sections: string[][]; result: string } {
+/**
+ * Statements by level and the name of the result. `replace` gives some uops another
+ * expression (a renderer's specialised copy of the loop body).
+ */
+export function print(
+  k: Kernel,
+  syntax: Syntax,
+  replace?: ReadonlyMap<number, string>,
+): { sections: string[][]; result: string; names: string[] } {
   const u = k.uops;
   const sections: string[][] = [[], [], []];
   const names = new Array<string>(u.length);
@@ -44,7 +51,8 @@ export function print(k: Kernel, syntax: Syntax): { sections: string[][]; result
     const expr = syntax.expr[u.op[i]];
     if (!expr) throw new Error(`internal: no syntax for uop ${u.op[i]}`);
     names[i] = `v${i}`;
-    sections[u.level[i]].push(syntax.statement(i, u.type[i], expr(o), u.op[i]));
+    const text = replace?.get(i) ?? expr(o);
+    sections[u.level[i]].push(syntax.statement(i, u.type[i], text, u.op[i]));
   }
-  return { sections, result: names[k.result] };
+  return { sections, result: names[k.result], names };
 }

@@ -2,7 +2,8 @@
  * Scheduling decisions shared by the backends: which loop structure a fused kernel gets,
  * and lowering with a retry when a kernel would not fit a device's limits.
  */
-import { children, type LazyStorage } from "./lazy.ts";
+import { children, forChildren, type LazyStorage } from "./lazy.ts";
+import { UNARY_OPS, type UnaryOp } from "../backend/backend.ts";
 import { type Lowered, Lowering, type Target } from "./lower.ts";
 
 /**
@@ -58,4 +59,63 @@ export function lowerFitting<B>(
     }
     realize(big);
   }
+}
+
+/** Counts of scheduling decisions (for tests). */
+export const scheduleStats: { broadcastWork: number } = { broadcastWork: 0 };
+
+/** Unary ops that cost far more than a read (a library call per element): all but these. */
+const CHEAP = new Set<UnaryOp>(["neg", "abs", "square", "reciprocal", "sign"]);
+const COSTLY = new Set<UnaryOp>(UNARY_OPS.filter((op) => !CHEAP.has(op)));
+
+/**
+ * Runs first, on their own, the subexpressions of `root`'s kernel that it would otherwise
+ * evaluate many times over: those read through a broadcasting view (a stride-0 axis of
+ * two or more) that hold a costly op. A kernel evaluates its fused expression once per
+ * output element (a reduction's, once per input element), so sqrt(d) under a K-fold
+ * broadcast — the primal of a K-probe HVP reduced over an axis — is computed K times;
+ * realized, it is computed once and read K times. Split kernels' q axis needs none of this
+ * (their level-1 work runs once per r): with `split`, only the reductions `root` reads are
+ * looked into. For CPU code: there an evaluation costs what a read does many times over.
+ *
+ * The reductions `root` reads are looked into too, since their kernels run while `root`'s
+ * is lowered: call this before any lowering is under way, never from inside one (a node
+ * realized then would drop the references to buffers a lowering in progress has taken as
+ * its leaves).
+ */
+export function realizeBroadcastWork<B>(
+  root: LazyStorage<B>,
+  realize: (c: LazyStorage<B>) => void,
+  split = false,
+): void {
+  const costly = new Map<LazyStorage<B>, boolean>();
+  const hasCostly = (s: LazyStorage<B>): boolean => {
+    if (s.buf || !s.expr || s.expr.kind === "reduce") return false;
+    let c = costly.get(s);
+    if (c === undefined) {
+      const e = s.expr;
+      c = e.kind === "unary" && COSTLY.has(e.op);
+      if (!c) forChildren(e, (k) => (c ||= hasCostly(k)));
+      costly.set(s, c);
+    }
+    return c;
+  };
+  const seen = new Set<LazyStorage<B>>();
+  // `own`: s is evaluated by a plain or reducing kernel (not a split kernel's root part)
+  const walk = (s: LazyStorage<B>, own: boolean): void => {
+    if (seen.has(s) || s.buf || !s.expr) return;
+    seen.add(s);
+    const e = s.expr;
+    if (own && e.kind === "view" && !e.x.buf && e.x.expr && e.x.expr.kind !== "reduce") {
+      let copies = 1;
+      e.strides.forEach((st, d) => (copies *= st === 0 ? e.shape[d] : 1));
+      if (copies >= 2 && hasCostly(e.x)) {
+        scheduleStats.broadcastWork++;
+        realize(e.x);
+        return;
+      }
+    }
+    forChildren(e, (c) => walk(c, own || e.kind === "reduce"));
+  };
+  walk(root, !split);
 }

@@ -7,6 +7,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
+import { compiledFor } from "../ad/jit.ts";
 import { ownedCall, tidy } from "../memory.ts";
 import { add, div, greater, maximum, mul, sqrt, square, sub, where } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
@@ -81,6 +82,16 @@ export interface HessianTraceOptions {
 const ESTIMATOR_OPTIONS = ["method", "samples", "seed", "batch", "bandwidth", "onProgress"];
 
 type Fn = (x: Tensor) => Tensor;
+/** H V for probes V [k, ...x.shape]: the call's compiled batched HVP (see `withHvp`). */
+type Hv = (x: Tensor, V: Tensor) => Tensor;
+
+/**
+ * Runs `body` with f's batched HVP compiled for the call: the first batch traces f, later
+ * batches of the same size replay its kernels (f is one fixed function during the call).
+ */
+function withHvp<T>(f: Fn, body: (H: Hv) => T): T {
+  return compiledFor((y: Tensor, V: Tensor) => hvp(f, y, V), body);
+}
 
 function checkInputs(op: string, f: unknown, x: unknown, opts: unknown): void {
   if (typeof f !== "function") {
@@ -150,9 +161,9 @@ function swap<T extends Record<string, Tensor | null>>(old: T, next: T): T {
 }
 
 /** Per-probe quadratic forms vᵀHv for probes `V` [k, ...x.shape] → [k]. */
-function quadForms(f: Fn, x: Tensor, V: Tensor): Tensor {
+function quadForms(H: Hv, x: Tensor, V: Tensor): Tensor {
   const axes = x.shape.map((_, i) => i + 1);
-  return axes.length ? sum(mul(V, hvp(f, x, V)), axes) : mul(V, hvp(f, x, V));
+  return axes.length ? sum(mul(V, H(x, V)), axes) : mul(V, H(x, V));
 }
 
 /** Mean and standard error of a [m] tensor's entries, read back together (one read-back). */
@@ -173,7 +184,7 @@ async function meanAndStderr(z: Tensor): Promise<[number, number | undefined]> {
 
 function combDiagonal(
   op: string,
-  f: Fn,
+  H: Hv,
   x: Tensor,
   bandwidth: unknown,
   batchOpt: unknown,
@@ -193,7 +204,7 @@ function combDiagonal(
     batches(c, batch, (s, k) => {
       const part = tidy(() => {
         const Pk = c === k ? P : slice(P, [s, ...x.shape.map(() => 0)], [s + k, ...x.shape]);
-        const d = sum(mul(Pk, hvp(f, x, Pk)), 0);
+        const d = sum(mul(Pk, H(x, Pk)), 0);
         return acc ? add(acc, d) : d;
       });
       acc?.dispose();
@@ -234,11 +245,12 @@ export function hessianDiagonal(
   x: Tensor,
   opts: HessianDiagonalOptions,
 ): Promise<Estimate<Tensor>> {
-  return ownedCall((own) => diagonal(f, own(x), opts));
+  return ownedCall((own) => withHvp(f, (H) => diagonal(f, H, own(x), opts)));
 }
 
 function diagonal(
   f: (x: Tensor) => Tensor,
+  H: Hv,
   x: Tensor,
   opts: HessianDiagonalOptions,
 ): Promise<Estimate<Tensor>> {
@@ -247,7 +259,7 @@ function diagonal(
     checkInputs(op, f, x, opts);
     if (opts.method === "comb") {
       return Promise.resolve(
-        combDiagonal(op, f, x, opts.bandwidth, opts.batch, opts.onProgress),
+        combDiagonal(op, H, x, opts.bandwidth, opts.batch, opts.onProgress),
       );
     }
     if (opts.method !== "hutchinson") {
@@ -270,7 +282,7 @@ function diagonal(
     batches(m, batch, (s, k) => {
       const next = tidy(() => {
         const V = rademacherProbes(x.shape, s, k, { seed, dtype, device: x.device });
-        const Y = mul(V, hvp(f, x, V));
+        const Y = mul(V, H(x, V));
         const c = st.c ?? mean(Y, 0);
         const D = sub(Y, c);
         const a1 = sum(D, 0), a2 = sum(square(D), 0);
@@ -321,7 +333,7 @@ function flat(V: Tensor): Tensor {
 }
 
 async function hutchPlusPlus(
-  f: Fn,
+  H: Hv,
   x: Tensor,
   m: number,
   seed: number,
@@ -344,7 +356,7 @@ async function hutchPlusPlus(
         const Vs = r === V.shape[0]
           ? V
           : slice(V, [s, ...x.shape.map(() => 0)], [s + r, ...x.shape]);
-        parts.push(hvp(f, x, Vs));
+        parts.push(H(x, Vs));
       },
       report,
       spent,
@@ -402,11 +414,12 @@ export function hessianTrace(
   x: Tensor,
   opts: HessianTraceOptions,
 ): Promise<Estimate<number>> {
-  return ownedCall((own) => trace(f, own(x), opts));
+  return ownedCall((own) => withHvp(f, (H) => trace(f, H, own(x), opts)));
 }
 
 async function trace(
   f: (x: Tensor) => Tensor,
+  H: Hv,
   x: Tensor,
   opts: HessianTraceOptions,
 ): Promise<Estimate<number>> {
@@ -416,7 +429,7 @@ async function trace(
   if (method === "comb") {
     const { value, samples } = combDiagonal(
       op,
-      f,
+      H,
       x,
       opts.bandwidth,
       opts.batch,
@@ -439,12 +452,12 @@ async function trace(
   const seed = seedOf(op, opts.seed);
   const batch = batchOf(op, opts.batch, m, x);
   const report = reporter(op, opts.onProgress, m);
-  if (method === "hutch++") return await hutchPlusPlus(f, x, m, seed, batch, report);
+  if (method === "hutch++") return await hutchPlusPlus(H, x, m, seed, batch, report);
   const parts: Tensor[] = [];
   batches(m, batch, (s, k) => {
     parts.push(tidy(() =>
       quadForms(
-        f,
+        H,
         x,
         rademacherProbes(x.shape, s, k, {
           seed,

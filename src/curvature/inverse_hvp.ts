@@ -8,6 +8,7 @@ import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { cg } from "../linalg/cg.ts";
+import { compiledFor } from "../ad/jit.ts";
 import { neumannSeries } from "../linalg/neumann.ts";
 
 /** Options of {@linkcode inverseHvp}. */
@@ -103,8 +104,20 @@ async function solveHvp(
   if (typeof damping !== "number" || !(damping >= 0) || !Number.isFinite(damping)) {
     throw new RangeError(`${op}: damping must be a finite number ≥ 0, got ${String(damping)}`);
   }
-  const matvec = (u: Tensor): Tensor =>
-    tidy(() => (damping === 0 ? hvp(f, x, u) : add(hvp(f, x, u), mul(u, damping))));
+  // H + damping·I, compiled for the call: every iteration after the first replays its kernels
+  return await compiledFor(
+    (y: Tensor, u: Tensor) => (damping === 0 ? hvp(f, y, u) : add(hvp(f, y, u), mul(u, damping))),
+    (H) => iterate(op, (u: Tensor): Tensor => tidy(() => H(x, u)), v, damping, opts),
+  );
+}
+
+async function iterate(
+  op: string,
+  matvec: (u: Tensor) => Tensor,
+  v: Tensor,
+  damping: number,
+  opts: InverseHvpOptions,
+): Promise<Tensor> {
   if (opts.method === "cg") {
     const res = await cg(matvec, v, {
       rtol: opts.rtol,

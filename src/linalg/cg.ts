@@ -24,6 +24,7 @@ import { concat, stack } from "../ops/movement.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { checkOptions, oneOf } from "../options.ts";
 import { checkProgress, type ProgressCallback } from "../progress.ts";
+import { jit } from "../ad/jit.ts";
 
 /** The option keys of {@linkcode cg}. */
 const CG_OPTIONS = [
@@ -151,6 +152,16 @@ export function checkRhs(op: string, matvec: unknown, b: unknown): Tensor {
   if (b.dtype === "i32") throw new TypeError(`${op}: b must be f32 or f64, got i32`);
   if (b.size === 0) throw new RangeError(`${op}: b is empty`);
   return b;
+}
+
+/** One CG step before it is accepted (see `candidate` in cgRun). */
+interface Candidate {
+  pAp: Tensor;
+  pp: Tensor;
+  live: Tensor;
+  usable: Tensor;
+  xn: Tensor;
+  rn: Tensor;
 }
 
 interface State {
@@ -302,6 +313,22 @@ async function cgRun(
       scale: scalar(0),
     };
   });
+  // The iteration's own arithmetic runs compiled for the call (traced at the first step,
+  // replayed after); the matvec and the preconditioner are the caller's functions and run
+  // as they are, every step.
+  const toward = jit(candidate);
+  const acceptJ = jit((s: State, h: Candidate, z: Tensor) => {
+    const { rr, ...rest } = next(s, h, z);
+    return M ? { ...rest, rr } : rest; // without M, rr is rz: one result, not two
+  });
+  const accept = (s: State, h: Candidate, z: Tensor): State => {
+    const n = acceptJ(s, h, z);
+    return { ...n, rr: "rr" in n ? n.rr as Tensor : n.rz };
+  };
+  const clear = () => {
+    toward.clear();
+    acceptJ.clear();
+  };
   let loops = 0;
   let flags: number[] = [];
   try {
@@ -344,10 +371,12 @@ async function cgRun(
       if (flags[0] === 0 || loops >= maxIter) break;
     }
   } catch (e) {
+    clear();
     replace(st, {});
     disposeAll(thr2, inputs);
     throw e;
   }
+  clear();
   const x = st.x;
   replace(st, { x });
   disposeAll(thr2, inputs);
@@ -403,6 +432,12 @@ async function cgRun(
    */
   function step(s: State): State {
     const Ap = A(s.p);
+    const h = toward(s, Ap);
+    return accept(s, h, prec(h.rn));
+  }
+
+  /** The step's candidate: pᵀAp, pᵀp, whether it is usable, and the moved x and r. */
+  function candidate(s: State, Ap: Tensor): Candidate {
     const pAp = dotAll(s.p, Ap);
     const pp = dotAll(s.p, s.p);
     const live = mul(s.active, greater(s.rr, thr2));
@@ -413,9 +448,12 @@ async function cgRun(
       ? mul(greater(pAp, tiny), lessEqual(pAp, fmax))
       : mul(greater(abs(pAp), tiny), lessEqual(abs(pAp), fmax));
     const alpha = div(s.rz, pAp); // used only where ok
-    const xn = add(s.x, mul(alpha, s.p));
-    const rn = sub(s.r, mul(alpha, Ap));
-    const z = prec(rn);
+    return { pAp, pp, live, usable, xn: add(s.x, mul(alpha, s.p)), rn: sub(s.r, mul(alpha, Ap)) };
+  }
+
+  /** The next state: the candidate where it is taken, else the old values (z = M⁻¹ rn). */
+  function next(s: State, h: Candidate, z: Tensor): State {
+    const { pAp, pp, live, usable, xn, rn } = h;
     const rzn = dotAll(rn, z);
     // the update stays finite: x and r (their squared norms, one more reduction for x)
     const finite = mul(lessEqual(abs(rzn), fmax), lessEqual(dotAll(xn, xn), fmax));

@@ -13,7 +13,7 @@ import { children, type LazyStorage } from "../../compile/lazy.ts";
 import { Graph } from "../../compile/graph.ts";
 import { DeferredBackend } from "../deferred.ts";
 import type { Target } from "../../compile/lower.ts";
-import { lowerFitting, splitSize } from "../../compile/schedule.ts";
+import { lowerFitting, realizeBroadcastWork, splitSize } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
 import type { Finished, Kernel } from "../../compile/uops.ts";
 import { Program, Recorder, recordingScope } from "../../compile/program.ts";
@@ -87,25 +87,30 @@ const graph: Graph<CpuStorage> = new Graph<CpuStorage>(
   },
 );
 
+/** Lowerings under way (a reduction read by a kernel is realized while it is lowered). */
+let lowering = 0;
+
 /** Runs a storage's expression (if any) with a generated loop; returns the buffer. */
 function realize(s: L): CpuStorage {
   if (s.buf) return s.buf;
   const e = s.expr!;
   const sub = (c: L) => void realize(c);
+  // costly work the kernel (or a reduction it reads) would repeat runs first, on its own
+  const m = e.kind === "reduce" || s.size === 0 ? 0 : splitSize(s, (a) => a <= MAX_SPLIT);
+  if (lowering === 0) realizeBroadcastWork(e.kind === "reduce" ? e.x : s, sub, m > 0);
   const compiled = (f: Finished, source: (k: Kernel) => string) =>
     kernels.get(f, (k) => compileJs(source(k)));
   let leaves: L[] = [];
   let launch = (_o: TypedArray, _ls: TypedArray[]) => {};
   if (e.kind === "reduce") {
     const op = REDUCE_OPS[e.op];
-    const l = lowerFitting(TARGET, e.x, `reduce-${op}`, undefined, sub);
+    const l = lowered(() => lowerFitting(TARGET, e.x, `reduce-${op}`, undefined, sub));
     const fn = compiled(l.kernel, (k) => reduceSource(op, k));
     const { outer, len, inner } = e;
     leaves = l.leaves;
     launch = (o, ls) => fn(o, ls, l.params, outer, len, inner);
   } else if (s.size > 0) {
-    const m = splitSize(s, (a) => a <= MAX_SPLIT);
-    const l = lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub);
+    const l = lowered(() => lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub));
     const size = s.size;
     leaves = l.leaves;
     const fn = compiled(l.kernel, m ? splitSource : mapSource);
@@ -114,6 +119,15 @@ function realize(s: L): CpuStorage {
   const buf = kernel(s.dtype, s.size, leaves, launch);
   graph.settle(s, buf);
   return buf;
+}
+
+function lowered<T>(f: () => T): T {
+  lowering++;
+  try {
+    return f();
+  } finally {
+    lowering--;
+  }
 }
 
 /** The recording in progress (jit), if any. */

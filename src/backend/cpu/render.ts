@@ -77,6 +77,78 @@ function body(k: Kernel): { sections: string[][]; name: string[]; slots: Set<num
   return { sections, name, slots: slotsOf(k) };
 }
 
+/**
+ * The bounds tests of pads and clamped reads on the loop variable (`idx`, or `r` of a split
+ * kernel: uops of level `level`) that hold on one range [lo, hi) of it: `i + c < b` and
+ * `0 ≤ i + c < b` with c and b loop-invariant. Inside the range the loop body runs with
+ * them as `true` (V8 then folds the selects they feed), so a kernel over x[1:] − x[:-1]²
+ * tests bounds only at its edges. Null when the body has no such test.
+ */
+function interior(
+  k: Kernel,
+  level: number,
+): { lo: string; hi: string; body: string[] } | null {
+  const u = k.uops;
+  const { names } = print(k, JS);
+  const loopVar = level === 2 ? U.Idx : U.R;
+  /** The invariant c of i + c (as text), or null when `a` is not of that form. */
+  const offset = (a: number): string | null => {
+    if (u.op[a] === loopVar) return "0";
+    const inv = (x: number) => x >= 0 && u.level[x] === 0;
+    if (u.op[a] === U.IAdd) {
+      if (u.op[u.a[a]] === loopVar && inv(u.b[a])) return names[u.b[a]];
+      if (u.op[u.b[a]] === loopVar && inv(u.a[a])) return names[u.a[a]];
+    }
+    if (u.op[a] === U.ISub && u.op[u.a[a]] === loopVar && inv(u.b[a])) {
+      return `-(${names[u.b[a]]})`;
+    }
+    return null;
+  };
+  const los: string[] = [], his: string[] = [];
+  const always = new Map<number, string>();
+  for (let i = 0; i < u.length; i++) {
+    if (u.level[i] !== level || (u.op[i] !== U.ILt && u.op[i] !== U.InRange)) continue;
+    if (u.level[u.b[i]] !== 0) continue;
+    const c = offset(u.a[i]);
+    if (c === null) continue;
+    if (u.op[i] === U.InRange) los.push(`-(${c})`);
+    his.push(`${names[u.b[i]]} - (${c})`);
+    always.set(i, "true");
+  }
+  if (always.size === 0) return null;
+  const { sections } = print(k, JS, always);
+  return {
+    lo: los.length ? `Math.max(0, ${los.join(", ")})` : "0",
+    hi: `Math.min(${his.join(", ")})`,
+    body: sections[level],
+  };
+}
+
+/**
+ * A loop over `v` from 0 to `n` running `inside(body)`, with `at` the body's level: split
+ * into edge, interior and edge runs when `interior` finds bounds tests (see there).
+ */
+function peeled(
+  k: Kernel,
+  at: number,
+  v: string,
+  n: string,
+  general: string[],
+  inside: (body: string[]) => string,
+): string {
+  const loop = (from: string, to: string, body: string[]) =>
+    `for (let ${v} = ${from}; ${v} < ${to}; ${v}++) {
+    ${inside(body)}
+  }`;
+  const p = interior(k, at);
+  if (!p) return loop("0", n, general);
+  return `const lo_ = Math.min(${n}, ${p.lo});
+  const hi_ = Math.max(lo_, Math.min(${n}, ${p.hi}));
+  ${loop("0", "lo_", general)}
+  ${loop("lo_", "hi_", p.body)}
+  ${loop("hi_", n, general)}`;
+}
+
 function prelude(leaves: number, slots: Set<number>, pre: string[]): string {
   const decl: string[] = [];
   for (let k = 0; k < leaves; k++) decl.push(`const b${k} = L[${k}];`);
@@ -96,29 +168,88 @@ function leafCount(k: Kernel): number {
 /** `(out, L, P, n)`: out[idx] = value for idx < n. */
 export function mapSource(k: Kernel): string {
   const { sections, name, slots } = body(k);
+  const each = (b: string[]) =>
+    `${[...sections[1], ...b].join("\n    ")}
+    out[idx] = ${name[k.result]};`;
   return `function (out, L, P, n) {
   ${prelude(leafCount(k), slots, sections[0])}
-  for (let idx = 0; idx < n; idx++) {
-    ${[...sections[1], ...sections[2]].join("\n    ")}
-    out[idx] = ${name[k.result]};
-  }
+  ${peeled(k, 2, "idx", "n", sections[2], each)}
 }`;
 }
 
 /** `(out, L, P, M, Q)`: for r < M, the q-independent part once, then out[q·M + r] for q < Q. */
 export function splitSource(k: Kernel): string {
   const { sections, name, slots } = body(k);
-  return `function (out, L, P, M, Q) {
+  const comb = combTerms(k);
+  if (comb) {
+    // base + Σ_j (ρ_j = q ? c_j : 0): each entry's Q values are made in a small array,
+    // one add per term, instead of Q·(terms) compares and selects
+    const { names } = print(k, JS);
+    const adds = comb.terms.map(([rho, c]) =>
+      `{ const j = ${names[rho]}; if (j >= 0 && j < Q) T[j] += ${names[c]}; }`
+    );
+    const each = (b: string[]) =>
+      `${b.join("\n    ")}
+    for (let q = 0; q < Q; q++) T[q] = ${comb.base < 0 ? "0" : names[comb.base]};
+    ${adds.join("\n    ")}
+    for (let q = 0; q < Q; q++) out[q * M + r] = T[q];`;
+    return `function (out, L, P, M, Q) {
   ${prelude(leafCount(k), slots, sections[0])}
-  for (let r = 0; r < M; r++) {
-    ${sections[1].join("\n    ")}
+  const T = new Float64Array(Q);
+  ${peeled(k, 1, "r", "M", sections[1], each)}
+}`;
+  }
+  const each = (b: string[]) =>
+    `${b.join("\n    ")}
     for (let q = 0; q < Q; q++) {
       const idx = q * M + r;
       ${sections[2].join("\n      ")}
       out[idx] = ${name[k.result]};
-    }
-  }
+    }`;
+  return `function (out, L, P, M, Q) {
+  ${prelude(leafCount(k), slots, sections[0])}
+  ${peeled(k, 1, "r", "M", sections[1], each)}
 }`;
+}
+
+const ADD = BINARY_OPS.indexOf("add");
+
+/**
+ * A split kernel whose per-probe program is only the comb-probe form that
+ * ../../compile/lower.ts's combLinear writes, base + Σ_j (ρ_j = q ? c_j : 0) with base, ρ_j
+ * and c_j computed per entry: base (−1 for none) and the terms [ρ_j, c_j] in order of
+ * addition. Null for any other per-probe program.
+ */
+function combTerms(k: Kernel): { base: number; terms: [number, number][] } | null {
+  const u = k.uops;
+  const chain = new Set<number>();
+  const terms: [number, number][] = [];
+  let v = k.result, base = -1;
+  const term = (i: number): boolean => {
+    if (u.op[i] !== U.Select || u.level[u.b[i]] > 1) return false;
+    const z = u.c[i], eq = u.a[i];
+    if (u.op[z] !== U.VLit || u.payload[z] !== 0 || u.op[eq] !== U.IEq) return false;
+    if (u.op[u.b[eq]] !== U.Q || u.level[u.a[eq]] > 1) return false;
+    terms.push([u.a[eq], u.b[i]]);
+    chain.add(i).add(eq);
+    return true;
+  };
+  for (;;) {
+    if (u.level[v] <= 1) {
+      base = v;
+      break;
+    }
+    if (term(v)) break;
+    if (u.op[v] !== U.Binary || u.payload[v] !== ADD || !term(u.b[v])) return null;
+    chain.add(v);
+    v = u.a[v];
+  }
+  if (terms.length === 0) return null;
+  for (let i = 0; i < u.length; i++) {
+    if (u.level[i] === 2 && !chain.has(i) && u.op[i] !== U.Idx && u.op[i] !== U.Q) return null;
+  }
+  terms.reverse();
+  return { base, terms };
 }
 
 /**

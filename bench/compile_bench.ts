@@ -1,0 +1,352 @@
+/**
+ * Compiled programs and the expression compiler (issue 12). CPU figures are CPU time of
+ * this process (user + system), which a busy shared machine disturbs far less than wall
+ * time; ratios are taken side by side in one run.
+ *
+ * 1. Per-call overhead: the gradient of a 10-element function (extended Rosenbrock),
+ *    un-jitted and jitted, µs per call over 1,000 calls. `--baseline <mod.ts>` imports
+ *    another checkout (e.g. the commit before this work) and times it in the same run.
+ * 2. The trajectory band (bench/banded_bench.ts's problem, b = 2, five comb probes) at
+ *    n = 10^4 … 10^6, f64 and f32: `bandedHessian` plain and jitted, against a
+ *    hand-written JavaScript loop computing the same five products (the floor) and against
+ *    one gradient.
+ * 3. The demo problem (examples/trajectory_problem.ts's penalty form, bandwidth 4) at 256,
+ *    1,024 and 4,096 points: `minimize(…, { method: "newton-banded" })` to the demo's
+ *    tolerance, time per Newton iteration and for the whole solve (IPOPT 3.11.9 needs
+ *    0.05 s for the 256-point problem on this machine, per the issue).
+ * 4. Extended Rosenbrock at n = 10^6: gradient and HVP against SciPy's closed forms
+ *    `rosen_der` and `rosen_hess_prod`, written here in JavaScript.
+ * 5. Cold and warm: the first call of each (tracing, lowering, compiling) against later ones.
+ *
+ *   XDG_RUNTIME_DIR=/tmp deno run -A bench/compile_bench.ts [--only overhead|band|demo|rosen]
+ *     [--baseline /path/to/other/mod.ts] [--reps 7]
+ */
+import process from "node:process";
+import * as lib from "../mod.ts";
+import type { Tensor } from "../mod.ts";
+import { BANDWIDTH, trajectoryProblem } from "../examples/trajectory_problem.ts";
+
+type Lib = typeof lib;
+const { bandedHessian, device, grad, hvp, jit, logcosh, minimize, slice, square, sum, tensor } =
+  lib;
+
+function flag(name: string): string | undefined {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : undefined;
+}
+const ONLY = flag("only");
+const REPS = Number(flag("reps") ?? 7);
+const BASELINE = flag("baseline");
+
+const cpuDev = await device({ backend: "cpu" });
+
+/** CPU milliseconds of one call of fn (user + system time of this process). */
+function cpuMs(fn: () => void): number {
+  const c0 = process.cpuUsage();
+  fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
+/** The minimum over `reps` runs of fn, in CPU milliseconds. */
+function best(fn: () => void, reps = REPS): number {
+  let b = Infinity;
+  for (let r = 0; r < reps; r++) b = Math.min(b, cpuMs(fn));
+  return b;
+}
+
+/**
+ * The minimum CPU time of each of `fns` over `reps` rounds, the functions interleaved within
+ * a round so that a burst of load on the shared machine does not fall on one of them only.
+ */
+function bestOf<K extends string>(fns: Record<K, () => void>, reps = REPS): Record<K, number> {
+  const out = {} as Record<K, number>;
+  const keys = Object.keys(fns) as K[];
+  for (const k of keys) out[k] = Infinity;
+  for (let r = 0; r < reps; r++) {
+    for (const k of keys) out[k] = Math.min(out[k], cpuMs(fns[k]));
+  }
+  return out;
+}
+
+const fmt = (v: number, d = 2) => (v >= 100 ? v.toFixed(0) : v.toFixed(d));
+
+// ---------- 1. per-call overhead ----------
+
+function rosen(m: Lib) {
+  return (x: Tensor) => {
+    const n = x.size;
+    const a = m.slice(x, [1], [n]), b = m.slice(x, [0], [n - 1]);
+    return m.sum(m.square(a.sub(b.square())).mul(100)).add(m.sum(m.square(b.neg().add(1))));
+  };
+}
+
+async function overhead(): Promise<void> {
+  const libs: [string, Lib][] = [["this checkout", lib]];
+  if (BASELINE) libs.unshift(["baseline", await import(BASELINE) as Lib]);
+  const calls = 1000;
+  const rows: string[] = [];
+  const perCall = (g: (x: Tensor) => Tensor, x: Tensor) =>
+    best(() => {
+      for (let i = 0; i < calls; i++) g(x).dispose();
+    }, 5) * 1000 / calls;
+  const results: Record<string, number> = {};
+  for (let round = 0; round < 3; round++) {
+    for (const [name, m] of libs) {
+      const x = m.tensor(Float64Array.from({ length: 10 }, (_, i) => Math.sin(i)), {
+        dtype: "f64",
+      });
+      const plain = m.grad(rosen(m));
+      const us = perCall(plain as (x: Tensor) => Tensor, x);
+      results[`${name} grad`] = Math.min(results[`${name} grad`] ?? Infinity, us);
+      if ("jit" in m) {
+        const jg = m.jit(m.grad(rosen(m)));
+        const uj = perCall(jg as (x: Tensor) => Tensor, x);
+        results[`${name} jit(grad)`] = Math.min(results[`${name} jit(grad)`] ?? Infinity, uj);
+      }
+      x.dispose();
+    }
+  }
+  for (const [k, v] of Object.entries(results)) rows.push(`| ${k} | ${fmt(v, 1)} |`);
+  console.log("\n## Per-call overhead: gradient of a 10-element function, CPU f64\n");
+  console.log("| call | µs per call (CPU time, min of 3 × 5 × 1,000 calls) |\n| --- | --: |");
+  console.log(rows.join("\n"));
+  if (BASELINE) {
+    console.log(
+      `\nun-jitted ÷ baseline: ${fmt(results["this checkout grad"] / results["baseline grad"])}`,
+    );
+  }
+}
+
+// ---------- 2. the trajectory band ----------
+
+function trajectory(n: number, dtype: "f32" | "f64") {
+  const t = new Float64Array(n);
+  for (let i = 0; i < n; i++) t[i] = Math.sin(0.1 * i) + 0.5 * Math.cos(0.37 * i);
+  const target = tensor(t, { dtype, device: cpuDev });
+  const f = (x: Tensor) => {
+    const d2 = slice(x, [2], [n]).sub(slice(x, [1], [n - 1]).mul(2)).add(slice(x, [0], [n - 2]));
+    return sum(square(d2)).add(sum(logcosh(x.sub(target))));
+  };
+  return { f, t, target };
+}
+
+/**
+ * The floor: row r of H = 2 D2ᵀD2 + diag(sech²(x − t)) has its 5 entries at columns r−2 …
+ * r+2 (2, −8, 12, −8, 2 inside), and the entry in column c is row r of product (c mod 5).
+ */
+function handBand(xs: ArrayLike<number>, t: Float64Array, out: Float64Array | Float32Array): void {
+  const n = t.length;
+  const w = [1, -2, 1];
+  const dtd = (r: number, c: number) => {
+    let s = 0;
+    for (let j = Math.max(0, r - 2, c - 2); j <= Math.min(n - 3, r, c); j++) {
+      s += w[r - j] * w[c - j];
+    }
+    return 2 * s;
+  };
+  let k = 3; // (r − 2) mod 5 at r = 0
+  for (let r = 0; r < n; r++) {
+    const ch = Math.cosh(xs[r] - t[r]);
+    const s2 = 1 / (ch * ch);
+    let kc = k;
+    if (r >= 2 && r < n - 2) {
+      out[kc * n + r] = 2;
+      kc = kc === 4 ? 0 : kc + 1;
+      out[kc * n + r] = -8;
+      kc = kc === 4 ? 0 : kc + 1;
+      out[kc * n + r] = 12 + s2;
+      kc = kc === 4 ? 0 : kc + 1;
+      out[kc * n + r] = -8;
+      kc = kc === 4 ? 0 : kc + 1;
+      out[kc * n + r] = 2;
+    } else {
+      for (let d = -2; d <= 2; d++) {
+        const c = r + d;
+        const h = c < 0 || c >= n ? 0 : dtd(r, c);
+        out[kc * n + r] = d === 0 ? h + s2 : h;
+        kc = kc === 4 ? 0 : kc + 1;
+      }
+    }
+    k = k === 4 ? 0 : k + 1;
+  }
+}
+
+function band(): void {
+  console.log("\n## Trajectory band (b = 2, five comb probes), CPU\n");
+  console.log(
+    "| dtype | n | floor ms | band ms | jit(band) ms | gradient ms | band ÷ floor | jit(band) ÷ floor | band ÷ gradient | cold band ms |\n" +
+      "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+  );
+  for (const dtype of ["f64", "f32"] as const) {
+    for (const n of [10_000, 100_000, 1_000_000]) {
+      const { f, t, target } = trajectory(n, dtype);
+      const xs = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+      const x = tensor(xs, { dtype, device: cpuDev });
+      const xv = dtype === "f32" ? Float32Array.from(xs) : xs;
+      const out = dtype === "f32" ? new Float32Array(5 * n) : new Float64Array(5 * n);
+      // the floor agrees with the library's band (lower storage: diagonal and first subdiagonal)
+      // each variant ends by reading the band into one reused array, as the floor writes one
+      const back = dtype === "f32" ? new Float32Array(3 * n) : new Float64Array(3 * n);
+      const run = () => {
+        const H = bandedHessian(f, x, { bandwidth: 2, layout: "lower" });
+        H.data.dataSync(back);
+        return H;
+      };
+      const cold = cpuMs(() => run().dispose());
+      handBand(xv, t, out);
+      const H = run();
+      const ab = H.data.dataSync();
+      H.dispose();
+      let err = 0;
+      for (let r = 0; r < n; r++) {
+        err = Math.max(err, Math.abs(out[(r % 5) * n + r] - ab[r]));
+        if (r + 1 < n) err = Math.max(err, Math.abs(out[((r + 1) % 5) * n + r] - ab[n + r]));
+      }
+      if (err > (dtype === "f64" ? 1e-9 : 1e-3)) throw new Error(`floor and band differ by ${err}`);
+      const jband = jit((y: Tensor) => bandedHessian(f, y, { bandwidth: 2, layout: "lower" }).data);
+      const gBack = dtype === "f32" ? new Float32Array(n) : new Float64Array(n);
+      const { tFloor, tBand, tJit, tGrad } = bestOf({
+        tFloor: () => handBand(xv, t, out),
+        tBand: () => run().dispose(),
+        tJit: () => {
+          const d = jband(x);
+          d.dataSync(back);
+          d.dispose();
+        },
+        tGrad: () => {
+          const g = grad(f)(x);
+          g.dataSync(gBack);
+          g.dispose();
+        },
+      });
+      console.log(
+        `| ${dtype} | ${n} | ${fmt(tFloor)} | ${fmt(tBand)} | ${fmt(tJit)} | ${fmt(tGrad)} | ${
+          fmt(tBand / tFloor)
+        } | ${fmt(tJit / tFloor)} | ${fmt(tBand / tGrad)} | ${fmt(cold)} |`,
+      );
+      x.dispose();
+      target.dispose();
+    }
+  }
+}
+
+// ---------- 3. the demo problem ----------
+
+async function demoTable(): Promise<void> {
+  console.log("\n## The demo problem (newton-banded, bandwidth 4, CPU f64)\n");
+  console.log(
+    "| points | iterations | f | ms per iteration (min) | whole solve ms (min, CPU) | cold solve ms (wall) |\n" +
+      "| --: | --: | --: | --: | --: | --: |",
+  );
+  for (const N of [256, 1024, 4096]) {
+    const d = trajectoryProblem(N, { weighting: "scaled", dtype: "f64", device: cpuDev });
+    const solve = async () => {
+      const x0 = tensor(d.init, { dtype: "f64", device: cpuDev });
+      const c0 = process.cpuUsage();
+      // the demo's settings (deno task demo --points N --backend cpu)
+      const r = await minimize(d.penalty, x0, {
+        method: "newton-banded",
+        bandwidth: BANDWIDTH,
+        gtol: 1e-7,
+        maxIter: 100,
+      });
+      const c = process.cpuUsage(c0);
+      r.x.dispose();
+      x0.dispose();
+      return { r, ms: (c.user + c.system) / 1000 };
+    };
+    const t0 = performance.now();
+    const first = await solve();
+    const cold = performance.now() - t0;
+    let bestMs = Infinity;
+    for (let k = 0; k < Math.max(3, REPS); k++) bestMs = Math.min(bestMs, (await solve()).ms);
+    console.log(
+      `| ${N} | ${first.r.iterations} | ${first.r.fun.toPrecision(9)} | ${
+        fmt(bestMs / first.r.iterations)
+      } | ${fmt(bestMs)} | ${fmt(cold)} |`,
+    );
+    d.dispose();
+  }
+}
+
+// ---------- 4. Rosenbrock against SciPy's closed forms ----------
+
+/** scipy.optimize.rosen_der. */
+function rosenDer(x: Float64Array, out: Float64Array): void {
+  const n = x.length;
+  out[0] = -400 * x[0] * (x[1] - x[0] * x[0]) - 2 * (1 - x[0]);
+  for (let i = 1; i < n - 1; i++) {
+    const xm = x[i], xp = x[i - 1], xn = x[i + 1];
+    out[i] = 200 * (xm - xp * xp) - 400 * (xn - xm * xm) * xm - 2 * (1 - xm);
+  }
+  out[n - 1] = 200 * (x[n - 1] - x[n - 2] * x[n - 2]);
+}
+
+/** scipy.optimize.rosen_hess_prod. */
+function rosenHessProd(x: Float64Array, p: Float64Array, out: Float64Array): void {
+  const n = x.length;
+  out[0] = (1200 * x[0] * x[0] - 400 * x[1] + 2) * p[0] - 400 * x[0] * p[1];
+  for (let i = 1; i < n - 1; i++) {
+    out[i] = -400 * x[i - 1] * p[i - 1] +
+      (202 + 1200 * x[i] * x[i] - 400 * x[i + 1]) * p[i] - 400 * x[i] * p[i + 1];
+  }
+  out[n - 1] = -400 * x[n - 2] * p[n - 2] + 200 * p[n - 1];
+}
+
+function rosenTable(): void {
+  const n = 1_000_000;
+  const xs = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+  const ps = Float64Array.from({ length: n }, (_, i) => Math.cos(i));
+  const x = tensor(xs, { dtype: "f64", device: cpuDev }),
+    p = tensor(ps, { dtype: "f64", device: cpuDev });
+  const f = rosen(lib);
+  const out = new Float64Array(n);
+  const g = grad(f)(x).dataSync();
+  rosenDer(xs, out);
+  let err = 0;
+  for (let i = 0; i < n; i++) err = Math.max(err, Math.abs(g[i] - out[i]) / (1 + Math.abs(out[i])));
+  const hv = hvp(f, x, p).dataSync();
+  rosenHessProd(xs, ps, out);
+  for (let i = 0; i < n; i++) {
+    err = Math.max(err, Math.abs(hv[i] - out[i]) / (1 + Math.abs(out[i])));
+  }
+  if (err > 1e-9) throw new Error(`closed forms and autodiff differ by ${err}`);
+  const jg = jit(grad(f)), jh = jit((y: Tensor, v: Tensor) => hvp(f, y, v));
+  const { tDer, tHp, tG, tJg, tH, tJh } = bestOf({
+    tDer: () => rosenDer(xs, out),
+    tHp: () => rosenHessProd(xs, ps, out),
+    tG: () => grad(f)(x).dispose(),
+    tJg: () => jg(x).dispose(),
+    tH: () => hvp(f, x, p).dispose(),
+    tJh: () => jh(x, p).dispose(),
+  }, 4 * REPS);
+  console.log("\n## Extended Rosenbrock, n = 10⁶, CPU f64, against SciPy's closed forms in JS\n");
+  console.log(
+    "| | closed form ms | autodiff ms | jitted ms | autodiff ÷ closed | jitted ÷ closed |",
+  );
+  console.log("| --- | --: | --: | --: | --: | --: |");
+  console.log(
+    `| gradient (rosen_der) | ${fmt(tDer)} | ${fmt(tG)} | ${fmt(tJg)} | ${fmt(tG / tDer)} | ${
+      fmt(tJg / tDer)
+    } |`,
+  );
+  console.log(
+    `| HVP (rosen_hess_prod) | ${fmt(tHp)} | ${fmt(tH)} | ${fmt(tJh)} | ${fmt(tH / tHp)} | ${
+      fmt(tJh / tHp)
+    } |`,
+  );
+  x.dispose();
+  p.dispose();
+}
+
+const load = await Deno.readTextFile("/proc/loadavg").catch(() => "?");
+console.log(
+  `# Compiled programs (bench/compile_bench.ts)\n\n${cpuDev.description}; load average at start ${
+    load.split(" ").slice(0, 3).join(" ")
+  }; minima over ${REPS} runs of CPU time.`,
+);
+if (!ONLY || ONLY === "overhead") await overhead();
+if (!ONLY || ONLY === "band") band();
+if (!ONLY || ONLY === "demo") await demoTable();
+if (!ONLY || ONLY === "rosen") rosenTable();
