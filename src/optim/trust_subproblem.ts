@@ -172,17 +172,16 @@ export async function moreSorensen(
     lambda = safeguard(lb, ub);
   };
   for (let k = 1; k <= MAX_TRIALS; k++) {
-    if (gnorm <= tiny) {
-      // g ≈ 0: the step is along the smallest eigenvector, or nothing
+    if (gnorm <= tiny && lambda > 0) {
+      // g ≈ 0 and H not positive definite: the step is along the smallest eigenvector. (At
+      // λ = 0 the Newton step below is tried first even for a g this small: SciPy returns
+      // p = 0 there, which stops a run whose Hessian is merely large — ‖H‖∞ ≈ 10⁶ on the
+      // trajectory problem at N = 1024 makes n ε ‖H‖∞ ≈ 6e-7 — one step short of 1e-7.)
       if (!(await model.positiveDefinite(lambda))) {
         failed();
         continue;
       }
       const { z, s2 } = await smallestEigen(model, lambda, n, g);
-      if (lambda === 0) {
-        z.dispose();
-        return done(tidy(() => mul(g, 0)), false, k);
-      }
       if (s2 <= K_HARD * lambda) {
         const p = tidy(() => mul(z, radius));
         z.dispose();
