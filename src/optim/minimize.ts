@@ -23,6 +23,8 @@ import { checkOptions } from "../options.ts";
 interface MethodEntry {
   impl: MinimizeMethod;
   options: readonly string[] | null;
+  /** Whether its repeated passes are compiled with `jit` (deterministic methods; see `Objective`). */
+  compiled?: boolean;
 }
 
 /** The options every method takes. */
@@ -33,12 +35,13 @@ const BAND = ["bandwidth", "bandMethod"] as const;
 const MOMENTS = ["lr", "beta1", "beta2", "eps"] as const;
 
 const METHODS = new Map<string, MethodEntry>([
-  ["newton-cg", { impl: newtonCg, options: [...CG, "c1"] }],
-  ["trust-ncg", { impl: trustNcg, options: [...CG, ...TRUST] }],
-  ["trust-exact", { impl: trustExact, options: [...BAND, ...TRUST] }],
-  ["newton-banded", { impl: newtonBanded, options: [...BAND, "c1"] }],
+  ["newton-cg", { impl: newtonCg, compiled: true, options: [...CG, "c1"] }],
+  ["trust-ncg", { impl: trustNcg, compiled: true, options: [...CG, ...TRUST] }],
+  ["trust-exact", { impl: trustExact, compiled: true, options: [...BAND, ...TRUST] }],
+  ["newton-banded", { impl: newtonBanded, compiled: true, options: [...BAND, "c1"] }],
   ["newton-sparse", {
     impl: newtonSparse,
+    compiled: true,
     options: ["pattern", "sparseSolver", "maxCgIter", "c1"],
   }],
   [
@@ -232,7 +235,7 @@ export async function minimize(
   if (options.onIteration !== undefined && typeof options.onIteration !== "function") {
     throw new TypeError("minimize: onIteration must be a function");
   }
-  const problem = new Objective(f, options.onIteration);
+  const problem = new Objective(f, options.onIteration, entry.compiled);
   // a failure (f throws, a kernel fails) frees whatever the method had made
   const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
   const drop = () => {

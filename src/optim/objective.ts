@@ -4,12 +4,9 @@
  * few scalars an iteration needs into one read-back.
  */
 import type { Tensor } from "../tensor.ts";
-import {
-  bandedHessian,
-  type BandedHessianOptions,
-  type BandedMatrix,
-} from "../curvature/banded.ts";
+import { bandedHessian, type BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
+import { jit } from "../ad/jit.ts";
 import {
   sparseHessian,
   type SparseHessianOptions,
@@ -58,6 +55,18 @@ export function disposeAll(...ts: ({ dispose(): void } | null | undefined)[]): v
   for (const t of ts) t?.dispose();
 }
 
+/**
+ * The passes an iteration repeats, compiled with `jit`: traced at the first call of each
+ * shape, replayed after that (no graph building, no transform tracing, no kernel lookup).
+ * On the CPU at n = 1000 (the discrete boundary value problem) a replayed Hessian-vector
+ * product costs about a sixth of a traced one; see bench/RESULTS.md, "CG bookkeeping".
+ */
+interface Compiled {
+  valueAndGrad: (x: Tensor) => [Tensor, Tensor];
+  hvp: (x: Tensor, v: Tensor) => Tensor;
+  band: (x: Tensor, opts: BandedHessianOptions) => [Tensor, Tensor | null];
+}
+
 /** @internal The objective of one `minimize` call, with its counters and callback. */
 export class Objective implements MinimizeProblem {
   /** Objective evaluations. */
@@ -66,11 +75,35 @@ export class Objective implements MinimizeProblem {
   ngev = 0;
   /** Hessian-vector products. */
   nhvp = 0;
+  readonly #passes: Compiled;
 
+  /**
+   * With `compiled`, the value-and-gradient, HVP and band passes go through `jit` (f must
+   * then be a pure function of x: host side effects and host randomness in f happen at the
+   * first call of each pass only, see `jit`).
+   */
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly callback: IterationCallback | undefined,
-  ) {}
+    compiled = false,
+  ) {
+    const checkedF = (y: Tensor) => this.#checked(this.f(y), y);
+    const passes: Compiled = {
+      valueAndGrad: (x) => valueAndGrad(checkedF)(x) as [Tensor, Tensor],
+      hvp: (x, v) => hvp(this.f, x, v),
+      band: (x, opts) => {
+        const h = bandedHessian(this.f, x, opts);
+        return [h.data, h.symmetryError];
+      },
+    };
+    this.#passes = compiled
+      ? {
+        valueAndGrad: jit(passes.valueAndGrad),
+        hvp: jit(passes.hvp),
+        band: jit(passes.band, { static: [1] }),
+      }
+      : passes;
+  }
 
   /** `f(x)` alone. */
   value(x: Tensor): Tensor {
@@ -82,13 +115,13 @@ export class Objective implements MinimizeProblem {
   valueAndGrad(x: Tensor): [Tensor, Tensor] {
     this.nfev++;
     this.ngev++;
-    return valueAndGrad((y: Tensor) => this.#checked(this.f(y), y))(x);
+    return this.#passes.valueAndGrad(x);
   }
 
   /** `H v`, or K products for v of shape `[K, ...x.shape]`. */
   hvp(x: Tensor, v: Tensor): Tensor {
     this.nhvp += v.rank > x.rank ? v.shape[0] : 1;
-    return hvp(this.f, x, v);
+    return this.#passes.hvp(x, v);
   }
 
   /** `[f(x), ∇f(x), H V]` for probes `V` `[K, ...x.shape]`, all from one forward-over-reverse pass. */
@@ -114,7 +147,8 @@ export class Objective implements MinimizeProblem {
 
   /** The Hessian's band from comb probes: 2b+1 products (b+1 by substitution) in one pass. */
   bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix {
-    const h = bandedHessian(this.f, x, opts);
+    const [data, symmetryError] = this.#passes.band(x, opts);
+    const h = new BandedMatrix(data, opts.layout ?? "upper", symmetryError);
     const b = h.bandwidth;
     this.nhvp += Math.min(x.size, opts.method === "substitution" ? b + 1 : 2 * b + 1);
     return h;
