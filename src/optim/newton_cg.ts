@@ -227,7 +227,7 @@ export async function newtonCg(
       ) stopped = STOPS.callback;
       else if (!progress && gnorm >= gtol) stopped = STOPS.floor;
     }
-    stopped = withCgHint(stopped!, cgTotal, k, x.size);
+    stopped = withCgHint(stopped!, cgTotal, k, prob.f, x);
     return { x, fun: f, gradNorm: gnorm, iterations: k, ...stopped, jac: g };
   } catch (e) {
     disposeAll(x, g);

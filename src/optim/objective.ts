@@ -16,6 +16,7 @@ import { mul, sqrt } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
+import { cachedHessianSparsity } from "../curvature/pattern.ts";
 import { fmtShape } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
 import type {
@@ -321,21 +322,43 @@ export const STOPS = {
 
 /**
  * @internal A Hessian-free run whose inner CG needed many iterations per step (more than
- * max(50, n/10) on average) says so in its message: the Hessian is ill-conditioned, and if
- * it is banded a direct factorisation is far cheaper (the discrete boundary value problem
- * at n = 1000: about 35,000 Hessian-vector products with newton-cg, one band of 5 products
- * per step with newton-banded).
+ * max(50, n/10) on average) says so in its message: the Hessian is ill-conditioned, and
+ * when its sparsity pattern (`hessianSparsity`, traced once per function and shape, only
+ * now) is a narrow band or sparse, the message names the method that factors it directly
+ * (the discrete boundary value problem at n = 1000: about 35,000 Hessian-vector products
+ * with newton-cg, one band of 5 products per step with newton-banded).
  */
-export function withCgHint(stop: Stop, cgIterations: number, steps: number, n: number): Stop {
+export function withCgHint(
+  stop: Stop,
+  cgIterations: number,
+  steps: number,
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+): Stop {
+  const n = x.size;
   const perStep = cgIterations / Math.max(steps, 1);
   if (!(perStep > Math.max(50, n / 10))) return stop;
+  let advice =
+    `if it is banded, "newton-banded" or "trust-exact" factor it directly in O(n b²) per step`;
+  try {
+    const p = cachedHessianSparsity(f, x);
+    const b = p.bandwidth;
+    if (2 * b + 1 < n) {
+      advice = `its detected sparsity pattern is a band of width ${b}: "newton-banded" or ` +
+        `"trust-exact" factor it directly, ${2 * b + 1} Hessian-vector products and O(n b²) ` +
+        `work per step`;
+    } else if (p.nnz <= n * Math.sqrt(n)) {
+      advice = `its detected sparsity pattern has ${p.nnz} of ${n}² entries: "newton-sparse" ` +
+        `builds it from a colouring and factors it`;
+    }
+  } catch {
+    // a pattern that cannot be traced (f's own error shows in the run, not here)
+  }
   return {
     ...stop,
-    message:
-      `${stop.message} (CG needed ${
-        Math.round(perStep)
-      } iterations per step: the Hessian is ill-conditioned; if it is banded, "newton-banded" ` +
-      `or "trust-exact" with its bandwidth factors it directly in O(n b²) per step)`,
+    message: `${stop.message} (CG needed ${
+      Math.round(perStep)
+    } iterations per step: the Hessian is ill-conditioned; ${advice})`,
   };
 }
 
