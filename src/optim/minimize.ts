@@ -181,6 +181,10 @@ export function minimizeMethods(): string[] {
  * Scalars are read back only where the algorithm branches on them: about once per
  * iteration (plus the inner CG's termination checks). Options are checked: a key the
  * method does not take is an error naming the right spelling or the methods that take it.
+ * The Newton-type methods (all but the first-order ones and AdaHessian) replay the passes
+ * they repeat (value and gradient, Hessian-vector products, the band, CG's bookkeeping)
+ * with `jit`: f must be a pure function of x — host side effects in f happen at its first
+ * evaluation only, and tensors it closes over must not change during the run.
  * The start is not modified or disposed; the result's `x` and `jac` belong to the caller.
  * The result carries SciPy's names too (`nit`, `success`, `status`, `jac`, `njev`, `nhev`).
  *
