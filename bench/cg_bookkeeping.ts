@@ -126,9 +126,11 @@ async function time(o: MinimizeOptions) {
 for (const every of [1, "auto"] as const) {
   const { ms, r } = await time({ method: "newton-cg", maxIter: 2, cgCheckEvery: every });
   console.log(
-    `newton-cg (2 iterations), cgCheckEvery ${every}: ${r.nhev} HVPs, ${(ms / 1000).toFixed(2)} s: ${
-      (ms / r.nhev).toFixed(3)
-    } ms per CG iteration = ${(ms / r.nhev / replayed).toFixed(2)} replayed HVPs`,
+    `newton-cg (2 iterations), cgCheckEvery ${every}: ${r.nhev} HVPs, ${
+      (ms / 1000).toFixed(2)
+    } s: ${(ms / r.nhev).toFixed(3)} ms per CG iteration = ${
+      (ms / r.nhev / replayed).toFixed(2)
+    } replayed HVPs`,
   );
 }
 for (const method of ["newton-banded", "trust-exact"]) {

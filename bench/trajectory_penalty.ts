@@ -15,11 +15,7 @@
  * load of other processes does not count), wall seconds, and the evaluation counts.
  */
 import { bandedHessian, choleskyBanded, device, minimize, tensor } from "../mod.ts";
-import {
-  BANDWIDTH,
-  trajectoryProblem,
-  type Weighting,
-} from "../examples/trajectory_problem.ts";
+import { BANDWIDTH, trajectoryProblem, type Weighting } from "../examples/trajectory_problem.ts";
 
 function flag(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
