@@ -204,7 +204,8 @@ Deno.test("trust-exact: the path-planning demo (penalty form, N = 256) reaches I
 
 Deno.test("trust-exact: a gradient below n ε ‖H‖∞ still gets its Newton step (SciPy's p = 0 stopped there)", async () => {
   const base = memory();
-  // f = Σ aᵢ (xᵢ − cᵢ)², H = diag(2a), ‖H‖∞ = 2e8: n ε ‖H‖∞ ≈ 4.4e-7 > ‖g(x0)‖ = 1e-7 > gtol.
+  // f = Σ aᵢ (xᵢ − cᵢ)², H = diag(2a), ‖H‖∞ = 2e8: n ε ‖H‖∞ ≈ 4.4e-7 (SciPy's "g ≈ 0") and
+  // √n ε ‖H‖∞ ≈ 1.4e-7 (ours) both exceed ‖g(x0)‖ = 1e-7 > gtol.
   // The minimiser is c (closed form); one Newton step from x0 lands on it.
   const n = 10;
   const a = tensor([1e8, ...Array(n - 1).fill(1)], f64);
