@@ -174,3 +174,24 @@ testAll("ipm: infeasible problems are reported as infeasible, not converged", as
   }
   assertNoLeak(base, "infeasible");
 });
+
+testAll(
+  "ipm: HS071 with its equality scaled by 10⁻² and 10² still converges, KKT conditions hold",
+  async (b) => {
+    // The augmented term ρ J_Eᵀ J_E must not grow with the equalities' scale: its rounding,
+    // ε ρ ‖J_E‖², lands on the reduced Hessian. With ρ = max K_ii and c_E × 10², f32 steps
+    // along the constraints' null space were noise and the solve stalled at KKT ~ 10⁻².
+    const hs071 = HS.find((p) => p.name === "hs071")!;
+    for (const scale of [1e-2, 1e2]) {
+      const p: HsProblem = {
+        ...hs071,
+        name: `hs071 (c_E × ${scale})`,
+        eq: (x) => hs071.eq!(x).map((c) => c.mul(scale)),
+      };
+      const r = await solveHs(p, b);
+      assert.ok(r.converged, `${p.name}: ${r.message} after ${r.iterations} iterations`);
+      await checkKkt(p, r, b.dtype);
+      dispose(r);
+    }
+  },
+);

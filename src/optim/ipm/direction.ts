@@ -6,7 +6,7 @@
  * recovered from dx, and the fraction-to-the-boundary step sizes.
  */
 import type { Tensor } from "../../tensor.ts";
-import { add, div, mul, neg, sub } from "../../ops/elementwise.ts";
+import { add, div, mul, neg, square, sub } from "../../ops/elementwise.ts";
 import { max, sum } from "../../ops/reduce.ts";
 import { abs } from "../../ops/elementwise.ts";
 import { concat, slice } from "../../ops/movement.ts";
@@ -66,9 +66,14 @@ export function disposeLinearization(l: Linearization): void {
 /**
  * The condensed matrix at the iterate: the band of ∇²Φ with Φ's weights [1, −y, −λ] (the
  * Lagrangian's Hessian W) and curvature weights Σ_s on the inequalities (J_Iᵀ Σ_s J_I), plus
- * the bounds' Σ_x on the diagonal; J_Eᵀ by one pullback per equality, and ρ = max_i K_ii for
- * the augmented term (large enough to make K + ρ J_Eᵀ J_E positive definite wherever the
- * reduced Hessian is, at the scale of K; see `solveKkt`).
+ * the bounds' Σ_x on the diagonal; J_Eᵀ by one pullback per equality, and
+ * ρ = max_i K_ii / max_i (J_Eᵀ J_E)_ii for the augmented term (see `solveKkt`): large enough
+ * to make K + ρ J_Eᵀ J_E positive definite wherever the reduced Hessian is, at the scale of
+ * K, and no larger. ρ J_Eᵀ J_E's rounding, ε ρ ‖J_E‖², lands on the reduced Hessian
+ * (J_Eᵀ J_E vanishes on the null space of J_E only in exact arithmetic), so ρ must not
+ * grow with the equalities' scale: ρ = max K_ii with HS071's ‖∇c_E‖² ≈ 90 made ρ J_Eᵀ J_E
+ * ≈ 2·10⁹ in f32 at μ = 10⁻⁵ (K_ii ≈ 2·10⁷ from Σ_s = z/s), i.e. errors of ~200 against
+ * a reduced Hessian of O(1), and the steps along the constraints' null space were noise.
  */
 export async function linearize(
   prob: ConstrainedProblem,
@@ -107,11 +112,11 @@ export async function linearize(
   const jEt = mE ? prob.equalityJacobianT(it.x) : null;
   let rho = 0;
   if (jEt) {
-    const ts = [K.diagonalMax(), ...K.augment(jEt)];
-    const [dmax, inside, all] = await read(...ts);
+    const ts = [K.diagonalMax(), tidy(() => max(sum(square(jEt), 1))), ...K.augment(jEt)];
+    const [dmax, jmax, inside, all] = await read(...ts);
     for (const t of ts) t.dispose();
     const eps = it.x.dtype === "f64" ? 2 ** -52 : 2 ** -23;
-    if (inside >= all * (1 - 1e3 * eps)) rho = Math.max(dmax, 1);
+    if (inside >= all * (1 - 1e3 * eps) && jmax > 0) rho = Math.max(dmax, 1) / jmax;
   }
   return { K, jEt, rho, sigmaS, boundGrad, dl, du };
 }
