@@ -9,12 +9,12 @@
  * 2. Detection (`hessianSparsity`) time ÷ gradient time (target ≤ 5, once per shape),
  *    and the star colouring's time beside it.
  * 3. `minimize(..., { method: "newton-sparse" })` at n = 10⁵ (316²), CPU f64, to
- *    ‖g‖ ≤ 1e-8: iterations and time, against SciPy's trust-krylov and Newton-CG with a
+ *    ‖g‖ ≤ 1e-8, with CG preconditioned by IC(0) and by the diagonal: iterations and time, against SciPy's trust-krylov and Newton-CG with a
  *    hand-written `hessp` (bench/scipy_newton_sparse.py, run here with /usr/bin/python3).
  *
  * Run: `XDG_RUNTIME_DIR=/tmp deno bench -A bench/sparse_bench.ts`, or for the markdown tables
  * of bench/RESULTS.md (minimum times over repeats): `XDG_RUNTIME_DIR=/tmp deno run -A
- * bench/sparse_bench.ts --report [--reps 7] [--warmup 5] [--sizes 100,316,1000]
+ * bench/sparse_bench.ts --report [--reps 7] [--warmup 5] [--rounds 5] [--sizes 100,316,1000]
  * [--only ratio|newton]`.
  */
 import {
@@ -38,6 +38,7 @@ const REPORT = Deno.args.includes("--report");
 const ONLY = flag("only");
 const REPS = Number(flag("reps") ?? 7);
 const WARMUP = Number(flag("warmup") ?? 5);
+const ROUNDS = Number(flag("rounds") ?? 5);
 const SIDES = (flag("sizes") ?? "100,316,1000").split(",").map(Number);
 const NEWTON_SIDE = 316;
 
@@ -80,7 +81,12 @@ function cpuNow(): number | null {
  * so its ratios are stable where wall-clock minima are not) and the minimum wall time
  * of those calls.
  */
-async function cost(fn: () => Promise<void>): Promise<{ cpu: number; wall: number }> {
+interface Cost {
+  cpu: number;
+  wall: number;
+}
+
+async function cost(fn: () => Promise<void>): Promise<Cost> {
   let wall = Infinity, calls = 0;
   const c0 = cpuNow(), t0 = performance.now();
   while (calls < REPS || (cpuNow() ?? performance.now()) - (c0 ?? t0) < 1000) {
@@ -125,7 +131,7 @@ if (!REPORT) {
   console.log(`machine load: ${Deno.loadavg().map((v) => v.toFixed(2)).join(", ")}`);
   if (ONLY !== "newton") {
     console.log(
-      "\n| backend | n | colours | gradient ms (CPU / wall) | sparseHessian ms (CPU / wall) | ratio CPU / wall (target ≤ c + 2) | detection ms (CPU) | detection ÷ gradient (CPU) | colouring ms (CPU) |",
+      `\n| backend | n | colours | gradient ms (CPU / wall) | sparseHessian ms (CPU / wall) | sparse ÷ gradient, CPU: median of ${ROUNDS} rounds (range) | detection ms (CPU) | detection ÷ gradient, CPU: median (range) | colouring ms (CPU) |`,
     );
     console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const c of CONFIGS) {
@@ -144,21 +150,32 @@ if (!REPORT) {
           await warm.values.ready();
           warm.dispose();
         }
-        const g = await cost(gradOnce(f, x));
-        const h = await cost(async () => {
-          const H = sparseHessian(f, x, { coloring });
-          await H.values.ready();
-          H.dispose();
-        });
-        const d = await cost(() => Promise.resolve(void hessianSparsity(f, x)));
+        // rounds of gradient, Hessian and detection side by side: each ratio is taken within
+        // a round (one load), and the median over rounds is reported with its range
+        const rounds: { g: Cost; h: Cost; d: Cost }[] = [];
+        for (let r = 0; r < ROUNDS; r++) {
+          const g = await cost(gradOnce(f, x));
+          const h = await cost(async () => {
+            const H = sparseHessian(f, x, { coloring });
+            await H.values.ready();
+            H.dispose();
+          });
+          const d = await cost(() => Promise.resolve(void hessianSparsity(f, x)));
+          rounds.push({ g, h, d });
+        }
+        const mid = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1];
+        const spread = (v: number[]) =>
+          `**${mid(v).toFixed(2)}** (${Math.min(...v).toFixed(2)}–${Math.max(...v).toFixed(2)})`;
+        const hg = rounds.map((r) => r.h.cpu / r.g.cpu), dg = rounds.map((r) => r.d.cpu / r.g.cpu);
+        const { g, h } = rounds[rounds.length >> 1];
         console.log(
-          `| ${c.name} | ${s * s} | ${coloring.count} | ${g.cpu.toFixed(1)} / ${
-            g.wall.toFixed(1)
-          } | ${h.cpu.toFixed(1)} / ${h.wall.toFixed(1)} | ${(h.cpu / g.cpu).toFixed(2)} / ${
-            (h.wall / g.wall).toFixed(2)
-          } (≤ ${coloring.count + 2}) | ${d.cpu.toFixed(0)} | ${(d.cpu / g.cpu).toFixed(2)} | ${
-            tc.toFixed(0)
-          } |`,
+          `| ${c.name} | ${s * s} | ${coloring.count} | ${
+            mid(rounds.map((r) => r.g.cpu)).toFixed(1)
+          } / ${g.wall.toFixed(1)} | ${mid(rounds.map((r) => r.h.cpu)).toFixed(1)} / ${
+            h.wall.toFixed(1)
+          } | ${spread(hg)} (≤ ${coloring.count + 2}) | ${
+            mid(rounds.map((r) => r.d.cpu)).toFixed(0)
+          } | ${spread(dg)} | ${tc.toFixed(0)} |`,
         );
         dispose();
       }
@@ -180,29 +197,37 @@ if (!REPORT) {
       fun: number;
       cg: number;
     }
-    let best: Run | null = null;
+    const PRECONDITIONERS = [
+      ["incomplete-cholesky", "IC(0)-PCG"],
+      ["jacobi", "Jacobi-PCG"],
+    ] as const;
+    const best = new Map<string, Run>();
+    // best of 3 by CPU time, the preconditioners alternating (same load for both)
     for (let r = 0; r < 3; r++) {
-      let cg = 0;
-      const t0 = performance.now(), c0 = cpuNow();
-      const res = await minimize(f, x0, {
-        method: "newton-sparse",
-        gtol: 1e-8,
-        onIteration: (i) => void (cg += i.cgIterations ?? 0),
-      });
-      const ms = performance.now() - t0, cpu = c0 === null ? ms : cpuNow()! - c0;
-      if (!best || cpu < best.cpu) {
-        best = {
-          ms,
-          cpu,
-          it: res.iterations,
-          nhvp: res.nhvp,
-          ngev: res.ngev,
-          g: res.gradNorm,
-          fun: res.fun,
-          cg,
-        };
+      for (const [pre] of PRECONDITIONERS) {
+        let cg = 0;
+        const t0 = performance.now(), c0 = cpuNow();
+        const res = await minimize(f, x0, {
+          method: "newton-sparse",
+          gtol: 1e-8,
+          sparsePreconditioner: pre,
+          onIteration: (i) => void (cg += i.cgIterations ?? 0),
+        });
+        const ms = performance.now() - t0, cpu = c0 === null ? ms : cpuNow()! - c0;
+        if (!best.has(pre) || cpu < best.get(pre)!.cpu) {
+          best.set(pre, {
+            ms,
+            cpu,
+            it: res.iterations,
+            nhvp: res.nhvp,
+            ngev: res.ngev,
+            g: res.gradNorm,
+            fun: res.fun,
+            cg,
+          });
+        }
+        res.x.dispose();
       }
-      res.x.dispose();
     }
     const py = new Deno.Command("/usr/bin/python3", {
       args: [new URL("./scipy_newton_sparse.py", import.meta.url).pathname, String(s)],
@@ -214,13 +239,14 @@ if (!REPORT) {
       "| method | iterations | f evals | gradients | HVPs | CG iterations | CPU s | wall s | final ‖g‖ | f |",
     );
     console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-    console.log(
-      `| curvature newton-sparse (Jacobi-PCG) | ${best!.it} | — | ${best!.ngev} | ${best!.nhvp} | ${
-        best!.cg
-      } | ${(best!.cpu / 1000).toFixed(2)} | ${(best!.ms / 1000).toFixed(2)} | ${
-        best!.g.toExponential(2)
-      } | ${best!.fun.toFixed(9)} |`,
-    );
+    for (const [pre, label] of PRECONDITIONERS) {
+      const b = best.get(pre)!;
+      console.log(
+        `| curvature newton-sparse (${label}) | ${b.it} | — | ${b.ngev} | ${b.nhvp} | ${b.cg} | ${
+          (b.cpu / 1000).toFixed(2)
+        } | ${(b.ms / 1000).toFixed(2)} | ${b.g.toExponential(2)} | ${b.fun.toFixed(9)} |`,
+      );
+    }
     for (const line of out) {
       const r = JSON.parse(line);
       console.log(

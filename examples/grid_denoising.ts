@@ -3,8 +3,9 @@
  * wrote down: `minimize(f, y, { method: "newton-sparse" })` detects the Hessian's pattern
  * by tracing index sets through f (a 5-point stencil), star-colours it (5 or 6 colours),
  * takes H from one batched pass of that many Hessian-vector products per iteration, and
- * solves the Newton system by Jacobi-preconditioned CG on the sparse matrix (reverse
- * Cuthill–McKee leaves a band of about the grid's width, too wide to factor cheaply).
+ * solves the Newton system by CG on the sparse matrix, preconditioned by an incomplete
+ * Cholesky factor on the CPU and by the diagonal on WebGPU (reverse Cuthill–McKee leaves a
+ * band of about the grid's width, too wide to factor cheaply).
  *
  * The objective is total-variation-like denoising with a smooth penalty:
  *

@@ -18,7 +18,7 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { assertClose, assertNoLeak, randArray, testAll } from "./helpers.ts";
+import { assertClose, assertNoLeak, gpuDev, randArray, testAll } from "./helpers.ts";
 import {
   agentsObjective,
   gridGradientByHand,
@@ -134,6 +134,36 @@ testAll("newton-sparse returns x in the caller's order: a scrambled banded probl
   t.dispose();
 });
 
+Deno.test("newton-sparse: incomplete Cholesky and Jacobi preconditioners reach one minimiser", async () => {
+  const [h, w] = [30, 34];
+  const yv = noisyImage(h, w);
+  const y = tensor(yv, { dtype: "f64", shape: [h, w] });
+  const f = gridObjective(h, w, y);
+  const x0 = tensor(yv, { dtype: "f64" });
+  const run = async (pre: "jacobi" | "incomplete-cholesky" | "auto") => {
+    let cg = 0;
+    const r = await minimize(f, x0, {
+      method: "newton-sparse",
+      gtol: 1e-9,
+      sparseSolver: "cg",
+      sparsePreconditioner: pre,
+      onIteration: (i) => void (cg += i.cgIterations ?? 0),
+    });
+    assert.ok(r.converged, `${pre}: ${r.message}`);
+    return { x: await done(r), cg };
+  };
+  const ic = await run("incomplete-cholesky"), jac = await run("jacobi");
+  const auto = await run("auto");
+  assertClose(ic.x, jac.x, { atol: 1e-9, rtol: 0 });
+  // IC(0) of a 5-point stencil cuts CG's iterations well below the diagonal's (here ~3×)
+  assert.ok(ic.cg < 0.6 * jac.cg, `CG iterations: IC ${ic.cg}, Jacobi ${jac.cg}`);
+  assert.equal(auto.cg, ic.cg, "on the CPU, auto is incomplete Cholesky");
+  // the hand gradient at IC's result
+  assert.ok(norm(gridGradientByHand(h, w, ic.x, yv)) <= 1e-9);
+  x0.dispose();
+  y.dispose();
+});
+
 Deno.test("newton-sparse: clear errors for bad options", async () => {
   const f = (x: Tensor) => sum(square(x));
   const x0 = tensor([1, 2, 3], { dtype: "f64" });
@@ -151,7 +181,28 @@ Deno.test("newton-sparse: clear errors for bad options", async () => {
     minimize(f, x0, { method: "newton-sparse", sparseSolver: "lu" as "cg" }),
     /sparseSolver must be one of "auto", "banded", "cg", got "lu"/,
   );
+  await assert.rejects(
+    minimize(f, x0, { method: "newton-sparse", sparsePreconditioner: "ilu" as "jacobi" }),
+    /sparsePreconditioner must be one of "auto", "jacobi", "incomplete-cholesky", got "ilu"/,
+  );
   x0.dispose();
+});
+
+Deno.test({
+  name: "newton-sparse: incomplete Cholesky on WebGPU is a clear error",
+  ignore: !gpuDev,
+  fn: async () => {
+    const x0 = tensor([1, 2, 3], { dtype: "f32", device: gpuDev! });
+    await assert.rejects(
+      minimize((x: Tensor) => sum(square(x)), x0, {
+        method: "newton-sparse",
+        sparseSolver: "cg",
+        sparsePreconditioner: "incomplete-cholesky",
+      }),
+      /runs on the host .* x0 is on WebGPU; use sparsePreconditioner: "jacobi" there/,
+    );
+    x0.dispose();
+  },
 });
 
 Deno.test("newton-sparse reaches SciPy's minimum of the 40 × 40 grid problem", async () => {

@@ -43,40 +43,66 @@ import {
   where,
 } from "../mod.ts";
 import { SparsityPattern } from "../mod.ts";
-import { gpuDev, randArray } from "./helpers.ts";
+import { type Backend, BACKENDS, gpuDev, randArray, testAll } from "./helpers.ts";
 import { CASES } from "./primitive_cases.ts";
 
 const dev = cpu();
-const point = (n: number, seed: number, lo = -1, hi = 1) =>
-  tensor(randArray(n, seed, lo, hi), { dtype: "f64", device: dev });
+/** The backends detection runs on: the tracer computes the primal on x's device alongside. */
+const ON: Backend[] = BACKENDS.filter((b) => b.name !== "cpu-f32");
+const CPU64 = ON[0];
+const point = (n: number, seed: number, lo = -1, hi = 1, be = CPU64) =>
+  tensor(randArray(n, seed, lo, hi), { dtype: be.dtype, device: be.dev });
+/** A constant of x's dtype on x's device. */
+const like = (x: Tensor, v: number[] | number[][]) =>
+  tensor(v, { dtype: x.dtype, device: x.device });
 
-/** Every |H[i][j]| > tol of the dense matrix must be an entry of the pattern. */
+/**
+ * Every |H[i][j]| > tol of the dense matrix must be an entry of the pattern. The tolerance
+ * only forgives rounding where a true zero is computed as a difference: 1e-12 of the
+ * largest entry in f64, 1e-5 in f32 (a few ulps of it).
+ */
 function assertCovers(
   p: SparsityPattern,
-  dense: Float64Array,
+  dense: ArrayLike<number>,
   rows: number,
   cols: number,
   what: string,
+  rel = 1e-12,
 ) {
   assert.deepEqual([...p.shape], [rows, cols], `${what}: pattern shape`);
   let scale = 0;
-  for (const v of dense) scale = Math.max(scale, Math.abs(v));
+  for (let k = 0; k < dense.length; k++) scale = Math.max(scale, Math.abs(dense[k]));
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {
       const v = dense[i * cols + j];
-      if (Math.abs(v) > 1e-12 * Math.max(scale, 1) && !p.has(i, j)) {
+      if (Math.abs(v) > rel * Math.max(scale, 1) && !p.has(i, j)) {
         throw new Error(`${what}: entry (${i}, ${j}) = ${v} is missing from the pattern`);
       }
     }
   }
 }
 
-async function checkHessian(f: (x: Tensor) => Tensor, n: number, what: string, lo = -1, hi = 1) {
-  const p = hessianSparsity(f, point(n, 1, lo, hi));
+const relTol = (be: Backend) => (be.dtype === "f64" ? 1e-12 : 1e-5);
+
+/** The pattern detected on `be`, checked against dense Hessians on `be` at three random points. */
+async function checkHessian(
+  f: (x: Tensor) => Tensor,
+  n: number,
+  what: string,
+  lo = -1,
+  hi = 1,
+  be = CPU64,
+) {
+  const x = point(n, 1, lo, hi, be);
+  const p = hessianSparsity(f, x);
+  x.dispose();
   assert.ok(p.symmetric, `${what}: the Hessian pattern must be symmetric`);
   for (const seed of [2, 3, 4]) {
-    const h = (await hessian(f)(point(n, seed, lo, hi)).data()) as Float64Array;
-    assertCovers(p, h, n, n, `${what} (point ${seed})`);
+    const xs = point(n, seed, lo, hi, be);
+    const H = hessian(f)(xs);
+    assertCovers(p, await H.data(), n, n, `${what} (point ${seed}, ${be.name})`, relTol(be));
+    H.dispose();
+    xs.dispose();
   }
   return p;
 }
@@ -165,7 +191,7 @@ Deno.test("hessianSparsity: exact patterns in closed form", async (t) => {
   });
 });
 
-Deno.test("hessianSparsity covers the dense Hessian at random points", async (t) => {
+testAll("hessianSparsity covers the dense Hessian at random points", async (be) => {
   const cases: [string, (x: Tensor) => Tensor, number, number?, number?][] = [
     ["unary chain", (x) => sum(tanh(sin(x).mul(2)).add(sigmoid(x)).mul(exp(x.mul(0.1)))), 5],
     [
@@ -184,12 +210,12 @@ Deno.test("hessianSparsity covers the dense Hessian at random points", async (t)
     ["max over rows, squared", (x) => sum(max(reshape(x, [2, 3]), 1).square()), 6],
     ["mean and logsumexp", (x) => mean(x.square()).add(logsumexp(reshape(x, [2, 2]), 1).sum()), 4],
     ["xᵀAx with a constant A", (x) => {
-      const A = tensor([[2, 1, 0], [1, 3, 0], [0, 0, 1]], { dtype: "f64" });
+      const A = like(x, [[2, 1, 0], [1, 3, 0], [0, 0, 1]]);
       return sum(x.mul(matmul(A, x)));
     }, 3],
     ["trace(X X) for X = reshape(x)", (x) => {
       const X = reshape(x, [2, 2]);
-      return sum(matmul(X, X).mul(tensor([[1, 0], [0, 1]], { dtype: "f64" })));
+      return sum(matmul(X, X).mul(like(x, [[1, 0], [0, 1]])));
     }, 4],
     ["batched matmul of two blocks", (x) => {
       const A = reshape(slice(x, [0], [8]), [2, 2, 2]);
@@ -206,11 +232,11 @@ Deno.test("hessianSparsity covers the dense Hessian at random points", async (t)
       return sum(g.mul(slice(g, [0], [4]).exp())).add(sum(s.square()));
     }, 5],
     ["logdet and det of a shifted matrix", (x) => {
-      const X = reshape(x, [2, 2]).add(tensor([[3, 0], [0, 3]], { dtype: "f64" }));
+      const X = reshape(x, [2, 2]).add(like(x, [[3, 0], [0, 3]]));
       return logdet(X.matmul(transpose(X))).add(det(X));
     }, 4],
     ["solve(A(x), b(x))", (x) => {
-      const A = reshape(slice(x, [0], [4]), [2, 2]).add(tensor([[3, 0], [0, 3]], { dtype: "f64" }));
+      const A = reshape(slice(x, [0], [4]), [2, 2]).add(like(x, [[3, 0], [0, 3]]));
       const b = reshape(slice(x, [4], [6]), [2, 1]);
       return sum(solve(A, b));
     }, 6],
@@ -220,43 +246,40 @@ Deno.test("hessianSparsity covers the dense Hessian at random points", async (t)
     }, 4],
     [
       "an integer cast cuts the dependence",
-      (x) => sum(x.square().astype("i32").astype("f64").mul(x)),
+      (x) => sum(x.square().astype("i32").astype(x.dtype).mul(x)),
       3,
     ],
   ];
-  for (const [name, f, n, lo, hi] of cases) {
-    await t.step(name, async () => {
-      await checkHessian(f, n, name, lo, hi);
-    });
-  }
-});
+  for (const [name, f, n, lo, hi] of cases) await checkHessian(f, n, name, lo, hi, be);
+}, ["cpu-f64", "webgpu-f32"]);
 
-Deno.test("jacobianSparsity covers the dense Jacobian and is exact for banded maps", async (t) => {
+testAll("jacobianSparsity covers the dense Jacobian", async (be) => {
   const cases: [string, (x: Tensor) => Tensor, number][] = [
     ["differences", (x) => slice(x, [1], [5]).sub(slice(x, [0], [4])), 5],
     ["elementwise nonlinear", (x) => exp(x).mul(sin(x)), 4],
-    [
-      "matmul with a constant",
-      (x) => matmul(tensor([[1, 0, 2], [0, 0, 1]], { dtype: "f64" }), x),
-      3,
-    ],
+    ["matmul with a constant", (x) => matmul(like(x, [[1, 0, 2], [0, 0, 1]]), x), 3],
     ["outer product (2-D output)", (x) => reshape(x, [3, 1]).mul(reshape(x, [1, 3])), 3],
     ["sum over one axis", (x) => sum(reshape(x, [2, 3]).square(), 0), 6],
   ];
   for (const [name, c, n] of cases) {
-    await t.step(name, async () => {
-      const p = jacobianSparsity(c, point(n, 1));
-      const m = c(point(n, 1)).size;
-      for (const seed of [2, 3]) {
-        const J = (await jacobian(c, { mode: "fwd" })(point(n, seed)).data()) as Float64Array;
-        assertCovers(p, J, m, n, name);
-      }
-    });
+    const x = point(n, 1, -1, 1, be);
+    const p = jacobianSparsity(c, x);
+    const y = c(x);
+    for (const seed of [2, 3]) {
+      const xs = point(n, seed, -1, 1, be);
+      const J = jacobian(c, { mode: "fwd" })(xs);
+      assertCovers(p, await J.data(), y.size, n, `${name} (${be.name})`, relTol(be));
+      J.dispose();
+      xs.dispose();
+    }
+    x.dispose();
+    y.dispose();
   }
-  await t.step("differences: exactly two entries per row", () => {
-    const p = jacobianSparsity((x) => slice(x, [1], [5]).sub(slice(x, [0], [4])), point(5, 1));
-    assert.deepEqual(entries(p), ["0,0", "0,1", "1,1", "1,2", "2,2", "2,3", "3,3", "3,4"]);
-  });
+}, ["cpu-f64", "webgpu-f32"]);
+
+Deno.test("jacobianSparsity of differences: exactly two entries per row", () => {
+  const p = jacobianSparsity((x) => slice(x, [1], [5]).sub(slice(x, [0], [4])), point(5, 1));
+  assert.deepEqual(entries(p), ["0,0", "0,1", "1,1", "1,2", "2,2", "2,3", "3,3", "3,4"]);
 });
 
 Deno.test("sparsity detection: clear errors and checked patterns", async (t) => {
@@ -330,32 +353,45 @@ Deno.test({
 // registry): with z the differentiable arguments flattened into one vector, the Jacobian
 // pattern of z ↦ f(args) must cover the dense Jacobian, and the Hessian pattern of
 // z ↦ Σ w ⊙ f(args) (random weights: the Hessian is Σ w_e ∇²f_e, so every rule's second-order
-// classification is exercised on its own) must cover the dense Hessian.
+// classification is exercised on its own) must cover the dense Hessian. The patterns are
+// detected on each backend (the tracer runs the primal on z's device); the dense
+// derivatives, the reference, in f64 on the CPU.
 for (const c of CASES) {
-  Deno.test(`sparsity rules cover the dense derivatives: ${c.name}`, async () => {
+  Deno.test(`sparsity rules cover the dense derivatives: ${c.name}`, async (t) => {
     const di = c.args.flatMap((a, i) => (a.diff === false ? [] : [i]));
-    const consts = c.args.map((a) => tensor(a.values, { dtype: "f64", shape: a.shape }));
     const sizes = di.map((i) => c.args[i].values.length);
     const total = sizes.reduce((a, b) => a + b, 0);
-    const split = (z: Tensor) => {
-      let at = 0;
-      const xs = [...consts];
-      di.forEach((i, k) => {
-        xs[i] = reshape(slice(z, [at], [at + sizes[k]]), c.args[i].shape);
-        at += sizes[k];
-      });
-      return xs;
+    const problem = (be: Backend) => {
+      const opt = { dtype: be.dtype, device: be.dev };
+      const consts = c.args.map((a) => tensor(a.values, { ...opt, shape: a.shape }));
+      const split = (z: Tensor) => {
+        let at = 0;
+        const xs = [...consts];
+        di.forEach((i, k) => {
+          xs[i] = reshape(slice(z, [at], [at + sizes[k]]), c.args[i].shape);
+          at += sizes[k];
+        });
+        return xs;
+      };
+      const out = (z: Tensor) => reshape(c.f(...split(z)), [-1]);
+      const z0 = tensor(Float64Array.from(di.flatMap((i) => [...c.args[i].values])), opt);
+      const m = out(z0).size;
+      const w = tensor(randArray(m, 77, 0.5, 1.5), opt);
+      const scalar = (z: Tensor) => sum(out(z).mul(w));
+      return { out, scalar, z0, m };
     };
-    const out = (z: Tensor) => reshape(c.f(...split(z)), [-1]);
-    const z0 = tensor(Float64Array.from(di.flatMap((i) => [...c.args[i].values])), {
-      dtype: "f64",
-    });
-    const m = out(z0).size;
-    const w = tensor(randArray(m, 77, 0.5, 1.5), { dtype: "f64" });
-    const scalar = (z: Tensor) => sum(out(z).mul(w));
-    const J = (await jacobian(out, z0, { mode: "fwd" }).data()) as Float64Array;
-    assertCovers(jacobianSparsity(out, z0), J, m, total, `${c.name} (Jacobian)`);
-    const H = (await hessian(scalar, z0).data()) as Float64Array;
-    assertCovers(hessianSparsity(scalar, z0), H, total, total, `${c.name} (Hessian)`);
+    const ref = problem(CPU64);
+    const J = await jacobian(ref.out, ref.z0, { mode: "fwd" }).data();
+    const H = await hessian(ref.scalar, ref.z0).data();
+    // the two cast cases go through f64, which WebGPU does not have: CPU only
+    const on = c.prims.includes("cast") ? [CPU64] : ON;
+    for (const be of on) {
+      await t.step(be.name, () => {
+        const { out, scalar, z0, m } = problem(be);
+        assert.equal(m, ref.m);
+        assertCovers(jacobianSparsity(out, z0), J, m, total, `${c.name} (Jacobian)`);
+        assertCovers(hessianSparsity(scalar, z0), H, total, total, `${c.name} (Hessian)`);
+      });
+    }
   });
 }

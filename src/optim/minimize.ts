@@ -42,7 +42,7 @@ const METHODS = new Map<string, MethodEntry>([
   ["newton-sparse", {
     impl: newtonSparse,
     compiled: true,
-    options: ["pattern", "sparseSolver", "maxCgIter", "c1"],
+    options: ["pattern", "sparseSolver", "sparsePreconditioner", "maxCgIter", "c1"],
   }],
   [
     "adahessian",
@@ -165,7 +165,8 @@ export function minimizeMethods(): string[] {
  *   averaging, Hessian power, bias-corrected moments (the formula is in its docs).
  * - `"newton-sparse"`: Newton steps from the sparse Hessian (`sparseHessian`: a detected
  *   pattern, a star colouring, one batched HVP pass per iteration), solved by banded
- *   Cholesky after a reverse Cuthill–McKee reordering or by Jacobi-preconditioned CG, with
+ *   Cholesky after a reverse Cuthill–McKee reordering or by CG preconditioned by an
+ *   incomplete Cholesky factor (CPU) or the diagonal (WebGPU), with
  *   the shift and line search of `"newton-banded"`; the iterates stay in the caller's order.
  * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
  *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on

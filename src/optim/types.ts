@@ -135,11 +135,17 @@ export interface MinimizeOptions {
   pattern?: SparsityPattern;
   /**
    * `"newton-sparse"`: how H p = −g is solved: `"banded"` (banded Cholesky after a reverse
-   * Cuthill–McKee reordering), `"cg"` (conjugate gradients with a Jacobi preconditioner on
-   * the sparse matrix), or `"auto"` (default: banded while its O(n b²) work stays within
+   * Cuthill–McKee reordering), `"cg"` (preconditioned conjugate gradients on the sparse
+   * matrix; see `sparsePreconditioner`), or `"auto"` (default: banded while its O(n b²) work stays within
    * about 50 CG iterations', else CG).
    */
   sparseSolver?: "auto" | "banded" | "cg";
+  /**
+   * `"newton-sparse"` with CG: the preconditioner, `"incomplete-cholesky"` (IC(0) on H's
+   * own pattern, factored on the host each iteration; CPU only), `"jacobi"` (H's diagonal)
+   * or `"auto"` (default: incomplete Cholesky on the CPU, Jacobi on WebGPU).
+   */
+  sparsePreconditioner?: "auto" | "jacobi" | "incomplete-cholesky";
   /** `"newton-banded"` / `"trust-exact"`: how the band is recovered (default `"direct"`; see `bandedHessian`). */
   bandMethod?: "direct" | "substitution";
   /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
