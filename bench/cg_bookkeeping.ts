@@ -8,7 +8,7 @@
  *   deno run -A bench/cg_bookkeeping.ts
  *
  * 1. one HVP traced (`hvp` called afresh: graph building, transform tracing, kernel lookup)
- *    and replayed (`jit(hvp)`, what `minimize` uses now);
+ *    and replayed (`jit(hvp)`, what `minimize` would use with its `Objective` compiled, see RESULTS);
  * 2. one CG iteration (N&W Alg. 7.1's masked update, as newton-cg's) with its bookkeeping
  *    as plain ops (newton-cg before) and as one jitted update (newton-cg now), both after a
  *    replayed HVP, reading back every iteration and every tenth;
