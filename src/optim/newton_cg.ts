@@ -117,6 +117,10 @@ async function truncatedCg(
         if (active === 0) break;
       }
     }
+  } catch (e) {
+    // f threw inside a product (or a read failed): the state is this solve's to free
+    disposeAll(...Object.values(s));
+    throw e;
   } finally {
     tol2.dispose();
   }

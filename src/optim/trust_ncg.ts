@@ -155,6 +155,10 @@ async function steihaug(
         if (read[0] === 0) break;
       }
     }
+  } catch (e) {
+    // f threw inside a product (or a read failed): the state is this solve's to free
+    disposeAll(...Object.values(s));
+    throw e;
   } finally {
     disposeAll(consts.r2, consts.tol2);
   }
