@@ -14,7 +14,7 @@
  * run alternately in one session, so before/after rates share the machine's load.
  */
 
-/** glibc's heap-check messages (malloc.c); CI greps for the same list (.ci/heap_check). */
+/** glibc's heap-check messages (malloc.c); .ci/run greps for the same list (HEAP). */
 export const HEAP_MESSAGE =
   /corrupted (size|double-linked|top size|unsorted)|double free|free\(\): |malloc\(\): |realloc\(\): |munmap_chunk|malloc_consolidate/;
 

@@ -36,13 +36,16 @@ fn main(
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
+  // no early return on a per-invocation value before the barriers below: Tint's uniformity
+  // analysis rejects it (MODE is an override, so returning on it is uniform)
   if (MODE == 1u) {
     let t = flat_id(wg, nwg, lid);
-    if (t >= p.seqs * p.n) { return; }
-    let s = t / p.n;
-    let j = t % p.n;
-    let chunk = j / (WG * PER);
-    if (chunk > 0u) { out[at(s, j)] += totals[s * p.chunks + chunk - 1u]; }
+    if (t < p.seqs * p.n) {
+      let s = t / p.n;
+      let j = t % p.n;
+      let chunk = j / (WG * PER);
+      if (chunk > 0u) { out[at(s, j)] += totals[s * p.chunks + chunk - 1u]; }
+    }
     return;
   }
   let g = group_id(wg, nwg);

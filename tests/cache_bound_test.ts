@@ -6,8 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { gpuDev } from "./helpers.ts";
-import { grad, memory, releaseCaches, sum, type Tensor, tensor } from "../mod.ts";
+import {
+  grad,
+  hessianSparsity,
+  jit,
+  memory,
+  releaseCaches,
+  sum,
+  type Tensor,
+  tensor,
+  zeros,
+} from "../mod.ts";
 import { pool } from "../src/backend/cpu/storage.ts";
+import { scratchLimits } from "../src/ad/index_sets.ts";
 
 interface Report {
   kernels: number;
@@ -80,8 +91,13 @@ Deno.test("caches: memory() reports them and releaseCaches() empties them", asyn
   const z = x.add(1); // a pooled array: z's realisation frees into the pool when disposed
   await z.data();
   z.dispose();
+  const g = jit((t: Tensor) => t.mul(3).sum());
+  g(x).dispose();
+  hessianSparsity((t: Tensor) => t.square().sum(), x);
   const before = memory().caches;
   assert.ok(before["cpu kernels"].entries >= 1);
+  assert.equal(before["jit programs"].entries, 1);
+  assert.ok(before["sparsity scratch"].bytes > 0);
   assert.ok(before["cpu array pool"].bytes >= 5000 * 8, JSON.stringify(before));
   releaseCaches();
   const after = memory().caches;
@@ -97,6 +113,8 @@ Deno.test("caches: memory() reports them and releaseCaches() empties them", asyn
       return w.item().finally(() => w.dispose());
     })(),
   );
+  g(x).dispose();
+  assert.equal(g.traces, 2, "the released program is traced again");
   x.dispose();
   y.dispose();
 });
@@ -127,5 +145,30 @@ Deno.test("caches: the CPU array pool stays bounded when shapes vary, and ages o
     assert.equal(memory().caches["cpu array pool"].bytes, 0);
   } finally {
     pool.maxAgeMs = saved;
+  }
+});
+
+Deno.test("caches: sparsity detection's scratch pool is reported, ages out and is released", async () => {
+  releaseCaches();
+  const n = 100_000; // above the pool's 1,024-entry floor, so detection draws from it
+  using x = zeros([n], { dtype: "f64" });
+  const f = (z: Tensor) => sum(z.slice([1], [n]).sub(z.slice([0], [n - 1]).square()).square());
+  const held = () => memory().caches["sparsity scratch"];
+  hessianSparsity(f, x);
+  // a tridiagonal pattern's sets take a few arrays of ~n entries: held for the next detection
+  assert.ok(held().bytes >= n * 4 && held().bytes <= 64 * n * 4, JSON.stringify(held()));
+  releaseCaches();
+  assert.deepEqual(held(), { entries: 0, bytes: 0 });
+  // unused for longer than the age limit: dropped when the next detection starts
+  hessianSparsity(f, x);
+  const saved = scratchLimits.maxAgeMs;
+  scratchLimits.maxAgeMs = 20;
+  try {
+    await new Promise((r) => setTimeout(r, 40));
+    const before = held().bytes;
+    hessianSparsity((z: Tensor) => z.slice([0], [1000]).square().sum(), x); // small: no scratch
+    assert.ok(before > 0 && held().bytes < before, `${before} → ${held().bytes} bytes`);
+  } finally {
+    scratchLimits.maxAgeMs = saved;
   }
 });

@@ -14,10 +14,13 @@ import {
   hessian,
   hessianDiagonal,
   hessianEigenvalues,
+  hessianSparsity,
   hessianTrace,
   hvp,
   inverseHvp,
   jacobian,
+  jacobianSparsity,
+  jit,
   jvp,
   kfacFactors,
   memory,
@@ -27,6 +30,8 @@ import {
   mseLoss,
   neumann,
   neumannSeries,
+  sparseHessian,
+  sparseJacobian,
   sum,
   type Tensor,
   tensor,
@@ -232,6 +237,41 @@ testAll(
           u,
         )],
       ["kfacFactors", (wr) => kfacFactors(net, params, X, wr((out: Tensor) => mseLoss(out, y)))],
+    ];
+    for (const [name, call] of cases) await throwAtEachCall(name, call);
+  },
+);
+
+testAll(
+  "error paths: sparse Hessians and Jacobians, sparsity detection, jit and constraints",
+  async (bk) => {
+    using x = mk(bk, [0.5, 0.8, 1.2, 0.9]);
+    const vec = (z: Tensor) => z.square().mul(z.slice([0], [1]));
+    const pattern = hessianSparsity(objective, x);
+    const cases: [string, (wrap: Wrap) => unknown][] = [
+      ["sparseHessian (detected pattern)", (w) => sparseHessian(w(objective), x)],
+      ["sparseHessian (given pattern)", (w) => sparseHessian(w(objective), x, { pattern })],
+      ["sparseJacobian", (w) => sparseJacobian(w(vec), x)],
+      ["hessianSparsity", (w) => hessianSparsity(w(objective), x)],
+      ["jacobianSparsity", (w) => jacobianSparsity(w(vec), x)],
+      ["jit (first call traces)", (w) => jit(w(objective))(x)],
+      ["jit (a later call replays)", (w) => {
+        const g = jit(grad(w(objective)) as (z: Tensor) => Tensor);
+        g(x).dispose();
+        return g(x);
+      }],
+      [
+        "minimize ipm, an inequality constraint throws",
+        (w) =>
+          minimize(w(objective), x, {
+            method: "ipm",
+            maxIter: 3,
+            constraints: {
+              ineq: w((z: Tensor) => z.sub(0.1)),
+              eq: w((z: Tensor) => z.sum().sub(3.4).reshape([1])),
+            },
+          }),
+      ],
     ];
     for (const [name, call] of cases) await throwAtEachCall(name, call);
   },

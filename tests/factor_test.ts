@@ -159,6 +159,28 @@ testAll(
   },
 );
 
+testAll(
+  "eigh of a matrix holding NaN or ±∞: NaN throughout, its batch-mates unaffected",
+  async (b) => {
+    const o = { dtype: b.dtype, device: b.dev };
+    // the Jacobi rotations used to return [4, 4, NaN] and a permutation for V here
+    const A = tensor([
+      [[4, 1, 0], [1, NaN, 1], [0, 1, 4]],
+      [[2, 0, 0], [0, 3, 0], [0, 0, Infinity]],
+      [[2, 1, 0], [1, 2, 0], [0, 0, 5]],
+    ], o);
+    const [w, V] = cv.eigh(A);
+    const wd = Array.from(await w.data()), Vd = Array.from(await V.data());
+    for (const m of [0, 1]) {
+      assert.ok(wd.slice(3 * m, 3 * m + 3).every(Number.isNaN), `w of matrix ${m}: ${wd}`);
+      assert.ok(Vd.slice(9 * m, 9 * m + 9).every(Number.isNaN), `V of matrix ${m}`);
+    }
+    // [[2, 1], [1, 2]] ⊕ [5]: eigenvalues 1, 3, 5
+    assertClose(wd.slice(6), [1, 3, 5], tolOf(b));
+    [A, w, V].forEach((t) => t.dispose());
+  },
+);
+
 for (const n of [7, 48, 96]) {
   testAll(
     `eigh of random symmetric ${n}×${n} matrices (batch of 2): the invariants`,

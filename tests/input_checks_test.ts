@@ -6,25 +6,36 @@
  * errors that name the function and what was wrong.
  */
 import assert from "node:assert/strict";
+import * as lib from "../mod.ts";
 import {
+  arange,
+  argmax,
   bandedHessian,
   choleskyBanded,
+  choleskySolve,
   combProbes,
   device,
   eye,
   full,
   grad,
   hvp,
+  inv,
   inverseHvp,
   linspace,
   logSoftmax,
   logsumexp,
+  max,
+  mean,
   minimize,
   mlp,
   neumann,
+  norm,
+  prod,
+  softmax,
   softmaxCrossEntropy,
   solve,
   solveBanded,
+  sum,
   type Tensor,
   tensor,
   to,
@@ -32,7 +43,7 @@ import {
   valueAndGrad,
   zeros,
 } from "../mod.ts";
-import { type Backend, cpu, testAll } from "./helpers.ts";
+import { type Backend, cpu, expectKernelError, testAll } from "./helpers.ts";
 
 const mk = (bk: Backend, data: number[] | number[][], dtype = bk.dtype) =>
   tensor(data, { dtype, device: bk.dev });
@@ -58,6 +69,75 @@ testAll("values are checked before conversion (i32 range, f32 overflow)", (bk) =
   assert.equal(t.size, 4);
   t.dispose();
   tensor([-(2 ** 31), 2 ** 31 - 1], { dtype: "i32", device: bk.dev }).dispose();
+  // generated values too: arange and linspace used to truncate (0, 0, 0, 0) or overflow (∞)
+  assert.throws(
+    () => arange(0, 2, 0.5, { dtype: "i32", device: bk.dev }),
+    /arange: i32 values must be integers .*got 0\.5 at index 1/,
+  );
+  assert.throws(
+    () => linspace(0, 1, 3, { dtype: "i32", device: bk.dev }),
+    /linspace: i32 values must be integers .*got 0\.5 at index 1/,
+  );
+  assert.throws(
+    () => linspace(0, 1e300, 3, { device: bk.dev }),
+    /linspace: 5e\+299 at index 1 is beyond the f32 range/,
+  );
+  assert.throws(
+    () => arange(0, 1e40, 3e38, { device: bk.dev }),
+    /arange: 9\.9[0-9]*e\+39 at index 33 is beyond the f32 range/,
+  );
+});
+
+testAll(
+  "integer arange and linspace keep their exact values; linspace(a, b, 1) is [a]",
+  async (bk) => {
+    const read = async (t: Tensor) => {
+      const v = Array.from(await t.data());
+      t.dispose();
+      return v;
+    };
+    assert.deepEqual(await read(arange(-3, 10, 4, { dtype: "i32", device: bk.dev })), [
+      -3,
+      1,
+      5,
+      9,
+    ]);
+    assert.deepEqual(await read(linspace(0, 10, 6, { dtype: "i32", device: bk.dev })), [
+      0,
+      2,
+      4,
+      6,
+      8,
+      10,
+    ]);
+    assert.deepEqual(await read(linspace(2, 3, 1, { device: bk.dev })), [2]);
+    assert.deepEqual(await read(linspace(2, 3, 0, { device: bk.dev })), []);
+  },
+);
+
+testAll("keepdims must be a boolean, and softmax names itself for a bad axis", (bk) => {
+  const x = mk(bk, [[1, 2], [3, 4]]);
+  const no = "no" as unknown as boolean;
+  for (
+    const [name, call] of [
+      ["sum", () => sum(x, 0, no)],
+      ["mean", () => mean(x, 0, no)],
+      ["max", () => max(x, 0, no)],
+      ["prod", () => prod(x, 0, no)],
+      ["argmax", () => argmax(x, 0, no)],
+      ["logsumexp", () => logsumexp(x, 0, no)],
+      ["norm", () => norm(x, undefined, 0, no)],
+    ] as const
+  ) {
+    assert.throws(
+      call,
+      new RegExp(`^TypeError: ${name}: keepdims must be true or false, got string no`),
+      name,
+    );
+  }
+  assert.throws(() => softmax(x, 1.5), /^RangeError: softmax: axis 1\.5 is out of range/);
+  assert.throws(() => logSoftmax(x, 2), /^RangeError: logSoftmax: axis 2 is out of range/);
+  x.dispose();
 });
 
 testAll("logsumexp gives the exact limits for infinite entries", async (bk) => {
@@ -141,6 +221,29 @@ testAll("eye, linspace and sizes: checked before anything is allocated", (bk) =>
     /linspace: a f32 tensor of shape \[1000000000000\]/,
   );
 });
+
+testAll(
+  "inv, choleskySolve and mlp name themselves, not the solve or uniform inside",
+  async (bk) => {
+    const S = mk(bk, [[1, 2], [2, 4]]), Z = mk(bk, [[0, 0], [1, 1]]);
+    const b = mk(bk, [1, 1]), b3 = mk(bk, [1, 2, 3]);
+    await expectKernelError(bk, () => inv(S), /^inv: the matrix is singular/);
+    await expectKernelError(
+      bk,
+      () => choleskySolve(Z, b),
+      /^choleskySolve: the matrix is singular/,
+    );
+    assert.throws(
+      () => choleskySolve(Z, b3),
+      /^RangeError: choleskySolve: A must be \[\.\.\., n, n\] and B \[\.\.\., n, m\] with the same n/,
+    );
+    for (const t of [S, Z, b, b3]) t.dispose();
+    assert.throws(
+      () => mlp([2, 1], "tanh", { seed: "1" as unknown as number }),
+      /^RangeError: mlp: seed must be a non-negative integer, got string 1/,
+    );
+  },
+);
 
 Deno.test("eye(n, { k }) puts ones on diagonal k", async () => {
   const e = eye(3, { k: 1 });
@@ -257,4 +360,79 @@ Deno.test("unknown option keys are errors that suggest the right spelling, every
     /inverseHvp: unknown option "max_iter"; did you mean "maxIter"\?/,
   );
   x.dispose();
+});
+
+/**
+ * The sweep behind "unknown option keys are errors everywhere": every exported function whose
+ * signature has an options parameter (found from its source text, so a new one cannot be
+ * forgotten) is called with an extra key and must name it.
+ */
+Deno.test("every exported function that takes options rejects an unknown key", async () => {
+  const x = tensor([1, 2, 3], { dtype: "f64" });
+  const f = (z: Tensor) => z.square().sum();
+  const twice = (z: Tensor) => z.mul(2);
+  const band = tensor([[1, 1, 1]], { dtype: "f64" });
+  const pattern = lib.hessianSparsity(f, x);
+  const B = { zzBogus: 1 };
+  // deno-lint-ignore no-explicit-any
+  const L = lib as any;
+  const calls: Record<string, () => unknown> = {
+    device: () => L.device({ backend: "cpu", ...B }),
+    tensor: () => L.tensor([1], B),
+    zeros: () => L.zeros([1], B),
+    ones: () => L.ones([1], B),
+    full: () => L.full([1], 1, B),
+    arange: () => L.arange(0, 3, 1, B),
+    eye: () => L.eye(2, B),
+    linspace: () => L.linspace(0, 1, 3, B),
+    uniform: () => L.uniform([2], { seed: 1, ...B }),
+    normal: () => L.normal([2], { seed: 1, ...B }),
+    rademacher: () => L.rademacher([2], { seed: 1, ...B }),
+    variance: () => L.variance(x, 0, B),
+    var: () => L.var(x, 0, B),
+    std: () => L.std(x, 0, B),
+    grad: () => L.grad(f, B),
+    valueAndGrad: () => L.valueAndGrad(f, B),
+    hessian: () => L.hessian(f, B),
+    jacobian: () => L.jacobian(twice, x, B),
+    jit: () => L.jit(f, B),
+    combProbes: () => L.combProbes(3, 1, B),
+    colorPattern: () => L.colorPattern(pattern, { kind: "star", ...B }),
+    sparseHessian: () => L.sparseHessian(f, x, B),
+    sparseJacobian: () => L.sparseJacobian(twice, x, B),
+    hessianDiagonal: () => L.hessianDiagonal(f, x, { method: "comb", bandwidth: 0, ...B }),
+    hessianTrace: () => L.hessianTrace(f, x, { method: "hutchinson", samples: 2, seed: 1, ...B }),
+    hessianEigenvalues: () => L.hessianEigenvalues(f, x, B),
+    inverseHvp: () => L.inverseHvp(f, x, x, { method: "cg", ...B }),
+    cg: () => L.cg((v: Tensor) => v, x, B),
+    neumann: () => L.neumann((v: Tensor) => v, x, { terms: 2, scale: 0.5, ...B }),
+    neumannSeries: () => L.neumannSeries((v: Tensor) => v, x, { terms: 2, scale: 0.5, ...B }),
+    mlp: () => L.mlp([2, 1], "tanh", B),
+    minimize: () => L.minimize(f, x, { method: "newton-cg", ...B }),
+    registerMethod: () => L.registerMethod("zz-never-registered", () => {}, B),
+    choleskyBanded: () => L.choleskyBanded(band, B),
+    solveBanded: () => L.solveBanded(band, x, B),
+    bandedHessian: () => L.bandedHessian(f, x, { bandwidth: 0, ...B }),
+  };
+  const takesOptions = Object.entries(lib)
+    .filter(([, v]) => typeof v === "function" && !/^class\b/.test(String(v)))
+    .filter(([, v]) =>
+      /\b(opts|options|xOrOpts|maybeOpts)\b/.test(/\(([^)]*)\)/.exec(String(v))![1])
+    )
+    .map(([k]) => k);
+  assert.ok(takesOptions.length > 30, `found ${takesOptions.length}: is the signature scan right?`);
+  const missing = takesOptions.filter((k) => !(k in calls));
+  assert.deepEqual(missing, [], `exports that take options but are not in this sweep: ${missing}`);
+  for (const [name, call] of Object.entries(calls)) {
+    await assert.rejects(
+      async () => await call(),
+      (e: Error) =>
+        /unknown option "zzBogus"/.test(e.message) &&
+        e.message.startsWith(
+          `${name === "variance" ? "var" : name}${name === "minimize" ? " (" : ":"}`,
+        ),
+      name,
+    );
+  }
+  for (const t of [x, band]) t.dispose();
 });

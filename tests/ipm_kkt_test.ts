@@ -296,3 +296,27 @@ Deno.test("ipm: onIteration sees violation, complementarity, KKT error and μ; r
   for (const t of Object.values(r.multipliers!)) t.dispose();
   x0.dispose();
 });
+
+Deno.test("ipm: without bandwidth the band is detected from the sparsity pattern; dense where none pays", async () => {
+  const x0 = tensor(Array.from({ length: n }, (_, i) => 0.3 + 0.05 * i), { dtype: "f64" });
+  // by hand: f couples x_i with x_{i+2}, c_I with x_{i+1}, c_E's x₀ + x₁ is linear: b = 2
+  assert.equal(new ConstrainedProblem(f, eq, ineq, [n]).detectBandwidth(x0), 2);
+  // one far coupling (x₀ x_{n−1} in a constraint) makes J_Iᵀ J_I dense
+  const far = (x: Tensor) => concat([ineq(x), x.slice([0], [1]).mul(x.slice([n - 1], [n])).add(3)]);
+  assert.equal(new ConstrainedProblem(f, eq, far, [n]).detectBandwidth(x0), n - 1);
+  const solve = (bandwidth?: number) =>
+    minimize(f, x0, { method: "ipm", constraints: { eq, ineq }, bandwidth });
+  const [auto, banded, dense] = [await solve(), await solve(2), await solve(n - 1)];
+  assert.ok(auto.converged && banded.converged && dense.converged, auto.message);
+  // the detected band takes 2b + 1 = 5 probes per Hessian, as bandwidth: 2 does; dense takes n
+  assert.equal(auto.nhvp, banded.nhvp);
+  assert.equal(auto.iterations, banded.iterations);
+  assert.ok(dense.nhvp! > auto.nhvp!, `dense ${dense.nhvp}, detected ${auto.nhvp}`);
+  assertClose(await auto.x.data(), await dense.x.data(), { atol: 1e-7, rtol: 0 });
+  for (const r of [auto, banded, dense]) {
+    r.x.dispose();
+    r.jac.dispose();
+    for (const t of Object.values(r.multipliers!)) t.dispose();
+  }
+  x0.dispose();
+});

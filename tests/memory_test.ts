@@ -7,19 +7,27 @@
  */
 import assert from "node:assert/strict";
 import {
+  bandedHessian,
+  cg,
   concat,
   gather,
   grad,
   hessian,
+  hessianDiagonal,
+  hessianEigenvalues,
   hvp,
   jacobian,
   jvp,
   keep,
   matmul,
   memory,
+  minimize,
+  mlp,
   pad,
   reshape,
   slice,
+  sparseHessian,
+  sparseJacobian,
   type Tensor,
   tensor,
   tidy,
@@ -396,3 +404,69 @@ testAll("memory is per backend and returns to baseline after a mixed workload", 
   for (const t of [x, r.y, r.z]) t.dispose();
   assertNoLeak(base, "mixed workload");
 });
+
+/**
+ * Issue 8, defect 7: `tidy(() => bandedHessian(…))` disposed the band it returned, because
+ * `tidy` kept tensors only in arrays and plain objects. Every result type of the library
+ * survives `tidy` (sync, and async for the async calls), with the right values (closed
+ * forms: f = Σ xᵢ³ has the diagonal Hessian 6x), and frees everything once disposed.
+ */
+testAll(
+  "every result type of the library survives tidy, and frees all once disposed",
+  async (b) => {
+    const base = memory();
+    const x = mk(b, [1, 2, 3, 4], [4]);
+    const f = (z: Tensor) => z.pow(3).sum();
+    const hdiag = [6, 12, 18, 24];
+    const read = async (t: Tensor) => Array.from(await t.data());
+    // sync calls whose results are classes
+    const band = tidy(() => bandedHessian(f, x, { bandwidth: 1, symmetryCheck: true }));
+    assertClose(await read(band.data), [0, 0, 0, 0, ...hdiag], {
+      rtol: b.rtol,
+      atol: 1e-6,
+      msg: "band",
+    });
+    assert.ok((await band.symmetryError!.item()) < 1e-6);
+    const sp = tidy(() => sparseHessian(f, x));
+    assertClose(await read(sp.values), hdiag, { rtol: b.rtol, atol: 1e-6, msg: "sparse values" });
+    const spb = tidy(() => sparseHessian(f, x).toBanded("lower"));
+    assertClose(await read(spb.data), hdiag, { rtol: b.rtol, atol: 1e-6, msg: "sparse → band" });
+    const sj = tidy(() => [sparseJacobian((z: Tensor) => z.mul(2), x)]);
+    assertClose(await read(sj[0].values), [2, 2, 2, 2], {
+      rtol: b.rtol,
+      atol: 1e-6,
+      msg: "sparse Jacobian",
+    });
+    // a pullback (a function holding the forward pass) and a network (an object with params)
+    const [y, pull] = tidy(() => vjp(f, x));
+    {
+      using one = tensor(1, { dtype: b.dtype, device: b.dev });
+      using gx = pull(one)[0];
+      assertClose(await read(gx), [3, 12, 27, 48], { rtol: b.rtol });
+    }
+    const net = tidy(() => mlp([2, 3, 1], "tanh", { seed: 1, dtype: b.dtype, device: b.dev }));
+    assert.equal((await read(net.params)).length, net.numParams);
+    // async calls whose results are plain objects holding tensors
+    const est = await tidy(() => hessianDiagonal(f, x, { method: "comb", bandwidth: 0 }));
+    assertClose(await read(est.value as Tensor), hdiag, {
+      rtol: b.rtol,
+      atol: 1e-6,
+      msg: "estimate",
+    });
+    const eig = await tidy(() => hessianEigenvalues(f, x, { k: 1 }));
+    assert.ok(Math.abs(eig.values[0] - 24) < 1e-3 * 24, `λ = ${eig.values[0]}`);
+    const sol = await tidy(() => cg((v: Tensor) => v.mul(2), x));
+    assertClose(await read(sol.x), [0.5, 1, 1.5, 2], { rtol: b.rtol, atol: 1e-6, msg: "cg" });
+    const opt = await tidy(() =>
+      minimize((z: Tensor) => z.sub(3).square().sum(), x, { method: "newton-cg" })
+    );
+    assertClose(await read(opt.x), [3, 3, 3, 3], { rtol: 1e-4, atol: 1e-4, msg: "minimize" });
+    for (const r of [band, sp, spb, sj[0], est.value as Tensor, eig.vectors, sol.x, opt.x]) {
+      r.dispose();
+    }
+    for (const t of [opt.jac, y, net.params]) (t as Tensor | undefined)?.dispose();
+    pull.dispose?.();
+    x.dispose();
+    assertNoLeak(base, "result types under tidy");
+  },
+);

@@ -5,6 +5,7 @@
  * instead of sorting. The loops keep their arrays in locals: they run over every element
  * of every traced value, so they are the cost of detection.
  */
+import { registerCache } from "../lru.ts";
 
 /**
  * Scratch Int32Arrays for one detection, reused across detections: on a busy machine the
@@ -15,8 +16,25 @@
  */
 const free = new Map<number, Int32Array[]>();
 let freeBytes = 0;
+let freeCount = 0;
+/** When the last detection returned its arrays (the pool is dropped if unused for long). */
+let freeAt = 0;
 const FREE_MAX_BYTES = 512 * 1024 * 1024;
+/** @internal The pool's age limit (tests shorten it). */
+export const scratchLimits = { maxAgeMs: 10_000 };
 let lent: Int32Array[] | null = null;
+
+function clearScratch(): void {
+  free.clear();
+  freeBytes = 0;
+  freeCount = 0;
+}
+
+// bounded by bytes and by age, reported by memory().caches, emptied by releaseCaches()
+registerCache("sparsity scratch", {
+  stats: () => ({ entries: freeCount, bytes: freeBytes }),
+  clear: clearScratch,
+});
 
 /** An Int32Array of length n, zeroed when `zero`; from the scratch pool inside `withScratch`. */
 export function scratch(n: number, zero = false): Int32Array {
@@ -26,6 +44,7 @@ export function scratch(n: number, zero = false): Int32Array {
   let buf: Int32Array;
   if (a) {
     freeBytes -= a.byteLength;
+    freeCount--;
     buf = a;
     if (zero) buf.fill(0, 0, n);
   } else buf = new Int32Array(cap);
@@ -36,6 +55,7 @@ export function scratch(n: number, zero = false): Int32Array {
 /** Runs a detection whose `scratch` arrays all go back to the pool when it returns. */
 export function withScratch<T>(fn: () => T): T {
   if (lent !== null) return fn();
+  if (performance.now() - freeAt > scratchLimits.maxAgeMs) clearScratch();
   lent = [];
   try {
     return fn();
@@ -46,8 +66,10 @@ export function withScratch<T>(fn: () => T): T {
       if (!list) free.set(a.length, list = []);
       list.push(a);
       freeBytes += a.byteLength;
+      freeCount++;
     }
     lent = null;
+    freeAt = performance.now();
   }
 }
 

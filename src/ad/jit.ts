@@ -15,7 +15,7 @@ import { fmtShape } from "../shape.ts";
 import { checkOptions } from "../options.ts";
 import { describeValue } from "../ops/common.ts";
 import { traceDepth } from "./core.ts";
-import { LruCache } from "../lru.ts";
+import { LruCache, registerCache } from "../lru.ts";
 import { recording } from "../compile/program.ts";
 import { mix } from "../compile/uops.ts";
 
@@ -39,6 +39,26 @@ export interface Jitted<A extends unknown[], R> {
   /** Drops every compiled program (the next call traces again). */
   clear(): void;
 }
+
+/**
+ * Every jitted function's program cache, held weakly (a cache lives as long as its jitted
+ * function): `memory().caches["jit programs"]` counts their entries, `releaseCaches()`
+ * empties them (the next call traces again). Each cache is bounded by `cacheSize`.
+ */
+const jitCaches = new Set<WeakRef<LruCache<string, unknown>>>();
+const forget = new FinalizationRegistry<WeakRef<LruCache<string, unknown>>>((r) =>
+  jitCaches.delete(r)
+);
+registerCache("jit programs", {
+  stats() {
+    let entries = 0;
+    for (const r of jitCaches) entries += r.deref()?.size ?? 0;
+    return { entries, bytes: 0 };
+  },
+  clear() {
+    for (const r of jitCaches) r.deref()?.clear();
+  },
+});
 
 /** A tree of values with its tensors taken out: how to put them back, and a key for its shape. */
 interface Flat {
@@ -198,6 +218,9 @@ export function jit<A extends unknown[], R>(
   const cache = new LruCache<string, Entry>({ maxEntries: cacheSize, maxBytes: Infinity }, (e) => {
     if ("program" in e) e.program.dispose();
   });
+  const ref = new WeakRef(cache as LruCache<string, unknown>);
+  jitCaches.add(ref);
+  forget.register(cache, ref);
   let traces = 0;
 
   const call = (...args: A): R => {

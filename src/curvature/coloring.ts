@@ -16,7 +16,7 @@
  *   need not cost many colours: an arrowhead takes two.
  */
 import type { SparsityPattern } from "./pattern.ts";
-import { oneOf } from "../options.ts";
+import { checkOptions, oneOf } from "../options.ts";
 
 /** What is coloured: a Jacobian's columns (`"column"`) or a symmetric Hessian (`"star"`). */
 export type ColoringKind = "column" | "star";
@@ -348,11 +348,12 @@ export function colorPattern(
   pattern: SparsityPattern,
   opts: { kind: ColoringKind; order?: ColoringOrder },
 ): Coloring {
-  const kind = oneOf("colorPattern", "kind", opts.kind, ["column", "star"] as const, "star");
+  checkOptions("colorPattern", opts, ["kind", "order"]);
+  const kind = oneOf("colorPattern", "kind", opts?.kind, ["column", "star"] as const, "star");
   const order = oneOf(
     "colorPattern",
     "order",
-    opts.order,
+    opts?.order,
     COLORING_ORDERS,
     "largest-first",
   );

@@ -206,6 +206,22 @@ export class SparseMatrix {
     return bandedFrom(this.values, this.pattern, lay, null);
   }
 
+  /**
+   * The tensors this matrix holds (its values): `tidy` keeps them when a SparseMatrix is (or
+   * is inside) its result.
+   *
+   * @example
+   * ```ts
+   * import { sparseHessian, type Tensor, tensor, tidy } from "@curvature/curvature";
+   * const x = tensor([1, 2, 3]);
+   * const H = tidy(() => sparseHessian((z: Tensor) => z.pow(3).sum(), x));
+   * console.log(await H.values.toArray()); // [6, 12, 18]: the values survived the tidy
+   * ```
+   */
+  tensors(): Tensor[] {
+    return [this.values];
+  }
+
   /** Frees the values. */
   dispose(): void {
     this.values.dispose();

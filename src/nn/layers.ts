@@ -11,6 +11,7 @@ import type { Tensor } from "../tensor.ts";
 import type { Device } from "../device.ts";
 import { tidy } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
+import { describeValue } from "../ops/common.ts";
 import { flattenParams, unflattenParams } from "./params.ts";
 
 /** The activations {@linkcode mlp} and {@linkcode activate} know. */
@@ -145,6 +146,9 @@ export function mlp(
   const numParams = shapes.reduce((s, sh) => s + sh.reduce((a, b) => a * b, 1), 0);
   checkOptions("mlp", opts, ["seed", "dtype", "device"]);
   const seed = opts.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    throw new RangeError(`mlp: seed must be a non-negative integer, got ${describeValue(seed)}`);
+  }
   const params = tidy(() =>
     flattenParams(shapes.map((sh, k) => {
       const bound = 1 / Math.sqrt(sh.length === 2 ? sh[0] : shapes[k - 1][0]);

@@ -110,6 +110,14 @@ export function operands(op: string, xs: readonly TensorLike[]): Tensor[] {
   return out;
 }
 
+/** `keepdims` as a boolean: `sum(x, 0, "no")` must not silently mean true. */
+export function checkKeepdims(op: string, keepdims: unknown): boolean {
+  if (typeof keepdims !== "boolean") {
+    throw new TypeError(`${op}: keepdims must be true or false, got ${describeValue(keepdims)}`);
+  }
+  return keepdims;
+}
+
 /** Throws unless `x` holds floating-point values. */
 export function checkFloat(op: string, x: Tensor): void {
   if (x.dtype === "i32") {

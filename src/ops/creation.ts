@@ -240,6 +240,9 @@ export function arange(start: number, stop?: number, step = 1, opts: CreateOptio
   const dtype = checkDtype("arange", opts.dtype ?? "f32");
   checkDeviceDtype("arange", device, dtype);
   checkSize("arange", device, [n], dtype);
+  // every value is start + i·step: checking the first, the second and the last covers them all
+  const check = valueCheck("arange", dtype);
+  for (const i of new Set([0, 1, n - 1])) if (i >= 0 && i < n) check(start + i * step, i);
   return Tensor._fromStorage(device.backend.iota(dtype, n, start, step), [n], dtype, device);
 }
 
@@ -266,8 +269,12 @@ export function linspace(
   checkSize("linspace", device, [num], dtype); // before the host array is allocated
   const a = allocArray(dtype, num);
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
-  for (let i = 0; i < num; i++) a[i] = start + i * step;
-  if (num > 1) a[num - 1] = stop;
+  const check = valueCheck("linspace", dtype); // before the conversion to dtype
+  for (let i = 0; i < num; i++) {
+    const v = i === num - 1 && num > 1 ? stop : start + i * step;
+    check(v, i);
+    a[i] = v;
+  }
   return fromHost("linspace", a, [num], device);
 }
 

@@ -8,10 +8,10 @@
 import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";
 import { broadcastShapes, fmtShape, normAxes, normAxis } from "../shape.ts";
-import { checkFloat, checkTensor, operands } from "./common.ts";
+import { checkFloat, checkKeepdims, checkTensor, operands } from "./common.ts";
 import { broadcastTo, gather, mT, reshape, same, slice, transpose } from "./movement.ts";
 import { eye, full, tensor } from "./creation.ts";
-import { abs, add, mul, square } from "./elementwise.ts";
+import { abs, add, less, mul, square, stopGradient, where } from "./elementwise.ts";
 import { max, min, safeSqrt, sum } from "./reduce.ts";
 import { tidy } from "../memory.ts";
 
@@ -56,10 +56,15 @@ export function solve(a: Tensor, b: Tensor): Tensor {
   [a, b] = operands("solve", [a, b]);
   checkFloat("solve", a);
   checkSquare("solve", a);
-  if (b.rank > 1) return bind("solve", [a, b], {});
-  const [m, v] = [a, b];
+  return solveAs(undefined, a, b);
+}
+
+/** `solve` with its errors named for `op`, the public function that asked for it. */
+function solveAs(op: "inv" | "choleskySolve" | undefined, a: Tensor, b: Tensor): Tensor {
+  const p = op ? { op } : {};
+  if (b.rank > 1) return bind("solve", [a, b], p);
   return tidy(() => {
-    const x = bind("solve", [m, reshape(v, [v.shape[0], 1])], {});
+    const x = bind("solve", [a, reshape(b, [b.shape[0], 1])], p);
     return reshape(x, x.shape.slice(0, -1));
   });
 }
@@ -70,7 +75,7 @@ export function inv(a: Tensor): Tensor {
   checkFloat("inv", a);
   const n = checkSquare("inv", a);
   return tidy(() =>
-    bind("solve", [a, broadcastTo(eye(n, n, { dtype: a.dtype, device: a.device }), a.shape)], {})
+    solveAs("inv", a, broadcastTo(eye(n, n, { dtype: a.dtype, device: a.device }), a.shape))
   );
 }
 
@@ -166,6 +171,7 @@ export function norm(
 ): Tensor {
   checkTensor("norm", x);
   checkFloat("norm", x);
+  checkKeepdims("norm", keepdims);
   const o = ord ?? null;
   let axes: number[];
   if (axis === undefined) {
@@ -281,7 +287,8 @@ export function choleskySolve(l: Tensor, b: Tensor): Tensor {
   checkTensor("choleskySolve", b, "b");
   checkFloat("choleskySolve", l);
   checkSquare("choleskySolve", l);
-  return tidy(() => solve(mT(l), solve(l, b)));
+  [l, b] = operands("choleskySolve", [l, b]);
+  return tidy(() => solveAs("choleskySolve", mT(l), solveAs("choleskySolve", l, b)));
 }
 
 /**
@@ -317,7 +324,12 @@ export function eigh(a: Tensor): [Tensor, Tensor] {
   const n = checkSquare("eigh", a);
   const r = a.rank;
   return tidy(() => {
-    const y = bind("eigh", [symmetrize(a)], {});
+    // Jacobi rotations compare entries, and comparisons with NaN are false: a matrix holding
+    // a NaN or ±∞ came back partly NaN and partly plausible ([4, 4, NaN] and a permutation
+    // for V). Its eigenvalues and eigenvectors are all NaN instead.
+    // (NaN < ∞ is false; m − m would be folded to 0 by the expression simplifier)
+    const finite = less(stopGradient(max(abs(a), [r - 2, r - 1], true)), Infinity);
+    const y = where(finite, bind("eigh", [symmetrize(a)], {}), NaN);
     const w = reshape(
       slice(y, y.shape.map(() => 0), y.shape.map((d, i) => (i === r - 2 ? 1 : d))),
       [...a.shape.slice(0, -2), n],

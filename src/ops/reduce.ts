@@ -7,7 +7,7 @@ import type { ReduceOp } from "../backend/backend.ts";
 import { bind } from "../ad/core.ts";
 import type { Tensor } from "../tensor.ts";
 import { fmtShape, normAxes, normAxis } from "../shape.ts";
-import { checkFloat, checkTensor } from "./common.ts";
+import { checkFloat, checkKeepdims, checkTensor } from "./common.ts";
 import { barrier, pad, reshape, same, slice, transpose } from "./movement.ts";
 import {
   astype,
@@ -38,6 +38,7 @@ function reduce(
 ): Tensor {
   checkTensor(op, x);
   checkFloat(op, x);
+  checkKeepdims(op, keepdims);
   const axes = normAxes(op, axis, x.shape);
   if (op !== "sum" && axes.some((a) => x.shape[a] === 0)) {
     throw new RangeError(
@@ -77,6 +78,7 @@ export function min(x: Tensor, axis?: number | readonly number[], keepdims = fal
 /** Mean over axes: `sum / count`. */
 export function mean(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
   checkTensor("mean", x);
+  checkKeepdims("mean", keepdims);
   const axes = normAxes("mean", axis, x.shape);
   let count = 1;
   for (const a of axes) count *= x.shape[a];
@@ -187,6 +189,7 @@ function gatherAxes(x: Tensor, axes: readonly number[]): Tensor {
 export function prod(x: Tensor, axis?: number | readonly number[], keepdims = false): Tensor {
   checkTensor("prod", x);
   checkFloat("prod", x);
+  checkKeepdims("prod", keepdims);
   const axes = normAxes("prod", axis, x.shape);
   if (axes.length === 0) return same("prod", x);
   return tidy(() => {
@@ -234,6 +237,7 @@ function argExtreme(
 ): Tensor {
   checkTensor(op, x);
   checkFloat(op, x);
+  checkKeepdims(op, keepdims);
   if (axis === undefined) {
     if (keepdims) {
       return tidy(() =>

@@ -15,7 +15,7 @@ import { max, sum } from "./reduce.ts";
 import { stopGradient } from "./elementwise.ts";
 import { normAxes } from "../shape.ts";
 import { reshape } from "./movement.ts";
-import { checkFloat, checkTensor } from "./common.ts";
+import { checkFloat, checkKeepdims, checkTensor } from "./common.ts";
 
 /**
  * `log(1 + e^x)`, without overflow. A primitive (its derivative is the sigmoid), so its
@@ -56,6 +56,7 @@ export function logcosh(x: Tensor): Tensor {
 export function logsumexp(x: Tensor, axis?: number | number[], keepdims = false): Tensor {
   checkTensor("logsumexp", x);
   checkFloat("logsumexp", x);
+  checkKeepdims("logsumexp", keepdims);
   const axes = normAxes("logsumexp", axis, x.rank);
   return tidy(() => {
     const big = x.dtype === "f64" ? Number.MAX_VALUE : F32_MAX;
@@ -78,6 +79,7 @@ export function logsumexp(x: Tensor, axis?: number | number[], keepdims = false)
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor("logSoftmax", x);
   checkFloat("logSoftmax", x);
+  normAxes("logSoftmax", axis, x.rank);
   return tidy(() => sub(x, logsumexp(x, axis, true)));
 }
 
@@ -94,5 +96,6 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 export function softmax(x: Tensor, axis = -1): Tensor {
   checkTensor("softmax", x);
   checkFloat("softmax", x);
+  normAxes("softmax", axis, x.rank);
   return tidy(() => exp(logSoftmax(x, axis)));
 }

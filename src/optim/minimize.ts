@@ -175,7 +175,8 @@ export function minimizeMethods(): string[] {
  *   the shift and line search of `"newton-banded"`; the iterates stay in the caller's order.
  * - `"ipm"`: a primal-dual interior-point method for `constraints: { eq, ineq }` and
  *   `bounds` (Wächter & Biegler 2006, IPOPT's algorithm; see the README's section on
- *   constrained problems); banded Newton systems with `bandwidth`, dense without.
+ *   constrained problems); banded Newton systems on `bandwidth` (default: detected from the
+ *   sparsity pattern), dense where no band pays.
  * - `"gradient-descent"` and `"adam"`: first-order baselines.
  *
  * Every method stops with `converged: true` (`status` 0) only when ‖∇f‖ < `gtol` and no

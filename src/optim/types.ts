@@ -125,7 +125,9 @@ export interface MinimizeOptions {
   /**
    * `"newton-banded"` and `"trust-exact"`: the Hessian's bandwidth b, H[i][j] = 0 for
    * |i − j| > b over the flattened x (default: detected from its sparsity pattern; for
-   * trust-exact, a pattern too wide for a band means the dense Hessian, n ≤ 2000).
+   * trust-exact, a pattern too wide for a band means the dense Hessian, n ≤ 2000). `"ipm"`:
+   * the band of W + J_Iᵀ Σ J_I (default: detected from the objective's and constraints'
+   * patterns; the dense path where 2b + 1 ≥ n).
    */
   bandwidth?: number;
   /**

@@ -21,9 +21,20 @@ const perMatrix = (g: Tensor) => o.reshape(g, [...g.shape, 1, 1]);
 
 export const LINALG: PrimitiveTable<"solve" | "det" | "logdet"> = {
   solve: {
-    abstract: ([a, b]) => ({ shape: solveShape("solve", a.shape, b.shape), dtype: a.dtype }),
-    impl: (bk, [a, b], _p, out) =>
-      bk.solve("solve", out.dtype, a._ref!.storage, a.shape, b._ref!.storage, b.shape, out.shape),
+    abstract: ([a, b], p) => ({
+      shape: solveShape(p.op ?? "solve", a.shape, b.shape),
+      dtype: a.dtype,
+    }),
+    impl: (bk, [a, b], p, out) =>
+      bk.solve(
+        p.op ?? "solve",
+        out.dtype,
+        a._ref!.storage,
+        a.shape,
+        b._ref!.storage,
+        b.shape,
+        out.shape,
+      ),
     // dX = A⁻¹ (dB − dA X)
     jvp: ([a], [ta, tbb], x, _p, tb) => {
       let rhs: Tensor | null = tbb ? tb.lift(tbb, x.rank) : null;

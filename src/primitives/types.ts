@@ -31,7 +31,8 @@ export interface Params extends UnaryParams, BinaryParams {
   max: { readonly axes: readonly number[] };
   min: { readonly axes: readonly number[] };
   matmul: NoParams;
-  solve: NoParams;
+  /** `op`: the public function that asked for the solve, named by its errors (default "solve"). */
+  solve: { readonly op?: "inv" | "choleskySolve" };
   det: NoParams;
   logdet: NoParams;
   /** Subdiagonals l and superdiagonals u of the band (both < n). */

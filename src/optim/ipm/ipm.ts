@@ -143,9 +143,36 @@ function ipmOptions(o: MinimizeOptions, x0: Tensor) {
 }
 
 /**
+ * The band to use when the caller gives none: the detected bandwidth b of the condensed
+ * matrix when a band pays (2b + 1 comb probes fewer than n), else null (the dense path).
+ */
+function bandwidthFor(prob: ConstrainedProblem, x0: Tensor): number | null {
+  // traced once per (f, eq, ineq, shape), as the unconstrained methods' detection
+  let seen = detected.get(prob.f);
+  if (!seen) detected.set(prob.f, seen = []);
+  const shape = x0.shape.join(",");
+  let hit = seen.find((d) => d.eq === prob.eq && d.ineq === prob.ineq && d.shape === shape);
+  if (!hit) {
+    const flat = reshape(x0, [x0.size]);
+    try {
+      hit = { eq: prob.eq, ineq: prob.ineq, shape, b: prob.detectBandwidth(flat) };
+    } finally {
+      flat.dispose();
+    }
+    seen.push(hit);
+  }
+  return 2 * hit.b + 1 < prob.n ? hit.b : null;
+}
+
+const detected = new WeakMap<
+  object,
+  { eq: unknown; ineq: unknown; shape: string; b: number }[]
+>();
+
+/**
  * The `"ipm"` method of `minimize` (see the module doc). Options: `constraints`, `bounds`,
  * `bandwidth` (the band of the Lagrangian's Hessian and of J_Iᵀ J_I in the variables'
- * order; without it the dense path), `gtol` (tolerance on the scaled KKT error E₀,
+ * order; default: detected from the sparsity pattern, the dense path where no band pays), `gtol` (tolerance on the scaled KKT error E₀,
  * default 1e-8 in f64 and 1e-4 in f32), `maxIter` (default 3000, as IPOPT), `muInit`
  * (default 0.1), `onIteration`.
  */
@@ -157,7 +184,7 @@ export async function ipm(
   const opt = ipmOptions(o, x0);
   const prob = new ConstrainedProblem(problem.f, opt.eq, opt.ineq, x0.shape);
   const b = await boundSet(o.bounds, x0);
-  const storage = condensedStorage(opt.bandwidth, prob.n);
+  const storage = condensedStorage(opt.bandwidth ?? bandwidthFor(prob, x0), prob.n);
   const read = readScalars;
   let it = await initialIterate(prob, x0, b);
   const filter = new Filter(1e4 * Math.max(1, it.theta));

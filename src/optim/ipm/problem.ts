@@ -19,13 +19,14 @@ import { Tensor } from "../../tensor.ts";
 import { jvp, type Pullback, vjp } from "../../ad/transforms.ts";
 import { add, mul, square, stopGradient, sub } from "../../ops/elementwise.ts";
 import { sum } from "../../ops/reduce.ts";
-import { concat, reshape, transpose } from "../../ops/movement.ts";
+import { concat, reshape, slice, transpose } from "../../ops/movement.ts";
 import { eye } from "../../ops/creation.ts";
 import { vmap } from "../../ad/vmap.ts";
 import { inheritOwner, tidy } from "../../memory.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
 import { bandedHessian, type BandedMatrix } from "../../curvature/banded.ts";
+import { hessianSparsity } from "../../curvature/pattern.ts";
 
 /** A forward pass of F at a point, with its pullback kept for gradients. */
 export interface Evaluation {
@@ -141,6 +142,23 @@ export class ConstrainedProblem {
   directional(x: Tensor, d: Tensor): Tensor {
     this.nfev++;
     return tidy(() => jvp((u: Tensor) => this.stacked(u), [x], [d])[1]);
+  }
+
+  /**
+   * The bandwidth of the condensed matrix W + J_Iᵀ Σ J_I, detected by tracing index sets
+   * (`hessianSparsity`) through S(u) = Σ F(u) + Σ_{j ≥ 1} F_j(u)² (the constraints squared,
+   * not f: ∇f ∇fᵀ is dense and not in the matrix): its Hessian pattern is the union of every
+   * ∇²F_j's and the constraints' J_jᵀ J_j's, i.e. the pattern of that matrix for any weights.
+   * (J_Eᵀ J_E of the augmented term is checked separately, `CondensedMatrix.augment`.) Global and
+   * conservative, as `hessianSparsity`: a function whose structure changes with x's values
+   * must pass `bandwidth` instead.
+   */
+  detectBandwidth(x: Tensor): number {
+    return hessianSparsity((u: Tensor) => {
+      const F = this.stacked(u);
+      const c = slice(F, [1], [F.size]);
+      return add(sum(F), sum(square(c)));
+    }, x).bandwidth;
   }
 
   /**
