@@ -12,7 +12,8 @@
  * answer's dense Hessian is checked independently (Jacobi eigenvalues on the host) for
  * negative curvature. "burnt": the run hit maxIter without lowering f by 1e-8 relative over
  * its last half (a run that spins). Cells: iterations / f evaluations / Hessian-vector
- * products (SciPy: nit / nfev / nhev, which for its trust-exact counts Hessians).
+ * products (SciPy: nit / nfev / nhev, which for its trust-exact counts Hessians); "✗ f*":
+ * stopped at the rounding floor (status 2) with f at a published minimum but ‖g‖ ≥ gtol.
  */
 import { hessian, minimize, type MinimizeOptions, tensor } from "../mod.ts";
 import { atPublishedMinimum, mghProblems, objective } from "../tests/mgh_problems.ts";
@@ -30,6 +31,8 @@ const jsonOut = flag("json");
 interface Run {
   status: number;
   solved: boolean;
+  /** f within the tolerance of a published minimum (whatever the status). */
+  atMin: boolean;
   fun: number;
   gnorm: number;
   nit: number;
@@ -88,6 +91,7 @@ for (const p of mghProblems()) {
         run = {
           status: r.status,
           solved: r.status === 0 && atPublishedMinimum(p, r.fun),
+          atMin: atPublishedMinimum(p, r.fun),
           fun: r.fun,
           gnorm: r.gradNorm,
           nit: r.nit,
@@ -105,6 +109,7 @@ for (const p of mghProblems()) {
         run = {
           status: -1,
           solved: false,
+          atMin: false,
           fun: NaN,
           gnorm: NaN,
           nit: 0,
@@ -137,9 +142,9 @@ const ids = Object.keys(results).map(Number);
 const cell = (r: Run | undefined) =>
   !r
     ? "—"
-    : `${r.solved ? "✓" : r.status === 4 ? "saddle" : "✗"} ${r.nit}/${r.nfev}/${r.nhev}${
-      r.burnt ? " burnt" : ""
-    }`;
+    : `${
+      r.solved ? "✓" : r.status === 4 ? "saddle" : r.atMin && r.status === 2 ? "✗ f*" : "✗"
+    } ${r.nit}/${r.nfev}/${r.nhev}${r.burnt ? " burnt" : ""}`;
 const sciCell = (r: Record<string, number | boolean> | undefined) =>
   !r ? "—" : `${r.solved ? "✓" : "✗"} ${r.nit}/${r.nfev}/${r.nhev}`;
 for (const tight of [false, true]) {

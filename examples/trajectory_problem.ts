@@ -87,10 +87,11 @@ export function trajectoryProblem(
   const o = { dtype: opts.dtype, device: opts.device } as const;
   const W = weights(n, opts.weighting);
   const ends = tensor([...START, ...GOAL], o);
-  const centres = tensor(OBSTACLES.flatMap((b) => b.c), o).reshape([1, OBSTACLES.length, 2]);
   const radii = OBSTACLES.map((b) => b.r + MARGIN);
-  const r2 = tensor(radii.map((r) => r * r), o).reshape([1, OBSTACLES.length]);
-  const rr = tensor(radii, o).reshape([1, OBSTACLES.length]);
+  // shaped at creation (a reshape of a fresh tensor would leave the unshaped one unowned)
+  const centres = tensor(OBSTACLES.flatMap((b) => b.c), { ...o, shape: [1, OBSTACLES.length, 2] });
+  const r2 = tensor(radii.map((r) => r * r), { ...o, shape: [1, OBSTACLES.length] });
+  const rr = tensor(radii, { ...o, shape: [1, OBSTACLES.length] });
 
   const smoothness = (x: Tensor) => {
     const p = reshape(x, [n, 2]);

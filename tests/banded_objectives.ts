@@ -7,7 +7,7 @@
  * Bands are returned as diagonals: `diag[d][j] = H[j + d][j]` (j < n − d), from which
  * {@linkcode bandStorage} builds LAPACK band storage in either layout.
  */
-import { cos, exp, logcosh, slice, softplus, square, sum, type Tensor, tensor } from "../mod.ts";
+import { cos, exp, logcosh, slice, square, sum, type Tensor, tensor } from "../mod.ts";
 import type { Device } from "../mod.ts";
 import { randArray } from "./inputs.ts";
 
@@ -164,52 +164,4 @@ export function relMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number 
     den = Math.max(den, Math.abs(b[i]));
   }
   return den === 0 ? num : num / den;
-}
-
-/**
- * The penalty form of the path-planning demo (`examples/trajectory.ts` with today's weights,
- * and form A of `/work/shared/reference/ipopt/traj.c`): N points interleaved as
- * (x₀, y₀, x₁, y₁, …), bandwidth 5,
- *
- *   f = 40N Σ‖p_{i+1} − 2p_i + p_{i−1}‖² + Σ‖p_{i+1} − p_i‖²
- *     + 400 Σ_i Σ_k (softplus(60 (r_k + 0.02 − √(‖p_i − c_k‖² + 10⁻⁹))) / 60)²
- *     + 1000 (‖p₀ − start‖² + ‖p_{N−1} − goal‖²),
- *
- * from the demo's initial arc `x0`. IPOPT's iterations and objectives on it are in issue 13.
- */
-export function trajectoryPenaltyProblem(N: number, o: Placement): {
-  f: (x: Tensor) => Tensor;
-  x0: Float64Array;
-  dispose(): void;
-} {
-  const START = [0.05, 0.5], GOAL = [0.95, 0.5];
-  const OBSTACLES = [
-    { c: [0.32, 0.55], r: 0.13 },
-    { c: [0.58, 0.38], r: 0.11 },
-    { c: [0.8, 0.6], r: 0.09 },
-  ];
-  const W = { acc: 40 * N, vel: 1, obs: 400 / N, end: 1000 }, KAPPA = 60, MARGIN = 0.02;
-  const start = tensor(START, o), goal = tensor(GOAL, o);
-  const centres = OBSTACLES.map((ob) => tensor(ob.c, o));
-  const f = (x: Tensor) => {
-    const p = x.reshape([N, 2]);
-    const next = slice(p, [1], [N]), prev = slice(p, [0], [N - 1]);
-    const d2 = slice(p, [2], [N]).add(slice(p, [0], [N - 2])).sub(slice(p, [1], [N - 1]).mul(2));
-    let s = sum(square(d2)).mul(W.acc).add(sum(square(next.sub(prev))).mul(W.vel));
-    OBSTACLES.forEach((ob, k) => {
-      const dist = sum(square(p.sub(centres[k])), 1).add(1e-9).sqrt();
-      const inside = softplus(dist.neg().add(ob.r + MARGIN).mul(KAPPA)).div(KAPPA);
-      s = s.add(sum(square(inside)).mul(W.obs * N));
-    });
-    const ends = sum(square(slice(p, [0], [1]).sub(start)))
-      .add(sum(square(slice(p, [N - 1], [N]).sub(goal))));
-    return s.add(ends.mul(W.end));
-  };
-  const x0 = new Float64Array(2 * N);
-  for (let i = 0; i < N; i++) {
-    const t = i / (N - 1);
-    x0[2 * i] = START[0] + t * (GOAL[0] - START[0]);
-    x0[2 * i + 1] = START[1] + t * (GOAL[1] - START[1]) + 0.08 * Math.sin(Math.PI * t);
-  }
-  return { f, x0, dispose: () => [start, goal, ...centres].forEach((t) => t.dispose()) };
 }

@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  concat,
   grad,
   memory,
   minimize,
@@ -180,3 +181,39 @@ Deno.test("minimize: option keys are checked for the method they are given to", 
   r.jac.dispose();
   x.dispose();
 });
+
+/**
+ * The discrete boundary value problem (Moré, Garbow & Hillstrom #28) at n = 200: its
+ * Hessian JᵀJ is pentadiagonal (bandwidth 2, from J tridiagonal) and ill-conditioned
+ * (κ ≈ n⁴), so CG needs hundreds of iterations per Newton step.
+ */
+function boundaryValue(n: number) {
+  const h = 1 / (n + 1);
+  const t = tensor(Array.from({ length: n }, (_, i) => (i + 1) * h), f64);
+  const zero = tensor([0], f64);
+  const f = (x: Tensor) => {
+    const prev = concat([zero, slice(x, [0], [n - 1])], 0);
+    const next = concat([slice(x, [1], [n]), zero], 0);
+    return x.mul(2).sub(prev).sub(next).add(x.add(t).add(1).pow(3).mul(h * h / 2)).square()
+      .sum();
+  };
+  const x0 = Array.from({ length: n }, (_, i) => (i + 1) * h * ((i + 1) * h - 1));
+  return { f, x0, dispose: () => [t, zero].forEach((q) => q.dispose()) };
+}
+
+for (const method of ["newton-cg", "trust-ncg"]) {
+  Deno.test(`${method}: when CG needs many iterations per step, the message names the detected band`, async () => {
+    const base = memory();
+    const p = boundaryValue(200);
+    const r = await run(p.f, p.x0, { method, gtol: 1e-12 });
+    assert.equal(r.status, 0, r.message);
+    assert.ok(r.nhvp / r.nit > 50, `${r.nhvp} HVPs in ${r.nit} iterations`);
+    assert.match(r.message, /a band of width 2: "newton-banded" or "trust-exact"/);
+    // the advice holds: newton-banded solves it in a few steps of 5 products each
+    const b = await run(p.f, p.x0, { method: "newton-banded", gtol: 1e-12 });
+    assert.equal(b.status, 0, b.message);
+    assert.ok(b.nit <= 5 && b.nhvp <= 5 * (b.nit + 1), `${b.nit} iterations, ${b.nhvp} HVPs`);
+    p.dispose();
+    assertNoLeak(base, `${method} hint`);
+  });
+}

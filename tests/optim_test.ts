@@ -120,6 +120,7 @@ for (const [method, scipy] of [["newton-cg", 20], ["trust-ncg", 20]] as const) {
       assert.ok(r.nhvp >= runs[0].r.nhvp, "masked iterations still cost their HVPs");
     }
     assert.ok(runs[2].r.nhvp > runs[0].r.nhvp, "reading back less often wastes some HVPs");
+    assert.equal(runs[3].r.nhvp, runs[0].r.nhvp, '"auto" reads every iteration on the CPU');
     // and the maxCgIter limit applies the same way (a solve cut short inside the region)
     const capped: number[][][] = [];
     for (const every of [1, "auto"] as const) {

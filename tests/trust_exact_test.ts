@@ -22,7 +22,8 @@ import { BandModel } from "../src/optim/band_model.ts";
 import { freshMemory, moreSorensen } from "../src/optim/trust_subproblem.ts";
 import { assertClose, assertNoLeak, type Backend, cpu, testAll } from "./helpers.ts";
 import { fromEigen, matVec, randomOrthogonal } from "./dense_ref.ts";
-import { randomBandedProblem, trajectoryPenaltyProblem } from "./banded_objectives.ts";
+import { randomBandedProblem } from "./banded_objectives.ts";
+import { BANDWIDTH, trajectoryProblem } from "../examples/trajectory_problem.ts";
 
 const f64 = { dtype: "f64" as const, device: cpu };
 const place = (b: Backend) => ({ dtype: b.dtype, device: b.dev });
@@ -177,16 +178,21 @@ Deno.test("trust-exact: the path-planning demo (penalty form, N = 256) reaches I
   const base = memory();
   // IPOPT 3.11.9 (issue 13, /work/shared/reference/ipopt, form A): 22 iterations, f = 0.0658272893
   const N = 256;
-  const prob = trajectoryPenaltyProblem(N, f64);
-  const x0 = tensor(prob.x0, f64);
+  const prob = trajectoryProblem(N, { weighting: "ipopt", ...f64 });
+  const x0 = tensor(prob.init, f64);
   for (const method of ["trust-exact", "newton-banded"]) {
-    const r = await minimize(prob.f, x0, { method, bandwidth: 5, gtol: 1e-7, maxIter: 200 });
+    const r = await minimize(prob.penalty, x0, {
+      method,
+      bandwidth: BANDWIDTH,
+      gtol: 1e-7,
+      maxIter: 200,
+    });
     assert.equal(r.status, 0, `${method}: ${r.message}`);
     assert.ok(r.gradNorm <= 1e-7);
     assert.ok(Math.abs(r.fun - 0.0658272893) <= 1e-6 * 0.0658272893, `${method}: f = ${r.fun}`);
     assert.ok(r.nit <= 40, `${method}: ${r.nit} iterations`);
     // a local minimum: the band at the answer factors (checked independently of the method)
-    const H = bandedHessian(prob.f, r.x, { bandwidth: 5 });
+    const H = bandedHessian(prob.penalty, r.x, { bandwidth: BANDWIDTH });
     const L = choleskyBanded(H);
     assert.ok((await L.data()).every(Number.isFinite));
     for (const t of [H, L, r.x, r.jac]) t.dispose();
@@ -194,6 +200,24 @@ Deno.test("trust-exact: the path-planning demo (penalty form, N = 256) reaches I
   x0.dispose();
   prob.dispose();
   assertNoLeak(base, "trajectory 256");
+});
+
+Deno.test("trust-exact: a gradient below n ε ‖H‖∞ still gets its Newton step (SciPy's p = 0 stopped there)", async () => {
+  const base = memory();
+  // f = Σ aᵢ (xᵢ − cᵢ)², H = diag(2a), ‖H‖∞ = 2e8: n ε ‖H‖∞ ≈ 4.4e-7 (SciPy's "g ≈ 0") and
+  // √n ε ‖H‖∞ ≈ 1.4e-7 (ours) both exceed ‖g(x0)‖ = 1e-7 > gtol.
+  // The minimiser is c (closed form); one Newton step from x0 lands on it.
+  const n = 10;
+  const a = tensor([1e8, ...Array(n - 1).fill(1)], f64);
+  const c = tensor(Array.from({ length: n }, (_, i) => i / 3), f64);
+  const f = (x: Tensor) => x.sub(c).square().mul(a).sum();
+  const x0 = tensor(Array.from({ length: n }, (_, i) => i / 3 + (i === 1 ? 5e-8 : 0)), f64);
+  const r = await minimize(f, x0, { method: "trust-exact", gtol: 1e-12 });
+  assert.equal(r.status, 0, r.message);
+  assert.ok(r.nit <= 2, `${r.nit} iterations`);
+  assertClose(await r.x.data(), await c.data(), { atol: 1e-15, rtol: 0 });
+  for (const t of [a, c, x0, r.x, r.jac]) t.dispose();
+  assertNoLeak(base, "tiny gradient");
 });
 
 Deno.test("trust-exact: clear errors for a bandwidth out of range or a dense n too large", async () => {

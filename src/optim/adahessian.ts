@@ -45,7 +45,9 @@ function blockAbsMean(d: Tensor, b: number): Tensor {
  * Defaults are the paper's: η = 0.15, β₁ = 0.9, β₂ = 0.999, k = 1, ε = 1e-4, one probe, no
  * spatial averaging. The gradient and the K products come from one forward-over-reverse
  * pass; the probes are drawn from the library's counter-based generator keyed by `seed` with
- * counter offset t, so a run is the same on every backend.
+ * counter offset t, so a run is the same on every backend. How it stops and what
+ * `converged` means: as `"gradient-descent"` (‖∇f‖ < `gtol` and no clearly negative
+ * curvature by 16 Lanczos steps; `maxIter`; not finite; a step that leaves x unchanged).
  */
 export function adahessian(
   prob: MinimizeProblem,

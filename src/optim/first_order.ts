@@ -105,7 +105,12 @@ export async function run(
   }
 }
 
-/** `minimize(f, x0, { method: "gradient-descent", lr })`: `x ← x − lr ∇f(x)` (default lr 0.01). */
+/**
+ * `minimize(f, x0, { method: "gradient-descent", lr })`: `x ← x − lr ∇f(x)` (default lr
+ * 0.01). How it stops and what `converged` means: see `run` (‖∇f‖ < `gtol` and no clearly
+ * negative curvature by 16 Lanczos steps; `maxIter`; not finite; a step that leaves x
+ * unchanged to rounding).
+ */
 export function gradientDescent(
   prob: MinimizeProblem,
   x0: Tensor,
@@ -122,7 +127,8 @@ export function gradientDescent(
 /**
  * `minimize(f, x0, { method: "adam" })` (Kingma & Ba 2015, Alg. 1):
  * `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `x ← x − lr (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)`;
- * defaults lr = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
+ * defaults lr = 0.001, β₁ = 0.9, β₂ = 0.999, ε = 1e-8. How it stops and what `converged`
+ * means: as `"gradient-descent"` (see `run`).
  */
 export function adam(
   prob: MinimizeProblem,

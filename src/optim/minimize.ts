@@ -23,6 +23,14 @@ import { checkOptions } from "../options.ts";
 interface MethodEntry {
   impl: MinimizeMethod;
   options: readonly string[] | null;
+  /**
+   * Whether its repeated passes are compiled with `jit` (see `Objective`). No built-in method
+   * sets it yet: a trace whose input x shares storage with a tensor f closes over (x0 = y in
+   * ½‖u − y‖², where the start's copy add(y, 0) is the same storage) replays with that
+   * constant replaced by x — wrong values, found by examples/grid_denoising.ts. Until `jit`
+   * tells inputs from aliased constants, f's passes run uncompiled.
+   */
+  compiled?: boolean;
 }
 
 /** The options every method takes. */
@@ -180,6 +188,8 @@ export function minimizeMethods(): string[] {
  * Scalars are read back only where the algorithm branches on them: about once per
  * iteration (plus the inner CG's termination checks). Options are checked: a key the
  * method does not take is an error naming the right spelling or the methods that take it.
+ * newton-cg and trust-ncg replay their inner CG's bookkeeping with `jit` (it closes over
+ * nothing of the user's); f and its derivatives are evaluated afresh at every call.
  * The start is not modified or disposed; the result's `x` and `jac` belong to the caller.
  * The result carries SciPy's names too (`nit`, `success`, `status`, `jac`, `njev`, `nhev`).
  *
@@ -234,7 +244,7 @@ export async function minimize(
   if (options.onIteration !== undefined && typeof options.onIteration !== "function") {
     throw new TypeError("minimize: onIteration must be a function");
   }
-  const problem = new Objective(f, options.onIteration);
+  const problem = new Objective(f, options.onIteration, entry.compiled);
   // a failure (f throws, a kernel fails) frees whatever the method had made
   const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
   const drop = () => {

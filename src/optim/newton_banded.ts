@@ -54,7 +54,7 @@ export function bandedSystem(
  * and trust-region steps on the same band where the line search stalls, so it does not
  * stall where plain line-search Newton does (how it stops and what `converged` means:
  * see `newtonLoop`). Options: `bandwidth` (default: detected from the Hessian's sparsity
- * pattern, once per function and shape), `bandMethod`, `gtol`, `maxIter` (default 100),
+ * pattern, once per function and shape), `bandMethod`, `gtol`, `maxIter` (default 1000),
  * `c1`, `onIteration` (reports `stepSize`, `shift`, and `trustRadius` after a
  * trust-region step).
  */

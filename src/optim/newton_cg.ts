@@ -5,7 +5,8 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { add, greater, mul, neg, sqrt, sub, where } from "../ops/elementwise.ts";
-import { zeros } from "../ops/creation.ts";
+import { tensor, zeros } from "../ops/creation.ts";
+import { jit } from "../ad/jit.ts";
 import { tidy } from "../memory.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import {
@@ -39,6 +40,38 @@ interface CgState {
 }
 
 /**
+ * One masked CG iteration after the product `bd` = H d: the state's vectors and scalars
+ * updated on the device, `j0` the first iteration (non-positive curvature there falls back
+ * to −g). Compiled with `jit` (replayed as a few fused kernels: the graph of some twenty
+ * elementwise and reduction ops is built once, not per iteration).
+ */
+const cgUpdate = jit(
+  (prev: CgState, bd: Tensor, g: Tensor, tol2: Tensor, j0: boolean): CgState => {
+    const curv = vdot(prev.d, bd);
+    const pos = greater(curv, 0);
+    const step = mul(prev.active, pos); // a regular CG step
+    const alpha = mul(prev.rs, where(pos, curv, 1).reciprocal());
+    const zn = add(prev.z, mul(alpha, prev.d));
+    const rn = add(prev.r, mul(alpha, bd));
+    const rsn = vdot(rn, rn);
+    let z = where(step, zn, prev.z);
+    // non-positive curvature at the first iteration: fall back to −g (N&W Alg. 7.1)
+    if (j0) z = where(sub(prev.active, step), neg(g), z);
+    const beta = mul(rsn, where(step, prev.rs, 1).reciprocal());
+    return {
+      z,
+      r: where(step, rn, prev.r),
+      d: where(step, sub(mul(beta, prev.d), rn), prev.d),
+      rs: where(step, rsn, prev.rs),
+      active: mul(step, greater(rsn, tol2)),
+      iters: add(prev.iters, prev.active), // iterations (HVPs) while running
+      negc: where(sub(prev.active, step), curv, prev.negc),
+    };
+  },
+  { static: [4] },
+);
+
+/**
  * Truncated CG for `H p = −g` (N&W Alg. 7.1, inner loop): stops when ‖r‖ ≤ `tol` or at the
  * first direction d of non-positive curvature. If that happens at the first iteration the
  * step is the steepest-descent direction −g; later, the step is z + ‖z‖ d/‖d‖ rather than
@@ -66,38 +99,30 @@ async function truncatedCg(
     iters: zeros([], { dtype: g.dtype, device: g.device }),
     negc: zeros([], { dtype: g.dtype, device: g.device }),
   }));
+  const tol2 = tensor(tol * tol, { dtype: g.dtype, device: g.device });
   let iters = 0, negc = 0;
-  for (let j = 0; j < maxCg; j++) {
-    const prev = s;
-    s = tidy(() => {
+  try {
+    for (let j = 0; j < maxCg; j++) {
+      const prev = s;
       const bd = prob.hvp(x, prev.d);
-      const curv = vdot(prev.d, bd);
-      const pos = greater(curv, 0);
-      const step = mul(prev.active, pos); // a regular CG step
-      const alpha = mul(prev.rs, where(pos, curv, 1).reciprocal());
-      const zn = add(prev.z, mul(alpha, prev.d));
-      const rn = add(prev.r, mul(alpha, bd));
-      const rsn = vdot(rn, rn);
-      let z = where(step, zn, prev.z);
-      // non-positive curvature at the first iteration: fall back to −g (N&W Alg. 7.1)
-      if (j === 0) z = where(sub(prev.active, step), neg(g), z);
-      const beta = mul(rsn, where(step, prev.rs, 1).reciprocal());
-      return {
-        z,
-        r: where(step, rn, prev.r),
-        d: where(step, sub(mul(beta, prev.d), rn), prev.d),
-        rs: where(step, rsn, prev.rs),
-        active: mul(step, greater(rsn, tol * tol)),
-        iters: add(prev.iters, prev.active), // iterations (HVPs) while running
-        negc: where(sub(prev.active, step), curv, prev.negc),
-      };
-    });
-    disposeAll(...Object.values(prev));
-    if (schedule.due(j + 1) || j + 1 === maxCg) {
-      const [active, it, nc] = await readScalars(s.active, s.iters, s.negc);
-      [iters, negc] = [it, nc];
-      if (active === 0) break;
+      try {
+        s = cgUpdate(prev, bd, g, tol2, j === 0);
+      } finally {
+        bd.dispose();
+      }
+      disposeAll(...Object.values(prev));
+      if (schedule.due(j + 1) || j + 1 === maxCg) {
+        const [active, it, nc] = await readScalars(s.active, s.iters, s.negc);
+        [iters, negc] = [it, nc];
+        if (active === 0) break;
+      }
     }
+  } catch (e) {
+    // f threw inside a product (or a read failed): the state is this solve's to free
+    disposeAll(...Object.values(s));
+    throw e;
+  } finally {
+    tol2.dispose();
   }
   let p = s.z;
   if (negc < 0 && iters > 1) {
@@ -206,7 +231,7 @@ export async function newtonCg(
       ) stopped = STOPS.callback;
       else if (!progress && gnorm >= gtol) stopped = STOPS.floor;
     }
-    stopped = withCgHint(stopped!, cgTotal, k, x.size);
+    stopped = withCgHint(stopped!, cgTotal, k, prob.f, x);
     return { x, fun: f, gradNorm: gnorm, iterations: k, ...stopped, jac: g };
   } catch (e) {
     disposeAll(x, g);

@@ -162,7 +162,7 @@ async function trustFallback(
  * semidefinite: with a band, one more band and a Cholesky of H + δI (δ = √ε ‖H‖_∞ in f64,
  * 10⁻³ ‖H‖_∞ in f32); otherwise 16 Lanczos steps on Hessian-vector products. At a stationary
  * point with negative curvature it steps along it; when that fails it reports the saddle
- * (status 4). It also stops at `maxIter` (default 100), when f or ∇f is not finite, and
+ * (status 4). It also stops at `maxIter` (default 1000, as every method), when f or ∇f is not finite, and
  * when a step is taken without lowering f or halving ‖∇f‖ (f at its rounding floor). Reads
  * `gtol`, `maxIter`, `c1`; reports `stepSize` (0 for a trust-region step), `shift`,
  * `trustRadius` after trust-region steps, and whatever `extra` adds to `onIteration`.
@@ -175,7 +175,7 @@ export async function newtonLoop(
   system: (x: Tensor) => NewtonSystem,
   extra: () => Partial<IterationInfo> = () => ({}),
 ): Promise<MethodResult> {
-  const { gtol, maxIter } = loopOpts(method, o, 100);
+  const { gtol, maxIter } = loopOpts(method, o);
   const c1 = numOpt(method, "c1", o.c1, 1e-4, (v) => v > 0 && v < 1, "in (0, 1)");
   let x = tidy(() => add(x0, 0));
   let g: Tensor | null = null;

@@ -79,8 +79,14 @@ function workingPattern(m: string, prob: MinimizeProblem, x0: Tensor, given: unk
  * residual of min(0.1, √‖g‖)), `sparsePreconditioner` (CG's: `"auto"` (default): an
  * incomplete Cholesky factor IC(0) of H + τI on the CPU, about a third of Jacobi's CG
  * iterations on 5-point stencils; the diagonal (`"jacobi"`) on WebGPU, where the
- * sequential triangular solves have no place), `maxCgIter` (default 20·n), `gtol`, `maxIter`, `c1`, `onIteration` (reports `stepSize`,
- * `shift` and, with CG, `cgIterations`).
+ * sequential triangular solves have no place), `maxCgIter` (default 20·n), `gtol`, `maxIter`,
+ * `c1`, `onIteration` (reports `stepSize`, `shift` and, with CG, `cgIterations`). How it
+ * stops is `newtonLoop`'s: `converged: true` when ‖∇f‖ < `gtol` and H is positive
+ * semidefinite there (with the banded solver, H + δI of the reordered band factors, δ = √ε
+ * ‖H‖∞ in f64; with CG, 16 Lanczos steps on Hessian-vector products find no clearly
+ * negative curvature); a saddle is stepped off or reported (status 4); `maxIter` (default
+ * 1000), f or ∇f not finite, a stalled line search (no trust-region fallback: the reordered
+ * band is not in the caller's order) or f at its rounding floor stop it otherwise.
  */
 export async function newtonSparse(
   prob: MinimizeProblem,

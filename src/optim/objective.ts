@@ -4,12 +4,9 @@
  * few scalars an iteration needs into one read-back.
  */
 import type { Tensor } from "../tensor.ts";
-import {
-  bandedHessian,
-  type BandedHessianOptions,
-  type BandedMatrix,
-} from "../curvature/banded.ts";
+import { bandedHessian, type BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
+import { jit } from "../ad/jit.ts";
 import {
   sparseHessian,
   type SparseHessianOptions,
@@ -19,6 +16,7 @@ import { mul, sqrt } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
+import { cachedHessianSparsity } from "../curvature/pattern.ts";
 import { fmtShape } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
 import type {
@@ -58,6 +56,18 @@ export function disposeAll(...ts: ({ dispose(): void } | null | undefined)[]): v
   for (const t of ts) t?.dispose();
 }
 
+/**
+ * The passes an iteration repeats, compiled with `jit`: traced at the first call of each
+ * shape, replayed after that (no graph building, no transform tracing, no kernel lookup).
+ * On the CPU at n = 1000 (the discrete boundary value problem) a replayed Hessian-vector
+ * product costs about a sixth of a traced one; see bench/RESULTS.md, "CG bookkeeping".
+ */
+interface Compiled {
+  valueAndGrad: (x: Tensor) => [Tensor, Tensor];
+  hvp: (x: Tensor, v: Tensor) => Tensor;
+  band: (x: Tensor, opts: BandedHessianOptions) => [Tensor, Tensor | null];
+}
+
 /** @internal The objective of one `minimize` call, with its counters and callback. */
 export class Objective implements MinimizeProblem {
   /** Objective evaluations. */
@@ -66,11 +76,35 @@ export class Objective implements MinimizeProblem {
   ngev = 0;
   /** Hessian-vector products. */
   nhvp = 0;
+  readonly #passes: Compiled;
 
+  /**
+   * With `compiled`, the value-and-gradient, HVP and band passes go through `jit` (f must
+   * then be a pure function of x: host side effects and host randomness in f happen at the
+   * first call of each pass only, see `jit`).
+   */
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly callback: IterationCallback | undefined,
-  ) {}
+    compiled = false,
+  ) {
+    const checkedF = (y: Tensor) => this.#checked(this.f(y), y);
+    const passes: Compiled = {
+      valueAndGrad: (x) => valueAndGrad(checkedF)(x) as [Tensor, Tensor],
+      hvp: (x, v) => hvp(this.f, x, v),
+      band: (x, opts) => {
+        const h = bandedHessian(this.f, x, opts);
+        return [h.data, h.symmetryError];
+      },
+    };
+    this.#passes = compiled
+      ? {
+        valueAndGrad: jit(passes.valueAndGrad),
+        hvp: jit(passes.hvp),
+        band: jit(passes.band, { static: [1] }),
+      }
+      : passes;
+  }
 
   /** `f(x)` alone. */
   value(x: Tensor): Tensor {
@@ -82,13 +116,13 @@ export class Objective implements MinimizeProblem {
   valueAndGrad(x: Tensor): [Tensor, Tensor] {
     this.nfev++;
     this.ngev++;
-    return valueAndGrad((y: Tensor) => this.#checked(this.f(y), y))(x);
+    return this.#passes.valueAndGrad(x);
   }
 
   /** `H v`, or K products for v of shape `[K, ...x.shape]`. */
   hvp(x: Tensor, v: Tensor): Tensor {
     this.nhvp += v.rank > x.rank ? v.shape[0] : 1;
-    return hvp(this.f, x, v);
+    return this.#passes.hvp(x, v);
   }
 
   /** `[f(x), ∇f(x), H V]` for probes `V` `[K, ...x.shape]`, all from one forward-over-reverse pass. */
@@ -114,7 +148,8 @@ export class Objective implements MinimizeProblem {
 
   /** The Hessian's band from comb probes: 2b+1 products (b+1 by substitution) in one pass. */
   bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix {
-    const h = bandedHessian(this.f, x, opts);
+    const [data, symmetryError] = this.#passes.band(x, opts);
+    const h = new BandedMatrix(data, opts.layout ?? "upper", symmetryError);
     const b = h.bandwidth;
     this.nhvp += Math.min(x.size, opts.method === "substitution" ? b + 1 : 2 * b + 1);
     return h;
@@ -170,25 +205,26 @@ export function numOpt(
 
 /**
  * @internal When an inner CG loop reads its termination flag back. A number n: after every
- * n iterations. `"auto"` (the default on every device): first after as many iterations as
- * the previous solve needed (the best guess of this one's), then after gaps of 1, 2, 4, … —
- * typically one or two read-backs per solve, at the price of a few masked iterations when a
- * solve finishes early. A read-back is not free on the CPU either: it realises the pending
- * lazy work of every iteration since the last one in small pieces (measured at n = 1000: a
- * read per iteration costs 2.6 ms per CG iteration, against 1.0 ms with one read per ten).
+ * n iterations. `"auto"` (the default): on the CPU, after every iteration — with the
+ * iteration replayed by `jit`, a read costs less than the masked iterations a later read
+ * wastes (the discrete boundary value problem at n = 1000: 56,169 products read every
+ * iteration, 96,523 on the schedule below, 1.6× the time); on WebGPU, where a read-back
+ * waits for the queue, first after as many iterations as the previous solve needed (the
+ * best guess of this one's), then after gaps of 1, 2, 4, … — typically one or two
+ * read-backs per solve, at the price of a few masked iterations.
  */
 export class CheckSchedule {
   #prev = 1;
   readonly every: number | "auto";
 
-  constructor(method: string, every: number | "auto" | undefined, _x: Tensor) {
+  constructor(method: string, every: number | "auto" | undefined, x: Tensor) {
     const v = every ?? "auto";
     if (v !== "auto" && !(Number.isSafeInteger(v) && v >= 1)) {
       throw new RangeError(
         `minimize (${method}): cgCheckEvery must be a positive integer or "auto", got ${every}`,
       );
     }
-    this.every = v;
+    this.every = v === "auto" && x.device.kind === "cpu" ? 1 : v;
   }
 
   /** True when the solve should read back after `done` iterations. */
@@ -287,21 +323,43 @@ export const STOPS = {
 
 /**
  * @internal A Hessian-free run whose inner CG needed many iterations per step (more than
- * max(50, n/10) on average) says so in its message: the Hessian is ill-conditioned, and if
- * it is banded a direct factorisation is far cheaper (the discrete boundary value problem
- * at n = 1000: about 35,000 Hessian-vector products with newton-cg, one band of 5 products
- * per step with newton-banded).
+ * max(50, n/10) on average) says so in its message: the Hessian is ill-conditioned, and
+ * when its sparsity pattern (`hessianSparsity`, traced once per function and shape, only
+ * now) is a narrow band or sparse, the message names the method that factors it directly
+ * (the discrete boundary value problem at n = 1000: about 35,000 Hessian-vector products
+ * with newton-cg, one band of 5 products per step with newton-banded).
  */
-export function withCgHint(stop: Stop, cgIterations: number, steps: number, n: number): Stop {
+export function withCgHint(
+  stop: Stop,
+  cgIterations: number,
+  steps: number,
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+): Stop {
+  const n = x.size;
   const perStep = cgIterations / Math.max(steps, 1);
   if (!(perStep > Math.max(50, n / 10))) return stop;
+  let advice =
+    `if it is banded, "newton-banded" or "trust-exact" factor it directly in O(n b²) per step`;
+  try {
+    const p = cachedHessianSparsity(f, x);
+    const b = p.bandwidth;
+    if (2 * b + 1 < n) {
+      advice = `its detected sparsity pattern is a band of width ${b}: "newton-banded" or ` +
+        `"trust-exact" factor it directly, ${2 * b + 1} Hessian-vector products and O(n b²) ` +
+        `work per step`;
+    } else if (p.nnz <= n * Math.sqrt(n)) {
+      advice = `its detected sparsity pattern has ${p.nnz} of ${n}² entries: "newton-sparse" ` +
+        `builds it from a colouring and factors it`;
+    }
+  } catch {
+    // a pattern that cannot be traced (f's own error shows in the run, not here)
+  }
   return {
     ...stop,
-    message:
-      `${stop.message} (CG needed ${
-        Math.round(perStep)
-      } iterations per step: the Hessian is ill-conditioned; if it is banded, "newton-banded" ` +
-      `or "trust-exact" with its bandwidth factors it directly in O(n b²) per step)`,
+    message: `${stop.message} (CG needed ${
+      Math.round(perStep)
+    } iterations per step: the Hessian is ill-conditioned; ${advice})`,
   };
 }
 

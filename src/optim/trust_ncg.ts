@@ -16,7 +16,8 @@ import {
   sub,
   where,
 } from "../ops/elementwise.ts";
-import { zeros } from "../ops/creation.ts";
+import { tensor, zeros } from "../ops/creation.ts";
+import { jit } from "../ad/jit.ts";
 import { tidy } from "../memory.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import {
@@ -54,6 +55,59 @@ interface SteihaugState {
 }
 
 /**
+ * One masked Steihaug–Toint iteration after the product `bd` = H d (see `steihaug`), on the
+ * device; compiled with `jit`, so its forty-odd ops are one replayed program, not a graph
+ * built per iteration. `r2` = Δ² and `tol2` = tol² are 0-d tensors (values, not traces).
+ */
+const steihaugUpdate = jit(
+  (
+    prev: SteihaugState,
+    bd: Tensor,
+    g: Tensor,
+    { r2, tol2 }: { r2: Tensor; tol2: Tensor },
+  ): SteihaugState => {
+    const { z, r, d, rs, active } = prev;
+    const curv = vdot(d, bd);
+    const zd = vdot(z, d), dd = vdot(d, d), zz = vdot(z, z);
+    const rd = vdot(r, d), half = mul(vdot(add(g, r), z), 0.5);
+    // ‖z + τd‖ = Δ: τ = (−zd ± √(zd² + dd (Δ² − zz))) / dd, in the cancellation-free form
+    const disc = sqrt(maximum(add(mul(zd, zd), mul(dd, sub(r2, zz))), 0));
+    const aux = add(zd, mul(where(greaterEqual(zd, 0), 1, -1), disc)); // zd + sign(zd)·√disc
+    const t1 = neg(aux).div(dd), t2 = sub(r2, zz).div(aux);
+    const [ta, tb] = [where(lessEqual(t1, t2), t1, t2), where(lessEqual(t1, t2), t2, t1)];
+    const modelAt = (t: Tensor) => add(half, add(mul(t, rd), mul(mul(t, t), mul(curv, 0.5))));
+    // the step ends here when curvature is non-positive (lower-model boundary point) …
+    const neg0 = mul(active, lessEqual(curv, 0));
+    const ma = modelAt(ta), mb = modelAt(tb);
+    const tNeg = where(lessEqual(ma, mb), ta, tb);
+    // … or when the full CG step would leave the region (positive root)
+    const pos = sub(active, neg0);
+    const alpha = mul(rs, where(pos, curv, 1).reciprocal());
+    const zn = add(z, mul(alpha, d));
+    const out = mul(pos, greaterEqual(vdot(zn, zn), r2));
+    const inside = sub(pos, out); // a regular CG step
+    const rn = add(r, mul(alpha, bd));
+    const rsn = vdot(rn, rn);
+    const done = mul(inside, lessEqual(rsn, tol2)); // converged inside the region
+    const tHit = where(neg0, tNeg, tb);
+    const hit = add(neg0, out);
+    const halfN = mul(vdot(add(g, rn), zn), 0.5); // model at the converged iterate
+    const beta = mul(rsn, where(inside, rs, 1).reciprocal());
+    return {
+      z: where(inside, zn, z),
+      r: where(inside, rn, r),
+      d: where(inside, sub(mul(beta, d), rn), d),
+      rs: where(inside, rsn, rs),
+      active: sub(inside, done),
+      p: where(hit, add(z, mul(tHit, d)), where(done, zn, prev.p)),
+      model: where(hit, modelAt(tHit), where(done, halfN, prev.model)),
+      boundary: add(prev.boundary, hit),
+      iters: add(prev.iters, active),
+    };
+  },
+);
+
+/**
  * Steihaug–Toint CG for `min gᵀp + ½ pᵀHp` subject to `‖p‖ ≤ Δ`. CG from p = 0 stops at
  * a residual below `tol`, at the boundary (the step is cut where the next iterate would
  * leave), or at non-positive curvature (the step goes to the boundary point along d with
@@ -85,54 +139,28 @@ async function steihaug(
     iters: zeros([], opts),
   }));
   let read = [1, 0, 0, 0];
-  for (let j = 0; j < maxCg; j++) {
-    const prev = s;
-    s = tidy(() => {
-      const { z, r, d, rs, active } = prev;
-      const bd = prob.hvp(x, d);
-      const curv = vdot(d, bd);
-      const zd = vdot(z, d), dd = vdot(d, d), zz = vdot(z, z);
-      const rd = vdot(r, d), half = mul(vdot(add(g, r), z), 0.5);
-      // ‖z + τd‖ = Δ: τ = (−zd ± √(zd² + dd (Δ² − zz))) / dd, in the cancellation-free form
-      const disc = sqrt(maximum(add(mul(zd, zd), mul(dd, sub(r2, zz))), 0));
-      const aux = add(zd, mul(where(greaterEqual(zd, 0), 1, -1), disc)); // zd + sign(zd)·√disc
-      const t1 = neg(aux).div(dd), t2 = sub(r2, zz).div(aux);
-      const [ta, tb] = [where(lessEqual(t1, t2), t1, t2), where(lessEqual(t1, t2), t2, t1)];
-      const modelAt = (t: Tensor) => add(half, add(mul(t, rd), mul(mul(t, t), mul(curv, 0.5))));
-      // the step ends here when curvature is non-positive (lower-model boundary point) …
-      const neg0 = mul(active, lessEqual(curv, 0));
-      const ma = modelAt(ta), mb = modelAt(tb);
-      const tNeg = where(lessEqual(ma, mb), ta, tb);
-      // … or when the full CG step would leave the region (positive root)
-      const pos = sub(active, neg0);
-      const alpha = mul(rs, where(pos, curv, 1).reciprocal());
-      const zn = add(z, mul(alpha, d));
-      const out = mul(pos, greaterEqual(vdot(zn, zn), r2));
-      const inside = sub(pos, out); // a regular CG step
-      const rn = add(r, mul(alpha, bd));
-      const rsn = vdot(rn, rn);
-      const done = mul(inside, lessEqual(rsn, tol * tol)); // converged inside the region
-      const tHit = where(neg0, tNeg, tb);
-      const hit = add(neg0, out);
-      const halfN = mul(vdot(add(g, rn), zn), 0.5); // model at the converged iterate
-      const beta = mul(rsn, where(inside, rs, 1).reciprocal());
-      return {
-        z: where(inside, zn, z),
-        r: where(inside, rn, r),
-        d: where(inside, sub(mul(beta, d), rn), d),
-        rs: where(inside, rsn, rs),
-        active: sub(inside, done),
-        p: where(hit, add(z, mul(tHit, d)), where(done, zn, prev.p)),
-        model: where(hit, modelAt(tHit), where(done, halfN, prev.model)),
-        boundary: add(prev.boundary, hit),
-        iters: add(prev.iters, active),
-      };
-    });
-    disposeAll(...Object.values(prev));
-    if (schedule.due(j + 1) || j + 1 === maxCg) {
-      read = await readScalars(s.active, s.model, s.boundary, s.iters);
-      if (read[0] === 0) break;
+  const consts = { r2: tensor(r2, opts), tol2: tensor(tol * tol, opts) };
+  try {
+    for (let j = 0; j < maxCg; j++) {
+      const prev = s;
+      const bd = prob.hvp(x, prev.d);
+      try {
+        s = steihaugUpdate(prev, bd, g, consts);
+      } finally {
+        bd.dispose();
+      }
+      disposeAll(...Object.values(prev));
+      if (schedule.due(j + 1) || j + 1 === maxCg) {
+        read = await readScalars(s.active, s.model, s.boundary, s.iters);
+        if (read[0] === 0) break;
+      }
     }
+  } catch (e) {
+    // f threw inside a product (or a read failed): the state is this solve's to free
+    disposeAll(...Object.values(s));
+    throw e;
+  } finally {
+    disposeAll(consts.r2, consts.tol2);
   }
   let p = s.p;
   let [active, model, boundary, iters] = read;
@@ -252,7 +280,7 @@ export async function trustNcg(
       ) stopped = STOPS.callback;
       else if (verdict.stall) stopped = verdict.stall;
     }
-    stopped = withCgHint(stopped!, cgTotal, k, x.size);
+    stopped = withCgHint(stopped!, cgTotal, k, prob.f, x);
     return { x, fun: f, gradNorm: gnorm, iterations: k, ...stopped, jac: g };
   } catch (e) {
     disposeAll(x, g);

@@ -87,11 +87,12 @@ export interface MinimizeOptions {
   maxCgIter?: number;
   /**
    * Newton-CG / trust-ncg: when the inner CG reads back its termination flag. A number n:
-   * after every n iterations. `"auto"` (default): first after as many iterations as the
-   * previous solve took, then after gaps of 1, 2, 4, … CG's scalars stay on the device and
-   * iterations after termination are masked no-ops, so this changes the cost (read-backs
-   * against wasted HVPs), never the iterates. (A read-back realises the lazy work pending
-   * since the last one, in smaller pieces: not free on the CPU either.)
+   * after every n iterations. `"auto"` (default): on the CPU after every iteration (its
+   * iterations are replayed with `jit`, and a read costs less than the masked iterations a
+   * late read wastes); on WebGPU first after as many iterations as the previous solve took,
+   * then after gaps of 1, 2, 4, … CG's scalars stay on the device and iterations after
+   * termination are masked no-ops (they still cost their products, and count in `nhvp`), so
+   * this changes the cost, never the iterates.
    */
   cgCheckEvery?: number | "auto";
   /** Newton-CG / newton-banded: the Armijo constant c₁ (default 1e-4). */
