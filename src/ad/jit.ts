@@ -266,21 +266,39 @@ export function jit<A extends unknown[], R>(
       return f(...rebuildArgs(inputs));
     }
     const be = dev.backend;
-    const storages = inputs.map((t) => {
+    // Each input is traced on storage of its own: a tensor f closes over may share an input's
+    // storage (minimize(f, y) where f reads y and x0 = y + 0 folds to y itself), and it must
+    // stay a constant of the program, not become that input. Index tensors keep theirs: their
+    // host values are part of the signature and build the ops that read them.
+    const copies = new Map<unknown, Tensor>();
+    const traced = inputs.map((t) => {
+      if (t._index) return t;
+      const s = t._ref!.storage;
+      let c = copies.get(s);
+      if (!c) {
+        be.materialize(s);
+        c = Tensor._fromStorage(be.copy(t.dtype, s, t.size), [t.size], t.dtype, dev, [t]);
+        copies.set(s, c);
+      }
+      return Tensor._view(c, t.shape);
+    });
+    const storages = traced.map((t) => {
       be.materialize(t._ref!.storage);
       return t._ref!.storage;
     });
     const rec = be.record(storages);
     let result: R;
     let outs: Flat;
+    let flattenedOuts: Tensor[] = [];
     try {
-      result = transformScope(() => f(...rebuildArgs(inputs)));
+      result = transformScope(() => f(...rebuildArgs(traced)));
       if (result instanceof Promise) {
         throw new TypeError(
           "jit: the function returned a Promise; jit compiles synchronous functions",
         );
       }
       outs = flatten(result, "the result", "keep");
+      flattenedOuts = outs.tensors;
       for (const t of outs.tensors) {
         if (t._tracer) {
           throw new Error(
@@ -292,6 +310,11 @@ export function jit<A extends unknown[], R>(
     } catch (e) {
       rec.abort();
       throw e;
+    } finally {
+      // results that are (views of) a copy hold references of their own
+      const returned = new Set<Tensor>(flattenedOuts);
+      for (const t of traced) if (!inputs.includes(t) && !returned.has(t)) t.dispose();
+      for (const c of copies.values()) c.dispose();
     }
     const offDevice = outs.tensors.some((t) => t.device !== dev);
     const program = offDevice
