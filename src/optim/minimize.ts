@@ -23,13 +23,7 @@ import { checkOptions } from "../options.ts";
 interface MethodEntry {
   impl: MinimizeMethod;
   options: readonly string[] | null;
-  /**
-   * Whether its repeated passes are compiled with `jit` (see `Objective`). No built-in method
-   * sets it yet: a trace whose input x shares storage with a tensor f closes over (x0 = y in
-   * ½‖u − y‖², where the start's copy add(y, 0) is the same storage) replays with that
-   * constant replaced by x — wrong values, found by examples/grid_denoising.ts. Until `jit`
-   * tells inputs from aliased constants, f's passes run uncompiled.
-   */
+  /** Whether its repeated passes are compiled with `jit` (deterministic methods; see `Objective`). */
   compiled?: boolean;
 }
 
@@ -41,12 +35,13 @@ const BAND = ["bandwidth", "bandMethod"] as const;
 const MOMENTS = ["lr", "beta1", "beta2", "eps"] as const;
 
 const METHODS = new Map<string, MethodEntry>([
-  ["newton-cg", { impl: newtonCg, options: [...CG, "c1"] }],
-  ["trust-ncg", { impl: trustNcg, options: [...CG, ...TRUST] }],
-  ["trust-exact", { impl: trustExact, options: [...BAND, ...TRUST] }],
-  ["newton-banded", { impl: newtonBanded, options: [...BAND, "c1"] }],
+  ["newton-cg", { impl: newtonCg, compiled: true, options: [...CG, "c1"] }],
+  ["trust-ncg", { impl: trustNcg, compiled: true, options: [...CG, ...TRUST] }],
+  ["trust-exact", { impl: trustExact, compiled: true, options: [...BAND, ...TRUST] }],
+  ["newton-banded", { impl: newtonBanded, compiled: true, options: [...BAND, "c1"] }],
   ["newton-sparse", {
     impl: newtonSparse,
+    compiled: true,
     options: ["pattern", "sparseSolver", "sparsePreconditioner", "maxCgIter", "c1"],
   }],
   [
@@ -188,8 +183,10 @@ export function minimizeMethods(): string[] {
  * Scalars are read back only where the algorithm branches on them: about once per
  * iteration (plus the inner CG's termination checks). Options are checked: a key the
  * method does not take is an error naming the right spelling or the methods that take it.
- * newton-cg and trust-ncg replay their inner CG's bookkeeping with `jit` (it closes over
- * nothing of the user's); f and its derivatives are evaluated afresh at every call.
+ * The Newton-type methods (all but the first-order ones and AdaHessian) replay the passes
+ * they repeat (value and gradient, Hessian-vector products, the band, CG's bookkeeping)
+ * with `jit`: f must be a pure function of x — host side effects in f happen at its first
+ * evaluation only, and tensors it closes over must not change during the run.
  * The start is not modified or disposed; the result's `x` and `jac` belong to the caller.
  * The result carries SciPy's names too (`nit`, `success`, `status`, `jac`, `njev`, `nhev`).
  *
