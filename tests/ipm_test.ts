@@ -195,3 +195,47 @@ testAll(
     }
   },
 );
+
+testAll("ipm: the starting multipliers are IPOPT's least-squares estimates", async (b) => {
+  // min ‖∇f − y ∇c_E − λ ∇c_I‖² + (λ − 1)² at x₀ = (0.3, 0.5) for f = x₀² + x₁²,
+  // c_E = x₀ + x₁ − 1, c_I = x₀: ∇f = (0.6, 1.0), and the normal equations
+  // 2y + λ = 1.6, y + 2λ = 1.6 give y = λ = 1.6/3 (by hand). Scaling f by 10⁴ makes them
+  // 8,666 and −1,333, beyond IPOPT's constr_mult_init_max = 1000: then both start at 0.
+  const o = { dtype: b.dtype, device: b.dev } as const;
+  for (const [scale, want] of [[1, 1.6 / 3], [1e4, 0]]) {
+    const x0 = tensor([0.3, 0.5], o);
+    const r = await minimize((x: Tensor) => x.square().sum().mul(scale), x0, {
+      method: "ipm",
+      maxIter: 0,
+      constraints: {
+        eq: (x: Tensor) => x.sum().sub(1).reshape([1]),
+        ineq: (x: Tensor) => x.slice([0], [1]),
+      },
+    });
+    const tol = { rtol: b.dtype === "f64" ? 1e-12 : 1e-5, atol: 1e-6 };
+    assertClose(await r.multipliers!.eq.data(), [want], { ...tol, msg: `y, f × ${scale}` });
+    assertClose(await r.multipliers!.ineq.data(), [want], { ...tol, msg: `λ, f × ${scale}` });
+    x0.dispose();
+    dispose(r);
+  }
+});
+
+Deno.test("ipm: the obstacle path at N = 64 reaches IPOPT's local optimum", async () => {
+  // IPOPT 3.11.9 (../shared/reference/ipopt/traj.c --form B --N 64) ends at f = 0.0720440297,
+  // below the first obstacle; before IPOPT's start (least-squares multipliers) and with the
+  // slack reset inside the line search's tests, ipm crossed above it to f = 0.0852312807
+  const { trajectoryProblem, BANDWIDTH } = await import("../examples/trajectory_problem.ts");
+  const prob = trajectoryProblem(64, { weighting: "ipopt", dtype: "f64", device: cpu });
+  const x0 = tensor(prob.init, { dtype: "f64", device: cpu });
+  const r = await minimize(prob.smoothness, x0, {
+    method: "ipm",
+    bandwidth: BANDWIDTH,
+    constraints: { eq: prob.eq, ineq: prob.ineq },
+  });
+  assert.ok(r.converged, r.message);
+  assert.ok(r.constraintViolation! <= 1e-8);
+  assertClose([r.fun], [0.0720440297], { rtol: 1e-5 });
+  x0.dispose();
+  dispose(r);
+  prob.dispose();
+});

@@ -24,9 +24,9 @@
  * band of one Hessian by comb probes.
  */
 import type { Tensor } from "../../tensor.ts";
-import { add, maximum } from "../../ops/elementwise.ts";
-import { ones, zeros } from "../../ops/creation.ts";
-import { reshape, slice } from "../../ops/movement.ts";
+import { add } from "../../ops/elementwise.ts";
+import { zeros } from "../../ops/creation.ts";
+import { reshape } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
 import { checkOptions, oneOf } from "../../options.ts";
 import { describeValue } from "../../ops/common.ts";
@@ -37,9 +37,7 @@ import { ConstrainedProblem } from "./problem.ts";
 import { condensedStorage } from "./kkt.ts";
 import { Filter } from "./filter.ts";
 import {
-  BARRIER,
   BarrierUpdate,
-  type BoundSet,
   boundSet,
   disposeBounds,
   disposeIterate,
@@ -47,9 +45,6 @@ import {
   measure,
   type Measures,
   optimalityError,
-  pushIntoBounds,
-  split,
-  thetaAndBarrier,
 } from "./barrier.ts";
 import {
   disposeDirection,
@@ -61,6 +56,7 @@ import {
 } from "./direction.ts";
 import { advance, filterLineSearch, fullStep, type SearchContext } from "./line_search.ts";
 import { restoreFeasibility } from "./restoration.ts";
+import { initialIterate } from "./initial.ts";
 
 /** The options `"ipm"` reads; any other key is an error. */
 const KNOWN = [
@@ -80,36 +76,6 @@ const M = "minimize (ipm)";
 const ACCEPTABLE = 100;
 /** Iterations at the smallest μ without the KKT error halving before the method gives up. */
 const NO_PROGRESS = 15;
-
-/** The starting iterate (§3.6): x pushed into the bounds, s = max(c_I(x₀), κ₁), λ = z = 1, y = 0. */
-async function initialIterate(
-  prob: ConstrainedProblem,
-  x0: Tensor,
-  b: BoundSet,
-): Promise<Iterate> {
-  const flat = reshape(x0, [x0.size]);
-  const x = pushIntoBounds(flat, b);
-  flat.dispose();
-  const ev = prob.evaluate(x);
-  const { mE, mI } = prob;
-  const o = { dtype: x.dtype, device: x.device } as const;
-  const v = tidy(() => {
-    const { cI } = split(ev.values, mE, mI);
-    return {
-      s: cI ? maximum(cI, BARRIER.kappa1) : null,
-      y: mE ? zeros([mE], o) : null,
-      lam: mI ? ones([mI], o) : null,
-      z: mI ? ones([mI], o) : null,
-      zL: b.hasLower ? add(b.hasLower, 0) : null,
-      zU: b.hasUpper ? add(b.hasUpper, 0) : null,
-    };
-  });
-  const [theta, bar] = thetaAndBarrier(ev.values, x, v.s, b, mE, mI);
-  const fT = tidy(() => reshape(slice(ev.values, [0], [1]), []));
-  const [f, th, br] = await readScalars(fT, theta, bar);
-  for (const t of [fT, theta, bar]) t.dispose();
-  return { x, ...v, ev, f, theta: th, barrier: br };
-}
 
 /** The options of `"ipm"`, checked. */
 function ipmOptions(o: MinimizeOptions, x0: Tensor) {
@@ -186,7 +152,7 @@ export async function ipm(
   const b = await boundSet(o.bounds, x0);
   const storage = condensedStorage(opt.bandwidth ?? bandwidthFor(prob, x0), prob.n);
   const read = readScalars;
-  let it = await initialIterate(prob, x0, b);
+  let it = await initialIterate(prob, x0, b, storage, read);
   const filter = new Filter(1e4 * Math.max(1, it.theta));
   const thetaMin = 1e-4 * Math.max(1, it.theta);
   const inertia: InertiaState = { lastDeltaW: 0 };

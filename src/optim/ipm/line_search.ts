@@ -60,11 +60,17 @@ export interface Trial {
   f: number;
   theta: number;
   barrier: number;
+  /**
+   * The same point with the slacks reset to max(s, c_I(x)) (null without inequalities): it
+   * dominates the trial in θ and φ_μ, so it replaces the trial once that is accepted.
+   */
+  reset: { s: Tensor; theta: number; barrier: number } | null;
 }
 
 function disposeTrial(t: Trial): void {
   t.x.dispose();
   t.s?.dispose();
+  t.reset?.s.dispose();
   t.ev.values.dispose();
   t.ev.back.dispose();
 }
@@ -78,23 +84,28 @@ export async function trialPoint(
   const { prob, it, b } = c;
   const x = tidy(() => add(it.x, mul(d.dx, alpha)));
   const ev = prob.evaluate(x);
-  // the slack reset ("magic step"): where c_I(x_t) exceeds s + α ds, the larger slack lowers
-  // both θ and φ_μ, so the trial can only gain; it undoes the lag of s behind convex c_I
-  const s = it.s && d.ds
-    ? tidy(() => maximum(add(it.s!, mul(d.ds!, alpha)), split(ev.values, prob.mE, prob.mI).cI!))
-    : null;
+  const s = it.s && d.ds ? tidy(() => add(it.s!, mul(d.ds!, alpha))) : null;
+  // the slack reset: where c_I(x_t) exceeds s + α ds (convex c_I run ahead of their
+  // linearisation), s = c_I(x_t) lowers both θ and φ_μ; it is applied once a trial is
+  // accepted, not in its tests, which would otherwise accept any long step that makes convex
+  // constraints feasible (on the obstacle problem: a path thrown across an obstacle)
+  const sr = s ? tidy(() => maximum(s, split(ev.values, prob.mE, prob.mI).cI!)) : null;
   const [theta, bar] = thetaAndBarrier(ev.values, x, s, b, prob.mE, prob.mI);
+  const [thetaR, barR] = sr ? thetaAndBarrier(ev.values, x, sr, b, prob.mE, prob.mI) : [];
   const fT = tidy(() => reshape(slice(ev.values, [0], [1]), []));
+  const scalars = [fT, theta, bar, ...(thetaR && barR ? [thetaR, barR] : [])];
   let v: number[];
   try {
-    v = await c.read(fT, theta, bar);
+    v = await c.read(...scalars);
   } catch (e) {
-    disposeTrial({ x, s, ev, f: NaN, theta: NaN, barrier: NaN });
+    sr?.dispose();
+    disposeTrial({ x, s, ev, f: NaN, theta: NaN, barrier: NaN, reset: null });
     throw e;
   } finally {
-    for (const t of [fT, theta, bar]) t.dispose();
+    for (const t of scalars) t.dispose();
   }
-  return { x, s, ev, f: v[0], theta: v[1], barrier: v[2] };
+  const reset = sr ? { s: sr, theta: v[3], barrier: v[4] } : null;
+  return { x, s, ev, f: v[0], theta: v[1], barrier: v[2], reset };
 }
 
 /**
@@ -256,7 +267,10 @@ export async function fullStep(c: SearchContext, d: Direction): Promise<Accepted
  */
 export function advance(c: SearchContext, a: Accepted): Iterate {
   const { it, mu, b } = c;
-  const d = a.dir;
+  const d = a.dir, t = a.trial;
+  // the trial's slacks give way to the reset ones (see `trialPoint`)
+  const slacks = t.reset?.s ?? t.s;
+  if (t.reset) t.s?.dispose();
   const next = tidy(() => {
     const step = (v: Tensor | null, dv: Tensor | null, al: number) =>
       v && dv ? add(v, mul(dv, al)) : v ? add(v, 0) : null;
@@ -264,19 +278,19 @@ export function advance(c: SearchContext, a: Accepted): Iterate {
     let z = step(it.z, d.dz, a.alphaZ);
     let zL = step(it.zL, d.dzL, a.alphaZ), zU = step(it.zU, d.dzU, a.alphaZ);
     const { dl, du } = distances(a.trial.x, b);
-    if (z && a.trial.s) z = resetMultipliers(z, a.trial.s, mu, null);
+    if (z && slacks) z = resetMultipliers(z, slacks, mu, null);
     if (zL && dl) zL = resetMultipliers(zL, dl, mu, b.hasLower);
     if (zU && du) zU = resetMultipliers(zU, du, mu, b.hasUpper);
     return { y, lam, z, zL, zU };
   });
   return {
-    x: a.trial.x,
-    s: a.trial.s,
+    x: t.x,
+    s: slacks,
     ...next,
-    ev: a.trial.ev,
-    f: a.trial.f,
-    theta: a.trial.theta,
-    barrier: a.trial.barrier,
+    ev: t.ev,
+    f: t.f,
+    theta: t.reset?.theta ?? t.theta,
+    barrier: t.reset?.barrier ?? t.barrier,
   };
 }
 
