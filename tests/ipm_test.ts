@@ -18,6 +18,8 @@ import {
 } from "../mod.ts";
 import { assertClose, assertNoLeak, type Backend, cpu, testAll } from "./helpers.ts";
 import { evalPlain, gradientsPlain, HS, type HsProblem, tensorFunctions } from "./hs_problems.ts";
+import { ipm } from "../src/optim/ipm/ipm.ts";
+import { Objective } from "../src/optim/objective.ts";
 
 /** Tolerances per precision: f64 solves to the default gtol 1e-8, f32 to 1e-4. */
 function tolerances(dtype: "f32" | "f64") {
@@ -238,4 +240,36 @@ Deno.test("ipm: the obstacle path at N = 64 reaches IPOPT's local optimum", asyn
   x0.dispose();
   dispose(r);
   prob.dispose();
+});
+
+testAll("ipm: compiled passes (jit) give the uncompiled iterates", async (b) => {
+  // minimize compiles ipm's passes; the same solve with every pass traced afresh must visit
+  // the same iterates, to the rounding of kernels fused differently
+  const hs071 = HS.find((p) => p.name === "hs071")!;
+  const o = { dtype: b.dtype, device: b.dev } as const;
+  const fns = tensorFunctions(hs071);
+  const lower = tensor(hs071.lower!, o), upper = tensor(hs071.upper!, o);
+  const run = async (compiled: boolean) => {
+    const xs: number[][] = [];
+    const x0 = tensor(hs071.x0, o);
+    const r = await ipm(new Objective(fns.f, undefined, compiled), x0, {
+      method: "ipm",
+      constraints: { eq: fns.eq, ineq: fns.ineq },
+      bounds: { lower, upper },
+      onIteration: async (i) => void xs.push(Array.from(await i.x.data())),
+    });
+    x0.dispose();
+    r.x.dispose();
+    for (const t of Object.values(r.multipliers!)) t.dispose();
+    return { xs, r };
+  };
+  const plain = await run(false), compiled = await run(true);
+  assert.equal(compiled.r.iterations, plain.r.iterations, "iterations");
+  assert.ok(plain.r.status === 0 && compiled.r.status === 0, compiled.r.message);
+  const rtol = b.dtype === "f64" ? 1e-9 : 1e-4;
+  plain.xs.forEach((x, k) =>
+    assertClose(compiled.xs[k], x, { rtol, atol: rtol, msg: `iterate ${k}` })
+  );
+  lower.dispose();
+  upper.dispose();
 });

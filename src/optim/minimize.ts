@@ -50,7 +50,11 @@ const METHODS = new Map<string, MethodEntry>([
   ],
   ["gradient-descent", { impl: gradientDescent, options: ["lr"] }],
   ["adam", { impl: adam, options: MOMENTS }],
-  ["ipm", { impl: ipm, options: ["constraints", "bounds", "bandwidth", "muInit", "barrier"] }],
+  ["ipm", {
+    impl: ipm,
+    compiled: true,
+    options: ["constraints", "bounds", "bandwidth", "muInit", "barrier"],
+  }],
 ]);
 
 /** Keys SciPy users pass that have no counterpart, with the advice to give. */

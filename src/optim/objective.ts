@@ -86,7 +86,7 @@ export class Objective implements MinimizeProblem {
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly callback: IterationCallback | undefined,
-    compiled = false,
+    readonly compiled = false,
   ) {
     const checkedF = (y: Tensor) => this.#checked(this.f(y), y);
     const passes: Compiled = {

@@ -278,6 +278,8 @@ export type MethodResult =
 export interface MinimizeProblem {
   /** The user's objective. */
   readonly f: (x: Tensor) => Tensor;
+  /** Whether the method may replay its passes with `jit` (f is then taken to be pure). */
+  readonly compiled?: boolean;
   /** Objective evaluations so far. */
   readonly nfev: number;
   /** Gradient evaluations so far. */

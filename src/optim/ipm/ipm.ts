@@ -148,7 +148,13 @@ export async function ipm(
   o: MinimizeOptions,
 ): Promise<MethodResult> {
   const opt = ipmOptions(o, x0);
-  const prob = new ConstrainedProblem(problem.f, opt.eq, opt.ineq, x0.shape);
+  const prob = new ConstrainedProblem(
+    problem.f,
+    opt.eq,
+    opt.ineq,
+    x0.shape,
+    problem.compiled ?? false,
+  );
   const b = await boundSet(o.bounds, x0);
   const storage = condensedStorage(opt.bandwidth ?? bandwidthFor(prob, x0), prob.n);
   const read = readScalars;
@@ -355,5 +361,6 @@ export async function ipm(
   } finally {
     disposeIterate(it);
     disposeBounds(b);
+    prob.clear();
   }
 }

@@ -14,6 +14,13 @@
  * Its band comes from one batched comb-probe forward-over-reverse pass (`bandedHessian`):
  * the constraint Jacobian's batched JVPs against the comb probes happen inside that pass,
  * and no Jacobian entry is ever recovered or stored.
+ *
+ * Compiled (`minimize`'s default for `"ipm"`), each of these passes — F, its pullback, J·d,
+ * J_Eᵀ, the band of ∇²Φ — is a `jit` program, traced at its first call and replayed after
+ * that: no transform tracing, graph building or kernel lookup per iteration. A compiled
+ * evaluation keeps no tape; its pullback runs F's forward pass again inside the replayed
+ * program (cheaper than recording a tape at every trial point, most of which are never
+ * pulled back).
  */
 import { Tensor } from "../../tensor.ts";
 import { jvp, type Pullback, vjp } from "../../ad/transforms.ts";
@@ -25,7 +32,8 @@ import { vmap } from "../../ad/vmap.ts";
 import { inheritOwner, tidy } from "../../memory.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
-import { bandedHessian, type BandedMatrix } from "../../curvature/banded.ts";
+import { bandedHessian, BandedMatrix } from "../../curvature/banded.ts";
+import { jit, type Jitted } from "../../ad/jit.ts";
 import { hessianSparsity } from "../../curvature/pattern.ts";
 
 /** A forward pass of F at a point, with its pullback kept for gradients. */
@@ -49,13 +57,40 @@ export class ConstrainedProblem {
   #mE = -1;
   #mI = -1;
 
+  readonly #compiled: Passes | null;
+
+  /** With `compiled`, the passes are `jit` programs (f, eq and ineq must be pure). */
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly eq: ((x: Tensor) => Tensor) | undefined,
     readonly ineq: ((x: Tensor) => Tensor) | undefined,
     readonly shape: readonly number[],
+    compiled = false,
   ) {
     this.n = shape.reduce((a, d) => a * d, 1);
+    const F = (u: Tensor) => this.stacked(u);
+    this.#compiled = compiled
+      ? {
+        values: jit(F),
+        pull: jit((u: Tensor, ct: Tensor) => {
+          const [_, back] = vjp(F, u);
+          return back(ct)[0];
+        }),
+        directional: jit((u: Tensor, d: Tensor) => jvp(F, [u], [d])[1]),
+        jacobianT: jit((u: Tensor) => this.#equalityJacobianT(u)),
+        band: jit(
+          (u: Tensor, w: Tensor, sigma: Tensor, b: number) =>
+            bandedHessian(this.#phi(w, sigma), u, { bandwidth: b, layout: "lower" }).data,
+          { static: [3] },
+        ),
+      }
+      : null;
+  }
+
+  /** Drops the compiled programs (and the constants they hold). */
+  clear(): void {
+    if (!this.#compiled) return;
+    for (const p of Object.values(this.#compiled)) p.clear();
   }
 
   /** Number of equality constraints (known after the first evaluation). */
@@ -108,8 +143,18 @@ export class ConstrainedProblem {
   /** One forward pass of F at x [n], keeping what its pullback needs. */
   evaluate(x: Tensor): Evaluation {
     this.nfev++;
-    const [values, back] = vjp((u: Tensor) => this.stacked(u), x);
-    return { values, back };
+    const c = this.#compiled;
+    if (!c) {
+      const [values, back] = vjp((u: Tensor) => this.stacked(u), x);
+      return { values, back };
+    }
+    // the pullback replays F's forward pass at x: it keeps x's storage (a view) alive
+    const at = Tensor._view(x, x.shape);
+    const back = Object.assign((ct: Tensor) => [c.pull(at, ct)], {
+      dispose: () => at.dispose(),
+      [Symbol.dispose]: () => at.dispose(),
+    });
+    return { values: c.values(x), back };
   }
 
   /** `Σ_j ct_j ∇F_j(x)` from an evaluation's pullback: one reverse pass. */
@@ -123,9 +168,13 @@ export class ConstrainedProblem {
    * over the m_E unit cotangents (`vmap`), i.e. one reverse pass with m_E-wide kernels.
    */
   equalityJacobianT(x: Tensor): Tensor {
-    const mE = this.mE, eq = this.eq!;
     this.nfev++;
-    this.ngev += mE;
+    this.ngev += this.mE;
+    return this.#compiled ? this.#compiled.jacobianT(x) : this.#equalityJacobianT(x);
+  }
+
+  #equalityJacobianT(x: Tensor): Tensor {
+    const mE = this.mE, eq = this.eq!;
     const [y, back] = vjp((u: Tensor) => reshape(eq(reshape(u, this.shape)), [mE]), x);
     try {
       return tidy(() => {
@@ -141,6 +190,7 @@ export class ConstrainedProblem {
   /** J_F(x)·d = [∇fᵀd, J_E d, J_I d] from one forward-mode pass. */
   directional(x: Tensor, d: Tensor): Tensor {
     this.nfev++;
+    if (this.#compiled) return this.#compiled.directional(x, d);
     return tidy(() => jvp((u: Tensor) => this.stacked(u), [x], [d])[1]);
   }
 
@@ -171,11 +221,27 @@ export class ConstrainedProblem {
     this.nhvp += probes;
     // w and sigma may be fresh (ones, zeros): they belong to x's call if f fails (memory.ts)
     inheritOwner(null, [x, w, sigma]);
-    const phi = (u: Tensor) => {
+    if (this.#compiled) {
+      return new BandedMatrix(this.#compiled.band(x, w, sigma, bandwidth), "lower");
+    }
+    return bandedHessian(this.#phi(w, sigma), x, { bandwidth, layout: "lower" });
+  }
+
+  /** Φ(u) = Σ w⊙F(u) + ½ Σ σ⊙(F(u) − F(u)|const)² (see the module doc). */
+  #phi(w: Tensor, sigma: Tensor): (u: Tensor) => Tensor {
+    return (u: Tensor) => {
       const F = this.stacked(u);
       const r = sub(F, stopGradient(F));
       return add(sum(mul(w, F)), mul(sum(mul(sigma, square(r))), 0.5));
     };
-    return bandedHessian(phi, x, { bandwidth, layout: "lower" });
   }
+}
+
+/** The passes of a compiled problem. */
+interface Passes {
+  values: Jitted<[Tensor], Tensor>;
+  pull: Jitted<[Tensor, Tensor], Tensor>;
+  directional: Jitted<[Tensor, Tensor], Tensor>;
+  jacobianT: Jitted<[Tensor], Tensor>;
+  band: Jitted<[Tensor, Tensor, Tensor, number], Tensor>;
 }
