@@ -33,6 +33,7 @@ import { max, min, sum } from "../../ops/reduce.ts";
 import { full, ones, tensor, zeros } from "../../ops/creation.ts";
 import { concat, reshape, slice } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
+import { jit } from "../../ad/jit.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
 import type { Bounds } from "../types.ts";
@@ -301,67 +302,28 @@ export async function measure(
 ): Promise<Measures> {
   const { mE, mI } = prob;
   const ct = lagrangianCotangent(it.x, it.y, it.lam);
-  const gl = prob.pull(it.ev, ct);
-  ct.dispose();
-  const ts = tidy(() => {
-    const o = { dtype: it.x.dtype, device: it.x.device } as const;
-    const zero = zeros([], o), ninf = full([], -Infinity, o), pinf = full([], Infinity, o);
-    let g = gl;
-    if (it.zL) g = sub(g, it.zL);
-    if (it.zU) g = add(g, it.zU);
-    const { cE, cI } = split(it.ev.values, mE, mI);
-    const { dl, du } = distances(it.x, b);
-    let primal = zero, viol = zero, cmax = ninf, cmin = pinf, cuser = zero, csum = zero;
-    let ysum = zero, zsum = zero;
-    if (cE && it.y) {
-      primal = max(abs(cE));
-      viol = primal;
-      ysum = sum(abs(it.y));
-    }
-    let dual = max(abs(g));
-    if (cI && it.s && it.z && it.lam) {
-      primal = maximum(primal, max(abs(sub(cI, it.s))));
-      viol = maximum(viol, max(neg(cI)));
-      // the slacks' stationarity λ − z = 0 belongs to the dual infeasibility (IPOPT's inf_du)
-      dual = maximum(dual, max(abs(sub(it.lam, it.z))));
-      const p = mul(it.s, it.z);
-      cmax = maximum(cmax, max(p));
-      cmin = minimum(cmin, min(p));
-      csum = add(csum, sum(p));
-      cuser = maximum(cuser, max(abs(mul(cI, it.lam))));
-      ysum = add(ysum, sum(abs(it.lam)));
-      zsum = add(zsum, sum(it.z));
-    }
-    const pair = (d: Tensor | null, zb: Tensor | null, has: Tensor | null) => {
-      if (!d || !zb || !has) return;
-      const p = mul(d, zb);
-      cmax = maximum(cmax, max(where(has, p, -Infinity)));
-      cmin = minimum(cmin, min(where(has, p, Infinity)));
-      csum = add(csum, sum(mul(has, p)));
-      cuser = maximum(cuser, max(p));
-      zsum = add(zsum, sum(zb));
-    };
-    pair(dl, it.zL, b.hasLower);
-    pair(du, it.zU, b.hasUpper);
-    return [
-      dual,
-      sum(mul(g, g)),
-      primal,
-      maximum(viol, 0),
-      cmax,
-      cmin,
-      cuser,
-      ysum,
-      zsum,
-      csum,
-    ];
-  });
+  let gl: Tensor;
+  try {
+    gl = prob.pull(it.ev, ct);
+  } finally {
+    ct.dispose();
+  }
+  const inputs: MeasureInputs = {
+    gl,
+    values: it.ev.values,
+    x: it.x,
+    ...present({ y: it.y, s: it.s, z: it.z, lam: it.lam, zL: it.zL, zU: it.zU }),
+    ...boundTensors(b),
+  };
+  const packed = prob.compiled
+    ? measureProgram(inputs, mE, mI)
+    : tidy(() => measureTensors(inputs, mE, mI));
   gl.dispose();
   let v: number[];
   try {
-    v = await read(...ts);
+    v = await read(packed);
   } finally {
-    for (const t of ts) t.dispose();
+    packed.dispose();
   }
   const [dualInf, g2, primalInf, violation, complMax, complMin, complUser, ysum, zsum, csum] = v;
   const nz = mI + b.nL + b.nU;
@@ -378,6 +340,104 @@ export async function measure(
     sd: Math.max(sMax, (ysum + zsum) / Math.max(1, mE + mI + nz)) / sMax,
     sc: Math.max(sMax, zsum / Math.max(1, nz)) / sMax,
   };
+}
+
+/** The tensors `measureTensors` reads (absent: no such constraints or bounds). */
+interface MeasureInputs extends BoundTensors {
+  /** ∇f − J_Eᵀ y − J_Iᵀ λ. */
+  gl: Tensor;
+  values: Tensor;
+  x: Tensor;
+  y?: Tensor;
+  s?: Tensor;
+  z?: Tensor;
+  lam?: Tensor;
+  zL?: Tensor;
+  zU?: Tensor;
+}
+
+/**
+ * The measures' ten scalars in one tensor: ‖∇L‖∞ (with λ − z), ‖∇L‖², the primal
+ * infeasibility, the user's violation, max / min complementarity products, the user's
+ * complementarity, Σ|y, λ|, Σz, Σ products. A pure function of tensors (`measureProgram`).
+ */
+function measureTensors(a: MeasureInputs, mE: number, mI: number): Tensor {
+  const o = { dtype: a.x.dtype, device: a.x.device } as const;
+  const zero = zeros([], o), ninf = full([], -Infinity, o), pinf = full([], Infinity, o);
+  let g = a.gl;
+  if (a.zL) g = sub(g, a.zL);
+  if (a.zU) g = add(g, a.zU);
+  const { cE, cI } = split(a.values, mE, mI);
+  const b = boundSetOf(a);
+  const { dl, du } = distances(a.x, b);
+  let primal = zero, viol = zero, cmax = ninf, cmin = pinf, cuser = zero, csum = zero;
+  let ysum = zero, zsum = zero;
+  if (cE && a.y) {
+    primal = max(abs(cE));
+    viol = primal;
+    ysum = sum(abs(a.y));
+  }
+  let dual = max(abs(g));
+  if (cI && a.s && a.z && a.lam) {
+    primal = maximum(primal, max(abs(sub(cI, a.s))));
+    viol = maximum(viol, max(neg(cI)));
+    // the slacks' stationarity λ − z = 0 belongs to the dual infeasibility (IPOPT's inf_du)
+    dual = maximum(dual, max(abs(sub(a.lam, a.z))));
+    const p = mul(a.s, a.z);
+    cmax = maximum(cmax, max(p));
+    cmin = minimum(cmin, min(p));
+    csum = add(csum, sum(p));
+    cuser = maximum(cuser, max(abs(mul(cI, a.lam))));
+    ysum = add(ysum, sum(abs(a.lam)));
+    zsum = add(zsum, sum(a.z));
+  }
+  const pair = (d: Tensor | null, zb: Tensor | undefined, has: Tensor | null) => {
+    if (!d || !zb || !has) return;
+    const p = mul(d, zb);
+    cmax = maximum(cmax, max(where(has, p, -Infinity)));
+    cmin = minimum(cmin, min(where(has, p, Infinity)));
+    csum = add(csum, sum(mul(has, p)));
+    cuser = maximum(cuser, max(p));
+    zsum = add(zsum, sum(zb));
+  };
+  pair(dl, a.zL, b.hasLower);
+  pair(du, a.zU, b.hasUpper);
+  const all = [dual, sum(mul(g, g)), primal, maximum(viol, 0), cmax, cmin, cuser, ysum, zsum, csum];
+  return concat(all.map((t) => reshape(t, [1])), 0);
+}
+
+const measureProgram = jit(measureTensors, { static: [1, 2] });
+
+/** The bounds' tensors that exist, for compiled programs (which take no nulls). */
+export type BoundTensors = {
+  lower?: Tensor;
+  upper?: Tensor;
+  hasLower?: Tensor;
+  hasUpper?: Tensor;
+};
+
+/** The bounds' tensors of `b` that exist. */
+export function boundTensors(b: BoundSet): BoundTensors {
+  return present({ lower: b.lower, upper: b.upper, hasLower: b.hasLower, hasUpper: b.hasUpper });
+}
+
+/** A bound set (without counts) from its tensors, inside a compiled program. */
+export function boundSetOf(a: BoundTensors): BoundSet {
+  return {
+    lower: a.lower ?? null,
+    upper: a.upper ?? null,
+    hasLower: a.hasLower ?? null,
+    hasUpper: a.hasUpper ?? null,
+    nL: 0,
+    nU: 0,
+  };
+}
+
+/** The present entries of an object of optional tensors (null and undefined dropped). */
+export function present<T extends Record<string, Tensor | null | undefined>>(
+  o: T,
+): { [K in keyof T]?: Tensor } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v)) as { [K in keyof T]?: Tensor };
 }
 
 /** Eq. (7): μ ← max(ε_tol / 10, min(κ_μ μ, μ^θ_μ)). */
@@ -498,13 +558,18 @@ export function fractionToBoundaryTau(mu: number): number {
  * v + α dv ≥ (1 − τ) v for every pair (v > 0), as a 0-d tensor. Entries with dv ≥ 0 do
  * not limit α (masked-out bounds have v = 1, dv = 0).
  */
-export function fractionToBoundary(tau: number, pairs: [Tensor, Tensor][], like: Tensor): Tensor {
+export function fractionToBoundary(
+  tau: number | Tensor,
+  pairs: [Tensor, Tensor][],
+  like: Tensor,
+): Tensor {
   return tidy(() => {
     let a = ones([], { dtype: like.dtype, device: like.device });
+    const minusTau = typeof tau === "number" ? -tau : neg(tau);
     for (const [v, dv] of pairs) {
       const neg = greater(0, dv);
       // where dv < 0: −τ v / dv; elsewhere 1 (the divisor is replaced to stay finite)
-      const ratio = where(neg, div(mul(v, -tau), where(neg, dv, -1)), 1);
+      const ratio = where(neg, div(mul(v, minusTau), where(neg, dv, -1)), 1);
       a = minimum(a, min(ratio));
     }
     return a;
@@ -515,10 +580,16 @@ export function fractionToBoundary(tau: number, pairs: [Tensor, Tensor][], like:
  * Eq. (16): z_i ← max(min(z_i, κ_Σ μ / v_i), μ / (κ_Σ v_i)), so that the primal-dual Σ
  * never strays far from the primal barrier Hessian μ / v². `has` masks bounds that exist.
  */
-export function resetMultipliers(z: Tensor, v: Tensor, mu: number, has: Tensor | null): Tensor {
+export function resetMultipliers(
+  z: Tensor,
+  v: Tensor,
+  mu: number | Tensor,
+  has: Tensor | null,
+): Tensor {
   return tidy(() => {
     const k = BARRIER.kappaSigma;
-    const r = maximum(minimum(z, div(k * mu, v)), div(mu / k, v));
+    const [hi, lo] = typeof mu === "number" ? [k * mu, mu / k] : [mul(mu, k), div(mu, k)];
+    const r = maximum(minimum(z, div(hi, v)), div(lo, v));
     return has ? mul(r, has) : r;
   });
 }

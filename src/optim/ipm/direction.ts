@@ -9,16 +9,21 @@ import type { Tensor } from "../../tensor.ts";
 import { add, div, mul, neg, square, sub } from "../../ops/elementwise.ts";
 import { max, sum } from "../../ops/reduce.ts";
 import { abs } from "../../ops/elementwise.ts";
-import { concat, slice } from "../../ops/movement.ts";
-import { zeros } from "../../ops/creation.ts";
-import { inheritOwner, tidy } from "../../memory.ts";
-import { type CondensedMatrix, type CondensedStorage, solveKkt } from "./kkt.ts";
+import { concat, reshape, slice } from "../../ops/movement.ts";
+import { tensor, zeros } from "../../ops/creation.ts";
+import { jit } from "../../ad/jit.ts";
+import { tidy } from "../../memory.ts";
+import { type CondensedMatrix, type CondensedStorage, solveKkt, solveKktCompiled } from "./kkt.ts";
 import {
   type BoundSet,
+  boundSetOf,
+  type BoundTensors,
+  boundTensors,
   distances,
   fractionToBoundary,
   type Iterate,
   lagrangianCotangent,
+  present,
   split,
 } from "./barrier.ts";
 import type { ConstrainedProblem } from "./problem.ts";
@@ -84,35 +89,34 @@ export async function linearize(
   read: (...ts: Tensor[]) => Promise<number[]>,
 ): Promise<Linearization> {
   const { mE, n } = prob;
-  const o = { dtype: it.x.dtype, device: it.x.device } as const;
-  const { dl, du } = distances(it.x, b);
-  const [sigmaS, boundGrad, sigmaX, w, sigma] = tidy(() => {
-    const sigmaS = it.z && it.s ? div(it.z, it.s) : null;
-    let bg: Tensor | null = null, sx = zeros([n], o);
-    if (dl) {
-      bg = neg(div(mul(b.hasLower!, mu), dl));
-      sx = add(sx, div(it.zL!, dl));
-    }
-    if (du) {
-      const t = div(mul(b.hasUpper!, mu), du);
-      bg = bg ? add(bg, t) : t;
-      sx = add(sx, div(it.zU!, du));
-    }
-    const w = lagrangianCotangent(it.x, it.y, it.lam);
-    const sigma = concat([zeros([1 + mE], o), ...(sigmaS ? [sigmaS] : [])], 0);
-    return [sigmaS, bg, sx, w, sigma];
-  });
-  // fresh zeros and ones belong to x's call if f fails below (see memory.ts)
-  inheritOwner(null, [it.x, sigmaX, w, sigma]);
-  const band = prob.condensedHessian(it.x, w, sigma, storage.bandwidth);
-  w.dispose();
-  sigma.dispose();
-  const K = storage.assemble(band, sigmaX);
-  sigmaX.dispose();
-  const jEt = mE ? prob.equalityJacobianT(it.x) : null;
+  const muT = tensor(mu, { dtype: it.x.dtype, device: it.x.device });
+  const inputs: LinearInputs = {
+    x: it.x,
+    mu: muT,
+    ...present({ y: it.y, lam: it.lam, s: it.s, z: it.z, zL: it.zL, zU: it.zU }),
+    ...boundTensors(b),
+  };
+  const { dl, du, sigmaS, boundGrad, sigmaX, w, sigma } = prob.compiled
+    ? linearProgram(inputs, n, mE)
+    : tidy(() => linearTerms(inputs, n, mE));
+  muT.dispose();
+  // freed here if f or a constraint throws in the passes below
+  const kept = [sigmaS, boundGrad, dl, du];
+  let K: CondensedMatrix | null = null, jEt: Tensor | null = null;
+  try {
+    const band = prob.condensedHessian(it.x, w, sigma, storage.bandwidth);
+    K = storage.assemble(band, sigmaX);
+    jEt = mE ? prob.equalityJacobianT(it.x) : null;
+  } catch (e) {
+    for (const t of kept) t?.dispose();
+    K?.dispose();
+    throw e;
+  } finally {
+    for (const t of [w, sigma, sigmaX]) t.dispose();
+  }
   let rho = 0;
   if (jEt) {
-    const ts = [K.diagonalMax(), tidy(() => max(sum(square(jEt), 1))), ...K.augment(jEt)];
+    const ts = [K.diagonalMax(), tidy(() => max(sum(square(jEt!), 1))), ...K.augment(jEt)];
     const [dmax, jmax, inside, all] = await read(...ts);
     for (const t of ts) t.dispose();
     const eps = it.x.dtype === "f64" ? 2 ** -52 : 2 ** -23;
@@ -120,6 +124,45 @@ export async function linearize(
   }
   return { K, jEt, rho, sigmaS, boundGrad, dl, du };
 }
+
+/** What the diagonal terms of the Newton matrix come from (absent: no such constraints). */
+interface LinearInputs extends BoundTensors {
+  x: Tensor;
+  mu: Tensor;
+  y?: Tensor;
+  lam?: Tensor;
+  s?: Tensor;
+  z?: Tensor;
+  zL?: Tensor;
+  zU?: Tensor;
+}
+
+/**
+ * Σ_s = Z S⁻¹, Σ_x, the bounds' barrier gradient, the distances to the bounds, and Φ's
+ * weights [1, −y, −λ] and curvature weights [0, 0, Σ_s] (a pure function of tensors:
+ * `linearProgram`).
+ */
+function linearTerms(a: LinearInputs, n: number, mE: number) {
+  const o = { dtype: a.x.dtype, device: a.x.device } as const;
+  const b = boundSetOf(a);
+  const { dl, du } = distances(a.x, b);
+  const sigmaS = a.z && a.s ? div(a.z, a.s) : null;
+  let boundGrad: Tensor | null = null, sigmaX = zeros([n], o);
+  if (dl) {
+    boundGrad = neg(div(mul(b.hasLower!, a.mu), dl));
+    sigmaX = add(sigmaX, div(a.zL!, dl));
+  }
+  if (du) {
+    const t = div(mul(b.hasUpper!, a.mu), du);
+    boundGrad = boundGrad ? add(boundGrad, t) : t;
+    sigmaX = add(sigmaX, div(a.zU!, du));
+  }
+  const w = lagrangianCotangent(a.x, a.y ?? null, a.lam ?? null);
+  const sigma = concat([zeros([1 + mE], o), ...(sigmaS ? [sigmaS] : [])], 0);
+  return { dl, du, sigmaS, boundGrad, sigmaX, w, sigma };
+}
+
+const linearProgram = jit(linearTerms, { static: [1, 2] });
 
 /** A primal-dual step and what the line search needs to know about it. */
 export interface Direction {
@@ -165,15 +208,86 @@ export function residuals(prob: ConstrainedProblem, it: Iterate): Residuals {
 }
 
 type Unread = Omit<Direction, "alphaMax" | "alphaZ" | "slope" | "dxMax" | "xMax"> & {
-  scalars: Tensor[];
+  /** [α^max, α^z, ∇φᵀd, max|dx|, max|x|], on the device until read. */
+  scalars: Tensor;
 };
+
+/** What the eliminated steps are computed from (absent entries: no such constraints or bounds). */
+interface StepInputs {
+  jd: Tensor;
+  dx: Tensor;
+  x: Tensor;
+  mu: Tensor;
+  tau: Tensor;
+  s?: Tensor;
+  z?: Tensor;
+  lam?: Tensor;
+  rI?: Tensor;
+  w?: Tensor;
+  sigmaS?: Tensor;
+  dl?: Tensor;
+  zL?: Tensor;
+  hasLower?: Tensor;
+  du?: Tensor;
+  zU?: Tensor;
+  hasUpper?: Tensor;
+}
+
+/**
+ * The eliminated steps (§3.5 with the slacks) from dx and J_F·dx:
+ *   ds = J_I dx + r_I,  dz = μ/s − z − Σ_s ds,  dλ = μ/s − λ − Σ_s ds,
+ *   dz_L = μ/d_L − z_L − Σ_L dx,  dz_U = μ/d_U − z_U + Σ_U dx,
+ * and the scalars the line search needs. A pure function of tensors (μ and τ 0-d), so that
+ * it compiles into one program (`eliminatedProgram`).
+ */
+function eliminated(a: StepInputs, mE: number, mI: number) {
+  const { dx, mu } = a;
+  let ds: Tensor | null = null, dz: Tensor | null = null, dlam: Tensor | null = null;
+  let dzL: Tensor | null = null, dzU: Tensor | null = null;
+  let slope = slice(a.jd, [0], [1]);
+  const primal: [Tensor, Tensor][] = [], dual: [Tensor, Tensor][] = [];
+  if (mI && a.s && a.z && a.lam && a.rI && a.w && a.sigmaS) {
+    const jId = slice(a.jd, [1 + mE], [1 + mE + mI]);
+    ds = add(jId, a.rI);
+    const common = sub(a.w, mul(a.sigmaS, jId)); // μ/s − Σ_s ds
+    dz = sub(common, a.z);
+    dlam = sub(common, a.lam);
+    slope = sub(slope, mul(sum(div(ds, a.s)), mu));
+    primal.push([a.s, ds]);
+    dual.push([a.z, dz]);
+  }
+  if (a.dl && a.zL && a.hasLower) {
+    const has = a.hasLower;
+    dzL = mul(has, sub(sub(div(mu, a.dl), a.zL), mul(div(a.zL, a.dl), dx)));
+    slope = sub(slope, mul(sum(div(mul(has, dx), a.dl)), mu));
+    primal.push([a.dl, mul(has, dx)]);
+    dual.push([a.zL, dzL]);
+  }
+  if (a.du && a.zU && a.hasUpper) {
+    const has = a.hasUpper;
+    dzU = mul(has, add(sub(div(mu, a.du), a.zU), mul(div(a.zU, a.du), dx)));
+    slope = add(slope, mul(sum(div(mul(has, dx), a.du)), mu));
+    primal.push([a.du, neg(mul(has, dx))]);
+    dual.push([a.zU, dzU]);
+  }
+  const scalars = concat(
+    [
+      fractionToBoundary(a.tau, primal, dx),
+      fractionToBoundary(a.tau, dual, dx),
+      sum(slope),
+      max(abs(dx)),
+      max(abs(a.x)),
+    ].map((t) => reshape(t, [1])),
+    0,
+  );
+  return { ds, dlam, dz, dzL, dzU, scalars };
+}
+
+const eliminatedProgram = jit(eliminated, { static: [1, 2] });
 
 /**
  * One solve of the condensed system for the residuals `r` with shifts (δ_w, δ_c), and the
- * eliminated steps (§3.5 with the slacks):
- *   ds = J_I dx + r_I,  dz = μ/s − z − Σ_s ds,  dλ = μ/s − λ − Σ_s ds,
- *   dz_L = μ/d_L − z_L − Σ_L dx,  dz_U = μ/d_U − z_U + Σ_U dx.
- * The scalars (α^max, α^z, ∇φᵀd, max|dx|, max|x|) stay on the device until read.
+ * eliminated steps (`eliminated`). Compiled problems replay both as programs.
  */
 function solveDirection(
   prob: ConstrainedProblem,
@@ -189,48 +303,25 @@ function solveDirection(
   deltaC: number,
 ): Unread {
   const { mE, mI } = prob;
-  const { dx, dy } = solveKkt(lin.K, deltaW, deltaC, lin.rho, rTilde, r.cE, lin.jEt);
+  const kkt = prob.compiled ? solveKktCompiled : solveKkt;
+  const { dx, dy } = kkt(lin.K, deltaW, deltaC, lin.rho, rTilde, r.cE, lin.jEt);
   const jd = prob.directional(it.x, dx);
-  const out = tidy(() => {
-    const gfd = slice(jd, [0], [1]);
-    let ds: Tensor | null = null, dz: Tensor | null = null, dlam: Tensor | null = null;
-    let dzL: Tensor | null = null, dzU: Tensor | null = null;
-    let slope = gfd;
-    const primal: [Tensor, Tensor][] = [], dual: [Tensor, Tensor][] = [];
-    if (mI && it.s && it.z && it.lam && r.rI && w && lin.sigmaS) {
-      const jId = slice(jd, [1 + mE], [1 + mE + mI]);
-      ds = add(jId, r.rI);
-      const common = sub(w, mul(lin.sigmaS, jId)); // μ/s − Σ_s ds
-      dz = sub(common, it.z);
-      dlam = sub(common, it.lam);
-      slope = sub(slope, mul(sum(div(ds, it.s)), mu));
-      primal.push([it.s, ds]);
-      dual.push([it.z, dz]);
-    }
-    if (lin.dl && it.zL) {
-      const has = b.hasLower!;
-      dzL = mul(has, sub(sub(div(mu, lin.dl), it.zL), mul(div(it.zL, lin.dl), dx)));
-      slope = sub(slope, mul(sum(div(mul(has, dx), lin.dl)), mu));
-      primal.push([lin.dl, mul(has, dx)]);
-      dual.push([it.zL, dzL]);
-    }
-    if (lin.du && it.zU) {
-      const has = b.hasUpper!;
-      dzU = mul(has, add(sub(div(mu, lin.du), it.zU), mul(div(it.zU, lin.du), dx)));
-      slope = add(slope, mul(sum(div(mul(has, dx), lin.du)), mu));
-      primal.push([lin.du, neg(mul(has, dx))]);
-      dual.push([it.zU, dzU]);
-    }
-    const scalars = [
-      fractionToBoundary(tau, primal, dx),
-      fractionToBoundary(tau, dual, dx),
-      sum(slope),
-      max(abs(dx)),
-      max(abs(it.x)),
-    ];
-    return { ds, dlam, dz, dzL, dzU, scalars };
-  });
-  jd.dispose();
+  const o = { dtype: dx.dtype, device: dx.device } as const;
+  const [muT, tauT] = [tensor(mu, o), tensor(tau, o)];
+  const inputs: StepInputs = {
+    jd,
+    dx,
+    x: it.x,
+    mu: muT,
+    tau: tauT,
+    ...present({ s: it.s, z: it.z, lam: it.lam, rI: r.rI, w, sigmaS: lin.sigmaS }),
+    ...present({ dl: lin.dl, zL: it.zL, hasLower: b.hasLower }),
+    ...present({ du: lin.du, zU: it.zU, hasUpper: b.hasUpper }),
+  };
+  const out = prob.compiled
+    ? eliminatedProgram(inputs, mE, mI)
+    : tidy(() => eliminated(inputs, mE, mI));
+  for (const t of [jd, muT, tauT]) t.dispose();
   return { dx, dy, ...out, deltaW, deltaC };
 }
 
@@ -271,8 +362,15 @@ export async function searchDirection(
     ? tidy(() => sub(div(mu, it.s!), mul(lin.sigmaS!, r.rI!)))
     : null;
   const ct = lagrangianCotangent(it.x, it.y, w);
-  const pulled = prob.pull(it.ev, ct);
-  ct.dispose();
+  let pulled: Tensor;
+  try {
+    pulled = prob.pull(it.ev, ct);
+  } catch (e) {
+    w?.dispose();
+    throw e;
+  } finally {
+    ct.dispose();
+  }
   const rTilde = lin.boundGrad ? tidy(() => add(pulled, lin.boundGrad!)) : pulled;
   if (rTilde !== pulled) pulled.dispose();
   let deltaW = fixed?.deltaW ?? 0, deltaC = fixed?.deltaC ?? 0;
@@ -282,8 +380,8 @@ export async function searchDirection(
       let u: Unread | null = null;
       try {
         u = solveDirection(prob, it, lin, b, mu, tau, r, rTilde, w, deltaW, deltaC);
-        const [alphaMax, alphaZ, slope, dxMax, xMax] = await read(...u.scalars);
-        for (const t of u.scalars) t.dispose();
+        const [alphaMax, alphaZ, slope, dxMax, xMax] = await read(u.scalars);
+        u.scalars.dispose();
         if (![alphaMax, alphaZ, slope, dxMax].every(Number.isFinite)) {
           throw new RangeError(
             "searchDirection: the Schur complement is singular (non-finite step)",
@@ -294,7 +392,7 @@ export async function searchDirection(
         return { ...d, alphaMax, alphaZ, slope, dxMax, xMax };
       } catch (e) {
         if (u) {
-          for (const t of u.scalars) t.dispose();
+          u.scalars.dispose();
           disposeDirection(u);
         }
         const kind = mendable(e);

@@ -22,7 +22,7 @@ import { abs, add, maximum, neg, sub } from "../../ops/elementwise.ts";
 import { max } from "../../ops/reduce.ts";
 import { full, ones, zeros } from "../../ops/creation.ts";
 import { concat, reshape, slice } from "../../ops/movement.ts";
-import { inheritOwner, tidy } from "../../memory.ts";
+import { tidy } from "../../memory.ts";
 import {
   BARRIER,
   type BoundSet,
@@ -56,51 +56,50 @@ async function leastSquareMultipliers(
 ): Promise<{ y: Tensor | null; lam: Tensor | null } | null> {
   const { mE, mI, n } = prob;
   const o = { dtype: it.x.dtype, device: it.x.device } as const;
-  const [w, sigma, unit] = tidy(() => [
-    zeros([1 + mE + mI], o),
-    concat([zeros([1 + mE], o), ones([mI], o)], 0),
-    ones([n], o),
-  ]);
-  inheritOwner(null, [it.x, w, sigma, unit]);
-  const K = storage.assemble(prob.condensedHessian(it.x, w, sigma, storage.bandwidth), unit);
-  for (const t of [w, sigma, unit]) t.dispose();
-  const jEt = mE ? prob.equalityJacobianT(it.x) : null;
-  // r̃ = −(∇f − z_L + z_U − J_Iᵀ z): the system's right-hand side is −r̃
-  const ct = tidy(() => concat([full([1], -1, o), zeros([mE], o), ...(it.z ? [it.z] : [])], 0));
-  const pulled = prob.pull(it.ev, ct);
-  ct.dispose();
-  const rTilde = tidy(() => {
-    let r = pulled;
-    if (it.zL) r = add(r, it.zL);
-    if (it.zU) r = sub(r, it.zU);
-    return add(r, 0);
-  });
-  pulled.dispose();
-  const cE = mE ? zeros([mE], o) : null;
-  let step;
+  // every temporary is freed here, also when f or a constraint throws on the way
+  const tmp: ({ dispose(): void } | null)[] = [];
+  const keep = <T extends { dispose(): void } | null>(t: T): T => (tmp.push(t), t);
   try {
-    step = solveKkt(K, 0, 0, 0, rTilde, cE, jEt);
+    const [w, sigma, unit] = tidy(() => [
+      zeros([1 + mE + mI], o),
+      concat([zeros([1 + mE], o), ones([mI], o)], 0),
+      ones([n], o),
+    ]).map(keep);
+    const band = prob.condensedHessian(it.x, w, sigma, storage.bandwidth);
+    const K = keep(storage.assemble(band, unit));
+    const jEt = keep(mE ? prob.equalityJacobianT(it.x) : null);
+    // r̃ = −(∇f − z_L + z_U − J_Iᵀ z): the system's right-hand side is −r̃
+    const ct = keep(
+      tidy(() => concat([full([1], -1, o), zeros([mE], o), ...(it.z ? [it.z] : [])], 0)),
+    );
+    const pulled = keep(prob.pull(it.ev, ct));
+    const rTilde = keep(tidy(() => {
+      let r = pulled;
+      if (it.zL) r = add(r, it.zL);
+      if (it.zU) r = sub(r, it.zU);
+      return add(r, 0);
+    }));
+    const cE = keep(mE ? zeros([mE], o) : null);
+    const step = solveKkt(K, 0, 0, 0, rTilde, cE, jEt);
+    keep(step.dx);
+    keep(step.dy);
+    const jr = keep(mI ? prob.directional(it.x, step.dx) : null);
+    const out = tidy(() => ({
+      y: step.dy ? neg(step.dy) : null,
+      lam: jr && it.z ? add(slice(jr, [1 + mE], [1 + mE + mI]), it.z) : null,
+    }));
+    const size = keep(tidy(() => {
+      const parts = [out.y, out.lam].filter((t): t is Tensor => t !== null);
+      return parts.map((t) => max(abs(t))).reduce((a, b) => maximum(a, b));
+    }));
+    const [big] = await read(size);
+    if (big <= MULT_INIT_MAX) return out;
+    out.y?.dispose();
+    out.lam?.dispose();
+    return null;
   } finally {
-    for (const t of [K, rTilde, cE, jEt]) t?.dispose();
+    for (const t of tmp) t?.dispose();
   }
-  const jr = mI ? prob.directional(it.x, step.dx) : null;
-  const out = tidy(() => ({
-    y: step.dy ? neg(step.dy) : null,
-    lam: jr && it.z ? add(slice(jr, [1 + mE], [1 + mE + mI]), it.z) : null,
-  }));
-  step.dx.dispose();
-  step.dy?.dispose();
-  jr?.dispose();
-  const size = tidy(() => {
-    const parts = [out.y, out.lam].filter((t): t is Tensor => t !== null);
-    return parts.map((t) => max(abs(t))).reduce((a, b) => maximum(a, b));
-  });
-  const [big] = await read(size);
-  size.dispose();
-  if (big <= MULT_INIT_MAX) return out;
-  out.y?.dispose();
-  out.lam?.dispose();
-  return null;
 }
 
 /** The starting iterate (see the module doc). */
@@ -126,9 +125,14 @@ export async function initialIterate(
       zU: b.hasUpper ? add(b.hasUpper, 0) : null,
     };
   });
-  const ls = mE + mI > 0
-    ? await leastSquareMultipliers(prob, { x, ev, ...v }, storage, read)
-    : null;
+  let ls = null;
+  try {
+    if (mE + mI > 0) ls = await leastSquareMultipliers(prob, { x, ev, ...v }, storage, read);
+  } catch (e) {
+    for (const t of [x, ev.values, v.s, v.z, v.zL, v.zU]) t?.dispose();
+    ev.back.dispose();
+    throw e;
+  }
   const mults = ls ?? tidy(() => ({
     y: mE ? zeros([mE], o) : null,
     lam: mI ? zeros([mI], o) : null,

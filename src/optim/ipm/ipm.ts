@@ -156,7 +156,11 @@ export async function ipm(
     problem.compiled ?? false,
   );
   const b = await boundSet(o.bounds, x0);
-  const storage = condensedStorage(opt.bandwidth ?? bandwidthFor(prob, x0), prob.n);
+  const storage = condensedStorage(
+    opt.bandwidth ?? bandwidthFor(prob, x0),
+    prob.n,
+    prob.compiled,
+  );
   const read = readScalars;
   let it = await initialIterate(prob, x0, b, storage, read);
   const filter = new Filter(1e4 * Math.max(1, it.theta));

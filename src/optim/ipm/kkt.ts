@@ -37,12 +37,19 @@ import type { Tensor } from "../../tensor.ts";
 import { add, mul, neg, sub } from "../../ops/elementwise.ts";
 import { matmul } from "../../ops/matmul.ts";
 import { concat, pad, reshape, slice, stack, transpose } from "../../ops/movement.ts";
-import { eye } from "../../ops/creation.ts";
+import { eye, tensor } from "../../ops/creation.ts";
 import { solve } from "../../ops/linalg.ts";
 import { max, sum } from "../../ops/reduce.ts";
 import { tidy } from "../../memory.ts";
 import { solveBanded } from "../../linalg/banded.ts";
 import type { BandedMatrix } from "../../curvature/banded.ts";
+import { jit } from "../../ad/jit.ts";
+
+/** A shift or weight: a number, or a 0-d tensor inside compiled programs (see `solveKkt`). */
+export type Num = number | Tensor;
+
+/** Whether a shift is in use: a number when positive, a tensor always (0 then adds exactly 0). */
+const active = (v: Num): boolean => typeof v !== "number" || v > 0;
 
 /**
  * The condensed matrix K (without δ_w) at one iterate, in whatever storage suits its
@@ -57,7 +64,7 @@ export interface CondensedMatrix {
    * A matrix that is not positive definite raises an error matching `not positive
    * definite`: at once on the CPU, at the next read of anything computed from X on WebGPU.
    */
-  solve(deltaW: number, rho: number, b: Tensor): Tensor;
+  solve(deltaW: Num, rho: Num, b: Tensor): Tensor;
   /**
    * Keeps J_Eᵀ J_E from J_Eᵀ [n, m_E] in this storage. Returns two 0-d tensors: ‖J_Eᵀ J_E‖_F²
    * inside the storage and in all; where they differ, J_Eᵀ J_E does not fit (its rows
@@ -82,14 +89,26 @@ export interface CondensedStorage {
 
 /** K in LAPACK lower band storage (row 0 the diagonal), solved by the banded Cholesky. */
 class BandCondensed implements CondensedMatrix {
-  #eq: Tensor | null = null;
+  #eq: Tensor | null;
 
-  constructor(readonly storage: string, readonly ab: Tensor) {}
+  constructor(
+    readonly storage: string,
+    readonly ab: Tensor,
+    eq: Tensor | null = null,
+    readonly compiled = false,
+  ) {
+    this.#eq = eq;
+  }
 
-  solve(deltaW: number, rho: number, b: Tensor): Tensor {
+  /** The tensors that make the matrix: the band and, after `augment`, J_Eᵀ J_E's band. */
+  get parts(): { ab: Tensor; eq?: Tensor } {
+    return this.#eq ? { ab: this.ab, eq: this.#eq } : { ab: this.ab };
+  }
+
+  solve(deltaW: Num, rho: Num, b: Tensor): Tensor {
     return tidy(() => {
       let ab = this.ab;
-      if (rho > 0 && this.#eq) ab = add(ab, mul(this.#eq, rho));
+      if (active(rho) && this.#eq) ab = add(ab, mul(this.#eq, rho));
       const rows = ab.shape[0];
       const diag = add(slice(ab, [0], [1]), deltaW);
       ab = rows === 1 ? diag : concat([diag, slice(ab, [1], [rows])], 0);
@@ -98,20 +117,9 @@ class BandCondensed implements CondensedMatrix {
   }
 
   augment(jEt: Tensor): [Tensor, Tensor] {
-    const [band, inside, all] = tidy(() => {
-      const [n, m] = jEt.shape, rows = this.ab.shape[0];
-      // lower storage: ab[d][j] = (J_Eᵀ J_E)[j + d][j] = Σ_k J_Eᵀ[j + d][k] J_Eᵀ[j][k]
-      const diags = Array.from(
-        { length: rows },
-        (_, d) =>
-          pad(sum(mul(slice(jEt, [d, 0], [n, m]), slice(jEt, [0, 0], [n - d, m])), 1), [[0, d]]),
-      );
-      const band = stack(diags, 0);
-      const sq = mul(band, band);
-      const inside = add(sum(sq), rows > 1 ? sum(slice(sq, [1], [rows])) : 0);
-      const g = matmul(transpose(jEt), jEt); // ‖J_Eᵀ J_E‖_F = ‖J_E J_Eᵀ‖_F
-      return [band, inside, sum(mul(g, g))];
-    });
+    const { band, inside, all } = this.compiled
+      ? augmentProgram(this.ab, jEt)
+      : tidy(() => augmentBand(this.ab, jEt));
     this.#eq?.dispose();
     this.#eq = band;
     return [inside, all];
@@ -128,10 +136,36 @@ class BandCondensed implements CondensedMatrix {
 }
 
 /**
+ * J_Eᵀ J_E in the lower band storage of `ab` (its rows: ab's), with ‖J_Eᵀ J_E‖_F² inside that
+ * band and in all (a pure function of tensors: `augmentProgram`).
+ */
+function augmentBand(ab: Tensor, jEt: Tensor): { band: Tensor; inside: Tensor; all: Tensor } {
+  const [n, m] = jEt.shape, rows = ab.shape[0];
+  // lower storage: ab[d][j] = (J_Eᵀ J_E)[j + d][j] = Σ_k J_Eᵀ[j + d][k] J_Eᵀ[j][k]
+  const diags = Array.from(
+    { length: rows },
+    (_, d) =>
+      pad(sum(mul(slice(jEt, [d, 0], [n, m]), slice(jEt, [0, 0], [n - d, m])), 1), [[0, d]]),
+  );
+  const band = stack(diags, 0);
+  const sq = mul(band, band);
+  const inside = add(sum(sq), rows > 1 ? sum(slice(sq, [1], [rows])) : 0);
+  const g = matmul(transpose(jEt), jEt); // ‖J_Eᵀ J_E‖_F = ‖J_E J_Eᵀ‖_F
+  return { band, inside, all: sum(mul(g, g)) };
+}
+
+const augmentProgram = jit(augmentBand);
+
+/**
  * Banded storage with bandwidth b; `bandwidth = n − 1` is the dense path (n identity probes
  * and an O(n³) Cholesky in the same kernels), meant for small problems without structure.
+ * `compiled`: the matrices' bookkeeping replays `jit` programs.
  */
-export function condensedStorage(bandwidth: number | null, n: number): CondensedStorage {
+export function condensedStorage(
+  bandwidth: number | null,
+  n: number,
+  compiled = false,
+): CondensedStorage {
   const b = bandwidth ?? Math.max(n - 1, 0);
   const name = bandwidth === null ? "dense" : "banded";
   return {
@@ -144,7 +178,7 @@ export function condensedStorage(bandwidth: number | null, n: number): Condensed
         return rows === 1 ? diag : concat([diag, slice(band.data, [1], [rows])], 0);
       });
       band.dispose();
-      return new BandCondensed(name, ab);
+      return new BandCondensed(name, ab, null, compiled);
     },
   };
 }
@@ -172,9 +206,9 @@ export interface KktStep {
  */
 export function solveKkt(
   k: CondensedMatrix,
-  deltaW: number,
-  deltaC: number,
-  rho: number,
+  deltaW: Num,
+  deltaC: Num,
+  rho: Num,
   rTilde: Tensor,
   cE: Tensor | null,
   jEt: Tensor | null,
@@ -184,15 +218,61 @@ export function solveKkt(
     if (!jEt || !cE) return { dx: reshape(k.solve(deltaW, 0, neg(rTilde)), [n]), dy: null };
     const m = jEt.shape[1];
     let rhs = reshape(neg(rTilde), [n, 1]);
-    if (rho > 0) rhs = sub(rhs, mul(matmul(jEt, reshape(cE, [m, 1])), rho));
+    if (active(rho)) rhs = sub(rhs, mul(matmul(jEt, reshape(cE, [m, 1])), rho));
     const X = k.solve(deltaW, rho, concat([rhs, jEt], 1));
     const u = slice(X, [0, 0], [n, 1]);
-    const V = mul(slice(X, [0, 1], [n, m + 1]), 1 - rho * deltaC);
+    const rd = typeof rho === "number" && typeof deltaC === "number"
+      ? 1 - rho * deltaC
+      : sub(1, mul(rho, deltaC));
+    const V = mul(slice(X, [0, 1], [n, m + 1]), rd);
     const jE = transpose(jEt);
     let S = matmul(jE, V);
-    if (deltaC > 0) S = add(S, eye(m, m, { dtype: S.dtype, device: S.device }).mul(deltaC));
+    if (active(deltaC)) S = add(S, eye(m, m, { dtype: S.dtype, device: S.device }).mul(deltaC));
     const t = sub(reshape(neg(cE), [m, 1]), matmul(jE, u));
     const dy = solve(S, t);
     return { dx: reshape(add(u, matmul(V, dy)), [n]), dy: reshape(dy, [m]) };
   });
+}
+
+/** `solveKkt` on a band's tensors, as one `jit` program (the shifts as 0-d tensors). */
+const solveKktProgram = jit(
+  (a: { ab: Tensor; eq?: Tensor; r: Tensor; cE?: Tensor; jEt?: Tensor; shifts: Tensor }) => {
+    const [dw, dc, rho] = [0, 1, 2].map((i) => reshape(slice(a.shifts, [i], [i + 1]), []));
+    const k = new BandCondensed("", a.ab, a.eq ?? null);
+    return solveKkt(k, dw, dc, rho, a.r, a.cE ?? null, a.jEt ?? null);
+  },
+);
+
+/**
+ * `solveKkt` replayed as a compiled program where the matrix allows (banded storage, which
+ * the dense path also uses); the same arithmetic, with zero shifts adding exact zeros.
+ * CPU only: on WebGPU a replayed `solveBanded` returns wrong values (zeros at the first
+ * replay, then stale factors; `jit(solveBanded)` alone shows it, 2 December 2026), so there
+ * the solve runs uncompiled.
+ */
+export function solveKktCompiled(
+  k: CondensedMatrix,
+  deltaW: number,
+  deltaC: number,
+  rho: number,
+  rTilde: Tensor,
+  cE: Tensor | null,
+  jEt: Tensor | null,
+): KktStep {
+  if (!(k instanceof BandCondensed) || rTilde.device.kind !== "cpu") {
+    return solveKkt(k, deltaW, deltaC, rho, rTilde, cE, jEt);
+  }
+  const o = { dtype: rTilde.dtype, device: rTilde.device } as const;
+  const shifts = tensor([deltaW, deltaC, rho], o);
+  try {
+    return solveKktProgram({
+      ...k.parts,
+      r: rTilde,
+      ...(cE ? { cE } : {}),
+      ...(jEt ? { jEt } : {}),
+      shifts,
+    });
+  } finally {
+    shifts.dispose();
+  }
 }

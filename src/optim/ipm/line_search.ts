@@ -8,12 +8,18 @@
  */
 import type { Tensor } from "../../tensor.ts";
 import { add, maximum, mul, sub } from "../../ops/elementwise.ts";
-import { reshape, slice } from "../../ops/movement.ts";
+import { concat, reshape, slice } from "../../ops/movement.ts";
+import { tensor } from "../../ops/creation.ts";
+import { jit } from "../../ad/jit.ts";
 import { tidy } from "../../memory.ts";
 import {
   type BoundSet,
+  boundSetOf,
+  type BoundTensors,
+  boundTensors,
   distances,
   type Iterate,
+  present,
   resetMultipliers,
   split,
   thetaAndBarrier,
@@ -84,29 +90,59 @@ export async function trialPoint(
   const { prob, it, b } = c;
   const x = tidy(() => add(it.x, mul(d.dx, alpha)));
   const ev = prob.evaluate(x);
-  const s = it.s && d.ds ? tidy(() => add(it.s!, mul(d.ds!, alpha))) : null;
-  // the slack reset: where c_I(x_t) exceeds s + α ds (convex c_I run ahead of their
-  // linearisation), s = c_I(x_t) lowers both θ and φ_μ; it is applied once a trial is
-  // accepted, not in its tests, which would otherwise accept any long step that makes convex
-  // constraints feasible (on the obstacle problem: a path thrown across an obstacle)
-  const sr = s ? tidy(() => maximum(s, split(ev.values, prob.mE, prob.mI).cI!)) : null;
-  const [theta, bar] = thetaAndBarrier(ev.values, x, s, b, prob.mE, prob.mI);
-  const [thetaR, barR] = sr ? thetaAndBarrier(ev.values, x, sr, b, prob.mE, prob.mI) : [];
-  const fT = tidy(() => reshape(slice(ev.values, [0], [1]), []));
-  const scalars = [fT, theta, bar, ...(thetaR && barR ? [thetaR, barR] : [])];
+  const alphaT = tensor(alpha, { dtype: x.dtype, device: x.device });
+  const inputs: TrialInputs = {
+    values: ev.values,
+    x,
+    alpha: alphaT,
+    ...present({ s: it.s, ds: d.ds }),
+    ...boundTensors(b),
+  };
+  const { s, sr, scalars } = prob.compiled
+    ? trialProgram(inputs, prob.mE, prob.mI)
+    : tidy(() => trialTensors(inputs, prob.mE, prob.mI));
+  alphaT.dispose();
   let v: number[];
   try {
-    v = await c.read(...scalars);
+    v = await c.read(scalars);
   } catch (e) {
     sr?.dispose();
     disposeTrial({ x, s, ev, f: NaN, theta: NaN, barrier: NaN, reset: null });
     throw e;
   } finally {
-    for (const t of scalars) t.dispose();
+    scalars.dispose();
   }
   const reset = sr ? { s: sr, theta: v[3], barrier: v[4] } : null;
   return { x, s, ev, f: v[0], theta: v[1], barrier: v[2], reset };
 }
+
+/** What a trial's measures are computed from (absent: no inequalities, no bounds). */
+interface TrialInputs extends BoundTensors {
+  values: Tensor;
+  x: Tensor;
+  alpha: Tensor;
+  s?: Tensor;
+  ds?: Tensor;
+}
+
+/**
+ * The trial's slacks s + α ds, the reset slacks, and [f, θ, B] at both (θ and the barrier
+ * sum B of `thetaAndBarrier`). The slack reset: where c_I(x_t) exceeds s + α ds (convex c_I
+ * run ahead of their linearisation), s = c_I(x_t) lowers both θ and φ_μ; it is applied once
+ * a trial is accepted, not in its tests, which would otherwise accept any long step that
+ * makes convex constraints feasible (on the obstacle problem: a path thrown across an
+ * obstacle). A pure function of tensors (`trialProgram`).
+ */
+function trialTensors(a: TrialInputs, mE: number, mI: number) {
+  const b = boundSetOf(a);
+  const s = a.s && a.ds ? add(a.s, mul(a.ds, a.alpha)) : null;
+  const sr = s ? maximum(s, split(a.values, mE, mI).cI!) : null;
+  const parts = [slice(a.values, [0], [1]), ...thetaAndBarrier(a.values, a.x, s, b, mE, mI)];
+  if (sr) parts.push(...thetaAndBarrier(a.values, a.x, sr, b, mE, mI));
+  return { s, sr, scalars: concat(parts.map((t) => reshape(t, [1])), 0) };
+}
+
+const trialProgram = jit(trialTensors, { static: [1, 2] });
 
 /**
  * A-5.2 to A-5.4: is the trial acceptable? Returns "f" for an f-type step (switching
@@ -266,23 +302,21 @@ export async function fullStep(c: SearchContext, d: Direction): Promise<Accepted
  * λ ← λ + α dλ, z ← z + α^z dz (and the bounds' multipliers), each z reset by eq. (16).
  */
 export function advance(c: SearchContext, a: Accepted): Iterate {
-  const { it, mu, b } = c;
+  const { it, mu, b, prob } = c;
   const d = a.dir, t = a.trial;
-  // the trial's slacks give way to the reset ones (see `trialPoint`)
+  // the trial's slacks give way to the reset ones (see `trialTensors`)
   const slacks = t.reset?.s ?? t.s;
   if (t.reset) t.s?.dispose();
-  const next = tidy(() => {
-    const step = (v: Tensor | null, dv: Tensor | null, al: number) =>
-      v && dv ? add(v, mul(dv, al)) : v ? add(v, 0) : null;
-    const y = step(it.y, d.dy, a.alpha), lam = step(it.lam, d.dlam, a.alpha);
-    let z = step(it.z, d.dz, a.alphaZ);
-    let zL = step(it.zL, d.dzL, a.alphaZ), zU = step(it.zU, d.dzU, a.alphaZ);
-    const { dl, du } = distances(a.trial.x, b);
-    if (z && slacks) z = resetMultipliers(z, slacks, mu, null);
-    if (zL && dl) zL = resetMultipliers(zL, dl, mu, b.hasLower);
-    if (zU && du) zU = resetMultipliers(zU, du, mu, b.hasUpper);
-    return { y, lam, z, zL, zU };
-  });
+  const steps = tensor([a.alpha, a.alphaZ, mu], { dtype: t.x.dtype, device: t.x.device });
+  const inputs: AdvanceInputs = {
+    x: t.x,
+    steps,
+    ...present({ y: it.y, dy: d.dy, lam: it.lam, dlam: d.dlam, z: it.z, dz: d.dz }),
+    ...present({ zL: it.zL, dzL: d.dzL, zU: it.zU, dzU: d.dzU, s: slacks }),
+    ...boundTensors(b),
+  };
+  const next = prob.compiled ? advanceProgram(inputs) : tidy(() => advanced(inputs));
+  steps.dispose();
   return {
     x: t.x,
     s: slacks,
@@ -293,5 +327,41 @@ export function advance(c: SearchContext, a: Accepted): Iterate {
     barrier: t.reset?.barrier ?? t.barrier,
   };
 }
+
+/** The multipliers and their steps (absent: no such constraints or bounds). */
+interface AdvanceInputs extends BoundTensors {
+  x: Tensor;
+  /** [α, α^z, μ]. */
+  steps: Tensor;
+  s?: Tensor;
+  y?: Tensor;
+  dy?: Tensor;
+  lam?: Tensor;
+  dlam?: Tensor;
+  z?: Tensor;
+  dz?: Tensor;
+  zL?: Tensor;
+  dzL?: Tensor;
+  zU?: Tensor;
+  dzU?: Tensor;
+}
+
+/** The multipliers of A-6 (a pure function of tensors: `advanceProgram`). */
+function advanced(a: AdvanceInputs) {
+  const b = boundSetOf(a);
+  const [alpha, alphaZ, mu] = [0, 1, 2].map((i) => reshape(slice(a.steps, [i], [i + 1]), []));
+  const step = (v: Tensor | undefined, dv: Tensor | undefined, al: Tensor) =>
+    v && dv ? add(v, mul(dv, al)) : v ? add(v, 0) : null;
+  const y = step(a.y, a.dy, alpha), lam = step(a.lam, a.dlam, alpha);
+  let z = step(a.z, a.dz, alphaZ);
+  let zL = step(a.zL, a.dzL, alphaZ), zU = step(a.zU, a.dzU, alphaZ);
+  const { dl, du } = distances(a.x, b);
+  if (z && a.s) z = resetMultipliers(z, a.s, mu, null);
+  if (zL && dl) zL = resetMultipliers(zL, dl, mu, b.hasLower);
+  if (zU && du) zU = resetMultipliers(zU, du, mu, b.hasUpper);
+  return { y, lam, z, zL, zU };
+}
+
+const advanceProgram = jit(advanced);
 
 export { disposeTrial };

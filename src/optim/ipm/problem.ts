@@ -59,6 +59,11 @@ export class ConstrainedProblem {
 
   readonly #compiled: Passes | null;
 
+  /** Whether the passes (and the method's bookkeeping) replay compiled programs. */
+  get compiled(): boolean {
+    return this.#compiled !== null;
+  }
+
   /** With `compiled`, the passes are `jit` programs (f, eq and ineq must be pure). */
   constructor(
     readonly f: (x: Tensor) => Tensor,
