@@ -95,8 +95,9 @@ async function trial(
 /**
  * An approximate unit eigenvector z of H's smallest eigenvalue and s² ≈ zᵀ(H + λI)z (the
  * smallest eigenvalue of H + λI, from above), by inverse iteration with H + λI ≻ 0.
+ * @internal
  */
-async function smallestEigen(
+export async function smallestEigen(
   model: BandModel,
   lambda: number,
   n: number,
