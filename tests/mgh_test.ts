@@ -91,7 +91,7 @@ Deno.test("MGH 18 (Biggs EXP6) by trust-exact: the valley it ends in is reported
   const x0 = tensor(p.x0, f64);
   const r = await minimize(f, x0, { method: "trust-exact" });
   if (r.status === 0 && !atPublishedMinimum(p, r.fun)) {
-    assert.match(r.message, /singular to tolerance/);
+    assert.match(r.message, /within its tolerance/);
     assert.doesNotMatch(r.message, /semidefinite$/);
   }
   const H = hessian(f, r.x);
