@@ -37,7 +37,10 @@ const MOMENTS = ["lr", "beta1", "beta2", "eps"] as const;
 const METHODS = new Map<string, MethodEntry>([
   ["newton-cg", { impl: newtonCg, compiled: true, options: [...CG, "c1"] }],
   ["trust-ncg", { impl: trustNcg, compiled: true, options: [...CG, ...TRUST] }],
-  ["trust-exact", { impl: trustExact, compiled: true, options: [...BAND, ...TRUST] }],
+  [
+    "trust-exact",
+    { impl: trustExact, compiled: true, options: [...BAND, ...TRUST, "searchRejected"] },
+  ],
   ["newton-banded", { impl: newtonBanded, compiled: true, options: [...BAND, "c1"] }],
   ["newton-sparse", {
     impl: newtonSparse,

@@ -85,8 +85,12 @@ export async function bandSecondOrder(
   const delta = curvatureTolerance(like.dtype) * inf + Number.MIN_VALUE;
   if (!(await model.positiveDefinite(delta))) return "indefinite";
   if (await model.positiveDefinite(-delta)) return "definite";
-  const { z, s2 } = await smallestEigen(model, delta, model.n, like);
-  return { lowest: s2 - delta, scale: inf, z };
+  // (a solve that fails where the factorisation passed, at WebGPU's margin: a wider shift)
+  for (const shift of [delta, 4 * delta]) {
+    const eig = await smallestEigen(model, shift, model.n, like);
+    if (eig) return { lowest: eig.s2 - shift, scale: inf, z: eig.z };
+  }
+  return "indefinite";
 }
 
 /** @internal One trust-region trial from x: the subproblem's step, its evaluation and the verdict. */
@@ -198,7 +202,7 @@ async function backtrackRejected(
   pnorm: number,
   tr: TrustRegion,
 ): Promise<Trial | null> {
-  if (!(gTp < 0) || !Number.isFinite(ft)) return null;
+  if (!tr.searchRejected || !(gTp < 0) || !Number.isFinite(ft)) return null;
   const curv = ft - f - gTp; // ½ φ''(0) of the quadratic through φ(0), φ'(0), φ(1)
   const t = Math.min(0.5, Math.max(0.1, curv > 0 ? -gTp / (2 * curv) : 0.5));
   if (t * pnorm < tr.radius) return null;
@@ -218,7 +222,8 @@ async function backtrackRejected(
  * the boundary → 2Δ) with a scale-aware cap (`maxTrustRadius`, default 1000 · max(1, ‖x‖)).
  * A rejected trial gets one more evaluation along it at the quadratic interpolation's step
  * length before the region shrinks (see `backtrackRejected`): taken when it passes Armijo's
- * test, it saves the iteration a fresh subproblem would cost.
+ * test, it saves the iteration a fresh subproblem would cost (`searchRejected: false` turns
+ * it off: SciPy's trust-exact step for step).
  *
  * It stops when ‖∇f‖ < `gtol` AND the Hessian there is positive semidefinite (H + δI
  * factors, δ = √ε ‖H‖_∞ in f64, 10⁻³ ‖H‖_∞ in f32): `converged: true` means the first- and
