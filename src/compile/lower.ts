@@ -161,18 +161,42 @@ export class Lowering<B> {
     return v === 0 ? this.#zero : this.u.push(U.ILit, T.Int, -1, -1, -1, v);
   }
 
+  /**
+   * a + b, folding an index unravelled and linearised again back to itself: with A = d·⌊x/d⌋
+   * and x mod d computed as x − A, A + (x − A) = x, and (A ± e) + (x − A) = x ± e for the
+   * shifts of pads and slices (e fixed for the kernel), so shifted reads of one index stay
+   * affine in it (a comb residue of x ± e is then cheap: see #residue).
+   */
   add(a: number, b: number): number {
     if (a === this.#zero) return b;
     if (b === this.#zero) return a;
     const u = this.u;
-    // a + (x − a) = x and (x − b) + b = x: an index unravelled and linearised again
-    if (u.op[b] === U.ISub && u.b[b] === a) return u.a[b];
-    if (u.op[a] === U.ISub && u.b[a] === b) return u.a[a];
+    const folded = this.#refold(a, b) ?? this.#refold(b, a);
+    if (folded !== null) return folded;
     return u.push(U.IAdd, T.Int, a, b);
   }
 
+  /** a + r for r = x − A, when a is A, A + e, e + A or A − e; else null. */
+  #refold(a: number, r: number): number | null {
+    const u = this.u;
+    if (u.op[r] !== U.ISub) return null;
+    const [x, A] = [u.a[r], u.b[r]];
+    if (a === A) return x;
+    if (u.op[a] === U.IAdd && u.b[a] === A) return this.add(x, u.a[a]);
+    if (u.op[a] === U.IAdd && u.a[a] === A) return this.add(x, u.b[a]);
+    if (u.op[a] === U.ISub && u.a[a] === A) return u.push(U.ISub, T.Int, x, u.b[a]);
+    return null;
+  }
+
+  /** a·b; (x ± c)·b = x·b ± c·b when c and b are fixed for the kernel (see add). */
   mul(a: number, b: number): number {
-    return this.u.push(U.IMul, T.Int, a, b);
+    const u = this.u;
+    const op = u.op[a];
+    if ((op === U.IAdd || op === U.ISub) && u.level[b] === 0 && u.level[u.b[a]] === 0) {
+      const x = this.mul(u.a[a], b), c = this.mul(u.b[a], b);
+      return op === U.IAdd ? this.add(x, c) : u.push(U.ISub, T.Int, x, c);
+    }
+    return u.push(U.IMul, T.Int, a, b);
   }
 
   /** ⌊x / d⌋ (d ≥ 2) and the uop of d. */
