@@ -9,6 +9,8 @@
  * with slacks c_I(x) − s = 0, s ≥ 0, and a sequence of barrier problems
  * min φ_μ = f − μ Σ ln s − μ Σ ln(x − x_L) − μ Σ ln(x_U − x) for μ → 0 (Algorithm A):
  *
+ * - A-1 the start (§3.6): x pushed into the bounds, slacks pushed off 0, and IPOPT's
+ *   least-squares constraint multipliers (`initial.ts`);
  * - A-2/A-3 barrier update: monotone Fiacco–McCormick, μ ← max(ε/10, min(κ_μ μ, μ^θ_μ))
  *   once E_μ ≤ κ_ε μ (`barrier.ts`);
  * - A-4 search direction from the condensed primal-dual system with the inertia correction
@@ -21,7 +23,8 @@
  * Derivatives come from the library's transforms on the stacked function
  * F = [f, c_E, c_I] (`problem.ts`): values and Lagrangian gradients from one forward pass
  * and its pullbacks, J·d by forward mode, and the condensed matrix W + J_Iᵀ Σ J_I as the
- * band of one Hessian by comb probes.
+ * band of one Hessian by comb probes. Through `minimize` these passes and the per-iteration
+ * bookkeeping replay `jit` programs (traced at their first call, for each shape).
  */
 import type { Tensor } from "../../tensor.ts";
 import { add } from "../../ops/elementwise.ts";
