@@ -27,8 +27,7 @@ import type { Tensor } from "../mod.ts";
 import { BANDWIDTH, trajectoryProblem } from "../examples/trajectory_problem.ts";
 
 type Lib = typeof lib;
-const { bandedHessian, device, grad, hvp, jit, logcosh, minimize, slice, square, sum, tensor } =
-  lib;
+const { bandedHessian, device, grad, hvp, jit, tensor } = lib;
 
 function flag(name: string): string | undefined {
   const i = Deno.args.indexOf(`--${name}`);
@@ -39,6 +38,16 @@ const REPS = Number(flag("reps") ?? 7);
 const BASELINE = flag("baseline");
 
 const cpuDev = await device({ backend: "cpu" });
+/** The other checkout (`--baseline`), with its copy of the demo problem. */
+const base = BASELINE
+  ? {
+    lib: await import(BASELINE) as Lib,
+    problem: (await import(
+      new URL("examples/trajectory_problem.ts", new URL(BASELINE, `file://${Deno.cwd()}/`)).href
+    )) as { trajectoryProblem: typeof trajectoryProblem },
+  }
+  : null;
+const baseDev = base ? await base.lib.device({ backend: "cpu" }) : null;
 
 /** CPU milliseconds of one call of fn (user + system time of this process). */
 function cpuMs(fn: () => void): number {
@@ -81,9 +90,9 @@ function rosen(m: Lib) {
   };
 }
 
-async function overhead(): Promise<void> {
+function overhead(): void {
   const libs: [string, Lib][] = [["this checkout", lib]];
-  if (BASELINE) libs.unshift(["baseline", await import(BASELINE) as Lib]);
+  if (base) libs.unshift(["baseline", base.lib]);
   const calls = 1000;
   const rows: string[] = [];
   const perCall = (g: (x: Tensor) => Tensor, x: Tensor) =>
@@ -120,13 +129,14 @@ async function overhead(): Promise<void> {
 
 // ---------- 2. the trajectory band ----------
 
-function trajectory(n: number, dtype: "f32" | "f64") {
+function trajectory(n: number, dtype: "f32" | "f64", m: Lib = lib, dev = cpuDev) {
   const t = new Float64Array(n);
   for (let i = 0; i < n; i++) t[i] = Math.sin(0.1 * i) + 0.5 * Math.cos(0.37 * i);
-  const target = tensor(t, { dtype, device: cpuDev });
+  const target = m.tensor(t, { dtype, device: dev });
   const f = (x: Tensor) => {
-    const d2 = slice(x, [2], [n]).sub(slice(x, [1], [n - 1]).mul(2)).add(slice(x, [0], [n - 2]));
-    return sum(square(d2)).add(sum(logcosh(x.sub(target))));
+    const d2 = m.slice(x, [2], [n]).sub(m.slice(x, [1], [n - 1]).mul(2))
+      .add(m.slice(x, [0], [n - 2]));
+    return m.sum(m.square(d2)).add(m.sum(m.logcosh(x.sub(target))));
   };
   return { f, t, target };
 }
@@ -175,8 +185,9 @@ function handBand(xs: ArrayLike<number>, t: Float64Array, out: Float64Array | Fl
 function band(): void {
   console.log("\n## Trajectory band (b = 2, five comb probes), CPU\n");
   console.log(
-    "| dtype | n | floor ms | band ms | jit(band) ms | gradient ms | band ÷ floor | jit(band) ÷ floor | band ÷ gradient | cold band ms |\n" +
-      "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+    "| dtype | n | floor ms | band ms | jit(band) ms | gradient ms | band ÷ floor | jit(band) ÷ floor | band ÷ gradient | cold band ms |" +
+      (base ? " baseline jit(band) ÷ floor |" : "") +
+      "\n| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |" + (base ? " --: |" : ""),
   );
   for (const dtype of ["f64", "f32"] as const) {
     for (const n of [10_000, 100_000, 1_000_000]) {
@@ -206,7 +217,21 @@ function band(): void {
       if (err > (dtype === "f64" ? 1e-9 : 1e-3)) throw new Error(`floor and band differ by ${err}`);
       const jband = jit((y: Tensor) => bandedHessian(f, y, { bandwidth: 2, layout: "lower" }).data);
       const gBack = dtype === "f32" ? new Float32Array(n) : new Float64Array(n);
-      const { tFloor, tBand, tJit, tGrad } = bestOf({
+      // the baseline's jitted band, when there is one
+      const old = base && baseDev ? trajectory(n, dtype, base.lib, baseDev) : null;
+      const oldX = old ? base!.lib.tensor(xs, { dtype, device: baseDev! }) : null;
+      const oldBand = old
+        ? base!.lib.jit((y: Tensor) =>
+          base!.lib.bandedHessian(old.f, y, { bandwidth: 2, layout: "lower" }).data
+        )
+        : null;
+      const { tFloor, tBand, tJit, tGrad, tBase } = bestOf({
+        tBase: () => {
+          if (!oldBand) return;
+          const d = oldBand(oldX!);
+          d.dataSync(back);
+          d.dispose();
+        },
         tFloor: () => handBand(xv, t, out),
         tBand: () => run().dispose(),
         tJit: () => {
@@ -223,10 +248,14 @@ function band(): void {
       console.log(
         `| ${dtype} | ${n} | ${fmt(tFloor)} | ${fmt(tBand)} | ${fmt(tJit)} | ${fmt(tGrad)} | ${
           fmt(tBand / tFloor)
-        } | ${fmt(tJit / tFloor)} | ${fmt(tBand / tGrad)} | ${fmt(cold)} |`,
+        } | ${fmt(tJit / tFloor)} | ${fmt(tBand / tGrad)} | ${fmt(cold)} |${
+          old ? ` ${fmt(tBase / tFloor)} |` : ""
+        }`,
       );
       x.dispose();
       target.dispose();
+      oldX?.dispose();
+      old?.target.dispose();
     }
   }
 }
@@ -236,37 +265,56 @@ function band(): void {
 async function demoTable(): Promise<void> {
   console.log("\n## The demo problem (newton-banded, bandwidth 4, CPU f64)\n");
   console.log(
-    "| points | iterations | f | ms per iteration (min) | whole solve ms (min, CPU) | cold solve ms (wall) |\n" +
-      "| --: | --: | --: | --: | --: | --: |",
+    "| points | iterations | f | ms per iteration (min) | whole solve ms (min, CPU) | cold solve ms (wall) |" +
+      (base ? " baseline iterations | baseline ms per iteration | ÷ baseline |" : "") +
+      "\n| --: | --: | --: | --: | --: | --: |" + (base ? " --: | --: | --: |" : ""),
   );
   for (const N of [256, 1024, 4096]) {
-    const d = trajectoryProblem(N, { weighting: "scaled", dtype: "f64", device: cpuDev });
-    const solve = async () => {
-      const x0 = tensor(d.init, { dtype: "f64", device: cpuDev });
-      const c0 = process.cpuUsage();
-      // the demo's settings (deno task demo --points N --backend cpu)
-      const r = await minimize(d.penalty, x0, {
-        method: "newton-banded",
-        bandwidth: BANDWIDTH,
-        gtol: 1e-7,
-        maxIter: 100,
-      });
-      const c = process.cpuUsage(c0);
-      r.x.dispose();
-      x0.dispose();
-      return { r, ms: (c.user + c.system) / 1000 };
+    /** A solve with a library and its copy of the problem (CPU time, ms). */
+    const solver = (m: Lib, problem: typeof trajectoryProblem, dev: typeof cpuDev) => {
+      const d = problem(N, { weighting: "scaled", dtype: "f64", device: dev });
+      const solve = async () => {
+        const x0 = m.tensor(d.init, { dtype: "f64", device: dev });
+        const c0 = process.cpuUsage();
+        // the demo's settings (deno task demo --points N --backend cpu)
+        const r = await m.minimize(d.penalty, x0, {
+          method: "newton-banded",
+          bandwidth: BANDWIDTH,
+          gtol: 1e-7,
+          maxIter: 100,
+        });
+        const c = process.cpuUsage(c0);
+        r.x.dispose();
+        x0.dispose();
+        return { r, ms: (c.user + c.system) / 1000 };
+      };
+      return { d, solve };
     };
+    const now = solver(lib, trajectoryProblem, cpuDev);
+    const old = base ? solver(base.lib, base.problem.trajectoryProblem, baseDev!) : null;
     const t0 = performance.now();
-    const first = await solve();
+    const first = await now.solve();
     const cold = performance.now() - t0;
-    let bestMs = Infinity;
-    for (let k = 0; k < Math.max(3, REPS); k++) bestMs = Math.min(bestMs, (await solve()).ms);
+    const oldFirst = old ? await old.solve() : null;
+    let bestMs = Infinity, oldMs = Infinity;
+    for (let k = 0; k < Math.max(3, REPS); k++) {
+      bestMs = Math.min(bestMs, (await now.solve()).ms);
+      if (old) oldMs = Math.min(oldMs, (await old.solve()).ms);
+    }
+    const perIt = bestMs / first.r.iterations;
     console.log(
-      `| ${N} | ${first.r.iterations} | ${first.r.fun.toPrecision(9)} | ${
-        fmt(bestMs / first.r.iterations)
-      } | ${fmt(bestMs)} | ${fmt(cold)} |`,
+      `| ${N} | ${first.r.iterations} | ${first.r.fun.toPrecision(9)} | ${fmt(perIt)} | ${
+        fmt(bestMs)
+      } | ${fmt(cold)} |${
+        oldFirst
+          ? ` ${oldFirst.r.iterations} | ${fmt(oldMs / oldFirst.r.iterations)} | ${
+            fmt(perIt / (oldMs / oldFirst.r.iterations))
+          } |`
+          : ""
+      }`,
     );
-    d.dispose();
+    now.d.dispose();
+    old?.d.dispose();
   }
 }
 
@@ -346,7 +394,7 @@ console.log(
     load.split(" ").slice(0, 3).join(" ")
   }; minima over ${REPS} runs of CPU time.`,
 );
-if (!ONLY || ONLY === "overhead") await overhead();
+if (!ONLY || ONLY === "overhead") overhead();
 if (!ONLY || ONLY === "band") band();
 if (!ONLY || ONLY === "demo") await demoTable();
 if (!ONLY || ONLY === "rosen") rosenTable();

@@ -5,10 +5,11 @@
  * first's compiled code.
  */
 import { equal, ok } from "node:assert/strict";
-import { assertClose, BACKENDS, cpu, randArray } from "./helpers.ts";
+import { assertClose, BACKENDS, cpu, randArray, testAll } from "./helpers.ts";
 import {
   abs,
   add,
+  bandedHessian,
   broadcastTo,
   combProbes,
   cos,
@@ -23,6 +24,7 @@ import {
   sigmoid,
   sin,
   slice,
+  softplus,
   sqrt,
   square,
   sub,
@@ -31,8 +33,10 @@ import {
   type Tensor,
   tensor,
   transpose,
+  valueAndGrad,
   where,
 } from "../mod.ts";
+import { H } from "../src/backend/cpu/elementwise.ts";
 import { max } from "../src/ops/reduce.ts";
 import { RULES, ruleStats, simplifier } from "../src/compile/rewrite.ts";
 import { kernels } from "../src/backend/cpu/cpu.ts";
@@ -277,38 +281,157 @@ Deno.test("bounds tests split off at the edges: shifted slices and pads agree wi
   assertClose(p, [1, 1, 1, 1 + Math.sin(0.5), 1 + Math.sin(1), 1, 1, 1, 1], { rtol: 1e-15 });
 });
 
+/** Runs `f` counting the CPU kernels' sigmoid and softplus evaluations. */
+async function counting<T>(
+  f: () => Promise<T>,
+): Promise<[T, { sigmoid: number; softplus: number }]> {
+  const n = { sigmoid: 0, softplus: 0 };
+  const { sigmoid, softplus } = H;
+  H.sigmoid = (v) => (n.sigmoid++, sigmoid(v));
+  H.softplus = (v) => (n.softplus++, softplus(v));
+  try {
+    return [await f(), n];
+  } finally {
+    Object.assign(H, { sigmoid, softplus });
+  }
+}
+
 Deno.test("CPU: costly work under a broadcast runs once, not once per copy", async () => {
   const n = 300, k = 7;
   const xs = randArray(n, 4), ys = randArray(k * n, 5);
-  const x = tensor(xs, f64), y = tensor(ys, { ...f64, shape: [k, n] });
+  const x = tensor(xs, f64);
+  const sig = xs.map((v) => 1 / (1 + Math.exp(-v)));
+  // Σ_i y[j][i]·σ(x_i) for each j, the 7 copies along the leading axis: a split kernel
+  // evaluates σ once per i and reads it for every j
+  const y = tensor(ys, { ...f64, shape: [k, n] });
+  const [lead, c1] = await counting(() => sum(mul(y, broadcastTo(sigmoid(x), [k, n])), [1]).data());
+  equal(c1.sigmoid, n, "σ evaluated once per entry");
+  assertClose(
+    lead,
+    Array.from({ length: k }, (_, j) => sig.reduce((a, s, i) => a + ys[j * n + i] * s, 0)),
+    { rtol: 1e-13 },
+  );
+  // 70 copies along the trailing axis (y as [n, 70], reduced over n; more copies than a
+  // split kernel loops over): σ(x) runs on its own first, then the reduction reads it
   const count = () => scheduleStats.broadcastWork;
-  // Σ_i y[j][i]·sqrt(exp(x_i) + 1) for each j: the sqrt(exp(x) + 1) under the 7-fold broadcast
-  // is realized first (once per i), then read by the reduction
   const before = count();
-  const e = sqrt(exp(x).add(1));
-  const got = await sum(mul(y, broadcastTo(e, [k, n])), [1]).data();
+  const K = 70, zs = randArray(n * K, 6);
+  const yt = tensor(zs, { ...f64, shape: [n, K] });
+  // (a tensor of its own: σ(x) above is still read by the first product, which is alive)
+  const x2 = tensor(xs, f64);
+  const [trail, c2] = await counting(() =>
+    sum(mul(yt, broadcastTo(reshape(sigmoid(x2), [n, 1]), [n, K])), [0]).data()
+  );
+  equal(c2.sigmoid, n, "σ evaluated once per entry");
   equal(count(), before + 1, "the costly operand was run on its own");
-  const want = Array.from({ length: k }, (_, j) => {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += ys[j * n + i] * Math.sqrt(Math.exp(xs[i]) + 1);
-    return s;
-  });
-  assertClose(got, want, { rtol: 1e-13 });
+  assertClose(
+    trail,
+    Array.from({ length: K }, (_, j) => sig.reduce((a, s, i) => a + zs[i * K + j] * s, 0)),
+    { rtol: 1e-13 },
+  );
   // cheap work (no library call) stays fused; so does costly work read once per value
-  const cheap = await sum(mul(y, broadcastTo(x.mul(3).add(1), [k, n])), [1]).data();
+  const cheap = await sum(mul(yt, broadcastTo(reshape(x.mul(3).add(1), [n, 1]), [n, K])), [0])
+    .data();
   const once = await sum(exp(x)).data();
   equal(count(), before + 1, "nothing else was split off");
   assertClose(
     cheap,
-    Array.from({ length: k }, (_, j) => {
-      let s = 0;
-      for (let i = 0; i < n; i++) s += ys[j * n + i] * (3 * xs[i] + 1);
-      return s;
-    }),
+    Array.from({ length: K }, (_, j) => xs.reduce((a, v, i) => a + zs[i * K + j] * (3 * v + 1), 0)),
     { rtol: 1e-13 },
   );
   assertClose(once, [xs.reduce((a, v) => a + Math.exp(v), 0)], { rtol: 1e-13 });
-  for (const t of [x, y, e]) t.dispose();
+  for (const t of [x, x2, y, yt]) t.dispose();
+});
+
+/** Σ_i softplus(x_{i+1} − x_i)²: its gradient and (tridiagonal) Hessian in closed form. */
+function softplusChain(xs: ArrayLike<number>): { g: Float64Array; band: Float64Array[] } {
+  const n = xs.length;
+  const g = new Float64Array(n), diag = new Float64Array(n), off = new Float64Array(n);
+  for (let i = 0; i + 1 < n; i++) {
+    const d = xs[i + 1] - xs[i];
+    const s = Math.log1p(Math.exp(d)), sg = 1 / (1 + Math.exp(-d));
+    // (s²)' = 2sσ, (s²)'' = 2(σ² + sσ(1 − σ))
+    const g1 = 2 * s * sg, h = 2 * (sg * sg + s * sg * (1 - sg));
+    g[i + 1] += g1;
+    g[i] -= g1;
+    diag[i] += h;
+    diag[i + 1] += h;
+    off[i] = -h; // lower storage: ab[1][i] = H[i+1][i]
+  }
+  return { g, band: [diag, off] };
+}
+
+const chain = (x: Tensor) => {
+  const n = x.size;
+  return sum(square(softplus(sub(slice(x, [1], [n]), slice(x, [0], [n - 1])))));
+};
+
+Deno.test("CPU: costly work shared by kernels runs once (value and gradient, band)", async () => {
+  const n = 500;
+  const xs = randArray(n, 11);
+  const x = tensor(xs, f64);
+  const want = softplusChain(xs);
+  const before = scheduleStats.sharedWork;
+  // the value's reduction and the gradient's kernel both need softplus(d)
+  const [[v, g], c1] = await counting(async () => {
+    const [v, g] = valueAndGrad(chain)(x) as [Tensor, Tensor];
+    const out = [await v.item(), await g.data()] as const;
+    v.dispose();
+    g.dispose();
+    return out;
+  });
+  equal(c1.softplus, n - 1, "softplus evaluated once per entry (twice before)");
+  equal(c1.sigmoid, n - 1, "sigmoid evaluated once per entry");
+  ok(scheduleStats.sharedWork > before);
+  let value = 0;
+  for (let i = 0; i + 1 < n; i++) value += Math.log1p(Math.exp(xs[i + 1] - xs[i])) ** 2;
+  assertClose([v], [value], { rtol: 1e-13 });
+  assertClose(g, want.g, { rtol: 1e-12, atol: 1e-13 });
+  // the band: its 3 comb-probe products need σ and softplus of the primal once each
+  const [band, c2] = await counting(async () => {
+    const h = bandedHessian(chain, x, { bandwidth: 1, layout: "lower" });
+    const d = await h.data.data();
+    h.dispose();
+    return d;
+  });
+  equal(c2.softplus, n - 1, "softplus evaluated once per entry (twice before)");
+  equal(c2.sigmoid, n - 1, "sigmoid evaluated once per entry (twice before)");
+  assertClose(band.subarray(0, n), want.band[0], { rtol: 1e-12, atol: 1e-13 });
+  assertClose(band.subarray(n, 2 * n), want.band[1], { rtol: 1e-12, atol: 1e-13 });
+  x.dispose();
+});
+
+testAll("split reductions and comb-probe kernels agree with closed forms", async (b) => {
+  // n > 65,536 (WebGPU's loop limit); the band's products reduce over a probe-leading axis
+  const n = 70_001;
+  const xs = randArray(n, 12).map((v) => 2 * v);
+  const opts = { dtype: b.dtype, device: b.dev };
+  const want = softplusChain(b.dtype === "f32" ? Float32Array.from(xs) : xs);
+  const x = tensor(xs, opts);
+  const h = bandedHessian(chain, x, { bandwidth: 1, layout: "lower" });
+  const band = await h.data.data();
+  const tol = b.dtype === "f64" ? { rtol: 1e-12, atol: 1e-13 } : { rtol: 1e-4, atol: 1e-4 };
+  assertClose(band.subarray(0, n), want.band[0], { ...tol, msg: "diagonal" });
+  assertClose(band.subarray(n, 2 * n), want.band[1], { ...tol, msg: "subdiagonal" });
+  // weighted sums of the probes' products, Σ_i w_i (H c_k)_i, reduced apart per probe
+  const ws = randArray(n, 13).map((v) => 1 + v);
+  const hv = hvp(chain, x, combProbes(n, 3, opts));
+  const w = tensor(ws, opts);
+  const sums = await sum(mul(reshape(hv, [3, n]), w), [1]).data();
+  const expect = [0, 1, 2].map((k) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      // (H c_k)_i = Σ_j H[i][j] c_k[j]
+      let hc = 0;
+      if (i % 3 === k) hc += want.band[0][i];
+      if (i > 0 && (i - 1) % 3 === k) hc += want.band[1][i - 1];
+      if (i + 1 < n && (i + 1) % 3 === k) hc += want.band[1][i];
+      s += ws[i] * hc;
+    }
+    return s;
+  });
+  assertClose(sums, expect, { rtol: b.dtype === "f64" ? 1e-11 : 1e-3, msg: "probe sums" });
+  for (const t of [h.data, hv, w, x]) t.dispose();
 });
 
 for (const b of BACKENDS) {

@@ -93,9 +93,15 @@ export class Graph<B> {
     if (--s.refs > 0) return;
     this.#forget(s);
     if (s.buf) this.free(s.buf);
-    else if (s.expr) { for (const c of children(s.expr)) this.release(c); }
+    else if (s.expr) { for (const c of children(s.expr)) this.#unread(c); }
     s.buf = null;
     s.expr = null;
+  }
+
+  /** Drops an expression's reference to its operand `c`. */
+  #unread(c: LazyStorage<B>): void {
+    c.users--;
+    this.release(c);
   }
 
   /** Takes a node out of the merge table (it died, or its expression was replaced by a buffer). */
@@ -188,7 +194,7 @@ export class Graph<B> {
   /** Marks `s` realized into `buf` (its expression's references are dropped). */
   settle(s: LazyStorage<B>, buf: B): void {
     this.#forget(s);
-    s.settle(buf, (c) => this.release(c as LazyStorage<B>));
+    s.settle(buf, (c) => this.#unread(c as LazyStorage<B>));
   }
 
   fill(dtype: Dtype, size: number, value: number): LazyStorage<B> {

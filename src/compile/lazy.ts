@@ -149,6 +149,15 @@ export function children<B>(e: Expr<B>): LazyStorage<B>[] {
   }
 }
 
+/** Unary ops that cost far more than a read (a library call per element): all but these. */
+const CHEAP = new Set<UnaryOp>(["neg", "abs", "square", "reciprocal", "sign"]);
+const COSTLY = new Set<UnaryOp>(UNARY_OPS.filter((op) => !CHEAP.has(op)));
+
+/** True for an unrealized costly unary op (see realizeSharedWork in schedule.ts). */
+export function isCostly<B>(s: LazyStorage<B>): boolean {
+  return s.buf === null && s.expr !== null && s.expr.kind === "unary" && COSTLY.has(s.expr.op);
+}
+
 /** Uniform slots an expression node uses for its own numbers. */
 export function ownParams<B>(e: Expr<B>): number {
   switch (e.kind) {
@@ -199,6 +208,12 @@ let nextId = 0;
 export class LazyStorage<B = unknown> implements Storage {
   readonly id = nextId++;
   refs = 1;
+  /**
+   * How many of `refs` are unrealized expressions reading this one (the rest are tensors
+   * and programs): a kernel that fuses this node while some of its readers lie outside the
+   * kernel leaves them to evaluate it again (see schedule.ts, realizeSharedWork).
+   */
+  users = 0;
   buf: B | null;
   expr: Expr<B> | null;
   readonly byteLength: number;
@@ -240,6 +255,7 @@ export class LazyStorage<B = unknown> implements Storage {
       this.fault = expr.x.fault;
       // a consumer reads it as a buffer: it counts as one leaf
       expr.x.refs++;
+      expr.x.users++;
       return;
     }
     this.leaves = 0;
@@ -247,6 +263,7 @@ export class LazyStorage<B = unknown> implements Storage {
     let faults: (Fault | null)[] | null = null;
     forChildren(expr, (k) => {
       k.refs++;
+      k.users++;
       if (k.depth >= this.depth) this.depth = k.depth + 1;
       this.nodes += k.nodes;
       this.leaves += k.leaves;

@@ -13,7 +13,7 @@
  */
 import { BINARY_OPS, UNARY_OPS } from "../backend/backend.ts";
 import type { Dtype } from "../dtype.ts";
-import { type Expr, forChildren, type LazyStorage } from "./lazy.ts";
+import { type Expr, forChildren, isCostly, type LazyStorage } from "./lazy.ts";
 import { Finished, T, U, Uops } from "./uops.ts";
 import { binaryFn, ruleStats, simplifier } from "./rewrite.ts";
 
@@ -74,6 +74,8 @@ export interface Lowered<B> {
   readonly ptypes: number[];
   /** Realized storages read by the kernel (Load payloads index this list). */
   readonly leaves: LazyStorage<B>[];
+  /** Costly ops the kernel evaluates at more than one index per entry (see schedule.ts, lowerOnce). */
+  readonly repeated: { node: LazyStorage<B>; count: number }[];
 }
 
 let epochs = 0;
@@ -129,6 +131,9 @@ export class Lowering<B> {
       params: kernel.slotOrder.map((s) => this.params[s]),
       ptypes: kernel.slotOrder.map((s) => this.ptypes[s]),
       leaves: kernel.leafOrder.map((l) => this.leaves[l]),
+      repeated: [...this.#more]
+        .filter(([s]) => isCostly(s))
+        .map(([node, at]) => ({ node, count: 1 + at.size })),
     };
   }
 
@@ -145,7 +150,9 @@ export class Lowering<B> {
    * of its sizes coincide, which changes with the sizes only when they are small.
    */
   int(v: number): number {
-    let slot = this.#ints.get(v);
+    // a divisor's slot holds the number itself first: d·⌊x/d⌋ then names the d of x mod d,
+    // so re-linearising an unravelled index (⌊x/d⌋·d + x mod d) folds back to x (see add)
+    let slot = this.#ints.get(v) ?? this.#divisors.get(v);
     if (slot === undefined) this.#ints.set(v, slot = this.#slot(v, T.Int));
     return this.u.push(U.IParam, T.Int, -1, -1, -1, slot);
   }
@@ -154,14 +161,42 @@ export class Lowering<B> {
     return v === 0 ? this.#zero : this.u.push(U.ILit, T.Int, -1, -1, -1, v);
   }
 
+  /**
+   * a + b, folding an index unravelled and linearised again back to itself: with A = d·⌊x/d⌋
+   * and x mod d computed as x − A, A + (x − A) = x, and (A ± e) + (x − A) = x ± e for the
+   * shifts of pads and slices (e fixed for the kernel), so shifted reads of one index stay
+   * affine in it (a comb residue of x ± e is then cheap: see #residue).
+   */
   add(a: number, b: number): number {
     if (a === this.#zero) return b;
     if (b === this.#zero) return a;
-    return this.u.push(U.IAdd, T.Int, a, b);
+    const u = this.u;
+    const folded = this.#refold(a, b) ?? this.#refold(b, a);
+    if (folded !== null) return folded;
+    return u.push(U.IAdd, T.Int, a, b);
   }
 
+  /** a + r for r = x − A, when a is A, A + e, e + A or A − e; else null. */
+  #refold(a: number, r: number): number | null {
+    const u = this.u;
+    if (u.op[r] !== U.ISub) return null;
+    const [x, A] = [u.a[r], u.b[r]];
+    if (a === A) return x;
+    if (u.op[a] === U.IAdd && u.b[a] === A) return this.add(x, u.a[a]);
+    if (u.op[a] === U.IAdd && u.a[a] === A) return this.add(x, u.b[a]);
+    if (u.op[a] === U.ISub && u.a[a] === A) return u.push(U.ISub, T.Int, x, u.b[a]);
+    return null;
+  }
+
+  /** a·b; (x ± c)·b = x·b ± c·b when c and b are fixed for the kernel (see add). */
   mul(a: number, b: number): number {
-    return this.u.push(U.IMul, T.Int, a, b);
+    const u = this.u;
+    const op = u.op[a];
+    if ((op === U.IAdd || op === U.ISub) && u.level[b] === 0 && u.level[u.b[a]] === 0) {
+      const x = this.mul(u.a[a], b), c = this.mul(u.b[a], b);
+      return op === U.IAdd ? this.add(x, c) : u.push(U.ISub, T.Int, x, c);
+    }
+    return u.push(U.IMul, T.Int, a, b);
   }
 
   /** ⌊x / d⌋ (d ≥ 2) and the uop of d. */
@@ -289,6 +324,8 @@ export class Lowering<B> {
   /** The slot of a divisor (one per value, so equal quotients are shared). */
   #divisor(d: number): number {
     let slot = this.#divisors.get(d);
+    // without magic numbers a divisor is one slot: an integer parameter's will do
+    if (slot === undefined && !this.target.magicDivision) slot = this.#ints.get(d);
     if (slot === undefined) {
       slot = this.#slot(d, T.Int);
       if (this.target.magicDivision) {
@@ -495,22 +532,28 @@ const [ADD, SUB, MUL, DIV] = (["add", "sub", "mul", "div"] as const).map((o) =>
  * Comb probes as a pattern. In a split kernel over comb probes (a banded Hessian's HVP
  * batch) the value for probe q is linear in the probe's indicators [ρ_j = q], where the
  * residues ρ_j and the coefficients c_j depend on the entry r only (a JVP is linear in its
- * tangent). Rewritten as base + Σ_j (ρ_j = q ? c_j : 0), the coefficients are computed
- * once per entry instead of once per probe: the per-probe program shrinks to a compare,
- * a select and an add per indicator. Returns the new result uop, or −1 when the value is
- * not of that form (or the rewrite would not shrink the per-probe program).
+ * tangent), plus what else the probe reads (its own tangent of an earlier reduction, say).
+ * Rewritten as (base + rest) + Σ_j (ρ_j = q ? c_j : 0), base per entry and rest the
+ * remaining per-probe work, the coefficients are computed once per entry instead of once
+ * per probe: the per-probe program shrinks to the rest plus a compare, a select and an add
+ * per indicator. Returns the new result uop, or −1 when the value has no indicator (or the
+ * rewrite would not shrink the per-probe program).
  */
 export function combLinear(u: Uops, result: number, zero: (type: number) => number): number {
   interface Lin {
     base: number; // a level ≤ 1 uop, or −1 for 0
     terms: Map<number, number>; // residue uop → coefficient uop
+    rest: number; // a level-2 uop (per probe, not of this form), or −1 for 0
   }
-  const memo = new Map<number, Lin | null>();
+  const memo = new Map<number, Lin>();
   let q = -1;
   const add = (t: number, a: number, b: number) => (a < 0 ? b : b < 0 ? a : bin(u, t, ADD, a, b));
+  const sub = (t: number, a: number, b: number) =>
+    b < 0 ? a : a < 0 ? negate(t, b) : bin(u, t, SUB, a, b);
   const negate = (t: number, a: number) => neg(u, t, a);
-  const lin = (i: number): Lin | null => {
-    if (u.level[i] < 2) return { base: i, terms: new Map() };
+  const opaque = (i: number): Lin => ({ base: -1, terms: new Map(), rest: i });
+  const lin = (i: number): Lin => {
+    if (u.level[i] < 2) return { base: i, terms: new Map(), rest: -1 };
     const hit = memo.get(i);
     if (hit !== undefined) return hit;
     let out: Lin | null = null;
@@ -522,44 +565,39 @@ export function combLinear(u: Uops, result: number, zero: (type: number) => numb
         const [rho, other] = u.op[y] === U.Q ? [x, y] : u.op[x] === U.Q ? [y, x] : [-1, -1];
         if (rho >= 0 && u.level[rho] < 2) {
           q = other;
-          out = { base: -1, terms: new Map([[rho, u.push(U.VLit, t, -1, -1, -1, 1)]]) };
+          out = { base: -1, terms: new Map([[rho, u.push(U.VLit, t, -1, -1, -1, 1)]]), rest: -1 };
         }
       }
     } else if (op === U.Unary && u.payload[i] === NEG) {
-      const a = lin(u.a[i]);
-      if (a) out = scale(a, (c) => negate(t, c));
+      out = scale(lin(u.a[i]), (c) => negate(t, c));
     } else if (op === U.Binary) {
       const p = u.payload[i];
       const a = lin(u.a[i]), b = lin(u.b[i]);
-      if (a && b) {
-        if (p === ADD || p === SUB) {
-          const terms = new Map(a.terms);
-          for (const [r, c] of b.terms) {
-            const prev = terms.get(r);
-            terms.set(
-              r,
-              prev === undefined ? (p === ADD ? c : negate(t, c)) : bin(u, t, p, prev, c),
-            );
-          }
-          const base = p === ADD
-            ? add(t, a.base, b.base)
-            : b.base < 0
-            ? a.base
-            : a.base < 0
-            ? negate(t, b.base)
-            : bin(u, t, SUB, a.base, b.base);
-          out = { base, terms };
-        } else if (p === MUL && (a.terms.size === 0 || b.terms.size === 0)) {
-          const [l, k] = a.terms.size === 0 ? [b, a.base] : [a, b.base];
-          out = k < 0 ? { base: -1, terms: new Map() } : scale(l, (c) => bin(u, t, MUL, c, k));
-        } else if (p === DIV && b.terms.size === 0 && b.base >= 0) {
-          out = scale(a, (c) => bin(u, t, DIV, c, b.base));
+      const fixed = (l: Lin) => l.terms.size === 0 && l.rest < 0;
+      if (p === ADD || p === SUB) {
+        const terms = new Map(a.terms);
+        for (const [r, c] of b.terms) {
+          const prev = terms.get(r);
+          terms.set(
+            r,
+            prev === undefined ? (p === ADD ? c : negate(t, c)) : bin(u, t, p, prev, c),
+          );
         }
+        const base = p === ADD ? add(t, a.base, b.base) : sub(t, a.base, b.base);
+        const rest = p === ADD ? add(t, a.rest, b.rest) : sub(t, a.rest, b.rest);
+        out = { base, terms, rest };
+      } else if (p === MUL && (fixed(a) || fixed(b))) {
+        const [l, k] = fixed(a) ? [b, a.base] : [a, b.base];
+        out = k < 0
+          ? { base: -1, terms: new Map(), rest: -1 }
+          : scale(l, (c) => bin(u, t, MUL, c, k));
+      } else if (p === DIV && fixed(b) && b.base >= 0) {
+        out = scale(a, (c) => bin(u, t, DIV, c, b.base));
       }
     } else if (op === U.Select || op === U.Where) {
       const c = u.a[i];
-      const a = lin(u.b[i]), b = lin(u.c[i]);
-      if (u.level[c] < 2 && a && b) {
+      if (u.level[c] < 2) {
+        const a = lin(u.b[i]), b = lin(u.c[i]);
         const z = zero(t);
         const pick = (x: number, y: number) => {
           const [xx, yy] = [x < 0 ? z : x, y < 0 ? z : y];
@@ -569,37 +607,49 @@ export function combLinear(u: Uops, result: number, zero: (type: number) => numb
         for (const r of new Set([...a.terms.keys(), ...b.terms.keys()])) {
           terms.set(r, pick(a.terms.get(r) ?? -1, b.terms.get(r) ?? -1));
         }
-        out = { base: a.base < 0 && b.base < 0 ? -1 : pick(a.base, b.base), terms };
+        out = {
+          base: a.base < 0 && b.base < 0 ? -1 : pick(a.base, b.base),
+          terms,
+          rest: a.rest < 0 && b.rest < 0 ? -1 : pick(a.rest, b.rest),
+        };
       }
     }
+    // anything else is per-probe work of its own (any indicator inside it stays there)
+    out ??= opaque(i);
     memo.set(i, out);
     return out;
   };
   const scale = (l: Lin, f: (c: number) => number): Lin => ({
     base: l.base < 0 ? -1 : f(l.base),
     terms: new Map([...l.terms].map(([r, c]) => [r, f(c)])),
+    rest: l.rest < 0 ? -1 : f(l.rest),
   });
   const l = lin(result);
-  if (!l || l.terms.size === 0 || q < 0) return -1;
-  // worth it only if the per-probe program shrinks: count its uops now
-  let old = 0;
+  if (l.terms.size === 0 || q < 0) return -1;
+  const t = u.type[result];
+  let v = add(t, l.base, l.rest);
+  for (const [rho, c] of l.terms) {
+    const hit = u.push(U.IEq, T.Bool, rho, q);
+    v = add(t, v, u.push(U.Select, t, hit, c, zero(t)));
+  }
+  if (v < 0) v = zero(t);
+  // worth it only if the per-probe program shrinks
+  return perProbe(u, v) < perProbe(u, result) ? v : -1;
+}
+
+/** Level-2 uops (run once per probe) that `result` depends on. */
+function perProbe(u: Uops, result: number): number {
+  let n = 0;
   const seen = new Set<number>();
   const stack = [result];
   while (stack.length) {
     const i = stack.pop()!;
     if (i < 0 || seen.has(i) || u.level[i] < 2) continue;
     seen.add(i);
-    old++;
+    n++;
     stack.push(u.a[i], u.b[i], u.c[i]);
   }
-  if (3 * l.terms.size + (l.base >= 0 ? 1 : 0) >= old) return -1;
-  const t = u.type[result];
-  let v = l.base;
-  for (const [rho, c] of l.terms) {
-    const hit = u.push(U.IEq, T.Bool, rho, q);
-    v = add(t, v, u.push(U.Select, t, hit, c, zero(t)));
-  }
-  return v < 0 ? zero(t) : v;
+  return n;
 }
 
 const litOf = (u: Uops, i: number) => (u.op[i] === U.VLit ? u.payload[i] : undefined);

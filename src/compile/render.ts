@@ -25,12 +25,14 @@ export interface Syntax {
 
 /**
  * Statements by level and the name of the result. `replace` gives some uops another
- * expression (a renderer's specialised copy of the loop body).
+ * expression (a renderer's specialised copy of the loop body); `keep`, when given, says
+ * which uops get a statement (the others are named but not computed).
  */
 export function print(
   k: Kernel,
   syntax: Syntax,
   replace?: ReadonlyMap<number, string>,
+  keep?: (i: number) => boolean,
 ): { sections: string[][]; result: string; names: string[] } {
   const u = k.uops;
   const sections: string[][] = [[], [], []];
@@ -51,6 +53,7 @@ export function print(
     const expr = syntax.expr[u.op[i]];
     if (!expr) throw new Error(`internal: no syntax for uop ${u.op[i]}`);
     names[i] = `v${i}`;
+    if (keep && !keep(i)) continue;
     const text = replace?.get(i) ?? expr(o);
     sections[u.level[i]].push(syntax.statement(i, u.type[i], text, u.op[i]));
   }

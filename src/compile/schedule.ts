@@ -2,15 +2,18 @@
  * Scheduling decisions shared by the backends: which loop structure a fused kernel gets,
  * and lowering with a retry when a kernel would not fit a device's limits.
  */
-import { children, forChildren, type LazyStorage } from "./lazy.ts";
-import { UNARY_OPS, type UnaryOp } from "../backend/backend.ts";
+import { children, forChildren, isCostly, type LazyStorage } from "./lazy.ts";
 import { type Lowered, Lowering, type Target } from "./lower.ts";
 
 /**
  * The inner size M of a split kernel (see lower.ts), or 0 for a plain one. Any M dividing
  * the size is correct (the index is q·M + r either way); a good one comes from a view
  * broadcasting along a leading axis (K probes against one primal), whose index then needs
- * no division. `ok(a)` says whether a leading axis of a entries may become the q loop.
+ * no division, or from comb probes (K of them, `comb` nodes), whose probe is then q and whose
+ * residue is computed once per r: without the split, a kernel over K probes that reads no
+ * primal (the HVP of a quadratic term) divides its index for every comb read, in every
+ * entry of every probe. `ok(a)` says whether a leading axis of a entries may become the q
+ * loop.
  */
 export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): number {
   let best = 0;
@@ -21,15 +24,42 @@ export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): 
     if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
     seen.add(s);
     const e = s.expr;
-    if (e.kind === "view") {
-      const a = e.shape[0];
-      if (e.shape.length >= 2 && e.strides[0] === 0 && a > best && root.size % a === 0 && ok(a)) {
-        best = a;
-      }
-    }
+    // a view broadcasting along its leading axis, or comb probes (their probe axis leads)
+    const a = e.kind === "view" && e.shape.length >= 2 && e.strides[0] === 0
+      ? e.shape[0]
+      : e.kind === "comb"
+      ? e.period
+      : 0;
+    if (a > best && root.size % a === 0 && ok(a)) best = a;
     stack.push(...children(e));
   }
   return best > 1 ? root.size / best : 0;
+}
+
+/**
+ * A lowering (`lower`) whose kernel evaluates no costly op at two indices per entry: such an
+ * op (σ(d) in the gradient of Σ softplus(x[i+1] − x[i])², read at i and at i − 1) is realized
+ * first, once per element, and the kernel lowered again to read it. `size`: the entries the
+ * kernel evaluates its expression at (an op bigger than the reads it saves stays fused).
+ * Only for an outermost lowering (see realizeBroadcastWork); nested ones are returned as
+ * they are.
+ */
+export function lowerOnce<B>(
+  lower: () => Lowered<B>,
+  realize: (c: LazyStorage<B>) => void,
+  size: number,
+  outermost: boolean,
+): Lowered<B> {
+  const l = lower();
+  if (!outermost) return l;
+  const again = l.repeated.filter((r) => r.node.size <= r.count * size);
+  if (again.length === 0) return l;
+  for (const { node } of again) {
+    if (node.buf) continue;
+    scheduleStats.sharedWork++;
+    realize(node);
+  }
+  return lower();
 }
 
 /**
@@ -62,11 +92,69 @@ export function lowerFitting<B>(
 }
 
 /** Counts of scheduling decisions (for tests). */
-export const scheduleStats: { broadcastWork: number } = { broadcastWork: 0 };
+export const scheduleStats: { broadcastWork: number; sharedWork: number } = {
+  broadcastWork: 0,
+  sharedWork: 0,
+};
 
-/** Unary ops that cost far more than a read (a library call per element): all but these. */
-const CHEAP = new Set<UnaryOp>(["neg", "abs", "square", "reciprocal", "sign"]);
-const COSTLY = new Set<UnaryOp>(UNARY_OPS.filter((op) => !CHEAP.has(op)));
+/**
+ * Runs first, on their own, the costly ops (a library call per element: exp, softplus,
+ * sigmoid, sqrt, …) of `root`'s kernel that unrealized expressions outside the kernel read
+ * too, directly or through cheap nodes. A kernel evaluates everything it fuses, so such an
+ * op would be evaluated once more by every other kernel that fuses it: the primal's
+ * softplus of a forward-over-reverse pass once in the value's reduction, once in the
+ * gradient's kernel and once in each kernel of the tangent. Realized, it is evaluated once
+ * and read where needed; the cheap work around it is still fused (and repeated). The
+ * reductions `root` reads are looked into the same way, since their kernels run while
+ * `root`'s is lowered (so, as for realizeBroadcastWork: call this before any lowering is
+ * under way). A reader outside the kernel is an expression (`users`), not a tensor: a
+ * tensor that holds a value may never read it again.
+ */
+export function realizeSharedWork<B>(
+  root: LazyStorage<B>,
+  realize: (c: LazyStorage<B>) => void,
+): void {
+  const done = new Set<LazyStorage<B>>();
+  const kernel = (top: LazyStorage<B>) => {
+    if (done.has(top)) return;
+    done.add(top);
+    // the kernel's fused nodes with the number of their readers inside it; reductions are
+    // kernels of their own
+    const inside = new Map<LazyStorage<B>, number>();
+    const post: LazyStorage<B>[] = [];
+    const reductions: LazyStorage<B>[] = [];
+    const visit = (s: LazyStorage<B>) => {
+      forChildren(s.expr!, (c) => {
+        if (c.buf || !c.expr) return;
+        if (c.expr.kind === "reduce") return void reductions.push(c);
+        const n = inside.get(c);
+        inside.set(c, (n ?? 0) + 1);
+        if (n === undefined) visit(c);
+      });
+      post.push(s);
+    };
+    if (top.buf || !top.expr) return;
+    if (top.expr.kind === "reduce") return kernel(top.expr.x);
+    visit(top);
+    // nodes evaluated elsewhere too: read from outside, and everything they read
+    const shared = new Set<LazyStorage<B>>();
+    const mark = (s: LazyStorage<B>) => {
+      if (shared.has(s) || !inside.has(s)) return;
+      shared.add(s);
+      forChildren(s.expr!, mark);
+    };
+    for (const [s, n] of inside) if (s.users > n) mark(s);
+    // operands first, so a costly op reads the costly ops below it realized
+    for (const s of post) {
+      if (s !== top && !s.buf && shared.has(s) && isCostly(s)) {
+        scheduleStats.sharedWork++;
+        realize(s);
+      }
+    }
+    for (const r of reductions) if (!r.buf && r.expr?.kind === "reduce") kernel(r.expr.x);
+  };
+  kernel(root);
+}
 
 /**
  * Runs first, on their own, the subexpressions of `root`'s kernel that it would otherwise
@@ -94,7 +182,7 @@ export function realizeBroadcastWork<B>(
     let c = costly.get(s);
     if (c === undefined) {
       const e = s.expr;
-      c = e.kind === "unary" && COSTLY.has(e.op);
+      c = isCostly(s);
       if (!c) forChildren(e, (k) => (c ||= hasCostly(k)));
       costly.set(s, c);
     }

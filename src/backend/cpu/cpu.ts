@@ -13,11 +13,17 @@ import { children, type LazyStorage } from "../../compile/lazy.ts";
 import { Graph } from "../../compile/graph.ts";
 import { DeferredBackend } from "../deferred.ts";
 import type { Target } from "../../compile/lower.ts";
-import { lowerFitting, realizeBroadcastWork, splitSize } from "../../compile/schedule.ts";
+import {
+  lowerFitting,
+  lowerOnce,
+  realizeBroadcastWork,
+  realizeSharedWork,
+  splitSize,
+} from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
 import type { Finished, Kernel } from "../../compile/uops.ts";
 import { Program, Recorder, recordingScope } from "../../compile/program.ts";
-import { mapSource, reduceSource, splitSource } from "./render.ts";
+import { mapSource, reduceSource, reduceSplitSource, splitSource } from "./render.ts";
 import { H } from "./elementwise.ts";
 import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
@@ -95,8 +101,16 @@ function realize(s: L): CpuStorage {
   if (s.buf) return s.buf;
   const e = s.expr!;
   const sub = (c: L) => void realize(c);
+  // costly work that other kernels would evaluate again runs first, on its own
+  if (lowering === 0) realizeSharedWork(s, sub);
+  // a reduction splits when its probe axis leads its outer one (each probe's entries reduced
+  // apart), so the probe count must divide the outer size
+  const m = s.size === 0
+    ? 0
+    : e.kind === "reduce"
+    ? splitSize(e.x, (a) => a <= MAX_SPLIT && e.outer % a === 0)
+    : splitSize(s, (a) => a <= MAX_SPLIT);
   // costly work the kernel (or a reduction it reads) would repeat runs first, on its own
-  const m = e.kind === "reduce" || s.size === 0 ? 0 : splitSize(s, (a) => a <= MAX_SPLIT);
   if (lowering === 0) realizeBroadcastWork(e.kind === "reduce" ? e.x : s, sub, m > 0);
   const compiled = (f: Finished, source: (k: Kernel) => string) =>
     kernels.get(f, (k) => compileJs(source(k)));
@@ -104,13 +118,27 @@ function realize(s: L): CpuStorage {
   let launch = (_o: TypedArray, _ls: TypedArray[]) => {};
   if (e.kind === "reduce") {
     const op = REDUCE_OPS[e.op];
-    const l = lowered(() => lowerFitting(TARGET, e.x, `reduce-${op}`, undefined, sub));
-    const fn = compiled(l.kernel, (k) => reduceSource(op, k));
+    const kind = m ? `reduce-split-${op}` : `reduce-${op}`;
+    const l = lowerOnce(
+      () => lowered(() => lowerFitting(TARGET, e.x, kind, m || undefined, sub)),
+      sub,
+      e.x.size,
+      lowering === 0,
+    );
+    const fn = compiled(l.kernel, (k) => (m ? reduceSplitSource(op, k) : reduceSource(op, k)));
     const { outer, len, inner } = e;
     leaves = l.leaves;
-    launch = (o, ls) => fn(o, ls, l.params, outer, len, inner);
+    const q = m ? e.x.size / m : 0;
+    launch = m
+      ? (o, ls) => fn(o, ls, l.params, outer / q, len, inner, q)
+      : (o, ls) => fn(o, ls, l.params, outer, len, inner);
   } else if (s.size > 0) {
-    const l = lowered(() => lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub));
+    const l = lowerOnce(
+      () => lowered(() => lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub)),
+      sub,
+      s.size,
+      lowering === 0,
+    );
     const size = s.size;
     leaves = l.leaves;
     const fn = compiled(l.kernel, m ? splitSource : mapSource);

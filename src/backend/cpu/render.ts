@@ -188,9 +188,16 @@ export function splitSource(k: Kernel): string {
     const adds = comb.terms.map(([rho, c]) =>
       `{ const j = ${names[rho]}; if (j >= 0 && j < Q) T[j] += ${names[c]}; }`
     );
+    const init = comb.perProbe
+      ? `for (let q = 0; q < Q; q++) {
+      const idx = q * M + r;
+      ${comb.probe.join("\n      ")}
+      T[q] = ${names[comb.base]};
+    }`
+      : `for (let q = 0; q < Q; q++) T[q] = ${comb.base < 0 ? "0" : names[comb.base]};`;
     const each = (b: string[]) =>
       `${b.join("\n    ")}
-    for (let q = 0; q < Q; q++) T[q] = ${comb.base < 0 ? "0" : names[comb.base]};
+    ${init}
     ${adds.join("\n    ")}
     for (let q = 0; q < Q; q++) out[q * M + r] = T[q];`;
     return `function (out, L, P, M, Q) {
@@ -215,14 +222,16 @@ export function splitSource(k: Kernel): string {
 const ADD = BINARY_OPS.indexOf("add");
 
 /**
- * A split kernel whose per-probe program is only the comb-probe form that
- * ../../compile/lower.ts's combLinear writes, base + Σ_j (ρ_j = q ? c_j : 0) with base, ρ_j
- * and c_j computed per entry: base (−1 for none) and the terms [ρ_j, c_j] in order of
+ * A split kernel whose per-probe program has the comb-probe form that
+ * ../../compile/lower.ts's combLinear writes, base + Σ_j (ρ_j = q ? c_j : 0) with ρ_j and
+ * c_j computed per entry: base (a uop, −1 for none; per probe when `perProbe`, then `probe`
+ * holds the statements computing it, given q and idx) and the terms [ρ_j, c_j] in order of
  * addition. Null for any other per-probe program.
  */
-function combTerms(k: Kernel): { base: number; terms: [number, number][] } | null {
+function combTerms(
+  k: Kernel,
+): { base: number; terms: [number, number][]; perProbe: boolean; probe: string[] } | null {
   const u = k.uops;
-  const chain = new Set<number>();
   const terms: [number, number][] = [];
   let v = k.result, base = -1;
   const term = (i: number): boolean => {
@@ -231,7 +240,6 @@ function combTerms(k: Kernel): { base: number; terms: [number, number][] } | nul
     if (u.op[z] !== U.VLit || u.payload[z] !== 0 || u.op[eq] !== U.IEq) return false;
     if (u.op[u.b[eq]] !== U.Q || u.level[u.a[eq]] > 1) return false;
     terms.push([u.a[eq], u.b[i]]);
-    chain.add(i).add(eq);
     return true;
   };
   for (;;) {
@@ -240,16 +248,104 @@ function combTerms(k: Kernel): { base: number; terms: [number, number][] } | nul
       break;
     }
     if (term(v)) break;
-    if (u.op[v] !== U.Binary || u.payload[v] !== ADD || !term(u.b[v])) return null;
-    chain.add(v);
-    v = u.a[v];
+    if (u.op[v] === U.Binary && u.payload[v] === ADD && term(u.b[v])) {
+      v = u.a[v];
+      continue;
+    }
+    base = v; // the per-probe rest
+    break;
   }
   if (terms.length === 0) return null;
-  for (let i = 0; i < u.length; i++) {
-    if (u.level[i] === 2 && !chain.has(i) && u.op[i] !== U.Idx && u.op[i] !== U.Q) return null;
-  }
   terms.reverse();
-  return { base, terms };
+  const perProbe = base >= 0 && u.level[base] === 2;
+  if (!perProbe) return { base, terms, perProbe, probe: [] };
+  // the statements of the rest: the per-probe uops it depends on
+  const cone = new Set<number>();
+  const stack = [base];
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (i < 0 || cone.has(i) || u.level[i] < 2) continue;
+    cone.add(i);
+    stack.push(u.a[i], u.b[i], u.c[i]);
+  }
+  const { sections } = print(k, JS, undefined, (i) => u.level[i] < 2 || cone.has(i));
+  return { base, terms, perProbe, probe: sections[2] };
+}
+
+/** The accumulation of one value into `acc`: a sum, or max/min propagating NaN. */
+function accumulate(op: "sum" | "max" | "min", acc: string, value: string): string {
+  if (op === "sum") return `${acc} += ${value};`;
+  const better = op === "max" ? ">" : "<";
+  return `{ const w = ${value}; if (w !== w) ${acc} = NaN; else if (w ${better} ${acc}) ${acc} = w; }`;
+}
+
+/** The identity of a reduction. */
+function identity(op: "sum" | "max" | "min"): string {
+  return op === "sum" ? "0" : op === "max" ? "-Infinity" : "Infinity";
+}
+
+/**
+ * `(out, L, P, outer, len, inner, Q)`: a split reduction (see splitSource): Q probes, each
+ * reduced over the middle axis of its own [outer, len, inner], the input index being
+ * q·M + r with M = outer·len·inner. For each input entry r the probe-independent part runs
+ * once, then each probe's value goes to its own accumulator; a comb-probe form (see
+ * combTerms) adds each entry's coefficients to the accumulators of the probes they belong
+ * to. Sums accumulate in f64 in blocks of 256 along the reduced axis, as reduceSource's.
+ */
+export function reduceSplitSource(op: "sum" | "max" | "min", k: Kernel): string {
+  const { sections, name, slots } = body(k);
+  const id = identity(op);
+  const comb = op === "sum" ? combTerms(k) : null;
+  let each: string;
+  if (comb) {
+    const { names } = print(k, JS);
+    const base = comb.base < 0 ? "" : comb.perProbe
+      ? `for (let q = 0; q < Q; q++) {
+            const idx = q * M + r;
+            ${comb.probe.join("\n            ")}
+            A[q * inner + c] += ${names[comb.base]};
+          }`
+      : `{ const b_ = ${names[comb.base]}; for (let q = 0; q < Q; q++) A[q * inner + c] += b_; }`;
+    const adds = comb.terms.map(([rho, c]) =>
+      `{ const j_ = ${names[rho]}; if (j_ >= 0 && j_ < Q) A[j_ * inner + c] += ${names[c]}; }`
+    );
+    each = [...sections[1], base, ...adds].join("\n          ");
+  } else {
+    each = `${sections[1].join("\n          ")}
+          for (let q = 0; q < Q; q++) {
+            const idx = q * M + r;
+            ${sections[2].join("\n            ")}
+            ${accumulate(op, "A[q * inner + c]", name[k.result])}
+          }`;
+  }
+  const merge = op === "sum"
+    ? "T[w] += A[w];"
+    : `if (A[w] !== A[w] || T[w] !== T[w]) T[w] = NaN; else if (A[w] ${
+      op === "max" ? ">" : "<"
+    } T[w]) T[w] = A[w];`;
+  return `function (out, L, P, outer, len, inner, Q) {
+  ${prelude(leafCount(k), slots, sections[0])}
+  const M = outer * len * inner;
+  const W = Q * inner;
+  const A = new Float64Array(W), T = new Float64Array(W);
+  for (let o = 0; o < outer; o++) {
+    for (let w = 0; w < W; w++) T[w] = ${id};
+    for (let s0 = 0; s0 < len; s0 += 256) {
+      for (let w = 0; w < W; w++) A[w] = ${id};
+      const s1 = Math.min(len, s0 + 256);
+      for (let s = s0; s < s1; s++) {
+        for (let c = 0; c < inner; c++) {
+          const r = (o * len + s) * inner + c;
+          ${each}
+        }
+      }
+      for (let w = 0; w < W; w++) ${merge}
+    }
+    for (let q = 0; q < Q; q++) {
+      for (let c = 0; c < inner; c++) out[(q * outer + o) * inner + c] = T[q * inner + c];
+    }
+  }
+}`;
 }
 
 /**
