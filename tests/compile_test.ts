@@ -25,7 +25,6 @@ import {
   sin,
   slice,
   softplus,
-  sqrt,
   square,
   sub,
   sum,
