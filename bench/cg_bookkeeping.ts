@@ -8,14 +8,16 @@
  *   deno run -A bench/cg_bookkeeping.ts
  *
  * 1. one HVP traced (`hvp` called afresh: graph building, transform tracing, kernel lookup)
- *    and replayed (`jit(hvp)`, what `minimize` would use with its `Objective` compiled, see RESULTS);
+ *    and replayed (`jit(hvp)`, what `minimize` uses: its `Objective` replays f's passes);
  * 2. one CG iteration (N&W Alg. 7.1's masked update, as newton-cg's) with its bookkeeping
  *    as plain ops (newton-cg before) and as one jitted update (newton-cg now), both after a
  *    replayed HVP, reading back every iteration and every tenth;
  * 3. newton-cg itself to convergence (after a warm-up run that traces), cgCheckEvery
  *    "auto" (every iteration on the CPU) and 10, per CG iteration in process CPU time, with
  *    its message (which names the detected band);
- * 4. newton-banded and trust-exact to convergence (bandwidth detected).
+ * 4. newton-banded and trust-exact to convergence (bandwidth detected);
+ * 5. SciPy 1.10 (`bench/cg_bookkeeping_scipy.py`, NumPy derivatives) on the same problem, in
+ *    a child process of this run: Newton-CG with its defaults, trust-ncg to gtol 1e-10.
  */
 import {
   add,
@@ -158,18 +160,35 @@ await time({ method: "newton-cg", maxIter: 1 }); // warm-up: the first run trace
 for (const every of ["auto", 10] as const) {
   const { ms, r } = await time({ method: "newton-cg", cgCheckEvery: every });
   console.log(
-    `newton-cg to gtol 1e-10, cgCheckEvery ${every}: ${r.nit} iterations, ${r.nhev} HVPs, ${
-      (ms / 1000).toFixed(1)
-    } CPU s: ${(ms / r.nhev).toFixed(3)} ms per CG iteration (HVP included) = ${
-      (ms / r.nhev / replayed).toFixed(2)
-    } replayed HVPs; ${r.message.slice(0, 60)}…`,
+    `newton-cg to gtol 1e-10, cgCheckEvery ${every}: ${r.nit} iterations, ${r.nhev} HVPs, ‖g‖ = ${
+      r.gradNorm.toExponential(2)
+    }, ${(ms / 1000).toFixed(1)} CPU s: ${
+      (ms / r.nhev).toFixed(3)
+    } ms per CG iteration (HVP included) = ${(ms / r.nhev / replayed).toFixed(2)} replayed HVPs; ${
+      r.message.slice(0, 60)
+    }…`,
   );
 }
 for (const method of ["newton-banded", "trust-exact"]) {
   const { ms, r } = await time({ method });
   console.log(
-    `${method} (bandwidth detected): ${r.nit} iterations, ${r.nhev} HVPs, ${
-      ms.toFixed(0)
-    } CPU ms, ${r.message}`,
+    `${method} (bandwidth detected): ${r.nit} iterations, ${r.nhev} HVPs, ‖g‖ = ${
+      r.gradNorm.toExponential(2)
+    }, ${ms.toFixed(0)} CPU ms, ${r.message}`,
   );
 }
+
+const py = await new Deno.Command("/usr/bin/python3", {
+  args: [new URL("./cg_bookkeeping_scipy.py", import.meta.url).pathname],
+  stdout: "piped",
+}).output();
+for (const line of new TextDecoder().decode(py.stdout).trim().split("\n")) {
+  const r = JSON.parse(line);
+  console.log(
+    `SciPy ${r.scipy} ${r.method} ${JSON.stringify(r.options)}: ${r.nit} iterations, ${r.nhev} ` +
+      `HVPs, ‖g‖ = ${r.gnorm.toExponential(2)}, ${r.cpu_s.toFixed(2)} CPU s: ${
+        (r.cpu_s * 1000 / r.nhev).toFixed(3)
+      } ms per CG iteration`,
+  );
+}
+console.log(`# load ${Deno.loadavg().map((l) => l.toFixed(1)).join(" ")}`);

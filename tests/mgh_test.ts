@@ -80,3 +80,27 @@ for (const [id, o, why] of CASES) {
     assertNoLeak(base, p.name);
   });
 }
+
+Deno.test("MGH 18 (Biggs EXP6) by trust-exact: the valley it ends in is reported as singular, not as a strict minimum", async () => {
+  // From the standard start trust-exact's exact steps lead into a valley at infinity (x₁ ≈
+  // x₅, x₃, x₄, x₆ growing; f → 0.24268 from above, no published minimum): ‖g‖ < gtol there
+  // and H ⪰ 0 but singular. SciPy's trust-exact started at this end point stops at once too.
+  const base = memory();
+  const p = mghProblems().find((q) => q.id === 18)!;
+  const f = objective(p);
+  const x0 = tensor(p.x0, f64);
+  const r = await minimize(f, x0, { method: "trust-exact" });
+  if (r.status === 0 && !atPublishedMinimum(p, r.fun)) {
+    assert.match(r.message, /within its tolerance/);
+    assert.doesNotMatch(r.message, /semidefinite$/);
+  }
+  const H = hessian(f, r.x);
+  const h = Array.from(await H.data());
+  const eig = symmetricEigenvalues(
+    Array.from({ length: p.n }, (_, i) => h.slice(i * p.n, i * p.n + p.n)),
+  );
+  const scale = Math.max(...eig.map(Math.abs));
+  assert.ok(eig[0] >= -1e-6 * scale, `λ_min(H) = ${eig[0]}: no saddle reported`);
+  for (const t of [x0, r.x, r.jac, H]) t.dispose();
+  assertNoLeak(base, p.name);
+});

@@ -331,9 +331,14 @@ testAll("the trajectory demo (--points 64) converges around the obstacles", asyn
   const { code, out, svg } = await demo(t.dev.kind);
   assert.equal(code, 0, out);
   assert.match(out, new RegExp(`device: ${t.dev.kind === "cpu" ? "CPU" : "WebGPU"}`));
+  // (in f32 the curvature tolerance is 10⁻³ ‖H‖∞, and this Hessian's λ_min/‖H‖∞ ≈ 4e-5 is
+  // below it: "within its tolerance", with the null-direction probe passed)
+  const singular = t.dev.kind === "cpu" ? "" : "(; λ_min\\(H\\) ≈ [^:]*)?";
   assert.match(
     out,
-    /\nconverged: gradient norm below gtol, Hessian positive semidefinite: \d+ Newton iterations/,
+    new RegExp(
+      `\nconverged: gradient norm below gtol, Hessian positive semidefinite${singular}: \\d+ Newton iterations`,
+    ),
     out,
   );
   // the iteration table: the start sits inside the obstacles' penalty, where the Hessian is

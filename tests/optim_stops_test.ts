@@ -16,7 +16,7 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { assertClose, assertNoLeak, cpu } from "./helpers.ts";
+import { assertClose, assertNoLeak, cpu, testAll } from "./helpers.ts";
 
 const f64 = { dtype: "f64" as const, device: cpu };
 
@@ -87,6 +87,73 @@ Deno.test("trust-exact and newton-banded: the narrow saddle's minima are found b
     assert.notEqual(r.status, 4);
   }
 });
+
+/**
+ * x₀² − x₁⁴ + x₁⁶: at 0, ∇f = 0 and H = diag(2, 0) is positive semidefinite, yet f falls
+ * along x₁ (at fourth order: a degenerate saddle no second-order check can see); minima at
+ * x₁ = ±√(2/3), f = −4/27. Before the null-direction probe every method reported 0 as
+ * converged (issue 11, item 4).
+ */
+const quartic = (x: Tensor) => {
+  const [a, b] = [slice(x, [0], [1]), slice(x, [1], [2])];
+  return a.square().sub(b.pow(4)).add(b.pow(6)).sum();
+};
+
+for (const o of METHODS) {
+  Deno.test(`${o.method}: a singular Hessian at a point where f falls at higher order is probed, not converged`, async () => {
+    const base = memory();
+    const r = await run(quartic, [0, 0], o);
+    assert.equal(r.status, 0, r.message);
+    assert.ok(Math.abs(r.fun + 4 / 27) < 1e-10, `f = ${r.fun}: ${r.message}`);
+    assertClose([r.xs[0], Math.abs(r.xs[1])], [0, Math.sqrt(2 / 3)], { atol: 1e-5, rtol: 0 });
+    assert.doesNotMatch(r.message, /singular/);
+    assertNoLeak(base, `${o.method} quartic`);
+  });
+}
+
+testAll(
+  "trust-exact and newton-cg: the higher-order fall at a singular Hessian is found",
+  async (b) => {
+    const base = memory();
+    for (const method of ["trust-exact", "newton-cg"]) {
+      const x0 = tensor([0, 0], { dtype: b.dtype, device: b.dev });
+      const r = await minimize(quartic, x0, { method, gtol: b.dtype === "f64" ? 1e-5 : 1e-3 });
+      assert.equal(r.status, 0, r.message);
+      assert.ok(
+        Math.abs(r.fun + 4 / 27) < (b.dtype === "f64" ? 1e-10 : 1e-5),
+        `${method}: f = ${r.fun}`,
+      );
+      for (const t of [x0, r.x, r.jac]) t.dispose();
+    }
+    assertNoLeak(base, `quartic ${b.name}`);
+  },
+  ["cpu-f32", "webgpu-f32"],
+);
+
+/**
+ * (x₀ − 1)² + x₁⁴: a minimum at (1, 0) with H = diag(2, 0), singular; f rises along the
+ * null direction. Converged, and the message says the Hessian is singular (a strict
+ * minimum is not verified).
+ */
+const flatMin = (x: Tensor) => {
+  const [a, b] = [slice(x, [0], [1]), slice(x, [1], [2])];
+  return a.sub(1).square().add(b.pow(4)).sum();
+};
+
+for (const o of METHODS) {
+  Deno.test(`${o.method}: a minimum with a singular Hessian converges and says it is singular`, async () => {
+    const base = memory();
+    const r = await run(flatMin, [1, 0], o);
+    assert.equal(r.status, 0, r.message);
+    assert.ok(r.converged);
+    assert.match(
+      r.message,
+      /within its tolerance .* strict minimality not verified/,
+    );
+    assert.equal(r.fun, 0);
+    assertNoLeak(base, `${o.method} flat minimum`);
+  });
+}
 
 /**
  * 10²⁰ (x² − 2)² per entry: no double squares to exactly 2 (the two nearest √2 give

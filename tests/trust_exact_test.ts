@@ -34,7 +34,7 @@ const rosen = (x: Tensor) => {
   return b.sub(a.square()).square().mul(100).add(a.neg().add(1).square()).sum();
 };
 
-Deno.test("trust-exact: Rosenbrock step for step with SciPy's trust-exact (13 and 25 iterations)", async () => {
+Deno.test("trust-exact (searchRejected: false): Rosenbrock step for step with SciPy's trust-exact (13 and 25 iterations)", async () => {
   const base = memory();
   for (
     const [x0, nit, fun] of [
@@ -43,7 +43,11 @@ Deno.test("trust-exact: Rosenbrock step for step with SciPy's trust-exact (13 an
     ] as const
   ) {
     const x = tensor([...x0], f64);
-    const r = await minimize(rosen, x, { method: "trust-exact", gtol: 1e-8 });
+    const r = await minimize(rosen, x, {
+      method: "trust-exact",
+      gtol: 1e-8,
+      searchRejected: false,
+    });
     assert.equal(r.status, 0, r.message);
     assert.equal(r.nit, nit, `${x0.length}-D: ${r.nit} iterations (SciPy ${nit})`);
     // SciPy evaluates f once per iteration plus the start, and one Hessian per accepted point;
@@ -56,6 +60,23 @@ Deno.test("trust-exact: Rosenbrock step for step with SciPy's trust-exact (13 an
     for (const t of [x, r.x, r.jac]) t.dispose();
   }
   assertNoLeak(base, "trust-exact rosenbrock");
+});
+
+Deno.test("trust-exact: a rejected trial searched along saves iterations (Rosenbrock from (−1.2, 1): fewer than SciPy's 25)", async () => {
+  const base = memory();
+  const x = tensor([-1.2, 1], f64);
+  const r = await minimize(rosen, x, { method: "trust-exact", gtol: 1e-8 });
+  assert.equal(r.status, 0, r.message);
+  assert.ok(r.nit < 25, `${r.nit} iterations`);
+  assertClose(await r.x.data(), [1, 1], { atol: 1e-8, rtol: 0 });
+  for (const t of [x, r.x, r.jac]) t.dispose();
+  const y = tensor([1, 2], f64);
+  await assert.rejects(
+    () => minimize(rosen, y, { method: "trust-exact", searchRejected: 1 as never }),
+    /minimize \(trust-exact\): option searchRejected must be true or false/,
+  );
+  y.dispose();
+  assertNoLeak(base, "trust-exact searchRejected");
 });
 
 /** The subproblem's exact solution from H = Q diag(d) Qᵀ: min gᵀp + ½pᵀHp, ‖p‖ ≤ Δ. */
@@ -201,6 +222,33 @@ Deno.test("trust-exact: the path-planning demo (penalty form, N = 256) reaches I
   prob.dispose();
   assertNoLeak(base, "trajectory 256");
 });
+
+testAll(
+  "trust-exact: the penalty demo (N = 256) in f32 converges (λ-iteration out of trials: the Cauchy safeguard)",
+  async (b) => {
+    // In f32 (‖H‖∞ ≈ 3e5) solves with H + λI are rounding once λ < ε ‖H‖, and the secular
+    // equation cannot settle: the trial limit's step (the last definite one cut to the region)
+    // was one the model saw rise, and the run stopped at ‖g‖ = 0.23 (CPU f32), or the inverse
+    // iteration's solve failed where the Cholesky check passed (WebGPU: an uncaught error).
+    // The reference minima are IPOPT's f64 one, 0.0658273, and others nearby (f32 paths differ).
+    const base = memory();
+    const o = { dtype: "f32" as const, device: b.dev };
+    const prob = trajectoryProblem(256, { weighting: "ipopt", ...o });
+    const x0 = tensor(Float32Array.from(prob.init), o);
+    const r = await minimize(prob.penalty, x0, {
+      method: "trust-exact",
+      bandwidth: BANDWIDTH,
+      gtol: 0.1,
+      maxIter: 200,
+    });
+    assert.equal(r.status, 0, r.message);
+    assert.ok(r.gradNorm < 0.1 && r.fun < 0.07, `f = ${r.fun}, ‖g‖ = ${r.gradNorm}`);
+    for (const t of [x0, r.x, r.jac]) t.dispose();
+    prob.dispose();
+    assertNoLeak(base, `trajectory 256 ${b.name}`);
+  },
+  ["cpu-f32", "webgpu-f32"],
+);
 
 Deno.test("trust-exact: a gradient below n ε ‖H‖∞ still gets its Newton step (SciPy's p = 0 stopped there)", async () => {
   const base = memory();

@@ -11,7 +11,7 @@ import { reshape, stack } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { tridiagonalEigen } from "../linalg/tridiagonal.ts";
 import type { MinimizeProblem } from "./types.ts";
-import { disposeAll, readScalars, type Stop, STOPS, vdot } from "./objective.ts";
+import { disposeAll, epsOf, readScalars, type Stop, STOPS, vdot } from "./objective.ts";
 import type { Trial } from "./line_search.ts";
 
 /** Lanczos steps of the check (Hessian-vector products spent, at most n). */
@@ -87,6 +87,34 @@ export function curvatureTolerance(dtype: string): number {
 }
 
 /**
+ * The first trial x + α d (d over `dirs`, tried in turn at each α) with f below
+ * `below(α)`, for α = α₀, α₀/2, … (`halvings` of them); null when none is.
+ */
+async function firstLower(
+  prob: MinimizeProblem,
+  x: Tensor,
+  dirs: Tensor[],
+  alpha0: number,
+  halvings: number,
+  below: (alpha: number) => number,
+): Promise<Trial | null> {
+  let alpha = alpha0;
+  for (let i = 0; i < halvings; i++, alpha *= 0.5) {
+    for (const d of dirs) {
+      const a = alpha;
+      const xt = tidy(() => add(x, mul(d, a)));
+      const [ft, gt] = prob.valueAndGrad(xt);
+      const scal = tidy(() => [ft, sqrt(vdot(gt, gt)), sqrt(vdot(xt, xt))]);
+      const [fv, gnorm, xn] = await readScalars(...scal);
+      disposeAll(...scal);
+      if (fv < below(a)) return { x: xt, g: gt, f: fv, gnorm, xnorm: xn, t: a };
+      disposeAll(xt, gt);
+    }
+  }
+  return null;
+}
+
+/**
  * A step from a stationary point along the unit direction `v` of curvature `lowest` < 0:
  * d = ±v (the sign that does not climb), step lengths α = max(1, ‖x‖), α/2, … (at most 40),
  * taken at the first with f(x + αd) < f − ¼ α² |lowest| (the decrease the curvature
@@ -107,21 +135,70 @@ export async function escape(
   gvT.dispose();
   const d = tidy(() => mul(v, gv > 0 ? -1 : 1));
   try {
-    let alpha = Math.max(1, xnorm);
-    for (let i = 0; i < 40; i++, alpha *= 0.5) {
-      const xt = tidy(() => add(x, mul(d, alpha)));
-      const [ft, gt] = prob.valueAndGrad(xt);
-      const scal = tidy(() => [ft, sqrt(vdot(gt, gt)), sqrt(vdot(xt, xt))]);
-      const [fv, gnorm, xn] = await readScalars(...scal);
-      disposeAll(...scal);
-      if (fv < f - 0.25 * alpha * alpha * Math.abs(lowest)) {
-        return { x: xt, g: gt, f: fv, gnorm, xnorm: xn, t: alpha };
-      }
-      disposeAll(xt, gt);
-    }
-    return null;
+    const a0 = Math.max(1, xnorm);
+    return await firstLower(prob, x, [d], a0, 40, (a) => f - 0.25 * a * a * Math.abs(lowest));
   } finally {
     d.dispose();
+  }
+}
+
+/** Halvings of the null-direction probe: steps from max(1, ‖x‖) down to 2⁻¹¹ of it. */
+export const NULL_PROBES = 12;
+
+/**
+ * The probe at a stationary point whose Hessian is singular to tolerance (0 ≤ λ_min ≲
+ * tol ‖H‖, unit vector `z` of it): there the quadratic model cannot tell a minimum from a
+ * point where f falls at higher order along z (x² − y⁴ + y⁶ at the origin: g = 0, H =
+ * diag(2, 0), f falls along y). f is evaluated at x ± α z, α = max(1, ‖x‖), α/2, … (12
+ * lengths, 24 evaluations at most), and the first point with f(x ± αz) < f − ‖g‖ α − 10 ε |f|
+ * is returned: a fall beyond what the gradient (‖g‖ < gtol) can give at first order, and
+ * beyond rounding, so the point is no minimum. Null when f does not fall so along z.
+ */
+export async function probeNull(
+  prob: MinimizeProblem,
+  x: Tensor,
+  f: number,
+  z: Tensor,
+  gnorm: number,
+  xnorm: number,
+): Promise<Trial | null> {
+  const minus = tidy(() => mul(z, -1));
+  const slack = 10 * epsOf(x.dtype) * Math.abs(f);
+  try {
+    const a0 = Math.max(1, xnorm);
+    return await firstLower(prob, x, [z, minus], a0, NULL_PROBES, (a) => f - gnorm * a - slack);
+  } finally {
+    minus.dispose();
+  }
+}
+
+/**
+ * The end of a run at a point with ‖g‖ < gtol whose Hessian is positive semidefinite but
+ * singular to tolerance (unit null direction `z`, which this frees): the probe's point
+ * when f falls along z ({@linkcode probeNull}: no minimum, the run goes on from there), else
+ * `converged` with a message that says the Hessian is singular and what was checked.
+ */
+export async function settleSingular(
+  prob: MinimizeProblem,
+  x: Tensor,
+  f: number,
+  g: Tensor,
+  xnorm: number,
+  s: { lowest: number; scale: number; z: Tensor },
+): Promise<Stop | Trial> {
+  try {
+    const z = tidy(() => reshape(s.z, x.shape));
+    try {
+      const gnT = tidy(() => sqrt(vdot(g, g)));
+      const [gnorm] = await readScalars(gnT);
+      gnT.dispose();
+      return (await probeNull(prob, x, f, z, gnorm, xnorm)) ??
+        STOPS.convergedSingular(s.lowest, curvatureTolerance(x.dtype) * s.scale);
+    } finally {
+      z.dispose();
+    }
+  } finally {
+    s.z.dispose();
   }
 }
 
@@ -138,9 +215,13 @@ export async function checkStationary(
   xnorm: number,
 ): Promise<Stop | Trial> {
   const c = await lowestCurvature(prob, x);
+  const tol = curvatureTolerance(x.dtype) * c.scale;
   try {
-    if (!(c.lowest < -curvatureTolerance(x.dtype) * c.scale)) return STOPS.converged(true);
-    return (await escape(prob, x, f, g, c.vector, c.lowest, xnorm)) ?? STOPS.saddle(c.lowest);
+    if (c.lowest < -tol) {
+      return (await escape(prob, x, f, g, c.vector, c.lowest, xnorm)) ?? STOPS.saddle(c.lowest);
+    }
+    if (c.lowest > tol) return STOPS.converged(true);
+    return await settleSingular(prob, x, f, g, xnorm, { ...c, z: tidy(() => add(c.vector, 0)) });
   } finally {
     c.vector.dispose();
   }

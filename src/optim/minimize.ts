@@ -37,7 +37,10 @@ const MOMENTS = ["lr", "beta1", "beta2", "eps"] as const;
 const METHODS = new Map<string, MethodEntry>([
   ["newton-cg", { impl: newtonCg, compiled: true, options: [...CG, "c1"] }],
   ["trust-ncg", { impl: trustNcg, compiled: true, options: [...CG, ...TRUST] }],
-  ["trust-exact", { impl: trustExact, compiled: true, options: [...BAND, ...TRUST] }],
+  [
+    "trust-exact",
+    { impl: trustExact, compiled: true, options: [...BAND, ...TRUST, "searchRejected"] },
+  ],
   ["newton-banded", { impl: newtonBanded, compiled: true, options: [...BAND, "c1"] }],
   ["newton-sparse", {
     impl: newtonSparse,
@@ -178,7 +181,10 @@ export function minimizeMethods(): string[] {
  * clearly negative curvature is found at x (a factorisation of the Hessian the method has,
  * or 16 Lanczos steps on Hessian-vector products): a saddle is
  * stepped off along its negative curvature, or reported with status 4 and `converged:
- * false`. The other stops: `maxIter` (1), no further progress — f at its rounding floor, a
+ * false`. Where the Hessian is singular to that tolerance, f is probed along its null
+ * direction before converging (a fall beyond the gradient's first-order share continues
+ * the run), and the message says "singular": the second-order necessary conditions hold,
+ * a strict minimum is not verified. The other stops: `maxIter` (1), no further progress — f at its rounding floor, a
  * stalled search — (2), f or ∇f not finite (3), `onIteration` returning false (99).
  * Scalars are read back only where the algorithm branches on them: about once per
  * iteration (plus the inner CG's termination checks). Options are checked: a key the

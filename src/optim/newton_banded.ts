@@ -14,7 +14,7 @@ import { takeRows } from "../curvature/sparse.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import { newtonLoop, type NewtonSystem } from "./newton_loop.ts";
 import { BandModel } from "./band_model.ts";
-import { secondOrderOk } from "./trust_exact.ts";
+import { bandSecondOrder } from "./trust_exact.ts";
 
 /**
  * @internal The Newton system of a band in lower storage (it takes ownership of `h`). With
@@ -39,8 +39,15 @@ export function bandedSystem(
       }),
     diagMax: () => tidy(() => max(abs(slice(h.data, [0], [1])))),
     band: perm ? undefined : model,
-    // positive definiteness does not depend on the order of the variables
-    semidefinite: () => secondOrderOk(model, h.data.dtype),
+    // definiteness does not depend on the order of the variables; the null direction is
+    // permuted back into the caller's
+    secondOrder: async () => {
+      const v = await bandSecondOrder(model, h.data);
+      if (typeof v === "string" || !perm) return v;
+      const z = tidy(() => takeRows(v.z, perm.inverse));
+      v.z.dispose();
+      return { ...v, z };
+    },
     dispose: () => model.dispose(),
   };
 }

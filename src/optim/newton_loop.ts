@@ -25,8 +25,8 @@ import {
 } from "./objective.ts";
 import { backtrack, type SearchFailure, type Trial } from "./line_search.ts";
 import { type BandModel, isNotSpd } from "./band_model.ts";
-import { checkStationary } from "./curvature_check.ts";
-import { trustStep } from "./trust_exact.ts";
+import { checkStationary, settleSingular } from "./curvature_check.ts";
+import { type NullDirection, trustStep } from "./trust_exact.ts";
 import { freshMemory } from "./trust_subproblem.ts";
 import { TrustRegion } from "./trust_region.ts";
 
@@ -48,11 +48,11 @@ export interface NewtonSystem {
    */
   band?: BandModel;
   /**
-   * Whether H + δI factors, δ = `curvatureTolerance` · ‖H‖∞ (see `secondOrderOk`): the
-   * second-order check at the end, where the system has a factorisation (without one:
-   * Lanczos steps on Hessian-vector products).
+   * The second-order check at the end, where the system has a factorisation (see
+   * `bandSecondOrder`; a null direction in the caller's order); without one, Lanczos steps
+   * on Hessian-vector products.
    */
-  semidefinite?: () => Promise<boolean>;
+  secondOrder?: () => Promise<"indefinite" | "definite" | NullDirection>;
   /** Frees the system. */
   dispose(): void;
 }
@@ -160,7 +160,10 @@ async function trustFallback(
  *
  * It stops with `converged: true` when ‖∇f‖ < `gtol` AND the Hessian there is positive
  * semidefinite: with a band, one more band and a Cholesky of H + δI (δ = √ε ‖H‖_∞ in f64,
- * 10⁻³ ‖H‖_∞ in f32); otherwise 16 Lanczos steps on Hessian-vector products. At a stationary
+ * 10⁻³ ‖H‖_∞ in f32); otherwise 16 Lanczos steps on Hessian-vector products. Where H is
+ * singular to that tolerance, f is probed along the null direction first (`probeNull`):
+ * a fall beyond the gradient's first-order share continues the run from there; otherwise
+ * the message says the Hessian is singular (a strict minimum not verified). At a stationary
  * point with negative curvature it steps along it; when that fails it reports the saddle
  * (status 4). It also stops at `maxIter` (default 1000, as every method), when f or ∇f is not finite, and
  * when a step is taken without lowering f or halving ‖∇f‖ (f at its rounding floor). Reads
@@ -199,15 +202,18 @@ export async function newtonLoop(
       let radius: number | undefined;
       if (gnorm < gtol && !saddle) {
         h ??= system(x);
-        const ok = h.semidefinite ? await h.semidefinite() : null;
-        if (ok) {
+        const v = h.secondOrder ? await h.secondOrder() : null;
+        if (v === "definite") {
           stopped = STOPS.converged(true);
           break;
         }
-        if (ok === false && h.band) saddle = true; // trust-region steps on the band, below
+        if (v === "indefinite" && h.band) saddle = true; // trust-region steps on the band, below
         else {
-          // no factorisation, or no band to step with: Lanczos finds the direction
-          const c = await checkStationary(prob, x, f, gk, xnorm);
+          // singular: probe its null direction; no factorisation, or no band to step with:
+          // Lanczos finds the direction
+          const c = v !== null && v !== "indefinite"
+            ? await settleSingular(prob, x, f, gk, xnorm, v)
+            : await checkStationary(prob, x, f, gk, xnorm);
           if ("status" in c) {
             stopped = c;
             break;

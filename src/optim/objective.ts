@@ -300,6 +300,21 @@ export const STOPS = {
       ? "converged: gradient norm below gtol, Hessian positive semidefinite"
       : "converged: gradient norm below gtol",
   }),
+  /**
+   * ‖g‖ < gtol and H ⪰ 0 to tolerance, but λ_min(H) within the tolerance of 0: f did not
+   * fall along its eigenvector when probed (see `probeNull`), yet strict minimality is not
+   * verified (an ill-conditioned minimum, a weak one, or a valley whose floor falls too
+   * slowly to see, as MGH's Biggs EXP6 for trust-exact).
+   */
+  convergedSingular: (lowest: number, tolerance: number): Stop => ({
+    status: 0,
+    message:
+      `converged: gradient norm below gtol, Hessian positive semidefinite; λ_min(H) ≈ ${
+        lowest.toExponential(2)
+      } is within its tolerance ${tolerance.toExponential(2)} of 0 (ill-conditioned or ` +
+      `singular), and f probed along its eigenvector does not fall — strict minimality not ` +
+      `verified`,
+  }),
   maxIter: { status: 1, message: "stopped: maximum iterations reached" } as Stop,
   /** f at its rounding floor: steps are taken without lowering it. */
   floor: {

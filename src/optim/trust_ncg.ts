@@ -187,7 +187,10 @@ async function steihaug(
  *
  * It stops with `converged: true` when ‖∇f‖ < `gtol` and 16 Lanczos steps on Hessian-vector
  * products find no curvature below −√ε ‖H‖ (10⁻³ ‖H‖ in f32); at a saddle it steps along
- * the negative curvature found, and reports status 4 when that fails. It also stops at
+ * the negative curvature found, and reports status 4 when that fails; where the smallest
+ * Ritz value is within ±√ε ‖H‖ of 0 (H singular to tolerance) f is probed along its vector
+ * first (`probeNull`: the run goes on where f falls beyond the gradient's first-order share;
+ * otherwise the message says the Hessian is singular). It also stops at
  * `maxIter` (rejected steps count, as SciPy's), when f or ∇f is not finite, when the model
  * predicts no decrease, and when no step can lower f any more (the radius below the
  * rounding of x, or two steps taken without lowering f or halving ‖∇f‖).

@@ -6,6 +6,7 @@
  */
 import type { MinimizeOptions } from "./types.ts";
 import { numOpt, type Stop, STOPS } from "./objective.ts";
+import { boolOption } from "../options.ts";
 
 /** What one trust-region trial decided. */
 export interface Verdict {
@@ -18,6 +19,8 @@ export interface Verdict {
 export class TrustRegion {
   radius: number;
   readonly eta: number;
+  /** Whether a rejected trial gets one evaluation along it (trust-exact's `searchRejected`). */
+  readonly searchRejected: boolean;
   /** The user's cap, or null for the scale-aware default 1000 · max(1, ‖x‖). */
   readonly #cap: number | null;
   #flat = 0;
@@ -35,6 +38,12 @@ export class TrustRegion {
       this.#cap === null ? "> 0" : "in (0, maxTrustRadius]",
     );
     this.eta = numOpt(method, "eta", o.eta, 0.15, (v) => v >= 0 && v < 0.25, "in [0, 0.25)");
+    this.searchRejected = boolOption(
+      `minimize (${method})`,
+      "searchRejected",
+      o.searchRejected,
+      true,
+    );
   }
 
   /**

@@ -94,31 +94,42 @@ async function trial(
 
 /**
  * An approximate unit eigenvector z of H's smallest eigenvalue and s² ≈ zᵀ(H + λI)z (the
- * smallest eigenvalue of H + λI, from above), by inverse iteration with H + λI ≻ 0.
+ * smallest eigenvalue of H + λI, from above), by inverse iteration with H + λI ≻ 0. Null
+ * when a solve finds H + λI not positive definite after all: at the margin the solver's
+ * factorisation (on WebGPU a partitioned one) can fail where `positiveDefinite`'s plain
+ * Cholesky passed, in f32 (found by the penalty trajectory benchmark on WebGPU).
+ * @internal
  */
-async function smallestEigen(
+export async function smallestEigen(
   model: BandModel,
   lambda: number,
   n: number,
   like: Tensor,
-): Promise<{ z: Tensor; s2: number }> {
-  const z = tidy(() => {
-    let v = rademacher([n], { seed: 7, dtype: like.dtype as FloatDtype, device: like.device });
-    for (let i = 0; i < INVERSE_STEPS; i++) {
-      const w = model.solve(lambda, v);
-      v = div(w, sqrt(vdot(w, w)));
-    }
-    return v;
-  });
-  const q = tidy(() => add(vdot(z, model.matvec(z)), lambda));
+): Promise<{ z: Tensor; s2: number } | null> {
+  let z: Tensor | null = null, q: Tensor | null = null;
   try {
+    z = tidy(() => {
+      let v = rademacher([n], { seed: 7, dtype: like.dtype as FloatDtype, device: like.device });
+      for (let i = 0; i < INVERSE_STEPS; i++) {
+        const w = model.solve(lambda, v);
+        v = div(w, sqrt(vdot(w, w)));
+      }
+      return v;
+    });
+    const zk = z;
+    q = tidy(() => add(vdot(zk, model.matvec(zk)), lambda));
     const [s2] = await readScalars(q);
+    if (!Number.isFinite(s2)) {
+      z.dispose();
+      return null;
+    }
     return { z, s2: Math.max(s2, 0) };
   } catch (e) {
-    z.dispose();
+    z?.dispose();
+    if (isNotSpd(e)) return null;
     throw e;
   } finally {
-    q.dispose();
+    q?.dispose();
   }
 }
 
@@ -184,9 +195,21 @@ export async function moreSorensen(
         failed();
         continue;
       }
-      const { z, s2 } = await smallestEigen(model, lambda, n, g);
+      const eig = await smallestEigen(model, lambda, n, g);
+      if (!eig) {
+        failed();
+        continue;
+      }
+      const { z, s2 } = eig;
       if (s2 <= K_HARD * lambda) {
-        const p = tidy(() => mul(z, radius));
+        // either sign solves the subproblem for g = 0; for a g only small against the
+        // rounding of H, the one that does not climb (in f32 the other made the model
+        // predict a rise, and the run stop far from stationary: the penalty trajectory on
+        // WebGPU)
+        const gzT = vdot(g, z);
+        const [gz] = await readScalars(gzT);
+        gzT.dispose();
+        const p = tidy(() => mul(z, gz > 0 ? -radius : radius));
         z.dispose();
         return done(p, true, k);
       }
@@ -215,7 +238,12 @@ export async function moreSorensen(
     const lambdaNew = lambda + (t.pp / pw) * (pnorm - radius) / radius;
     if (pnorm < radius) {
       // inside with λ > 0: maybe the hard case; try completing p to the boundary along z
-      const { z, s2 } = await smallestEigen(model, lambda, n, g);
+      const eig = await smallestEigen(model, lambda, n, g);
+      if (!eig) {
+        failed();
+        continue;
+      }
+      const { z, s2 } = eig;
       const pzT = vdot(t.p, z);
       const [pz] = await readScalars(pzT);
       pzT.dispose();
@@ -240,15 +268,42 @@ export async function moreSorensen(
       lambda = lambdaNew;
     }
   }
-  // the secular equation did not settle: the last positive definite step, cut to the region
+  // the secular equation did not settle (in f32, H + λI's solves are rounding once λ is
+  // below ε ‖H‖): the last positive definite step cut to the region, or the Cauchy step
+  // when that is lower in the model — a fraction of the Cauchy decrease is what the
+  // trust-region method's convergence rests on (Conn, Gould & Toint, Thm 6.3.1); without
+  // it the penalty trajectory in f32 on WebGPU stopped at ‖g‖ = 0.17 on a step the model
+  // saw rise
+  const cauchy = await cauchyStep(model, g, gnorm, radius);
   if (best) {
     const b = best;
-    const s = vdot(b, b);
-    const [pp] = await readScalars(s);
+    const s = tidy(() => stack([vdot(b, b), vdot(g, b), vdot(b, model.matvec(b))]));
+    const [pp, gp, php] = await readScalars(s);
     s.dispose();
-    const p = pp > radius * radius ? tidy(() => mul(b, radius / Math.sqrt(pp))) : b;
-    return done(p, true, MAX_TRIALS);
+    const c = pp > radius * radius ? radius / Math.sqrt(pp) : 1;
+    if (gp * c + 0.5 * php * c * c < cauchy.model) {
+      cauchy.p.dispose();
+      const p = c < 1 ? tidy(() => mul(b, c)) : b;
+      return done(p, true, MAX_TRIALS);
+    }
   }
-  // never positive definite (should not happen: λ_ub makes H + λI ≻ 0): the Cauchy direction
-  return done(tidy(() => mul(g, gnorm > 0 ? -radius / gnorm : 0)), true, MAX_TRIALS);
+  return done(cauchy.p, true, MAX_TRIALS);
+}
+
+/**
+ * The Cauchy step: the model's minimiser along −g within the region (N&W (4.11)–(4.12)),
+ * with its model value gᵀp + ½ pᵀHp.
+ */
+async function cauchyStep(
+  model: BandModel,
+  g: Tensor,
+  gnorm: number,
+  radius: number,
+): Promise<{ p: Tensor; model: number }> {
+  const q = tidy(() => vdot(g, model.matvec(g)));
+  const [gHg] = await readScalars(q);
+  q.dispose();
+  const tau = gHg <= 0 ? 1 : Math.min(1, gnorm ** 3 / (radius * gHg));
+  const a = gnorm > 0 ? (tau * radius) / gnorm : 0; // p = −a g
+  return { p: tidy(() => mul(g, -a)), model: -a * gnorm * gnorm + 0.5 * a * a * gHg };
 }

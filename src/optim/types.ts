@@ -106,6 +106,12 @@ export interface MinimizeOptions {
   maxTrustRadius?: number;
   /** trust-ncg / trust-exact: accept a step when actual ÷ predicted reduction exceeds this (default 0.15, as SciPy). */
   eta?: number;
+  /**
+   * trust-exact: on a rejected trial, one evaluation along it at the quadratic
+   * interpolation's length, taken on Armijo's test, before the region shrinks (default
+   * true; false is SciPy's `trust-exact` step for step).
+   */
+  searchRejected?: boolean;
   /** First-order methods and AdaHessian: the learning rate (defaults: gradient descent 0.01, Adam 0.001, AdaHessian 0.15). */
   lr?: number;
   /** Adam / AdaHessian: decay of the first moment (default 0.9). */
