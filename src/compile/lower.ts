@@ -14,7 +14,7 @@
 import { BINARY_OPS, UNARY_OPS } from "../backend/backend.ts";
 import type { Dtype } from "../dtype.ts";
 import { type Expr, forChildren, isCostly, type LazyStorage } from "./lazy.ts";
-import { Finished, T, U, Uops } from "./uops.ts";
+import { Finished, perProbeCone, T, U, Uops } from "./uops.ts";
 import { binaryFn, ruleStats, simplifier } from "./rewrite.ts";
 
 /** What lowering needs to know about the device it lowers for. */
@@ -634,22 +634,7 @@ export function combLinear(u: Uops, result: number, zero: (type: number) => numb
   }
   if (v < 0) v = zero(t);
   // worth it only if the per-probe program shrinks
-  return perProbe(u, v) < perProbe(u, result) ? v : -1;
-}
-
-/** Level-2 uops (run once per probe) that `result` depends on. */
-function perProbe(u: Uops, result: number): number {
-  let n = 0;
-  const seen = new Set<number>();
-  const stack = [result];
-  while (stack.length) {
-    const i = stack.pop()!;
-    if (i < 0 || seen.has(i) || u.level[i] < 2) continue;
-    seen.add(i);
-    n++;
-    stack.push(u.a[i], u.b[i], u.c[i]);
-  }
-  return n;
+  return perProbeCone(u, v).size < perProbeCone(u, result).size ? v : -1;
 }
 
 const litOf = (u: Uops, i: number) => (u.op[i] === U.VLit ? u.payload[i] : undefined);

@@ -129,6 +129,19 @@ export class Uops {
   }
 }
 
+/** The level-2 uops (run once per probe of a split kernel) that `result` depends on. */
+export function perProbeCone(u: Uops, result: number): Set<number> {
+  const cone = new Set<number>();
+  const stack = [result];
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (i < 0 || cone.has(i) || u.level[i] < 2) continue;
+    cone.add(i);
+    stack.push(u.a[i], u.b[i], u.c[i]);
+  }
+  return cone;
+}
+
 /** A 32-bit mixing step (the multiply-xorshift of MurmurHash3's finaliser). */
 export function mix(h: number, v: number): number {
   h = Math.imul(h ^ v, 0x85ebca6b);

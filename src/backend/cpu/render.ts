@@ -11,7 +11,7 @@
  * i32 results wrap to 32 bits after every operation, as integer arithmetic does.
  */
 import { BINARY_OPS, UNARY_OPS } from "../backend.ts";
-import { type Kernel, T, U } from "../../compile/uops.ts";
+import { type Kernel, perProbeCone, T, U } from "../../compile/uops.ts";
 import { print, type Syntax } from "../../compile/render.ts";
 import { BINARY_JS, UNARY_JS } from "./elementwise.ts";
 
@@ -260,14 +260,7 @@ function combTerms(
   const perProbe = base >= 0 && u.level[base] === 2;
   if (!perProbe) return { base, terms, perProbe, probe: [] };
   // the statements of the rest: the per-probe uops it depends on
-  const cone = new Set<number>();
-  const stack = [base];
-  while (stack.length) {
-    const i = stack.pop()!;
-    if (i < 0 || cone.has(i) || u.level[i] < 2) continue;
-    cone.add(i);
-    stack.push(u.a[i], u.b[i], u.c[i]);
-  }
+  const cone = perProbeCone(u, base);
   const { sections } = print(k, JS, undefined, (i) => u.level[i] < 2 || cone.has(i));
   return { base, terms, perProbe, probe: sections[2] };
 }
