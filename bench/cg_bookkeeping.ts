@@ -12,9 +12,9 @@
  * 2. one CG iteration (N&W Alg. 7.1's masked update, as newton-cg's) with its bookkeeping
  *    as plain ops (newton-cg before) and as one jitted update (newton-cg now), both after a
  *    replayed HVP, reading back every iteration and every tenth;
- * 3. newton-cg itself to convergence (after a warm-up run that traces), cgCheckEvery
- *    "auto" (every iteration on the CPU) and 10, per CG iteration in process CPU time, with
- *    its message (which names the detected band);
+ * 3. newton-cg itself to convergence (after a warm-up run that traces), cgCheckEvery 1,
+ *    "auto" (every k-th iteration on the CPU, k from the previous solve's length) and 10, per
+ *    CG iteration in process CPU time, with its message (which names the detected band);
  * 4. newton-banded and trust-exact to convergence (bandwidth detected);
  * 5. SciPy 1.10 (`bench/cg_bookkeeping_scipy.py`, NumPy derivatives) on the same problem, in
  *    a child process of this run: Newton-CG with its defaults, trust-ncg to gtol 1e-10.
@@ -157,7 +157,7 @@ async function time(o: MinimizeOptions) {
   return { ms, r };
 }
 await time({ method: "newton-cg", maxIter: 1 }); // warm-up: the first run traces
-for (const every of ["auto", 10] as const) {
+for (const every of [1, "auto", 10] as const) {
   const { ms, r } = await time({ method: "newton-cg", cgCheckEvery: every });
   console.log(
     `newton-cg to gtol 1e-10, cgCheckEvery ${every}: ${r.nit} iterations, ${r.nhev} HVPs, ‖g‖ = ${

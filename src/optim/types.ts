@@ -87,9 +87,9 @@ export interface MinimizeOptions {
   maxCgIter?: number;
   /**
    * Newton-CG / trust-ncg: when the inner CG reads back its termination flag. A number n:
-   * after every n iterations. `"auto"` (default): on the CPU after every iteration (its
-   * iterations are replayed with `jit`, and a read costs less than the masked iterations a
-   * late read wastes); on WebGPU first after as many iterations as the previous solve took,
+   * after every n iterations. `"auto"` (default): on the CPU after every k-th, k = ⌊m/20⌋ in
+   * [1, 10] for m the previous solve's iterations (at most ~5 % masked work; long solves
+   * read a tenth as often); on WebGPU first after as many iterations as the previous solve took,
    * then after gaps of 1, 2, 4, … CG's scalars stay on the device and iterations after
    * termination are masked no-ops (they still cost their products, and count in `nhvp`), so
    * this changes the cost, never the iterates.
