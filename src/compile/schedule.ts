@@ -6,6 +6,13 @@ import { children, forChildren, isCostly, type LazyStorage } from "./lazy.ts";
 import { type Lowered, Lowering, type Target } from "./lower.ts";
 
 /**
+ * Turns off the schedule's work-saving decisions made for repeated work (comb-probe and
+ * reduction splits, shared and repeated costly ops): tests compare programs scheduled with
+ * and without them.
+ */
+export const scheduler: { enabled: boolean } = { enabled: true };
+
+/**
  * The inner size M of a split kernel (see lower.ts), or 0 for a plain one. Any M dividing
  * the size is correct (the index is q·M + r either way); a good one comes from a view
  * broadcasting along a leading axis (K probes against one primal), whose index then needs
@@ -27,7 +34,7 @@ export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): 
     // a view broadcasting along its leading axis, or comb probes (their probe axis leads)
     const a = e.kind === "view" && e.shape.length >= 2 && e.strides[0] === 0
       ? e.shape[0]
-      : e.kind === "comb"
+      : e.kind === "comb" && scheduler.enabled
       ? e.period
       : 0;
     if (a > best && root.size % a === 0 && ok(a)) best = a;
@@ -51,7 +58,7 @@ export function lowerOnce<B>(
   outermost: boolean,
 ): Lowered<B> {
   const l = lower();
-  if (!outermost) return l;
+  if (!outermost || !scheduler.enabled) return l;
   const again = l.repeated.filter((r) => r.node.size <= r.count * size);
   if (again.length === 0) return l;
   for (const { node } of again) {
@@ -114,6 +121,7 @@ export function realizeSharedWork<B>(
   root: LazyStorage<B>,
   realize: (c: LazyStorage<B>) => void,
 ): void {
+  if (!scheduler.enabled) return;
   const done = new Set<LazyStorage<B>>();
   const kernel = (top: LazyStorage<B>) => {
     if (done.has(top)) return;

@@ -18,6 +18,7 @@ import {
   lowerOnce,
   realizeBroadcastWork,
   realizeSharedWork,
+  scheduler,
   splitSize,
 } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
@@ -108,7 +109,7 @@ function realize(s: L): CpuStorage {
   const m = s.size === 0
     ? 0
     : e.kind === "reduce"
-    ? splitSize(e.x, (a) => a <= MAX_SPLIT && e.outer % a === 0)
+    ? (scheduler.enabled ? splitSize(e.x, (a) => a <= MAX_SPLIT && e.outer % a === 0) : 0)
     : splitSize(s, (a) => a <= MAX_SPLIT);
   // costly work the kernel (or a reduction it reads) would repeat runs first, on its own
   if (lowering === 0) realizeBroadcastWork(e.kind === "reduce" ? e.x : s, sub, m > 0);
