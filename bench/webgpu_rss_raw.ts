@@ -4,10 +4,20 @@
  * one of: a staging read-back (`read`), error scopes and a `writeBuffer` (`scope`), a buffer
  * created, written and destroyed (`newbuf`), or cached bind groups (`cached`). Prints RSS every
  * 50 submits, after a forced GC. Context: bench/RESULTS.md, "Memory per iteration" of the
- * constrained trajectory section (the library's ipm grows RSS by ~8.5 KB per dispatch).
+ * constrained trajectory section (the library's ipm grew RSS by ~8.5 KB per dispatch).
  *
- *   deno run -A --v8-flags=--expose-gc bench/webgpu_rss_raw.ts read|scope|newbuf|cached
+ * `inline` is the cause found: the library's `matmul_regs` kernel at the ipm's shape
+ * (4×128 by 128×4), one dispatch per submit, its parameter block bound first as read-only
+ * storage (what the runtime does on lavapipe now), then as a uniform buffer (before): RSS and
+ * wall time per dispatch of each phase, in one process. On Mesa's lavapipe a uniform that
+ * alone decides a loop bound (`p.rank`) makes the driver recompile the shader at every
+ * dispatch, and Mesa 22.3 never frees the copies.
+ *
+ *   deno run -A --v8-flags=--expose-gc bench/webgpu_rss_raw.ts read|scope|newbuf|cached|inline
  */
+import { SHADERS } from "../src/shaders.generated.ts";
+import { paramsAsStorage } from "../src/backend/webgpu/runtime.ts";
+
 const adapter = await navigator.gpu.requestAdapter();
 if (!adapter) throw new Error("no WebGPU adapter");
 const device = await adapter.requestDevice();
@@ -30,6 +40,50 @@ const group = (b: GPUBuffer) =>
   });
 const cached = bufs.map(group);
 const mode = Deno.args[0] ?? "read";
+if (mode === "inline") {
+  const params = device.createBuffer({
+    size: 1024,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+  });
+  // m, n, k, tilesM, tilesN, splits, kChunk, batch, rank: one 4×4 block, k = 128
+  device.queue.writeBuffer(params, 0, new Uint32Array([4, 4, 128, 1, 1, 1, 128, 1, 0]));
+  const [a, b, out] = [2048, 2048, 256].map((size) => device.createBuffer({ size, usage }));
+  for (const phase of ["storage", "uniform"]) {
+    const code = phase === "storage" ? paramsAsStorage(SHADERS.matmul_regs) : SHADERS.matmul_regs;
+    const mm = device.createComputePipeline({
+      layout: "auto",
+      compute: { module: device.createShaderModule({ code }), entryPoint: "main" },
+    });
+    const bind = device.createBindGroup({
+      layout: mm.getBindGroupLayout(0),
+      entries: [params, a, b, out].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    const dispatches = 300;
+    let rss0 = 0, t0 = 0;
+    for (let i = -50; i < dispatches; i++) { // 50 warm-up dispatches
+      if (i === 0) {
+        await device.queue.onSubmittedWorkDone();
+        rss0 = Deno.memoryUsage().rss;
+        t0 = performance.now();
+      }
+      const enc = device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      pass.setPipeline(mm);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(1);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      if (i % 10 === 0) await device.queue.onSubmittedWorkDone();
+    }
+    await device.queue.onSubmittedWorkDone();
+    const ms = (performance.now() - t0) / dispatches;
+    const kb = (Deno.memoryUsage().rss - rss0) / 1024 / dispatches;
+    console.log(
+      `${phase}: ${kb.toFixed(1)} KB of RSS and ${ms.toFixed(2)} ms per dispatch (${dispatches})`,
+    );
+  }
+  Deno.exit(0);
+}
 const gc = (globalThis as { gc?: () => void }).gc;
 for (let it = 0; it <= 200; it++) {
   if (mode === "scope") {

@@ -163,7 +163,7 @@ export class GpuProgram {
     }
     this.#uniform = rt.device.createBuffer({
       size: Math.max(SLOT, at),
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      usage: rt.paramsUsage,
     });
     this.#steps.forEach((st, i) => {
       if (st.kind === "dispatch") {

@@ -3,11 +3,12 @@
  *
  * Dispatches are recorded into one command encoder per batch and submitted when a batch
  * fills or a value is read back; reading back is the only wait. Each dispatch's runtime
- * sizes live in a 256-byte slot of a per-batch uniform arena, written once at submit, so
- * one pipeline serves every size. Validation errors are collected per batch with an error
- * scope and rethrown at the next read-back, naming the kernels of that batch (they are
- * failures of the library or the device, not of a value). A kernel's own status (a
- * singular pivot) is a Check owned by the value it produced (see ../fault.ts).
+ * sizes live in a 1 KB slot of a per-batch uniform arena (read-only storage on lavapipe,
+ * see INLINES_UNIFORMS), written once at submit, so one pipeline serves every size.
+ * Validation errors are collected per batch with an error scope and rethrown at the next
+ * read-back, naming the kernels of that batch (they are failures of the library or the
+ * device, not of a value). A kernel's own status (a singular pivot) is a Check owned by
+ * the value it produced (see ../fault.ts).
  */
 import { BufferPool, type GpuStorage } from "./pool.ts";
 import { Check } from "../fault.ts";
@@ -32,6 +33,21 @@ export const SLOT = 1024;
 const SLOTS = 256;
 /** Workgroups per grid dimension (WebGPU's default and lavapipe's maximum). */
 export const MAX_GROUPS = 65535;
+
+/**
+ * Mesa's lavapipe (llvmpipe) recompiles a compute shader at every dispatch when a branch or
+ * loop bound depends on uniform-buffer values alone and inlining those values halves the
+ * shader ("uniform inlining"), and Mesa 22.3 (Debian 12) never frees the recompiled copies:
+ * `matmul_regs` (its loop over `p.rank`) leaked ~500 KB and cost ~3 ms per dispatch, so an
+ * ipm solve grew by 2-4 MB per iteration. Storage buffers are never inlined, so there the
+ * kernels read their parameter block as `var<storage, read>`: same WGSL layout, same bytes.
+ */
+const INLINES_UNIFORMS = /llvmpipe|lavapipe/i;
+
+/** `source` with its uniform-buffer declarations made read-only storage ones. */
+export function paramsAsStorage(source: string): string {
+  return source.replace(/var\s*<\s*uniform\s*>/g, "var<storage, read>");
+}
 
 /**
  * The device is gone (destroyed, a driver reset, the GPU removed): every later use of it,
@@ -86,6 +102,10 @@ export class GpuRuntime {
   #lostListeners: (() => void)[] = [];
   /** Counters for the benchmarks: dispatches recorded and read-backs made. */
   readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+  /** Kernels read their parameter block from a storage binding (see INLINES_UNIFORMS). */
+  readonly paramsInStorage: boolean;
+  /** Usage of the buffers that hold kernels' parameter blocks. */
+  readonly paramsUsage: number;
 
   constructor(
     readonly device: GPUDevice,
@@ -95,10 +115,10 @@ export class GpuRuntime {
   ) {
     this.maxStorageBytes = device.limits.maxStorageBufferBindingSize;
     this.pool = new BufferPool(device, 512 * 1024 * 1024);
-    this.#arenaGpu = device.createBuffer({
-      size: SLOT * SLOTS,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
+    this.paramsInStorage = INLINES_UNIFORMS.test(adapterDescription);
+    this.paramsUsage = (this.paramsInStorage ? GPUBufferUsage.STORAGE : GPUBufferUsage.UNIFORM) |
+      GPUBufferUsage.COPY_DST;
+    this.#arenaGpu = device.createBuffer({ size: SLOT * SLOTS, usage: this.paramsUsage });
     const bufferPool = {
       stats: () => this.pool.stats(),
       clear: () => {
@@ -167,7 +187,8 @@ export class GpuRuntime {
     const key = generated ? `${shader}|${generated.key}` : shader;
     let m = this.modules.get(key);
     if (!m) {
-      const code = generated ? generated.source() : SHADERS[shader];
+      const source = generated ? generated.source() : SHADERS[shader];
+      const code = this.paramsInStorage ? paramsAsStorage(source) : source;
       m = this.device.createShaderModule({ label: shader, code });
       this.modules.set(key, m, code.length);
     }

@@ -134,7 +134,8 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
     };
     registerCache("webgpu kernels", kernels);
     rt.onLost(() => unregisterCache("webgpu kernels", kernels));
-    // one binding is the output; stay well inside the default limit of 8 on any device
+    // one binding is the output and one may be the parameter block (a storage binding on
+    // lavapipe: runtime.ts); stay inside the default limit of 8 on any device
     this.#maxLeaves = Math.max(
       4,
       Math.min(12, rt.device.limits.maxStorageBuffersPerShaderStage - 2),
