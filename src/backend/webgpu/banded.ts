@@ -90,10 +90,7 @@ function checkBandwidth(op: string, b: number): void {
 /** A fresh copy of the first `bytes` of `src` (a buffer-to-buffer copy, no kernel). */
 export function copyOf(rt: GpuRuntime, src: GpuStorage, bytes: number): GpuStorage {
   const o = rt.pool.acquire(bytes, rt.batch, false);
-  if (bytes > 0) {
-    rt.copyEncoder().copyBufferToBuffer(src.buffer, 0, o.buffer, 0, bytes);
-    src.lastBatch = o.lastBatch = rt.batch;
-  }
+  if (bytes > 0) rt.copy(src, o, bytes);
   return o;
 }
 

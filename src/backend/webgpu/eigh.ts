@@ -31,12 +31,11 @@ export function eighGpu(rt: GpuRuntime, a: GpuStorage, batch: number, n: number)
   if (batch * n === 0) return out;
   const bytes = batch * n * n * 4;
   let A = rt.pool.acquire(bytes, rt.batch, false);
-  rt.copyEncoder().copyBufferToBuffer(a.buffer, 0, A.buffer, 0, bytes);
-  a.lastBatch = A.lastBatch = rt.batch;
+  rt.copy(a, A, bytes);
   let V = rt.pool.acquire(bytes, rt.batch, true);
   const eye = new Float32Array(batch * n * n);
   for (let b = 0; b < batch; b++) for (let i = 0; i < n; i++) eye[b * n * n + i * n + i] = 1;
-  rt.device.queue.writeBuffer(V.buffer, 0, eye);
+  rt.write(V, eye);
   let A2 = rt.pool.acquire(bytes, rt.batch, false);
   let V2 = rt.pool.acquire(bytes, rt.batch, false);
   const cs = rt.pool.acquire(batch * n * 8, rt.batch, false);

@@ -11,7 +11,8 @@
  * own buffers are created once. Dispatches that bind a call's inputs or outputs get their
  * bind groups per call (a few are kept, for loops that alternate between buffers).
  * Uploads made while tracing (a status word reset, an accumulator's start) become copies
- * from a buffer holding the data, so they stay in order with the commands around them.
+ * from a buffer holding the data, so they stay in order with the commands around them;
+ * copies between buffers (a solver's working copy of its right-hand side) are replayed too.
  * Each status check is made again, and a result owns the checks (and the inputs' errors)
  * its traced counterpart owned (../fault.ts).
  */
@@ -34,6 +35,7 @@ type Step =
     readonly gy: number;
   }
   | { readonly kind: "upload"; readonly slot: number; readonly data: ArrayBuffer }
+  | { readonly kind: "copy"; readonly from: number; readonly to: number; readonly bytes: number }
   | {
     readonly kind: "check";
     readonly slot: number;
@@ -94,6 +96,11 @@ export class GpuRecorder {
     const copy = new Uint8Array(data.byteLength);
     copy.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     this.steps.push({ kind: "upload", slot: this.slot(b), data: copy.buffer });
+  }
+
+  /** A buffer-to-buffer copy queued between kernels (a solver's working copy of its input). */
+  copy(from: GpuStorage, to: GpuStorage, bytes: number): void {
+    this.steps.push({ kind: "copy", from: this.slot(from), to: this.slot(to), bytes });
   }
 
   check(b: GpuStorage, bytes: number, verdict: Verdict, traced: Check): void {
@@ -221,6 +228,7 @@ export class GpuProgram {
     const checks = new Map<number, Check>();
     this.#steps.forEach((st, i) => {
       if (st.kind === "upload") rt.copy(this.#staging[i]!, bufs[st.slot]!, st.data.byteLength);
+      else if (st.kind === "copy") rt.copy(bufs[st.from]!, bufs[st.to]!, st.bytes);
       else if (st.kind === "check") {
         checks.set(i, rt.addCheck(bufs[st.slot]!, st.bytes, st.verdict));
       } else {

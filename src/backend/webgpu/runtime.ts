@@ -315,11 +315,15 @@ export class GpuRuntime {
     this.#recorder?.upload(dst, data);
   }
 
-  /** Copies `bytes` from one buffer to another, in order with the queued kernels. */
+  /**
+   * Copies `bytes` from one buffer to another, in order with the queued kernels (recorded
+   * while a jit trace records: every copy a kernel's input needs must come through here).
+   */
   copy(src: GpuStorage, dst: GpuStorage, bytes: number): void {
     const size = Math.ceil(bytes / 4) * 4;
     if (size > 0) this.copyEncoder().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, size);
     src.lastBatch = dst.lastBatch = this.batch;
+    this.#recorder?.copy(src, dst, bytes);
   }
 
   /** Records a dispatch whose pipeline and bind group are already made (a jit replay). */
