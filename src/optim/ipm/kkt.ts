@@ -246,9 +246,6 @@ const solveKktProgram = jit(
 /**
  * `solveKkt` replayed as a compiled program where the matrix allows (banded storage, which
  * the dense path also uses); the same arithmetic, with zero shifts adding exact zeros.
- * CPU only: on WebGPU a replayed `solveBanded` returns wrong values (zeros at the first
- * replay, then stale factors; `jit(solveBanded)` alone shows it, 2 December 2026), so there
- * the solve runs uncompiled.
  */
 export function solveKktCompiled(
   k: CondensedMatrix,
@@ -259,7 +256,7 @@ export function solveKktCompiled(
   cE: Tensor | null,
   jEt: Tensor | null,
 ): KktStep {
-  if (!(k instanceof BandCondensed) || rTilde.device.kind !== "cpu") {
+  if (!(k instanceof BandCondensed)) {
     return solveKkt(k, deltaW, deltaC, rho, rTilde, cE, jEt);
   }
   const o = { dtype: rTilde.dtype, device: rTilde.device } as const;
