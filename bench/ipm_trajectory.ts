@@ -13,7 +13,8 @@
  * solved again and again). A warm-up solve at N = 16 comes before everything.
  *
  *   deno run -A bench/ipm_trajectory.ts [--N 64,256,1024] [--ipopt] [--weights ipopt|scaled]
- *        [--backend cpu|webgpu] [--ipopt-max N]   (IPOPT only up to this N; default 4096)
+ *        [--backend cpu|webgpu] [--f32] [--ipopt-max N]   (IPOPT only up to this N; default 4096;
+ *        --f32: f32 on the CPU)
  *
  * Prints one markdown table row per N. CPU seconds of a loaded machine are comparable only
  * within one run; RESULTS.md records the load (`uptime`) beside them.
@@ -37,7 +38,7 @@ const backend = flag("backend", "cpu") as "cpu" | "webgpu";
 const withIpopt = Deno.args.includes("--ipopt");
 const ipoptMax = Number(flag("ipopt-max", "4096"));
 const dev = await device({ backend });
-const dtype = dev.kind === "cpu" ? "f64" : "f32";
+const dtype = dev.kind === "cpu" && !Deno.args.includes("--f32") ? "f64" : "f32";
 
 async function buildIpopt(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "ipm_bench_" });
