@@ -15,6 +15,7 @@
  * where the slack lags its constraint) multiplies z, and with it the constraints' negative
  * curvature and the shift δ_w, by |r_I|/s every iteration.
  */
+import { compilable } from "./compiled.ts";
 import { Tensor } from "../../tensor.ts";
 import {
   abs,
@@ -33,7 +34,6 @@ import { max, min, sum } from "../../ops/reduce.ts";
 import { full, ones, tensor, zeros } from "../../ops/creation.ts";
 import { concat, reshape, slice } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
-import { jit } from "../../ad/jit.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
 import type { Bounds } from "../types.ts";
@@ -315,9 +315,7 @@ export async function measure(
     ...present({ y: it.y, s: it.s, z: it.z, lam: it.lam, zL: it.zL, zU: it.zU }),
     ...boundTensors(b),
   };
-  const packed = prob.compiled
-    ? measureProgram(inputs, mE, mI)
-    : tidy(() => measureTensors(inputs, mE, mI));
+  const packed = measureProgram(prob.compiled, inputs, mE, mI);
   gl.dispose();
   let v: number[];
   try {
@@ -406,7 +404,7 @@ function measureTensors(a: MeasureInputs, mE: number, mI: number): Tensor {
   return concat(all.map((t) => reshape(t, [1])), 0);
 }
 
-const measureProgram = jit(measureTensors, { static: [1, 2] });
+const measureProgram = compilable(measureTensors, { static: [1, 2] });
 
 /** The bounds' tensors that exist, for compiled programs (which take no nulls). */
 export type BoundTensors = {

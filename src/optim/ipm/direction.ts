@@ -5,13 +5,13 @@
  * δ_c > 0 when the equality Jacobian is rank deficient; then the slack and multiplier steps
  * recovered from dx, and the fraction-to-the-boundary step sizes.
  */
+import { compilable } from "./compiled.ts";
 import type { Tensor } from "../../tensor.ts";
 import { add, div, mul, neg, square, sub } from "../../ops/elementwise.ts";
 import { max, sum } from "../../ops/reduce.ts";
 import { abs } from "../../ops/elementwise.ts";
 import { concat, reshape, slice } from "../../ops/movement.ts";
 import { tensor, zeros } from "../../ops/creation.ts";
-import { jit } from "../../ad/jit.ts";
 import { tidy } from "../../memory.ts";
 import { type CondensedMatrix, type CondensedStorage, solveKkt, solveKktCompiled } from "./kkt.ts";
 import {
@@ -96,9 +96,12 @@ export async function linearize(
     ...present({ y: it.y, lam: it.lam, s: it.s, z: it.z, zL: it.zL, zU: it.zU }),
     ...boundTensors(b),
   };
-  const { dl, du, sigmaS, boundGrad, sigmaX, w, sigma } = prob.compiled
-    ? linearProgram(inputs, n, mE)
-    : tidy(() => linearTerms(inputs, n, mE));
+  const { dl, du, sigmaS, boundGrad, sigmaX, w, sigma } = linearProgram(
+    prob.compiled,
+    inputs,
+    n,
+    mE,
+  );
   muT.dispose();
   // freed here if f or a constraint throws in the passes below
   const kept = [sigmaS, boundGrad, dl, du];
@@ -162,7 +165,7 @@ function linearTerms(a: LinearInputs, n: number, mE: number) {
   return { dl, du, sigmaS, boundGrad, sigmaX, w, sigma };
 }
 
-const linearProgram = jit(linearTerms, { static: [1, 2] });
+const linearProgram = compilable(linearTerms, { static: [1, 2] });
 
 /** A primal-dual step and what the line search needs to know about it. */
 export interface Direction {
@@ -283,7 +286,7 @@ function eliminated(a: StepInputs, mE: number, mI: number) {
   return { ds, dlam, dz, dzL, dzU, scalars };
 }
 
-const eliminatedProgram = jit(eliminated, { static: [1, 2] });
+const eliminatedProgram = compilable(eliminated, { static: [1, 2] });
 
 /**
  * One solve of the condensed system for the residuals `r` with shifts (δ_w, δ_c), and the
@@ -318,9 +321,7 @@ function solveDirection(
     ...present({ dl: lin.dl, zL: it.zL, hasLower: b.hasLower }),
     ...present({ du: lin.du, zU: it.zU, hasUpper: b.hasUpper }),
   };
-  const out = prob.compiled
-    ? eliminatedProgram(inputs, mE, mI)
-    : tidy(() => eliminated(inputs, mE, mI));
+  const out = eliminatedProgram(prob.compiled, inputs, mE, mI);
   for (const t of [jd, muT, tauT]) t.dispose();
   return { dx, dy, ...out, deltaW, deltaC };
 }

@@ -33,6 +33,7 @@
  * Where K itself is not positive definite, δ_w is raised (inertia correction, below); where
  * S is singular (dependent equality constraints), δ_c > 0.
  */
+import { compilable } from "./compiled.ts";
 import type { Tensor } from "../../tensor.ts";
 import { add, mul, neg, sub } from "../../ops/elementwise.ts";
 import { matmul } from "../../ops/matmul.ts";
@@ -117,9 +118,7 @@ class BandCondensed implements CondensedMatrix {
   }
 
   augment(jEt: Tensor): [Tensor, Tensor] {
-    const { band, inside, all } = this.compiled
-      ? augmentProgram(this.ab, jEt)
-      : tidy(() => augmentBand(this.ab, jEt));
+    const { band, inside, all } = augmentProgram(this.compiled, this.ab, jEt);
     this.#eq?.dispose();
     this.#eq = band;
     return [inside, all];
@@ -154,7 +153,7 @@ function augmentBand(ab: Tensor, jEt: Tensor): { band: Tensor; inside: Tensor; a
   return { band, inside, all: sum(mul(g, g)) };
 }
 
-const augmentProgram = jit(augmentBand);
+const augmentProgram = compilable(augmentBand);
 
 /**
  * Banded storage with bandwidth b; `bandwidth = n − 1` is the dense path (n identity probes

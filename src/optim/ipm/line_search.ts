@@ -6,11 +6,11 @@
  * constraints' values at the trial point (Maratos effect), at the price of one more solve
  * with the same matrix each.
  */
+import { compilable } from "./compiled.ts";
 import type { Tensor } from "../../tensor.ts";
 import { add, maximum, mul, sub } from "../../ops/elementwise.ts";
 import { concat, reshape, slice } from "../../ops/movement.ts";
 import { tensor } from "../../ops/creation.ts";
-import { jit } from "../../ad/jit.ts";
 import { tidy } from "../../memory.ts";
 import {
   type BoundSet,
@@ -98,9 +98,7 @@ export async function trialPoint(
     ...present({ s: it.s, ds: d.ds }),
     ...boundTensors(b),
   };
-  const { s, sr, scalars } = prob.compiled
-    ? trialProgram(inputs, prob.mE, prob.mI)
-    : tidy(() => trialTensors(inputs, prob.mE, prob.mI));
+  const { s, sr, scalars } = trialProgram(prob.compiled, inputs, prob.mE, prob.mI);
   alphaT.dispose();
   let v: number[];
   try {
@@ -142,7 +140,7 @@ function trialTensors(a: TrialInputs, mE: number, mI: number) {
   return { s, sr, scalars: concat(parts.map((t) => reshape(t, [1])), 0) };
 }
 
-const trialProgram = jit(trialTensors, { static: [1, 2] });
+const trialProgram = compilable(trialTensors, { static: [1, 2] });
 
 /**
  * A-5.2 to A-5.4: is the trial acceptable? Returns "f" for an f-type step (switching
@@ -315,7 +313,7 @@ export function advance(c: SearchContext, a: Accepted): Iterate {
     ...present({ zL: it.zL, dzL: d.dzL, zU: it.zU, dzU: d.dzU, s: slacks }),
     ...boundTensors(b),
   };
-  const next = prob.compiled ? advanceProgram(inputs) : tidy(() => advanced(inputs));
+  const next = advanceProgram(prob.compiled, inputs);
   steps.dispose();
   return {
     x: t.x,
@@ -362,6 +360,6 @@ function advanced(a: AdvanceInputs) {
   return { y, lam, z, zL, zU };
 }
 
-const advanceProgram = jit(advanced);
+const advanceProgram = compilable(advanced);
 
 export { disposeTrial };
