@@ -42,9 +42,10 @@ const cpuDev = await device({ backend: "cpu" });
 const base = BASELINE
   ? {
     lib: await import(BASELINE) as Lib,
+    // null when the other checkout predates the demo problem (then no demo comparison)
     problem: (await import(
       new URL("examples/trajectory_problem.ts", new URL(BASELINE, `file://${Deno.cwd()}/`)).href
-    )) as { trajectoryProblem: typeof trajectoryProblem },
+    ).catch(() => null)) as { trajectoryProblem: typeof trajectoryProblem } | null,
   }
   : null;
 const baseDev = base ? await base.lib.device({ backend: "cpu" }) : null;
@@ -291,7 +292,7 @@ async function demoTable(): Promise<void> {
       return { d, solve };
     };
     const now = solver(lib, trajectoryProblem, cpuDev);
-    const old = base ? solver(base.lib, base.problem.trajectoryProblem, baseDev!) : null;
+    const old = base?.problem ? solver(base.lib, base.problem.trajectoryProblem, baseDev!) : null;
     const t0 = performance.now();
     const first = await now.solve();
     const cold = performance.now() - t0;

@@ -6,7 +6,7 @@ export const MAX_RANK = 8;
 /** Number of elements of a shape. */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i];
   return n;
 }
 

@@ -226,6 +226,9 @@ export class LazyStorage<B = unknown> implements Storage {
   _ix = -1;
   _val = -1;
   _leaf = -1;
+  /** The structural walk of lower_cache.ts: the walk that last met this node, and where. */
+  _walk = 0;
+  _walkIx = -1;
   /** The graph's merge table (graph.ts): this node's structural hash, when it is listed there. */
   _hash: number | null = null;
   /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */

@@ -3,7 +3,8 @@
  * and lowering with a retry when a kernel would not fit a device's limits.
  */
 import { children, forChildren, isCostly, type LazyStorage } from "./lazy.ts";
-import { type Lowered, Lowering, type Target } from "./lower.ts";
+import type { Lowered, Target } from "./lower.ts";
+import { lowerCached } from "./lower_cache.ts";
 
 /**
  * Turns off the schedule's work-saving decisions made for repeated work (comb-probe and
@@ -83,7 +84,7 @@ export function lowerFitting<B>(
   fits: (l: Lowered<B>) => boolean = () => true,
 ): Lowered<B> {
   for (;;) {
-    const l = new Lowering<B>(target, splitM, realize).lower(s, kind);
+    const l = lowerCached(target, s, kind, splitM, realize);
     if (fits(l)) return l;
     const kids = s.expr && s.expr.kind !== "reduce" ? children(s.expr).filter((c) => !c.buf) : [];
     if (kids.length === 0) {
