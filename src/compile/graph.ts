@@ -15,10 +15,11 @@ import {
   children,
   type Expr,
   forChildren,
+  hashFields,
   LazyStorage,
   measure,
   ownParams,
-  visitFields,
+  sameExpr,
 } from "./lazy.ts";
 import { simplifier, simplify } from "./rewrite.ts";
 import { hashNum, mix } from "./uops.ts";
@@ -52,23 +53,28 @@ const KINDS = [
 
 /** A structural hash of a node's own fields and its children's identities. */
 function hashExpr<B>(e: Expr<B>, dtype: Dtype, size: number): number {
-  let h = mix(mix(KINDS.indexOf(e.kind), dtype.charCodeAt(1)), size);
-  visitFields(e, (v) => (h = mix(h, hashNum(v))), (c) => (h = mix(h, c.id)));
-  return h;
+  return hashFields(e, mix(mix(KINDS.indexOf(e.kind), dtype.charCodeAt(1)), size), mix, hashNum);
 }
 
-/** An expression's fields in order: numbers as themselves, children as themselves. */
-function fieldsOf<B>(e: Expr<B>): (number | LazyStorage<B>)[] {
-  const out: (number | LazyStorage<B>)[] = [];
-  visitFields(e, (v) => out.push(v), (c) => out.push(c));
-  return out;
+/** Whether an operand of `e` carries a kernel error. */
+function faultyKids<B>(e: Expr<B>): boolean {
+  switch (e.kind) {
+    case "const":
+    case "iota":
+    case "comb":
+      return false;
+    case "binary":
+      return e.a.fault !== null || e.b.fault !== null;
+    case "where":
+      return e.c.fault !== null || e.a.fault !== null || e.b.fault !== null;
+    default:
+      return e.x.fault !== null;
+  }
 }
 
-/** True when two expressions are the same op on the same children with the same numbers. */
-function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
-  if (x.kind !== y.kind) return false;
-  const a = fieldsOf(x), b = fieldsOf(y);
-  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+/** Whether the live node `s` is `e` of `dtype` and `size`. */
+function same<B>(s: LazyStorage<B>, e: Expr<B>, dtype: Dtype, size: number): boolean {
+  return s.expr !== null && s.dtype === dtype && s.size === size && sameExpr(s.expr, e);
 }
 
 export class Graph<B> {
@@ -125,22 +131,18 @@ export class Graph<B> {
   node(e: Expr<B>, dtype: Dtype, size: number): LazyStorage<B> {
     // a rewrite may drop an operand; one that carries a kernel error must stay (its error
     // belongs to everything computed from it)
-    let faulty = false;
-    forChildren(e, (c) => (faulty ||= c.fault !== null));
-    const simpler = faulty ? null : simplify(this, e, dtype, size);
+    const simpler = faultyKids(e) ? null : simplify(this, e, dtype, size);
     if (simpler) return simpler;
     // constants are not merged: they cost a parameter either way, and two slots keep a GPU
     // compiler from folding c − c to 0 when c is infinite
     if (e.kind === "const" || !simplifier.enabled) return this.#fit(e, dtype, size);
     const h = hashExpr(e, dtype, size);
     const hit = this.#nodes.get(h);
-    const same = (s: LazyStorage<B>) =>
-      s.expr !== null && s.dtype === dtype && s.size === size && sameExpr(s.expr, e);
     if (hit !== undefined) {
       if (!Array.isArray(hit)) {
-        if (same(hit)) return (hit.refs++, hit);
+        if (same(hit, e, dtype, size)) return (hit.refs++, hit);
       } else {
-        for (const s of hit) if (same(s)) return (s.refs++, s);
+        for (const s of hit) if (same(s, e, dtype, size)) return (s.refs++, s);
       }
     }
     const out = this.#fit(e, dtype, size);

@@ -64,48 +64,79 @@ export type Expr<B = unknown> =
   };
 
 /**
- * Visits everything that identifies an expression given its kind, in a fixed order:
- * numbers (sizes, constants, op codes) through `num`, children through `kid`.
+ * Folds everything that identifies an expression given its kind into the hash `h`:
+ * numbers (sizes, constants, op codes) through `num`, children by `id`. Written out per
+ * kind (no closures, no arrays): it runs for every node the graph builds.
  */
-export function visitFields<B>(
+export function hashFields<B>(
   e: Expr<B>,
-  num: (v: number) => void,
-  kid: (c: LazyStorage<B>) => void,
-): void {
-  const nums = (xs: readonly number[]) => {
-    for (const x of xs) num(x);
+  h: number,
+  mix: (h: number, v: number) => number,
+  num: (v: number) => number,
+): number {
+  const nums = (h: number, xs: readonly number[]) => {
+    for (let i = 0; i < xs.length; i++) h = mix(h, num(xs[i]));
+    return h;
   };
   switch (e.kind) {
     case "const":
-      return num(e.value);
+      return mix(h, num(e.value));
     case "iota":
-      return nums([e.start, e.step]);
+      return mix(mix(h, num(e.start)), num(e.step));
     case "comb":
-      return nums([e.n, e.period]);
+      return mix(mix(h, num(e.n)), num(e.period));
     case "unary":
-      num(UNARY_OPS.indexOf(e.op));
-      return kid(e.x);
+      return mix(mix(h, UNARY_OPS.indexOf(e.op)), e.x.id);
     case "binary":
-      num(BINARY_OPS.indexOf(e.op));
-      kid(e.a);
-      return kid(e.b);
+      return mix(mix(mix(h, BINARY_OPS.indexOf(e.op)), e.a.id), e.b.id);
     case "where":
-      kid(e.c);
-      kid(e.a);
-      return kid(e.b);
+      return mix(mix(mix(h, e.c.id), e.a.id), e.b.id);
     case "cast":
-      return kid(e.x);
+      return mix(h, e.x.id);
     case "view":
-      kid(e.x);
-      nums([e.offset, e.shape.length, ...e.shape, ...e.strides]);
-      return;
+      h = mix(mix(mix(h, e.x.id), num(e.offset)), e.shape.length);
+      return nums(nums(h, e.shape), e.strides);
     case "pad":
-      kid(e.x);
-      nums([e.value, e.outShape.length, ...e.outShape, ...e.inShape, ...e.before]);
-      return;
+      h = mix(mix(mix(h, e.x.id), num(e.value)), e.outShape.length);
+      return nums(nums(nums(h, e.outShape), e.inShape), e.before);
     case "reduce":
-      kid(e.x);
-      nums([e.op, e.outer, e.len, e.inner]);
+      return mix(mix(mix(mix(mix(h, e.x.id), e.op), e.outer), e.len), e.inner);
+  }
+}
+
+function sameNums(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+/** True when two expressions are the same op on the same children with the same numbers. */
+export function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
+  switch (x.kind) {
+    case "const":
+      return y.kind === "const" && Object.is(x.value, y.value);
+    case "iota":
+      return y.kind === "iota" && Object.is(x.start, y.start) && Object.is(x.step, y.step);
+    case "comb":
+      return y.kind === "comb" && x.n === y.n && x.period === y.period;
+    case "unary":
+      return y.kind === "unary" && x.op === y.op && x.x === y.x;
+    case "binary":
+      return y.kind === "binary" && x.op === y.op && x.a === y.a && x.b === y.b;
+    case "where":
+      return y.kind === "where" && x.c === y.c && x.a === y.a && x.b === y.b;
+    case "cast":
+      return y.kind === "cast" && x.x === y.x;
+    case "view":
+      return y.kind === "view" && x.x === y.x && x.offset === y.offset &&
+        sameNums(x.shape, y.shape) && sameNums(x.strides, y.strides);
+    case "pad":
+      return y.kind === "pad" && x.x === y.x && Object.is(x.value, y.value) &&
+        sameNums(x.outShape, y.outShape) && sameNums(x.inShape, y.inShape) &&
+        sameNums(x.before, y.before);
+    case "reduce":
+      return y.kind === "reduce" && x.x === y.x && x.op === y.op && x.outer === y.outer &&
+        x.len === y.len && x.inner === y.inner;
   }
 }
 
@@ -156,6 +187,11 @@ const COSTLY = new Set<UnaryOp>(UNARY_OPS.filter((op) => !CHEAP.has(op)));
 /** True for an unrealized costly unary op (see realizeSharedWork in schedule.ts). */
 export function isCostly<B>(s: LazyStorage<B>): boolean {
   return s.buf === null && s.expr !== null && s.expr.kind === "unary" && COSTLY.has(s.expr.op);
+}
+
+/** Whether an expression node is itself a costly op. */
+function costlyExpr<B>(e: Expr<B>): boolean {
+  return e.kind === "unary" && COSTLY.has(e.op);
 }
 
 /** Uniform slots an expression node uses for its own numbers. */
@@ -234,6 +270,12 @@ export class LazyStorage<B = unknown> implements Storage {
   /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */
   depth: number;
   /**
+   * Whether an unrealized costly op (isCostly) may lie in this expression, reductions read
+   * included: false lets the schedule skip looking for costly work to run first. Set when
+   * the node is made and not cleared when parts of it are realized (so: may).
+   */
+  costly: boolean;
+  /**
    * Kernel errors this value owns (see ../fault.ts): inherited from the storages it is
    * computed from; a kernel that can fail adds its own check to its output.
    */
@@ -253,8 +295,10 @@ export class LazyStorage<B = unknown> implements Storage {
     this.leaves = 1;
     this.params = 0;
     this.fault = null;
+    this.costly = false;
     if (!expr) return;
     if (expr.kind === "reduce") {
+      this.costly = expr.x.costly;
       this.fault = expr.x.fault;
       // a consumer reads it as a buffer: it counts as one leaf
       expr.x.refs++;
@@ -263,8 +307,10 @@ export class LazyStorage<B = unknown> implements Storage {
     }
     this.leaves = 0;
     this.params = ownParams(expr);
+    this.costly = costlyExpr(expr);
     let faults: (Fault | null)[] | null = null;
     forChildren(expr, (k) => {
+      if (k.costly) this.costly = true;
       k.refs++;
       k.users++;
       if (k.depth >= this.depth) this.depth = k.depth + 1;
@@ -282,6 +328,7 @@ export class LazyStorage<B = unknown> implements Storage {
     const e = this.expr;
     this.buf = buf;
     this.expr = null;
+    this.costly = false;
     this.nodes = 1;
     this.leaves = 1;
     this.params = 0;

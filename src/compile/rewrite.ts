@@ -370,6 +370,27 @@ export const RULES: readonly Rule[] = [
   },
 ];
 
+/**
+ * Whether the operands of `e` can match the pattern's operands one level down (their
+ * kinds and constants), before a match object is made: most nodes match no rule.
+ */
+function mayMatch<B>(p: Rule["pat"], e: Expr<B>): boolean {
+  const ex = e as unknown as Record<string, LazyStorage<B> | undefined>;
+  for (const k of OPERANDS) {
+    const q = p[k];
+    if (q === undefined || typeof q === "string") continue;
+    const s = ex[k]!;
+    if ("const" in q) {
+      const v = constOf(s);
+      if (v === undefined || (q.const !== "any" && !Object.is(v, q.const) && v !== q.const)) {
+        return false;
+      }
+    } else if (s.buf || !s.expr || s.expr.kind !== q.kind) return false;
+  }
+  return true;
+}
+const OPERANDS = ["x", "a", "b", "c"] as const;
+
 // the rules each node can match: by kind, and for unary and binary nodes by op too
 const byKind = new Map<string, Rule[]>();
 const byOp = new Map<string, Rule[]>();
@@ -420,6 +441,7 @@ export function simplify<B>(
   if (!rules) return null;
   const n: Node<B> = { g, e, dtype, size };
   for (const r of rules) {
+    if (!mayMatch(r.pat, e)) continue;
     const m: Match<B> = {};
     if (!matchExpr(r.pat, e, m)) continue;
     const out = r.out(m, n);

@@ -122,7 +122,7 @@ export function realizeSharedWork<B>(
   root: LazyStorage<B>,
   realize: (c: LazyStorage<B>) => void,
 ): void {
-  if (!scheduler.enabled) return;
+  if (!scheduler.enabled || !root.costly) return;
   const done = new Set<LazyStorage<B>>();
   const kernel = (top: LazyStorage<B>) => {
     if (done.has(top)) return;
@@ -185,6 +185,7 @@ export function realizeBroadcastWork<B>(
   realize: (c: LazyStorage<B>) => void,
   split = false,
 ): void {
+  if (!root.costly) return;
   const costly = new Map<LazyStorage<B>, boolean>();
   const hasCostly = (s: LazyStorage<B>): boolean => {
     if (s.buf || !s.expr || s.expr.kind === "reduce") return false;
