@@ -50,8 +50,12 @@ export function checkShape(op: string, shape: readonly number[]): number[] {
 
 /** NumPy broadcasting of two or more shapes; throws naming the op and the shapes. */
 export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
-  // the common case, two equal shapes (every elementwise op on operands of one shape)
-  if (shapes.length === 2 && shapesEqual(shapes[0], shapes[1])) return shapes[0].slice();
+  // the common cases: two equal shapes, or a scalar and a shape
+  if (shapes.length === 2) {
+    const [a, b] = shapes;
+    if (b.length === 0 || shapesEqual(a, b)) return a.slice();
+    if (a.length === 0) return b.slice();
+  }
   const rank = Math.max(...shapes.map((s) => s.length));
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {

@@ -53,7 +53,9 @@ const KINDS = [
 
 /** A structural hash of a node's own fields and its children's identities. */
 function hashExpr<B>(e: Expr<B>, dtype: Dtype, size: number): number {
-  return hashFields(e, mix(mix(KINDS.indexOf(e.kind), dtype.charCodeAt(1)), size), mix, hashNum);
+  const h = hashFields(e, mix(mix(KINDS.indexOf(e.kind), dtype.charCodeAt(1)), size), mix, hashNum);
+  // 30 bits: a small integer, which a Map keys without allocating
+  return h & 0x3fffffff;
 }
 
 /** Whether an operand of `e` carries a kernel error. */

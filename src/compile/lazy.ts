@@ -276,6 +276,12 @@ export class LazyStorage<B = unknown> implements Storage {
    */
   costly: boolean;
   /**
+   * Whether a split candidate (schedule.ts, splitSize: a view broadcasting along its leading
+   * axis, or comb probes) may lie in this expression above its buffers and reductions:
+   * false lets the schedule skip looking for one. Like `costly`, a may.
+   */
+  splittable: boolean;
+  /**
    * Kernel errors this value owns (see ../fault.ts): inherited from the storages it is
    * computed from; a kernel that can fail adds its own check to its output.
    */
@@ -296,6 +302,7 @@ export class LazyStorage<B = unknown> implements Storage {
     this.params = 0;
     this.fault = null;
     this.costly = false;
+    this.splittable = false;
     if (!expr) return;
     if (expr.kind === "reduce") {
       this.costly = expr.x.costly;
@@ -308,9 +315,12 @@ export class LazyStorage<B = unknown> implements Storage {
     this.leaves = 0;
     this.params = ownParams(expr);
     this.costly = costlyExpr(expr);
+    this.splittable = expr.kind === "comb" ||
+      (expr.kind === "view" && expr.shape.length >= 2 && expr.strides[0] === 0);
     let faults: (Fault | null)[] | null = null;
     forChildren(expr, (k) => {
       if (k.costly) this.costly = true;
+      if (k.splittable) this.splittable = true;
       k.refs++;
       k.users++;
       if (k.depth >= this.depth) this.depth = k.depth + 1;
@@ -329,6 +339,7 @@ export class LazyStorage<B = unknown> implements Storage {
     this.buf = buf;
     this.expr = null;
     this.costly = false;
+    this.splittable = false;
     this.nodes = 1;
     this.leaves = 1;
     this.params = 0;

@@ -127,7 +127,7 @@ function walk<B>(root: LazyStorage<B>, head: number[]): { sig: number[]; nodes: 
 function hashOf(sig: readonly number[]): number {
   let h = 0x2545f491;
   for (let i = 0; i < sig.length; i++) h = mix(h, hashNum(sig[i]));
-  return h;
+  return h & 0x3fffffff; // a small integer: a Map keys it without allocating
 }
 
 function same(a: readonly number[], b: readonly number[]): boolean {

@@ -24,6 +24,7 @@ export const scheduler: { enabled: boolean } = { enabled: true };
  * loop.
  */
 export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): number {
+  if (!root.splittable) return 0;
   let best = 0;
   const seen = new Set<LazyStorage<B>>();
   const stack = [root];
