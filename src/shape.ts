@@ -10,6 +10,43 @@ export function sizeOf(shape: readonly number[]): number {
   return n;
 }
 
+/** A level of the table of frozen shapes: arrays by their next dimension. */
+interface ShapeLevel {
+  next: Map<number, ShapeLevel> | null;
+  shape: readonly number[] | null;
+}
+
+const frozenRoot: ShapeLevel = { next: null, shape: Object.freeze([]) };
+/** Most shapes kept (a program has few; one that keeps making new ones gets copies). */
+const FROZEN_MAX = 4096;
+let frozenCount = 0;
+
+/**
+ * A frozen array equal to `shape`, the same array for equal shapes: tensors hold their
+ * shape frozen (callers cannot change it under them), and freezing an array costs V8 a
+ * runtime call and a copy, which every op paid for its result. Shared, a shape is frozen
+ * once per program. Bounded: past FROZEN_MAX distinct shapes, a fresh frozen copy.
+ */
+export function frozenShape(shape: readonly number[]): readonly number[] {
+  let level = frozenRoot;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    let to = level.next?.get(d);
+    if (to === undefined) {
+      if (frozenCount >= FROZEN_MAX) return Object.freeze([...shape]);
+      to = { next: null, shape: null };
+      (level.next ??= new Map()).set(d, to);
+    }
+    level = to;
+  }
+  if (level.shape === null) {
+    if (frozenCount >= FROZEN_MAX) return Object.freeze([...shape]);
+    frozenCount++;
+    level.shape = Object.freeze([...shape]);
+  }
+  return level.shape;
+}
+
 /** Row-major strides in elements. */
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);

@@ -12,7 +12,7 @@ import {
   trackTensor,
   untrackTensor,
 } from "./memory.ts";
-import { fmtShape, sizeOf } from "./shape.ts";
+import { fmtShape, frozenShape, sizeOf } from "./shape.ts";
 import type { NestedArray } from "./ops/creation.ts";
 import { formatValues, nest, PRINT_MAX } from "./tensor_format.ts";
 import * as ops from "./ops/index.ts";
@@ -109,8 +109,7 @@ export class Tensor {
     ref: StorageRef | null,
     tracer: Tracer | null,
   ) {
-    // a tensor's shape is frozen: one made from another's shares it
-    this.shape = Object.isFrozen(shape) ? shape : Object.freeze(shape.slice());
+    this.shape = frozenShape(shape);
     this.dtype = dtype;
     this.device = device;
     this.size = sizeOf(shape);
