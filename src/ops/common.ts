@@ -84,6 +84,11 @@ export function describeValue(x: unknown): string {
 
 /** Turns the operands of an n-ary op into tensors of one dtype and device. */
 export function operands(op: string, xs: readonly TensorLike[]): Tensor[] {
+  // the common case: tensors of one dtype already (every op of a traced function pays this)
+  if (xs.length === 2) {
+    const a = xs[0], b = xs[1];
+    if (a instanceof Tensor && b instanceof Tensor && a.dtype === b.dtype) return [a, b];
+  }
   const like = xs.find((x): x is Tensor => x instanceof Tensor);
   if (!like) {
     throw new TypeError(
