@@ -101,6 +101,22 @@ function overhead(): void {
       for (let i = 0; i < calls; i++) g(x).dispose();
     }, 5) * 1000 / calls;
   const results: Record<string, number> = {};
+  // cold start (issue 12 item 7): the first call of each in this process (wall ms), before
+  // anything else has run this code; then the second
+  const first: string[] = [];
+  for (const [name, m] of libs) {
+    const x = m.tensor(Float64Array.from({ length: 10 }, (_, i) => Math.sin(i)), { dtype: "f64" });
+    const kinds: [string, (x: Tensor) => Tensor][] = [["grad", m.grad(rosen(m))]];
+    if ("jit" in m) kinds.push(["jit(grad)", m.jit(m.grad(rosen(m)))]);
+    for (const [k, g] of kinds) {
+      const t0 = performance.now();
+      const c1 = cpuMs(() => g(x).dispose());
+      const t1 = performance.now();
+      const c2 = cpuMs(() => g(x).dispose());
+      first.push(`| ${name} ${k} | ${fmt(c1)} | ${fmt(t1 - t0)} | ${fmt(c2, 3)} |`);
+    }
+    x.dispose();
+  }
   for (let round = 0; round < 3; round++) {
     for (const [name, m] of libs) {
       const x = m.tensor(Float64Array.from({ length: 10 }, (_, i) => Math.sin(i)), {
@@ -121,6 +137,11 @@ function overhead(): void {
   console.log("\n## Per-call overhead: gradient of a 10-element function, CPU f64\n");
   console.log("| call | µs per call (CPU time, min of 3 × 5 × 1,000 calls) |\n| --- | --: |");
   console.log(rows.join("\n"));
+  console.log(
+    "\n| cold start | first call ms (CPU) | first call ms (wall) | second call ms (CPU) |\n" +
+      "| --- | --: | --: | --: |",
+  );
+  console.log(first.join("\n"));
   if (BASELINE) {
     console.log(
       `\nun-jitted ÷ baseline: ${fmt(results["this checkout grad"] / results["baseline grad"])}`,
