@@ -62,10 +62,11 @@ Deno.test("lowering cache: a repeated eager gradient is lowered once", () => {
   x.dispose();
 });
 
-Deno.test("lowering cache: equal structures with other constants or sizes get their own", () => {
+Deno.test("lowering cache: equal structures with other sizes or literals get their own", () => {
   const hits0 = lowerCacheStats.hits;
   for (const n of [5, 5, 9, 5]) {
-    for (const a of [3.5, 3.5, -1.25, 3.5]) {
+    // 3 and −1 are literals of the kernel, 3.5 and −1.25 parameters
+    for (const a of [3.5, 3, 3.5, -1.25, -1, 3.5, -1]) {
       const xs = vals(n), ys = vals(n, 2);
       const x = tensor(xs, f64), y = tensor(ys, f64);
       close(fused(x, y, a), xs.map((v, i) => a * v * v + ys[i]), `n = ${n}, a = ${a}`);
@@ -74,6 +75,29 @@ Deno.test("lowering cache: equal structures with other constants or sizes get th
     }
   }
   assert.ok(lowerCacheStats.hits > hits0, "the repeated ones were hits");
+});
+
+Deno.test("lowering cache: a constant read as a parameter takes each graph's value", () => {
+  // x·a + b for a step a that changes every call (a line search's x + α d): one lowering,
+  // each call's constants in its parameters; literal constants (small integers) are part
+  // of the kernel and get lowerings of their own
+  const xs = vals(11), ys = vals(11, 4); // a size no other test lowers
+  const x = tensor(xs, f64), y = tensor(ys, f64);
+  const steps = [0.37, 1.91, -2.6e-3, 2, 0.5, 1e300, 7.25, 3];
+  fused(x, y, 0.123); // lowered once
+  const misses = lowerCacheStats.misses;
+  for (const a of steps) {
+    close(fused(x, y, a), xs.map((v, i) => a * v * v + ys[i]), `a = ${a}`);
+  }
+  // 2, 0.5 and 3 are literals: three more lowerings; the other five are parameters
+  assert.equal(lowerCacheStats.misses - misses, 3, "only the literals were lowered anew");
+  // and a graph with two such constants keeps them apart
+  for (const [a, b] of [[0.3, 0.7], [0.7, 0.3], [1.1, 1.1]]) {
+    const got = tidy(() => x.mul(a).add(y.mul(b)).dataSync());
+    close(got, xs.map((v, i) => a * v + b * ys[i]), `a = ${a}, b = ${b}`);
+  }
+  x.dispose();
+  y.dispose();
 });
 
 Deno.test("lowering cache: leaves shared or not, each read gets its own tensor", () => {
@@ -126,12 +150,13 @@ Deno.test("lowering cache: bounded, and emptied by releaseCaches", () => {
   limitCache("lowerings", { maxEntries: 4 });
   try {
     const x = tensor(vals(12), f64), y = tensor(vals(12, 2), f64);
-    // 20 distinct structures (each constant is a number of the structure)
+    // 20 distinct structures (each literal constant is a number of the structure)
     for (let k = 0; k < 20; k++) {
-      const a = 1.5 + k;
+      const a = 3 + k;
       close(fused(x, y, a), vals(12).map((v, i) => a * v * v + vals(12, 2)[i]), `a = ${a}`);
       assert.ok(entries() <= 4, `${entries()} entries held, the limit is 4`);
     }
+    assert.equal(entries(), 4);
     x.dispose();
     y.dispose();
     releaseCaches();

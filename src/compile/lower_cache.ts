@@ -7,13 +7,16 @@
  * once serves every later graph of the same structure: its kernel, parameter values and
  * the positions of its leaves are kept, and a hit maps the positions to the new graph's
  * nodes. The key is the whole structure written out as numbers (a hash selects the entry,
- * the numbers confirm it), so two graphs that differ in any constant, size or sharing
- * never share a lowering.
+ * the numbers confirm it), so two graphs that differ in any size, sharing or number that
+ * shapes the kernel never share a lowering. One kind of number is left out: the value of a
+ * constant node that the kernel reads as a parameter (not a literal), such as the step of
+ * a line search, which changes from call to call; a hit writes this graph's values into
+ * those parameters.
  */
 import { BINARY_OPS, UNARY_OPS } from "../backend/backend.ts";
 import { type CacheStats, LruCache, type LruLimits, registerCache } from "../lru.ts";
-import { forChildren, type LazyStorage } from "./lazy.ts";
-import { type Lowered, Lowering, type Target } from "./lower.ts";
+import { type Expr, forChildren, type LazyStorage } from "./lazy.ts";
+import { asDtype, isLiteral, type Lowered, Lowering, type Target } from "./lower.ts";
 import { ruleStats, simplifier } from "./rewrite.ts";
 import { type Finished, hashNum, mix } from "./uops.ts";
 
@@ -31,6 +34,8 @@ interface Entry {
   readonly repeated: readonly { readonly node: number; readonly count: number }[];
   /** The comb-probe rewrite applied (counted again on a hit, for the rule statistics). */
   readonly comb: boolean;
+  /** Constants read as parameters: walk position of the node, index among `params`. */
+  readonly consts: readonly { readonly node: number; readonly param: number }[];
 }
 
 /** Counters (for tests and benchmarks). */
@@ -67,6 +72,8 @@ const KIND: Record<string, number> = {
 };
 /** Tags of a child slot in the signature. */
 const BACK = 0, LEAF = 1;
+/** Tags of a constant's value: a literal of the kernel (its value follows) or a parameter. */
+const LITERAL = 0, PARAM = 1;
 
 let stamps = 0;
 
@@ -77,7 +84,11 @@ let stamps = 0;
  * a node met again is BACK and its position. The numbers after a tag are fixed by the tag
  * and the counts written before them, so equal signatures are equal structures.
  */
-function walk<B>(root: LazyStorage<B>, head: number[]): { sig: number[]; nodes: LazyStorage<B>[] } {
+function walk<B>(
+  target: Target,
+  root: LazyStorage<B>,
+  head: number[],
+): { sig: number[]; nodes: LazyStorage<B>[] } {
   const stamp = ++stamps;
   const sig = head;
   const nodes: LazyStorage<B>[] = [];
@@ -97,7 +108,9 @@ function walk<B>(root: LazyStorage<B>, head: number[]): { sig: number[]; nodes: 
     sig.push(KIND[e.kind], dt, s.size);
     switch (e.kind) {
       case "const":
-        sig.push(e.value);
+        // as lower.ts decides: a literal is part of the kernel, a parameter is not
+        if (target.literals && isLiteral(asDtype(s.dtype, e.value))) sig.push(LITERAL, e.value);
+        else sig.push(PARAM);
         return;
       case "iota":
         sig.push(e.start, e.step);
@@ -150,7 +163,12 @@ export function lowerCached<B>(
   realize: (c: LazyStorage<B>) => void,
 ): Lowered<B> {
   if (!lowerCache.enabled) return new Lowering<B>(target, splitM, realize).lower(s, kind);
-  const { sig, nodes } = walk(s, [idOf(target), idOf(kind), splitM ?? 0, +simplifier.enabled]);
+  const { sig, nodes } = walk(target, s, [
+    idOf(target),
+    idOf(kind),
+    splitM ?? 0,
+    +simplifier.enabled,
+  ]);
   const h = hashOf(sig);
   const hit = cache.get(h);
   if (hit && same(hit.sig, sig)) {
@@ -159,9 +177,17 @@ export function lowerCached<B>(
     for (const i of hit.ran) if (!nodes[i].buf) realize(nodes[i]);
     for (const i of hit.leaves) if (!nodes[i].buf) realize(nodes[i]);
     if (hit.comb) ruleStats.set("comb probes", (ruleStats.get("comb probes") ?? 0) + 1);
+    let params = hit.params;
+    if (hit.consts.length > 0) {
+      params = params.slice();
+      for (const c of hit.consts) {
+        const n = nodes[c.node], e = n.expr as Extract<Expr<B>, { kind: "const" }>;
+        params[c.param] = asDtype(n.dtype, e.value);
+      }
+    }
     return {
       kernel: hit.kernel,
-      params: hit.params,
+      params,
       ptypes: hit.ptypes,
       leaves: hit.leaves.map((i) => nodes[i]),
       repeated: hit.repeated.map((r) => ({ node: nodes[r.node], count: r.count })),
@@ -171,7 +197,8 @@ export function lowerCached<B>(
   // the reductions the lowering runs: unrealized before, realized after
   const pending = nodes.filter((n) => n.buf === null && n.expr?.kind === "reduce");
   const combs = ruleStats.get("comb probes") ?? 0;
-  const l = new Lowering<B>(target, splitM, realize).lower(s, kind);
+  const lowering = new Lowering<B>(target, splitM, realize);
+  const l = lowering.lower(s, kind);
   // (the reductions run inside the lowering walked graphs of their own: positions by map)
   const index = new Map<LazyStorage<B>, number>();
   nodes.forEach((n, i) => index.set(n, i));
@@ -179,7 +206,14 @@ export function lowerCached<B>(
   const leaves = l.leaves.map(at);
   const repeated = l.repeated.map((r) => ({ node: at(r.node), count: r.count }));
   // a node the walk did not meet (none should be) leaves this lowering out of the cache
-  if (leaves.includes(-1) || repeated.some((r) => r.node < 0)) return l;
+  const consts: { node: number; param: number }[] = [];
+  for (const { node, slot } of lowering.constSlots) {
+    const param = l.kernel.slotOrder.indexOf(slot);
+    if (param >= 0) consts.push({ node: at(node), param });
+  }
+  if (leaves.includes(-1) || repeated.some((r) => r.node < 0) || consts.some((c) => c.node < 0)) {
+    return l;
+  }
   const ran = pending.filter((n) => n.buf !== null).map(at);
   cache.set(h, {
     sig,
@@ -190,6 +224,7 @@ export function lowerCached<B>(
     ran,
     repeated,
     comb: (ruleStats.get("comb probes") ?? 0) > combs,
+    consts,
   }, 8 * sig.length + 64 * l.kernel.u.length);
   return l;
 }
