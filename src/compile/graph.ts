@@ -14,7 +14,6 @@ import { permutedStrides, planReduce } from "../shape_plan.ts";
 import {
   children,
   type Expr,
-  forChildren,
   hashFields,
   LazyStorage,
   measure,
@@ -101,7 +100,26 @@ export class Graph<B> {
     if (--s.refs > 0) return;
     this.#forget(s);
     if (s.buf) this.free(s.buf);
-    else if (s.expr) { for (const c of children(s.expr)) this.#unread(c); }
+    else if (s.expr) {
+      const e = s.expr;
+      switch (e.kind) {
+        case "const":
+        case "iota":
+        case "comb":
+          break;
+        case "binary":
+          this.#unread(e.a);
+          this.#unread(e.b);
+          break;
+        case "where":
+          this.#unread(e.c);
+          this.#unread(e.a);
+          this.#unread(e.b);
+          break;
+        default:
+          this.#unread(e.x);
+      }
+    }
     s.buf = null;
     s.expr = null;
   }
@@ -166,12 +184,23 @@ export class Graph<B> {
     // a chain deeper than this (an eager loop that never ends a tidy) is cut: its fused
     // kernels would otherwise grow, and be compiled anew, with every iteration
     const bound = { nodes: 0, leaves: 0, params: 0 };
-    forChildren(e, (c) => {
-      if (c.depth >= caps.maxDepth) this.realize(c);
-      bound.nodes += c.nodes;
-      bound.leaves += c.leaves;
-      bound.params += c.params;
-    });
+    switch (e.kind) {
+      case "const":
+      case "iota":
+      case "comb":
+        break;
+      case "binary":
+        this.#bound(e.a, bound);
+        this.#bound(e.b, bound);
+        break;
+      case "where":
+        this.#bound(e.c, bound);
+        this.#bound(e.a, bound);
+        this.#bound(e.b, bound);
+        break;
+      default:
+        this.#bound(e.x, bound);
+    }
     let exact: Size | null = null;
     if (!fits(bound)) {
       const kids = children(e);
@@ -193,6 +222,14 @@ export class Graph<B> {
       out.params = exact.params + own;
     }
     return out;
+  }
+
+  /** Adds operand c's size to `bound`, first running c if it is too deep (see #fit). */
+  #bound(c: LazyStorage<B>, bound: Size): void {
+    if (c.depth >= this.caps.maxDepth) this.realize(c);
+    bound.nodes += c.nodes;
+    bound.leaves += c.leaves;
+    bound.params += c.params;
   }
 
   /** Marks `s` realized into `buf` (its expression's references are dropped). */

@@ -317,20 +317,41 @@ export class LazyStorage<B = unknown> implements Storage {
     this.costly = costlyExpr(expr);
     this.splittable = expr.kind === "comb" ||
       (expr.kind === "view" && expr.shape.length >= 2 && expr.strides[0] === 0);
-    let faults: (Fault | null)[] | null = null;
-    forChildren(expr, (k) => {
-      if (k.costly) this.costly = true;
-      if (k.splittable) this.splittable = true;
-      k.refs++;
-      k.users++;
-      if (k.depth >= this.depth) this.depth = k.depth + 1;
-      this.nodes += k.nodes;
-      this.leaves += k.leaves;
-      this.params += k.params;
-      if (k.fault) (faults ??= []).push(k.fault);
-    });
+    // the operands, without a closure (every node of every op is made here)
+    let faults: Fault[] | null = null;
+    switch (expr.kind) {
+      case "const":
+      case "iota":
+      case "comb":
+        break;
+      case "binary":
+        faults = this.#read(expr.a, faults);
+        faults = this.#read(expr.b, faults);
+        break;
+      case "where":
+        faults = this.#read(expr.c, faults);
+        faults = this.#read(expr.a, faults);
+        faults = this.#read(expr.b, faults);
+        break;
+      default:
+        faults = this.#read(expr.x, faults);
+    }
     if (faults) this.fault = joinFaults(faults);
     if (this.depth === 0) this.depth = 1;
+  }
+
+  /** Takes operand k into this node's reference counts, bounds and flags. */
+  #read(k: LazyStorage<B>, faults: Fault[] | null): Fault[] | null {
+    if (k.costly) this.costly = true;
+    if (k.splittable) this.splittable = true;
+    k.refs++;
+    k.users++;
+    if (k.depth >= this.depth) this.depth = k.depth + 1;
+    this.nodes += k.nodes;
+    this.leaves += k.leaves;
+    this.params += k.params;
+    if (k.fault) (faults ??= []).push(k.fault);
+    return faults;
   }
 
   /** Marks this storage realized into `buf`, dropping its expression (and the references it held). */
