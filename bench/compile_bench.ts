@@ -96,10 +96,7 @@ function overhead(): void {
   if (base) libs.unshift(["baseline", base.lib]);
   const calls = 1000;
   const rows: string[] = [];
-  const perCall = (g: (x: Tensor) => Tensor, x: Tensor) =>
-    best(() => {
-      for (let i = 0; i < calls; i++) g(x).dispose();
-    }, 5) * 1000 / calls;
+  const ROUNDS = 15;
   const results: Record<string, number> = {};
   // cold start (issue 12 item 7): the first call of each in this process (wall ms), before
   // anything else has run this code; then the second
@@ -117,25 +114,33 @@ function overhead(): void {
     }
     x.dispose();
   }
-  for (let round = 0; round < 3; round++) {
-    for (const [name, m] of libs) {
-      const x = m.tensor(Float64Array.from({ length: 10 }, (_, i) => Math.sin(i)), {
-        dtype: "f64",
-      });
-      const plain = m.grad(rosen(m));
-      const us = perCall(plain as (x: Tensor) => Tensor, x);
-      results[`${name} grad`] = Math.min(results[`${name} grad`] ?? Infinity, us);
-      if ("jit" in m) {
-        const jg = m.jit(m.grad(rosen(m)));
-        const uj = perCall(jg as (x: Tensor) => Tensor, x);
-        results[`${name} jit(grad)`] = Math.min(results[`${name} jit(grad)`] ?? Infinity, uj);
-      }
-      x.dispose();
+  // the calls interleaved by rounds of 1,000 (a burst of load falls on all of them alike)
+  const xs: Tensor[] = [];
+  const fns: Record<string, () => void> = {};
+  for (const [name, m] of libs) {
+    const x = m.tensor(Float64Array.from({ length: 10 }, (_, i) => Math.sin(i)), {
+      dtype: "f64",
+    });
+    xs.push(x);
+    const plain = m.grad(rosen(m)) as (x: Tensor) => Tensor;
+    fns[`${name} grad`] = () => {
+      for (let i = 0; i < calls; i++) plain(x).dispose();
+    };
+    if ("jit" in m) {
+      const jg = m.jit(m.grad(rosen(m))) as (x: Tensor) => Tensor;
+      fns[`${name} jit(grad)`] = () => {
+        for (let i = 0; i < calls; i++) jg(x).dispose();
+      };
     }
   }
+  for (const [k, ms] of Object.entries(bestOf(fns, ROUNDS))) results[k] = ms * 1000 / calls;
+  for (const x of xs) x.dispose();
   for (const [k, v] of Object.entries(results)) rows.push(`| ${k} | ${fmt(v, 1)} |`);
   console.log("\n## Per-call overhead: gradient of a 10-element function, CPU f64\n");
-  console.log("| call | µs per call (CPU time, min of 3 × 5 × 1,000 calls) |\n| --- | --: |");
+  console.log(
+    `| call | µs per call (CPU time, min of ${ROUNDS} interleaved rounds × 1,000 calls) |\n` +
+      "| --- | --: |",
+  );
   console.log(rows.join("\n"));
   console.log(
     "\n| cold start | first call ms (CPU) | first call ms (wall) | second call ms (CPU) |\n" +
