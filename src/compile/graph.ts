@@ -14,6 +14,7 @@ import { permutedStrides, planReduce } from "../shape_plan.ts";
 import {
   children,
   type Expr,
+  forChildren,
   hashFields,
   LazyStorage,
   measure,
@@ -100,26 +101,7 @@ export class Graph<B> {
     if (--s.refs > 0) return;
     this.#forget(s);
     if (s.buf) this.free(s.buf);
-    else if (s.expr) {
-      const e = s.expr;
-      switch (e.kind) {
-        case "const":
-        case "iota":
-        case "comb":
-          break;
-        case "binary":
-          this.#unread(e.a);
-          this.#unread(e.b);
-          break;
-        case "where":
-          this.#unread(e.c);
-          this.#unread(e.a);
-          this.#unread(e.b);
-          break;
-        default:
-          this.#unread(e.x);
-      }
-    }
+    else if (s.expr) forChildren(s.expr, Graph.#unreadIn, this);
     s.buf = null;
     s.expr = null;
   }
@@ -183,24 +165,8 @@ export class Graph<B> {
       m.params + own <= caps.maxParams;
     // a chain deeper than this (an eager loop that never ends a tidy) is cut: its fused
     // kernels would otherwise grow, and be compiled anew, with every iteration
-    const bound = { nodes: 0, leaves: 0, params: 0 };
-    switch (e.kind) {
-      case "const":
-      case "iota":
-      case "comb":
-        break;
-      case "binary":
-        this.#bound(e.a, bound);
-        this.#bound(e.b, bound);
-        break;
-      case "where":
-        this.#bound(e.c, bound);
-        this.#bound(e.a, bound);
-        this.#bound(e.b, bound);
-        break;
-      default:
-        this.#bound(e.x, bound);
-    }
+    const bound = { nodes: 0, leaves: 0, params: 0, graph: this };
+    forChildren(e, Graph.#bound, bound);
     let exact: Size | null = null;
     if (!fits(bound)) {
       const kids = children(e);
@@ -225,11 +191,16 @@ export class Graph<B> {
   }
 
   /** Adds operand c's size to `bound`, first running c if it is too deep (see #fit). */
-  #bound(c: LazyStorage<B>, bound: Size): void {
-    if (c.depth >= this.caps.maxDepth) this.realize(c);
+  static #bound<B>(c: LazyStorage<B>, bound: Size & { graph: Graph<B> }): void {
+    if (c.depth >= bound.graph.caps.maxDepth) bound.graph.realize(c);
     bound.nodes += c.nodes;
     bound.leaves += c.leaves;
     bound.params += c.params;
+  }
+
+  /** Drops the reference of an expression of graph `g` to its operand `c`. */
+  static #unreadIn<B>(c: LazyStorage<B>, g: Graph<B>): void {
+    g.#unread(c);
   }
 
   /** Marks `s` realized into `buf` (its expression's references are dropped). */

@@ -140,24 +140,31 @@ export function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
   }
 }
 
-/** Calls `f` on each child of an expression (no array made). */
-export function forChildren<B>(e: Expr<B>, f: (c: LazyStorage<B>) => void): void {
+/**
+ * Calls `f` on each child of an expression (no array made), with `ctx` (a fixed `f` and a
+ * context make no closure per call, for the paths every op takes).
+ */
+export function forChildren<B, C = undefined>(
+  e: Expr<B>,
+  f: (c: LazyStorage<B>, ctx: C) => void,
+  ctx?: C,
+): void {
   switch (e.kind) {
     case "unary":
     case "cast":
     case "view":
     case "pad":
     case "reduce":
-      f(e.x);
+      f(e.x, ctx!);
       return;
     case "binary":
-      f(e.a);
-      f(e.b);
+      f(e.a, ctx!);
+      f(e.b, ctx!);
       return;
     case "where":
-      f(e.c);
-      f(e.a);
-      f(e.b);
+      f(e.c, ctx!);
+      f(e.a, ctx!);
+      f(e.b, ctx!);
   }
 }
 
