@@ -5,8 +5,13 @@ import { Tensor, type TensorLike } from "../tensor.ts";
 import { fmtShape } from "../shape.ts";
 import { countBytes, countTensor, keep } from "../memory.ts";
 
-/** Per Device object, not per kind: two WebGPU devices (tunings, a replaced lost device) share nothing. */
-const constCaches = new WeakMap<Device, Map<string, Tensor>>();
+/**
+ * Per Device object, not per kind: two WebGPU devices (tunings, a replaced lost device) share
+ * nothing. Keyed by dtype, then by the number itself (−0 under its own key: a Map takes −0
+ * for 0), so a lookup makes no string.
+ */
+const constCaches = new WeakMap<Device, Map<string, Map<unknown, Tensor>>>();
+const NEG_ZERO = "-0";
 const CONST_CACHE_MAX = 4096;
 const hostValues = new WeakMap<Tensor, number>();
 
@@ -24,9 +29,11 @@ export function hostScalar(t: Tensor): number | undefined {
  * pinned (never freed, never counted), so they cost one upload, not one per use.
  */
 export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
-  let constCache = constCaches.get(device);
-  if (!constCache) constCaches.set(device, constCache = new Map());
-  const key = `${dtype}|${Object.is(value, -0) ? "-0" : value}`;
+  let byDtype = constCaches.get(device);
+  if (!byDtype) constCaches.set(device, byDtype = new Map());
+  let constCache = byDtype.get(dtype);
+  if (!constCache) byDtype.set(dtype, constCache = new Map());
+  const key = Object.is(value, -0) ? NEG_ZERO : value;
   let t = constCache.get(key);
   if (t && !t.disposed) return t;
   const arr = dtype === "f64"
