@@ -149,8 +149,9 @@ export interface MemoryInfo {
   /**
    * Memory held for reuse, per cache: compiled kernels (`cpu kernels`, `webgpu kernels`,
    * `webgpu pipelines`, `webgpu shader modules`) and pools of freed arrays and buffers (`cpu array pool`,
-   * `webgpu buffer pool`, `sparsity scratch`), and the programs of `jit`-compiled functions
-   * (`jit programs`, entries only). Every cache is bounded (entries and bytes, least recently used
+   * `webgpu buffer pool`, `sparsity scratch`), the programs of `jit`-compiled functions
+   * (`jit programs`, entries only), and the lowered form of expressions whose structure was
+   * seen before (`lowerings`: an eager call repeated with the same shapes lowers nothing). Every cache is bounded (entries and bytes, least recently used
    * evicted first; pools also drop what sits unused for seconds); `releaseCaches()` empties
    * them. Bytes of compiled code count its source, a proxy for what the compiler holds.
    */
