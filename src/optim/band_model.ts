@@ -8,11 +8,9 @@ import type { BandedMatrix } from "../curvature/banded.ts";
 import { abs, add, mul, neg, square, sub } from "../ops/elementwise.ts";
 import { max, min, sum } from "../ops/reduce.ts";
 import { concat, pad, reshape, slice, stack } from "../ops/movement.ts";
-import { full } from "../ops/creation.ts";
-import { tidy } from "../memory.ts";
 import { jit } from "../ad/jit.ts";
-import type { FloatDtype } from "../dtype.ts";
 import { choleskyBanded, solveBanded } from "../linalg/banded.ts";
+import { scalarLike } from "./objective.ts";
 
 /** A failed banded factorisation (not positive definite), on either backend. */
 export function isNotSpd(e: unknown): boolean {
@@ -87,11 +85,6 @@ const programs = {
     ]);
   }),
 };
-
-/** λ as a 0-d tensor beside `like`. */
-function scalarLike(like: Tensor, lambda: number): Tensor {
-  return full([], lambda, { dtype: like.dtype as FloatDtype, device: like.device });
-}
 
 /** @internal The band of H (lower storage, the caller's), with the operations the methods need. */
 export class BandModel {

@@ -6,11 +6,9 @@
 import type { Tensor } from "../tensor.ts";
 import { add, mul } from "../ops/elementwise.ts";
 import { reshape, stack } from "../ops/movement.ts";
-import { full } from "../ops/creation.ts";
 import { jit } from "../ad/jit.ts";
-import type { FloatDtype } from "../dtype.ts";
 import type { MinimizeProblem } from "./types.ts";
-import { decrease, disposeAll, epsOf, norm, vdot } from "./objective.ts";
+import { decrease, disposeAll, epsOf, norm, scalarLike, vdot } from "./objective.ts";
 
 /** A point the search moved to. */
 export interface Trial {
@@ -57,14 +55,12 @@ const programs = {
     stack([reshape(ft, []), norm(gt), vdot(g, p), vdot(gt, p), norm(p), norm(xt)])
   ),
   /** f(x_t), ‖g_t‖, ‖x_t‖. */
-  point: jit((ft: Tensor, gt: Tensor, xt: Tensor) =>
-    stack([reshape(ft, []), norm(gt), norm(xt)])
-  ),
+  point: jit((ft: Tensor, gt: Tensor, xt: Tensor) => stack([reshape(ft, []), norm(gt), norm(xt)])),
 };
 
 /** @internal x + t p (a program replayed for every t). */
 export function stepTo(x: Tensor, p: Tensor, t: number): Tensor {
-  const tt = full([], t, { dtype: x.dtype as FloatDtype, device: x.device });
+  const tt = scalarLike(x, t);
   try {
     return programs.step(x, p, tt);
   } finally {

@@ -16,6 +16,8 @@ import { mul, sqrt } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
+import { tensor } from "../ops/creation.ts";
+import type { FloatDtype } from "../dtype.ts";
 import { cachedHessianSparsity } from "../curvature/pattern.ts";
 import { fmtShape } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
@@ -29,6 +31,14 @@ import type {
 /** @internal Machine epsilon of a dtype. */
 export function epsOf(dtype: string): number {
   return dtype === "f64" ? 2 ** -52 : 2 ** -23;
+}
+
+/**
+ * @internal A number as a 0-d tensor of `like`'s dtype and device, uploaded (no graph node):
+ * a step length or shift handed to a `jit` program as an input.
+ */
+export function scalarLike(like: Tensor, v: number): Tensor {
+  return tensor(v, { dtype: like.dtype as FloatDtype, device: like.device });
 }
 
 /** @internal `Σ a ⊙ b` as a 0-d tensor (any shapes that match). */
