@@ -58,13 +58,6 @@ function cpuMs(fn: () => void): number {
   return (c.user + c.system) / 1000;
 }
 
-/** The minimum over `reps` runs of fn, in CPU milliseconds. */
-function best(fn: () => void, reps = REPS): number {
-  let b = Infinity;
-  for (let r = 0; r < reps; r++) b = Math.min(b, cpuMs(fn));
-  return b;
-}
-
 /**
  * The minimum CPU time of each of `fns` over `reps` rounds, the functions interleaved within
  * a round so that a burst of load on the shared machine does not fall on one of them only.
