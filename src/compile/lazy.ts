@@ -55,6 +55,25 @@ export type Expr<B = unknown> =
     readonly inner: number;
   }
   | {
+    /**
+     * Band storage [b + 1, n] gathered from the products of `period` comb probes, x
+     * [period, n]: a banded Hessian's direct recovery, which reads H[i][j] from row i of
+     * the product of probe j mod period (no other column of that probe reaches row i
+     * inside the band). Row s holds H[j + g][j] at column j, g = s − (upper ? b : 0)
+     * (LAPACK's lower or upper storage); the mirror reads each entry from its other
+     * product, H[j][j + g] (the symmetry check). 0 where j + g falls outside [0, n).
+     */
+    readonly kind: "band";
+    readonly x: LazyStorage<B>;
+    readonly n: number;
+    readonly b: number;
+    readonly period: number;
+    /** 1: upper storage (LAPACK's uplo), else lower. */
+    readonly upper: number;
+    /** 1: each entry from its other product (H[j][i] for H[i][j]: the symmetry check). */
+    readonly mirror: number;
+  }
+  | {
     readonly kind: "pad";
     readonly x: LazyStorage<B>;
     readonly outShape: readonly number[];
@@ -99,6 +118,9 @@ export function hashFields<B>(
     case "pad":
       h = mix(mix(mix(h, e.x.id), num(e.value)), e.outShape.length);
       return nums(nums(nums(h, e.outShape), e.inShape), e.before);
+    case "band":
+      h = mix(mix(mix(mix(h, e.x.id), e.n), e.b), e.period);
+      return mix(mix(h, e.upper), e.mirror);
     case "reduce":
       return mix(mix(mix(mix(mix(h, e.x.id), e.op), e.outer), e.len), e.inner);
   }
@@ -134,6 +156,9 @@ export function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
       return y.kind === "pad" && x.x === y.x && Object.is(x.value, y.value) &&
         sameNums(x.outShape, y.outShape) && sameNums(x.inShape, y.inShape) &&
         sameNums(x.before, y.before);
+    case "band":
+      return y.kind === "band" && x.x === y.x && x.n === y.n && x.b === y.b &&
+        x.period === y.period && x.upper === y.upper && x.mirror === y.mirror;
     case "reduce":
       return y.kind === "reduce" && x.x === y.x && x.op === y.op && x.outer === y.outer &&
         x.len === y.len && x.inner === y.inner;
@@ -154,6 +179,7 @@ export function forChildren<B, C = undefined>(
     case "cast":
     case "view":
     case "pad":
+    case "band":
     case "reduce":
       f(e.x, ctx!);
       return;
@@ -178,6 +204,7 @@ export function children<B>(e: Expr<B>): LazyStorage<B>[] {
     case "cast":
     case "view":
     case "pad":
+    case "band":
     case "reduce":
       return [e.x];
     case "binary":
@@ -213,6 +240,8 @@ export function ownParams<B>(e: Expr<B>): number {
       return 1 + 2 * e.shape.length;
     case "pad":
       return 1 + 3 * e.outShape.length;
+    case "band":
+      return 8; // n, b and the divisors n and period (with magic numbers)
     default:
       return 0;
   }

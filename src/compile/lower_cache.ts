@@ -59,7 +59,7 @@ const idOf = (v: unknown): number => {
   return id;
 };
 
-const KIND: Record<string, number> = {
+const KIND: Record<Exclude<Expr["kind"], "reduce">, number> = {
   const: 2,
   iota: 3,
   comb: 4,
@@ -69,6 +69,7 @@ const KIND: Record<string, number> = {
   cast: 8,
   view: 9,
   pad: 10,
+  band: 11,
 };
 /** Tags of a child slot in the signature. */
 const BACK = 0, LEAF = 1;
@@ -129,6 +130,9 @@ function walk<B>(
         break;
       case "pad":
         sig.push(e.value, e.outShape.length, ...e.outShape, ...e.inShape, ...e.before);
+        break;
+      case "band":
+        sig.push(e.n, e.b, e.period, e.upper, e.mirror);
         break;
     }
     forChildren(e, visit);
