@@ -88,6 +88,23 @@ async function readOrFree(packed: Tensor, ft: Tensor, xt: Tensor, gt: Tensor): P
   }
 }
 
+/**
+ * @internal x_t = x + t p with f and ∇f there (one value-and-gradient pass), and f(x_t),
+ * ‖g_t‖, gᵀp, g_tᵀp, ‖p‖, ‖x_t‖ read back at once. x_t and g_t are the caller's; a failed
+ * read (a failed factorisation behind p on WebGPU) frees them and propagates.
+ */
+export async function trialAt(
+  prob: MinimizeProblem,
+  x: Tensor,
+  g: Tensor,
+  p: Tensor,
+  t: number,
+): Promise<{ xt: Tensor; gt: Tensor; vals: number[] }> {
+  const { xt, ft, gt } = evaluate(prob, x, p, t);
+  const vals = await readOrFree(programs.trial(ft, gt, g, p, xt), ft, xt, gt);
+  return { xt, gt, vals };
+}
+
 function evaluate(prob: MinimizeProblem, x: Tensor, p: Tensor, t: number) {
   const xt = stepTo(x, p, t);
   const [ft, gt] = prob.valueAndGrad(xt);
@@ -147,13 +164,8 @@ export async function backtrack(
   let t = t0;
   let pnorm = NaN;
   for (let i = 0; i <= maxHalvings; i++) {
-    const { xt, ft, gt } = evaluate(prob, x, p, t);
-    const [fv, gnorm, slope, st, pn, xnorm] = await readOrFree(
-      programs.trial(ft, gt, g, p, xt),
-      ft,
-      xt,
-      gt,
-    );
+    const { xt, gt, vals } = await trialAt(prob, x, g, p, t);
+    const [fv, gnorm, slope, st, pn, xnorm] = vals;
     pnorm = pn;
     if (!(slope < 0)) {
       disposeAll(xt, gt);

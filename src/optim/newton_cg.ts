@@ -13,7 +13,6 @@ import {
   CheckSchedule,
   disposeAll,
   loopOpts,
-  norm,
   numOpt,
   readScalars,
   type Stop,
@@ -22,7 +21,7 @@ import {
   vdot,
   withCgHint,
 } from "./objective.ts";
-import { backtrack, type SearchFailure, type Trial } from "./line_search.ts";
+import { backtrack, pointScalars, type SearchFailure, type Trial } from "./line_search.ts";
 import { checkStationary } from "./curvature_check.ts";
 
 /** Halvings of the line search before it gives up (t ≥ 2⁻³⁰). */
@@ -172,10 +171,8 @@ export async function newtonCg(
   try {
     const [fT, g0] = prob.valueAndGrad(x);
     g = g0;
-    const gn0 = norm(g), xn0 = norm(x);
-    let [f, gnorm, xnorm] = await readScalars(fT, gn0, xn0);
+    let [f, gnorm, xnorm] = await pointScalars(fT, g, x);
     const gnorm0 = Math.max(gnorm, Number.MIN_VALUE);
-    disposeAll(fT, gn0, xn0);
     let k = 0, cgTotal = 0;
     let stopped: Stop | null = null;
     if (!(await prob.report({ iteration: 0, x, fun: f, gradNorm: gnorm }))) {

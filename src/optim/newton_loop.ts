@@ -16,14 +16,13 @@ import {
   disposeAll,
   epsOf,
   loopOpts,
-  norm,
   numOpt,
   readScalars,
   type Stop,
   stopReason,
   STOPS,
 } from "./objective.ts";
-import { backtrack, type SearchFailure, type Trial } from "./line_search.ts";
+import { backtrack, pointScalars, type SearchFailure, type Trial } from "./line_search.ts";
 import { type BandModel, isNotSpd } from "./band_model.ts";
 import { checkStationary, settleSingular } from "./curvature_check.ts";
 import { type NullDirection, trustStep } from "./trust_exact.ts";
@@ -186,9 +185,7 @@ export async function newtonLoop(
   try {
     const [fT, g0] = prob.valueAndGrad(x);
     g = g0;
-    const gn0 = norm(g), xn0 = norm(x);
-    let [f, gnorm, xnorm] = await readScalars(fT, gn0, xn0);
-    disposeAll(fT, gn0, xn0);
+    let [f, gnorm, xnorm] = await pointScalars(fT, g, x);
     let k = 0;
     let tauHint = 0;
     let stopped: Stop | null = null;

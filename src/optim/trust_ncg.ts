@@ -26,7 +26,6 @@ import {
   disposeAll,
   epsOf,
   loopOpts,
-  norm,
   numOpt,
   readScalars,
   type Stop,
@@ -37,6 +36,7 @@ import {
 } from "./objective.ts";
 import { TrustRegion } from "./trust_region.ts";
 import { checkStationary } from "./curvature_check.ts";
+import { pointScalars, trialAt } from "./line_search.ts";
 
 interface SteihaugState {
   z: Tensor;
@@ -211,9 +211,7 @@ export async function trustNcg(
   try {
     const [fT, g0] = prob.valueAndGrad(x);
     g = g0;
-    const gn0 = norm(g), xn0 = norm(x);
-    let [f, gnorm, xnorm] = await readScalars(fT, gn0, xn0);
-    disposeAll(fT, gn0, xn0);
+    let [f, gnorm, xnorm] = await pointScalars(fT, g, x);
     let k = 0, cgTotal = 0;
     let stopped: Stop | null = null;
     const report = () =>
@@ -247,16 +245,14 @@ export async function trustNcg(
         break;
       }
       const p = sub.p;
-      const xt = tidy(() => add(x, p));
-      const [ft, gt] = prob.valueAndGrad(xt);
-      const scal = tidy(() => [ft, norm(gt), vdot(g!, p), vdot(gt, p), norm(xt)]);
-      let vals: number[];
+      let trial: Awaited<ReturnType<typeof trialAt>>;
       try {
-        vals = await readScalars(...scal);
+        trial = await trialAt(prob, x, g!, p, 1);
       } finally {
-        disposeAll(p, ...scal);
+        p.dispose();
       }
-      const [fv, gnv, gTp, gtTp, xnv] = vals;
+      const { xt, gt } = trial;
+      const [fv, gnv, gTp, gtTp, , xnv] = trial.vals;
       const verdict = tr.judge({
         predicted,
         actual: decrease(f, fv, predicted, gTp, gtTp, x.dtype),
