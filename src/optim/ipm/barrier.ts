@@ -459,8 +459,9 @@ export type BarrierStrategy = "monotone" | "adaptive";
 /**
  * The barrier parameter and its update (step A-3).
  *
- * Monotone: μ stays until the barrier problem is solved to E_μ ≤ κ_ε μ, then falls by eq.
- * (7) (repeatedly while that holds, as IPOPT's mu_allow_fast_monotone_decrease).
+ * Monotone: μ stays until the barrier problem is solved to E_μ ≤ κ_ε μ (or to the rounding
+ * floor, `floor`), then falls by eq. (7) (repeatedly while that holds, as IPOPT's
+ * mu_allow_fast_monotone_decrease).
  *
  * Adaptive (Nocedal, Wächter & Waltz, "Adaptive barrier update strategies for nonlinear
  * interior methods", SIAM J. Optim. 19, 2009; IPOPT's `mu_strategy adaptive` with its
@@ -481,6 +482,11 @@ export class BarrierUpdate {
   mu: number;
   /** τ of the fraction-to-the-boundary rule. */
   tau: number;
+  /**
+   * The rounding floor of E (`roundingFloor`): a barrier problem counts as solved once
+   * E_μ ≤ max(κ_ε μ, floor), since no step brings E_μ below what rounding leaves in ∇f.
+   */
+  floor = 0;
   #free: boolean;
   #refs: [number, number][] = [];
   #switchedAt = Infinity;
@@ -515,7 +521,7 @@ export class BarrierUpdate {
     } else if (this.strategy === "adaptive" && m.complMean > 0 && !this.#free) {
       // back to the free mode once a barrier problem is solved with enough progress
       if (
-        optimalityError(m, this.mu) <= BARRIER.kappaEps * this.mu && e0 <= 0.9 * this.#switchedAt
+        this.#solved(m, this.mu) && e0 <= 0.9 * this.#switchedAt
       ) {
         this.#free = true;
         this.#refs = [[theta, f]];
@@ -523,12 +529,17 @@ export class BarrierUpdate {
       }
     }
     if (!this.#free) {
-      while (this.mu > muMin && optimalityError(m, this.mu) <= BARRIER.kappaEps * this.mu) {
+      while (this.mu > muMin && this.#solved(m, this.mu)) {
         this.mu = nextMu(this.mu, this.tol);
       }
     }
     this.tau = fractionToBoundaryTau(this.mu);
     return this.mu !== before;
+  }
+
+  /** Whether the barrier problem at μ is solved, to κ_ε μ or to the rounding floor. */
+  #solved(m: Measures, mu: number): boolean {
+    return optimalityError(m, mu) <= Math.max(BARRIER.kappaEps * mu, this.floor);
   }
 
   /** The free mode's step failed: continue in the monotone mode from the iterate's `m`. */

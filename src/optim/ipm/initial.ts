@@ -19,9 +19,9 @@
  */
 import type { Tensor } from "../../tensor.ts";
 import { abs, add, maximum, neg, sub } from "../../ops/elementwise.ts";
-import { max } from "../../ops/reduce.ts";
+import { max, sum } from "../../ops/reduce.ts";
 import { full, ones, zeros } from "../../ops/creation.ts";
-import { concat, reshape, slice } from "../../ops/movement.ts";
+import { concat, pad, reshape, slice } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
 import {
   BARRIER,
@@ -142,4 +142,54 @@ export async function initialIterate(
   const [f, th, br] = await read(fT, theta, bar);
   for (const t of [fT, theta, bar]) t.dispose();
   return { x, ...v, ...mults, ev, f, theta: th, barrier: br };
+}
+
+/**
+ * The rounding floor of the KKT error in this precision, ε ‖∇²f(x₀)‖∞ max(1, ‖x₀‖∞): what
+ * rounding alone leaves in ∇f where its terms, of size ‖∇²f‖ ‖x‖, cancel (a stiff objective:
+ * on the trajectory problem ‖∇²f‖∞ = 32 W_acc, 3.3·10⁵ at N = 256, so ε_f32 times it is
+ * 4·10⁻², and 1.8·10⁻⁵ in f64 at N = 16,384 with the scaled weights). E_μ cannot be driven
+ * below it, so the barrier update and the acceptable termination take it as their least
+ * target (`BarrierUpdate.floor`): without that, μ stays where κ_ε μ lies under the floor, and
+ * there the barrier term μ Σ ln s outweighs f (f32, N = 256: μ = 5·10⁻⁴ against 768
+ * constraints, f = 0.37 instead of 0.007) until the line search fails. ‖∇²f‖∞ is the band's
+ * largest absolute row sum, from one more Hessian pass (Φ's weights [1, 0, …], σ = 0).
+ */
+export async function roundingFloor(
+  prob: ConstrainedProblem,
+  x: Tensor,
+  storage: CondensedStorage,
+  read: (...ts: Tensor[]) => Promise<number[]>,
+): Promise<number> {
+  const { mE, mI } = prob;
+  const o = { dtype: x.dtype, device: x.device } as const;
+  const [w, sigma] = tidy(() => [
+    concat([ones([1], o), zeros([mE + mI], o)], 0),
+    zeros([1 + mE + mI], o),
+  ]);
+  let band;
+  try {
+    band = prob.condensedHessian(x, w, sigma, storage.bandwidth);
+  } finally {
+    w.dispose();
+    sigma.dispose();
+  }
+  const size = tidy(() => {
+    // lower storage: ab[k, j] = H[j + k, j]; row i holds ab[k, i] and ab[k, i − k] (k ≥ 1)
+    const ab = abs(band.data);
+    const [rows, n] = ab.shape;
+    let r = sum(ab, 0);
+    for (let k = 1; k < rows; k++) {
+      r = add(r, reshape(pad(slice(ab, [k, 0], [k + 1, n - k]), [[0, 0], [k, 0]]), [n]));
+    }
+    return [max(r), max(abs(x))];
+  });
+  band.dispose();
+  try {
+    const [h, xm] = await read(...size);
+    const eps = x.dtype === "f64" ? 2 ** -52 : 2 ** -23;
+    return eps * h * Math.max(1, xm);
+  } finally {
+    for (const t of size) t.dispose();
+  }
 }

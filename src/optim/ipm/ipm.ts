@@ -59,7 +59,7 @@ import {
 } from "./direction.ts";
 import { advance, filterLineSearch, fullStep, type SearchContext } from "./line_search.ts";
 import { restoreFeasibility } from "./restoration.ts";
-import { initialIterate } from "./initial.ts";
+import { initialIterate, roundingFloor } from "./initial.ts";
 
 /** The options `"ipm"` reads; any other key is an error. */
 const KNOWN = [
@@ -77,8 +77,13 @@ const KNOWN = [
 const M = "minimize (ipm)";
 /** The acceptable level, in multiples of gtol (IPOPT: acceptable_tol 1e-6 against tol 1e-8). */
 const ACCEPTABLE = 100;
+/**
+ * Iterations at the acceptable level without the KKT error halving or f moving before the
+ * method stops there (IPOPT's acceptable_iter, 15, counts without looking at f).
+ */
+const ACCEPTABLE_ITER = 5;
 /** Iterations at the smallest μ without the KKT error halving before the method gives up. */
-const NO_PROGRESS = 15;
+const NO_PROGRESS = 20;
 
 /** The options of `"ipm"`, checked. */
 function ipmOptions(o: MinimizeOptions, x0: Tensor) {
@@ -170,9 +175,10 @@ export async function ipm(
   const thetaMin = 1e-4 * Math.max(1, it.theta);
   const inertia: InertiaState = { lastDeltaW: 0 };
   const barrier = new BarrierUpdate(opt.barrier, opt.muInit, opt.gtol);
+  let acceptLevel = ACCEPTABLE * opt.gtol;
   let k = 0, message = "", converged = false, alpha = 0, deltaW = 0;
   let status = 2; // minimize's status codes: 0 converged, 1 maxIter, 3 not finite, 99 callback
-  const stall = { count: 0, best: Infinity };
+  const stall = { count: 0, best: Infinity, f: NaN };
   const history: [number, number][] = []; // (E₀, f) per iteration
   let m: Measures;
   const report = async (): Promise<boolean> => {
@@ -241,6 +247,9 @@ export async function ipm(
     }
   };
   try {
+    barrier.floor = await roundingFloor(prob, it.x, storage, read);
+    // IPOPT's acceptable level (acceptable_tol 1e-6 against tol 1e-8), or the rounding floor
+    acceptLevel = Math.max(acceptLevel, barrier.floor);
     for (;;) {
       m = await measure(prob, it, b, read);
       const e0 = optimalityError(m, 0);
@@ -249,18 +258,21 @@ export async function ipm(
         status = 0;
         message = "converged: KKT error below gtol";
       }
-      // IPOPT's acceptable termination: at most 100 gtol, and no halving in 5 iterations
-      // (the rounding floor of the derivatives, ε ‖∇²L‖ ‖x‖, lies above gtol on stiff problems)
-      const acceptable = e0 <= ACCEPTABLE * opt.gtol && m.violation <= ACCEPTABLE * opt.gtol;
-      if (!acceptable || e0 < 0.5 * stall.best) stall.count = 0;
+      // IPOPT's acceptable termination: at most the acceptable level, in 5 iterations neither
+      // a halving of the KKT error nor a change of f beyond 10⁻⁴ |f| (the rounding floor of
+      // the derivatives lies above gtol on stiff problems; near it, f can still be falling)
+      const acceptable = e0 <= acceptLevel && m.violation <= ACCEPTABLE * opt.gtol;
+      const moved = Math.abs(it.f - stall.f) > 1e-4 * Math.abs(it.f);
+      stall.f = it.f;
+      if (!acceptable || e0 < 0.5 * stall.best || moved) stall.count = 0;
       stall.best = acceptable ? Math.min(stall.count ? stall.best : Infinity, e0) : Infinity;
-      if (acceptable && ++stall.count > 5 && !converged) {
+      if (acceptable && ++stall.count > ACCEPTABLE_ITER && !converged) {
         converged = true;
         status = 0;
         message = `converged to an acceptable level: KKT error ${e0.toExponential(2)} ` +
           `(gtol ${opt.gtol}), no longer falling in this precision`;
       }
-      // no progress at a feasible point: in 15 iterations with μ at its floor, the KKT error
+      // no progress at a feasible point: in 20 iterations with μ at its floor, the KKT error
       // has not halved and f has not fallen by 1 % (in f32 the rounding floor of ∇L,
       // ε ‖∇²L‖ ‖x‖, can lie far above gtol); an infeasible point is left to restoration
       history.push([e0, it.f]);
@@ -303,7 +315,7 @@ export async function ipm(
       if (next) {
         disposeIterate(it);
         it = next;
-      } else if (e0 <= ACCEPTABLE * opt.gtol && m.violation <= ACCEPTABLE * opt.gtol) {
+      } else if (e0 <= acceptLevel && m.violation <= ACCEPTABLE * opt.gtol) {
         // IPOPT's "solved to an acceptable level": the KKT error sits at the rounding floor
         // of the derivatives (ε ‖∇²L‖ ‖x‖, large for stiff problems) within 100 gtol
         k++;
