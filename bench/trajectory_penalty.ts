@@ -7,14 +7,20 @@
  *
  *   deno run -A bench/trajectory_penalty.ts [--N 256,1024] [--methods trust-exact,newton-banded]
  *     [--weights ipopt|scaled] [--backend cpu|webgpu] [--maxIter 3000] [--ipopt /tmp/ipopt/traj]
- *     [--trace]
+ *     [--trace] [--warm 5]
  *
  * Each method first runs once at N = 64 (warm-up, not printed). For each run it prints iterations, objective, final ‖g‖, whether the Hessian at the end is
  * positive definite (a banded Cholesky of the final band, independent of the method: a local
  * minimum, not a saddle), CPU seconds of the solve (process CPU time: user + system, so the
- * load of other processes does not count), wall seconds, and the evaluation counts.
+ * load of other processes does not count), wall seconds, and the evaluation counts. With
+ * `--warm K`, each method then solves the same problem K more times with f as given and K
+ * times with `jit(f)` (whose compiled passes `minimize` keeps between calls; its first,
+ * tracing call is not counted), and a row gives the least CPU milliseconds of each: the
+ * first solve at a size pays the traces of its shapes (and, early in a process, V8's
+ * warm-up), a repeated one does not.
  */
-import { bandedHessian, choleskyBanded, device, minimize, tensor } from "../mod.ts";
+import process from "node:process";
+import { bandedHessian, choleskyBanded, device, jit, minimize, tensor } from "../mod.ts";
 import { BANDWIDTH, trajectoryProblem, type Weighting } from "../examples/trajectory_problem.ts";
 
 function flag(name: string, fallback: string): string {
@@ -28,6 +34,7 @@ const backend = flag("backend", "cpu") as "cpu" | "webgpu";
 const maxIter = Number(flag("maxIter", "3000"));
 const ipopt = flag("ipopt", "");
 const trace = Deno.args.includes("--trace");
+const warm = Number(flag("warm", "0"));
 const dev = await device({ backend });
 const dtype = dev.kind === "cpu" ? "f64" : "f32";
 const gtol = dtype === "f64" ? 1e-7 : Number(flag("gtol", "0.1"));
@@ -109,6 +116,28 @@ for (const N of Ns) {
     );
     r.x.dispose();
     r.jac.dispose();
+    if (warm > 0) {
+      const jf = jit(prob.penalty);
+      const again = async (f: typeof prob.penalty) => {
+        const c0 = process.cpuUsage();
+        const w = await minimize(f, x0, { method, bandwidth: BANDWIDTH, gtol, maxIter });
+        const c = process.cpuUsage(c0);
+        w.x.dispose();
+        w.jac.dispose();
+        return (c.user + c.system) / 1000;
+      };
+      await again(jf);
+      let [plain, jitted] = [Infinity, Infinity];
+      for (let k = 0; k < warm; k++) {
+        plain = Math.min(plain, await again(prob.penalty));
+        jitted = Math.min(jitted, await again(jf));
+      }
+      console.log(
+        `| ${N} | ${method}: repeated, min of ${warm} (f / jit(f)) | | | | | ${
+          plain.toFixed(1)
+        } ms / ${jitted.toFixed(1)} ms | | | | |`,
+      );
+    }
     x0.dispose();
     prob.dispose();
   }

@@ -141,6 +141,18 @@ function hashInts(a: Int32Array): string {
 let nextId = 0;
 const ids = new WeakMap<object, number>();
 
+/** The functions `jit` returned. */
+const jittedFns = new WeakSet<object>();
+
+/**
+ * @internal Whether `f` is a function `jit` returned: its caller accepted jit's rule that
+ * the values it closes over are fixed at its trace, so a library call may keep programs it
+ * compiled from `f` for later calls with the same `f` (minimize does).
+ */
+export function isJitted(f: unknown): boolean {
+  return typeof f === "function" && jittedFns.has(f);
+}
+
 /** A static argument as part of a signature: JSON, with functions and class instances by identity. */
 function staticKey(v: unknown, i: number): string {
   return JSON.stringify(v, (_k, x) => {
@@ -356,6 +368,7 @@ export function jit<A extends unknown[], R>(
     return e.rebuild(ts);
   };
 
+  jittedFns.add(call);
   Object.defineProperty(call, "traces", { get: () => traces });
   Object.defineProperty(call, "clear", { value: () => cache.clear() });
   return call as Jitted<A, R>;

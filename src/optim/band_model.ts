@@ -5,12 +5,12 @@
  */
 import type { Tensor } from "../tensor.ts";
 import type { BandedMatrix } from "../curvature/banded.ts";
-import { abs, add, mul, square, sub } from "../ops/elementwise.ts";
+import { abs, add, mul, neg, square, sub } from "../ops/elementwise.ts";
 import { max, min, sum } from "../ops/reduce.ts";
-import { concat, pad, reshape, slice } from "../ops/movement.ts";
-import { tidy } from "../memory.ts";
+import { concat, pad, reshape, slice, stack } from "../ops/movement.ts";
+import { jit } from "../ad/jit.ts";
 import { choleskyBanded, solveBanded } from "../linalg/banded.ts";
-import { readScalars } from "./objective.ts";
+import { scalarLike } from "./objective.ts";
 
 /** A failed banded factorisation (not positive definite), on either backend. */
 export function isNotSpd(e: unknown): boolean {
@@ -31,6 +31,61 @@ export interface SpectrumBounds {
   inf: number;
 }
 
+/** H + λI from lower band storage `d` ([b + 1, n]), λ a 0-d tensor. */
+function shiftBand(d: Tensor, lambda: Tensor): Tensor {
+  const diag = add(slice(d, [0], [1]), lambda);
+  const b = d.shape[0] - 1;
+  return b === 0 ? diag : concat([diag, slice(d, [1], [b + 1])], 0);
+}
+
+/** −A⁻¹ g in g's shape, for A in lower band storage. */
+function descent(a: Tensor, g: Tensor): Tensor {
+  return reshape(solveBanded(a, neg(reshape(g, [g.size])), { lower: true }), g.shape);
+}
+
+/**
+ * The band's repeated work as `jit` programs, shared by every call (pure functions of
+ * their tensors: nothing is closed over): traced once per shape, replayed after that, so a
+ * Newton or trust-region iteration builds no graph for its solves. λ is an input tensor,
+ * so every shift replays one program; λ = 0 has programs of its own without the shift.
+ */
+const programs = {
+  solve: jit((d: Tensor, rhs: Tensor) => solveBanded(d, rhs, { lower: true })),
+  solveShifted: jit((d: Tensor, lambda: Tensor, rhs: Tensor) =>
+    solveBanded(shiftBand(d, lambda), rhs, { lower: true })
+  ),
+  descent: jit((d: Tensor, g: Tensor) => descent(d, g)),
+  descentShifted: jit((d: Tensor, lambda: Tensor, g: Tensor) => descent(shiftBand(d, lambda), g)),
+  /** Σ of the factor's diagonal: finite exactly when the factorisation succeeded. */
+  factorProbe: jit((d: Tensor, lambda: Tensor) =>
+    sum(slice(choleskyBanded(shiftBand(d, lambda), { lower: true }), [0], [1]))
+  ),
+  bounds: jit((data: Tensor) => {
+    const [b1, n] = data.shape;
+    const b = b1 - 1;
+    const a = abs(data);
+    const diag = reshape(slice(data, [0], [1]), [n]);
+    const below = sum(slice(a, [1], [b + 1]), 0); // Σ_{d ≥ 1} |H[i+d][i]|
+    // skew: padding each row to n + b + 1 and re-reading the flat array with rows of n + b
+    // shifts row d right by d (the zeros come from the previous row's padding)
+    const w = n + b;
+    const skew = reshape(
+      slice(reshape(pad(a, [[0, 0], [0, b + 1]]), [(b + 1) * (w + 1)]), [0], [(b + 1) * w]),
+      [b + 1, w],
+    );
+    const left = sum(slice(skew, [1, 0], [b + 1, n]), 0); // Σ_{d ≥ 1} |H[i][i−d]|
+    const off = add(below, left);
+    const fro2 = sub(mul(sum(square(data)), 2), sum(square(diag)));
+    return stack([
+      min(diag),
+      min(sub(diag, off)),
+      max(add(diag, off)),
+      fro2.sqrt(),
+      max(add(abs(diag), off)),
+    ]);
+  }),
+};
+
 /** @internal The band of H (lower storage, the caller's), with the operations the methods need. */
 export class BandModel {
   readonly n: number;
@@ -42,23 +97,34 @@ export class BandModel {
     this.n = h.n;
   }
 
-  /** H + λI in lower band storage (a new tensor). */
-  shifted(lambda: number): Tensor {
-    const h = this.h;
-    return tidy(() => {
-      const d = h.data;
-      if (lambda === 0) return add(d, 0);
-      const diag = add(slice(d, [0], [1]), lambda);
-      return h.bandwidth === 0 ? diag : concat([diag, slice(d, [1], [h.bandwidth + 1])], 0);
-    });
-  }
-
   /**
    * (H + λI)⁻¹ R for R of shape [n] or [n, m]. Not positive definite: a RangeError here
    * (CPU) or at the first read of the result (WebGPU); {@linkcode isNotSpd} tells it apart.
    */
   solve(lambda: number, rhs: Tensor): Tensor {
-    return tidy(() => solveBanded(this.shifted(lambda), rhs, { lower: true }));
+    return this.#shifted(lambda, programs.solve, programs.solveShifted, rhs);
+  }
+
+  /** The step −(H + λI)⁻¹ g, in g's shape (failures as {@linkcode BandModel.solve}'s). */
+  descent(lambda: number, g: Tensor): Tensor {
+    return this.#shifted(lambda, programs.descent, programs.descentShifted, g);
+  }
+
+  /** A program of the band at λ: its λ = 0 form, or the shifted one with λ as a tensor. */
+  #shifted(
+    lambda: number,
+    plain: (d: Tensor, v: Tensor) => Tensor,
+    shifted: (d: Tensor, lambda: Tensor, v: Tensor) => Tensor,
+    v: Tensor,
+  ): Tensor {
+    const d = this.h.data;
+    if (lambda === 0) return plain(d, v);
+    const l = scalarLike(d, lambda);
+    try {
+      return shifted(d, l, v);
+    } finally {
+      l.dispose();
+    }
   }
 
   /**
@@ -68,10 +134,13 @@ export class BandModel {
   async positiveDefinite(lambda: number): Promise<boolean> {
     let probe: Tensor | null = null;
     try {
-      probe = tidy(() =>
-        sum(slice(choleskyBanded(this.shifted(lambda), { lower: true }), [0], [1]))
-      );
-      const [s] = await readScalars(probe);
+      const l = scalarLike(this.h.data, lambda);
+      try {
+        probe = programs.factorProbe(this.h.data, l);
+      } finally {
+        l.dispose();
+      }
+      const [s] = await probe.data();
       return Number.isFinite(s);
     } catch (e) {
       if (isNotSpd(e)) return false;
@@ -94,35 +163,13 @@ export class BandModel {
    */
   async bounds(): Promise<SpectrumBounds> {
     if (this.#bounds) return this.#bounds;
-    const { n, bandwidth: b, data } = this.h;
-    const stats = tidy(() => {
-      const a = abs(data);
-      const diag = reshape(slice(data, [0], [1]), [n]);
-      const below = sum(slice(a, [1], [b + 1]), 0); // Σ_{d ≥ 1} |H[i+d][i]|
-      // skew: padding each row to n + b + 1 and re-reading the flat array with rows of n + b
-      // shifts row d right by d (the zeros come from the previous row's padding)
-      const w = n + b;
-      const skew = reshape(
-        slice(reshape(pad(a, [[0, 0], [0, b + 1]]), [(b + 1) * (w + 1)]), [0], [(b + 1) * w]),
-        [b + 1, w],
-      );
-      const left = sum(slice(skew, [1, 0], [b + 1, n]), 0); // Σ_{d ≥ 1} |H[i][i−d]|
-      const off = add(below, left);
-      const fro2 = sub(mul(sum(square(data)), 2), sum(square(diag)));
-      return [
-        min(diag),
-        min(sub(diag, off)),
-        max(add(diag, off)),
-        fro2.sqrt(),
-        max(add(abs(diag), off)),
-      ];
-    });
+    const stats = programs.bounds(this.h.data);
     try {
-      const [minDiag, gershgorinLo, gershgorinHi, frobenius, inf] = await readScalars(...stats);
+      const [minDiag, gershgorinLo, gershgorinHi, frobenius, inf] = await stats.data();
       this.#bounds = { minDiag, gershgorinLo, gershgorinHi, frobenius, inf };
       return this.#bounds;
     } finally {
-      for (const t of stats) t.dispose();
+      stats.dispose();
     }
   }
 

@@ -12,7 +12,7 @@ import { tidy } from "../memory.ts";
 import { tridiagonalEigen } from "../linalg/tridiagonal.ts";
 import type { MinimizeProblem } from "./types.ts";
 import { disposeAll, epsOf, readScalars, type Stop, STOPS, vdot } from "./objective.ts";
-import type { Trial } from "./line_search.ts";
+import { pointScalars, stepTo, type Trial } from "./line_search.ts";
 
 /** Lanczos steps of the check (Hessian-vector products spent, at most n). */
 export const LANCZOS_STEPS = 16;
@@ -86,9 +86,14 @@ export function curvatureTolerance(dtype: string): number {
   return dtype === "f64" ? 2 ** -26 : 1e-3;
 }
 
+/** Trials of {@linkcode firstLower} evaluated before each read-back. */
+const TRIALS_PER_READ = 8;
+
 /**
  * The first trial x + α d (d over `dirs`, tried in turn at each α) with f below
- * `below(α)`, for α = α₀, α₀/2, … (`halvings` of them); null when none is.
+ * `below(α)`, for α = α₀, α₀/2, … (`halvings` of them); null when none is. The trials' f
+ * come from the value pass, {@linkcode TRIALS_PER_READ} per read-back (a probe at a
+ * minimum runs to its end), and the gradient only at the trial taken.
  */
 async function firstLower(
   prob: MinimizeProblem,
@@ -98,18 +103,34 @@ async function firstLower(
   halvings: number,
   below: (alpha: number) => number,
 ): Promise<Trial | null> {
-  let alpha = alpha0;
-  for (let i = 0; i < halvings; i++, alpha *= 0.5) {
-    for (const d of dirs) {
-      const a = alpha;
-      const xt = tidy(() => add(x, mul(d, a)));
-      const [ft, gt] = prob.valueAndGrad(xt);
-      const scal = tidy(() => [ft, sqrt(vdot(gt, gt)), sqrt(vdot(xt, xt))]);
-      const [fv, gnorm, xn] = await readScalars(...scal);
-      disposeAll(...scal);
-      if (fv < below(a)) return { x: xt, g: gt, f: fv, gnorm, xnorm: xn, t: a };
-      disposeAll(xt, gt);
+  const trials: { d: Tensor; a: number }[] = [];
+  for (let i = 0, a = alpha0; i < halvings; i++, a *= 0.5) {
+    for (const d of dirs) trials.push({ d, a });
+  }
+  for (let at = 0; at < trials.length; at += TRIALS_PER_READ) {
+    const chunk = trials.slice(at, at + TRIALS_PER_READ);
+    const fs: Tensor[] = [];
+    let vals: number[];
+    try {
+      for (const { d, a } of chunk) {
+        const xt = stepTo(x, d, a);
+        try {
+          fs.push(prob.value(xt));
+        } finally {
+          xt.dispose();
+        }
+      }
+      vals = await readScalars(...fs);
+    } finally {
+      disposeAll(...fs);
     }
+    const k = chunk.findIndex(({ a }, i) => vals[i] < below(a));
+    if (k < 0) continue;
+    const { d, a } = chunk[k];
+    const xt = stepTo(x, d, a);
+    const [ft, gt] = prob.valueAndGrad(xt);
+    const [f, gnorm, xnorm] = await pointScalars(ft, gt, xt);
+    return { x: xt, g: gt, f, gnorm, xnorm, t: a };
   }
   return null;
 }

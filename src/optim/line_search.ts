@@ -5,9 +5,10 @@
  */
 import type { Tensor } from "../tensor.ts";
 import { add, mul } from "../ops/elementwise.ts";
-import { tidy } from "../memory.ts";
+import { reshape, stack } from "../ops/movement.ts";
+import { jit } from "../ad/jit.ts";
 import type { MinimizeProblem } from "./types.ts";
-import { decrease, disposeAll, epsOf, norm, readScalars, vdot } from "./objective.ts";
+import { decrease, disposeAll, epsOf, norm, scalarLike, vdot } from "./objective.ts";
 
 /** A point the search moved to. */
 export interface Trial {
@@ -42,8 +43,53 @@ export function cubicStep(f: number, s0: number, f1: number, s1: number): number
   return Number.isFinite(t) ? t : 4;
 }
 
+/**
+ * The search's bookkeeping as `jit` programs shared by every call (nothing closed over):
+ * traced once per shape, replayed after that. t is an input tensor, so every step length
+ * replays one program.
+ */
+const programs = {
+  step: jit((x: Tensor, p: Tensor, t: Tensor) => add(x, mul(p, t))),
+  /** f(x_t), ‖g_t‖, gᵀp, g_tᵀp, ‖p‖, ‖x_t‖. */
+  trial: jit((ft: Tensor, gt: Tensor, g: Tensor, p: Tensor, xt: Tensor) =>
+    stack([reshape(ft, []), norm(gt), vdot(g, p), vdot(gt, p), norm(p), norm(xt)])
+  ),
+  /** f(x_t), ‖g_t‖, ‖x_t‖. */
+  point: jit((ft: Tensor, gt: Tensor, xt: Tensor) => stack([reshape(ft, []), norm(gt), norm(xt)])),
+};
+
+/** @internal x + t p (a program replayed for every t). */
+export function stepTo(x: Tensor, p: Tensor, t: number): Tensor {
+  const tt = scalarLike(x, t);
+  try {
+    return programs.step(x, p, tt);
+  } finally {
+    tt.dispose();
+  }
+}
+
+/**
+ * @internal f(x_t), ‖g_t‖ and ‖x_t‖ of a point, read back at once; a failed read frees
+ * x_t and g_t (the caller's otherwise).
+ */
+export async function pointScalars(ft: Tensor, gt: Tensor, xt: Tensor): Promise<number[]> {
+  return await readOrFree(programs.point(ft, gt, xt), ft, xt, gt);
+}
+
+/** Reads `packed` (then frees it and `ft`); on a failure frees `xt` and `gt` too. */
+async function readOrFree(packed: Tensor, ft: Tensor, xt: Tensor, gt: Tensor): Promise<number[]> {
+  try {
+    return Array.from(await packed.data());
+  } catch (err) {
+    disposeAll(xt, gt);
+    throw err;
+  } finally {
+    disposeAll(packed, ft);
+  }
+}
+
 function evaluate(prob: MinimizeProblem, x: Tensor, p: Tensor, t: number) {
-  const xt = tidy(() => add(x, mul(p, t)));
+  const xt = stepTo(x, p, t);
   const [ft, gt] = prob.valueAndGrad(xt);
   return { xt, ft, gt };
 }
@@ -68,17 +114,7 @@ export async function extrapolate(
   const t = Math.min(cubicStep(f, s0, f1, s1), 4);
   if (!(t >= 1.5)) return null;
   const e = evaluate(prob, x, p, t);
-  const es = tidy(() => [e.ft, norm(e.gt), norm(e.xt)]);
-  let vals: number[];
-  try {
-    vals = await readScalars(...es);
-  } catch (err) {
-    disposeAll(e.xt, e.gt);
-    throw err;
-  } finally {
-    disposeAll(...es);
-  }
-  const [fe, ge, xe] = vals;
+  const [fe, ge, xe] = await pointScalars(e.ft, e.gt, e.xt);
   if (fe < f1) return { x: e.xt, g: e.gt, f: fe, gnorm: ge, xnorm: xe, t };
   disposeAll(e.xt, e.gt);
   return null;
@@ -112,17 +148,12 @@ export async function backtrack(
   let pnorm = NaN;
   for (let i = 0; i <= maxHalvings; i++) {
     const { xt, ft, gt } = evaluate(prob, x, p, t);
-    const scal = tidy(() => [ft, norm(gt), vdot(g, p), vdot(gt, p), norm(p), norm(xt)]);
-    let vals: number[];
-    try {
-      vals = await readScalars(...scal);
-    } catch (e) {
-      disposeAll(xt, gt);
-      throw e;
-    } finally {
-      disposeAll(...scal);
-    }
-    const [fv, gnorm, slope, st, pn, xnorm] = vals;
+    const [fv, gnorm, slope, st, pn, xnorm] = await readOrFree(
+      programs.trial(ft, gt, g, p, xt),
+      ft,
+      xt,
+      gt,
+    );
     pnorm = pn;
     if (!(slope < 0)) {
       disposeAll(xt, gt);

@@ -200,7 +200,13 @@ export function minimizeMethods(): string[] {
  * The Newton-type methods (all but the first-order ones and AdaHessian) replay the passes
  * they repeat (value and gradient, Hessian-vector products, the band, CG's bookkeeping)
  * with `jit`: f must be a pure function of x — host side effects in f happen at its first
- * evaluation only, and tensors it closes over must not change during the run.
+ * evaluation only, and tensors it closes over must not change during the run. Those
+ * programs last for one call when f is a plain function (a closure may see other values at
+ * the next call: a reassigned target or weight is honoured). When f is a function `jit`
+ * returned, they are kept with it, and a later `minimize` of the same f (re-solving one
+ * problem from new starts, as model-predictive control does) replays them without tracing
+ * f again — under jit's rule: values f closes over are fixed at its trace, so after
+ * changing one, make a new `jit(f)`. `releaseCaches()` drops the kept programs.
  * The start is not modified or disposed; the result's `x` and `jac` belong to the caller.
  * The result carries SciPy's names too (`nit`, `success`, `status`, `jac`, `njev`, `nhev`).
  *

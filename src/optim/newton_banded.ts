@@ -32,11 +32,12 @@ export function bandedSystem(
   const model = new BandModel(h);
   return {
     solve: (g, tau) =>
-      tidy(() => {
-        const rhs = neg(reshape(g, [n]));
-        const p = model.solve(tau, perm ? takeRows(rhs, perm.perm) : rhs);
-        return reshape(perm ? takeRows(p, perm.inverse) : p, shape);
-      }),
+      perm
+        ? tidy(() => {
+          const p = model.solve(tau, takeRows(neg(reshape(g, [n])), perm.perm));
+          return reshape(takeRows(p, perm.inverse), shape);
+        })
+        : model.descent(tau, g),
     diagMax: () => tidy(() => max(abs(slice(h.data, [0], [1])))),
     band: perm ? undefined : model,
     // definiteness does not depend on the order of the variables; the null direction is

@@ -6,7 +6,7 @@
 import type { Tensor } from "../tensor.ts";
 import { bandedHessian, type BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
-import { jit } from "../ad/jit.ts";
+import { isJitted, jit } from "../ad/jit.ts";
 import {
   sparseHessian,
   type SparseHessianOptions,
@@ -16,6 +16,8 @@ import { mul, sqrt } from "../ops/elementwise.ts";
 import { sum } from "../ops/reduce.ts";
 import { concat, reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
+import { tensor } from "../ops/creation.ts";
+import type { FloatDtype } from "../dtype.ts";
 import { cachedHessianSparsity } from "../curvature/pattern.ts";
 import { fmtShape } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
@@ -31,6 +33,14 @@ export function epsOf(dtype: string): number {
   return dtype === "f64" ? 2 ** -52 : 2 ** -23;
 }
 
+/**
+ * @internal A number as a 0-d tensor of `like`'s dtype and device, uploaded (no graph node):
+ * a step length or shift handed to a `jit` program as an input.
+ */
+export function scalarLike(like: Tensor, v: number): Tensor {
+  return tensor(v, { dtype: like.dtype as FloatDtype, device: like.device });
+}
+
 /** @internal `Σ a ⊙ b` as a 0-d tensor (any shapes that match). */
 export function vdot(a: Tensor, b: Tensor): Tensor {
   return tidy(() => sum(mul(a, b)));
@@ -41,9 +51,16 @@ export function norm(a: Tensor): Tensor {
   return tidy(() => sqrt(sum(mul(a, a))));
 }
 
-/** @internal Reads several small tensors (flattened, in order) with a single read-back. */
+/** Several tensors flattened into one vector: a program per signature, shared by every call. */
+const pack = jit((...ts: Tensor[]) => concat(ts.map((t) => reshape(t, [t.size])), 0));
+
+/**
+ * @internal Reads several small tensors (flattened, in order) with a single read-back; the
+ * packing is a `jit` program (a tensor on its own is read as it is).
+ */
 export async function readScalars(...ts: Tensor[]): Promise<number[]> {
-  const packed = tidy(() => concat(ts.map((t) => reshape(t, [t.size])), 0));
+  if (ts.length === 1) return Array.from(await ts[0].data());
+  const packed = pack(...ts);
   try {
     return Array.from(await packed.data());
   } finally {
@@ -63,9 +80,65 @@ export function disposeAll(...ts: ({ dispose(): void } | null | undefined)[]): v
  * product costs about a sixth of a traced one; see bench/RESULTS.md, "CG bookkeeping".
  */
 interface Compiled {
+  value: (x: Tensor) => Tensor;
   valueAndGrad: (x: Tensor) => [Tensor, Tensor];
   hvp: (x: Tensor, v: Tensor) => Tensor;
   band: (x: Tensor, opts: BandedHessianOptions) => [Tensor, Tensor | null];
+}
+
+/**
+ * The compiled passes of functions `jit` returned, kept while the function lives: a later
+ * `minimize` of the same jitted f replays them instead of tracing again. Only for jitted
+ * f: its caller has accepted jit's rule that the values f closes over are fixed at its
+ * trace. A plain function's passes live for one call, since a closure over a variable the
+ * caller reassigns between calls (a new target, a new weight) is the same function object
+ * with other values, and a kept program would silently compute with the old ones.
+ */
+const kept = new WeakMap<(x: Tensor) => Tensor, Compiled>();
+
+/** f's passes: plain, compiled for one call, or (for a jitted f) compiled and kept. */
+function passesOf(f: (x: Tensor) => Tensor, compiled: boolean): Compiled {
+  const checkedF = (y: Tensor) => checked(f(y), y);
+  if (compiled && isJitted(f)) {
+    const hit = kept.get(f);
+    if (hit) return hit;
+  }
+  const plain: Compiled = {
+    value: (x) => tidy(() => checkedF(x)),
+    valueAndGrad: (x) => valueAndGrad(checkedF)(x) as [Tensor, Tensor],
+    hvp: (x, v) => hvp(f, x, v),
+    band: (x, opts) => {
+      const h = bandedHessian(f, x, opts);
+      return [h.data, h.symmetryError];
+    },
+  };
+  if (!compiled) return plain;
+  const passes: Compiled = {
+    value: jit(checkedF),
+    valueAndGrad: jit(plain.valueAndGrad),
+    hvp: jit(plain.hvp),
+    band: jit(plain.band, { static: [1] }),
+  };
+  if (isJitted(f)) kept.set(f, passes);
+  return passes;
+}
+
+/** f's result, checked to be a scalar tensor. */
+function checked(y: Tensor, x: Tensor): Tensor {
+  if (!(y as { _isTensor?: boolean } | null)?._isTensor) {
+    throw new TypeError(
+      `minimize: the objective must return a scalar Tensor computed from x, got ` +
+        `${describeValue(y)}`,
+    );
+  }
+  if (y.size !== 1) {
+    throw new RangeError(
+      `minimize: the objective must return a scalar, got shape ${fmtShape(y.shape)} for x ${
+        fmtShape(x.shape)
+      }`,
+    );
+  }
+  return y;
 }
 
 /** @internal The objective of one `minimize` call, with its counters and callback. */
@@ -79,37 +152,23 @@ export class Objective implements MinimizeProblem {
   readonly #passes: Compiled;
 
   /**
-   * With `compiled`, the value-and-gradient, HVP and band passes go through `jit` (f must
-   * then be a pure function of x: host side effects and host randomness in f happen at the
-   * first call of each pass only, see `jit`).
+   * With `compiled`, the value, value-and-gradient, HVP and band passes go through `jit` (f
+   * must then be a pure function of x: host side effects and host randomness in f happen at
+   * the first call of each pass only, see `jit`). When f itself is a jitted function the
+   * programs are kept for later calls with the same f (see `kept`).
    */
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly callback: IterationCallback | undefined,
     readonly compiled = false,
   ) {
-    const checkedF = (y: Tensor) => this.#checked(this.f(y), y);
-    const passes: Compiled = {
-      valueAndGrad: (x) => valueAndGrad(checkedF)(x) as [Tensor, Tensor],
-      hvp: (x, v) => hvp(this.f, x, v),
-      band: (x, opts) => {
-        const h = bandedHessian(this.f, x, opts);
-        return [h.data, h.symmetryError];
-      },
-    };
-    this.#passes = compiled
-      ? {
-        valueAndGrad: jit(passes.valueAndGrad),
-        hvp: jit(passes.hvp),
-        band: jit(passes.band, { static: [1] }),
-      }
-      : passes;
+    this.#passes = passesOf(f, compiled);
   }
 
   /** `f(x)` alone. */
   value(x: Tensor): Tensor {
     this.nfev++;
-    return tidy(() => this.#checked(this.f(x), x));
+    return this.#passes.value(x);
   }
 
   /** `[f(x), ∇f(x)]` from one reverse pass. */
@@ -134,7 +193,7 @@ export class Objective implements MinimizeProblem {
     const n = x.size;
     return tidy(() => {
       const both = (y: Tensor) => {
-        const [fy, gy] = valueAndGrad((z: Tensor) => this.#checked(this.f(z), z))(y);
+        const [fy, gy] = valueAndGrad((z: Tensor) => checked(this.f(z), z))(y);
         return concat([reshape(fy, [1]), reshape(gy, [n])], 0);
       };
       const [out, tan] = jvp(both, [x], [v]);
@@ -167,23 +226,6 @@ export class Objective implements MinimizeProblem {
     if (!this.callback) return true;
     const r = await this.callback({ ...info, nfev: this.nfev, ngev: this.ngev, nhvp: this.nhvp });
     return r !== false;
-  }
-
-  #checked(y: Tensor, x: Tensor): Tensor {
-    if (!(y as { _isTensor?: boolean } | null)?._isTensor) {
-      throw new TypeError(
-        `minimize: the objective must return a scalar Tensor computed from x, got ` +
-          `${describeValue(y)}`,
-      );
-    }
-    if (y.size !== 1) {
-      throw new RangeError(
-        `minimize: the objective must return a scalar, got shape ${fmtShape(y.shape)} for x ${
-          fmtShape(x.shape)
-        }`,
-      );
-    }
-    return y;
   }
 }
 
