@@ -12,6 +12,7 @@ import { assertClose, assertNoLeak, cpu, gpuDev, rng } from "./helpers.ts";
 import { ConstrainedProblem } from "../src/optim/ipm/problem.ts";
 import { boundSet, disposeBounds, type Iterate } from "../src/optim/ipm/barrier.ts";
 import { condensedStorage } from "../src/optim/ipm/kkt.ts";
+import { roundingFloor } from "../src/optim/ipm/initial.ts";
 import {
   disposeDirection,
   disposeLinearization,
@@ -243,6 +244,32 @@ for (const bandwidth of [2, null]) {
       ev.back.dispose();
       disposeBounds(b);
       assertNoLeak(base, "kkt");
+    });
+  }
+}
+
+for (const bandwidth of [2, null]) {
+  for (const dtype of ["f64", "f32"] as const) {
+    Deno.test(`ipm: the rounding floor is ε ‖∇²f‖∞ max(1, ‖x‖∞) with ∇²f by hand [${bandwidth === null ? "dense" : "banded"}, cpu-${dtype}]`, async () => {
+      const base = memory();
+      const rand = rng(11);
+      for (const scale of [0.6, 5]) {
+        const x = Array.from({ length: n }, () => scale * (rand() - 0.5));
+        const xt = tensor(x, { dtype, device: cpu });
+        const prob = new ConstrainedProblem(f, eq, ineq, [n]);
+        const ev = prob.evaluate(xt); // the constraints' sizes become known here, as in ipm
+        const got = await roundingFloor(prob, xt, condensedStorage(bandwidth, n), readScalars);
+        const { H } = plain(Array.from(await xt.data()));
+        const norm = Math.max(...H.map((row) => row.reduce((a, v) => a + Math.abs(v), 0)));
+        const eps = dtype === "f64" ? 2 ** -52 : 2 ** -23;
+        const want = eps * norm * Math.max(1, ...x.map(Math.abs));
+        // f32: the Hessian's entries themselves carry rounding (x² at |x| ≤ 2.5)
+        assertClose([got], [want], { rtol: dtype === "f64" ? 1e-12 : 1e-5 });
+        xt.dispose();
+        ev.values.dispose();
+        ev.back.dispose();
+      }
+      assertNoLeak(base, "roundingFloor");
     });
   }
 }

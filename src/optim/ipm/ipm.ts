@@ -12,7 +12,8 @@
  * - A-1 the start (§3.6): x pushed into the bounds, slacks pushed off 0, and IPOPT's
  *   least-squares constraint multipliers (`initial.ts`);
  * - A-2/A-3 barrier update: monotone Fiacco–McCormick, μ ← max(ε/10, min(κ_μ μ, μ^θ_μ))
- *   once E_μ ≤ κ_ε μ (`barrier.ts`);
+ *   once E_μ ≤ κ_ε μ, or once E_μ reaches the KKT error's rounding floor ε ‖∇²f‖ ‖x‖ where
+ *   that lies above κ_ε μ (`barrier.ts`, `initial.ts`: stiff problems, f32);
  * - A-4 search direction from the condensed primal-dual system with the inertia correction
  *   (`direction.ts`, `kkt.ts`: banded or dense, one interface);
  * - A-5 fraction to the boundary τ = max(τ_min, 1 − μ), backtracking filter line search
