@@ -52,6 +52,7 @@ import {
   assertClose,
   assertNoLeak,
   type Backend,
+  cpu,
   expectClose,
   randArray,
   rng,
@@ -793,4 +794,15 @@ testAll("chains of elementwise ops (with broadcasting) above 65,536 elements", a
       shape: [n, 3],
     },
   );
+});
+
+Deno.test("sigmoid far on the negative side (CPU f64): e^v / (1 + e^v) to rounding, down to subnormals", async () => {
+  // the CPU evaluates 1 / (1 + e^−v) above −700 and e^v below (src/backend/cpu/elementwise.ts)
+  const v = [-1, -30, -300, -699.5, -700, -700.5, -720, -744];
+  const ref = v.map((x) => Math.exp(x) / (1 + Math.exp(x)));
+  const got = await sigmoid(tensor(v, { dtype: "f64", device: cpu })).data();
+  for (let i = 0; i < v.length; i++) {
+    const tol = ref[i] < 2.3e-308 ? 4.9e-324 : 4 * 2 ** -52 * ref[i]; // one subnormal step
+    ok(Math.abs(got[i] - ref[i]) <= tol, `sigmoid(${v[i]}) = ${got[i]}, expected ${ref[i]}`);
+  }
 });

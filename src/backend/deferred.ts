@@ -80,6 +80,21 @@ export abstract class DeferredBackend<B> {
   ): Storage {
     return this.graph.view(this.#lz(x), outShape, offset, strides);
   }
+  /**
+   * Band storage from comb-probe products, deferred: the kernel that computes the products
+   * writes the band directly (see Graph.band).
+   */
+  unshuffleBand(
+    dtype: Dtype,
+    hv: Storage,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): Storage {
+    return this.graph.band(dtype, this.#lz(hv), n, b, period, upper, mirror);
+  }
   /** A deferred constant pad. */
   pad(
     dtype: Dtype,

@@ -48,6 +48,7 @@ const KINDS = [
   "view",
   "pad",
   "reduce",
+  "band",
 ];
 
 /** A structural hash of a node's own fields and its children's identities. */
@@ -307,6 +308,28 @@ export class Graph<B> {
       dtype,
       sizeOf(outShape),
     );
+  }
+
+  /**
+   * Band storage [b + 1, n] from the products x [period, n] of `period` comb probes (a
+   * banded Hessian's direct recovery; see the "band" expression in lazy.ts). Deferred, so
+   * the kernel that computes the products writes the band instead (no products array and
+   * no second pass).
+   */
+  band(
+    dtype: Dtype,
+    x: LazyStorage<B>,
+    n: number,
+    b: number,
+    period: number,
+    upper: boolean,
+    mirror: boolean,
+  ): LazyStorage<B> {
+    if (!(b < period && period <= n && x.size === period * n)) {
+      throw new Error(`internal: band of b = ${b} from ${x.size} products of ${period} × ${n}`);
+    }
+    const e = { kind: "band", x, n, b, period, upper: +upper, mirror: +mirror } as const;
+    return this.node(e, dtype, (b + 1) * n);
   }
 
   /**

@@ -55,6 +55,25 @@ export type Expr<B = unknown> =
     readonly inner: number;
   }
   | {
+    /**
+     * Band storage [b + 1, n] gathered from the products of `period` comb probes, x
+     * [period, n]: a banded Hessian's direct recovery, which reads H[i][j] from row i of
+     * the product of probe j mod period (no other column of that probe reaches row i
+     * inside the band). Row s holds H[j + g][j] at column j, g = s − (upper ? b : 0)
+     * (LAPACK's lower or upper storage); the mirror reads each entry from its other
+     * product, H[j][j + g] (the symmetry check). 0 where j + g falls outside [0, n).
+     */
+    readonly kind: "band";
+    readonly x: LazyStorage<B>;
+    readonly n: number;
+    readonly b: number;
+    readonly period: number;
+    /** 1: upper storage (LAPACK's uplo), else lower. */
+    readonly upper: number;
+    /** 1: each entry from its other product (H[j][i] for H[i][j]: the symmetry check). */
+    readonly mirror: number;
+  }
+  | {
     readonly kind: "pad";
     readonly x: LazyStorage<B>;
     readonly outShape: readonly number[];
@@ -103,6 +122,10 @@ export function visitFields<B>(
       kid(e.x);
       nums([e.value, e.outShape.length, ...e.outShape, ...e.inShape, ...e.before]);
       return;
+    case "band":
+      kid(e.x);
+      nums([e.n, e.b, e.period, e.upper, e.mirror]);
+      return;
     case "reduce":
       kid(e.x);
       nums([e.op, e.outer, e.len, e.inner]);
@@ -116,6 +139,7 @@ export function forChildren<B>(e: Expr<B>, f: (c: LazyStorage<B>) => void): void
     case "cast":
     case "view":
     case "pad":
+    case "band":
     case "reduce":
       f(e.x);
       return;
@@ -140,6 +164,7 @@ export function children<B>(e: Expr<B>): LazyStorage<B>[] {
     case "cast":
     case "view":
     case "pad":
+    case "band":
     case "reduce":
       return [e.x];
     case "binary":
@@ -170,6 +195,8 @@ export function ownParams<B>(e: Expr<B>): number {
       return 1 + 2 * e.shape.length;
     case "pad":
       return 1 + 3 * e.outShape.length;
+    case "band":
+      return 8; // n, b and the divisors n and period (with magic numbers)
     default:
       return 0;
   }

@@ -44,6 +44,7 @@ interface Ix {
 
 type View<B> = Extract<Expr<B>, { kind: "view" }>;
 type Pad<B> = Extract<Expr<B>, { kind: "pad" }>;
+type Band<B> = Extract<Expr<B>, { kind: "band" }>;
 
 /** The uop type of a dtype's values. */
 export function typeOf(dtype: Dtype): number {
@@ -96,6 +97,8 @@ export class Lowering<B> {
   /** The slot of each integer parameter value. */
   #ints = new Map<number, number>();
   #zero: number;
+  /** The node being lowered (a band is gathered only there). */
+  #top: LazyStorage<B> | null = null;
 
   constructor(
     readonly target: Target,
@@ -117,6 +120,7 @@ export class Lowering<B> {
 
   /** Lowers `ls` at the kernel's index and finishes the kernel. */
   lower(ls: LazyStorage<B>, kind: string): Lowered<B> {
+    this.#top = ls;
     let v = this.value(ls, this.root());
     if (this.splitM && simplifier.enabled) {
       const lin = combLinear(this.u, v, (t) => this.u.push(U.VLit, t, -1, -1, -1, 0));
@@ -249,7 +253,10 @@ export class Lowering<B> {
       const hit = this.#more.get(ls)?.get(at);
       if (hit !== undefined) return hit;
     }
-    if (ls.expr?.kind === "reduce") this.realizeNode(ls);
+    // reductions are kernels of their own; so is a band read by another kernel (it gathers
+    // its products at an index of its own, and its own kernel may write it from theirs)
+    const kind = ls.expr?.kind;
+    if (kind === "reduce" || (kind === "band" && ls !== this.#top)) this.realizeNode(ls);
     const v = this.#compute(ls, ix);
     if (ls._ix === -1) {
       ls._ix = at;
@@ -315,6 +322,10 @@ export class Lowering<B> {
         const x = this.value(e.x, child);
         if (inside < 0) return x;
         return u.push(U.Select, t, inside, x, this.constant(ls.dtype, e.value));
+      }
+      case "band": {
+        const { child, inside } = this.#bandIx(e, ix);
+        return u.push(U.Select, t, inside, this.value(e.x, child), this.constant(ls.dtype, 0));
       }
       case "reduce":
         throw new Error("internal: a reduction was not realized before lowering");
@@ -456,6 +467,25 @@ export class Lowering<B> {
       }
     }
     return { u: this.#sum(offset, dims.map(term)) };
+  }
+
+  /**
+   * The products' index under band storage (the "band" expression of lazy.ts) and the
+   * condition "inside the matrix": entry (s, j) reads row j + g of the product of probe
+   * j mod period, or with the mirror row j of probe (j + g) mod period, g = s − (upper ?
+   * b : 0). Outside, the index is a harmless 0. The index keeps its (probe, row) split, so
+   * comb probes inside the products read their probe without a division.
+   */
+  #bandIx(e: Band<B>, ix: Ix): { child: Ix; inside: number } {
+    const u = this.u;
+    const [s, j] = this.#unravel(ix, [e.b + 1, e.n]).parts;
+    const shift = e.upper && e.b > 0 ? u.push(U.ISub, T.Int, s, this.int(e.b)) : s;
+    const moved = this.add(j, shift);
+    const inside = u.push(U.InRange, T.Bool, moved, this.int(e.n));
+    const safe = u.push(U.ISel, T.Int, inside, moved, this.#zero);
+    const [row, col] = e.mirror ? [j, safe] : [safe, j];
+    const k = e.period > 1 ? this.#residue(col, e.period) : this.#zero;
+    return { child: this.#splitIx(k, row, e.n), inside };
   }
 
   /**

@@ -29,6 +29,8 @@ export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): 
   while (stack.length) {
     const s = stack.pop()!;
     if (seen.has(s) || s.buf || !s.expr || s.expr.kind === "reduce") continue;
+    // a band reads its products at an index of its own: their probes are not the root's
+    if (s.expr.kind === "band") continue;
     seen.add(s);
     const e = s.expr;
     // a view broadcasting along its leading axis, or comb probes (their probe axis leads)
@@ -98,10 +100,25 @@ export function lowerFitting<B>(
   }
 }
 
+/**
+ * Runs a band's products (see the "band" expression, lazy.ts) first when another
+ * expression reads them too (the symmetry check's second recovery): fused, every band's
+ * kernel would compute them again.
+ */
+export function realizeSharedProducts<B>(
+  s: LazyStorage<B>,
+  realize: (c: LazyStorage<B>) => void,
+): void {
+  const e = s.expr;
+  if (e?.kind === "band" && !e.x.buf && e.x.users > 1) realize(e.x);
+}
+
 /** Counts of scheduling decisions (for tests). */
-export const scheduleStats: { broadcastWork: number; sharedWork: number } = {
+export const scheduleStats: { broadcastWork: number; sharedWork: number; bandSplit: number } = {
   broadcastWork: 0,
   sharedWork: 0,
+  /** Bands written by their products' split kernel (CPU: no products array, no second pass). */
+  bandSplit: 0,
 };
 
 /**

@@ -1,51 +1,11 @@
 /**
- * Band storage from compressed Hessian-vector products (CPU reference for the WGSL
- * kernels shaders/unshuffle_band.wgsl and shaders/substitute_band.wgsl).
+ * Band storage by substitution from compressed Hessian-vector products (CPU reference for
+ * the WGSL kernel shaders/substitute_band.wgsl). The direct recovery is an expression (the
+ * "band" node of ../../compile/lazy.ts), fused into the kernel that computes the products.
  *
  * Layouts follow LAPACK: lower ab[r][j] = H[j + r][j]; upper ab[r][j] = H[j − b + r][j].
  */
 import type { TypedArray } from "../../dtype.ts";
-
-/**
- * Direct recovery from `period` = 2b + 1 comb products hv [period, n]: H[i][j] is entry i of
- * the product of probe j mod period (no other column of that probe reaches row i within
- * the band). `mirror` reads each entry from its other product, H[j][i] (row j of probe
- * i mod period), for the symmetry check.
- */
-export function unshuffleCpu(
-  hv: TypedArray,
-  o: TypedArray,
-  n: number,
-  b: number,
-  period: number,
-  upper: boolean,
-  mirror: boolean,
-): void {
-  // Row r holds i = j + shift; walk the j with 0 ≤ i < n, stepping the probe index
-  // (j or i mod period) instead of dividing for every entry.
-  for (let r = 0; r <= b; r++) {
-    const row = r * n;
-    const shift = upper ? r - b : r;
-    const j0 = Math.max(0, -shift), j1 = Math.min(n, n - shift);
-    o.fill(0, row, row + j0);
-    o.fill(0, row + j1, row + n);
-    if (mirror) {
-      // H[j][i]: row j of the product of probe i mod period
-      let k = (j0 + shift) % period;
-      for (let j = j0; j < j1; j++) {
-        o[row + j] = hv[k * n + j];
-        if (++k === period) k = 0;
-      }
-    } else {
-      // H[i][j]: row i of the product of probe j mod period
-      let k = j0 % period;
-      for (let j = j0; j < j1; j++) {
-        o[row + j] = hv[k * n + j + shift];
-        if (++k === period) k = 0;
-      }
-    }
-  }
-}
 
 /**
  * Recovery by substitution from b + 1 comb products hv [b + 1, n] (probe k = 1 where

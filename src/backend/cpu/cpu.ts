@@ -17,21 +17,29 @@ import {
   lowerFitting,
   lowerOnce,
   realizeBroadcastWork,
+  realizeSharedProducts,
   realizeSharedWork,
   scheduler,
+  scheduleStats,
   splitSize,
 } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
 import type { Finished, Kernel } from "../../compile/uops.ts";
 import { Program, Recorder, recordingScope } from "../../compile/program.ts";
-import { mapSource, reduceSource, reduceSplitSource, splitSource } from "./render.ts";
+import {
+  bandSplitSource,
+  mapSource,
+  reduceSource,
+  reduceSplitSource,
+  splitSource,
+} from "./render.ts";
 import { H } from "./elementwise.ts";
 import { CpuStorage, out, pool } from "./storage.ts";
 import { matmulCpu } from "./matmul.ts";
 import { concatCpu, gatherCpu, scatterAddCpu } from "./movement.ts";
 import { randomCpu } from "./random.ts";
 import { eighCpu, gaussJordan, packColumns } from "./linalg.ts";
-import { substituteCpu, unshuffleCpu } from "./band_recovery.ts";
+import { substituteCpu } from "./band_recovery.ts";
 import { forEachRun } from "./elementwise.ts";
 import { logdetError, singularError } from "../linalg_errors.ts";
 import { choleskyBandedCpu, solveBandedCpu } from "./banded.ts";
@@ -103,6 +111,7 @@ function realize(s: L): CpuStorage {
   const e = s.expr!;
   const sub = (c: L) => void realize(c);
   // costly work that other kernels would evaluate again runs first, on its own
+  realizeSharedProducts(s, sub);
   if (lowering === 0) realizeSharedWork(s, sub);
   // a reduction splits when its probe axis leads its outer one (each probe's entries reduced
   // apart), so the probe count must divide the outer size
@@ -111,8 +120,14 @@ function realize(s: L): CpuStorage {
     : e.kind === "reduce"
     ? (scheduler.enabled ? splitSize(e.x, (a) => a <= MAX_SPLIT && e.outer % a === 0) : 0)
     : splitSize(s, (a) => a <= MAX_SPLIT);
+  // a band whose products' split kernel writes it (see bandSplit; the symmetry check's
+  // mirror shares its products with the band, so they are stored and both gathered)
+  const band = e.kind === "band" && !e.mirror && bandSplit(e.x, e.n, e.period) ? e : null;
   // costly work the kernel (or a reduction it reads) would repeat runs first, on its own
-  if (lowering === 0) realizeBroadcastWork(e.kind === "reduce" ? e.x : s, sub, m > 0);
+  if (lowering === 0) {
+    const root = e.kind === "reduce" ? e.x : band ? band.x : s;
+    realizeBroadcastWork(root, sub, m > 0 || band !== null);
+  }
   const compiled = (f: Finished, source: (k: Kernel) => string) =>
     kernels.get(f, (k) => compileJs(source(k)));
   let leaves: L[] = [];
@@ -133,6 +148,19 @@ function realize(s: L): CpuStorage {
     launch = m
       ? (o, ls) => fn(o, ls, l.params, outer / q, len, inner, q)
       : (o, ls) => fn(o, ls, l.params, outer, len, inner);
+  } else if (band) {
+    const { x, n, period, b, upper } = band;
+    scheduleStats.bandSplit++;
+    const kind = `band-split-${b}-${upper}`;
+    const l = lowerOnce(
+      () => lowered(() => lowerFitting(TARGET, x, kind, n, sub)),
+      sub,
+      x.size,
+      lowering === 0,
+    );
+    leaves = l.leaves;
+    const fn = compiled(l.kernel, (k) => bandSplitSource(k, b, upper === 1));
+    launch = (o, ls) => fn(o, ls, l.params, n, period);
   } else if (s.size > 0) {
     const l = lowerOnce(
       () => lowered(() => lowerFitting(TARGET, s, m ? "split" : "map", m || undefined, sub)),
@@ -148,6 +176,18 @@ function realize(s: L): CpuStorage {
   const buf = kernel(s.dtype, s.size, leaves, launch);
   graph.settle(s, buf);
   return buf;
+}
+
+/**
+ * Whether a band's products `x` ([period, n]) are computed by a split kernel over their
+ * probes that can write the band instead (see bandSplitSource): unrealized, read by no
+ * other expression (which would compute them again), and split with one probe per row.
+ */
+function bandSplit(x: L, n: number, period: number): boolean {
+  if (x.buf || !x.expr || x.expr.kind === "reduce" || x.users > 1 || !scheduler.enabled) {
+    return false;
+  }
+  return splitSize(x, (a) => a === period) === n;
 }
 
 function lowered<T>(f: () => T): T {
@@ -418,22 +458,6 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
     });
   }
 
-  unshuffleBand(
-    dtype: Dtype,
-    hv: Storage,
-    n: number,
-    b: number,
-    period: number,
-    upper: boolean,
-    mirror: boolean,
-  ): Storage {
-    return op(
-      dtype,
-      (b + 1) * n,
-      [hv],
-      (o, [h]) => unshuffleCpu(h, o, n, b, period, upper, mirror),
-    );
-  }
   substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
     return op(dtype, (b + 1) * n, [hv], (o, [h]) => substituteCpu(h, o, n, b, upper));
   }

@@ -7,11 +7,10 @@ import type { BinaryOp, UnaryOp } from "../backend.ts";
 
 /** Helpers the expressions may call (passed to every generated function as `H`). */
 export const H = {
-  // two branches so exp never overflows
+  // exp(−v) overflows to ∞ below −709 (σ then 0 instead of e^v); the branch taken for
+  // such v alone is one the processor predicts, where a branch on the sign of v is not
   sigmoid(v: number): number {
-    if (v >= 0) return 1 / (1 + Math.exp(-v));
-    const e = Math.exp(v);
-    return e / (1 + e);
+    return v > -700 ? 1 / (1 + Math.exp(-v)) : Math.exp(v);
   },
   softplus(v: number): number {
     return v > 0 ? v + Math.log1p(Math.exp(-v)) : Math.log1p(Math.exp(v));

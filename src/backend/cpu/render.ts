@@ -87,6 +87,7 @@ function body(k: Kernel): { sections: string[][]; name: string[]; slots: Set<num
 function interior(
   k: Kernel,
   level: number,
+  keep?: (i: number) => boolean,
 ): { lo: string; hi: string; body: string[] } | null {
   const u = k.uops;
   const { names } = print(k, JS);
@@ -108,6 +109,7 @@ function interior(
   const always = new Map<number, string>();
   for (let i = 0; i < u.length; i++) {
     if (u.level[i] !== level || (u.op[i] !== U.ILt && u.op[i] !== U.InRange)) continue;
+    if (keep && !keep(i)) continue;
     if (u.level[u.b[i]] !== 0) continue;
     const c = offset(u.a[i]);
     if (c === null) continue;
@@ -116,7 +118,7 @@ function interior(
     always.set(i, "true");
   }
   if (always.size === 0) return null;
-  const { sections } = print(k, JS, always);
+  const { sections } = print(k, JS, always, keep);
   return {
     lo: los.length ? `Math.max(0, ${los.join(", ")})` : "0",
     hi: `Math.min(${his.join(", ")})`,
@@ -135,12 +137,13 @@ function peeled(
   n: string,
   general: string[],
   inside: (body: string[]) => string,
+  keep?: (i: number) => boolean,
 ): string {
   const loop = (from: string, to: string, body: string[]) =>
     `for (let ${v} = ${from}; ${v} < ${to}; ${v}++) {
     ${inside(body)}
   }`;
-  const p = interior(k, at);
+  const p = interior(k, at, keep);
   if (!p) return loop("0", n, general);
   return `const lo_ = Math.min(${n}, ${p.lo});
   const hi_ = Math.max(lo_, Math.min(${n}, ${p.hi}));
@@ -177,28 +180,47 @@ export function mapSource(k: Kernel): string {
 }`;
 }
 
-/** `(out, L, P, M, Q)`: for r < M, the q-independent part once, then out[q·M + r] for q < Q. */
-export function splitSource(k: Kernel): string {
+/**
+ * A split kernel's per-entry work (see splitSource) that leaves entry r's Q values in
+ * T[0 … Q): level-1 statements come from the loop printer, `values` follows them.
+ */
+function probeValues(k: Kernel): { sections: string[][]; slots: Set<number>; values: string } {
   const { sections, name, slots } = body(k);
   const comb = combTerms(k);
-  if (comb) {
-    // base + Σ_j (ρ_j = q ? c_j : 0): each entry's Q values are made in a small array,
-    // one add per term, instead of Q·(terms) compares and selects
-    const { names } = print(k, JS);
-    const adds = comb.terms.map(([rho, c]) =>
-      `{ const j = ${names[rho]}; if (j >= 0 && j < Q) T[j] += ${names[c]}; }`
-    );
-    const init = comb.perProbe
-      ? `for (let q = 0; q < Q; q++) {
+  if (!comb) {
+    return {
+      sections,
+      slots,
+      values: `for (let q = 0; q < Q; q++) {
+      const idx = q * M + r;
+      ${sections[2].join("\n      ")}
+      T[q] = ${name[k.result]};
+    }`,
+    };
+  }
+  // base + Σ_j (ρ_j = q ? c_j : 0): each entry's Q values are made in a small array,
+  // one add per term, instead of Q·(terms) compares and selects
+  const { names } = print(k, JS);
+  const adds = comb.terms.map(([rho, c]) =>
+    `{ const j = ${names[rho]}; if (j >= 0 && j < Q) T[j] += ${names[c]}; }`
+  );
+  const init = comb.perProbe
+    ? `for (let q = 0; q < Q; q++) {
       const idx = q * M + r;
       ${comb.probe.join("\n      ")}
       T[q] = ${names[comb.base]};
     }`
-      : `for (let q = 0; q < Q; q++) T[q] = ${comb.base < 0 ? "0" : names[comb.base]};`;
+    : `for (let q = 0; q < Q; q++) T[q] = ${comb.base < 0 ? "0" : names[comb.base]};`;
+  return { sections, slots, values: [init, ...adds].join("\n    ") };
+}
+
+/** `(out, L, P, M, Q)`: for r < M, the q-independent part once, then out[q·M + r] for q < Q. */
+export function splitSource(k: Kernel): string {
+  if (combTerms(k)) {
+    const { sections, slots, values } = probeValues(k);
     const each = (b: string[]) =>
       `${b.join("\n    ")}
-    ${init}
-    ${adds.join("\n    ")}
+    ${values}
     for (let q = 0; q < Q; q++) out[q * M + r] = T[q];`;
     return `function (out, L, P, M, Q) {
   ${prelude(leafCount(k), slots, sections[0])}
@@ -206,6 +228,7 @@ export function splitSource(k: Kernel): string {
   ${peeled(k, 1, "r", "M", sections[1], each)}
 }`;
   }
+  const { sections, name, slots } = body(k);
   const each = (b: string[]) =>
     `${b.join("\n    ")}
     for (let q = 0; q < Q; q++) {
@@ -217,6 +240,166 @@ export function splitSource(k: Kernel): string {
   ${prelude(leafCount(k), slots, sections[0])}
   ${peeled(k, 1, "r", "M", sections[1], each)}
 }`;
+}
+
+/**
+ * `(out, L, P, M, Q)`: a split kernel over the Q comb-probe products of a banded Hessian
+ * (rows M = n) that writes their band instead of the products: the b + 1 rows of band
+ * storage of the "band" expression (../../compile/lazy.ts; not its mirror). Product row r
+ * holds H[r][c] at probe c mod Q for |r − c| ≤ b; storage row s takes, from row r, the entry
+ * of probe (r + e_s) mod Q at column r − shift, e_s = −shift, shift = s − (upper ? b : 0).
+ * Entries no row reaches (outside the matrix) are 0. The rows are printed one by one, so b
+ * and upper are part of the kernel.
+ *
+ * In the comb-probe form (combTerms) with every residue ρ_j = (r + δ_j) mod Q for a δ_j
+ * fixed for the kernel (the comb reads of shifted views: see lower.ts, #residue), term j
+ * lands in the one row s with e_s ≡ δ_j, found once per call: each entry then adds its
+ * coefficients to b + 1 row sums (branches the processor predicts, since the rows do not
+ * change with r) and stores them, with no per-probe values, residues or probe array.
+ * Otherwise the entry's Q values are made in a small array (see probeValues) and the rows
+ * read from it.
+ */
+export function bandSplitSource(k: Kernel, b: number, upper: boolean): string {
+  const rows = Array.from({ length: b + 1 }, (_, s) => {
+    const sh = s - (upper ? b : 0);
+    // the column written, r − shift, lies inside the matrix
+    const col = sh === 0 ? "r" : sh > 0 ? `r - ${sh}` : `r + ${-sh}`;
+    const ok = sh === 0 ? "" : sh > 0 ? `r >= ${sh}` : `r < M - ${-sh}`;
+    // storage columns j whose row j + shift falls outside the matrix
+    const zero = sh > 0
+      ? `out.fill(0, ${s} * M + Math.max(0, M - ${sh}), ${s + 1} * M);`
+      : sh < 0
+      ? `out.fill(0, ${s} * M, ${s} * M + Math.min(M, ${-sh}));`
+      : "";
+    return {
+      e: -sh,
+      store: (v: string) => (ok ? `if (${ok}) ` : "") + `out[${s} * M + ${col}] = ${v};`,
+      zero,
+    };
+  });
+  const zero = rows.map((w) => w.zero).filter((z) => z);
+  const fixed = fixedRows(k);
+  if (fixed) {
+    const { sections, slots, names, terms, base, keep } = fixed;
+    const S = b + 1;
+    // a few rows: sums in locals, each term's row picked by branches; many: a small array
+    // whose last slot takes the terms no row stores
+    const few = S <= 8;
+    // the row of each term (−1: a probe no row stores)
+    const find = `const rowOf = (d) => {
+    ${rows.map((w, s) => `if ((${w.e} - d) % Q === 0) return ${s};`).join("\n    ")}
+    return ${few ? -1 : S};
+  };`;
+    const check = [...new Set(terms.map((t) => t.slot))].map((p) =>
+      `if (p${p} !== Q) throw new Error("internal: a comb residue modulo " + p${p} + " in a band of " + Q + " probes");`
+    );
+    const rowDecl = terms.map((t, j) =>
+      `const s${j}_ = rowOf(${t.delta < 0 ? "0" : names[t.delta]});`
+    );
+    const init = base < 0 ? "0" : names[base];
+    const acc = Array.from({ length: S }, (_, s) => (few ? `a${s}_` : `A_[${s}]`));
+    const adds = terms.map((t, j) =>
+      few
+        ? acc.map((a, s) => `if (s${j}_ === ${s}) ${a} += ${names[t.coef]};`).join(" else ")
+        : `A_[s${j}_] += ${names[t.coef]};`
+    );
+    const start = few ? `let ${acc.map((a) => `${a} = ${init}`).join(", ")};` : `A_.fill(${init});`;
+    if (!few) rowDecl.push(`const A_ = new Float64Array(${S + 1});`);
+    const each = (body: string[]) =>
+      `${body.join("\n    ")}
+    ${start}
+    ${adds.join("\n    ")}
+    ${rows.map((w, s) => w.store(acc[s])).join("\n    ")}`;
+    return `function (out, L, P, M, Q) {
+  ${prelude(leafCount(k), slots, sections[0])}
+  ${check.join("\n  ")}
+  ${find}
+  ${rowDecl.join("\n  ")}
+  ${zero.join("\n  ")}
+  ${peeled(k, 1, "r", "M", sections[1], each, keep)}
+}`;
+  }
+  const { sections, slots, values } = probeValues(k);
+  // the probe (r mod Q) + e, corrected once (|e| ≤ b < Q)
+  const probe = (e: number) =>
+    e === 0
+      ? "rq"
+      : e > 0
+      ? `(rq + ${e} < Q ? rq + ${e} : rq + ${e} - Q)`
+      : `(rq >= ${-e} ? rq - ${-e} : rq + Q - ${-e})`;
+  const each = (body: string[]) =>
+    `${body.join("\n    ")}
+    ${values}
+    ${rows.map((w) => w.store(`T[${probe(w.e)}]`)).join("\n    ")}
+    if (++rq === Q) rq = 0;`;
+  return `function (out, L, P, M, Q) {
+  ${prelude(leafCount(k), slots, sections[0])}
+  const T = new Float64Array(Q);
+  ${zero.join("\n  ")}
+  let rq = 0; // r mod Q
+  ${peeled(k, 1, "r", "M", sections[1], each)}
+}`;
+}
+
+/**
+ * A split kernel in comb-probe form (combTerms) whose per-probe part is only its terms (no
+ * per-probe rest) and whose residues are all ρ_j = (r + δ_j) mod p, as lower.ts's #residue
+ * prints the comb reads of shifted views: r − ⌊r/p⌋·p, or s < p ? s : s − p with
+ * s = (r mod p) + δ and δ fixed for the kernel. Gives each term's δ (a level-0 uop, −1 for
+ * 0), p's slot and coefficient, the base (−1: none), and which uops the entry loop needs
+ * (the coefficients' and the base's, not the residues'). Null for any other kernel.
+ */
+function fixedRows(k: Kernel): {
+  sections: string[][];
+  slots: Set<number>;
+  names: string[];
+  terms: { delta: number; slot: number; coef: number }[];
+  base: number;
+  keep: (i: number) => boolean;
+} | null {
+  const comb = combTerms(k);
+  if (!comb || comb.perProbe) return null;
+  const u = k.uops;
+  // r mod p as r − ⌊r/p⌋·p: p's slot, else −1
+  const modR = (i: number): number => {
+    if (u.op[i] !== U.ISub || u.op[u.a[i]] !== U.R || u.op[u.b[i]] !== U.IMul) return -1;
+    const m = u.b[i], x = u.a[m], y = u.b[m];
+    const ok = u.op[x] === U.IDiv && u.a[x] === u.a[i] && u.op[y] === U.IParam &&
+      u.payload[y] === u.payload[x];
+    return ok ? u.payload[x] : -1;
+  };
+  const residue = (rho: number): { delta: number; slot: number } | null => {
+    const slot = modR(rho);
+    if (slot >= 0) return { delta: -1, slot };
+    if (u.op[rho] !== U.ISel) return null;
+    const lt = u.a[rho], sum = u.b[rho], wrap = u.c[rho];
+    const p = u.b[lt];
+    if (u.op[lt] !== U.ILt || u.a[lt] !== sum || u.op[p] !== U.IParam) return null;
+    if (u.op[wrap] !== U.ISub || u.a[wrap] !== sum || u.b[wrap] !== p) return null;
+    if (u.op[sum] !== U.IAdd) return null;
+    for (const [x, d] of [[u.a[sum], u.b[sum]], [u.b[sum], u.a[sum]]]) {
+      if (u.level[d] === 0 && modR(x) === u.payload[p]) return { delta: d, slot: u.payload[p] };
+    }
+    return null;
+  };
+  const terms: { delta: number; slot: number; coef: number }[] = [];
+  for (const [rho, coef] of comb.terms) {
+    const r = residue(rho);
+    if (!r) return null;
+    terms.push({ ...r, coef });
+  }
+  // the entry loop computes the coefficients and the base, and what they read
+  const need = new Set<number>();
+  const stack = [comb.base, ...terms.map((t) => t.coef)];
+  while (stack.length) {
+    const i = stack.pop()!;
+    if (i < 0 || need.has(i)) continue;
+    need.add(i);
+    stack.push(u.a[i], u.b[i], u.c[i]);
+  }
+  const keep = (i: number) => u.level[i] === 0 || need.has(i);
+  const { sections, names } = print(k, JS, undefined, keep);
+  return { sections, slots: slotsOf(k), names, terms, base: comb.base, keep };
 }
 
 const ADD = BINARY_OPS.indexOf("add");

@@ -27,7 +27,7 @@ import { LazyStorage } from "../../compile/lazy.ts";
 import { Graph } from "../../compile/graph.ts";
 import { DeferredBackend } from "../deferred.ts";
 import type { Lowered, Target } from "../../compile/lower.ts";
-import { lowerFitting, splitSize } from "../../compile/schedule.ts";
+import { lowerFitting, realizeSharedProducts, splitSize } from "../../compile/schedule.ts";
 import { KernelCache } from "../../compile/kernels.ts";
 import { fill, packSlots } from "./codegen.ts";
 import { recordingScope } from "../../compile/program.ts";
@@ -54,7 +54,6 @@ const K = {
   scatterAdd: k("scatter_add", "scatter_add"),
   gjPivot: k("gj_pivot", "gj_pivot", 64),
   gjEliminate: k("gj_eliminate", "gj_eliminate"),
-  unshuffleBand: k("unshuffle_band", "unshuffle_band"),
   substituteBand: k("substitute_band", "substitute_band", 1),
 };
 
@@ -202,6 +201,7 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
       src.refs = 0;
       return buf;
     }
+    realizeSharedProducts(s, (c) => void this.#realize(c));
     const out = this.#alloc(s.byteLength);
     if (s.size > 0) {
       const maxSplit = this.rt.cpuLike ? MAX_SPLIT_CPU_LIKE : MAX_SPLIT;
@@ -539,23 +539,6 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
     }
     this.release(acc);
     return out;
-  }
-
-  unshuffleBand(
-    dtype: Dtype,
-    hv: Storage,
-    n: number,
-    b: number,
-    period: number,
-    upper: boolean,
-    mirror: boolean,
-  ): Storage {
-    const total = (b + 1) * n;
-    const o = this.#alloc(total * 4);
-    const p = new Params().u32(n).u32(b).u32(period).u32(total).buffer;
-    const consts = { UPPER: upper ? 1 : 0, MIRROR: mirror ? 1 : 0 };
-    this.rt.dispatch(K.unshuffleBand, consts, p, [this.#buf(hv), o], groups(total));
-    return this.#wrap(o, dtype, total, [hv]);
   }
 
   substituteBand(dtype: Dtype, hv: Storage, n: number, b: number, upper: boolean): Storage {
