@@ -47,12 +47,25 @@ function claim(t: Tensor, o: Owner | null): void {
   o?.tensors.add(t);
 }
 
-/** @internal Called when a tensor that owns device memory is created. */
-export function trackTensor(t: Tensor): void {
+/**
+ * @internal Called when a tensor that owns device memory is created: true when a `tidy`
+ * scope now holds it (it needs no reclaim registration until it leaves the scopes: see
+ * `leaveScopes`).
+ */
+export function trackTensor(t: Tensor): boolean {
   t._seq = made++;
   const s = scopes[scopes.length - 1];
   if (s) s.add(t);
   if (ambient) claim(t, ambient);
+  return s !== undefined;
+}
+
+/**
+ * A tensor no scope holds any more and that was not disposed: from now on only the
+ * collector's safety net (tensor.ts, `reclaim`) frees it if it is dropped.
+ */
+function leaveScopes(t: Tensor): void {
+  t._guard();
 }
 
 /** @internal Called when a tensor is freed: it leaves its owner. */
@@ -100,9 +113,15 @@ export function countTensor(kind: string, delta: number): void {
   counts(kind).tensors += delta;
 }
 
+let lastKind = "", lastCounts = { tensors: 0, bytes: 0 };
+
 function counts(kind: string): { tensors: number; bytes: number } {
+  // every tensor made and freed counts here, nearly always on the backend of the last one
+  if (kind === lastKind) return lastCounts;
   let e = live.get(kind);
   if (!e) live.set(kind, e = { tensors: 0, bytes: 0 });
+  lastKind = kind;
+  lastCounts = e;
   return e;
 }
 
@@ -130,8 +149,9 @@ export interface MemoryInfo {
   /**
    * Memory held for reuse, per cache: compiled kernels (`cpu kernels`, `webgpu kernels`,
    * `webgpu pipelines`, `webgpu shader modules`) and pools of freed arrays and buffers (`cpu array pool`,
-   * `webgpu buffer pool`, `sparsity scratch`), and the programs of `jit`-compiled functions
-   * (`jit programs`, entries only). Every cache is bounded (entries and bytes, least recently used
+   * `webgpu buffer pool`, `sparsity scratch`), the programs of `jit`-compiled functions
+   * (`jit programs`, entries only), and the lowered form of expressions whose structure was
+   * seen before (`lowerings`: an eager call repeated with the same shapes lowers nothing). Every cache is bounded (entries and bytes, least recently used
    * evicted first; pools also drop what sits unused for seconds); `releaseCaches()` empties
    * them. Bytes of compiled code count its source, a proxy for what the compiler holds.
    */
@@ -337,8 +357,9 @@ export function tidy<T>(fn: () => T): T {
     }
   }
   for (const t of scope) {
-    if (keep.has(t)) parent?.add(t);
-    else t.dispose();
+    if (!keep.has(t)) t.dispose();
+    else if (parent) parent.add(t);
+    else leaveScopes(t);
   }
   return result;
 }
@@ -350,7 +371,12 @@ export function tidy<T>(fn: () => T): T {
  */
 function adoptAsync(scope: Set<Tensor>, pending: Promise<unknown>): Promise<unknown> {
   return ownedCall(() => {
-    for (const t of scope) if (!t.disposed && ambient) claim(t, ambient);
+    for (const t of scope) {
+      if (t.disposed) continue;
+      // held by the owner until it settles, and then perhaps by nothing
+      leaveScopes(t);
+      if (ambient) claim(t, ambient);
+    }
     return pending;
   }, true);
 }
@@ -377,6 +403,7 @@ export function keep<T>(value: T): T {
   for (const t of ts) {
     for (const s of scopes) s.delete(t);
     claim(t, null);
+    leaveScopes(t);
   }
   return value;
 }
@@ -407,7 +434,8 @@ export function transformScope<T>(fn: () => T): T {
   const parent = scopes[scopes.length - 1];
   for (const t of list) {
     if (!keepSet.has(t)) t.dispose();
-    else parent?.add(t);
+    else if (parent) parent.add(t);
+    else leaveScopes(t);
   }
   return result;
 }
@@ -462,6 +490,10 @@ export function ownedScope<T>(fn: () => T): { result: T; free: () => void } {
   for (const t of keepSet) if (scope.has(t)) parent?.add(t);
   // nested inside a transform: the outer transform frees these when it returns
   if (!outer && parent) { for (const t of scope) parent.add(t); }
+  else {
+    // held from now on by `free` only (or, the results, by the caller)
+    for (const t of scope) if (!parent || !keepSet.has(t)) leaveScopes(t);
+  }
   let freed = false;
   return {
     result,

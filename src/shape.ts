@@ -6,8 +6,45 @@ export const MAX_RANK = 8;
 /** Number of elements of a shape. */
 export function sizeOf(shape: readonly number[]): number {
   let n = 1;
-  for (const d of shape) n *= d;
+  for (let i = 0; i < shape.length; i++) n *= shape[i];
   return n;
+}
+
+/** A level of the table of frozen shapes: arrays by their next dimension. */
+interface ShapeLevel {
+  next: Map<number, ShapeLevel> | null;
+  shape: readonly number[] | null;
+}
+
+const frozenRoot: ShapeLevel = { next: null, shape: Object.freeze([]) };
+/** Most shapes kept (a program has few; one that keeps making new ones gets copies). */
+const FROZEN_MAX = 4096;
+let frozenCount = 0;
+
+/**
+ * A frozen array equal to `shape`, the same array for equal shapes: tensors hold their
+ * shape frozen (callers cannot change it under them), and freezing an array costs V8 a
+ * runtime call and a copy, which every op paid for its result. Shared, a shape is frozen
+ * once per program. Bounded: past FROZEN_MAX distinct shapes, a fresh frozen copy.
+ */
+export function frozenShape(shape: readonly number[]): readonly number[] {
+  let level = frozenRoot;
+  for (let i = 0; i < shape.length; i++) {
+    const d = shape[i];
+    let to = level.next?.get(d);
+    if (to === undefined) {
+      if (frozenCount >= FROZEN_MAX) return Object.freeze([...shape]);
+      to = { next: null, shape: null };
+      (level.next ??= new Map()).set(d, to);
+    }
+    level = to;
+  }
+  if (level.shape === null) {
+    if (frozenCount >= FROZEN_MAX) return Object.freeze([...shape]);
+    frozenCount++;
+    level.shape = Object.freeze([...shape]);
+  }
+  return level.shape;
 }
 
 /** Row-major strides in elements. */
@@ -50,6 +87,13 @@ export function checkShape(op: string, shape: readonly number[]): number[] {
 
 /** NumPy broadcasting of two or more shapes; throws naming the op and the shapes. */
 export function broadcastShapes(op: string, ...shapes: (readonly number[])[]): number[] {
+  // the common cases: two equal shapes, or a scalar and a shape (copied by spreading: a
+  // tensor's shape is frozen, and V8's slice() of a frozen array is some 20× slower)
+  if (shapes.length === 2) {
+    const a = shapes[0], b = shapes[1];
+    if (b.length === 0 || shapesEqual(a, b)) return [...a];
+    if (a.length === 0) return [...b];
+  }
   const rank = Math.max(...shapes.map((s) => s.length));
   const out = new Array<number>(rank).fill(1);
   for (const s of shapes) {

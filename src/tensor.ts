@@ -12,7 +12,7 @@ import {
   trackTensor,
   untrackTensor,
 } from "./memory.ts";
-import { fmtShape, sizeOf } from "./shape.ts";
+import { fmtShape, frozenShape, sizeOf } from "./shape.ts";
 import type { NestedArray } from "./ops/creation.ts";
 import { formatValues, nest, PRINT_MAX } from "./tensor_format.ts";
 import * as ops from "./ops/index.ts";
@@ -35,6 +35,12 @@ export class StorageRef {
  * The safety net behind `dispose` and `tidy`: a tensor the garbage collector reclaims
  * while it still holds memory gives its share of the storage back (and is counted in
  * `memory().reclaimed`). The held value is the storage, never the tensor itself.
+ *
+ * A tensor made inside a `tidy` scope is registered only if it leaves every scope alive
+ * (memory.ts calls `_guard`): until then the scope holds it, so the collector cannot
+ * reclaim it, and the intermediates of a transform or a tidy — nearly every tensor — are
+ * disposed without ever being registered (a registration and its removal cost about as
+ * much as the rest of making a tensor, and weak cells slow the collector down).
  */
 const reclaim = new FinalizationRegistry<StorageRef>((ref) => {
   countTensor(ref.device.kind, -1);
@@ -89,6 +95,8 @@ export class Tensor {
   _seq = 0;
   /** @internal An alias an owned call made of its argument (freed when the call ends). */
   _isAlias = false;
+  /** @internal Registered with the reclaim registry (see `_guard`). */
+  _guarded = false;
   #disposed = false;
   /** The values of the last read-back of a small tensor (what printing shows on WebGPU). */
   #shown: TypedArray | null = null;
@@ -101,7 +109,7 @@ export class Tensor {
     ref: StorageRef | null,
     tracer: Tracer | null,
   ) {
-    this.shape = Object.freeze([...shape]);
+    this.shape = frozenShape(shape);
     this.dtype = dtype;
     this.device = device;
     this.size = sizeOf(shape);
@@ -109,9 +117,19 @@ export class Tensor {
     this._tracer = tracer;
     if (ref) {
       countTensor(device.kind, 1);
-      trackTensor(this);
-      reclaim.register(this, ref, this);
+      // held by a tidy scope: registered only if it leaves the scopes alive
+      if (!trackTensor(this)) this._guard();
     }
+  }
+
+  /**
+   * @internal Puts a live tensor under the collector's safety net (see `reclaim`): memory.ts
+   * calls it when the tensor leaves the last scope that held it without being disposed.
+   */
+  _guard(): void {
+    if (this._guarded || this._pinned || !this._ref || this.#disposed) return;
+    this._guarded = true;
+    reclaim.register(this, this._ref, this);
   }
 
   /** @internal A tensor owning fresh storage, computed from `inputs` (for ownership). */
@@ -140,7 +158,8 @@ export class Tensor {
   /** @internal Pins a cached constant: dispose ignores it, and the collector never frees it. */
   _pin(): void {
     this._pinned = true;
-    reclaim.unregister(this);
+    if (this._guarded) reclaim.unregister(this);
+    this._guarded = false;
   }
 
   /** @internal A second handle on the same storage, for an owned call (see memory.ts). */
@@ -315,7 +334,8 @@ export class Tensor {
     this.#disposed = true;
     untrackTensor(this);
     if (this._ref) {
-      reclaim.unregister(this);
+      if (this._guarded) reclaim.unregister(this);
+      this._guarded = false;
       countTensor(this.device.kind, -1);
       this._ref.release();
       this._ref = null;

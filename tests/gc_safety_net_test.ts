@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { gpuDev } from "./helpers.ts";
 
-async function run(backend: string) {
-  const script = new URL("./fixtures/forgotten_tensors.ts", import.meta.url).pathname;
+async function run(backend: string, fixture = "forgotten_tensors.ts") {
+  const script = new URL(`./fixtures/${fixture}`, import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--v8-flags=--expose-gc", script, backend],
     stdout: "piped",
@@ -30,6 +30,25 @@ for (const backend of ["cpu", "webgpu"]) {
       assert.equal(collected.tensors, before.tensors, "the collector's tensors were freed");
       assert.equal(collected.bytes, before.bytes, "and their bytes");
       assert.equal(collected.reclaimed, 301, "memory().reclaimed counts them");
+    },
+  });
+}
+
+for (const backend of ["cpu", "webgpu"]) {
+  Deno.test({
+    name: `safety net: tensors that leave tidy scopes alive are freed when collected [${backend}]`,
+    ignore: backend === "webgpu" && !gpuDev,
+    fn: async () => {
+      // made inside scopes, registered only when they leave the last one (src/tensor.ts)
+      const { before, after, collected } = await run(backend, "escaped_tensors.ts");
+      assert.ok(after.tensors + after.reclaimed - before.tensors >= 80, "they were left alive");
+      assert.equal(collected.tensors, before.tensors, "the collector's tensors were freed");
+      assert.equal(collected.bytes, before.bytes, "and their bytes");
+      assert.equal(
+        collected.reclaimed - before.reclaimed,
+        after.tensors + after.reclaimed - before.tensors - before.reclaimed,
+        "memory().reclaimed counts every one",
+      );
     },
   });
 }

@@ -14,6 +14,11 @@ import { itemSize } from "../dtype.ts";
 /** A transform's trace: how it processes an op when one of its tracers is an operand. */
 export abstract class Trace {
   active = true;
+  /**
+   * True for a trace whose `process` binds the primals before running any rule: that bind
+   * validates the op (with its name in the error), so `bind` need not do it first.
+   */
+  readonly bindsFirst: boolean = false;
   constructor(readonly level: number, readonly name: string) {}
   abstract process<P extends Primitive>(
     prim: P,
@@ -103,6 +108,6 @@ export function bind<P extends Primitive>(
     );
   }
   // Validate once here so errors name the op even inside transforms.
-  PRIMITIVES[prim].abstract(inputs as readonly Aval[], params);
+  if (!top.bindsFirst) PRIMITIVES[prim].abstract(inputs as readonly Aval[], params);
   return top.process(prim, inputs, params);
 }

@@ -26,6 +26,7 @@ export class VjpTrace extends Trace {
   constructor(level: number) {
     super(level, "grad/vjp");
   }
+  override readonly bindsFirst = true;
 
   /** Wraps an input as a leaf of the tape. */
   leaf(x: Tensor): { t: Tensor; node: Node } {
@@ -48,8 +49,13 @@ export class VjpTrace extends Trace {
   }
 
   process<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: Params[P]): Tensor {
-    const xs = inputs.map((x) => this.own(x)?.primal ?? x);
-    const parents = inputs.map((x) => this.own(x)?.node ?? null);
+    const xs: Tensor[] = [], parents: (Node | null)[] = [];
+    for (const x of inputs) {
+      const t = this.own(x);
+      xs.push(t ? t.primal : x);
+      parents.push(t ? t.node : null);
+    }
+    // binding the primals first validates the op (see Trace.bindsFirst)
     const y = bind(prim, xs, params);
     const node: Node = { id: nextId++, prim, params, xs, y, parents };
     return this.#wrap(y, node);

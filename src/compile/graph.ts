@@ -15,10 +15,11 @@ import {
   children,
   type Expr,
   forChildren,
+  hashFields,
   LazyStorage,
   measure,
   ownParams,
-  visitFields,
+  sameExpr,
 } from "./lazy.ts";
 import { simplifier, simplify } from "./rewrite.ts";
 import { hashNum, mix } from "./uops.ts";
@@ -53,23 +54,30 @@ const KINDS = [
 
 /** A structural hash of a node's own fields and its children's identities. */
 function hashExpr<B>(e: Expr<B>, dtype: Dtype, size: number): number {
-  let h = mix(mix(KINDS.indexOf(e.kind), dtype.charCodeAt(1)), size);
-  visitFields(e, (v) => (h = mix(h, hashNum(v))), (c) => (h = mix(h, c.id)));
-  return h;
+  const h = hashFields(e, mix(mix(KINDS.indexOf(e.kind), dtype.charCodeAt(1)), size), mix, hashNum);
+  // 30 bits: a small integer, which a Map keys without allocating
+  return h & 0x3fffffff;
 }
 
-/** An expression's fields in order: numbers as themselves, children as themselves. */
-function fieldsOf<B>(e: Expr<B>): (number | LazyStorage<B>)[] {
-  const out: (number | LazyStorage<B>)[] = [];
-  visitFields(e, (v) => out.push(v), (c) => out.push(c));
-  return out;
+/** Whether an operand of `e` carries a kernel error. */
+function faultyKids<B>(e: Expr<B>): boolean {
+  switch (e.kind) {
+    case "const":
+    case "iota":
+    case "comb":
+      return false;
+    case "binary":
+      return e.a.fault !== null || e.b.fault !== null;
+    case "where":
+      return e.c.fault !== null || e.a.fault !== null || e.b.fault !== null;
+    default:
+      return e.x.fault !== null;
+  }
 }
 
-/** True when two expressions are the same op on the same children with the same numbers. */
-function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
-  if (x.kind !== y.kind) return false;
-  const a = fieldsOf(x), b = fieldsOf(y);
-  return a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+/** Whether the live node `s` is `e` of `dtype` and `size`. */
+function same<B>(s: LazyStorage<B>, e: Expr<B>, dtype: Dtype, size: number): boolean {
+  return s.expr !== null && s.dtype === dtype && s.size === size && sameExpr(s.expr, e);
 }
 
 export class Graph<B> {
@@ -94,7 +102,7 @@ export class Graph<B> {
     if (--s.refs > 0) return;
     this.#forget(s);
     if (s.buf) this.free(s.buf);
-    else if (s.expr) { for (const c of children(s.expr)) this.#unread(c); }
+    else if (s.expr) forChildren(s.expr, Graph.#unreadIn, this);
     s.buf = null;
     s.expr = null;
   }
@@ -126,22 +134,18 @@ export class Graph<B> {
   node(e: Expr<B>, dtype: Dtype, size: number): LazyStorage<B> {
     // a rewrite may drop an operand; one that carries a kernel error must stay (its error
     // belongs to everything computed from it)
-    let faulty = false;
-    forChildren(e, (c) => (faulty ||= c.fault !== null));
-    const simpler = faulty ? null : simplify(this, e, dtype, size);
+    const simpler = faultyKids(e) ? null : simplify(this, e, dtype, size);
     if (simpler) return simpler;
     // constants are not merged: they cost a parameter either way, and two slots keep a GPU
     // compiler from folding c − c to 0 when c is infinite
     if (e.kind === "const" || !simplifier.enabled) return this.#fit(e, dtype, size);
     const h = hashExpr(e, dtype, size);
     const hit = this.#nodes.get(h);
-    const same = (s: LazyStorage<B>) =>
-      s.expr !== null && s.dtype === dtype && s.size === size && sameExpr(s.expr, e);
     if (hit !== undefined) {
       if (!Array.isArray(hit)) {
-        if (same(hit)) return (hit.refs++, hit);
+        if (same(hit, e, dtype, size)) return (hit.refs++, hit);
       } else {
-        for (const s of hit) if (same(s)) return (s.refs++, s);
+        for (const s of hit) if (same(s, e, dtype, size)) return (s.refs++, s);
       }
     }
     const out = this.#fit(e, dtype, size);
@@ -162,13 +166,8 @@ export class Graph<B> {
       m.params + own <= caps.maxParams;
     // a chain deeper than this (an eager loop that never ends a tidy) is cut: its fused
     // kernels would otherwise grow, and be compiled anew, with every iteration
-    const bound = { nodes: 0, leaves: 0, params: 0 };
-    forChildren(e, (c) => {
-      if (c.depth >= caps.maxDepth) this.realize(c);
-      bound.nodes += c.nodes;
-      bound.leaves += c.leaves;
-      bound.params += c.params;
-    });
+    const bound = { nodes: 0, leaves: 0, params: 0, graph: this };
+    forChildren(e, Graph.#bound, bound);
     let exact: Size | null = null;
     if (!fits(bound)) {
       const kids = children(e);
@@ -190,6 +189,19 @@ export class Graph<B> {
       out.params = exact.params + own;
     }
     return out;
+  }
+
+  /** Adds operand c's size to `bound`, first running c if it is too deep (see #fit). */
+  static #bound<B>(c: LazyStorage<B>, bound: Size & { graph: Graph<B> }): void {
+    if (c.depth >= bound.graph.caps.maxDepth) bound.graph.realize(c);
+    bound.nodes += c.nodes;
+    bound.leaves += c.leaves;
+    bound.params += c.params;
+  }
+
+  /** Drops the reference of an expression of graph `g` to its operand `c`. */
+  static #unreadIn<B>(c: LazyStorage<B>, g: Graph<B>): void {
+    g.#unread(c);
   }
 
   /** Marks `s` realized into `buf` (its expression's references are dropped). */

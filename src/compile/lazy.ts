@@ -83,57 +83,97 @@ export type Expr<B = unknown> =
   };
 
 /**
- * Visits everything that identifies an expression given its kind, in a fixed order:
- * numbers (sizes, constants, op codes) through `num`, children through `kid`.
+ * Folds everything that identifies an expression given its kind into the hash `h`:
+ * numbers (sizes, constants, op codes) through `num`, children by `id`. Written out per
+ * kind (no closures, no arrays): it runs for every node the graph builds.
  */
-export function visitFields<B>(
+export function hashFields<B>(
   e: Expr<B>,
-  num: (v: number) => void,
-  kid: (c: LazyStorage<B>) => void,
-): void {
-  const nums = (xs: readonly number[]) => {
-    for (const x of xs) num(x);
+  h: number,
+  mix: (h: number, v: number) => number,
+  num: (v: number) => number,
+): number {
+  const nums = (h: number, xs: readonly number[]) => {
+    for (let i = 0; i < xs.length; i++) h = mix(h, num(xs[i]));
+    return h;
   };
   switch (e.kind) {
     case "const":
-      return num(e.value);
+      return mix(h, num(e.value));
     case "iota":
-      return nums([e.start, e.step]);
+      return mix(mix(h, num(e.start)), num(e.step));
     case "comb":
-      return nums([e.n, e.period]);
+      return mix(mix(h, num(e.n)), num(e.period));
     case "unary":
-      num(UNARY_OPS.indexOf(e.op));
-      return kid(e.x);
+      return mix(mix(h, UNARY_OPS.indexOf(e.op)), e.x.id);
     case "binary":
-      num(BINARY_OPS.indexOf(e.op));
-      kid(e.a);
-      return kid(e.b);
+      return mix(mix(mix(h, BINARY_OPS.indexOf(e.op)), e.a.id), e.b.id);
     case "where":
-      kid(e.c);
-      kid(e.a);
-      return kid(e.b);
+      return mix(mix(mix(h, e.c.id), e.a.id), e.b.id);
     case "cast":
-      return kid(e.x);
+      return mix(h, e.x.id);
     case "view":
-      kid(e.x);
-      nums([e.offset, e.shape.length, ...e.shape, ...e.strides]);
-      return;
+      h = mix(mix(mix(h, e.x.id), num(e.offset)), e.shape.length);
+      return nums(nums(h, e.shape), e.strides);
     case "pad":
-      kid(e.x);
-      nums([e.value, e.outShape.length, ...e.outShape, ...e.inShape, ...e.before]);
-      return;
+      h = mix(mix(mix(h, e.x.id), num(e.value)), e.outShape.length);
+      return nums(nums(nums(h, e.outShape), e.inShape), e.before);
     case "band":
-      kid(e.x);
-      nums([e.n, e.b, e.period, e.upper, e.mirror]);
-      return;
+      h = mix(mix(mix(mix(h, e.x.id), e.n), e.b), e.period);
+      return mix(mix(h, e.upper), e.mirror);
     case "reduce":
-      kid(e.x);
-      nums([e.op, e.outer, e.len, e.inner]);
+      return mix(mix(mix(mix(mix(h, e.x.id), e.op), e.outer), e.len), e.inner);
   }
 }
 
-/** Calls `f` on each child of an expression (no array made). */
-export function forChildren<B>(e: Expr<B>, f: (c: LazyStorage<B>) => void): void {
+function sameNums(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+/** True when two expressions are the same op on the same children with the same numbers. */
+export function sameExpr<B>(x: Expr<B>, y: Expr<B>): boolean {
+  switch (x.kind) {
+    case "const":
+      return y.kind === "const" && Object.is(x.value, y.value);
+    case "iota":
+      return y.kind === "iota" && Object.is(x.start, y.start) && Object.is(x.step, y.step);
+    case "comb":
+      return y.kind === "comb" && x.n === y.n && x.period === y.period;
+    case "unary":
+      return y.kind === "unary" && x.op === y.op && x.x === y.x;
+    case "binary":
+      return y.kind === "binary" && x.op === y.op && x.a === y.a && x.b === y.b;
+    case "where":
+      return y.kind === "where" && x.c === y.c && x.a === y.a && x.b === y.b;
+    case "cast":
+      return y.kind === "cast" && x.x === y.x;
+    case "view":
+      return y.kind === "view" && x.x === y.x && x.offset === y.offset &&
+        sameNums(x.shape, y.shape) && sameNums(x.strides, y.strides);
+    case "pad":
+      return y.kind === "pad" && x.x === y.x && Object.is(x.value, y.value) &&
+        sameNums(x.outShape, y.outShape) && sameNums(x.inShape, y.inShape) &&
+        sameNums(x.before, y.before);
+    case "band":
+      return y.kind === "band" && x.x === y.x && x.n === y.n && x.b === y.b &&
+        x.period === y.period && x.upper === y.upper && x.mirror === y.mirror;
+    case "reduce":
+      return y.kind === "reduce" && x.x === y.x && x.op === y.op && x.outer === y.outer &&
+        x.len === y.len && x.inner === y.inner;
+  }
+}
+
+/**
+ * Calls `f` on each child of an expression (no array made), with `ctx` (a fixed `f` and a
+ * context make no closure per call, for the paths every op takes).
+ */
+export function forChildren<B, C = undefined>(
+  e: Expr<B>,
+  f: (c: LazyStorage<B>, ctx: C) => void,
+  ctx?: C,
+): void {
   switch (e.kind) {
     case "unary":
     case "cast":
@@ -141,16 +181,16 @@ export function forChildren<B>(e: Expr<B>, f: (c: LazyStorage<B>) => void): void
     case "pad":
     case "band":
     case "reduce":
-      f(e.x);
+      f(e.x, ctx!);
       return;
     case "binary":
-      f(e.a);
-      f(e.b);
+      f(e.a, ctx!);
+      f(e.b, ctx!);
       return;
     case "where":
-      f(e.c);
-      f(e.a);
-      f(e.b);
+      f(e.c, ctx!);
+      f(e.a, ctx!);
+      f(e.b, ctx!);
   }
 }
 
@@ -181,6 +221,11 @@ const COSTLY = new Set<UnaryOp>(UNARY_OPS.filter((op) => !CHEAP.has(op)));
 /** True for an unrealized costly unary op (see realizeSharedWork in schedule.ts). */
 export function isCostly<B>(s: LazyStorage<B>): boolean {
   return s.buf === null && s.expr !== null && s.expr.kind === "unary" && COSTLY.has(s.expr.op);
+}
+
+/** Whether an expression node is itself a costly op. */
+function costlyExpr<B>(e: Expr<B>): boolean {
+  return e.kind === "unary" && COSTLY.has(e.op);
 }
 
 /** Uniform slots an expression node uses for its own numbers. */
@@ -253,10 +298,25 @@ export class LazyStorage<B = unknown> implements Storage {
   _ix = -1;
   _val = -1;
   _leaf = -1;
+  /** The structural walk of lower_cache.ts: the walk that last met this node, and where. */
+  _walk = 0;
+  _walkIx = -1;
   /** The graph's merge table (graph.ts): this node's structural hash, when it is listed there. */
   _hash: number | null = null;
   /** Longest path down to a buffer: bounds how far a value carried through a loop grows. */
   depth: number;
+  /**
+   * Whether an unrealized costly op (isCostly) may lie in this expression, reductions read
+   * included: false lets the schedule skip looking for costly work to run first. Set when
+   * the node is made and not cleared when parts of it are realized (so: may).
+   */
+  costly: boolean;
+  /**
+   * Whether a split candidate (schedule.ts, splitSize: a view broadcasting along its leading
+   * axis, or comb probes) may lie in this expression above its buffers and reductions:
+   * false lets the schedule skip looking for one. Like `costly`, a may.
+   */
+  splittable: boolean;
   /**
    * Kernel errors this value owns (see ../fault.ts): inherited from the storages it is
    * computed from; a kernel that can fail adds its own check to its output.
@@ -277,8 +337,11 @@ export class LazyStorage<B = unknown> implements Storage {
     this.leaves = 1;
     this.params = 0;
     this.fault = null;
+    this.costly = false;
+    this.splittable = false;
     if (!expr) return;
     if (expr.kind === "reduce") {
+      this.costly = expr.x.costly;
       this.fault = expr.x.fault;
       // a consumer reads it as a buffer: it counts as one leaf
       expr.x.refs++;
@@ -287,18 +350,44 @@ export class LazyStorage<B = unknown> implements Storage {
     }
     this.leaves = 0;
     this.params = ownParams(expr);
-    let faults: (Fault | null)[] | null = null;
-    forChildren(expr, (k) => {
-      k.refs++;
-      k.users++;
-      if (k.depth >= this.depth) this.depth = k.depth + 1;
-      this.nodes += k.nodes;
-      this.leaves += k.leaves;
-      this.params += k.params;
-      if (k.fault) (faults ??= []).push(k.fault);
-    });
+    this.costly = costlyExpr(expr);
+    this.splittable = expr.kind === "comb" ||
+      (expr.kind === "view" && expr.shape.length >= 2 && expr.strides[0] === 0);
+    // the operands, without a closure (every node of every op is made here)
+    let faults: Fault[] | null = null;
+    switch (expr.kind) {
+      case "const":
+      case "iota":
+      case "comb":
+        break;
+      case "binary":
+        faults = this.#read(expr.a, faults);
+        faults = this.#read(expr.b, faults);
+        break;
+      case "where":
+        faults = this.#read(expr.c, faults);
+        faults = this.#read(expr.a, faults);
+        faults = this.#read(expr.b, faults);
+        break;
+      default:
+        faults = this.#read(expr.x, faults);
+    }
     if (faults) this.fault = joinFaults(faults);
     if (this.depth === 0) this.depth = 1;
+  }
+
+  /** Takes operand k into this node's reference counts, bounds and flags. */
+  #read(k: LazyStorage<B>, faults: Fault[] | null): Fault[] | null {
+    if (k.costly) this.costly = true;
+    if (k.splittable) this.splittable = true;
+    k.refs++;
+    k.users++;
+    if (k.depth >= this.depth) this.depth = k.depth + 1;
+    this.nodes += k.nodes;
+    this.leaves += k.leaves;
+    this.params += k.params;
+    if (k.fault) (faults ??= []).push(k.fault);
+    return faults;
   }
 
   /** Marks this storage realized into `buf`, dropping its expression (and the references it held). */
@@ -306,6 +395,8 @@ export class LazyStorage<B = unknown> implements Storage {
     const e = this.expr;
     this.buf = buf;
     this.expr = null;
+    this.costly = false;
+    this.splittable = false;
     this.nodes = 1;
     this.leaves = 1;
     this.params = 0;

@@ -86,6 +86,8 @@ export class Lowering<B> {
   readonly params: number[] = [];
   readonly ptypes: number[] = [];
   readonly leaves: LazyStorage<B>[] = [];
+  /** The parameter slot of each constant node lowered as a parameter (see lower_cache.ts). */
+  readonly constSlots: { node: LazyStorage<B>; slot: number }[] = [];
   /** Stamps the nodes this lowering visits (their memo fields are valid for it only). */
   readonly #epoch = ++epochs;
   /** Values of nodes read at more than one index. */
@@ -275,8 +277,11 @@ export class Lowering<B> {
     if (ls.buf) return u.push(U.Load, t, ix.u, -1, -1, this.#leaf(ls));
     const e = ls.expr!;
     switch (e.kind) {
-      case "const":
-        return this.constant(ls.dtype, e.value);
+      case "const": {
+        const v = this.constant(ls.dtype, e.value);
+        if (u.op[v] === U.VParam) this.constSlots.push({ node: ls, slot: u.payload[v] });
+        return v;
+      }
       case "iota":
         return u.push(
           U.Iota,

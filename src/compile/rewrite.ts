@@ -370,14 +370,57 @@ export const RULES: readonly Rule[] = [
   },
 ];
 
+/**
+ * A test of the operands of a node one level down (their kinds and constants) that a
+ * rule's pattern needs, made once per rule: most nodes match no rule, and this answers
+ * before a match object is made.
+ */
+function operandTest(p: Rule["pat"]): (e: Expr<unknown>) => boolean {
+  // deno-lint-ignore no-explicit-any
+  const tests: ((e: any) => boolean)[] = [];
+  for (const k of ["x", "a", "b", "c"] as const) {
+    const q = p[k];
+    if (q === undefined || typeof q === "string") continue;
+    // deno-lint-ignore no-explicit-any
+    const get = k === "x" ? (e: any) => e.x : k === "a" ? (e: any) => e.a : k === "b"
+      // deno-lint-ignore no-explicit-any
+      ? (e: any) => e.b
+      // deno-lint-ignore no-explicit-any
+      : (e: any) => e.c;
+    if ("const" in q) {
+      const want = q.const;
+      tests.push((e) => {
+        const v = constOf(get(e));
+        return v !== undefined && (want === "any" || Object.is(v, want) || v === want);
+      });
+    } else {
+      const kind = q.kind;
+      tests.push((e) => {
+        const s = get(e) as LazyStorage<unknown>;
+        return s.buf === null && s.expr !== null && s.expr.kind === kind;
+      });
+    }
+  }
+  if (tests.length === 0) return () => true;
+  if (tests.length === 1) return tests[0];
+  return (e) => tests.every((t) => t(e));
+}
+
+/** A rule with its operand test. */
+interface Ready {
+  readonly rule: Rule;
+  readonly test: (e: Expr<unknown>) => boolean;
+}
+
 // the rules each node can match: by kind, and for unary and binary nodes by op too
-const byKind = new Map<string, Rule[]>();
-const byOp = new Map<string, Rule[]>();
-for (const r of RULES) {
-  const k = r.pat.kind;
+const byKind = new Map<string, Ready[]>();
+const byOp = new Map<string, Ready[]>();
+for (const rule of RULES) {
+  const r: Ready = { rule, test: operandTest(rule.pat) };
+  const k = rule.pat.kind;
   const ops = k === "unary" ? UNARY_OPS : k === "binary" ? BINARY_OPS : [];
   for (const op of ops) {
-    if (r.pat.op !== undefined && op !== r.pat.op) continue;
+    if (rule.pat.op !== undefined && op !== rule.pat.op) continue;
     const list = byOp.get(op) ?? [];
     list.push(r);
     byOp.set(op, list);
@@ -419,7 +462,8 @@ export function simplify<B>(
   const rules = e.kind === "unary" || e.kind === "binary" ? byOp.get(e.op) : byKind.get(e.kind);
   if (!rules) return null;
   const n: Node<B> = { g, e, dtype, size };
-  for (const r of rules) {
+  for (const { rule: r, test } of rules) {
+    if (!test(e as Expr<unknown>)) continue;
     const m: Match<B> = {};
     if (!matchExpr(r.pat, e, m)) continue;
     const out = r.out(m, n);

@@ -3,7 +3,8 @@
  * and lowering with a retry when a kernel would not fit a device's limits.
  */
 import { children, forChildren, isCostly, type LazyStorage } from "./lazy.ts";
-import { type Lowered, Lowering, type Target } from "./lower.ts";
+import type { Lowered, Target } from "./lower.ts";
+import { lowerCached } from "./lower_cache.ts";
 
 /**
  * Turns off the schedule's work-saving decisions made for repeated work (comb-probe and
@@ -23,6 +24,7 @@ export const scheduler: { enabled: boolean } = { enabled: true };
  * loop.
  */
 export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): number {
+  if (!root.splittable) return 0;
   let best = 0;
   const seen = new Set<LazyStorage<B>>();
   const stack = [root];
@@ -85,7 +87,7 @@ export function lowerFitting<B>(
   fits: (l: Lowered<B>) => boolean = () => true,
 ): Lowered<B> {
   for (;;) {
-    const l = new Lowering<B>(target, splitM, realize).lower(s, kind);
+    const l = lowerCached(target, s, kind, splitM, realize);
     if (fits(l)) return l;
     const kids = s.expr && s.expr.kind !== "reduce" ? children(s.expr).filter((c) => !c.buf) : [];
     if (kids.length === 0) {
@@ -138,7 +140,7 @@ export function realizeSharedWork<B>(
   root: LazyStorage<B>,
   realize: (c: LazyStorage<B>) => void,
 ): void {
-  if (!scheduler.enabled) return;
+  if (!scheduler.enabled || !root.costly) return;
   const done = new Set<LazyStorage<B>>();
   const kernel = (top: LazyStorage<B>) => {
     if (done.has(top)) return;
@@ -201,6 +203,7 @@ export function realizeBroadcastWork<B>(
   realize: (c: LazyStorage<B>) => void,
   split = false,
 ): void {
+  if (!root.costly) return;
   const costly = new Map<LazyStorage<B>, boolean>();
   const hasCostly = (s: LazyStorage<B>): boolean => {
     if (s.buf || !s.expr || s.expr.kind === "reduce") return false;

@@ -264,6 +264,7 @@ export class Finished {
 
   /** True when `k` is this kernel, uop for uop (a cache hit is confirmed with this). */
   matches(k: Kernel): boolean {
+    if (k === this.#kernel) return true; // this lowering made it (a cached lowering, again)
     const u = this.u, map = this.#map, live = this.#live, x = k.uops;
     if (x.length !== live.length || k.result !== map[this.result]) return false;
     for (let i = 0; i < live.length; i++) {

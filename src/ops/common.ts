@@ -5,8 +5,13 @@ import { Tensor, type TensorLike } from "../tensor.ts";
 import { fmtShape } from "../shape.ts";
 import { countBytes, countTensor, keep } from "../memory.ts";
 
-/** Per Device object, not per kind: two WebGPU devices (tunings, a replaced lost device) share nothing. */
-const constCaches = new WeakMap<Device, Map<string, Tensor>>();
+/**
+ * Per Device object, not per kind: two WebGPU devices (tunings, a replaced lost device) share
+ * nothing. Keyed by dtype, then by the number itself (−0 under its own key: a Map takes −0
+ * for 0), so a lookup makes no string.
+ */
+const constCaches = new WeakMap<Device, Map<string, Map<unknown, Tensor>>>();
+const NEG_ZERO = "-0";
 const CONST_CACHE_MAX = 4096;
 const hostValues = new WeakMap<Tensor, number>();
 
@@ -24,9 +29,11 @@ export function hostScalar(t: Tensor): number | undefined {
  * pinned (never freed, never counted), so they cost one upload, not one per use.
  */
 export function scalar(value: number, dtype: Dtype, device: Device): Tensor {
-  let constCache = constCaches.get(device);
-  if (!constCache) constCaches.set(device, constCache = new Map());
-  const key = `${dtype}|${Object.is(value, -0) ? "-0" : value}`;
+  let byDtype = constCaches.get(device);
+  if (!byDtype) constCaches.set(device, byDtype = new Map());
+  let constCache = byDtype.get(dtype);
+  if (!constCache) byDtype.set(dtype, constCache = new Map());
+  const key = Object.is(value, -0) ? NEG_ZERO : value;
   let t = constCache.get(key);
   if (t && !t.disposed) return t;
   const arr = dtype === "f64"
@@ -84,6 +91,11 @@ export function describeValue(x: unknown): string {
 
 /** Turns the operands of an n-ary op into tensors of one dtype and device. */
 export function operands(op: string, xs: readonly TensorLike[]): Tensor[] {
+  // the common case: tensors of one dtype already (every op of a traced function pays this)
+  if (xs.length === 2) {
+    const a = xs[0], b = xs[1];
+    if (a instanceof Tensor && b instanceof Tensor && a.dtype === b.dtype) return [a, b];
+  }
   const like = xs.find((x): x is Tensor => x instanceof Tensor);
   if (!like) {
     throw new TypeError(

@@ -8,16 +8,19 @@ import { checkDeviceDtype } from "./creation.ts";
 import { same } from "./movement.ts";
 import { tidy } from "../memory.ts";
 
+/** The parameters of the elementwise primitives: none (one object for every call). */
+const NONE = Object.freeze({});
+
 function unary(op: UnaryOp, x: Tensor): Tensor {
   checkTensor(op, x);
   checkFloat(op, x);
-  return bind(op, [x], {});
+  return bind(op, [x], NONE);
 }
 
 function binary(op: BinaryOp, a: TensorLike, b: TensorLike): Tensor {
-  const [x, y] = operands(op, [a, b]);
-  checkFloat(op, x);
-  return bind(op, [x, y], {});
+  const xy = operands(op, [a, b]);
+  checkFloat(op, xy[0]);
+  return bind(op, xy, NONE);
 }
 
 /**
