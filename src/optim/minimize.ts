@@ -39,7 +39,11 @@ const METHODS = new Map<string, MethodEntry>([
   ["trust-ncg", { impl: trustNcg, compiled: true, options: [...CG, ...TRUST] }],
   [
     "trust-exact",
-    { impl: trustExact, compiled: true, options: [...BAND, ...TRUST, "searchRejected"] },
+    {
+      impl: trustExact,
+      compiled: true,
+      options: [...BAND, ...TRUST, "searchRejected", "nonmonotone"],
+    },
   ],
   ["newton-banded", { impl: newtonBanded, compiled: true, options: [...BAND, "c1"] }],
   ["newton-sparse", {

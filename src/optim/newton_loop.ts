@@ -125,7 +125,7 @@ async function trustFallback(
   xnorm: number,
   radius: number,
 ): Promise<{ step: Step | null; radius: number; lambda: number }> {
-  const tr = new TrustRegion(method, { method }, epsOf(x.dtype));
+  const tr = new TrustRegion(method, { method }, epsOf(x.dtype), true);
   tr.radius = radius;
   const mem = freshMemory();
   for (;;) {

@@ -107,11 +107,20 @@ export interface MinimizeOptions {
   /** trust-ncg / trust-exact: accept a step when actual ÷ predicted reduction exceeds this (default 0.15, as SciPy). */
   eta?: number;
   /**
-   * trust-exact: on a rejected trial, one evaluation along it at the quadratic
-   * interpolation's length, taken on Armijo's test, before the region shrinks (default
-   * true; false is SciPy's `trust-exact` step for step).
+   * trust-exact: its refinements of SciPy's rules (default true): on a rejected trial, one
+   * evaluation along it at the quadratic interpolation's length, taken on Armijo's test,
+   * before the region shrinks; the radius doubled only when f fell by at least the model's
+   * prediction (ρ ≥ 1, SciPy ρ > ¾); the non-monotone test (`nonmonotone`). False is
+   * SciPy's `trust-exact` step for step.
    */
   searchRejected?: boolean;
+  /**
+   * trust-exact: a trial's decrease may be measured from the largest f of the last this many
+   * points (non-monotone trust region, Toint 1997), so a step may raise f a little after
+   * steps that lowered it more; it never grows the radius (default 4; 1, and the default with
+   * `searchRejected: false`, is SciPy's monotone test).
+   */
+  nonmonotone?: number;
   /** First-order methods and AdaHessian: the learning rate (defaults: gradient descent 0.01, Adam 0.001, AdaHessian 0.15). */
   lr?: number;
   /** Adam / AdaHessian: decay of the first moment (default 0.9). */
