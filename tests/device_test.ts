@@ -4,7 +4,7 @@
  * defect 2: lavapipe torn down during process exit corrupted the heap).
  */
 import assert from "node:assert/strict";
-import { type Device, device, tensor } from "../mod.ts";
+import { type Device, device, jit, minimize, tensor } from "../mod.ts";
 import type { WebGpuBackend } from "../src/backend/webgpu/webgpu.ts";
 import { cpu, gpuDev } from "./helpers.ts";
 
@@ -43,6 +43,35 @@ Deno.test({
     assert.throws(() => tensor([1], { device: g }).add(tensor([1], { device: c })), {
       message: /operands are on different devices/,
     });
+  },
+});
+
+Deno.test({
+  name: "jit [webgpu]: a program recorded on one WebGPU device never replays on another",
+  ignore: !gpuDev,
+  fn: async () => {
+    // keyed by the device's kind, a program traced on g replayed with g's buffers on c
+    // (a WebGPU validation error, found by the browser suite's two devices)
+    const g = await device({ backend: "webgpu", tuning: "gpu" });
+    const c = await device({ backend: "webgpu", tuning: "cpu-like" });
+    const f = jit((x: ReturnType<typeof tensor>) => x.mul(2).add(1));
+    for (const [d, xs] of [[g, [1, 2, 3]], [c, [4, 5, 6]], [g, [7, 8, 9]]] as const) {
+      const y = f(tensor([...xs], { device: d }));
+      assert.equal(y.device, d);
+      assert.deepEqual(await y.toArray(), xs.map((v) => 2 * v + 1));
+    }
+    // minimize's own bookkeeping programs are shared by every call: on both devices
+    for (const [d, t] of [[g, 3], [c, -2]] as const) {
+      const target = tensor(Array.from({ length: 8 }, (_, i) => t + i), { device: d });
+      const r = await minimize(
+        (x) => x.sub(target).square().sum(),
+        tensor(new Array(8).fill(0), { device: d }),
+        { method: "newton-banded", bandwidth: 0 },
+      );
+      assert.equal(r.x.device, d);
+      const got = await r.x.data();
+      got.forEach((v, i) => assert.ok(Math.abs(v - (t + i)) < 1e-4, `x[${i}] = ${v}`));
+    }
   },
 });
 

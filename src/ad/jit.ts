@@ -60,6 +60,16 @@ registerCache("jit programs", {
   },
 });
 
+// Two devices of one kind (two WebGPU adapters, or one adapter acquired twice with other
+// tunings) hold their own buffers: a program recorded on one must never replay on the other.
+const deviceTags = new WeakMap<Device, number>();
+let nextDeviceTag = 0;
+const deviceTag = (d: Device): number => {
+  let t = deviceTags.get(d);
+  if (t === undefined) deviceTags.set(d, t = nextDeviceTag++);
+  return t;
+};
+
 /** A tree of values with its tensors taken out: how to put them back, and a key for its shape. */
 interface Flat {
   readonly tensors: Tensor[];
@@ -86,7 +96,9 @@ function flatten(
       // an index tensor's values are host data its ops are built from: part of the signature
       const idx = x._index ? `#${hashInts(x._index.host)}` : "";
       parts.push(
-        `T${x.dtype}${fmtShape(x.shape)}${x.device.kind}${idx}${alias >= 0 ? `=${alias}` : ""}`,
+        `T${x.dtype}${fmtShape(x.shape)}${x.device.kind}${deviceTag(x.device)}${idx}${
+          alias >= 0 ? `=${alias}` : ""
+        }`,
       );
       return (ts) => ts[i];
     }
