@@ -44,6 +44,26 @@ function descent(a: Tensor, g: Tensor): Tensor {
 }
 
 /**
+ * Σ_{j ≠ i} |H[i][j]| for every row i of a symmetric H in lower band storage ([b + 1, n]):
+ * the stored column below the diagonal (Σ_d |ab[d][i]|) and, by symmetry, the row left of
+ * it (Σ_d |ab[d][i − d]|), read from the band skewed so that row d moves right by d.
+ */
+export function offDiagonalAbsSums(data: Tensor): Tensor {
+  const [b1, n] = data.shape;
+  const b = b1 - 1;
+  const a = abs(data);
+  const below = sum(slice(a, [1], [b + 1]), 0);
+  // skew: padding each row to n + b + 1 and re-reading the flat array with rows of n + b
+  // shifts row d right by d (the zeros come from the previous row's padding)
+  const w = n + b;
+  const skew = reshape(
+    slice(reshape(pad(a, [[0, 0], [0, b + 1]]), [(b + 1) * (w + 1)]), [0], [(b + 1) * w]),
+    [b + 1, w],
+  );
+  return add(below, sum(slice(skew, [1, 0], [b + 1, n]), 0));
+}
+
+/**
  * The band's repeated work as `jit` programs, shared by every call (pure functions of
  * their tensors: nothing is closed over): traced once per shape, replayed after that, so a
  * Newton or trust-region iteration builds no graph for its solves. λ is an input tensor,
@@ -61,20 +81,9 @@ const programs = {
     sum(slice(choleskyBanded(shiftBand(d, lambda), { lower: true }), [0], [1]))
   ),
   bounds: jit((data: Tensor) => {
-    const [b1, n] = data.shape;
-    const b = b1 - 1;
-    const a = abs(data);
+    const n = data.shape[1];
     const diag = reshape(slice(data, [0], [1]), [n]);
-    const below = sum(slice(a, [1], [b + 1]), 0); // Σ_{d ≥ 1} |H[i+d][i]|
-    // skew: padding each row to n + b + 1 and re-reading the flat array with rows of n + b
-    // shifts row d right by d (the zeros come from the previous row's padding)
-    const w = n + b;
-    const skew = reshape(
-      slice(reshape(pad(a, [[0, 0], [0, b + 1]]), [(b + 1) * (w + 1)]), [0], [(b + 1) * w]),
-      [b + 1, w],
-    );
-    const left = sum(slice(skew, [1, 0], [b + 1, n]), 0); // Σ_{d ≥ 1} |H[i][i−d]|
-    const off = add(below, left);
+    const off = offDiagonalAbsSums(data);
     const fro2 = sub(mul(sum(square(data)), 2), sum(square(diag)));
     return stack([
       min(diag),

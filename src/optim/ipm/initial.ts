@@ -19,10 +19,11 @@
  */
 import type { Tensor } from "../../tensor.ts";
 import { abs, add, maximum, neg, sub } from "../../ops/elementwise.ts";
-import { max, sum } from "../../ops/reduce.ts";
+import { max } from "../../ops/reduce.ts";
 import { full, ones, zeros } from "../../ops/creation.ts";
-import { concat, pad, reshape, slice } from "../../ops/movement.ts";
+import { concat, reshape, slice } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
+import { offDiagonalAbsSums } from "../band_model.ts";
 import {
   BARRIER,
   type BoundSet,
@@ -175,14 +176,8 @@ export async function roundingFloor(
     sigma.dispose();
   }
   const size = tidy(() => {
-    // lower storage: ab[k, j] = H[j + k, j]; row i holds ab[k, i] and ab[k, i − k] (k ≥ 1)
-    const ab = abs(band.data);
-    const [rows, n] = ab.shape;
-    let r = sum(ab, 0);
-    for (let k = 1; k < rows; k++) {
-      r = add(r, reshape(pad(slice(ab, [k, 0], [k + 1, n - k]), [[0, 0], [k, 0]]), [n]));
-    }
-    return [max(r), max(abs(x))];
+    const diag = reshape(slice(band.data, [0], [1]), [band.n]);
+    return [max(add(abs(diag), offDiagonalAbsSums(band.data))), max(abs(x))];
   });
   band.dispose();
   try {
