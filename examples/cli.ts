@@ -34,6 +34,8 @@ export function parseFlags<K extends string>(
   const out = Object.fromEntries(names.map((n) => [n, spec[n].default])) as Record<K, string>;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    // `deno task name -- --flag` passes the "--" through: skip it
+    if (a === "--") continue;
     if (!a.startsWith("--")) throw new TypeError(`unexpected argument ${JSON.stringify(a)}`);
     const eq = a.indexOf("=");
     const name = (eq >= 0 ? a.slice(2, eq) : a.slice(2)) as K;

@@ -45,7 +45,8 @@ const HELP = `Path planning around three circular obstacles by Newton's method o
   --help                 this text
 `;
 
-const args = Deno.args;
+// `deno task demo -- --constrained` passes the "--" through: it ends no options here
+const args = Deno.args.filter((a) => a !== "--");
 if (args.includes("--help") || args.includes("-h")) {
   console.log(HELP);
   Deno.exit(0);

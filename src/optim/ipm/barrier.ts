@@ -80,27 +80,33 @@ async function hostBound(
   x: Tensor,
 ): Promise<Float64Array | null> {
   if (v === undefined) return null;
-  if (typeof v === "number") {
-    if (Number.isNaN(v)) throw new RangeError(`minimize (ipm): bounds.${side} is NaN`);
-    return new Float64Array(x.size).fill(v);
-  }
-  if (!(v instanceof Tensor)) {
+  let a: Float64Array;
+  if (typeof v === "number") a = new Float64Array(x.size).fill(v);
+  else if (!(v instanceof Tensor)) {
     throw new TypeError(
       `minimize (ipm): bounds.${side} must be a number or a Tensor of x's shape, got ${
         describeValue(v)
       }`,
     );
-  }
-  if (v.size !== x.size) {
+  } else if (v.size !== x.size) {
     throw new RangeError(
       `minimize (ipm): bounds.${side} has shape ${fmtShape(v.shape)}, but x0 has shape ${
         fmtShape(x.shape)
       }`,
     );
+  } else a = Float64Array.from(await v.data());
+  const at = (i: number) => typeof v === "number" ? "" : `[${i}]`;
+  const nan = a.findIndex((e) => Number.isNaN(e));
+  if (nan >= 0) throw new RangeError(`minimize (ipm): bounds.${side}${at(nan)} is NaN`);
+  // a lower bound of +∞ (an upper one of −∞) admits no x at all
+  const none = side === "lower" ? Infinity : -Infinity;
+  const bad = a.findIndex((e) => e === none);
+  if (bad >= 0) {
+    throw new RangeError(
+      `minimize (ipm): bounds.${side}${at(bad)} is ${none}, which no x satisfies ` +
+        `(no bound is ${-none})`,
+    );
   }
-  const a = Float64Array.from(await v.data());
-  const bad = a.findIndex((e) => Number.isNaN(e));
-  if (bad >= 0) throw new RangeError(`minimize (ipm): bounds.${side}[${bad}] is NaN`);
   return a;
 }
 

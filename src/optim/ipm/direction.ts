@@ -399,8 +399,12 @@ export async function searchDirection(
         const kind = mendable(e);
         if (!kind || fixed || ++tries > 200) throw e;
         if (kind === "singular") {
-          if (deltaC > 0) throw e;
-          deltaC = INERTIA.deltaC * Math.pow(mu, INERTIA.kappaC);
+          // IPOPT's δ_c is sized for f64: in f32 it can vanish beside S's entries (S + δ_c I
+          // rounds to S), so a shift that left S singular grows until it registers
+          deltaC = deltaC > 0
+            ? deltaC * INERTIA.increaseFirst
+            : INERTIA.deltaC * Math.pow(mu, INERTIA.kappaC);
+          if (deltaC > INERTIA.max) throw e;
           continue;
         }
         // IC-3 … IC-6

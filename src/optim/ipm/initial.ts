@@ -33,6 +33,7 @@ import {
   thetaAndBarrier,
 } from "./barrier.ts";
 import { type CondensedStorage, solveKkt } from "./kkt.ts";
+import { mendable } from "./direction.ts";
 import type { ConstrainedProblem } from "./problem.ts";
 
 /** IPOPT's constr_mult_init_max: larger least-squares estimates are replaced by 0. */
@@ -81,7 +82,16 @@ async function leastSquareMultipliers(
       return add(r, 0);
     }));
     const cE = keep(mE ? zeros([mE], o) : null);
-    const step = solveKkt(K, 0, 0, 0, rTilde, cE, jEt);
+    let step;
+    try {
+      step = solveKkt(K, 0, 0, 0, rTilde, cE, jEt);
+    } catch (e) {
+      // dependent equalities (J_E rank deficient), or values that are not finite at x₀:
+      // IPOPT's estimate fails too, and it starts from zero multipliers; the iterations' δ_c
+      // handles the rank deficiency, their finiteness test the rest
+      if (mendable(e)) return null;
+      throw e;
+    }
     keep(step.dx);
     keep(step.dy);
     const jr = keep(mI ? prob.directional(it.x, step.dx) : null);
@@ -93,7 +103,13 @@ async function leastSquareMultipliers(
       const parts = [out.y, out.lam].filter((t): t is Tensor => t !== null);
       return parts.map((t) => max(abs(t))).reduce((a, b) => maximum(a, b));
     }));
-    const [big] = await read(size);
+    let big = NaN;
+    try {
+      [big] = await read(size);
+    } catch (e) {
+      // WebGPU raises the same failures at the read
+      if (!mendable(e)) throw e;
+    }
     if (big <= MULT_INIT_MAX) return out;
     out.y?.dispose();
     out.lam?.dispose();

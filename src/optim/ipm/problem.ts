@@ -140,6 +140,15 @@ export class ConstrainedProblem {
           `the number of constraints must not change`,
       );
     }
+    if (which === "eq" && c.size > this.n) {
+      // IPOPT stops here too ("too few degrees of freedom"): J_E [m_E, n] cannot have full
+      // row rank, so the equalities are redundant or contradict each other
+      throw new RangeError(
+        `minimize (ipm): constraints.eq returned ${c.size} values for ${this.n} variables ` +
+          `(x ${fmtShape(this.shape)}); more equalities than variables leave no degrees of ` +
+          `freedom: drop the redundant ones`,
+      );
+    }
     if (which === "eq") this.#mE = c.size;
     else this.#mI = c.size;
     return reshape(c, [c.size]);
