@@ -1,10 +1,11 @@
 /**
  * Hock–Schittkowski test problems (Hock & Schittkowski, "Test Examples for Nonlinear
- * Programming Codes", 1981) with their published optima, confirmed by SciPy's SLSQP in
- * `tests/hs_reference.py`. Each problem is written once over a small arithmetic interface,
- * so the same expressions run as library tensors (what `minimize` solves) and as plain
- * f64 JavaScript numbers (what the independent KKT check differentiates by central
- * differences, outside the library's autodiff and kernels).
+ * Programming Codes", Lecture Notes in Economics and Mathematical Systems 187, 1981) with
+ * their published optima, confirmed by SciPy's SLSQP in `tests/hs_reference.py`. Each
+ * problem is written once over a small arithmetic interface, so the same expressions run as
+ * library tensors (what `minimize` solves) and as plain f64 JavaScript numbers (what the
+ * independent KKT check differentiates by central differences, outside the library's
+ * autodiff and kernels).
  */
 import { concat, type Tensor } from "../mod.ts";
 
@@ -154,6 +155,51 @@ export const HS: HsProblem[] = [
     lower: [0, 0, 0, 0],
     xStar: [0.2727273, 2.090909, 0, 0.5454545],
     fStar: -4.681818181,
+  },
+  {
+    name: "hs100",
+    x0: [1, 2, 0, 4, 0, 1, 1],
+    f: (x) =>
+      x[0].sub(10).square().add(x[1].sub(12).square().mul(5)).add(x[2].square().square())
+        .add(x[3].sub(11).square().mul(3)).add(cube(x[4]).square().mul(10))
+        .add(x[5].square().mul(7)).add(x[6].square().square()).sub(x[5].mul(x[6]).mul(4))
+        .sub(x[5].mul(10)).sub(x[6].mul(8)),
+    ineq: (x) => [
+      x[0].square().mul(2).add(x[1].square().square().mul(3)).add(x[2])
+        .add(x[3].square().mul(4)).add(x[4].mul(5)).neg().add(127),
+      x[0].mul(7).add(x[1].mul(3)).add(x[2].square().mul(10)).add(x[3]).sub(x[4]).neg()
+        .add(282),
+      x[0].mul(23).add(x[1].square()).add(x[5].square().mul(6)).sub(x[6].mul(8)).neg()
+        .add(196),
+      x[0].square().mul(-4).sub(x[1].square()).add(x[0].mul(x[1]).mul(3))
+        .sub(x[2].square().mul(2)).sub(x[5].mul(5)).add(x[6].mul(11)),
+    ],
+    xStar: [2.330499, 1.951372, -0.4775414, 4.365726, -0.624487, 1.038131, 1.594227],
+    fStar: 680.6300573,
+  },
+  {
+    // 15 variables in 5 blocks of 3: ranges 0 ≤ x_{k+3} − x_k + 7 ≤ 13 (14 for each block's
+    // middle component) between consecutive blocks, each block's sum at least its demand
+    name: "hs118",
+    x0: [20, 55, 15, ...Array(4).fill([20, 60, 20]).flat()],
+    f: (x) => {
+      const w = [[2.3, 1e-4], [1.7, 1e-4], [2.2, 1.5e-4]];
+      return x.map((v, i) => v.mul(w[i % 3][0]).add(v.square().mul(w[i % 3][1])))
+        .reduce((a, b) => a.add(b));
+    },
+    ineq: (x) => [
+      ...Array.from({ length: 12 }, (_, k) => {
+        const d = x[k + 3].sub(x[k]).add(7);
+        return [d, d.neg().add(k % 3 === 1 ? 14 : 13)];
+      }).flat(),
+      ...[60, 50, 70, 85, 100].map((demand, k) =>
+        x[3 * k].add(x[3 * k + 1]).add(x[3 * k + 2]).sub(demand)
+      ),
+    ],
+    lower: [8, 43, 3, ...Array(12).fill(0)],
+    upper: [21, 57, 16, ...Array(4).fill([90, 120, 60]).flat()],
+    xStar: [8, 49, 3, 1, 56, 0, 1, 63, 6, 3, 70, 12, 5, 77, 18],
+    fStar: 664.82045,
   },
 ];
 
