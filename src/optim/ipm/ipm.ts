@@ -38,7 +38,7 @@ import { checkBandwidth } from "../../curvature/banded.ts";
 import type { IterationInfo, MethodResult, MinimizeOptions, MinimizeProblem } from "../types.ts";
 import { epsOf, numOpt, readScalars } from "../objective.ts";
 import { ConstrainedProblem } from "./problem.ts";
-import { condensedStorage } from "./kkt.ts";
+import { type CondensedStorage, condensedStorage } from "./kkt.ts";
 import { Filter } from "./filter.ts";
 import {
   BarrierUpdate,
@@ -165,13 +165,18 @@ export async function ipm(
     problem.compiled ?? false,
   );
   const b = await boundSet(o.bounds, x0);
-  const storage = condensedStorage(
-    opt.bandwidth ?? bandwidthFor(prob, x0),
-    prob.n,
-    prob.compiled,
-  );
   const read = readScalars;
-  let it = await initialIterate(prob, x0, b, storage, read);
+  let storage: CondensedStorage, it: Iterate;
+  try {
+    storage = condensedStorage(opt.bandwidth ?? bandwidthFor(prob, x0), prob.n, prob.compiled);
+    it = await initialIterate(prob, x0, b, storage, read);
+  } catch (e) {
+    // f or a constraint failed at the start: the bounds' tensors are not made from x0, so
+    // the call's owner (minimize's ownedCall) would not free them
+    disposeBounds(b);
+    prob.clear();
+    throw e;
+  }
   const filter = new Filter(1e4 * Math.max(1, it.theta));
   const thetaMin = 1e-4 * Math.max(1, it.theta);
   const inertia: InertiaState = { lastDeltaW: 0 };
@@ -347,6 +352,8 @@ export async function ipm(
             : `stopped: feasibility restoration failed (${res.message})`;
           k++;
           m = await measure(prob, it, b, read);
+          // the violation at the point returned (restoration's own last point is dropped)
+          message += `; largest violation ${m.violation.toExponential(3)} at the returned x`;
           break;
         }
         alpha = 0;

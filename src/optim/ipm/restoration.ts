@@ -14,6 +14,10 @@
  * of ψ with ψ > 0 it has found what IPOPT reports as "converged to a point of local
  * infeasibility": the problem is reported infeasible, not converged.
  *
+ * A failed restoration hands back the iterate it started from (the method's last, which ψ's
+ * barrier terms may leave less violated than restoration's own last point): the result's x,
+ * and the violation its message and `constraintViolation` report, are that iterate's.
+ *
  * The restored point has slacks s = max(c_I(x), μ), bound multipliers z = μ/s (centred) and
  * μ / distance, and constraint multipliers y = λ = 0 (as IPOPT with its default
  * constr_mult_reset_threshold = 0).
@@ -153,8 +157,8 @@ export async function restoreFeasibility(
     if (state.viol > tol && state.gmax <= Math.max(tol, 100 * eps) * Math.max(1, state.viol)) {
       return give(
         "infeasible",
-        `the constraints appear infeasible: restoration converged to a stationary point of ` +
-          `the violation (largest violation ${state.viol.toExponential(3)})`,
+        "the constraints appear infeasible: restoration converged to a stationary point of " +
+          "the violation",
         k,
       );
     }
@@ -230,9 +234,7 @@ export async function restoreFeasibility(
         return give(
           "infeasible",
           `the constraints appear infeasible: no step reduces the violation any further ` +
-            `(largest violation ${state.viol.toExponential(3)}, ‖∇ψ‖∞ = ${
-              state.gmax.toExponential(2)
-            })`,
+            `(‖∇ψ‖∞ = ${state.gmax.toExponential(2)})`,
           k,
         );
       }
