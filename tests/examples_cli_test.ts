@@ -45,3 +45,16 @@ Deno.test("examples: --help prints the flags and exits; an existing --out is kep
     });
   }
 });
+
+Deno.test("examples' flags: a `--` that `deno task name -- …` passes through is skipped", async () => {
+  const { parseFlags } = await import("../examples/cli.ts");
+  const spec = {
+    points: { default: "8", help: "" },
+    force: { default: "false", help: "", switch: true },
+  };
+  assert.deepEqual(parseFlags("u", spec, ["--", "--points", "16", "--force"]), {
+    points: "16",
+    force: "true",
+  });
+  assert.throws(() => parseFlags("u", spec, ["--", "--pionts", "16"]), /unknown flag --pionts/);
+});

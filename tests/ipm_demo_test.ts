@@ -70,3 +70,27 @@ Deno.test("demo --help lists the flags; an unknown flag is an error", async () =
   assert.notEqual(bad.code, 0);
   assert.match(bad.out, /unknown flag --contrained/);
 });
+
+Deno.test("`deno task demo -- --constrained` as the README writes it (the task passes the -- through)", async () => {
+  const dir = await Deno.makeTempDir();
+  const svgPath = `${dir}/task.svg`;
+  try {
+    const res = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "demo", "--", "--constrained", "--points", "16", "--backend", "cpu"]
+        .concat(["--out", svgPath]),
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const dec = new TextDecoder();
+    const out = dec.decode(res.stdout) + dec.decode(res.stderr);
+    assert.equal(res.code, 0, out);
+    assert.match(out, /violation\s+complement\.\s+KKT error/);
+    assert.match(out, /\nconverged/, out);
+    const svg = await Deno.readTextFile(svgPath);
+    assert.match(svg, /stroke-dasharray="3 3"/, "the clearance circles");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -223,6 +223,22 @@ export function minimizeMethods(): string[] {
  * r.x.dispose();
  * r.jac.dispose();
  * ```
+ *
+ * @example Constraints and bounds (`"ipm"`)
+ * ```ts
+ * import { minimize, type Tensor, tensor } from "@curvature/curvature";
+ * // the point of the unit disc nearest (2, 1) with x₁ ≤ 0.25: (√(1 − 0.25²), 0.25)
+ * const f64 = { dtype: "f64" } as const;
+ * const c = tensor([2, 1], f64);
+ * const r = await minimize((x: Tensor) => x.sub(c).square().sum(), tensor([0, 0], f64), {
+ *   method: "ipm",
+ *   constraints: { ineq: (x: Tensor) => x.square().sum().neg().add(1) }, // 1 − ‖x‖² ≥ 0
+ *   bounds: { upper: tensor([Infinity, 0.25], f64) }, // x₁ ≤ 0.25, x₀ free
+ * });
+ * console.log(r.success, await r.x.toArray(), r.constraintViolation); // true [0.96825, 0.25] 0
+ * // ∇f = λ ∇c + z_L − z_U: λ = 1.0656, z_U = (0, 0.9672)
+ * console.log(await r.multipliers!.ineq.toArray(), await r.multipliers!.upper.toArray());
+ * ```
  */
 export async function minimize(
   f: (x: Tensor) => Tensor,
