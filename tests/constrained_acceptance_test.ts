@@ -322,6 +322,11 @@ Deno.test("ipm: clear errors for constraints and bounds a user gets wrong, namin
       /minimize \(ipm\): constraints.eq returned 3 values for 2 variables \(x \[2\]\); more equalities than variables/,
     ],
     [
+      "a constraint of another dtype",
+      { constraints: { ineq: () => tensor([1, 2], { dtype: "f32", device: cpu }) } },
+      /minimize \(ipm\): constraints.ineq returned f32 on cpu, but x0 is f64 on cpu/,
+    ],
+    [
       "lower > upper",
       { bounds: { lower: tensor([0, 2], o), upper: tensor([1, 1], o) } },
       /minimize \(ipm\): bounds.lower\[1\] = 2 exceeds bounds.upper\[1\] = 1/,
@@ -520,5 +525,81 @@ testAll(
     assertClose(await r.x.data(), [0, 0, 0, 0], { atol: b.dtype === "f64" ? 1e-8 : 1e-4, rtol: 0 });
     for (const t of [x0, r.x, r.jac]) t.dispose();
     assertNoLeak(base, "newton-banded fallback");
+  },
+);
+
+// ---------------------------------------------------------------- banded vs dense KKT
+
+/**
+ * A chain with boundary conditions, as a trajectory has: f = Σ (x_{i+1} − x_i)² +
+ * Σ (x_i − sin i)², x₀ = 0.2 and x_{n−1} = −0.1, x_i² + x_{i+1}² ≤ 0.2, x ≥ −0.6: the
+ * condensed matrix has bandwidth 1. Its derivatives by hand, for the KKT check.
+ */
+const CHAIN_N = 16;
+const chainPlain = {
+  gradF: (x: number[]) =>
+    x.map((v, j) =>
+      (j > 0 ? 2 * (v - x[j - 1]) : 0) - (j < x.length - 1 ? 2 * (x[j + 1] - v) : 0) +
+      2 * (v - Math.sin(j))
+    ),
+  ineq: (x: number[]) => x.slice(0, -1).map((v, i) => 0.2 - v * v - x[i + 1] ** 2),
+};
+
+testAll(
+  "ipm: the banded KKT solve (bandwidth 1, and detected) gives the dense path's answer; KKT conditions by hand",
+  async (b) => {
+    const o = place(b);
+    const base = memory();
+    const n = CHAIN_N;
+    const t = tensor(Array.from({ length: n }, (_, i) => Math.sin(i)), o);
+    const f = (x: Tensor) =>
+      x.slice([1], [n]).sub(x.slice([0], [n - 1])).square().sum()
+        .add(x.sub(t).square().sum());
+    const constraints = {
+      eq: (x: Tensor) => concat([x.slice([0], [1]).sub(0.2), x.slice([n - 1], [n]).add(0.1)]),
+      ineq: (x: Tensor) =>
+        x.slice([0], [n - 1]).square().add(x.slice([1], [n]).square()).neg().add(0.2),
+    };
+    const solve = async (bandwidth?: number) => {
+      const x0 = tensor(Array(n).fill(0), o);
+      const r = await minimize(f, x0, {
+        method: "ipm",
+        constraints,
+        bounds: { lower: -0.6 },
+        ...(bandwidth === undefined ? {} : { bandwidth }),
+      });
+      x0.dispose();
+      assertSolved(r, b, `bandwidth ${bandwidth}`);
+      return { nhvp: r.nhvp, iterations: r.iterations, ...await take(r) };
+    };
+    const [banded, detected, dense] = [await solve(1), await solve(), await solve(n - 1)];
+    // 2b + 1 = 3 comb probes per Hessian against n for the dense path
+    assert.ok(banded.nhvp * 3 < dense.nhvp, `banded ${banded.nhvp}, dense ${dense.nhvp} HVPs`);
+    assert.equal(detected.nhvp, banded.nhvp, "the detected band is 1");
+    const tl = tol(b);
+    assertClose(banded.x, dense.x, { atol: tl.x, rtol: 0, msg: "banded vs dense x" });
+    assertClose(detected.x, banded.x, { atol: tl.x, rtol: 0, msg: "detected vs banded x" });
+    // KKT by hand: ∇f − y₀ e₀ − y₁ e_{n−1} − Σ λ_i ∇c_i − z_L = 0, c_I ≥ 0, λ ≥ 0, λ c_I ≈ 0
+    const { x, eq: y, ineq: lam, lower: zl } = banded;
+    const r = chainPlain.gradF(x);
+    r[0] -= y[0];
+    r[n - 1] -= y[1];
+    lam.forEach((l, i) => {
+      r[i] += 2 * l * x[i];
+      r[i + 1] += 2 * l * x[i + 1];
+    });
+    zl.forEach((z, j) => (r[j] -= z));
+    const stat = Math.max(...r.map(Math.abs));
+    assert.ok(stat <= (b.dtype === "f64" ? 1e-7 : 2e-2), `‖∇L‖∞ by hand ${stat}`);
+    assertClose([x[0], x[n - 1]], [0.2, -0.1], { atol: tl.viol * 10, rtol: 0, msg: "c_E" });
+    const c = chainPlain.ineq(x);
+    assert.ok(c.every((v) => v >= -tl.viol), `c_I ${c}`);
+    assert.ok(lam.every((l) => l >= 0) && zl.every((z) => z >= 0), "multiplier signs");
+    // some obstacles are active (the sin target overshoots the disc) and complementary
+    assert.ok(lam.some((l) => l > 0.01), `λ = ${lam}`);
+    lam.forEach((l, i) => assert.ok(Math.abs(l * c[i]) <= tl.compl * 10, `λ c_I at ${i}`));
+    x.forEach((v, j) => assert.ok(Math.abs(zl[j] * (v + 0.6)) <= tl.compl * 10, `z_L at ${j}`));
+    t.dispose();
+    assertNoLeak(base, "banded vs dense");
   },
 );

@@ -119,13 +119,14 @@ export class ConstrainedProblem {
         } for x ${fmtShape(this.shape)}`,
       );
     }
+    sameKind("the objective", fx, u);
     const parts = [reshape(fx, [1])];
-    if (this.eq) parts.push(this.#constraint("eq", this.eq(x)));
-    if (this.ineq) parts.push(this.#constraint("ineq", this.ineq(x)));
+    if (this.eq) parts.push(this.#constraint("eq", this.eq(x), u));
+    if (this.ineq) parts.push(this.#constraint("ineq", this.ineq(x), u));
     return parts.length === 1 ? parts[0] : concat(parts, 0);
   }
 
-  #constraint(which: "eq" | "ineq", c: unknown): Tensor {
+  #constraint(which: "eq" | "ineq", c: unknown, u: Tensor): Tensor {
     if (!(c instanceof Tensor) || c.rank > 1) {
       throw new RangeError(
         `minimize (ipm): constraints.${which} must return a 1-D tensor (or a scalar), got ${
@@ -133,6 +134,7 @@ export class ConstrainedProblem {
         }`,
       );
     }
+    sameKind(`constraints.${which}`, c, u);
     const known = which === "eq" ? this.#mE : this.#mI;
     if (known >= 0 && c.size !== known) {
       throw new RangeError(
@@ -249,6 +251,18 @@ export class ConstrainedProblem {
       return add(sum(mul(w, F)), mul(sum(mul(sigma, square(r))), 0.5));
     };
   }
+}
+
+/**
+ * f and the constraints must return x's dtype on x's device: they are stacked into one
+ * vector, and a mismatch would otherwise surface as an error of that internal `concat`.
+ */
+function sameKind(what: string, t: Tensor, x: Tensor): void {
+  if (t.dtype === x.dtype && t.device === x.device) return;
+  throw new TypeError(
+    `minimize (ipm): ${what} returned ${t.dtype} on ${t.device.kind}, but x0 is ${x.dtype} on ` +
+      `${x.device.kind}; compute it from x (constants: tensor(…, { dtype, device }) of x0's)`,
+  );
 }
 
 /** The passes of a compiled problem. */
