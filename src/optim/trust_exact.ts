@@ -3,7 +3,7 @@
  * Moré–Sorensen on the Hessian's band (dense Hessians are the band of width n − 1).
  */
 import type { Tensor } from "../tensor.ts";
-import { add, mul } from "../ops/elementwise.ts";
+import { add } from "../ops/elementwise.ts";
 import { reshape } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { checkBandwidth } from "../curvature/banded.ts";
@@ -31,7 +31,7 @@ import {
   type SubproblemStep,
 } from "./trust_subproblem.ts";
 import { TrustRegion } from "./trust_region.ts";
-import { backtrack, type Trial } from "./line_search.ts";
+import { backtrack, type Trial, trialAt } from "./line_search.ts";
 
 /** The largest n for which trust-exact builds a dense Hessian (n products, n² storage) unasked. */
 export const DENSE_LIMIT = 2000;
@@ -87,7 +87,7 @@ export async function bandSecondOrder(
   if (await model.positiveDefinite(-delta)) return "definite";
   // (a solve that fails where the factorisation passed, at WebGPU's margin: a wider shift)
   for (const shift of [delta, 4 * delta]) {
-    const eig = await smallestEigen(model, shift, model.n, like);
+    const eig = await smallestEigen(model, shift);
     if (eig) return { lowest: eig.s2 - shift, scale: inf, z: eig.z };
   }
   return "indefinite";
@@ -137,24 +137,25 @@ export async function trustStep(
   const p = tidy(() => reshape(sub.p, x.shape));
   sub.p.dispose();
   try {
-    const xt = tidy(() => add(x, p));
-    const [ft, gt] = prob.valueAndGrad(xt);
-    const known = sub.model;
-    const scal = tidy(() => {
-      const pf = reshape(p, [n]);
-      const gp = vdot(g, p);
-      // m(p) − f = gᵀp + ½ pᵀHp: one band product, unless the subproblem already knows it
-      const m = known === undefined ? add(gp, mul(vdot(pf, model.matvec(pf)), 0.5)) : gp;
-      return [ft, norm(gt), m, gp, vdot(gt, p), norm(xt), norm(p)];
-    });
-    let vals: number[];
-    try {
-      vals = await readScalars(...scal);
-    } finally {
-      disposeAll(...scal);
+    const { xt, gt, vals } = await trialAt(prob, x, g, p, 1);
+    const [fv, gnv, gTp, gtTp, pnorm, xnv] = vals;
+    // m(p) − f = gᵀp + ½ pᵀHp: one band product, unless the subproblem already knows it
+    let m = sub.model;
+    if (m === undefined) {
+      const s = tidy(() => {
+        const pf = reshape(p, [n]);
+        return vdot(pf, model.matvec(pf));
+      });
+      try {
+        m = gTp + 0.5 * (await readScalars(s))[0];
+      } catch (e) {
+        disposeAll(xt, gt);
+        throw e;
+      } finally {
+        s.dispose();
+      }
     }
-    const [fv, gnv, m, gTp, gtTp, xnv, pnorm] = vals;
-    const predicted = -(known ?? m);
+    const predicted = -m;
     const out = { x: xt, g: gt, f: fv, gnorm: gnv, xnorm: xnv, lambda: sub.lambda, predicted };
     if (!(predicted > 0)) {
       disposeAll(xt, gt);
