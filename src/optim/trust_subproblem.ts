@@ -147,6 +147,20 @@ export async function moreSorensen(
   mem: SubproblemMemory,
 ): Promise<SubproblemStep> {
   const n = model.n;
+  // At a new point the Newton step comes before the bounds: inside the region it is the
+  // answer (the usual step near a minimum), and the bounds' program is not needed. It is
+  // the first trial anyway wherever the bounds allow λ = 0: they exclude it only where H is
+  // not positive definite (its smallest diagonal entry < 0: the Newton trial fails) or
+  // ‖g‖/Δ exceeds a bound on ‖H‖ (the Newton step leaves the region).
+  let newton: Trial | null | undefined;
+  if (mem.radius < 0) {
+    newton = await trial(model, g, 0);
+    if (newton && Math.sqrt(newton.pp) <= radius) {
+      mem.lambdaLb = 0;
+      mem.radius = radius;
+      return { p: newton.p, hitsBoundary: false, lambda: 0, trials: 1, model: 0.5 * newton.gp };
+    }
+  }
   const bd = await model.bounds();
   const hmin = Math.min(bd.gershgorinHi, bd.frobenius, bd.inf);
   // λ_ub must make H + λI positive definite; Gershgorin's bound may leave it singular
@@ -156,6 +170,7 @@ export async function moreSorensen(
   let lb = Math.max(0, -bd.minDiag, gnorm / radius - hmin);
   if (radius < mem.radius) lb = Math.max(mem.lambdaLb, lb);
   let lambda = lb === 0 ? 0 : safeguard(lb, ub);
+  if (lambda !== 0) newton?.p.dispose();
   // g at the rounding of H's products: SciPy's n ε ‖H‖∞ counts every row's rounding as if
   // aligned; with independent roundings the norm grows like √n (SciPy's bound is 0.32 on the
   // scaled trajectory problem at n = 32768, where ‖g‖ = 0.16 is far from stationary)
@@ -214,7 +229,8 @@ export async function moreSorensen(
       lambda = safeguard(lb, ub);
       continue;
     }
-    const t = await trial(model, g, lambda);
+    const t = lambda === 0 && newton !== undefined ? newton : await trial(model, g, lambda);
+    newton = undefined;
     if (!t) {
       // (also where a Newton update of λ from inside the region, tried directly, undershot
       // −λ_min(H): SciPy factors H + λ_new I first and bisects then, as failed() does)
