@@ -55,18 +55,17 @@ function unit(v: Tensor): Tensor {
 
 /**
  * z from {@linkcode INVERSE_STEPS} steps of inverse iteration with A = H + λI (lower band
- * storage `a`) from `v0`, and s² = zᵀAz: an approximate unit eigenvector of H's smallest
- * eigenvalue, and A's smallest eigenvalue from above. s² comes from the last solve, not a
- * product with A: z = w/‖w‖ with Aw = v (v unit), so zᵀAz = wᵀv/wᵀw (> 0 for A ≻ 0).
+ * storage `a`, H's `d`) from `v0`, and s² = zᵀHz + λ: an approximate unit eigenvector of
+ * H's smallest eigenvalue, and A's smallest eigenvalue from above. (s² from the last solve,
+ * wᵀv/wᵀw for Aw = v, saves the band product and equals it in exact arithmetic, but carries
+ * the solve's backward error ε‖A‖ where A is nearly singular: in f32 it cost the penalty
+ * trajectory its convergence, tests/trust_exact_test.ts.)
  */
-function inverseIteration(a: Tensor, v0: Tensor) {
-  let v = v0, w = v0;
-  for (let i = 0; i < INVERSE_STEPS; i++) {
-    if (i > 0) v = unit(w);
-    w = solveBanded(a, v, { lower: true });
-  }
-  const ww = vdot(w, w);
-  return { z: div(w, sqrt(ww)), s2: div(vdot(w, v), ww) };
+function inverseIteration(a: Tensor, d: Tensor, lambda: Tensor, v0: Tensor) {
+  let z = v0;
+  for (let i = 0; i < INVERSE_STEPS; i++) z = unit(solveBanded(a, z, { lower: true }));
+  const s2 = add(vdot(z, new BandedMatrix(d, "lower").matvec(z)), reshape(lambda, []));
+  return { z, s2 };
 }
 
 /**
@@ -80,7 +79,7 @@ function shiftedTrial(d: Tensor, lambda: Tensor, g: Tensor, v0: Tensor) {
   const a = shiftBand(d, lambda);
   const p = solveBanded(a, neg(g), { lower: true });
   const w = solveBanded(a, p, { lower: true });
-  const { z, s2 } = inverseIteration(a, v0);
+  const { z, s2 } = inverseIteration(a, d, lambda, v0);
   return { p, z, s: stack([vdot(p, p), vdot(p, w), vdot(g, p), s2, vdot(p, z)]) };
 }
 
@@ -125,7 +124,9 @@ const programs = {
   /** pᵀH⁻¹p. */
   inverseQuadratic: jit((d: Tensor, p: Tensor) => vdot(p, solveBanded(d, p, { lower: true }))),
   shiftedTrial: jit(shiftedTrial),
-  eigen: jit((d: Tensor, lambda: Tensor, v0: Tensor) => inverseIteration(shiftBand(d, lambda), v0)),
+  eigen: jit((d: Tensor, lambda: Tensor, v0: Tensor) =>
+    inverseIteration(shiftBand(d, lambda), d, lambda, v0)
+  ),
   matvec: jit((d: Tensor, v: Tensor) => new BandedMatrix(d, "lower").matvec(v)),
   /** Σ of the factor's diagonal: finite exactly when the factorisation succeeded. */
   factorProbe: jit((d: Tensor, lambda: Tensor) =>
