@@ -19,7 +19,9 @@
  * tracing call is not counted), and a row gives the least CPU milliseconds of each: the
  * first solve at a size pays the traces of its shapes (and, early in a process, V8's
  * warm-up), a repeated one does not; IPOPT's row is then the median of K solves in its process
- * (`--reps K`).
+ * (`--reps K`), and IPOPT also runs between the rounds of repeated solves (3 solves in its
+ * process each time, the first of which pays its set-up): a row gives the least of those
+ * runs' median CPU times, and each repeated row its ratio to that.
  *
  * With `--baseline DIR` (a checkout of another commit: `git worktree add --detach DIR <commit>`)
  * each method also runs with that checkout's library (its `mod.ts` and
@@ -135,16 +137,22 @@ async function firstSolve({ label, lib, problem, o }: Lib, N: number, method: st
   return { prob, x0 };
 }
 
+/** One IPOPT run at N (`reps` solves in its process): its summary's fields. */
+function runIpopt(N: number, reps: number): (k: string) => string | undefined {
+  const out = new Deno.Command(ipopt, {
+    args: ["--form", "A", "--N", String(N), "--reps", String(reps)],
+    env: { OPENBLAS_NUM_THREADS: "1" },
+  }).outputSync();
+  const line = new TextDecoder().decode(out.stdout).split("\n").find((l) =>
+    l.startsWith("summary")
+  );
+  return (k: string) => line?.match(new RegExp(`\\b${k}=(\\S+)`))?.[1];
+}
+const withIpopt = ipopt !== "" && weighting === "ipopt";
+
 for (const N of Ns) {
-  if (ipopt && weighting === "ipopt") {
-    const out = new Deno.Command(ipopt, {
-      args: ["--form", "A", "--N", String(N), "--reps", String(Math.max(1, warm))],
-      env: { OPENBLAS_NUM_THREADS: "1" },
-    }).outputSync();
-    const line = new TextDecoder().decode(out.stdout).split("\n").find((l) =>
-      l.startsWith("summary")
-    );
-    const get = (k: string) => line?.match(new RegExp(`\\b${k}=(\\S+)`))?.[1];
+  if (withIpopt) {
+    const get = runIpopt(N, Math.max(1, warm));
     console.log(
       `| ${N} | IPOPT 3.11.9 | ${get("iters")} | ${get("obj")} | ${get("dualinf_own")} | | ${
         Number(get("med_cpu_s")).toFixed(3)
@@ -172,15 +180,26 @@ for (const N of Ns) {
         return { label: l.label, f, jf, again, plain: Infinity, jitted: Infinity };
       });
       for (const t of timed) await t.again(t.jf);
+      // IPOPT once between each round too, so that its least CPU time shares the load
+      let ip = Infinity;
       for (let k = 0; k < warm; k++) {
         for (const t of timed) t.plain = Math.min(t.plain, await t.again(t.f));
         for (const t of timed) t.jitted = Math.min(t.jitted, await t.again(t.jf));
+        if (withIpopt) ip = Math.min(ip, 1000 * Number(runIpopt(N, 3)("med_cpu_s")));
+      }
+      const ratio = (ms: number) => (withIpopt ? ` (${(ms / ip).toFixed(2)}× IPOPT)` : "");
+      if (withIpopt) {
+        console.log(
+          `| ${N} | IPOPT, between those: least median of 3 solves, ${warm} runs | | | | | ${
+            ip.toFixed(1)
+          } ms | | | | |`,
+        );
       }
       for (const t of timed) {
         console.log(
           `| ${N} | ${method}${t.label}: repeated, min of ${warm} (f / jit(f)) | | | | | ${
             t.plain.toFixed(1)
-          } ms / ${t.jitted.toFixed(1)} ms | | | | |`,
+          } ms${ratio(t.plain)} / ${t.jitted.toFixed(1)} ms${ratio(t.jitted)} | | | | |`,
         );
       }
     }

@@ -64,8 +64,21 @@ function unit(v: Tensor): Tensor {
 function inverseIteration(a: Tensor, d: Tensor, lambda: Tensor, v0: Tensor) {
   let z = v0;
   for (let i = 0; i < INVERSE_STEPS; i++) z = unit(solveBanded(a, z, { lower: true }));
-  const s2 = add(vdot(z, new BandedMatrix(d, "lower").matvec(z)), reshape(lambda, []));
-  return { z, s2 };
+  return { z, s2: add(bandQuadratic(d, z), reshape(lambda, [])) };
+}
+
+/**
+ * vᵀHv (0-d) for H in lower band storage `d` ([b + 1, n]) and v [n]: Σ_d c_d Σ_j
+ * H[j + d][j] v[j + d] v[j], c₀ = 1 and c_d = 2 (each off-diagonal entry twice, by
+ * symmetry), from v and its copies shifted up by d (zero past the end, where the band's
+ * unused corner lies): a handful of kernels where a band product takes a few per diagonal.
+ */
+export function bandQuadratic(d: Tensor, v: Tensor): Tensor {
+  const [b1, n] = d.shape;
+  const vp = pad(v, [[0, b1 - 1]]);
+  const shifted = stack(Array.from({ length: b1 }, (_, k) => slice(vp, [k], [k + n])));
+  const terms = sum(mul(mul(d, shifted), v), 1); // [b + 1]: the diagonals' sums
+  return sub(mul(sum(terms), 2), slice(terms, [0], [1]).reshape([]));
 }
 
 /**
