@@ -14,10 +14,12 @@ W_obs = 400, W_end = 1000, κ = 60) three ways, independently of the library:
 Then it refines x to the exact minimiser x* nearby (Newton steps with the exact gradient
 and the f64 banded Hessian, assembled here from closed forms; x* kept to 50 digits) and
 evaluates the gradient at x* rounded to f64, the representable point nearest the minimiser:
-the f64-computed ‖∇f‖ there is what no f64 method can get below (the rounding floor), and
-the exact ‖∇f‖ there is what the rounding of x alone leaves.
+the f64-computed ‖∇f‖ there is what an f64 method can expect at best (the rounding floor),
+and the exact ‖∇f‖ there is what the rounding of x alone leaves; a few other f64 points
+next to x* (each entry rounded up or down at random) show the spread.
 
     /usr/bin/python3 bench/gradient_floor.py --N 16384 --x /tmp/x.bin [--g /tmp/g.bin]
+        [--neighbours 3]
 """
 import argparse
 
@@ -144,6 +146,7 @@ def main():
     ap.add_argument("--N", type=int, required=True)
     ap.add_argument("--x", required=True)
     ap.add_argument("--g")
+    ap.add_argument("--neighbours", default=3, help="random f64 neighbours of x* evaluated")
     a = ap.parse_args()
     n = a.N
     x = np.fromfile(a.x, dtype="<f8")
@@ -163,9 +166,22 @@ def main():
     if a.g:
         print(f"‖library − exact‖ at x:                       {np.linalg.norm(gl - gef):.3e}")
     ab = hessian_band(x, n)
-    hinf = np.abs(ab).sum(0).max() * 2  # bound on ‖H‖∞ (each row: its column + its row)
-    print(f"‖H‖∞ ≤ {hinf:.3e}; max |x_i| = {np.abs(x).max():.3f}; "
-          f"√(2N)·ε·‖H‖∞·max|x| = {np.sqrt(2 * n) * eps * hinf * np.abs(x).max():.3e}")
+    # |H| |x| row by row, from the lower band: row i sums its column below (ab[d][i]) and, by
+    # symmetry, its row left of the diagonal (ab[d][i − d])
+    m = 2 * n
+    habs = np.abs(ab)
+    hx = habs[0] * np.abs(x)
+    rows = habs[0].copy()
+    for d in range(1, 5):
+        hx[:m - d] += habs[d, :m - d] * np.abs(x[d:])
+        hx[d:] += habs[d, :m - d] * np.abs(x[:m - d])
+        rows[:m - d] += habs[d, :m - d]
+        rows[d:] += habs[d, :m - d]
+    hinf = rows.max()
+    print(f"‖H‖∞ = {hinf:.3e}, max |x_i| = {np.abs(x).max():.3f}: "
+          f"ε ‖H‖∞ max(1, ‖x‖∞) = {eps * hinf * max(1, np.abs(x).max()):.3e} (the ipm's floor), "
+          f"√(2N) times it = {np.sqrt(m) * eps * hinf * max(1, np.abs(x).max()):.3e}; "
+          f"ε ‖ |H| |x| ‖₂ = {eps * np.linalg.norm(hx):.3e}")
     # Newton steps to the exact minimiser: δ from the f64 band, x* kept to 50 digits
     xs = list(xm)
     gs = ge
@@ -176,6 +192,16 @@ def main():
         print(f"Newton step {it + 1}: ‖δ‖ = {np.linalg.norm(d):.3e}, "
               f"‖∇f(x*)‖ exact = {float(norm_mp(gs)):.3e}")
     xr = np.array([float(v) for v in xs])  # x* rounded to f64
+    # other f64 points next to x*: each entry rounded up or down at random
+    rng = np.random.default_rng(1)
+    for k in range(int(a.neighbours)):
+        lo = np.array([float(v) for v in xs])
+        below = np.array([mpmath.mpf(float(v)) > v for v in xs])  # fl rounded up: the other is below
+        other = np.where(below, np.nextafter(lo, -np.inf), np.nextafter(lo, np.inf))
+        xk = np.where(rng.random(m) < 0.5, lo, other)
+        gk = grad_exact([mpmath.mpf(float(v)) for v in xk], n)
+        print(f"a random f64 neighbour of x* ({k + 1}): ‖∇f‖ exact = {float(norm_mp(gk)):.3e}, "
+              f"f64 (numpy) = {np.linalg.norm(grad_f64(xk, n)):.3e}")
     gr = grad_exact([mpmath.mpf(float(v)) for v in xr], n)
     print(f"‖x* − x‖ = {float(norm_mp([a - b for a, b in zip(xs, xm)])):.3e}")
     print(f"at fl(x*), the f64 point nearest the minimiser: ‖∇f‖ exact = "

@@ -140,7 +140,7 @@ const programs = {
   eigen: jit((d: Tensor, lambda: Tensor, v0: Tensor) =>
     inverseIteration(shiftBand(d, lambda), d, lambda, v0)
   ),
-  matvec: jit((d: Tensor, v: Tensor) => new BandedMatrix(d, "lower").matvec(v)),
+  quadratic: jit(bandQuadratic),
   /** Σ of the factor's diagonal: finite exactly when the factorisation succeeded. */
   factorProbe: jit((d: Tensor, lambda: Tensor) =>
     sum(slice(choleskyBanded(shiftBand(d, lambda), { lower: true }), [0], [1]))
@@ -225,9 +225,9 @@ export class BandModel {
     }
   }
 
-  /** H v for v of shape [n]. */
-  matvec(v: Tensor): Tensor {
-    return programs.matvec(this.h.data, v);
+  /** vᵀHv (0-d) for v of shape [n] (see {@linkcode bandQuadratic}). */
+  quadratic(v: Tensor): Tensor {
+    return programs.quadratic(this.h.data, v);
   }
 
   /**

@@ -19,7 +19,6 @@ import {
   type Stop,
   stopReason,
   STOPS,
-  vdot,
 } from "./objective.ts";
 import { BandModel } from "./band_model.ts";
 import { curvatureTolerance, settleSingular } from "./curvature_check.ts";
@@ -111,7 +110,7 @@ export interface TrustTrial {
 
 /**
  * @internal One trust-region trial at x with the band `model`: Moré–Sorensen's step p, the
- * model's reduction (from the subproblem's own scalars, or −(gᵀp + ½ pᵀHp) by one band
+ * model's reduction (from the subproblem's own scalars, or −(gᵀp + ½ pᵀHp) from the band
  * product after the hard case), f and ∇f at x + p, all read back at once, and `tr`'s
  * verdict; a rejected p may still give a step along it (`backtrackRejected`). Shared by `trust-exact` and `newton-banded`'s fallback.
  */
@@ -139,12 +138,12 @@ export async function trustStep(
   try {
     const { xt, gt, vals } = await trialAt(prob, x, g, p, 1);
     const [fv, gnv, gTp, gtTp, pnorm, xnv] = vals;
-    // m(p) − f = gᵀp + ½ pᵀHp: one band product, unless the subproblem already knows it
+    // m(p) − f = gᵀp + ½ pᵀHp: pᵀHp from the band, unless the subproblem already knows m
     let m = sub.model;
     if (m === undefined) {
       const s = tidy(() => {
         const pf = reshape(p, [n]);
-        return vdot(pf, model.matvec(pf));
+        return model.quadratic(pf);
       });
       try {
         m = gTp + 0.5 * (await readScalars(s))[0];

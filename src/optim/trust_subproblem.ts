@@ -287,7 +287,7 @@ export async function moreSorensen(
   const cauchy = await cauchyStep(model, g, gnorm, radius);
   if (best) {
     const b = best;
-    const s = tidy(() => stack([vdot(b, b), vdot(g, b), vdot(b, model.matvec(b))]));
+    const s = tidy(() => stack([vdot(b, b), vdot(g, b), model.quadratic(b)]));
     const [pp, gp, php] = await readScalars(s);
     s.dispose();
     const c = pp > radius * radius ? radius / Math.sqrt(pp) : 1;
@@ -310,7 +310,7 @@ async function cauchyStep(
   gnorm: number,
   radius: number,
 ): Promise<{ p: Tensor; model: number }> {
-  const q = tidy(() => vdot(g, model.matvec(g)));
+  const q = model.quadratic(g);
   const [gHg] = await readScalars(q);
   q.dispose();
   const tau = gHg <= 0 ? 1 : Math.min(1, gnorm ** 3 / (radius * gHg));
