@@ -247,8 +247,21 @@ async function backtrackRejected(
  * lowers f, it reports the saddle with `converged: false`. It also stops at
  * `maxIter`, when f or ∇f is not finite, or when no step can lower f any more (the radius
  * below the rounding of x, or `nonmonotone` + 1 accepted steps in a row that neither set a
- * new lowest f nor halved ‖∇f‖). Iterations count
- * rejected steps too, as SciPy's do; each accepted step costs one band.
+ * new lowest f nor halved ‖∇f‖: status 2, "f is at its rounding floor; gtol may be below
+ * it"). That floor is real: at the f64 points next to a minimiser, ∇f evaluated in f64
+ * carries what the rounding of x (times H) and of ∇f's own terms leaves, up to about
+ * ε ‖|H| |x|‖. On the penalty trajectory at N = 16,384 (IPOPT's weights, ‖H‖∞ = 2.1·10⁷)
+ * ∇f is 1.4·10⁻⁷ exactly and 1.8·10⁻⁷ as evaluated in f64 at the f64 point nearest the
+ * exact minimiser, both above gtol = 10⁻⁷ (`bench/gradient_floor.py`, bench/RESULTS.md):
+ * there the run stops with status 2 at ‖∇f‖ = 2.1·10⁻⁷, at the minimum to 12 digits.
+ * Iterations count rejected steps too, as SciPy's do; each accepted step costs one band.
+ *
+ * Cost per iteration: the band (2b+1 products in one compiled pass), then the subproblem:
+ * at a new point the Newton step first (one banded solve; inside the region it is the
+ * step, and nothing else is computed), else the spectrum bounds and trials of λ, each one
+ * compiled program — the factorisations of H + λI, p, pᵀ(H + λI)⁻¹p for the secular
+ * equation, the hard case's inverse iteration (3 solves) and zᵀHz — with one read-back; then
+ * one evaluation of f and ∇f at the trial point, read back with its norms and slopes.
  */
 export async function trustExact(
   prob: MinimizeProblem,
