@@ -74,6 +74,16 @@ def grad_exact(x, n):
     return g
 
 
+def obstacle_terms(p):
+    """Per obstacle, for the points p [n, 2] in f64: q = p − c, dist = √(‖q‖² + 10⁻⁹),
+    s = softplus(κ (r + margin − dist)) / κ and σ = sigmoid of the same argument."""
+    for c, r in OBSTACLES:
+        q = p - np.array(c)
+        dist = np.sqrt((q * q).sum(1) + EPS_DIST)
+        u = KAPPA * ((r + MARGIN) - dist)
+        yield q, dist, np.logaddexp(0, u) / KAPPA, 1 / (1 + np.exp(-u))
+
+
 def grad_f64(x, n):
     """The same gradient in f64 (numpy)."""
     w_acc, w_vel, w_obs, w_end = weights(n)
@@ -86,12 +96,7 @@ def grad_f64(x, n):
     d1 = p[1:] - p[:-1]
     g[1:] += 2 * w_vel * d1
     g[:-1] -= 2 * w_vel * d1
-    for c, r in OBSTACLES:
-        q = p - np.array(c)
-        dist = np.sqrt((q * q).sum(1) + EPS_DIST)
-        u = KAPPA * ((r + MARGIN) - dist)
-        s = np.logaddexp(0, u) / KAPPA
-        sig = 1 / (1 + np.exp(-u))
+    for q, dist, s, sig in obstacle_terms(p):
         g += (-2 * w_obs * s * sig / dist)[:, None] * q
     g[0] += 2 * w_end * (p[0] - np.array(START))
     g[-1] += 2 * w_end * (p[-1] - np.array(GOAL))
@@ -119,13 +124,7 @@ def hessian_band(x, n):
                 ci, ck = (-1, 1)[i], (-1, 1)[k]
                 add(idx[i:n - 1 + i], idx[k:n - 1 + k], 2 * w_vel * ci * ck)
         add(np.array([c, 2 * (n - 1) + c]), np.array([c, 2 * (n - 1) + c]), 2 * w_end)
-    p = x.reshape(n, 2)
-    for cen, r in OBSTACLES:
-        q = p - np.array(cen)
-        dist = np.sqrt((q * q).sum(1) + EPS_DIST)
-        u = KAPPA * ((r + MARGIN) - dist)
-        s = np.logaddexp(0, u) / KAPPA
-        sig = 1 / (1 + np.exp(-u))
+    for q, dist, s, sig in obstacle_terms(x.reshape(n, 2)):
         ds = -sig[:, None] * q / dist[:, None]  # ∇s
         qq = q[:, :, None] * q[:, None, :]
         d2s = (KAPPA * sig * (1 - sig) / dist**2)[:, None, None] * qq - sig[:, None, None] * (
