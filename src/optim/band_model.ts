@@ -4,7 +4,7 @@
  * that start the trust-region subproblem. A dense Hessian is the band of width n − 1.
  */
 import type { Tensor } from "../tensor.ts";
-import { BandedMatrix } from "../curvature/banded.ts";
+import type { BandedMatrix } from "../curvature/banded.ts";
 import { abs, add, div, mul, neg, sqrt, square, sub } from "../ops/elementwise.ts";
 import { max, min, sum } from "../ops/reduce.ts";
 import { concat, pad, reshape, slice, stack } from "../ops/movement.ts";
@@ -46,7 +46,7 @@ function descent(a: Tensor, g: Tensor): Tensor {
 }
 
 /** Inverse-iteration steps for the smallest eigenvalue's vector (see {@linkcode inverseIteration}). */
-export const INVERSE_STEPS = 3;
+const INVERSE_STEPS = 3;
 
 /** v ÷ ‖v‖. */
 function unit(v: Tensor): Tensor {
