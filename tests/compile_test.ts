@@ -286,7 +286,7 @@ function obstacles(xs: ArrayLike<number>): { g: Float64Array; band: Float64Array
 }
 const CIRCLES = [[0.3, 0.5], [0.6, 0.4], [0.8, 0.6]], RADII = [0.02, 0.015, 0.01];
 
-Deno.test("CPU: a row broadcast over N points gives kernels of one structure at every N", async () => {
+Deno.test("CPU: a row broadcast over N points and a weight 40N give kernels of one structure at every N", async () => {
   // [1, 3, 2] circles against [N, 1, 2] points: the N axis of the broadcast is the problem's
   // size, not a probe count; split as probes while N ≤ 64 and not above, every first
   // gradient or band at a size past 64 compiled kernels of another structure
@@ -294,7 +294,8 @@ Deno.test("CPU: a row broadcast over N points gives kernels of one structure at 
   const radii = tensor(RADII, { ...f64, shape: [1, 3] });
   const f = (x: Tensor) => {
     const d2 = sum(square(sub(reshape(x, [x.size / 2, 1, 2]), circles)), [2]);
-    return sum(square(softplus(sub(radii, d2))));
+    // a weight that grows with N (as the demo's 40N): data, not structure, at every N
+    return sum(square(softplus(sub(radii, d2)))).mul(20 * x.size);
   };
   const run = async (n: number) => {
     const xs = Float64Array.from({ length: 2 * n }, (_, i) => 0.2 + 0.7 * Math.abs(Math.sin(i)));
@@ -303,6 +304,7 @@ Deno.test("CPU: a row broadcast over N points gives kernels of one structure at 
     const h = bandedHessian(f, x, { bandwidth: 1, layout: "lower" });
     const [gv, hv] = [await g.data(), await h.data.data()];
     const want = obstacles(xs);
+    for (const v of [want.g, ...want.band]) v.forEach((e, i) => (v[i] = 40 * n * e));
     assertClose(gv, want.g, { rtol: 1e-12, atol: 1e-14, msg: `gradient at N = ${n}` });
     assertClose(hv.subarray(0, 2 * n), want.band[0], { rtol: 1e-12, atol: 1e-14, msg: `N ${n}` });
     assertClose(hv.subarray(2 * n, 2 * n - 1 + 2 * n), want.band[1].subarray(0, 2 * n - 1), {

@@ -54,10 +54,13 @@ export function typeOf(dtype: Dtype): number {
 /**
  * Whether a constant is printed as a literal: small integers and halves, which appear as
  * structure (the 2 of x², the 1 of 1 − σ) rather than as data; other numbers stay
- * parameters so that a loop whose scalar changes every iteration reuses one kernel.
+ * parameters so that a loop whose scalar changes every iteration reuses one kernel. The
+ * bound is low (16) because larger integers are mostly data: a weight 40N written as a
+ * literal up to 1,024 made the kernels at N = 16 another structure than at N = 64, and a
+ * parameter costs a kernel nothing (it is read once per launch).
  */
 export function isLiteral(v: number): boolean {
-  return (Number.isInteger(v) && Math.abs(v) <= 1024 && !Object.is(v, -0)) || v === 0.5 ||
+  return (Number.isInteger(v) && Math.abs(v) <= 16 && !Object.is(v, -0)) || v === 0.5 ||
     v === -0.5;
 }
 
