@@ -22,6 +22,7 @@ import { boolOption, checkOptions } from "../options.ts";
 import { cachedHessianSparsity } from "./pattern.ts";
 import { cachedColoring } from "./coloring.ts";
 import { reverseCuthillMcKee } from "../linalg/ordering.ts";
+import { compiledByGraph } from "../ad/auto_jit.ts";
 
 /** Which triangle band storage holds: LAPACK's `uplo`. */
 export type BandLayout = "lower" | "upper";
@@ -355,15 +356,34 @@ export function bandedHessian(
     }
     return chunkedBand(f, x, b, period, layout, limit);
   }
+  // the band program is kept across calls whose f builds the same forward graph
+  const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
+  const [data, sym] = compiledByGraph(
+    f,
+    x,
+    (run) => run(work, [x], (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck)),
+  );
+  return new BandedMatrix(data, layout, sym);
+}
+
+/** The band (and the symmetry error) from one batched pass of `period` comb-probe products. */
+function bandFromProducts(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  b: number,
+  period: number,
+  method: "direct" | "substitution",
+  upper: boolean,
+  symmetryCheck: boolean,
+): [Tensor, Tensor | null] {
+  const n = x.size;
+  const be = x.device.backend;
   const make = (s: ReturnType<typeof be.comb>) =>
     Tensor._fromStorage(s, [b + 1, n], x.dtype, x.device, [x]);
-  const [data, sym] = tidy(() => {
+  return tidy(() => {
     const probes = reshape(
       combProbes(n, period, { dtype: x.dtype as FloatDtype, device: x.device }),
-      [
-        period,
-        ...x.shape,
-      ],
+      [period, ...x.shape],
     );
     const hv = reshape(hvp(f, x, probes), [period, n]);
     if (hv._tracer) {
@@ -378,11 +398,10 @@ export function bandedHessian(
     const st = hv._ref!.storage;
     if (method === "substitution") return [make(be.substituteBand(x.dtype, st, n, b, upper)), null];
     const band = make(be.unshuffleBand(x.dtype, st, n, b, period, upper, false));
-    if (!opts.symmetryCheck) return [band, null];
+    if (!symmetryCheck) return [band, null];
     const other = make(be.unshuffleBand(x.dtype, st, n, b, period, upper, true));
     return [band, max(abs(band.sub(other)))];
   });
-  return new BandedMatrix(data, layout, sym);
 }
 
 /**
