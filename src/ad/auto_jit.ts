@@ -264,7 +264,10 @@ export function compiledByGraph<T>(
 
 /** Whether to run the key run: not inside a transform or a recording, and f not skipped. */
 function lookable(f: object, x: Tensor): boolean {
-  if (!autoJitConfig.enabled || traceDepth() > 0 || recording() || x._tracer) return false;
+  if (!autoJitConfig.enabled || traceDepth() > 0 || recording()) return false;
+  // what is not a float tensor with data, or not a function, gets its error from the call
+  if (typeof f !== "function" || !(x instanceof Tensor) || x._tracer || !x._ref) return false;
+  if (x.disposed || x.dtype === "i32" || x.size === 0) return false;
   const skip = unkeyable.get(f);
   if (skip === undefined) return true;
   if (skip <= 1) unkeyable.delete(f);

@@ -413,30 +413,3 @@ export function jit<A extends unknown[], R>(
   Object.defineProperty(call, "clear", { value: () => cache.clear() });
   return call as Jitted<A, R>;
 }
-
-/**
- * @internal `fn` compiled for the length of one library call: `use` gets the jitted
- * function, and its programs (with the constants they hold) are dropped when `use` returns
- * or its promise settles. For the library's repeated work — an optimiser's evaluations,
- * CG's iterations, an estimator's probe batches — where the function is fixed for the call,
- * so replaying its first trace is exact.
- */
-export function compiledFor<A extends unknown[], R, T>(
-  fn: (...args: A) => R,
-  use: (compiled: (...args: A) => R) => T,
-  opts?: JitOptions,
-): T {
-  const j = jit(fn, opts);
-  let result: T;
-  try {
-    result = use(j);
-  } catch (e) {
-    j.clear();
-    throw e;
-  }
-  if (result instanceof Promise) {
-    return result.finally(() => j.clear()) as T;
-  }
-  j.clear();
-  return result;
-}

@@ -16,7 +16,7 @@ import { concat, reshape, transpose } from "../ops/movement.ts";
 import { allocArray, itemSize } from "../dtype.ts";
 import { checkOptions, oneOf } from "../options.ts";
 import { checkProgress, type ProgressCallback } from "../progress.ts";
-import { compiledFor } from "./jit.ts";
+import { compiledByGraph } from "./auto_jit.ts";
 
 /** Options of {@linkcode grad} and {@linkcode valueAndGrad}. */
 export interface GradOptions {
@@ -433,11 +433,13 @@ function hessianAt(f: (x: Tensor) => Tensor, x: Tensor, opts: HessianOptions): T
     if (n === 0) return zeros([...x.shape, ...x.shape], { dtype: x.dtype, device: x.device });
     const k = opts.chunkSize ?? chunkSize(x);
     const parts: Tensor[] = [];
-    // chunks of one size replay the first one's compiled pass (f is fixed for the call)
-    compiledFor((y: Tensor, V: Tensor) => hvp(f, y, V), (H) => {
+    // chunks of one size replay one compiled pass, kept across calls whose f builds the
+    // same forward graph (see auto_jit.ts)
+    compiledByGraph(f, x, (run) => {
       for (let s = 0; s < n; s += k) {
         const kk = Math.min(k, n - s);
-        parts.push(H(x, identityChunk("hessian", x, s, kk)));
+        const V = identityChunk("hessian", x, s, kk);
+        parts.push(run("hvp", [x, V], (y, W) => hvp(f, y, W)));
         opts.onProgress?.({ done: s + kk, total: n, unit: "Hessian columns" });
       }
     });

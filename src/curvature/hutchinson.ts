@@ -7,7 +7,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
-import { compiledFor } from "../ad/jit.ts";
+import { compiledByGraph } from "../ad/auto_jit.ts";
 import { ownedCall, tidy } from "../memory.ts";
 import { add, div, greater, maximum, mul, sqrt, square, sub, where } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
@@ -86,11 +86,15 @@ type Fn = (x: Tensor) => Tensor;
 type Hv = (x: Tensor, V: Tensor) => Tensor;
 
 /**
- * Runs `body` with f's batched HVP compiled for the call: the first batch traces f, later
- * batches of the same size replay its kernels (f is one fixed function during the call).
+ * Runs `body` with f's batched HVP at x compiled: batches of one size replay one program,
+ * kept across calls whose f builds the same forward graph (see auto_jit.ts).
  */
-function withHvp<T>(f: Fn, body: (H: Hv) => T): T {
-  return compiledFor((y: Tensor, V: Tensor) => hvp(f, y, V), body);
+function withHvp<T>(f: Fn, x: Tensor, body: (H: Hv) => T): T {
+  return compiledByGraph(
+    f,
+    x,
+    (run) => body((y: Tensor, V: Tensor) => run("hvp", [y, V], (a, b) => hvp(f, a, b))),
+  );
 }
 
 function checkInputs(op: string, f: unknown, x: unknown, opts: unknown): void {
@@ -245,7 +249,10 @@ export function hessianDiagonal(
   x: Tensor,
   opts: HessianDiagonalOptions,
 ): Promise<Estimate<Tensor>> {
-  return ownedCall((own) => withHvp(f, (H) => diagonal(f, H, own(x), opts)));
+  return ownedCall((own) => {
+    const y = own(x);
+    return withHvp(f, y, (H) => diagonal(f, H, y, opts));
+  });
 }
 
 function diagonal(
@@ -414,7 +421,10 @@ export function hessianTrace(
   x: Tensor,
   opts: HessianTraceOptions,
 ): Promise<Estimate<number>> {
-  return ownedCall((own) => withHvp(f, (H) => trace(f, H, own(x), opts)));
+  return ownedCall((own) => {
+    const y = own(x);
+    return withHvp(f, y, (H) => trace(f, H, y, opts));
+  });
 }
 
 async function trace(

@@ -8,7 +8,7 @@ import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { cg } from "../linalg/cg.ts";
-import { compiledFor } from "../ad/jit.ts";
+import { compiledByGraph } from "../ad/auto_jit.ts";
 import { neumannSeries } from "../linalg/neumann.ts";
 
 /** Options of {@linkcode inverseHvp}. */
@@ -104,10 +104,16 @@ async function solveHvp(
   if (typeof damping !== "number" || !(damping >= 0) || !Number.isFinite(damping)) {
     throw new RangeError(`${op}: damping must be a finite number ≥ 0, got ${String(damping)}`);
   }
-  // H + damping·I, compiled for the call: every iteration after the first replays its kernels
-  return await compiledFor(
-    (y: Tensor, u: Tensor) => (damping === 0 ? hvp(f, y, u) : add(hvp(f, y, u), mul(u, damping))),
-    (H) => iterate(op, (u: Tensor): Tensor => tidy(() => H(x, u)), v, damping, opts),
+  // H + damping·I compiled: every iteration replays one program, kept across calls whose f
+  // builds the same forward graph (see auto_jit.ts)
+  const Hd = (y: Tensor, u: Tensor) =>
+    damping === 0 ? hvp(f, y, u) : add(hvp(f, y, u), mul(u, damping));
+  const work = `hvp + ${Object.is(damping, -0) ? "-0" : damping}·I`;
+  return await compiledByGraph(
+    f,
+    x,
+    (run) =>
+      iterate(op, (u: Tensor): Tensor => tidy(() => run(work, [x, u], Hd)), v, damping, opts),
   );
 }
 
