@@ -165,23 +165,20 @@ function keyOf(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
   own.refs++; // never released to zero: the buffer is x's
   const reads = unseen.reads, stops = unseen.stops;
   let key: Key | null = null;
-  try {
-    tidy(() => {
-      const y = f(Tensor._fromStorage(own, x.shape, x.dtype, x.device));
-      if (!(y instanceof Tensor) || y._tracer || !y._ref || y.device !== x.device) return;
-      const sig = signature(y._ref.storage as LazyStorage, own);
-      if (!sig) return;
-      for (const s of sig.bound) s.refs++; // a replay reads them: held for the call
-      key = {
-        text: `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${
-          fmtShape(y.shape)
-        }|${sig.text}`,
-        bound: sig.bound,
-      };
-    });
-  } catch {
-    return null; // the call's own run of f raises the error
-  }
+  // an error f raises here is the call's (f would raise it in the traced run as well)
+  tidy(() => {
+    const y = f(Tensor._fromStorage(own, x.shape, x.dtype, x.device));
+    if (!(y instanceof Tensor) || y._tracer || !y._ref || y.device !== x.device) return;
+    const sig = signature(y._ref.storage as LazyStorage, own);
+    if (!sig) return;
+    for (const s of sig.bound) s.refs++; // a replay reads them: held for the call
+    key = {
+      text: `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${
+        fmtShape(y.shape)
+      }|${sig.text}`,
+      bound: sig.bound,
+    };
+  });
   if (key && (unseen.reads !== reads || unseen.stops !== stops)) {
     release(x, key);
     return null;
@@ -217,13 +214,15 @@ function settle<T>(result: T, done: () => void): T {
  * graph, work and argument signature recorded, binding this call's x, arguments and
  * captured tensors, or traces `fn` and records it for later calls. Otherwise the work is
  * compiled for this call only (a `jit` per work name, dropped when `use` returns or its
- * promise settles): repeated work inside one call still replays, as f is fixed for the call.
- * f runs once more than the work itself needs (the key run), on every call.
+ * promise settles): repeated work inside one call still replays, as f is fixed for the call
+ * (with `repeats` false, for work done once per call, it runs as it is). f runs once more
+ * than the work itself needs (the key run), on every call.
  */
 export function compiledByGraph<T>(
   f: (x: Tensor) => Tensor,
   x: Tensor,
   use: (run: CompiledWork) => T,
+  repeats = true,
 ): T {
   const look = lookable(f, x);
   const key = look ? keyOf(f, x) : null;
@@ -232,7 +231,8 @@ export function compiledByGraph<T>(
       autoJitStats.unkeyed++;
       unkeyable.set(f, SKIP);
     }
-    return forTheCall(use);
+    // work done once per call gains nothing from a program that lives for the call
+    return repeats ? forTheCall(use) : use((_work, args, fn) => fn(...args));
   }
   autoJitStats.keyed++;
   const run: CompiledWork = <R>(

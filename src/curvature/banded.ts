@@ -278,6 +278,15 @@ export interface BandedHessianOptions {
  * (traced once per function and shape, then cached); a pattern whose band would hold
  * about the whole matrix is an error that points to `sparseHessian`.
  *
+ * **Repeated calls compile themselves.** The band's compiled pass is kept across calls, keyed by f's forward
+ * graph, not by f: each call runs `f` on `x` once to build that graph (no kernels run), and a
+ * later call whose graph matches (the same operations, shapes and constants, whatever the
+ * tensors f closes over hold) replays the recorded kernels on its own x and its own
+ * captured tensors instead of tracing again. So `f` runs on every call (once more on a call
+ * that traces), and a captured tensor, number or structure that changed is never served an
+ * old program. Functions whose graph cannot be keyed (an opaque op such as `matmul`, a
+ * value read back, `stopGradient`) are traced on every call.
+ *
  * @example
  * ```ts
  * import { bandedHessian, type Tensor, tensor } from "@curvature/curvature";
@@ -362,6 +371,7 @@ export function bandedHessian(
     f,
     x,
     (run) => run(work, [x], (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck)),
+    false,
   );
   return new BandedMatrix(data, layout, sym);
 }

@@ -234,6 +234,15 @@ function combDiagonal(
  *
  * No value is read back; the returned tensors belong to the caller.
  *
+ * **Repeated calls compile themselves.** The batched HVP pass (one program per batch size) is kept across calls, keyed by f's forward
+ * graph, not by f: each call runs `f` on `x` once to build that graph (no kernels run), and a
+ * later call whose graph matches (the same operations, shapes and constants, whatever the
+ * tensors f closes over hold) replays the recorded kernels on its own x and its own
+ * captured tensors instead of tracing again. So `f` runs on every call (once more on a call
+ * that traces), and a captured tensor, number or structure that changed is never served an
+ * old program. Functions whose graph cannot be keyed (an opaque op such as `matmul`, a
+ * value read back, `stopGradient`) are traced on every call.
+ *
  * @example
  * ```ts
  * import { hessianDiagonal, type Tensor, tensor } from "@curvature/curvature";
@@ -407,6 +416,8 @@ async function hutchPlusPlus(
  *   is that of the remainder's estimate (the sketch part is exact given Q).
  * - `"comb"` with `bandwidth: b`: the exact trace of a banded Hessian (see
  *   {@linkcode hessianDiagonal}); no `stderr`.
+ *
+ * Repeated calls replay the batched HVP pass as {@linkcode hessianDiagonal}'s do.
  *
  * @example
  * ```ts

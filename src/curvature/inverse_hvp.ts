@@ -44,6 +44,15 @@ export interface InverseHvpOptions {
  * - `"neumann"`: {@linkcode neumann} with `terms` and `scale`; a diverging series is an
  *   error, never a tensor of Inf/NaN.
  *
+ * **Repeated calls compile themselves.** The matvec H + λI (one program, replayed by every iteration) is kept across calls, keyed by f's forward
+ * graph, not by f: each call runs `f` on `x` once to build that graph (no kernels run), and a
+ * later call whose graph matches (the same operations, shapes and constants, whatever the
+ * tensors f closes over hold) replays the recorded kernels on its own x and its own
+ * captured tensors instead of tracing again. So `f` runs on every call (once more on a call
+ * that traces), and a captured tensor, number or structure that changed is never served an
+ * old program. Functions whose graph cannot be keyed (an opaque op such as `matmul`, a
+ * value read back, `stopGradient`) are traced on every call.
+ *
  * @example
  * ```ts
  * import { inverseHvp, type Tensor, tensor } from "@curvature/curvature";
