@@ -6,7 +6,7 @@
  * gets the new answer: every case here fails if programs were kept by the function alone.
  */
 import { deepEqual, equal, ok } from "node:assert/strict";
-import { assertClose, type Backend, sameMemory, testAll } from "./helpers.ts";
+import { assertClose, sameMemory, testAll } from "./helpers.ts";
 import {
   bandedHessian,
   hessian,
@@ -61,88 +61,95 @@ function lowerBand(diag: number[], off: number[]): number[] {
   return [...diag, ...off, 0];
 }
 
-testAll("auto-jit: a repeated call replays, values as closed forms and as a fresh trace", async (b) => {
-  const opts = { dtype: b.dtype, device: b.dev };
-  const base = memory();
-  const x = tensor(xs, opts);
-  // f = Σ x⁴/12 + Σ (x[i+1] − x[i])²: H = diag(x²) + 2·(second-difference Laplacian)
-  const { f, runs } = counted((z) =>
-    sum(mul(square(square(z)), 1 / 12)).add(
-      sum(square(slice(z, [1], [n]).sub(slice(z, [0], [n - 1])))),
-    )
-  );
-  const diag = xs.map((v, i) => v * v + (i === 0 || i === n - 1 ? 2 : 4));
-  const want = lowerBand(diag, new Array(n - 1).fill(-2));
-  const first = await band(f, x, 1);
-  assertClose(first, want, { rtol: b.rtol, atol: 10 * b.rtol, msg: "first call" });
-  const traced = autoJitStats.misses, hits = autoJitStats.hits, before = runs();
-  const second = await band(f, x, 1);
-  equal(runs() - before, 1, "the second call runs f once (the key run) and traces nothing");
-  equal(autoJitStats.misses, traced, "no new program recorded");
-  equal(autoJitStats.hits, hits + 1, "the second call replays");
-  deepEqual(second, first, "a replay gives the traced call's values");
-  assertClose(await band(f, x, 1, true), second, { rtol: b.rtol, atol: b.rtol, msg: "fresh" });
-  // a new x of the same shape replays on its own values
-  const x2 = tensor(xs.map((v) => 2 * v), opts);
-  const want2 = lowerBand(xs.map((v, i) => 4 * v * v + (i === 0 || i === n - 1 ? 2 : 4)), [
-    ...new Array(n - 1).fill(-2),
-  ]);
-  const h = autoJitStats.hits;
-  assertClose(await band(f, x2, 1), want2, { rtol: b.rtol, atol: 10 * b.rtol, msg: "new x" });
-  equal(autoJitStats.hits, h + 1, "a new x of the same shape replays");
+testAll(
+  "auto-jit: a repeated call replays, values as closed forms and as a fresh trace",
+  async (b) => {
+    const opts = { dtype: b.dtype, device: b.dev };
+    const base = memory();
+    const x = tensor(xs, opts);
+    // f = Σ x⁴/12 + Σ (x[i+1] − x[i])²: H = diag(x²) + 2·(second-difference Laplacian)
+    const { f, runs } = counted((z) =>
+      sum(mul(square(square(z)), 1 / 12)).add(
+        sum(square(slice(z, [1], [n]).sub(slice(z, [0], [n - 1])))),
+      )
+    );
+    const diag = xs.map((v, i) => v * v + (i === 0 || i === n - 1 ? 2 : 4));
+    const want = lowerBand(diag, new Array(n - 1).fill(-2));
+    const first = await band(f, x, 1);
+    assertClose(first, want, { rtol: b.rtol, atol: 10 * b.rtol, msg: "first call" });
+    const traced = autoJitStats.misses, hits = autoJitStats.hits, before = runs();
+    const second = await band(f, x, 1);
+    equal(runs() - before, 1, "the second call runs f once (the key run) and traces nothing");
+    equal(autoJitStats.misses, traced, "no new program recorded");
+    equal(autoJitStats.hits, hits + 1, "the second call replays");
+    deepEqual(second, first, "a replay gives the traced call's values");
+    assertClose(await band(f, x, 1, true), second, { rtol: b.rtol, atol: b.rtol, msg: "fresh" });
+    // a new x of the same shape replays on its own values
+    const x2 = tensor(xs.map((v) => 2 * v), opts);
+    const want2 = lowerBand(xs.map((v, i) => 4 * v * v + (i === 0 || i === n - 1 ? 2 : 4)), [
+      ...new Array(n - 1).fill(-2),
+    ]);
+    const h = autoJitStats.hits;
+    assertClose(await band(f, x2, 1), want2, { rtol: b.rtol, atol: 10 * b.rtol, msg: "new x" });
+    equal(autoJitStats.hits, h + 1, "a new x of the same shape replays");
 
-  // the other calls: a second call replays every program the first recorded
-  const again = async <T>(what: string, call: () => Promise<T>, check: (v: T) => Promise<void>) => {
-    await check(await call());
-    const m = autoJitStats.misses, r = runs();
-    await check(await call());
-    equal(autoJitStats.misses, m, `${what}: the second call traces nothing`);
-    equal(runs() - r, 1, `${what}: the second call runs f only for its key`);
-  };
-  await again(
-    "hessianDiagonal",
-    () => hessianDiagonal(f, x, { method: "comb", bandwidth: 1, batch: 1 }),
-    async (d) => {
-      assertClose(await d.value.data(), diag, { rtol: b.rtol, atol: 10 * b.rtol });
-      d.value.dispose();
-    },
-  );
-  await again(
-    "hessianTrace",
-    () => hessianTrace(f, x, { method: "comb", bandwidth: 1 }),
-    (t) => {
-      assertClose([t.value], [diag.reduce((a, v) => a + v, 0)], { rtol: 10 * b.rtol });
-      return Promise.resolve();
-    },
-  );
-  await again("hessian", () => Promise.resolve(hessian(f, { chunkSize: 4 })(x)), async (H) => {
-    const dense = new Array(n * n).fill(0);
-    diag.forEach((v, i) => (dense[i * n + i] = v));
-    for (let i = 0; i + 1 < n; i++) dense[i * n + i + 1] = dense[(i + 1) * n + i] = -2;
-    assertClose(await H.data(), dense, { rtol: b.rtol, atol: 10 * b.rtol });
-    H.dispose();
-  });
-  const us = xs.map((v) => 1 - v);
-  const hu = us.map((u, i) =>
-    diag[i] * u - 2 * ((i > 0 ? us[i - 1] : 0) + (i + 1 < n ? us[i + 1] : 0))
-  );
-  const v = tensor(hu, opts);
-  await again(
-    "inverseHvp",
-    () => inverseHvp(f, x, v, { method: "cg", rtol: b.dtype === "f64" ? 1e-12 : 1e-6 }),
-    async (u) => {
-      assertClose(await u.data(), us, { rtol: 100 * b.rtol, atol: 100 * b.rtol });
-      u.dispose();
-    },
-  );
-  ok(memory().caches["auto-jit programs"].entries > 0, "memory() lists the programs");
-  v.dispose();
-  x.dispose();
-  x2.dispose();
-  releaseCaches();
-  equal(memory().caches["auto-jit programs"].entries, 0, "releaseCaches() empties them");
-  ok(sameMemory(base, memory()), "memory back to its baseline");
-});
+    // the other calls: a second call replays every program the first recorded
+    const again = async <T>(
+      what: string,
+      call: () => Promise<T>,
+      check: (v: T) => Promise<void>,
+    ) => {
+      await check(await call());
+      const m = autoJitStats.misses, r = runs();
+      await check(await call());
+      equal(autoJitStats.misses, m, `${what}: the second call traces nothing`);
+      equal(runs() - r, 1, `${what}: the second call runs f only for its key`);
+    };
+    await again(
+      "hessianDiagonal",
+      () => hessianDiagonal(f, x, { method: "comb", bandwidth: 1, batch: 1 }),
+      async (d) => {
+        assertClose(await d.value.data(), diag, { rtol: b.rtol, atol: 10 * b.rtol });
+        d.value.dispose();
+      },
+    );
+    await again(
+      "hessianTrace",
+      () => hessianTrace(f, x, { method: "comb", bandwidth: 1 }),
+      (t) => {
+        assertClose([t.value], [diag.reduce((a, v) => a + v, 0)], { rtol: 10 * b.rtol });
+        return Promise.resolve();
+      },
+    );
+    await again("hessian", () => Promise.resolve(hessian(f, { chunkSize: 4 })(x)), async (H) => {
+      const dense = new Array(n * n).fill(0);
+      diag.forEach((v, i) => (dense[i * n + i] = v));
+      for (let i = 0; i + 1 < n; i++) dense[i * n + i + 1] = dense[(i + 1) * n + i] = -2;
+      assertClose(await H.data(), dense, { rtol: b.rtol, atol: 10 * b.rtol });
+      H.dispose();
+    });
+    const us = xs.map((v) => 1 - v);
+    const hu = us.map((u, i) =>
+      diag[i] * u - 2 * ((i > 0 ? us[i - 1] : 0) + (i + 1 < n ? us[i + 1] : 0))
+    );
+    const v = tensor(hu, opts);
+    await again(
+      "inverseHvp",
+      () => inverseHvp(f, x, v, { method: "cg", rtol: b.dtype === "f64" ? 1e-12 : 1e-6 }),
+      async (u) => {
+        assertClose(await u.data(), us, { rtol: 100 * b.rtol, atol: 100 * b.rtol });
+        u.dispose();
+      },
+    );
+    ok(memory().caches["auto-jit programs"].entries > 0, "memory() lists the programs");
+    v.dispose();
+    x.dispose();
+    x2.dispose();
+    releaseCaches();
+    equal(memory().caches["auto-jit programs"].entries, 0, "releaseCaches() empties them");
+    ok(sameMemory(base, memory()), "memory back to its baseline");
+  },
+);
 
 testAll("auto-jit: a changed closure gives the new answer (never the old program)", async (b) => {
   const opts = { dtype: b.dtype, device: b.dev };
@@ -203,38 +210,41 @@ testAll("auto-jit: a changed closure gives the new answer (never the old program
   releaseCaches();
 });
 
-testAll("auto-jit: what the graph cannot describe runs uncached, with correct values", async (b) => {
-  const opts = { dtype: b.dtype, device: b.dev };
-  const x = tensor(xs, opts);
-  const xv = Array.from(await x.data());
-  // matmul is an opaque kernel: the key run would launch it, so nothing is keyed
-  const A = tensor(Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 + k / n : 0)), {
-    ...opts,
-  });
-  const quad = (z: Tensor) => sum(mul(z, reshape(matmul(reshape(A, [n, n]), z), [n])));
-  const unkeyed = autoJitStats.unkeyed;
-  const dA = Array.from({ length: n }, (_, i) => 2 * (1 + i * (n + 1) / n));
-  assertClose(await band(quad, x, 0), dA, { rtol: b.rtol });
-  equal(autoJitStats.unkeyed, unkeyed + 1, "an opaque kernel in f keys nothing");
-  // the same f is not run for a key again for a while (it would cost a forward for nothing)
-  assertClose(await band(quad, x, 0), dA, { rtol: b.rtol });
-  equal(autoJitStats.unkeyed, unkeyed + 1, "skipped, not retried at once");
-  A.dispose();
+testAll(
+  "auto-jit: what the graph cannot describe runs uncached, with correct values",
+  async (b) => {
+    const opts = { dtype: b.dtype, device: b.dev };
+    const x = tensor(xs, opts);
+    const xv = Array.from(await x.data());
+    // matmul is an opaque kernel: the key run would launch it, so nothing is keyed
+    const A = tensor(Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 + k / n : 0)), {
+      ...opts,
+    });
+    const quad = (z: Tensor) => sum(mul(z, reshape(matmul(reshape(A, [n, n]), z), [n])));
+    const unkeyed = autoJitStats.unkeyed;
+    const dA = Array.from({ length: n }, (_, i) => 2 * (1 + i * (n + 1) / n));
+    assertClose(await band(quad, x, 0), dA, { rtol: b.rtol });
+    equal(autoJitStats.unkeyed, unkeyed + 1, "an opaque kernel in f keys nothing");
+    // the same f is not run for a key again for a while (it would cost a forward for nothing)
+    assertClose(await band(quad, x, 0), dA, { rtol: b.rtol });
+    equal(autoJitStats.unkeyed, unkeyed + 1, "skipped, not retried at once");
+    A.dispose();
 
-  // a value read back inside f (CPU: dataSync): keys nothing
-  if (b.dev.kind === "cpu") {
-    const reading = (z: Tensor) => {
-      const s = z.dataSync()[0] > 0 ? 1 : -1;
-      return sum(mul(square(z), s));
-    };
-    const u = autoJitStats.unkeyed;
-    const s = xv[0] > 0 ? 2 : -2;
-    assertClose(await band(reading, x, 0), new Array(n).fill(s), { rtol: b.rtol });
-    equal(autoJitStats.unkeyed, u + 1, "a read-back keys nothing");
-  }
-  x.dispose();
-  releaseCaches();
-});
+    // a value read back inside f (CPU: dataSync): keys nothing
+    if (b.dev.kind === "cpu") {
+      const reading = (z: Tensor) => {
+        const s = z.dataSync()[0] > 0 ? 1 : -1;
+        return sum(mul(square(z), s));
+      };
+      const u = autoJitStats.unkeyed;
+      const s = xv[0] > 0 ? 2 : -2;
+      assertClose(await band(reading, x, 0), new Array(n).fill(s), { rtol: b.rtol });
+      equal(autoJitStats.unkeyed, u + 1, "a read-back keys nothing");
+    }
+    x.dispose();
+    releaseCaches();
+  },
+);
 
 Deno.test("auto-jit: the cache is bounded (least recently used dropped)", async () => {
   const x = tensor(xs, { dtype: "f64" });
