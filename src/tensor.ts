@@ -17,14 +17,6 @@ import type { NestedArray } from "./ops/creation.ts";
 import { formatValues, nest, PRINT_MAX } from "./tensor_format.ts";
 import * as ops from "./ops/index.ts";
 
-/**
- * @internal What a run of a function did that its expression graph does not show: values
- * read back to the host, and derivatives stopped on concrete tensors (the result is a view
- * of the same storage). A cache keyed by the graph (src/ad/auto_jit.ts) does not trust a run
- * that changed these counts.
- */
-export const unseen: { reads: number; stops: number } = { reads: 0, stops: 0 };
-
 /** @internal Storage shared by tensors that view the same memory (reshape shares it). */
 export class StorageRef {
   refs = 1;
@@ -246,7 +238,6 @@ export class Tensor {
   /** The concrete tensor to read, after checking it and `out`. */
   #readable(op: string, out?: TypedArray): Tensor {
     this._check(op);
-    unseen.reads++;
     const c = this._concrete();
     c._check(op);
     if (out !== undefined) {

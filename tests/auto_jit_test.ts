@@ -1,7 +1,7 @@
 /**
  * The curvature calls keep their programs across calls without `jit` (src/ad/auto_jit.ts),
- * keyed by f's forward graph: a second call with the same graph replays (f runs once, for
- * the key, and is not traced again), and the values equal closed forms and the uncached
+ * keyed by a record of what f does on an abstract x: a second call with the same record
+ * replays (f runs once, for the key, and is not traced again), and the values equal closed forms and the uncached
  * path. A closure whose captured tensor, captured number or structure changes between calls
  * gets the new answer: every case here fails if programs were kept by the function alone.
  */
@@ -9,6 +9,7 @@ import { deepEqual, equal, ok } from "node:assert/strict";
 import { assertClose, sameMemory, testAll } from "./helpers.ts";
 import {
   bandedHessian,
+  grad,
   hessian,
   hessianDiagonal,
   hessianTrace,
@@ -164,7 +165,7 @@ testAll("auto-jit: a changed closure gives the new answer (never the old program
   w = tensor(xs.map((_, i) => 10 - i), opts);
   const hits = autoJitStats.hits;
   assertClose(await band(cubic, x, 0), diagOf(xs.map((_, i) => 10 - i)), { rtol: b.rtol });
-  equal(autoJitStats.hits, hits + 1, "same graph, new captured tensor: replayed on it");
+  equal(autoJitStats.hits, hits + 1, "same record, new captured tensor: replayed on it");
   old.dispose();
   w.dispose();
 
@@ -177,7 +178,7 @@ testAll("auto-jit: a changed closure gives the new answer (never the old program
     wt.dispose();
   }
 
-  // a JavaScript number the closure reads: a constant of the graph, so part of the key
+  // a JavaScript number the closure reads: a constant f's record writes, so part of the key
   let a = 2;
   const scaled = (z: Tensor) => sum(mul(square(z), a));
   assertClose(await band(scaled, x, 0), new Array(n).fill(4), { rtol: b.rtol });
@@ -192,7 +193,7 @@ testAll("auto-jit: a changed closure gives the new answer (never the old program
   assertClose(await band(switching, x, 0), xv.map((v) => 12 * v * v), { rtol: b.rtol });
 
   // f closes over x itself: the captured read is a constant of the derivative, x is not.
-  // Σ z·x is linear in z (H = 0) and Σ z·z is not (H = 2I), though on x their graphs read
+  // Σ z·x is linear in z (H = 0) and Σ z·z is not (H = 2I), though on x their kernels read
   // the same buffer twice
   const linear = (z: Tensor) => sum(mul(z, x));
   const square2 = (z: Tensor) => sum(mul(z, z));
@@ -200,37 +201,51 @@ testAll("auto-jit: a changed closure gives the new answer (never the old program
   assertClose(await band(linear, x, 0), new Array(n).fill(0), { atol: b.rtol });
   assertClose(await band(square2, x, 0), new Array(n).fill(2), { rtol: b.rtol });
 
-  // stopGradient of a concrete tensor is a view, invisible in the graph: z·stop(z) has the
-  // graph of z·z but H = 0 (the derivative of z·stop(z) is stop(z), a constant)
+  // stopGradient changes the derivative, not the value: z·stop(z) has H = 0 (its gradient
+  // is stop(z), a constant), z·z has H = 2I; the record writes the stop down
   const stopped = (z: Tensor) => sum(mul(z, stopGradient(z)));
-  const unkeyed = autoJitStats.unkeyed;
   assertClose(await band(stopped, x, 0), new Array(n).fill(0), { atol: b.rtol });
-  equal(autoJitStats.unkeyed, unkeyed + 1, "a run that stopped a derivative keys nothing");
+  assertClose(await band(square2, x, 0), new Array(n).fill(2), { rtol: b.rtol });
+  assertClose(await band(stopped, x, 0), new Array(n).fill(0), { atol: b.rtol });
   x.dispose();
   releaseCaches();
 });
 
 testAll(
-  "auto-jit: what the graph cannot describe runs uncached, with correct values",
+  "auto-jit: opaque ops and nested transforms are keyed; what is not runs uncached",
   async (b) => {
     const opts = { dtype: b.dtype, device: b.dev };
     const x = tensor(xs, opts);
     const xv = Array.from(await x.data());
-    // matmul is an opaque kernel: the key run would launch it, so nothing is keyed
+    // matmul on x is a primitive of the record like any other: H = A + Aᵀ, A diagonal here
     const A = tensor(Array.from({ length: n * n }, (_, k) => (k % (n + 1) === 0 ? 1 + k / n : 0)), {
       ...opts,
     });
     const quad = (z: Tensor) => sum(mul(z, reshape(matmul(reshape(A, [n, n]), z), [n])));
-    const unkeyed = autoJitStats.unkeyed;
     const dA = Array.from({ length: n }, (_, i) => 2 * (1 + i * (n + 1) / n));
     assertClose(await band(quad, x, 0), dA, { rtol: b.rtol });
-    equal(autoJitStats.unkeyed, unkeyed + 1, "an opaque kernel in f keys nothing");
-    // the same f is not run for a key again for a while (it would cost a forward for nothing)
+    const hits = autoJitStats.hits;
     assertClose(await band(quad, x, 0), dA, { rtol: b.rtol });
-    equal(autoJitStats.unkeyed, unkeyed + 1, "skipped, not retried at once");
+    equal(autoJitStats.hits, hits + 1, "matmul in f: the second call replays");
     A.dispose();
 
-    // a value read back inside f (CPU: dataSync): keys nothing
+    // a transform inside f: f = Σ (∂g/∂z)² for g = Σ z³/3, so f = Σ z⁴ and H = diag(12 z²)
+    const inner = (z: Tensor) => sum(square(grad((y: Tensor) => sum(mul(square(y), y)).div(3))(z)));
+    const want = xv.map((v) => 12 * v * v);
+    assertClose(await band(inner, x, 0), want, { rtol: 10 * b.rtol });
+    assertClose(await band(inner, x, 0), want, { rtol: 10 * b.rtol });
+
+    // a tensor made from host data inside f: a buffer the record cannot describe
+    const made = (z: Tensor) => sum(mul(square(z), tensor(xs.map((_, i) => i + 1), opts)));
+    const unkeyed = autoJitStats.unkeyed;
+    const dm = xs.map((_, i) => 2 * (i + 1));
+    assertClose(await band(made, x, 0), dm, { rtol: b.rtol });
+    equal(autoJitStats.unkeyed, unkeyed + 1, "a buffer made inside f keys nothing");
+    // the same f is not run for a key again for a while (it would cost a run for nothing)
+    assertClose(await band(made, x, 0), dm, { rtol: b.rtol });
+    equal(autoJitStats.unkeyed, unkeyed + 1, "skipped, not retried at once");
+
+    // a value read back inside f (CPU: dataSync): f's control flow may depend on it
     if (b.dev.kind === "cpu") {
       const reading = (z: Tensor) => {
         const s = z.dataSync()[0] > 0 ? 1 : -1;

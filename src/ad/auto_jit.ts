@@ -5,30 +5,40 @@
  *
  * A function object does not say what it computes: a closure over a variable the caller
  * reassigns (a weight, a target, a barrier parameter) is the same object with other values.
- * So each call runs f's forward pass once on x, which on the lazy graph builds nodes and
- * runs no kernel, and keys the programs by that graph: each node's kind, dtype, size and
- * numbers (constants included, so a JS number f multiplies by is part of the key), which
- * nodes are shared, and which leaf is x. Every other leaf is a buffer that existed before
- * the call (a tensor f closes over): it is not part of the key but an input of the
- * program, bound on each replay to the buffer this call's graph reads there. The Hessian
- * work is a function of that graph, so a call whose graph matches an earlier one's runs the
- * earlier call's kernels on its own x and its own captured tensors.
+ * So each call runs f once on an abstract x (a tracer with a shape and no values: no graph
+ * node is built, no kernel runs) and writes down what it did: each primitive with its
+ * parameters and which earlier results it read, and every concrete tensor it read. A
+ * concrete tensor's expression is written out too (constants with their values: a JS number
+ * f multiplies by is part of the key); the buffers under it, which existed before the call
+ * (tensors f closes over), are not part of the key but inputs of the program, bound on each
+ * replay to the buffers this call's run of f read there. The Hessian work is traced from
+ * exactly these operations, so a call that writes the same record runs the earlier call's
+ * kernels on its own x and its own captured tensors.
  *
- * A run the graph cannot describe keys nothing, and the call compiles its work for itself
- * alone, as before: f launched a kernel while building its graph (an opaque op such as
- * `matmul`, a tensor made from host data inside f), read a value back, or stopped a
- * derivative (`stopGradient` of a concrete tensor is a view: the graph does not show it).
+ * A run the record cannot describe keys nothing, and the call compiles its work for itself
+ * alone, as before: f read a value (a tracer has none to read), or made a buffer while it
+ * ran (an opaque op such as `matmul` on tensors it closes over, a tensor made from host
+ * data inside f).
  */
-import { Tensor, unseen } from "../tensor.ts";
+import { Tensor, type Tracer } from "../tensor.ts";
 import type { Storage } from "../backend/backend.ts";
-import { BINARY_OPS, UNARY_OPS } from "../backend/backend.ts";
-import { type Expr, forChildren, LazyStorage } from "../compile/lazy.ts";
+import { forChildren, type LazyStorage, nextStorageId } from "../compile/lazy.ts";
 import { recording } from "../compile/program.ts";
 import { LruCache, type LruLimits, registerCache } from "../lru.ts";
-import { tidy } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
-import { traceDepth } from "./core.ts";
-import { deviceTag, type Entry, flatten, jit, replayProgram, traceProgram } from "./jit.ts";
+import { stopGradient } from "../ops/elementwise.ts";
+import { PRIMITIVES } from "../primitives/registry.ts";
+import type { Aval, Params, Primitive } from "../primitives/types.ts";
+import { popTrace, pushTrace, Trace, traceDepth } from "./core.ts";
+import {
+  deviceTag,
+  type Entry,
+  flatten,
+  hashInts,
+  jit,
+  replayProgram,
+  traceProgram,
+} from "./jit.ts";
 
 /** Counters (for tests and benchmarks): keys made, calls that could not key, replays, traces. */
 export const autoJitStats: { keyed: number; unkeyed: number; hits: number; misses: number } = {
@@ -57,133 +67,164 @@ registerCache("auto-jit programs", {
 const unkeyable = new WeakMap<object, number>();
 const SKIP = 8;
 
-const KINDS: Record<Expr["kind"], number> = {
-  const: 1,
-  iota: 2,
-  comb: 3,
-  unary: 4,
-  binary: 5,
-  where: 6,
-  cast: 7,
-  view: 8,
-  pad: 9,
-  band: 10,
-  reduce: 11,
-};
-/** Tags of a leaf: x, a buffer bound at replay, a node met before (its position follows). */
-const INPUT = 0, BOUND = 12, BACK = 13;
-const DTYPES = ["f32", "f64", "i32"];
+/** Raised by the abstract run when f does what the record cannot describe. */
+class Unkeyable extends Error {}
 
-/**
- * The structure under `root` as text, and the buffers it reads other than `x` in the order
- * met; null when a buffer was made by the run (ids after `x`'s: the work behind it is not in
- * the graph). Each node is written where first met, as lower_cache.ts writes a kernel's
- * graph, except that reductions are walked into and every constant's value is written.
- */
-function signature(
-  root: LazyStorage,
-  x: LazyStorage,
-): { text: string; bound: LazyStorage[] } | null {
-  const seen = new Map<LazyStorage, number>();
-  const parts: number[] = [];
-  const bound: LazyStorage[] = [];
-  let made = false;
-  const visit = (s: LazyStorage): void => {
-    const at = seen.get(s);
-    if (at !== undefined) {
-      parts.push(BACK, at);
-      return;
-    }
-    seen.set(s, seen.size);
-    if (s === x) {
-      parts.push(INPUT);
-      return;
-    }
-    const dt = DTYPES.indexOf(s.dtype);
-    const e = s.expr;
-    if (s.buf !== null || e === null) {
-      if (s.buf === null || s.id > x.id) made = true;
-      parts.push(BOUND, dt, s.size);
-      bound.push(s);
-      return;
-    }
-    parts.push(KINDS[e.kind], dt, s.size);
-    switch (e.kind) {
-      case "const":
-        parts.push(e.value);
-        return;
-      case "iota":
-        parts.push(e.start, e.step);
-        return;
-      case "comb":
-        parts.push(e.n, e.period);
-        return;
-      case "unary":
-        parts.push(UNARY_OPS.indexOf(e.op));
-        break;
-      case "binary":
-        parts.push(BINARY_OPS.indexOf(e.op));
-        break;
-      case "view":
-        parts.push(e.offset, e.shape.length, ...e.shape, ...e.strides);
-        break;
-      case "pad":
-        parts.push(e.value, e.outShape.length, ...e.outShape, ...e.inShape, ...e.before);
-        break;
-      case "band":
-        parts.push(e.n, e.b, e.period, e.upper, e.mirror);
-        break;
-      case "reduce":
-        parts.push(e.op, e.outer, e.len, e.inner);
-        break;
-    }
-    forChildren(e, visit);
-  };
-  visit(root);
-  if (made) return null;
-  // -0 and NaN written so that equal text means Object.is-equal numbers
-  const text = parts.map((v) => (Object.is(v, -0) ? "-0" : String(v))).join(",");
-  return { text, bound };
+/** A number as text, so that equal text means Object.is-equal numbers. */
+const num = (v: number): string => (Object.is(v, -0) ? "-0" : String(v));
+
+/** A primitive's parameters (numbers, strings, arrays of them) as text. */
+function paramText(v: unknown): string {
+  if (typeof v === "number") return num(v);
+  if (typeof v === "string") return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(paramText).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    return keys.length ? `{${keys.map((k) => `${k}:${paramText(o[k])}`).join(",")}}` : "";
+  }
+  if (v === undefined) return "u";
+  throw new Unkeyable(`a parameter the key cannot write (${typeof v})`);
 }
 
-/** f's forward graph at x as a key, with the buffers it binds (held until `release`). */
+/** The shape, dtype and device of a value. */
+type Like = Pick<Tensor, "shape" | "dtype" | "device">;
+
+/** A value of the abstract run: the position of the primitive that made it. */
+class KeyTracer implements Tracer {
+  constructor(readonly trace: KeyTrace, readonly at: number, readonly like: Like) {}
+
+  get primal(): Tensor {
+    throw new Unkeyable("f read a value");
+  }
+
+  /** stopGradient's hook: written down as an op of its own (the derivative depends on it). */
+  mapValue(fn: (v: Tensor) => Tensor): Tensor {
+    if (fn !== stopGradient) throw new Unkeyable("an unknown map over a value");
+    const t = this.trace;
+    t.parts.push(`stop(v${this.at})`);
+    return t.value(this.like, t.parts.length - 1);
+  }
+}
+
+/**
+ * The abstract run: records each primitive applied to its values, with its parameters and
+ * operands (a value by position, a concrete tensor written out where first met).
+ */
+class KeyTrace extends Trace {
+  override readonly bindsFirst = true;
+  readonly parts: string[] = [];
+  readonly bound: LazyStorage[] = [];
+  readonly #seen = new Map<LazyStorage, number>();
+
+  constructor(level: number, readonly since: number) {
+    super(level, "auto-jit key");
+  }
+
+  /** A value made at record position `at`, with `like`'s shape, dtype and device. */
+  value(like: Like, at: number): Tensor {
+    const tr = new KeyTracer(this, at, like);
+    return new Tensor(like.shape, like.dtype, like.device, null, tr);
+  }
+
+  process<P extends Primitive>(prim: P, inputs: readonly Tensor[], params: Params[P]): Tensor {
+    const out = PRIMITIVES[prim].abstract(inputs as readonly Aval[], params);
+    const ops = inputs.map((x) => {
+      const tr = x._tracer;
+      if (tr instanceof KeyTracer && tr.trace === this) return `v${tr.at}`;
+      if (tr) throw new Unkeyable("a value of another transform");
+      x._check(prim);
+      return this.leaf(x);
+    });
+    this.parts.push(`${prim}${paramText(params)}(${ops.join(",")})`);
+    const like = { shape: out.shape, dtype: out.dtype, device: inputs[0].device };
+    return this.value(like, this.parts.length - 1);
+  }
+
+  /** A concrete tensor read by f: its shape and its storage's expression, written out. */
+  leaf(x: Tensor): string {
+    const idx = x._index ? `#${hashInts(x._index.host)}` : "";
+    return `c${x.dtype}${fmtShape(x.shape)}${idx}:${this.#storage(x._ref!.storage as LazyStorage)}`;
+  }
+
+  /**
+   * A storage as text: a node met before by position; a buffer bound at replay (one made
+   * during the run cannot be: its work is not in the record); an expression, its kind,
+   * dtype, size and numbers, then its operands.
+   */
+  #storage(s: LazyStorage): string {
+    const at = this.#seen.get(s);
+    if (at !== undefined) return `@${at}`;
+    this.#seen.set(s, this.#seen.size);
+    const head = `${s.dtype}${s.size}`;
+    const e = s.expr;
+    if (s.buf !== null || e === null) {
+      if (s.buf === null || s.id >= this.since) throw new Unkeyable("a buffer made while f ran");
+      this.bound.push(s);
+      return `b${head}`;
+    }
+    let own: string;
+    switch (e.kind) {
+      case "const":
+        return `k${head}=${num(e.value)}`;
+      case "iota":
+        return `i${head}=${num(e.start)},${num(e.step)}`;
+      case "comb":
+        return `m${head}=${e.n},${e.period}`;
+      case "unary":
+        own = e.op;
+        break;
+      case "binary":
+        own = e.op;
+        break;
+      case "view":
+        own = `${e.offset};${e.shape};${e.strides}`;
+        break;
+      case "pad":
+        own = `${num(e.value)};${e.outShape};${e.inShape};${e.before}`;
+        break;
+      case "band":
+        own = `${e.n},${e.b},${e.period},${e.upper},${e.mirror}`;
+        break;
+      case "reduce":
+        own = `${e.op},${e.outer},${e.len},${e.inner}`;
+        break;
+      default:
+        own = "";
+    }
+    const kids: string[] = [];
+    forChildren(e, (c: LazyStorage) => kids.push(this.#storage(c)));
+    return `${e.kind}${head}=${own}(${kids.join(",")})`;
+  }
+}
+
+/** f's record at x's signature as a key, with the buffers it binds (held until `release`). */
 interface Key {
   readonly text: string;
   readonly bound: readonly Storage[];
 }
 
-/** Runs f once on x's buffer under a storage of its own and keys its graph; null if it cannot. */
+/** Runs f once on an abstract x and keys what it did; null if the record cannot describe it. */
 function keyOf(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
-  const be = x.device.backend;
-  const xs = x._ref!.storage as LazyStorage;
-  be.materialize(xs);
-  if (xs.buf === null || xs.size !== x.size) return null;
-  // x's buffer under a storage object of its own: a tensor f closes over that shares x's
-  // storage (f reads y, x is y) is then a leaf apart from x, as it is to the derivative.
-  // Made last before f runs: every storage f makes has a larger id.
-  const own = new LazyStorage(x.dtype, x.size, xs.buf, null);
-  own.refs++; // never released to zero: the buffer is x's
-  const reads = unseen.reads, stops = unseen.stops;
-  let key: Key | null = null;
-  // an error f raises here is the call's (f would raise it in the traced run as well)
-  tidy(() => {
-    const y = f(Tensor._fromStorage(own, x.shape, x.dtype, x.device));
-    if (!(y instanceof Tensor) || y._tracer || !y._ref || y.device !== x.device) return;
-    const sig = signature(y._ref.storage as LazyStorage, own);
-    if (!sig) return;
-    for (const s of sig.bound) s.refs++; // a replay reads them: held for the call
-    key = {
-      text: `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${
-        fmtShape(y.shape)
-      }|${sig.text}`,
-      bound: sig.bound,
-    };
-  });
-  if (key && (unseen.reads !== reads || unseen.stops !== stops)) {
-    release(x, key);
-    return null;
+  const trace = pushTrace((l) => new KeyTrace(l, nextStorageId()));
+  let text: string;
+  try {
+    const y = f(trace.value(x, -1));
+    if (!(y instanceof Tensor)) return null; // the call's own run of f names the problem
+    const tr = y._tracer;
+    const out = tr instanceof KeyTracer && tr.trace === trace ? `v${tr.at}` : trace.leaf(y);
+    text = `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${fmtShape(y.shape)}|${
+      trace.parts.join(";")
+    }|${out}`;
+  } catch (e) {
+    // an error of f's own is the call's (f raises it in the traced run as well)
+    if (e instanceof Unkeyable) return null;
+    throw e;
+  } finally {
+    popTrace(trace);
   }
-  return key;
+  for (const s of trace.bound) s.refs++; // a replay reads them: held for the call
+  return { text, bound: trace.bound };
 }
 
 function release(x: Tensor, key: Key): void {
@@ -209,16 +250,16 @@ function settle<T>(result: T, done: () => void): T {
 }
 
 /**
- * @internal Runs `use` with the work of f at x compiled. When f's forward graph at x can
- * be keyed, each `run(work, args, fn)` replays the program an earlier call with the same
- * graph, work and argument signature recorded, binding this call's x, arguments and
+ * @internal Runs `use` with the work of f at x compiled. When f's run on an abstract x can
+ * be recorded, each `run(work, args, fn)` replays the program an earlier call with the same
+ * record, work and argument signature recorded, binding this call's x, arguments and
  * captured tensors, or traces `fn` and records it for later calls. Otherwise the work is
  * compiled for this call only (a `jit` per work name, dropped when `use` returns or its
  * promise settles): repeated work inside one call still replays, as f is fixed for the call
  * (with `repeats` false, for work done once per call, it runs as it is). f runs once more
  * than the work itself needs (the key run), on every call.
  */
-export function compiledByGraph<T>(
+export function compiledByRecord<T>(
   f: (x: Tensor) => Tensor,
   x: Tensor,
   use: (run: CompiledWork) => T,

@@ -145,7 +145,8 @@ export function flatten(
   return { tensors, key: parts.join(","), rebuild };
 }
 
-function hashInts(a: Int32Array): string {
+/** @internal A hash of an index tensor's host values, for signatures. */
+export function hashInts(a: Int32Array): string {
   let h = a.length, g = 0x9e3779b9;
   for (let i = 0; i < a.length; i++) {
     h = mix(h, a[i]);

@@ -22,7 +22,7 @@ import { boolOption, checkOptions } from "../options.ts";
 import { cachedHessianSparsity } from "./pattern.ts";
 import { cachedColoring } from "./coloring.ts";
 import { reverseCuthillMcKee } from "../linalg/ordering.ts";
-import { compiledByGraph } from "../ad/auto_jit.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 
 /** Which triangle band storage holds: LAPACK's `uplo`. */
 export type BandLayout = "lower" | "upper";
@@ -278,14 +278,14 @@ export interface BandedHessianOptions {
  * (traced once per function and shape, then cached); a pattern whose band would hold
  * about the whole matrix is an error that points to `sparseHessian`.
  *
- * **Repeated calls compile themselves.** The band's compiled pass is kept across calls, keyed by f's forward
- * graph, not by f: each call runs `f` on `x` once to build that graph (no kernels run), and a
- * later call whose graph matches (the same operations, shapes and constants, whatever the
- * tensors f closes over hold) replays the recorded kernels on its own x and its own
- * captured tensors instead of tracing again. So `f` runs on every call (once more on a call
- * that traces), and a captured tensor, number or structure that changed is never served an
- * old program. Functions whose graph cannot be keyed (an opaque op such as `matmul`, a
- * value read back, `stopGradient`) are traced on every call.
+ * **Repeated calls compile themselves.** The band's compiled pass is kept across calls, keyed by
+ * what f does, not by f: each call runs `f` once on an abstract `x` (no values, no kernels) and
+ * records its operations, and a later call with the same record (the same operations, shapes and
+ * constants, whatever the tensors f closes over hold) replays the recorded kernels on its own x
+ * and its own captured tensors instead of tracing again. So `f` runs on every call (once more on a
+ * call that traces), and a captured tensor, number or structure that changed is never served an
+ * old program. A function that reads a value back or makes a buffer from host data while it runs
+ * cannot be recorded, and is traced on every call.
  *
  * @example
  * ```ts
@@ -365,9 +365,9 @@ export function bandedHessian(
     }
     return chunkedBand(f, x, b, period, layout, limit);
   }
-  // the band program is kept across calls whose f builds the same forward graph
+  // the band program is kept across calls whose f does the same operations (auto_jit.ts)
   const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
-  const [data, sym] = compiledByGraph(
+  const [data, sym] = compiledByRecord(
     f,
     x,
     (run) => run(work, [x], (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck)),

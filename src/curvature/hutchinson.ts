@@ -7,7 +7,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
-import { compiledByGraph } from "../ad/auto_jit.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 import { ownedCall, tidy } from "../memory.ts";
 import { add, div, greater, maximum, mul, sqrt, square, sub, where } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
@@ -87,10 +87,10 @@ type Hv = (x: Tensor, V: Tensor) => Tensor;
 
 /**
  * Runs `body` with f's batched HVP at x compiled: batches of one size replay one program,
- * kept across calls whose f builds the same forward graph (see auto_jit.ts).
+ * kept across calls whose f does the same operations (see auto_jit.ts).
  */
 function withHvp<T>(f: Fn, x: Tensor, body: (H: Hv) => T): T {
-  return compiledByGraph(
+  return compiledByRecord(
     f,
     x,
     (run) => body((y: Tensor, V: Tensor) => run("hvp", [y, V], (a, b) => hvp(f, a, b))),
@@ -234,14 +234,14 @@ function combDiagonal(
  *
  * No value is read back; the returned tensors belong to the caller.
  *
- * **Repeated calls compile themselves.** The batched HVP pass (one program per batch size) is kept across calls, keyed by f's forward
- * graph, not by f: each call runs `f` on `x` once to build that graph (no kernels run), and a
- * later call whose graph matches (the same operations, shapes and constants, whatever the
- * tensors f closes over hold) replays the recorded kernels on its own x and its own
- * captured tensors instead of tracing again. So `f` runs on every call (once more on a call
- * that traces), and a captured tensor, number or structure that changed is never served an
- * old program. Functions whose graph cannot be keyed (an opaque op such as `matmul`, a
- * value read back, `stopGradient`) are traced on every call.
+ * **Repeated calls compile themselves.** The batched HVP pass (one program per batch size) is kept
+ * across calls, keyed by what f does, not by f: each call runs `f` once on an abstract `x` (no
+ * values, no kernels) and records its operations, and a later call with the same record (the same
+ * operations, shapes and constants, whatever the tensors f closes over hold) replays the recorded
+ * kernels on its own x and its own captured tensors instead of tracing again. So `f` runs on every
+ * call (once more on a call that traces), and a captured tensor, number or structure that changed
+ * is never served an old program. A function that reads a value back or makes a buffer from host
+ * data while it runs cannot be recorded, and is traced on every call.
  *
  * @example
  * ```ts

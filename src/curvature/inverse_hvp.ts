@@ -8,7 +8,7 @@ import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { cg } from "../linalg/cg.ts";
-import { compiledByGraph } from "../ad/auto_jit.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 import { neumannSeries } from "../linalg/neumann.ts";
 
 /** Options of {@linkcode inverseHvp}. */
@@ -44,14 +44,14 @@ export interface InverseHvpOptions {
  * - `"neumann"`: {@linkcode neumann} with `terms` and `scale`; a diverging series is an
  *   error, never a tensor of Inf/NaN.
  *
- * **Repeated calls compile themselves.** The matvec H + λI (one program, replayed by every iteration) is kept across calls, keyed by f's forward
- * graph, not by f: each call runs `f` on `x` once to build that graph (no kernels run), and a
- * later call whose graph matches (the same operations, shapes and constants, whatever the
- * tensors f closes over hold) replays the recorded kernels on its own x and its own
- * captured tensors instead of tracing again. So `f` runs on every call (once more on a call
- * that traces), and a captured tensor, number or structure that changed is never served an
- * old program. Functions whose graph cannot be keyed (an opaque op such as `matmul`, a
- * value read back, `stopGradient`) are traced on every call.
+ * **Repeated calls compile themselves.** The matvec H + λI (one program, replayed by every
+ * iteration) is kept across calls, keyed by what f does, not by f: each call runs `f` once on an
+ * abstract `x` (no values, no kernels) and records its operations, and a later call with the same
+ * record (the same operations, shapes and constants, whatever the tensors f closes over hold)
+ * replays the recorded kernels on its own x and its own captured tensors instead of tracing again.
+ * So `f` runs on every call (once more on a call that traces), and a captured tensor, number or
+ * structure that changed is never served an old program. A function that reads a value back or
+ * makes a buffer from host data while it runs cannot be recorded, and is traced on every call.
  *
  * @example
  * ```ts
@@ -114,11 +114,11 @@ async function solveHvp(
     throw new RangeError(`${op}: damping must be a finite number ≥ 0, got ${String(damping)}`);
   }
   // H + damping·I compiled: every iteration replays one program, kept across calls whose f
-  // builds the same forward graph (see auto_jit.ts)
+  // does the same operations (see auto_jit.ts)
   const Hd = (y: Tensor, u: Tensor) =>
     damping === 0 ? hvp(f, y, u) : add(hvp(f, y, u), mul(u, damping));
   const work = `hvp + ${Object.is(damping, -0) ? "-0" : damping}·I`;
-  return await compiledByGraph(
+  return await compiledByRecord(
     f,
     x,
     (run) =>

@@ -2,7 +2,7 @@
 import type { BinaryOp, UnaryOp } from "../backend/backend.ts";
 import { bind } from "../ad/core.ts";
 import { checkDtype, type Dtype } from "../dtype.ts";
-import { Tensor, type TensorLike, unseen } from "../tensor.ts";
+import { Tensor, type TensorLike } from "../tensor.ts";
 import { checkFloat, checkTensor, operands } from "./common.ts";
 import { checkDeviceDtype } from "./creation.ts";
 import { same } from "./movement.ts";
@@ -606,9 +606,6 @@ export function astype(x: Tensor, dtype: Dtype): Tensor {
 export function stopGradient(x: Tensor): Tensor {
   checkTensor("stopGradient", x);
   const tr = x._tracer;
-  if (!tr) {
-    unseen.stops++;
-    return Tensor._view(x, x.shape);
-  }
+  if (!tr) return Tensor._view(x, x.shape);
   return tr.mapValue ? tr.mapValue(stopGradient) : stopGradient(tr.primal);
 }
