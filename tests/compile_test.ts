@@ -261,6 +261,67 @@ Deno.test("kernels are cached by structure: a new size reuses the compiled code"
   ok(kernels.stats.count > before);
 });
 
+/**
+ * Σ_i Σ_k softplus(r_k − ‖p_i − c_k‖²)² over points p_i = (x_2i, x_2i+1) and three circles:
+ * its gradient and its block-diagonal Hessian (lower band storage, bandwidth 1) in closed form.
+ */
+function obstacles(xs: ArrayLike<number>): { g: Float64Array; band: Float64Array[] } {
+  const n = xs.length;
+  const g = new Float64Array(n), diag = new Float64Array(n), off = new Float64Array(n);
+  for (let i = 0; i < n / 2; i++) {
+    for (let k = 0; k < 3; k++) {
+      const d = [xs[2 * i] - CIRCLES[k][0], xs[2 * i + 1] - CIRCLES[k][1]];
+      const u = RADII[k] - d[0] * d[0] - d[1] * d[1];
+      const s = Math.log1p(Math.exp(u)), sg = 1 / (1 + Math.exp(-u));
+      // ∇u = −2d, ∇²u = −2I: H = 2(σ² + sσ(1 − σ))·4ddᵀ − 4sσI
+      const c = 8 * (sg * sg + s * sg * (1 - sg));
+      for (let a = 0; a < 2; a++) {
+        g[2 * i + a] += -4 * s * sg * d[a];
+        diag[2 * i + a] += c * d[a] * d[a] - 4 * s * sg;
+      }
+      off[2 * i] += c * d[0] * d[1];
+    }
+  }
+  return { g, band: [diag, off] };
+}
+const CIRCLES = [[0.3, 0.5], [0.6, 0.4], [0.8, 0.6]], RADII = [0.02, 0.015, 0.01];
+
+Deno.test("CPU: a row broadcast over N points gives kernels of one structure at every N", async () => {
+  // [1, 3, 2] circles against [N, 1, 2] points: the N axis of the broadcast is the problem's
+  // size, not a probe count; split as probes while N ≤ 64 and not above, every first
+  // gradient or band at a size past 64 compiled kernels of another structure
+  const circles = tensor(CIRCLES.flat(), { ...f64, shape: [1, 3, 2] });
+  const radii = tensor(RADII, { ...f64, shape: [1, 3] });
+  const f = (x: Tensor) => {
+    const d2 = sum(square(sub(reshape(x, [x.size / 2, 1, 2]), circles)), [2]);
+    return sum(square(softplus(sub(radii, d2))));
+  };
+  const run = async (n: number) => {
+    const xs = Float64Array.from({ length: 2 * n }, (_, i) => 0.2 + 0.7 * Math.abs(Math.sin(i)));
+    const x = tensor(xs, f64);
+    const g = grad(f)(x);
+    const h = bandedHessian(f, x, { bandwidth: 1, layout: "lower" });
+    const [gv, hv] = [await g.data(), await h.data.data()];
+    const want = obstacles(xs);
+    assertClose(gv, want.g, { rtol: 1e-12, atol: 1e-14, msg: `gradient at N = ${n}` });
+    assertClose(hv.subarray(0, 2 * n), want.band[0], { rtol: 1e-12, atol: 1e-14, msg: `N ${n}` });
+    assertClose(hv.subarray(2 * n, 2 * n - 1 + 2 * n), want.band[1].subarray(0, 2 * n - 1), {
+      rtol: 1e-12,
+      atol: 1e-14,
+      msg: `sub-diagonal at N = ${n}`,
+    });
+    for (const t of [x, g, h]) t.dispose();
+  };
+  // at N = 16 the band's HVP batch ([3 probes, N, 3, 2]) has both a comb and a broadcast
+  // short enough to split over: the comb's probes are taken, as at every larger N
+  await run(16);
+  const before = kernels.stats.count;
+  for (const n of [40, 64, 100, 256, 1_000]) await run(n);
+  equal(kernels.stats.count, before, "no new kernel for new sizes");
+  circles.dispose();
+  radii.dispose();
+});
+
 Deno.test("bounds tests split off at the edges: shifted slices and pads agree with JS at every size", async () => {
   // the gradient of Σ (x[i+s] − x[i]²)² is one kernel whose pad guards hold on an interior
   // range of the index (run without the tests there); sizes below, at and above the shift

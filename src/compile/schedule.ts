@@ -20,12 +20,21 @@ export const scheduler: { enabled: boolean } = { enabled: true };
  * no division, or from comb probes (K of them, `comb` nodes), whose probe is then q and whose
  * residue is computed once per r: without the split, a kernel over K probes that reads no
  * primal (the HVP of a quadratic term) divides its index for every comb read, in every
- * entry of every probe. `ok(a)` says whether a leading axis of a entries may become the q
- * loop.
+ * entry of every probe. `ok(a, comb)` says whether a leading axis of a entries (a comb's
+ * probes when `comb`) may become the q loop.
+ *
+ * Comb probes win over a broadcasting view when both qualify: their count is the problem's
+ * structure (a band's 2b + 1), while a view's leading axis may be the problem's size (a
+ * row of obstacles broadcast over N points), and a choice that follows the size gives a
+ * kernel of another structure at every size, compiled and warmed up again (see `ok` in the
+ * CPU backend, which keeps a size-like axis out for the same reason).
  */
-export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): number {
+export function splitSize<B>(
+  root: LazyStorage<B>,
+  ok: (a: number, comb: boolean) => boolean,
+): number {
   if (!root.splittable) return 0;
-  let best = 0;
+  let best = 0, bestComb = 0;
   const seen = new Set<LazyStorage<B>>();
   const stack = [root];
   while (stack.length) {
@@ -36,14 +45,19 @@ export function splitSize<B>(root: LazyStorage<B>, ok: (a: number) => boolean): 
     seen.add(s);
     const e = s.expr;
     // a view broadcasting along its leading axis, or comb probes (their probe axis leads)
+    const comb = e.kind === "comb" && scheduler.enabled;
     const a = e.kind === "view" && e.shape.length >= 2 && e.strides[0] === 0
       ? e.shape[0]
-      : e.kind === "comb" && scheduler.enabled
+      : comb
       ? e.period
       : 0;
-    if (a > best && root.size % a === 0 && ok(a)) best = a;
+    if (a > 1 && root.size % a === 0 && ok(a, comb)) {
+      if (comb && a > bestComb) bestComb = a;
+      else if (!comb && a > best) best = a;
+    }
     stack.push(...children(e));
   }
+  if (bestComb > 0) best = bestComb;
   return best > 1 ? root.size / best : 0;
 }
 

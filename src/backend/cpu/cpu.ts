@@ -62,6 +62,17 @@ type L = LazyStorage<CpuStorage>;
 
 /** Most probes a split kernel loops over (see compile/lower.ts). */
 const MAX_SPLIT = 64;
+
+/**
+ * Whether a split kernel of `size` entries may loop over a probes. A broadcasting view's
+ * leading axis must also be no longer than the rest (a² ≤ size): K probes against a primal
+ * of n ≥ K entries qualify at every n, while a row broadcast over N points ([N, 3] from
+ * [1, 3]) never does. Without that test such a view was split while N ≤ MAX_SPLIT and not
+ * above, so the first solve at each larger size compiled kernels of another structure.
+ */
+function splitOk(a: number, comb: boolean, size: number): boolean {
+  return a <= MAX_SPLIT && (comb || a * a <= size);
+}
 const TARGET: Target = { magicDivision: false, signedIndex: true, literals: true };
 
 // deno-lint-ignore no-explicit-any
@@ -118,8 +129,10 @@ function realize(s: L): CpuStorage {
   const m = s.size === 0
     ? 0
     : e.kind === "reduce"
-    ? (scheduler.enabled ? splitSize(e.x, (a) => a <= MAX_SPLIT && e.outer % a === 0) : 0)
-    : splitSize(s, (a) => a <= MAX_SPLIT);
+    ? (scheduler.enabled
+      ? splitSize(e.x, (a, comb) => splitOk(a, comb, e.x.size) && e.outer % a === 0)
+      : 0)
+    : splitSize(s, (a, comb) => splitOk(a, comb, s.size));
   // a band whose products' split kernel writes it (see bandSplit; the symmetry check's
   // mirror shares its products with the band, so they are stored and both gathered)
   const band = e.kind === "band" && !e.mirror && bandSplit(e.x, e.n, e.period) ? e : null;
