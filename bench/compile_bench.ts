@@ -220,7 +220,7 @@ function perCall<K extends string>(fns: Record<K, () => void>, calls: number): R
 
 /**
  * One size of the band: the floor, `bandedHessian` called directly (its programs kept
- * across calls by f's forward graph, src/ad/auto_jit.ts), the same with that cache off (a
+ * across calls by a record of f's run, src/ad/auto_jit.ts), the same with that cache off (a
  * trace every call), `jit` of it, one gradient, and the baseline checkout's direct and
  * jitted band, each timed over `calls` calls per round.
  */
@@ -303,7 +303,7 @@ function bandRow(dtype: "f32" | "f64", n: number, calls: number) {
 function band(): void {
   console.log("\n## Trajectory band (b = 2, five comb probes), CPU\n");
   console.log(
-    "band = `bandedHessian(f, x)` called again (programs kept by f's forward graph); off = the " +
+    "band = `bandedHessian(f, x)` called again (programs kept by a record of f's run, src/ad/auto_jit.ts); off = the " +
       "same with that cache off; jit = `jit(x ↦ bandedHessian(f, x).data)`; base = the " +
       "`--baseline` checkout's direct band / jitted band.\n",
   );

@@ -24,7 +24,8 @@ export interface JitOptions {
   /**
    * Positions of arguments that are not tensors (numbers, options objects, strings): each
    * distinct value (compared as JSON) gets its own trace. Other arguments must be tensors
-   * or arrays and plain objects of tensors.
+   * or arrays and plain objects of tensors. A position past the function's parameters (or
+   * past a call's arguments) is an error.
    */
   static?: readonly number[];
   /** Signatures kept compiled (default 32; the least recently used is dropped). */
@@ -194,6 +195,47 @@ function staticKey(v: unknown, i: number): string {
 }
 
 /**
+ * The `static` option checked: non-negative integer positions, each within `f`'s parameters
+ * where its source shows how many it takes (no defaults or rest parameters, for which
+ * `f.length` undercounts); other positions are checked against each call's arguments.
+ */
+function staticPositions(f: (...args: never[]) => unknown, given: unknown): Set<number> {
+  if (given === undefined) return new Set();
+  if (!Array.isArray(given)) {
+    throw new TypeError(
+      `jit: static must be an array of argument positions (e.g. { static: [1] }), got ` +
+        describeValue(given),
+    );
+  }
+  for (const i of given) {
+    if (!Number.isInteger(i) || i < 0) {
+      throw new RangeError(
+        `jit: static positions must be non-negative integers, got ${describeValue(i)}`,
+      );
+    }
+  }
+  const arity = knownArity(f);
+  const over = given.find((i) => arity !== null && i >= arity);
+  if (over !== undefined) {
+    throw new RangeError(
+      `jit: static argument position ${over} is out of range: the function takes ${arity} ` +
+        `argument${arity === 1 ? "" : "s"} (positions count from 0)`,
+    );
+  }
+  return new Set(given as number[]);
+}
+
+/** How many arguments `f` takes, where its source says so exactly; null where it may take more. */
+function knownArity(f: (...args: never[]) => unknown): number | null {
+  const src = Function.prototype.toString.call(f);
+  if (src.includes("[native code]")) return null; // bound functions, builtins
+  const m = /^(?:async\s*)?(?:function\b[^(]*)?\(([^()]*)\)\s*(?:=>|\{)/.exec(src) ??
+    /^(?:async\s+)?[A-Za-z_$][\w$]*\s*=>/.exec(src);
+  if (!m || /[=.{[]/.test(m[1] ?? "")) return null;
+  return f.length;
+}
+
+/**
  * @internal A compiled signature: the program and how to rebuild the result, or why it
  * runs uncompiled.
  */
@@ -360,15 +402,12 @@ export function jit<A extends unknown[], R>(
     throw new TypeError(`jit: expected a function, got ${describeValue(f)}`);
   }
   checkOptions("jit", opts, ["static", "cacheSize"]);
-  const statics = new Set(opts.static ?? []);
-  for (const i of statics) {
-    if (!Number.isInteger(i) || i < 0) {
-      throw new RangeError(`jit: static positions must be non-negative integers, got ${i}`);
-    }
-  }
+  const statics = staticPositions(f, opts.static);
   const cacheSize = opts.cacheSize ?? 32;
   if (!Number.isInteger(cacheSize) || cacheSize < 1) {
-    throw new RangeError(`jit: cacheSize must be a positive integer, got ${cacheSize}`);
+    throw new RangeError(
+      `jit: cacheSize must be a positive integer, got ${describeValue(cacheSize)}`,
+    );
   }
   const cache = new LruCache<string, Entry>({ maxEntries: cacheSize, maxBytes: Infinity }, (e) => {
     if ("program" in e) e.program.dispose();
@@ -381,6 +420,14 @@ export function jit<A extends unknown[], R>(
   const call = (...args: A): R => {
     // inside a transform or another trace: f's ops belong to that trace
     if (traceDepth() > 0 || recording()) return f(...args);
+    for (const i of statics) {
+      if (i >= args.length) {
+        throw new RangeError(
+          `jit: static argument position ${i} is out of range: the function was called with ` +
+            `${args.length} argument${args.length === 1 ? "" : "s"}`,
+        );
+      }
+    }
     const dynamic = args.flatMap((_, i) => (statics.has(i) ? [] : [i]));
     const flat = flatten(dynamic.map((i) => args[i]), "argument", "error", dynamic);
     const key = [

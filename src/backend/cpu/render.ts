@@ -148,8 +148,26 @@ function peeled(
   return `const lo_ = Math.min(${n}, ${p.lo});
   const hi_ = Math.max(lo_, Math.min(${n}, ${p.hi}));
   ${loop("0", "lo_", general)}
-  ${loop("lo_", "hi_", p.body)}
+  ${loop("lo_", "hi_", read(p.body, inside([])))}
   ${loop("hi_", n, general)}`;
+}
+
+/**
+ * The statements of a loop body whose value is read, by the rest of the loop (`rest`) or
+ * by a statement kept after them: in the interior run the bounds tests are `true`, and the
+ * index arithmetic only they read would otherwise be printed (and run) for nothing.
+ */
+function read(body: readonly string[], rest: string): string[] {
+  const names = (text: string) => text.match(/\bv\d+\b/g) ?? [];
+  const used = new Set(names(rest));
+  const kept: string[] = [];
+  for (let i = body.length - 1; i >= 0; i--) {
+    const def = /^const (v\d+) = /.exec(body[i]);
+    if (def && !used.has(def[1])) continue;
+    kept.push(body[i]);
+    for (const v of names(def ? body[i].slice(def[0].length) : body[i])) used.add(v);
+  }
+  return kept.reverse();
 }
 
 function prelude(leaves: number, slots: Set<number>, pre: string[]): string {
