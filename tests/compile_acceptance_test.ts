@@ -30,7 +30,7 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { assertClose, cpu, randArray, testAll } from "./helpers.ts";
+import { assertClose, cpu, gpuDev, randArray, testAll } from "./helpers.ts";
 import { kernels } from "../src/backend/cpu/cpu.ts";
 import { H } from "../src/backend/cpu/elementwise.ts";
 import { ruleStats } from "../src/compile/rewrite.ts";
@@ -244,4 +244,54 @@ Deno.test("cache keys are structural: a lookup prints no source, a new size comp
   }
   ok(lookups > 0, "kernels were looked up");
   equal(printed, 0, "no source printed: every lookup was answered by the structural key");
+});
+
+Deno.test({
+  name: "WebGPU: the generated WGSL drops x·0's operand and computes no value it never reads",
+  ignore: !gpuDev,
+  fn: async () => {
+    const g = gpuDev!;
+    // the WGSL of every generated kernel launched meanwhile (the runtime's pipeline lookup)
+    // deno-lint-ignore no-explicit-any
+    const rt = (g.backend as any).rt;
+    const sources: string[] = [];
+    const pipeline = rt.pipeline;
+    // deno-lint-ignore no-explicit-any
+    rt.pipeline = (spec: any, c: unknown) => {
+      if (spec.generated) sources.push(spec.generated.source());
+      return pipeline.call(rt, spec, c);
+    };
+    const o = { dtype: "f32" as const, device: g };
+    const vs = Array.from(xs, (v) => Math.fround(v));
+    let y: Float32Array, hv: Float32Array;
+    const x = tensor(vs, o);
+    try {
+      y = (await add(mul(exp(x), 0), x.mul(3)).sub(0.5).data()) as Float32Array;
+      const first = sources.length;
+      ok(first >= 1);
+      const load = sources[first - 1].slice(sources[first - 1].indexOf("fn load"));
+      ok(!/unary_op\(/.test(load), `exp(x)·0 computes no exp:\n${load}`);
+      await grad(penta)(x).data();
+      hv = (await hvp(penta, x, combProbes(n, 5, o)).data()) as Float32Array;
+    } finally {
+      rt.pipeline = pipeline;
+    }
+    ok(sources.length >= 3, `kernels launched: ${sources.length}`);
+    for (const src of sources) {
+      for (const m of src.matchAll(/let (v\d+)\b/g)) {
+        const uses = src.match(new RegExp(`\\b${m[1]}\\b`, "g"))!.length;
+        ok(uses > 1, `${m[1]} is never read in\n${src.slice(src.indexOf("fn load"))}`);
+      }
+    }
+    assertClose(y!, vs.map((v) => 3 * v - 0.5), { rtol: 1e-6, atol: 1e-6 });
+    for (let k = 0; k < 5; k++) {
+      const v = Float64Array.from({ length: n }, (_, i) => (i % 5 === k ? 1 : 0));
+      assertClose(hv!.subarray(k * n, (k + 1) * n), pentaHv(vs, v), {
+        rtol: 1e-4,
+        atol: 1e-4,
+        msg: `probe ${k}`,
+      });
+    }
+    x.dispose();
+  },
 });

@@ -8,7 +8,7 @@
  * error naming `await x.data()`.
  */
 import { equal, ok } from "node:assert/strict";
-import { memory, solveBanded, type Tensor, tensor } from "../mod.ts";
+import { matmul, memory, solveBanded, sum, type Tensor, tensor } from "../mod.ts";
 import { assertClose, cpu, randArray } from "./helpers.ts";
 
 const fr = Math.fround;
@@ -40,6 +40,20 @@ Deno.test("CPU f32: a fused result is the f64-computed value rounded once", asyn
     .sub(tensor(xs, { dtype: "f64", device: cpu }).neg().exp().mul(c7)).data();
   assertClose(y, Float32Array.from(y64), { rtol: 0, atol: 0, msg: "f64 result rounded" });
   x.dispose();
+});
+
+Deno.test("CPU f32: a reduction and a matmul store their f64-accumulated value rounded once", async () => {
+  const xs = Float32Array.from(randArray(100 * 300, 22), (v) => 3 * v);
+  const [a, b] = (["f32", "f64"] as const).map((dtype) => tensor(xs, { dtype, device: cpu }));
+  const rows = (t: Tensor) => sum(t.reshape([100, 300]).exp(), 1);
+  const mm = (t: Tensor) => matmul(t.reshape([100, 300]), t.reshape([300, 100]));
+  for (const [name, f] of [["sum of exp over rows", rows], ["matmul", mm]] as const) {
+    const got = await f(a).data(), f64 = await f(b).data();
+    // the f64 program on the same (f32-exact) inputs, rounded once: equal to the last bit
+    assertClose(got, Float32Array.from(f64), { rtol: 0, atol: 0, msg: name });
+  }
+  a.dispose();
+  b.dispose();
 });
 
 /** The CPU pool's free arrays. */

@@ -71,6 +71,10 @@ testAll("jit traces once per shape, dtype and static value; a repeat replays", a
     equal(g.traces, 5, "new dtype: traced");
   }
   equal(runs, g.traces, "f ran once per trace, never on a replay");
+  const traces = g.traces;
+  g.clear();
+  equal(await run(x3, 2), 12);
+  equal(g.traces, traces + 1, "clear() drops the programs: the next call traces");
 });
 
 testAll("transforms of a jitted function: jvp, vjp, hvp, hessian, grad", async (b) => {
@@ -303,6 +307,9 @@ Deno.test("jit: errors name jit and say what was expected", () => {
   throws(() => g([x, 3] as never), /jit: argument 0\[1\] is number 3/);
   throws(() => g({ a: x, b: "s" } as never), /jit: argument 0\.b is string s/);
   throws(() => jit(3 as never), /jit: expected a function, got number 3/);
+  const gone = tensor([1, 2]);
+  gone.dispose();
+  throws(() => g(gone), /^Error: jit: a tensor of shape \[2\] \(f32\) was used after dispose\(\)/);
   throws(() => jit((x: Tensor) => x, 5 as never), /jit: options must be an object/);
   throws(() => jit((x: Tensor) => x, { statics: [0] } as never), /jit.*"statics".*"static"/);
   throws(() => jit((x: Tensor) => x, { static_argnums: [0] } as never), /jit.*"static"/);

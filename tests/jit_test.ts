@@ -173,35 +173,6 @@ testAll("jit of dense linear algebra and matmul equals the plain calls", async (
   );
 });
 
-Deno.test("jit retraces on a new shape, dtype or static value, not on a repeat", async () => {
-  let traces = 0;
-  const f = jit((x: Tensor, k: number) => {
-    traces++;
-    return x.mul(k).sum();
-  }, { static: [1] });
-  const run = async (x: Tensor, k: number) => {
-    const y = f(x, k);
-    const v = await y.item();
-    y.dispose();
-    return v;
-  };
-  const a = tensor([1, 2, 3], { dtype: "f64" });
-  equal(await run(a, 2), 12);
-  equal(await run(tensor([4, 5, 6], { dtype: "f64" }), 2), 30);
-  equal(traces, 1, "same shape and static value: replayed");
-  equal(await run(tensor([1, 2], { dtype: "f64" }), 2), 6);
-  equal(traces, 2, "new shape: traced");
-  equal(await run(tensor([1, 2], { dtype: "f32" }), 2), 6);
-  equal(traces, 3, "new dtype: traced");
-  equal(await run(a, 3), 18);
-  equal(traces, 4, "new static value: traced");
-  equal(await run(a, 2), 12);
-  equal(f.traces, 4, "a repeat of an earlier signature is replayed");
-  f.clear();
-  equal(await run(a, 2), 12);
-  equal(f.traces, 5, "clear() drops the programs");
-});
-
 Deno.test("jit: side effects are not replayed; closed-over tensors are constants of the trace", async () => {
   const log: number[] = [];
   let w = tensor([1, 2, 3], { dtype: "f64" });
