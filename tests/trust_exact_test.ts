@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import {
   bandedHessian,
+  BandedMatrix,
   choleskyBanded,
   memory,
   minimize,
@@ -21,7 +22,7 @@ import {
 import { BandModel } from "../src/optim/band_model.ts";
 import { freshMemory, moreSorensen } from "../src/optim/trust_subproblem.ts";
 import { assertClose, assertNoLeak, type Backend, cpu, testAll } from "./helpers.ts";
-import { fromEigen, matVec, randomOrthogonal } from "./dense_ref.ts";
+import { fromEigen, matVec, randomOrthogonal, solveDense } from "./dense_ref.ts";
 import { randomBandedProblem } from "./banded_objectives.ts";
 import { BANDWIDTH, trajectoryProblem } from "../examples/trajectory_problem.ts";
 import { atPublishedMinimum, mghProblems, objective } from "./mgh_problems.ts";
@@ -144,6 +145,96 @@ Deno.test("Moré–Sorensen: the model value within SciPy's tolerances of the ex
     model.dispose();
   }
   assertNoLeak(base, "more-sorensen");
+});
+
+testAll(
+  "BandModel.trial: a Moré–Sorensen trial in one program (p, its scalars, the inverse iteration's z and s²) against dense references",
+  async (b) => {
+    const base = memory();
+    const n = 8;
+    // H = Q diag(d) Qᵀ with one eigenvalue well below the rest: inverse iteration with H + λI
+    // (ratio (d₀ + λ)/(d₁ + λ) per step) finds its eigenvector q₀ in 3 steps
+    const d = [-0.49, 1, 1.5, 2, 3, 4, 5, 6];
+    const Q = randomOrthogonal(n, 3);
+    const H = fromEigen(Q, d);
+    const g = Array.from({ length: n }, (_, i) => Math.cos(1 + i));
+    const Ht = tensor(H, place(b));
+    const model = new BandModel(BandedMatrix.fromDense(Ht, n - 1, "lower"));
+    Ht.dispose();
+    const gt = tensor(g, place(b));
+    const tol = b.dtype === "f64" ? { rtol: 1e-10, atol: 1e-12 } : { rtol: 2e-3, atol: 2e-4 };
+    for (const lambda of [0.5, 0.6]) {
+      const A = H.map((row, i) => row.map((v, j) => (i === j ? v + lambda : v)));
+      const p = solveDense(A, g.map((v) => -v));
+      const w = solveDense(A, p);
+      const dot = (u: number[], v: number[]) => u.reduce((s, x, i) => s + x * v[i], 0);
+      const r = model.trial(lambda, gt);
+      const [pp, pw, gp, s2, pz] = Array.from(await r.s.data());
+      assertClose(Array.from(await r.p.data()), p, tol);
+      assertClose([pp, pw, gp], [dot(p, p), dot(p, w), dot(g, p)], tol);
+      const z = Array.from(await r.z!.data());
+      assertClose([dot(z, z)], [1], tol);
+      // s² is z's Rayleigh quotient with H + λI (here from the last solve, not a product)
+      assertClose([s2, pz], [dot(z, matVec(A, z)), dot(p, z)], tol);
+      // … an upper bound on λ_min(H + λI) = d₀ + λ, close to it; z ≈ ±q₀
+      const q0 = Q.map((row) => row[0]);
+      assert.ok(s2 >= (d[0] + lambda) * (1 - tol.rtol), `s² = ${s2}`);
+      assertClose([s2], [d[0] + lambda], { rtol: b.dtype === "f64" ? 1e-3 : 5e-3, atol: 0 });
+      assert.ok(Math.abs(dot(z, q0)) > 0.999, `|zᵀq₀| = ${Math.abs(dot(z, q0))}`);
+      for (const t of [r.p, r.z!, r.s]) t.dispose();
+    }
+    // λ = 0: the Newton step alone; H is indefinite, so the factorisation fails
+    await assert.rejects(async () => {
+      const r = model.trial(0, gt);
+      try {
+        await r.s.data();
+      } finally {
+        for (const t of [r.p, r.s]) t.dispose();
+      }
+    }, /not positive definite/);
+    gt.dispose();
+    model.dispose();
+    assertNoLeak(base, "BandModel.trial");
+  },
+);
+
+Deno.test("Moré–Sorensen: an interior Newton step needs no spectrum bounds; a boundary step reads them once", async () => {
+  const base = memory();
+  const n = 6;
+  const Q = randomOrthogonal(n, 21);
+  const H = fromEigen(Q, [1, 2, 3, 4, 5, 6]);
+  const g = [1, -1, 0.5, 0.2, -0.3, 0.1];
+  const gnorm = Math.hypot(...g);
+  /** A band that counts the calls of its bounds program. */
+  class Counting extends BandModel {
+    boundsCalls = 0;
+    override bounds() {
+      this.boundsCalls++;
+      return super.bounds();
+    }
+  }
+  for (const [radius, calls] of [[10, 0], [0.1, 1]]) {
+    const Ht = tensor(H, f64);
+    const model = new Counting(BandedMatrix.fromDense(Ht, n - 1, "lower"));
+    Ht.dispose();
+    const gt = tensor(g, f64);
+    const mem = freshMemory();
+    const sol = await moreSorensen(model, gt, gnorm, radius, mem);
+    assert.equal(model.boundsCalls, calls, `Δ = ${radius}`);
+    assert.equal(sol.hitsBoundary, radius < 1);
+    const p = Array.from(await sol.p.data());
+    if (radius === 10) assertClose(p, solveDense(H, g.map((v) => -v)), { rtol: 1e-12, atol: 0 });
+    else {assert.ok(
+        Math.abs(Math.hypot(...p) - radius) <= 0.1 * radius,
+        `‖p‖ = ${Math.hypot(...p)}`,
+      );}
+    // a second call at the same point (a smaller radius after a rejection) uses the bounds
+    const again = await moreSorensen(model, gt, gnorm, radius / 4, mem);
+    assert.equal(model.boundsCalls, calls + 1);
+    for (const t of [gt, sol.p, again.p]) t.dispose();
+    model.dispose();
+  }
+  assertNoLeak(base, "more-sorensen bounds");
 });
 
 /** A dense symmetric [n, n] tensor as a band of width n − 1 (lower storage). */

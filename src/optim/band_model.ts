@@ -5,12 +5,14 @@
  */
 import type { Tensor } from "../tensor.ts";
 import type { BandedMatrix } from "../curvature/banded.ts";
-import { abs, add, mul, neg, square, sub } from "../ops/elementwise.ts";
+import { abs, add, div, mul, neg, sqrt, square, sub } from "../ops/elementwise.ts";
 import { max, min, sum } from "../ops/reduce.ts";
 import { concat, pad, reshape, slice, stack } from "../ops/movement.ts";
 import { jit } from "../ad/jit.ts";
 import { choleskyBanded, solveBanded } from "../linalg/banded.ts";
-import { scalarLike } from "./objective.ts";
+import { rademacher } from "../ops/creation.ts";
+import type { FloatDtype } from "../dtype.ts";
+import { scalarLike, vdot } from "./objective.ts";
 
 /** A failed banded factorisation (not positive definite), on either backend. */
 export function isNotSpd(e: unknown): boolean {
@@ -41,6 +43,57 @@ function shiftBand(d: Tensor, lambda: Tensor): Tensor {
 /** −A⁻¹ g in g's shape, for A in lower band storage. */
 function descent(a: Tensor, g: Tensor): Tensor {
   return reshape(solveBanded(a, neg(reshape(g, [g.size])), { lower: true }), g.shape);
+}
+
+/** Inverse-iteration steps for the smallest eigenvalue's vector (see {@linkcode inverseIteration}). */
+const INVERSE_STEPS = 3;
+
+/** v ÷ ‖v‖. */
+function unit(v: Tensor): Tensor {
+  return div(v, sqrt(vdot(v, v)));
+}
+
+/**
+ * z from {@linkcode INVERSE_STEPS} steps of inverse iteration with A = H + λI (lower band
+ * storage `a`, H's `d`) from `v0`, and s² = zᵀHz + λ: an approximate unit eigenvector of
+ * H's smallest eigenvalue, and A's smallest eigenvalue from above. (s² from the last solve,
+ * wᵀv/wᵀw for Aw = v, saves the band product and equals it in exact arithmetic, but carries
+ * the solve's backward error ε‖A‖ where A is nearly singular: in f32 it cost the penalty
+ * trajectory its convergence, tests/trust_exact_test.ts.)
+ */
+function inverseIteration(a: Tensor, d: Tensor, lambda: Tensor, v0: Tensor) {
+  let z = v0;
+  for (let i = 0; i < INVERSE_STEPS; i++) z = unit(solveBanded(a, z, { lower: true }));
+  return { z, s2: add(bandQuadratic(d, z), reshape(lambda, [])) };
+}
+
+/**
+ * vᵀHv (0-d) for H in lower band storage `d` ([b + 1, n]) and v [n]: Σ_d c_d Σ_j
+ * H[j + d][j] v[j + d] v[j], c₀ = 1 and c_d = 2 (each off-diagonal entry twice, by
+ * symmetry), from v and its copies shifted up by d (zero past the end, where the band's
+ * unused corner lies): a handful of kernels where a band product takes a few per diagonal.
+ */
+export function bandQuadratic(d: Tensor, v: Tensor): Tensor {
+  const [b1, n] = d.shape;
+  const vp = pad(v, [[0, b1 - 1]]);
+  const shifted = stack(Array.from({ length: b1 }, (_, k) => slice(vp, [k], [k + n])));
+  const terms = sum(mul(mul(d, shifted), v), 1); // [b + 1]: the diagonals' sums
+  return sub(mul(sum(terms), 2), slice(terms, [0], [1]).reshape([]));
+}
+
+/**
+ * The trust-region subproblem's trial at a shift, A = H + λI in lower band storage `a`:
+ * p = −A⁻¹g with pᵀp, pᵀA⁻¹p (the secular equation's slope) and gᵀp, then z and s² of
+ * {@linkcode inverseIteration} and pᵀz, packed in that order for one read-back. (Single
+ * right-hand sides: a second column would share the factorisation, but on WebGPU only one
+ * column takes the partitioned, parallel solver.)
+ */
+function shiftedTrial(d: Tensor, lambda: Tensor, g: Tensor, v0: Tensor) {
+  const a = shiftBand(d, lambda);
+  const p = solveBanded(a, neg(g), { lower: true });
+  const w = solveBanded(a, p, { lower: true });
+  const { z, s2 } = inverseIteration(a, d, lambda, v0);
+  return { p, z, s: stack([vdot(p, p), vdot(p, w), vdot(g, p), s2, vdot(p, z)]) };
 }
 
 /**
@@ -76,6 +129,18 @@ const programs = {
   ),
   descent: jit((d: Tensor, g: Tensor) => descent(d, g)),
   descentShifted: jit((d: Tensor, lambda: Tensor, g: Tensor) => descent(shiftBand(d, lambda), g)),
+  /** λ = 0: the Newton step −H⁻¹g with pᵀp and gᵀp (the usual trial: inside, it is the answer). */
+  newtonTrial: jit((d: Tensor, g: Tensor) => {
+    const p = solveBanded(d, neg(g), { lower: true });
+    return { p, s: stack([vdot(p, p), vdot(g, p)]) };
+  }),
+  /** pᵀH⁻¹p. */
+  inverseQuadratic: jit((d: Tensor, p: Tensor) => vdot(p, solveBanded(d, p, { lower: true }))),
+  shiftedTrial: jit(shiftedTrial),
+  eigen: jit((d: Tensor, lambda: Tensor, v0: Tensor) =>
+    inverseIteration(shiftBand(d, lambda), d, lambda, v0)
+  ),
+  quadratic: jit(bandQuadratic),
   /** Σ of the factor's diagonal: finite exactly when the factorisation succeeded. */
   factorProbe: jit((d: Tensor, lambda: Tensor) =>
     sum(slice(choleskyBanded(shiftBand(d, lambda), { lower: true }), [0], [1]))
@@ -99,6 +164,7 @@ const programs = {
 export class BandModel {
   readonly n: number;
   #bounds: SpectrumBounds | null = null;
+  #start: Tensor | null = null;
 
   /** Takes ownership of `h` (lower storage). */
   constructor(readonly h: BandedMatrix) {
@@ -159,9 +225,56 @@ export class BandModel {
     }
   }
 
-  /** H v for v of shape [n]. */
-  matvec(v: Tensor): Tensor {
-    return this.h.matvec(v);
+  /** vᵀHv (0-d) for v of shape [n] (see {@linkcode bandQuadratic}). */
+  quadratic(v: Tensor): Tensor {
+    return programs.quadratic(this.h.data, v);
+  }
+
+  /**
+   * The trust-region subproblem's trial at λ, one program whose packed scalars `s` are read
+   * back at once: at λ = 0, p = −H⁻¹g and `s` = [pᵀp, gᵀp]; else p = −(H + λI)⁻¹g, z as
+   * {@linkcode BandModel.eigen}'s and `s` = [pᵀp, pᵀ(H + λI)⁻¹p, gᵀp, s², pᵀz]. Not
+   * positive definite: as {@linkcode BandModel.solve}'s failures. g is [n].
+   */
+  trial(lambda: number, g: Tensor): { p: Tensor; z: Tensor | null; s: Tensor } {
+    const d = this.h.data;
+    if (lambda === 0) return { ...programs.newtonTrial(d, g), z: null };
+    const l = scalarLike(d, lambda);
+    try {
+      return programs.shiftedTrial(d, l, g, this.#inverseStart());
+    } finally {
+      l.dispose();
+    }
+  }
+
+  /** pᵀH⁻¹p (0-d). */
+  inverseQuadratic(p: Tensor): Tensor {
+    return programs.inverseQuadratic(this.h.data, p);
+  }
+
+  /**
+   * {@linkcode INVERSE_STEPS} steps of inverse iteration with H + λI ≻ 0 from a fixed
+   * Rademacher vector: z, an approximate unit eigenvector of H's smallest eigenvalue, and
+   * s² = zᵀ(H + λI)z (0-d; from above, the smallest eigenvalue of H + λI). Failures as
+   * {@linkcode BandModel.solve}'s.
+   */
+  eigen(lambda: number): { z: Tensor; s2: Tensor } {
+    const l = scalarLike(this.h.data, lambda);
+    try {
+      return programs.eigen(this.h.data, l, this.#inverseStart());
+    } finally {
+      l.dispose();
+    }
+  }
+
+  /** The inverse iteration's start, made once per band (the same vector every time: seed 7). */
+  #inverseStart(): Tensor {
+    const d = this.h.data;
+    return this.#start ??= rademacher([this.n], {
+      seed: 7,
+      dtype: d.dtype as FloatDtype,
+      device: d.device,
+    });
   }
 
   /**
@@ -184,6 +297,7 @@ export class BandModel {
 
   /** Frees the band. */
   dispose(): void {
+    this.#start?.dispose();
     this.h.dispose();
   }
 }

@@ -13,13 +13,11 @@
  * converge fast exactly when it matters (H + λI nearly singular).
  */
 import type { Tensor } from "../tensor.ts";
-import { add, div, mul, neg, sqrt } from "../ops/elementwise.ts";
-import { rademacher } from "../ops/creation.ts";
+import { add, mul } from "../ops/elementwise.ts";
 import { stack } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
-import type { FloatDtype } from "../dtype.ts";
 import { type BandModel, isNotSpd } from "./band_model.ts";
-import { epsOf, readScalars, vdot } from "./objective.ts";
+import { disposeAll, epsOf, readScalars, vdot } from "./objective.ts";
 
 /** What the subproblem keeps between calls at one point (SciPy reuses λ's lower bound when Δ shrinks). */
 export interface SubproblemMemory {
@@ -56,80 +54,77 @@ const K_EASY = 0.1, K_HARD = 0.2;
 const THETA = 0.01;
 /** Trials before giving up on the secular equation (SciPy has no limit). */
 const MAX_TRIALS = 60;
-/** Inverse-iteration steps for the hard case's z. */
-const INVERSE_STEPS = 3;
 
 function safeguard(lb: number, ub: number): number {
   return Math.max(Math.sqrt(lb * ub), lb + THETA * (ub - lb));
 }
 
-/** p for λ, with pᵀp, pᵀ(H + λI)⁻¹p (only when asked) and gᵀp; null when H + λI is not positive definite. */
-async function trial(
-  model: BandModel,
-  g: Tensor,
-  lambda: number,
-  withW: boolean,
-): Promise<{ p: Tensor; pp: number; pw: number; gp: number } | null> {
-  let p: Tensor | null = null, s: Tensor | null = null;
+/** A trial's step and scalars; `z` (with s², pᵀz) only at λ ≠ 0. */
+interface Trial {
+  p: Tensor;
+  pp: number;
+  /** pᵀ(H + λI)⁻¹p; NaN at λ = 0 (read only when p leaves the region). */
+  pw: number;
+  gp: number;
+  eig: { z: Tensor; s2: number; pz: number } | null;
+}
+
+/**
+ * p for λ with its scalars, from one compiled program and one read-back (see
+ * `BandModel.trial`): at λ ≠ 0 also the inverse iteration's z, which the step needs when it
+ * falls inside the region (the hard case's test, and λ's lower bound); computing it in the
+ * same factorisations costs less than a second program and read-back when it is needed.
+ * Null when H + λI is not positive definite.
+ */
+async function trial(model: BandModel, g: Tensor, lambda: number): Promise<Trial | null> {
+  let r: { p: Tensor; z: Tensor | null; s: Tensor } | null = null;
   try {
-    p = tidy(() => model.solve(lambda, neg(g)));
-    const pk = p;
-    s = tidy(() =>
-      stack([vdot(pk, pk), withW ? vdot(pk, model.solve(lambda, pk)) : vdot(pk, pk), vdot(g, pk)])
-    );
-    const [pp, pw, gp] = await readScalars(s);
-    if (!Number.isFinite(pp) || !Number.isFinite(pw)) {
-      p.dispose();
+    r = model.trial(lambda, g);
+    const v = await readScalars(r.s);
+    const { p, z } = r;
+    if (!v.every(Number.isFinite)) {
+      disposeAll(p, z);
       return null;
     }
-    return { p, pp, pw: withW ? pw : NaN, gp };
+    if (!z) return { p, pp: v[0], pw: NaN, gp: v[1], eig: null };
+    return { p, pp: v[0], pw: v[1], gp: v[2], eig: { z, s2: Math.max(v[3], 0), pz: v[4] } };
   } catch (e) {
-    p?.dispose();
+    disposeAll(r?.p, r?.z);
     if (isNotSpd(e)) return null;
     throw e;
   } finally {
-    s?.dispose();
+    r?.s.dispose();
   }
 }
 
 /**
  * An approximate unit eigenvector z of H's smallest eigenvalue and s² ≈ zᵀ(H + λI)z (the
- * smallest eigenvalue of H + λI, from above), by inverse iteration with H + λI ≻ 0. Null
- * when a solve finds H + λI not positive definite after all: at the margin the solver's
- * factorisation (on WebGPU a partitioned one) can fail where `positiveDefinite`'s plain
- * Cholesky passed, in f32 (found by the penalty trajectory benchmark on WebGPU).
+ * smallest eigenvalue of H + λI, from above), by inverse iteration with H + λI ≻ 0 (see
+ * `BandModel.eigen`). Null when a solve finds H + λI not positive definite after all: at
+ * the margin the solver's factorisation (on WebGPU a partitioned one) can fail where
+ * `positiveDefinite`'s plain Cholesky passed, in f32 (found by the penalty trajectory
+ * benchmark on WebGPU).
  * @internal
  */
 export async function smallestEigen(
   model: BandModel,
   lambda: number,
-  n: number,
-  like: Tensor,
 ): Promise<{ z: Tensor; s2: number } | null> {
-  let z: Tensor | null = null, q: Tensor | null = null;
+  let r: { z: Tensor; s2: Tensor } | null = null;
   try {
-    z = tidy(() => {
-      let v = rademacher([n], { seed: 7, dtype: like.dtype as FloatDtype, device: like.device });
-      for (let i = 0; i < INVERSE_STEPS; i++) {
-        const w = model.solve(lambda, v);
-        v = div(w, sqrt(vdot(w, w)));
-      }
-      return v;
-    });
-    const zk = z;
-    q = tidy(() => add(vdot(zk, model.matvec(zk)), lambda));
-    const [s2] = await readScalars(q);
+    r = model.eigen(lambda);
+    const [s2] = await readScalars(r.s2);
     if (!Number.isFinite(s2)) {
-      z.dispose();
+      r.z.dispose();
       return null;
     }
-    return { z, s2: Math.max(s2, 0) };
+    return { z: r.z, s2: Math.max(s2, 0) };
   } catch (e) {
-    z?.dispose();
+    r?.z.dispose();
     if (isNotSpd(e)) return null;
     throw e;
   } finally {
-    q?.dispose();
+    r?.s2.dispose();
   }
 }
 
@@ -152,6 +147,20 @@ export async function moreSorensen(
   mem: SubproblemMemory,
 ): Promise<SubproblemStep> {
   const n = model.n;
+  // At a new point the Newton step comes before the bounds: inside the region it is the
+  // answer (the usual step near a minimum), and the bounds' program is not needed. It is
+  // the first trial anyway wherever the bounds allow λ = 0: they exclude it only where H is
+  // not positive definite (its smallest diagonal entry < 0: the Newton trial fails) or
+  // ‖g‖/Δ exceeds a bound on ‖H‖ (the Newton step leaves the region).
+  let newton: Trial | null | undefined;
+  if (mem.radius < 0) {
+    newton = await trial(model, g, 0);
+    if (newton && Math.sqrt(newton.pp) <= radius) {
+      mem.lambdaLb = 0;
+      mem.radius = radius;
+      return { p: newton.p, hitsBoundary: false, lambda: 0, trials: 1, model: 0.5 * newton.gp };
+    }
+  }
   const bd = await model.bounds();
   const hmin = Math.min(bd.gershgorinHi, bd.frobenius, bd.inf);
   // λ_ub must make H + λI positive definite; Gershgorin's bound may leave it singular
@@ -161,6 +170,7 @@ export async function moreSorensen(
   let lb = Math.max(0, -bd.minDiag, gnorm / radius - hmin);
   if (radius < mem.radius) lb = Math.max(mem.lambdaLb, lb);
   let lambda = lb === 0 ? 0 : safeguard(lb, ub);
+  if (lambda !== 0) newton?.p.dispose();
   // g at the rounding of H's products: SciPy's n ε ‖H‖∞ counts every row's rounding as if
   // aligned; with independent roundings the norm grows like √n (SciPy's bound is 0.32 on the
   // scaled trajectory problem at n = 32768, where ‖g‖ = 0.16 is far from stationary)
@@ -195,7 +205,7 @@ export async function moreSorensen(
         failed();
         continue;
       }
-      const eig = await smallestEigen(model, lambda, n, g);
+      const eig = await smallestEigen(model, lambda);
       if (!eig) {
         failed();
         continue;
@@ -219,8 +229,11 @@ export async function moreSorensen(
       lambda = safeguard(lb, ub);
       continue;
     }
-    const t = await trial(model, g, lambda, lambda !== 0);
+    const t = lambda === 0 && newton !== undefined ? newton : await trial(model, g, lambda);
+    newton = undefined;
     if (!t) {
+      // (also where a Newton update of λ from inside the region, tried directly, undershot
+      // −λ_min(H): SciPy factors H + λ_new I first and bisects then, as failed() does)
       failed();
       continue;
     }
@@ -230,23 +243,19 @@ export async function moreSorensen(
     if (pnorm <= radius && lambda === 0) return done(t.p, false, k, t);
     let pw = t.pw;
     if (Number.isNaN(pw)) {
-      const s = tidy(() => vdot(t.p, model.solve(lambda, t.p)));
-      [pw] = await readScalars(s);
-      s.dispose();
+      const s = model.inverseQuadratic(t.p);
+      try {
+        [pw] = await readScalars(s);
+      } finally {
+        s.dispose();
+      }
     }
     // Newton's step on the secular equation 1/‖p(λ)‖ = 1/Δ (N&W (4.44))
     const lambdaNew = lambda + (t.pp / pw) * (pnorm - radius) / radius;
-    if (pnorm < radius) {
+    const eig = t.eig;
+    if (pnorm < radius && eig) {
       // inside with λ > 0: maybe the hard case; try completing p to the boundary along z
-      const eig = await smallestEigen(model, lambda, n, g);
-      if (!eig) {
-        failed();
-        continue;
-      }
-      const { z, s2 } = eig;
-      const pzT = vdot(t.p, z);
-      const [pz] = await readScalars(pzT);
-      pzT.dispose();
+      const { z, s2, pz } = eig;
       const step = boundaryStep(t.pp, pz, radius);
       const quadratic = -t.gp + lambda * radius * radius; // pᵀ(H+λI)p + λΔ²
       if ((step * step * s2) / quadratic <= K_HARD) {
@@ -257,12 +266,13 @@ export async function moreSorensen(
       z.dispose();
       ub = lambda;
       lb = Math.max(lb, lambda - s2);
-      if (lambdaNew > lb && (await model.positiveDefinite(lambdaNew))) lambda = lambdaNew;
+      if (lambdaNew > lb) lambda = lambdaNew; // the next trial tells whether H + λ_new I ≻ 0
       else {
         lb = Math.max(lb, lambdaNew);
         lambda = safeguard(lb, ub);
       }
     } else {
+      eig?.z.dispose();
       if (Math.abs(pnorm - radius) / radius <= K_EASY) return done(t.p, true, k, t);
       lb = lambda;
       lambda = lambdaNew;
@@ -277,7 +287,7 @@ export async function moreSorensen(
   const cauchy = await cauchyStep(model, g, gnorm, radius);
   if (best) {
     const b = best;
-    const s = tidy(() => stack([vdot(b, b), vdot(g, b), vdot(b, model.matvec(b))]));
+    const s = tidy(() => stack([vdot(b, b), vdot(g, b), model.quadratic(b)]));
     const [pp, gp, php] = await readScalars(s);
     s.dispose();
     const c = pp > radius * radius ? radius / Math.sqrt(pp) : 1;
@@ -300,7 +310,7 @@ async function cauchyStep(
   gnorm: number,
   radius: number,
 ): Promise<{ p: Tensor; model: number }> {
-  const q = tidy(() => vdot(g, model.matvec(g)));
+  const q = model.quadratic(g);
   const [gHg] = await readScalars(q);
   q.dispose();
   const tau = gHg <= 0 ? 1 : Math.min(1, gnorm ** 3 / (radius * gHg));
