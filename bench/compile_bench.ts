@@ -7,9 +7,11 @@
  *    un-jitted and jitted, µs per call over 1,000 calls. `--baseline <mod.ts>` imports
  *    another checkout (e.g. the commit before this work) and times it in the same run.
  * 2. The trajectory band (bench/banded_bench.ts's problem, b = 2, five comb probes) at
- *    n = 10^4 … 10^6, f64 and f32: `bandedHessian` plain and jitted, against a
- *    hand-written JavaScript loop computing the same five products (the floor) and against
- *    one gradient.
+ *    n = 10^4 … 10^6, f64 and f32: `bandedHessian` called again directly (its programs kept
+ *    across calls, src/ad/auto_jit.ts), with that cache off, and jitted, against a
+ *    hand-written JavaScript loop computing the same five products (the floor), one
+ *    gradient, and the `--baseline` checkout's direct and jitted band; then the cost per call
+ *    at n = 10 and 100.
  * 3. The demo problem (examples/trajectory_problem.ts's penalty form, bandwidth 4) at 256,
  *    1,024 and 4,096 points: `minimize(…, { method: "newton-banded" })` to the demo's
  *    tolerance, time per Newton iteration and for the whole solve (IPOPT 3.11.9 needs
@@ -25,6 +27,7 @@ import process from "node:process";
 import * as lib from "../mod.ts";
 import type { Tensor } from "../mod.ts";
 import { BANDWIDTH, trajectoryProblem } from "../examples/trajectory_problem.ts";
+import * as autoJit from "../src/ad/auto_jit.ts";
 
 type Lib = typeof lib;
 const { bandedHessian, device, grad, hvp, jit, tensor } = lib;
@@ -202,80 +205,144 @@ function handBand(xs: ArrayLike<number>, t: Float64Array, out: Float64Array | Fl
   }
 }
 
+/** Milliseconds of CPU per call of each variant, as `bestOf`, for `calls` calls per round. */
+function perCall<K extends string>(fns: Record<K, () => void>, calls: number): Record<K, number> {
+  const each = {} as Record<K, () => void>;
+  for (const k of Object.keys(fns) as K[]) {
+    each[k] = () => {
+      for (let i = 0; i < calls; i++) fns[k]();
+    };
+  }
+  const t = bestOf(each);
+  for (const k of Object.keys(t) as K[]) t[k] /= calls;
+  return t;
+}
+
+/**
+ * One size of the band: the floor, `bandedHessian` called directly (its programs kept
+ * across calls by a record of f's run, src/ad/auto_jit.ts), the same with that cache off (a
+ * trace every call), `jit` of it, one gradient, and the baseline checkout's direct and
+ * jitted band, each timed over `calls` calls per round.
+ */
+function bandRow(dtype: "f32" | "f64", n: number, calls: number) {
+  const { autoJitConfig } = autoJit;
+  const { f, t, target } = trajectory(n, dtype);
+  const xs = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+  const x = tensor(xs, { dtype, device: cpuDev });
+  const xv = dtype === "f32" ? Float32Array.from(xs) : xs;
+  const out = dtype === "f32" ? new Float32Array(5 * n) : new Float64Array(5 * n);
+  // the floor agrees with the library's band (lower storage: diagonal and first subdiagonal)
+  // each variant ends by reading the band into one reused array, as the floor writes one
+  const back = dtype === "f32" ? new Float32Array(3 * n) : new Float64Array(3 * n);
+  const run = () => {
+    const H = bandedHessian(f, x, { bandwidth: 2, layout: "lower" });
+    H.data.dataSync(back);
+    return H;
+  };
+  const cold = cpuMs(() => run().dispose());
+  handBand(xv, t, out);
+  const H = run();
+  const ab = H.data.dataSync();
+  H.dispose();
+  let err = 0;
+  for (let r = 0; r < n; r++) {
+    err = Math.max(err, Math.abs(out[(r % 5) * n + r] - ab[r]));
+    if (r + 1 < n) err = Math.max(err, Math.abs(out[((r + 1) % 5) * n + r] - ab[n + r]));
+  }
+  if (err > (dtype === "f64" ? 1e-9 : 1e-3)) throw new Error(`floor and band differ by ${err}`);
+  const jband = jit((y: Tensor) => bandedHessian(f, y, { bandwidth: 2, layout: "lower" }).data);
+  const gBack = dtype === "f32" ? new Float32Array(n) : new Float64Array(n);
+  // the baseline's direct and jitted band, when there is one
+  const old = base && baseDev ? trajectory(n, dtype, base.lib, baseDev) : null;
+  const oldX = old ? base!.lib.tensor(xs, { dtype, device: baseDev! }) : null;
+  const oldBand = old
+    ? base!.lib.jit((y: Tensor) =>
+      base!.lib.bandedHessian(old.f, y, { bandwidth: 2, layout: "lower" }).data
+    )
+    : null;
+  const hits = autoJit.autoJitStats.hits;
+  const r = perCall({
+    floor: () => handBand(xv, t, out),
+    band: () => run().dispose(),
+    off: () => {
+      autoJitConfig.enabled = false;
+      run().dispose();
+      autoJitConfig.enabled = true;
+    },
+    jit: () => {
+      const d = jband(x);
+      d.dataSync(back);
+      d.dispose();
+    },
+    grad: () => {
+      const g = grad(f)(x);
+      g.dataSync(gBack);
+      g.dispose();
+    },
+    baseBand: () => {
+      if (!old) return;
+      const h = base!.lib.bandedHessian(old.f, oldX!, { bandwidth: 2, layout: "lower" });
+      h.data.dataSync(back);
+      h.dispose();
+    },
+    baseJit: () => {
+      if (!oldBand) return;
+      const d = oldBand(oldX!);
+      d.dataSync(back);
+      d.dispose();
+    },
+  }, calls);
+  if (autoJit.autoJitStats.hits === hits) throw new Error("the direct band never replayed");
+  x.dispose();
+  target.dispose();
+  oldX?.dispose();
+  old?.target.dispose();
+  return { ...r, cold };
+}
+
 function band(): void {
   console.log("\n## Trajectory band (b = 2, five comb probes), CPU\n");
   console.log(
-    "| dtype | n | floor ms | band ms | jit(band) ms | gradient ms | band ÷ floor | jit(band) ÷ floor | band ÷ gradient | cold band ms |" +
-      (base ? " baseline jit(band) ÷ floor |" : "") +
-      "\n| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |" + (base ? " --: |" : ""),
+    "band = `bandedHessian(f, x)` called again (programs kept by a record of f's run, src/ad/auto_jit.ts); off = the " +
+      "same with that cache off; jit = `jit(x ↦ bandedHessian(f, x).data)`; base = the " +
+      "`--baseline` checkout's direct band / jitted band.\n",
+  );
+  console.log(
+    "| dtype | n | floor ms | band ms | off ms | jit ms | gradient ms | base band ms | band ÷ floor | off ÷ floor | jit ÷ floor | base band ÷ floor | base jit ÷ floor | band ÷ base band | band ÷ gradient | cold band ms |" +
+      "\n| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
   );
   for (const dtype of ["f64", "f32"] as const) {
     for (const n of [10_000, 100_000, 1_000_000]) {
-      const { f, t, target } = trajectory(n, dtype);
-      const xs = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
-      const x = tensor(xs, { dtype, device: cpuDev });
-      const xv = dtype === "f32" ? Float32Array.from(xs) : xs;
-      const out = dtype === "f32" ? new Float32Array(5 * n) : new Float64Array(5 * n);
-      // the floor agrees with the library's band (lower storage: diagonal and first subdiagonal)
-      // each variant ends by reading the band into one reused array, as the floor writes one
-      const back = dtype === "f32" ? new Float32Array(3 * n) : new Float64Array(3 * n);
-      const run = () => {
-        const H = bandedHessian(f, x, { bandwidth: 2, layout: "lower" });
-        H.data.dataSync(back);
-        return H;
-      };
-      const cold = cpuMs(() => run().dispose());
-      handBand(xv, t, out);
-      const H = run();
-      const ab = H.data.dataSync();
-      H.dispose();
-      let err = 0;
-      for (let r = 0; r < n; r++) {
-        err = Math.max(err, Math.abs(out[(r % 5) * n + r] - ab[r]));
-        if (r + 1 < n) err = Math.max(err, Math.abs(out[((r + 1) % 5) * n + r] - ab[n + r]));
-      }
-      if (err > (dtype === "f64" ? 1e-9 : 1e-3)) throw new Error(`floor and band differ by ${err}`);
-      const jband = jit((y: Tensor) => bandedHessian(f, y, { bandwidth: 2, layout: "lower" }).data);
-      const gBack = dtype === "f32" ? new Float32Array(n) : new Float64Array(n);
-      // the baseline's jitted band, when there is one
-      const old = base && baseDev ? trajectory(n, dtype, base.lib, baseDev) : null;
-      const oldX = old ? base!.lib.tensor(xs, { dtype, device: baseDev! }) : null;
-      const oldBand = old
-        ? base!.lib.jit((y: Tensor) =>
-          base!.lib.bandedHessian(old.f, y, { bandwidth: 2, layout: "lower" }).data
-        )
-        : null;
-      const { tFloor, tBand, tJit, tGrad, tBase } = bestOf({
-        tBase: () => {
-          if (!oldBand) return;
-          const d = oldBand(oldX!);
-          d.dataSync(back);
-          d.dispose();
-        },
-        tFloor: () => handBand(xv, t, out),
-        tBand: () => run().dispose(),
-        tJit: () => {
-          const d = jband(x);
-          d.dataSync(back);
-          d.dispose();
-        },
-        tGrad: () => {
-          const g = grad(f)(x);
-          g.dataSync(gBack);
-          g.dispose();
-        },
-      });
+      const r = bandRow(dtype, n, 1);
+      const b = base ? fmt(r.baseBand) : "";
+      const q = (v: number) => (base ? fmt(v) : "");
       console.log(
-        `| ${dtype} | ${n} | ${fmt(tFloor)} | ${fmt(tBand)} | ${fmt(tJit)} | ${fmt(tGrad)} | ${
-          fmt(tBand / tFloor)
-        } | ${fmt(tJit / tFloor)} | ${fmt(tBand / tGrad)} | ${fmt(cold)} |${
-          old ? ` ${fmt(tBase / tFloor)} |` : ""
-        }`,
+        `| ${dtype} | ${n} | ${fmt(r.floor)} | ${fmt(r.band)} | ${fmt(r.off)} | ${fmt(r.jit)} | ${
+          fmt(r.grad)
+        } | ${b} | ${fmt(r.band / r.floor)} | ${fmt(r.off / r.floor)} | ${fmt(r.jit / r.floor)} | ${
+          q(r.baseBand / r.floor)
+        } | ${q(r.baseJit / r.floor)} | ${q(r.band / r.baseBand)} | ${fmt(r.band / r.grad)} | ${
+          fmt(r.cold)
+        } |`,
       );
-      x.dispose();
-      target.dispose();
-      oldX?.dispose();
-      old?.target.dispose();
+    }
+  }
+  console.log("\n### Per call at small n (µs per call, 200 calls per round)\n");
+  console.log(
+    "| dtype | n | floor µs | band µs | off µs | jit µs | base band µs | base jit µs | band ÷ base band | band ÷ off |" +
+      "\n| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+  );
+  for (const dtype of ["f64", "f32"] as const) {
+    for (const n of [10, 100]) {
+      const r = bandRow(dtype, n, 200);
+      const us = (v: number) => fmt(1000 * v, 1);
+      console.log(
+        `| ${dtype} | ${n} | ${us(r.floor)} | ${us(r.band)} | ${us(r.off)} | ${us(r.jit)} | ${
+          base ? us(r.baseBand) : ""
+        } | ${base ? us(r.baseJit) : ""} | ${base ? fmt(r.band / r.baseBand) : ""} | ${
+          fmt(r.band / r.off)
+        } |`,
+      );
     }
   }
 }

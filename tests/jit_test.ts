@@ -319,7 +319,9 @@ testAll(
     const c = tensor(cs, opts);
     let calls = 0;
     const f = (x: Tensor) => {
-      calls++; // a side effect: runs when f is traced, not when its kernels are replayed
+      // a side effect: runs when f is traced, and once per call for the graph that keys the
+      // call's programs (src/ad/auto_jit.ts), not when its kernels are replayed
+      calls++;
       return sum(x.pow(4).mul(c)).div(12).add(sum(square(x)).div(2));
     };
     const x = tensor(xs, opts);
@@ -330,13 +332,13 @@ testAll(
     const d = await hessianDiagonal(f, x, { method: "comb", bandwidth: 3, batch: 1 });
     assertClose(await d.value.data(), hdiag, { rtol: b.rtol, msg: "comb diagonal" });
     d.value.dispose();
-    equal(calls, 1, "hessianDiagonal: 4 batches, one trace");
+    equal(calls, 2, "hessianDiagonal: 4 batches, one trace (and the key run)");
 
     // hessianTrace (Hutchinson, 30 probes in batches of 8: shapes 8 and 6)
     calls = 0;
     const t = await hessianTrace(f, x, { method: "hutchinson", samples: 30, batch: 8, seed: 3 });
     assertClose([t.value], [hdiag.reduce((a, v) => a + v, 0)], { rtol: 10 * b.rtol });
-    equal(calls, 2, "hessianTrace: two batch shapes, two traces");
+    equal(calls, 3, "hessianTrace: two batch shapes, two traces (and the key run)");
 
     // hessian in chunks of 5 columns: 5, 5, 2
     calls = 0;
@@ -345,7 +347,7 @@ testAll(
     hdiag.forEach((v, i) => (want[i * n + i] = v));
     assertClose(await H.data(), want, { rtol: b.rtol, atol: 1e-6, msg: "hessian" });
     H.dispose();
-    equal(calls, 2, "hessian: two chunk shapes, two traces");
+    equal(calls, 3, "hessian: two chunk shapes, two traces (and the key run)");
 
     // inverseHvp by CG: H u = v with u known
     calls = 0;
@@ -355,7 +357,7 @@ testAll(
     assertClose(await u.data(), us, { rtol: 100 * b.rtol, atol: 100 * b.rtol, msg: "inverseHvp" });
     u.dispose();
     v.dispose();
-    equal(calls, 1, "inverseHvp: every CG iteration replays one trace");
+    equal(calls, 2, "inverseHvp: every CG iteration replays one trace (and the key run)");
 
     // minimize by Newton-CG (its evaluations are not compiled on main: see bench/RESULTS.md)
     const r = await minimize(f, x, { method: "newton-cg", gtol: b.dtype === "f64" ? 1e-10 : 1e-4 });

@@ -65,21 +65,25 @@ registerCache("jit programs", {
 // tunings) hold their own buffers: a program recorded on one must never replay on the other.
 const deviceTags = new WeakMap<Device, number>();
 let nextDeviceTag = 0;
-const deviceTag = (d: Device): number => {
+/** @internal A small number naming a device object (two devices of one kind differ). */
+export const deviceTag = (d: Device): number => {
   let t = deviceTags.get(d);
   if (t === undefined) deviceTags.set(d, t = nextDeviceTag++);
   return t;
 };
 
 /** A tree of values with its tensors taken out: how to put them back, and a key for its shape. */
-interface Flat {
+export interface Flat {
   readonly tensors: Tensor[];
   readonly key: string;
   readonly rebuild: (ts: readonly Tensor[]) => unknown;
 }
 
-/** Splits a value (Tensor, array, plain object, or — where allowed — anything else) into tensors and structure. */
-function flatten(
+/**
+ * @internal Splits a value (Tensor, array, plain object, or — where allowed — anything
+ * else) into tensors and structure.
+ */
+export function flatten(
   v: unknown,
   where: string,
   other: "error" | "keep",
@@ -142,7 +146,8 @@ function flatten(
   return { tensors, key: parts.join(","), rebuild };
 }
 
-function hashInts(a: Int32Array): string {
+/** @internal A hash of an index tensor's host values, for signatures. */
+export function hashInts(a: Int32Array): string {
   let h = a.length, g = 0x9e3779b9;
   for (let i = 0; i < a.length; i++) {
     h = mix(h, a[i]);
@@ -230,8 +235,11 @@ function knownArity(f: (...args: never[]) => unknown): number | null {
   return f.length;
 }
 
-/** A compiled signature: the program and how to rebuild the result, or why it runs uncompiled. */
-type Entry =
+/**
+ * @internal A compiled signature: the program and how to rebuild the result, or why it
+ * runs uncompiled.
+ */
+export type Entry =
   | {
     readonly program: Replayable;
     readonly device: Device;
@@ -239,6 +247,119 @@ type Entry =
     readonly rebuild: (ts: readonly Tensor[]) => unknown;
   }
   | { readonly uncompiled: string };
+
+/**
+ * @internal Runs `run` once on copies of `inputs` while the device records the kernels it
+ * launches; returns its result and the program (or why there is none). `bound` storages
+ * (realized, on the inputs' device) are read as they are and become the program's inputs
+ * after `inputs`, not constants: a replay binds the storages it is given in their place.
+ */
+export function traceProgram(
+  inputs: readonly Tensor[],
+  bound: readonly Storage[],
+  run: (traced: Tensor[]) => unknown,
+): { result: unknown; entry: Entry } {
+  const devices = new Set(inputs.map((t) => t.device));
+  const dev = inputs[0]?.device ?? getDefaultDevice();
+  if (devices.size > 1) {
+    return { result: run([...inputs]), entry: { uncompiled: "inputs on several devices" } };
+  }
+  const be = dev.backend;
+  // Each input is traced on storage of its own: a tensor f closes over may share an input's
+  // storage (minimize(f, y) where f reads y and x0 = y + 0 folds to y itself), and it must
+  // stay a constant of the program, not become that input. Index tensors keep theirs: their
+  // host values are part of the signature and build the ops that read them.
+  const copies = new Map<unknown, Tensor>();
+  const traced = inputs.map((t) => {
+    if (t._index) return t;
+    const s = t._ref!.storage;
+    let c = copies.get(s);
+    if (!c) {
+      be.materialize(s);
+      c = Tensor._fromStorage(be.copy(t.dtype, s, t.size), [t.size], t.dtype, dev, [t]);
+      copies.set(s, c);
+    }
+    return Tensor._view(c, t.shape);
+  });
+  const storages = traced.map((t) => {
+    be.materialize(t._ref!.storage);
+    return t._ref!.storage;
+  });
+  const rec = be.record([...storages, ...bound]);
+  let result: unknown;
+  let outs: Flat;
+  let flattenedOuts: Tensor[] = [];
+  try {
+    result = transformScope(() => run(traced));
+    if (result instanceof Promise) {
+      throw new TypeError(
+        "jit: the function returned a Promise; jit compiles synchronous functions",
+      );
+    }
+    outs = flatten(result, "the result", "keep");
+    flattenedOuts = outs.tensors;
+    for (const t of outs.tensors) {
+      if (t._tracer) {
+        throw new Error(
+          "jit: the function returned a traced value (a tracer escaped from a transform)",
+        );
+      }
+      if (t.device === dev) be.materialize(t._ref!.storage);
+    }
+  } catch (e) {
+    rec.abort();
+    throw e;
+  } finally {
+    // results that are (views of) a copy hold references of their own
+    const returned = new Set<Tensor>(flattenedOuts);
+    for (const t of traced) if (!inputs.includes(t) && !returned.has(t)) t.dispose();
+    for (const c of copies.values()) c.dispose();
+  }
+  const offDevice = outs.tensors.some((t) => t.device !== dev);
+  const program = offDevice
+    ? "a result is on another device"
+    : rec.finish(outs.tensors.map((t) => t._ref!.storage));
+  if (typeof program === "string") return { result, entry: { uncompiled: program } };
+  return {
+    result,
+    entry: {
+      program,
+      device: dev,
+      outs: outs.tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
+      rebuild: outs.rebuild,
+    },
+  };
+}
+
+/**
+ * @internal Runs a recorded program on `inputs` (and, in place of the storages bound at
+ * its trace, `bound`); returns the result rebuilt as the traced function returned it.
+ */
+export function replayProgram(
+  e: Extract<Entry, { program: Replayable }>,
+  inputs: readonly Tensor[],
+  bound: readonly Storage[],
+): unknown {
+  const be = e.device.backend;
+  const storages = inputs.map((t) => {
+    be.materialize(t._ref!.storage);
+    return t._ref!.storage;
+  });
+  const out = e.program.run(bound.length ? [...storages, ...bound] : storages);
+  const ts = out.map((s: Storage, i) => {
+    const at = storages.indexOf(s);
+    if (at >= 0) {
+      // the function returned an input: share its storage as a view does
+      be.release(s);
+      return Tensor._view(inputs[at], e.outs[i].shape);
+    }
+    // computed from the inputs (or a bound storage, with a reference of its own): owned as
+    // an op's result is (a failing library call that made the inputs frees what it made
+    // from them)
+    return Tensor._fromStorage(s, e.outs[i].shape, e.outs[i].dtype, e.device, inputs);
+  });
+  return e.rebuild(ts);
+}
 
 /**
  * Compiles `f`: the first call with a given input signature (shapes, dtypes and devices of
@@ -323,139 +444,20 @@ export function jit<A extends unknown[], R>(
     const entry = cache.get(key);
     if (entry) {
       if ("uncompiled" in entry) return f(...args);
-      return replay(entry, flat.tensors) as R;
+      return replayProgram(entry, flat.tensors, []) as R;
     }
     traces++;
     return trace(key, flat.tensors, rebuildArgs);
   };
 
   const trace = (key: string, inputs: Tensor[], rebuildArgs: (ts: readonly Tensor[]) => A): R => {
-    const devices = new Set(inputs.map((t) => t.device));
-    const dev = inputs[0]?.device ?? getDefaultDevice();
-    if (devices.size > 1) {
-      cache.set(key, { uncompiled: "inputs on several devices" });
-      return f(...rebuildArgs(inputs));
-    }
-    const be = dev.backend;
-    // Each input is traced on storage of its own: a tensor f closes over may share an input's
-    // storage (minimize(f, y) where f reads y and x0 = y + 0 folds to y itself), and it must
-    // stay a constant of the program, not become that input. Index tensors keep theirs: their
-    // host values are part of the signature and build the ops that read them.
-    const copies = new Map<unknown, Tensor>();
-    const traced = inputs.map((t) => {
-      if (t._index) return t;
-      const s = t._ref!.storage;
-      let c = copies.get(s);
-      if (!c) {
-        be.materialize(s);
-        c = Tensor._fromStorage(be.copy(t.dtype, s, t.size), [t.size], t.dtype, dev, [t]);
-        copies.set(s, c);
-      }
-      return Tensor._view(c, t.shape);
-    });
-    const storages = traced.map((t) => {
-      be.materialize(t._ref!.storage);
-      return t._ref!.storage;
-    });
-    const rec = be.record(storages);
-    let result: R;
-    let outs: Flat;
-    let flattenedOuts: Tensor[] = [];
-    try {
-      result = transformScope(() => f(...rebuildArgs(traced)));
-      if (result instanceof Promise) {
-        throw new TypeError(
-          "jit: the function returned a Promise; jit compiles synchronous functions",
-        );
-      }
-      outs = flatten(result, "the result", "keep");
-      flattenedOuts = outs.tensors;
-      for (const t of outs.tensors) {
-        if (t._tracer) {
-          throw new Error(
-            "jit: the function returned a traced value (a tracer escaped from a transform)",
-          );
-        }
-        if (t.device === dev) be.materialize(t._ref!.storage);
-      }
-    } catch (e) {
-      rec.abort();
-      throw e;
-    } finally {
-      // results that are (views of) a copy hold references of their own
-      const returned = new Set<Tensor>(flattenedOuts);
-      for (const t of traced) if (!inputs.includes(t) && !returned.has(t)) t.dispose();
-      for (const c of copies.values()) c.dispose();
-    }
-    const offDevice = outs.tensors.some((t) => t.device !== dev);
-    const program = offDevice
-      ? "a result is on another device"
-      : rec.finish(outs.tensors.map((t) => t._ref!.storage));
-    if (typeof program === "string") cache.set(key, { uncompiled: program });
-    else {
-      cache.set(key, {
-        program,
-        device: dev,
-        outs: outs.tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
-        rebuild: outs.rebuild,
-      });
-    }
-    return result;
-  };
-
-  const replay = (
-    e: Extract<Entry, { program: Replayable }>,
-    inputs: readonly Tensor[],
-  ): unknown => {
-    const be = e.device.backend;
-    const storages = inputs.map((t) => {
-      be.materialize(t._ref!.storage);
-      return t._ref!.storage;
-    });
-    const out = e.program.run(storages);
-    const ts = out.map((s: Storage, i) => {
-      const at = storages.indexOf(s);
-      if (at >= 0) {
-        // the function returned an input: share its storage as a view does
-        be.release(s);
-        return Tensor._view(inputs[at], e.outs[i].shape);
-      }
-      // computed from the inputs: owned as an op's result is (a failing library call that
-      // made the inputs frees what it made from them)
-      return Tensor._fromStorage(s, e.outs[i].shape, e.outs[i].dtype, e.device, inputs);
-    });
-    return e.rebuild(ts);
+    const { result, entry } = traceProgram(inputs, [], (traced) => f(...rebuildArgs(traced)));
+    cache.set(key, entry);
+    return result as R;
   };
 
   jittedFns.add(call);
   Object.defineProperty(call, "traces", { get: () => traces });
   Object.defineProperty(call, "clear", { value: () => cache.clear() });
   return call as Jitted<A, R>;
-}
-
-/**
- * @internal `fn` compiled for the length of one library call: `use` gets the jitted
- * function, and its programs (with the constants they hold) are dropped when `use` returns
- * or its promise settles. For the library's repeated work — an optimiser's evaluations,
- * CG's iterations, an estimator's probe batches — where the function is fixed for the call,
- * so replaying its first trace is exact.
- */
-export function compiledFor<A extends unknown[], R, T>(
-  fn: (...args: A) => R,
-  use: (compiled: (...args: A) => R) => T,
-  opts?: JitOptions,
-): T {
-  const j = jit(fn, opts);
-  let result: T;
-  try {
-    result = use(j);
-  } catch (e) {
-    j.clear();
-    throw e;
-  }
-  if (result instanceof Promise) {
-    return result.finally(() => j.clear()) as T;
-  }
-  j.clear();
-  return result;
 }

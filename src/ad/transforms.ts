@@ -16,7 +16,7 @@ import { concat, reshape, transpose } from "../ops/movement.ts";
 import { allocArray, itemSize } from "../dtype.ts";
 import { checkOptions, oneOf } from "../options.ts";
 import { checkProgress, type ProgressCallback } from "../progress.ts";
-import { compiledFor } from "./jit.ts";
+import { compiledByRecord } from "./auto_jit.ts";
 
 /** Options of {@linkcode grad} and {@linkcode valueAndGrad}. */
 export interface GradOptions {
@@ -374,6 +374,15 @@ export interface HessianOptions {
  * (each chunk is one forward-over-reverse pass whose kernels are as wide as the chunk).
  * `hessian(f, x)` is the same as `hessian(f)(x)`.
  *
+ * **Repeated calls compile themselves.** The chunks' HVP pass (one program per chunk size) is kept
+ * across calls, keyed by what f does, not by f: each call runs `f` once on an abstract `x` (no
+ * values, no kernels) and records its operations, and a later call with the same record (the same
+ * operations, shapes and constants, whatever the tensors f closes over hold) replays the recorded
+ * kernels on its own x and its own captured tensors instead of tracing again. So `f` runs on every
+ * call (once more on a call that traces), and a captured tensor, number or structure that changed
+ * is never served an old program. A function that reads a value back or makes a buffer from host
+ * data while it runs cannot be recorded, and is traced on every call.
+ *
  * @example
  * ```ts
  * import { type Tensor, hessian, tensor } from "@curvature/curvature";
@@ -433,11 +442,13 @@ function hessianAt(f: (x: Tensor) => Tensor, x: Tensor, opts: HessianOptions): T
     if (n === 0) return zeros([...x.shape, ...x.shape], { dtype: x.dtype, device: x.device });
     const k = opts.chunkSize ?? chunkSize(x);
     const parts: Tensor[] = [];
-    // chunks of one size replay the first one's compiled pass (f is fixed for the call)
-    compiledFor((y: Tensor, V: Tensor) => hvp(f, y, V), (H) => {
+    // chunks of one size replay one compiled pass, kept across calls whose f does the same
+    // operations (see auto_jit.ts)
+    compiledByRecord(f, x, (run) => {
       for (let s = 0; s < n; s += k) {
         const kk = Math.min(k, n - s);
-        parts.push(H(x, identityChunk("hessian", x, s, kk)));
+        const V = identityChunk("hessian", x, s, kk);
+        parts.push(run("hvp", [x, V], (y, W) => hvp(f, y, W)));
         opts.onProgress?.({ done: s + kk, total: n, unit: "Hessian columns" });
       }
     });

@@ -276,6 +276,11 @@ export function measure<B>(
 
 let nextId = 0;
 
+/** The id the next storage made will have: every storage made after this call has a larger one. */
+export function nextStorageId(): number {
+  return nextId;
+}
+
 /** Storage that is a realized buffer, or an expression not yet run. Reference-counted. */
 export class LazyStorage<B = unknown> implements Storage {
   readonly id = nextId++;

@@ -22,6 +22,7 @@ import { boolOption, checkOptions } from "../options.ts";
 import { cachedHessianSparsity } from "./pattern.ts";
 import { cachedColoring } from "./coloring.ts";
 import { reverseCuthillMcKee } from "../linalg/ordering.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 
 /** Which triangle band storage holds: LAPACK's `uplo`. */
 export type BandLayout = "lower" | "upper";
@@ -277,6 +278,15 @@ export interface BandedHessianOptions {
  * (traced once per function and shape, then cached); a pattern whose band would hold
  * about the whole matrix is an error that points to `sparseHessian`.
  *
+ * **Repeated calls compile themselves.** The band's compiled pass is kept across calls, keyed by
+ * what f does, not by f: each call runs `f` once on an abstract `x` (no values, no kernels) and
+ * records its operations, and a later call with the same record (the same operations, shapes and
+ * constants, whatever the tensors f closes over hold) replays the recorded kernels on its own x
+ * and its own captured tensors instead of tracing again. So `f` runs on every call (once more on a
+ * call that traces), and a captured tensor, number or structure that changed is never served an
+ * old program. A function that reads a value back or makes a buffer from host data while it runs
+ * cannot be recorded, and is traced on every call.
+ *
  * @example
  * ```ts
  * import { bandedHessian, type Tensor, tensor } from "@curvature/curvature";
@@ -355,15 +365,35 @@ export function bandedHessian(
     }
     return chunkedBand(f, x, b, period, layout, limit);
   }
+  // the band program is kept across calls whose f does the same operations (auto_jit.ts)
+  const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
+  const [data, sym] = compiledByRecord(
+    f,
+    x,
+    (run) => run(work, [x], (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck)),
+    false,
+  );
+  return new BandedMatrix(data, layout, sym);
+}
+
+/** The band (and the symmetry error) from one batched pass of `period` comb-probe products. */
+function bandFromProducts(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  b: number,
+  period: number,
+  method: "direct" | "substitution",
+  upper: boolean,
+  symmetryCheck: boolean,
+): [Tensor, Tensor | null] {
+  const n = x.size;
+  const be = x.device.backend;
   const make = (s: ReturnType<typeof be.comb>) =>
     Tensor._fromStorage(s, [b + 1, n], x.dtype, x.device, [x]);
-  const [data, sym] = tidy(() => {
+  return tidy(() => {
     const probes = reshape(
       combProbes(n, period, { dtype: x.dtype as FloatDtype, device: x.device }),
-      [
-        period,
-        ...x.shape,
-      ],
+      [period, ...x.shape],
     );
     const hv = reshape(hvp(f, x, probes), [period, n]);
     if (hv._tracer) {
@@ -378,11 +408,10 @@ export function bandedHessian(
     const st = hv._ref!.storage;
     if (method === "substitution") return [make(be.substituteBand(x.dtype, st, n, b, upper)), null];
     const band = make(be.unshuffleBand(x.dtype, st, n, b, period, upper, false));
-    if (!opts.symmetryCheck) return [band, null];
+    if (!symmetryCheck) return [band, null];
     const other = make(be.unshuffleBand(x.dtype, st, n, b, period, upper, true));
     return [band, max(abs(band.sub(other)))];
   });
-  return new BandedMatrix(data, layout, sym);
 }
 
 /**

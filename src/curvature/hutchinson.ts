@@ -7,7 +7,7 @@
 import type { Tensor } from "../tensor.ts";
 import type { FloatDtype } from "../dtype.ts";
 import { hvp } from "../ad/transforms.ts";
-import { compiledFor } from "../ad/jit.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 import { ownedCall, tidy } from "../memory.ts";
 import { add, div, greater, maximum, mul, sqrt, square, sub, where } from "../ops/elementwise.ts";
 import { mean, sum } from "../ops/reduce.ts";
@@ -86,11 +86,15 @@ type Fn = (x: Tensor) => Tensor;
 type Hv = (x: Tensor, V: Tensor) => Tensor;
 
 /**
- * Runs `body` with f's batched HVP compiled for the call: the first batch traces f, later
- * batches of the same size replay its kernels (f is one fixed function during the call).
+ * Runs `body` with f's batched HVP at x compiled: batches of one size replay one program,
+ * kept across calls whose f does the same operations (see auto_jit.ts).
  */
-function withHvp<T>(f: Fn, body: (H: Hv) => T): T {
-  return compiledFor((y: Tensor, V: Tensor) => hvp(f, y, V), body);
+function withHvp<T>(f: Fn, x: Tensor, body: (H: Hv) => T): T {
+  return compiledByRecord(
+    f,
+    x,
+    (run) => body((y: Tensor, V: Tensor) => run("hvp", [y, V], (a, b) => hvp(f, a, b))),
+  );
 }
 
 function checkInputs(op: string, f: unknown, x: unknown, opts: unknown): void {
@@ -230,6 +234,15 @@ function combDiagonal(
  *
  * No value is read back; the returned tensors belong to the caller.
  *
+ * **Repeated calls compile themselves.** The batched HVP pass (one program per batch size) is kept
+ * across calls, keyed by what f does, not by f: each call runs `f` once on an abstract `x` (no
+ * values, no kernels) and records its operations, and a later call with the same record (the same
+ * operations, shapes and constants, whatever the tensors f closes over hold) replays the recorded
+ * kernels on its own x and its own captured tensors instead of tracing again. So `f` runs on every
+ * call (once more on a call that traces), and a captured tensor, number or structure that changed
+ * is never served an old program. A function that reads a value back or makes a buffer from host
+ * data while it runs cannot be recorded, and is traced on every call.
+ *
  * @example
  * ```ts
  * import { hessianDiagonal, type Tensor, tensor } from "@curvature/curvature";
@@ -245,7 +258,10 @@ export function hessianDiagonal(
   x: Tensor,
   opts: HessianDiagonalOptions,
 ): Promise<Estimate<Tensor>> {
-  return ownedCall((own) => withHvp(f, (H) => diagonal(f, H, own(x), opts)));
+  return ownedCall((own) => {
+    const y = own(x);
+    return withHvp(f, y, (H) => diagonal(f, H, y, opts));
+  });
 }
 
 function diagonal(
@@ -401,6 +417,8 @@ async function hutchPlusPlus(
  * - `"comb"` with `bandwidth: b`: the exact trace of a banded Hessian (see
  *   {@linkcode hessianDiagonal}); no `stderr`.
  *
+ * Repeated calls replay the batched HVP pass as {@linkcode hessianDiagonal}'s do.
+ *
  * @example
  * ```ts
  * import { hessianTrace, type Tensor, tensor } from "@curvature/curvature";
@@ -414,7 +432,10 @@ export function hessianTrace(
   x: Tensor,
   opts: HessianTraceOptions,
 ): Promise<Estimate<number>> {
-  return ownedCall((own) => withHvp(f, (H) => trace(f, H, own(x), opts)));
+  return ownedCall((own) => {
+    const y = own(x);
+    return withHvp(f, y, (H) => trace(f, H, y, opts));
+  });
 }
 
 async function trace(

@@ -8,7 +8,7 @@ import { add, mul } from "../ops/elementwise.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape, shapesEqual } from "../shape.ts";
 import { cg } from "../linalg/cg.ts";
-import { compiledFor } from "../ad/jit.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 import { neumannSeries } from "../linalg/neumann.ts";
 
 /** Options of {@linkcode inverseHvp}. */
@@ -43,6 +43,15 @@ export interface InverseHvpOptions {
  *   returned (like SciPy's `cg` with `maxiter`); call `cg` directly for the diagnostics.
  * - `"neumann"`: {@linkcode neumann} with `terms` and `scale`; a diverging series is an
  *   error, never a tensor of Inf/NaN.
+ *
+ * **Repeated calls compile themselves.** The matvec H + λI (one program, replayed by every
+ * iteration) is kept across calls, keyed by what f does, not by f: each call runs `f` once on an
+ * abstract `x` (no values, no kernels) and records its operations, and a later call with the same
+ * record (the same operations, shapes and constants, whatever the tensors f closes over hold)
+ * replays the recorded kernels on its own x and its own captured tensors instead of tracing again.
+ * So `f` runs on every call (once more on a call that traces), and a captured tensor, number or
+ * structure that changed is never served an old program. A function that reads a value back or
+ * makes a buffer from host data while it runs cannot be recorded, and is traced on every call.
  *
  * @example
  * ```ts
@@ -104,10 +113,16 @@ async function solveHvp(
   if (typeof damping !== "number" || !(damping >= 0) || !Number.isFinite(damping)) {
     throw new RangeError(`${op}: damping must be a finite number ≥ 0, got ${String(damping)}`);
   }
-  // H + damping·I, compiled for the call: every iteration after the first replays its kernels
-  return await compiledFor(
-    (y: Tensor, u: Tensor) => (damping === 0 ? hvp(f, y, u) : add(hvp(f, y, u), mul(u, damping))),
-    (H) => iterate(op, (u: Tensor): Tensor => tidy(() => H(x, u)), v, damping, opts),
+  // H + damping·I compiled: every iteration replays one program, kept across calls whose f
+  // does the same operations (see auto_jit.ts)
+  const Hd = (y: Tensor, u: Tensor) =>
+    damping === 0 ? hvp(f, y, u) : add(hvp(f, y, u), mul(u, damping));
+  const work = `hvp + ${Object.is(damping, -0) ? "-0" : damping}·I`;
+  return await compiledByRecord(
+    f,
+    x,
+    (run) =>
+      iterate(op, (u: Tensor): Tensor => tidy(() => run(work, [x, u], Hd)), v, damping, opts),
   );
 }
 
