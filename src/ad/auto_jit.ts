@@ -242,8 +242,15 @@ export type CompiledWork = <R>(
   fn: (...traced: Tensor[]) => R,
 ) => R;
 
-/** Calls `done` once `result` is settled (at once for a value, after a promise). */
-function settle<T>(result: T, done: () => void): T {
+/** Runs `body` and calls `done` once its result is settled (at once, after a promise, or on a throw). */
+function settled<T>(body: () => T, done: () => void): T {
+  let result: T;
+  try {
+    result = body();
+  } catch (e) {
+    done();
+    throw e;
+  }
   if (result instanceof Promise) return result.finally(done) as T;
   done();
   return result;
@@ -293,14 +300,7 @@ export function compiledByRecord<T>(
     cache.set(at, entry);
     return result as R;
   };
-  let result: T;
-  try {
-    result = use(run);
-  } catch (e) {
-    release(x, key);
-    throw e;
-  }
-  return settle(result, () => release(x, key));
+  return settled(() => use(run), () => release(x, key));
 }
 
 /** Whether to run the key run: not inside a transform or a recording, and f not skipped. */
@@ -331,12 +331,5 @@ function forTheCall<T>(use: (run: CompiledWork) => T): T {
   const clear = () => {
     for (const j of jits.values()) j.clear();
   };
-  let result: T;
-  try {
-    result = use(run);
-  } catch (e) {
-    clear();
-    throw e;
-  }
-  return settle(result, clear);
+  return settled(() => use(run), clear);
 }

@@ -374,14 +374,9 @@ export interface HessianOptions {
  * (each chunk is one forward-over-reverse pass whose kernels are as wide as the chunk).
  * `hessian(f, x)` is the same as `hessian(f)(x)`.
  *
- * **Repeated calls compile themselves.** The chunks' HVP pass (one program per chunk size) is kept
- * across calls, keyed by what f does, not by f: each call runs `f` once on an abstract `x` (no
- * values, no kernels) and records its operations, and a later call with the same record (the same
- * operations, shapes and constants, whatever the tensors f closes over hold) replays the recorded
- * kernels on its own x and its own captured tensors instead of tracing again. So `f` runs on every
- * call (once more on a call that traces), and a captured tensor, number or structure that changed
- * is never served an old program. A function that reads a value back or makes a buffer from host
- * data while it runs cannot be recorded, and is traced on every call.
+ * **Repeated calls compile themselves**: the chunks' HVP pass (one program per chunk size) is kept
+ * across calls whose f does the same operations, as {@linkcode bandedHessian}'s band pass is (read
+ * there what that means for f's side effects and the tensors it closes over).
  *
  * @example
  * ```ts

@@ -44,14 +44,9 @@ export interface InverseHvpOptions {
  * - `"neumann"`: {@linkcode neumann} with `terms` and `scale`; a diverging series is an
  *   error, never a tensor of Inf/NaN.
  *
- * **Repeated calls compile themselves.** The matvec H + λI (one program, replayed by every
- * iteration) is kept across calls, keyed by what f does, not by f: each call runs `f` once on an
- * abstract `x` (no values, no kernels) and records its operations, and a later call with the same
- * record (the same operations, shapes and constants, whatever the tensors f closes over hold)
- * replays the recorded kernels on its own x and its own captured tensors instead of tracing again.
- * So `f` runs on every call (once more on a call that traces), and a captured tensor, number or
- * structure that changed is never served an old program. A function that reads a value back or
- * makes a buffer from host data while it runs cannot be recorded, and is traced on every call.
+ * **Repeated calls compile themselves**: the matvec H + λI (one program, replayed by every
+ * iteration) is kept across calls whose f does the same operations, as {@linkcode bandedHessian}'s
+ * band pass is (read there what that means for f's side effects and the tensors it closes over).
  *
  * @example
  * ```ts
