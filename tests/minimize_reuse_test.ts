@@ -1,14 +1,33 @@
 /**
- * What `minimize` keeps compiled between calls: f's passes only when f is a function `jit`
- * returned (its values are fixed at its trace, jit's rule), never for a plain closure, whose
- * captured values may change between calls. References are closed forms: the minimiser of
- * Σ w_i (x_i − c_i)² + ¼ Σ (x_i − c_i)⁴ is x = c, whatever the weights.
+ * What `minimize` keeps compiled between calls. A plain f's passes are keyed by a record of
+ * what f does (src/ad/auto_jit.ts): a later solve whose f writes the same record replays
+ * them (f runs once, for the key), reading the tensors f closes over as they are then; a
+ * changed number or other operations key other programs. A jitted f's are kept with it
+ * (jit's rule: its values are fixed at its trace). References are closed forms: the
+ * minimiser of Σ (x_i − t_i − c)² + ¼ Σ (x_i − t_i − c)⁴ is x = t + c, and the constrained
+ * problems' are projections. Every staleness case fails if programs were kept by the
+ * function alone, or if the key ignored the tensors f closes over.
  */
 import assert from "node:assert/strict";
 import { jit, memory, minimize, type Tensor, tensor } from "../mod.ts";
+import { autoJitStats } from "../src/ad/auto_jit.ts";
 import { assertNoLeak, testAll } from "./helpers.ts";
 
 const METHODS = ["newton-banded", "trust-exact", "newton-cg", "trust-ncg"] as const;
+
+/**
+ * What a solve should do with kept programs: replay all its passes ("all": the same record
+ * solved again), replay some ("some": the record is the same, and a longer solve may trace
+ * work the earlier ones never did), or trace under a new record ("new"); null: either.
+ */
+type Replays = "all" | "some" | "new" | null;
+
+function checkReplays(before: typeof autoJitStats, replays: Replays, what: string): void {
+  const [hits, misses] = [autoJitStats.hits - before.hits, autoJitStats.misses - before.misses];
+  if (replays === "all") assert.ok(hits > 0 && misses === 0, `${what}: ${hits}, ${misses}`);
+  if (replays === "some") assert.ok(hits > 0, `${what}: no replay`);
+  if (replays === "new") assert.ok(misses > 0, `${what}: not traced`);
+}
 
 testAll(
   "minimize: a plain f closing over a changed value is solved with the new value",
@@ -41,6 +60,150 @@ testAll(
       x0.dispose();
       assertNoLeak(base, method);
     }
+  },
+);
+
+testAll(
+  "minimize: a repeated solve of a plain f replays its passes (f runs once, for the key)",
+  async (bk) => {
+    const like = { dtype: bk.dtype, device: bk.dev };
+    for (const method of METHODS) {
+      const base = memory();
+      let runs = 0;
+      const target = tensor([0.5, -1, 2, 0.25], like);
+      const f = (x: Tensor) => {
+        runs++;
+        const d = x.sub(target);
+        return d.square().sum().add(d.square().square().sum().mul(0.25));
+      };
+      const x0 = tensor([0, 0, 0, 0], like);
+      const opts = { method, gtol: bk.dtype === "f64" ? 1e-10 : 1e-3 };
+      const r1 = await minimize(f, x0, opts);
+      const [runs1, misses] = [runs, autoJitStats.misses];
+      const [keyed, hits] = [autoJitStats.keyed, autoJitStats.hits];
+      const r2 = await minimize(f, x0, opts);
+      assert.equal(runs - runs1, 1, `${method}: f ran ${runs - runs1} times in the second solve`);
+      assert.equal(autoJitStats.misses, misses, `${method}: the second solve traced`);
+      assert.equal(autoJitStats.keyed - keyed, 1, `${method}: one key run per solve`);
+      assert.ok(autoJitStats.hits - hits >= r2.nit, `${method}: replays`);
+      assert.equal(r2.nit, r1.nit, method);
+      assert.deepEqual(await r2.x.toArray(), await r1.x.toArray(), method);
+      for (const r of [r1, r2]) {
+        r.x.dispose();
+        r.jac.dispose();
+      }
+      target.dispose();
+      x0.dispose();
+      assertNoLeak(base, method);
+    }
+  },
+);
+
+testAll(
+  "minimize: replayed passes read the closure's tensors as they are now (never stale)",
+  async (bk) => {
+    const like = { dtype: bk.dtype, device: bk.dev };
+    const tol = bk.dtype === "f64" ? 1e-8 : 2e-3;
+    for (const [k, method] of METHODS.entries()) {
+      const base = memory();
+      // values of this method's own (not the first test's, nor another method's: methods
+      // share passes of one record, so the "new" cases would find their programs)
+      let c = 2 + k / 4;
+      let halve = false;
+      let t = [0.5, -1, 2];
+      let target = tensor(t, like);
+      const f = (x: Tensor) => {
+        const d = (halve ? x.mul(2) : x).sub(target).sub(c);
+        return d.square().sum().add(d.square().square().sum().mul(0.25));
+      };
+      const x0 = tensor([0, 0, 0], like);
+      const opts = { method, gtol: bk.dtype === "f64" ? 1e-10 : 1e-3 };
+      const solve = async (what: string, replays: Replays) => {
+        const stats = { ...autoJitStats };
+        const r = await minimize(f, x0, opts);
+        const x = await r.x.toArray() as number[];
+        // the minimiser: x = t + c, or (t + c) / 2 when halved
+        const want = t.map((v) => (v + c) / (halve ? 2 : 1));
+        x.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < tol, `${method}, ${what}: ${x}`));
+        checkReplays(stats, replays, `${method}, ${what}`);
+        r.x.dispose();
+        r.jac.dispose();
+      };
+      /** A new target: uploaded, or (twice) an expression made each solve (not realized). */
+      const reassign = (values: number[], twice = false) => {
+        target.dispose();
+        t = values.map((v) => (twice ? 2 * v : v));
+        const up = tensor(values, like);
+        target = twice ? up.mul(2) : up;
+        if (twice) up.dispose();
+      };
+      await solve("first solve", null);
+      await solve("again", "all");
+      reassign([1, 1, 1]);
+      await solve("target reassigned", "some");
+      reassign([2, -2, 0.5], true);
+      await solve("target an expression", "some");
+      reassign([1, 0, -1], true);
+      await solve("another expression", "some");
+      c += 2;
+      await solve("c changed", "new");
+      halve = true;
+      await solve("structure changed", "new");
+      halve = false;
+      reassign([0, 1, 2]);
+      await solve("first structure, new target", "some");
+      target.dispose();
+      x0.dispose();
+      assertNoLeak(base, method);
+    }
+  },
+);
+
+testAll(
+  "minimize (ipm): constraints closing over changed values give the new solution",
+  async (bk) => {
+    // min ‖x − c‖² s.t. Σx = s, x₀ ≤ u: x = c + (s − Σc)/3 while x₀ ≤ u; else x₀ = u and
+    // x₁,₂ = c₁,₂ + (s − u − c₁ − c₂)/2
+    const like = { dtype: bk.dtype, device: bk.dev };
+    const tol = bk.dtype === "f64" ? 1e-7 : 2e-3;
+    const base = memory();
+    let c = tensor([1, 2, 3], like);
+    let s = tensor([3], like);
+    let u = 10;
+    const f = (x: Tensor) => x.sub(c).square().sum();
+    const eq = (x: Tensor) => x.sum().reshape([1]).sub(s);
+    const ineq = (x: Tensor) => x.slice([0], [1]).neg().add(u);
+    const x0 = tensor([0, 0, 0], like);
+    const solve = async (want: number[], what: string, replays: Replays) => {
+      const stats = { ...autoJitStats };
+      const r = await minimize(f, x0, { method: "ipm", constraints: { eq, ineq } });
+      assert.equal(r.status, 0, `${what}: ${r.message}`);
+      const x = await r.x.toArray() as number[];
+      x.forEach((v, i) => assert.ok(Math.abs(v - want[i]) < tol, `${what}: ${x}`));
+      checkReplays(stats, replays, what);
+      r.x.dispose();
+      r.jac.dispose();
+      for (const t of Object.values(r.multipliers!)) t.dispose();
+    };
+    await solve([0, 1, 2], "first solve", null);
+    await solve([0, 1, 2], "again", "all");
+    s.dispose();
+    s = tensor([9], like);
+    await solve([2, 3, 4], "s reassigned", "some");
+    u = 1;
+    await solve([1, 3.5, 4.5], "u changed (x₀ ≤ u active)", "new");
+    const expression = (v: number[]) => { // made each solve, not realized
+      c.dispose();
+      const up = tensor(v, like);
+      c = up.mul(2);
+      up.dispose();
+    };
+    expression([1, 1, 1]);
+    await solve([1, 4, 4], "c an expression", "some");
+    expression([2, 3, 0]);
+    await solve([1, 7, 1], "another expression", "some");
+    for (const t of [c, s, x0]) t.dispose();
+    assertNoLeak(base, "ipm");
   },
 );
 

@@ -87,6 +87,9 @@ function paramText(v: unknown): string {
   throw new Unkeyable(`a parameter the key cannot write (${typeof v})`);
 }
 
+/** Expressions the key writes out by value: they read no buffer. */
+const WRITTEN = new Set(["const", "iota", "comb"]);
+
 /** The shape, dtype and device of a value. */
 type Like = Pick<Tensor, "shape" | "dtype" | "device">;
 
@@ -144,7 +147,8 @@ class KeyTrace extends Trace {
   /** A concrete tensor read by f: its shape and its storage's expression, written out. */
   leaf(x: Tensor): string {
     const idx = x._index ? `#${hashInts(x._index.host)}` : "";
-    return `c${x.dtype}${fmtShape(x.shape)}${idx}:${this.#storage(x._ref!.storage as LazyStorage)}`;
+    const s = x._ref!.storage as LazyStorage;
+    return `c${x.dtype}${fmtShape(x.shape)}${idx}:${this.#storage(s, x.device.backend)}`;
   }
 
   /**
@@ -152,11 +156,19 @@ class KeyTrace extends Trace {
    * during the run cannot be: its work is not in the record); an expression, its kind,
    * dtype, size and numbers, then its operands.
    */
-  #storage(s: LazyStorage): string {
+  #storage(s: LazyStorage, be: Tensor["device"]["backend"]): string {
     const at = this.#seen.get(s);
     if (at !== undefined) return `@${at}`;
     this.#seen.set(s, this.#seen.size);
     const head = `${s.dtype}${s.size}`;
+    if (s.buf === null && s.expr !== null && s.id < this.since && !WRITTEN.has(s.expr.kind)) {
+      // An expression f closes over is realized now and bound as it is. Left unrealized,
+      // the first program traced under this key would realize it inside its recording, and
+      // a later program of the same key (other work, or another argument signature) would
+      // then read that buffer as a constant of its own: stale once the caller makes the
+      // same expression over other buffers.
+      be.materialize(s);
+    }
     const e = s.expr;
     if (s.buf !== null || e === null) {
       if (s.buf === null || s.id >= this.since) throw new Unkeyable("a buffer made while f ran");
@@ -193,7 +205,7 @@ class KeyTrace extends Trace {
         own = "";
     }
     const kids: string[] = [];
-    forChildren(e, (c: LazyStorage) => kids.push(this.#storage(c)));
+    forChildren(e, (c: LazyStorage) => kids.push(this.#storage(c, be)));
     return `${e.kind}${head}=${own}(${kids.join(",")})`;
   }
 }
@@ -257,14 +269,8 @@ function settled<T>(body: () => T, done: () => void): T {
 }
 
 /**
- * @internal Runs `use` with the work of f at x compiled. When f's run on an abstract x can
- * be recorded, each `run(work, args, fn)` replays the program an earlier call with the same
- * record, work and argument signature recorded, binding this call's x, arguments and
- * captured tensors, or traces `fn` and records it for later calls. Otherwise the work is
- * compiled for this call only (a `jit` per work name, dropped when `use` returns or its
- * promise settles): repeated work inside one call still replays, as f is fixed for the call
- * (with `repeats` false, for work done once per call, it runs as it is). f runs once more
- * than the work itself needs (the key run), on every call.
+ * @internal Runs `use` with the work of f at x compiled (see `openRecord`), and closes the
+ * record when `use` returns or its promise settles.
  */
 export function compiledByRecord<T>(
   f: (x: Tensor) => Tensor,
@@ -272,6 +278,27 @@ export function compiledByRecord<T>(
   use: (run: CompiledWork) => T,
   repeats = true,
 ): T {
+  const record = openRecord(f, x, repeats);
+  return settled(() => use(record.run), record.close);
+}
+
+/** Compiled work for as long as its holder keeps it open; `close` when f may change. */
+export interface OpenRecord {
+  readonly run: CompiledWork;
+  close(): void;
+}
+
+/**
+ * @internal The work of f at x compiled until `close`. When f's run on an abstract x can be
+ * recorded, each `run(work, args, fn)` replays the program an earlier holder with the same
+ * record, work and argument signature recorded, binding these arguments and the tensors f
+ * read in this record's key run, or traces `fn` and records it for later holders.
+ * Otherwise the work is compiled for this holder only (a `jit` per work name, dropped at
+ * `close`): repeated work still replays, as f is fixed while the record is open (with
+ * `repeats` false, for work done once, it runs as it is). f runs once more than the work
+ * itself needs (the key run), at the opening.
+ */
+export function openRecord(f: (x: Tensor) => Tensor, x: Tensor, repeats = true): OpenRecord {
   const look = lookable(f, x);
   const key = look ? keyOf(f, x) : null;
   if (key === null) {
@@ -279,15 +306,19 @@ export function compiledByRecord<T>(
       autoJitStats.unkeyed++;
       unkeyable.set(f, SKIP);
     }
-    // work done once per call gains nothing from a program that lives for the call
-    return repeats ? forTheCall(use) : use((_work, args, fn) => fn(...args));
+    // work done once gains nothing from a program that lives for the holder
+    return repeats ? forTheHolder() : { run: (_work, args, fn) => fn(...args), close: () => {} };
   }
   autoJitStats.keyed++;
+  let open = true;
   const run: CompiledWork = <R>(
     work: string,
     args: readonly Tensor[],
     fn: (...traced: Tensor[]) => R,
   ): R => {
+    if (!open) throw new Error("internal: compiled work run after its record was closed");
+    // inside a transform or another trace: the work's ops belong to that trace
+    if (traceDepth() > 0 || recording()) return fn(...args);
     const at = `${work}|${flatten([...args], "argument", "error").key}|${key.text}`;
     const hit = cache.get(at);
     if (hit) {
@@ -300,7 +331,11 @@ export function compiledByRecord<T>(
     cache.set(at, entry);
     return result as R;
   };
-  return settled(() => use(run), () => release(x, key));
+  const close = () => {
+    if (open) release(x, key);
+    open = false;
+  };
+  return { run, close };
 }
 
 /** Whether to run the key run: not inside a transform or a recording, and f not skipped. */
@@ -316,8 +351,8 @@ function lookable(f: object, x: Tensor): boolean {
   return false;
 }
 
-/** `use` with each work name compiled by a `jit` that lives for the call. */
-function forTheCall<T>(use: (run: CompiledWork) => T): T {
+/** Each work name compiled by a `jit` that lives until `close`. */
+function forTheHolder(): OpenRecord {
   const jits = new Map<string, ReturnType<typeof jit<Tensor[], unknown>>>();
   const run: CompiledWork = <R>(
     work: string,
@@ -328,8 +363,8 @@ function forTheCall<T>(use: (run: CompiledWork) => T): T {
     if (!j) jits.set(work, j = jit((...a: Tensor[]) => fn(...a)));
     return j(...args) as R;
   };
-  const clear = () => {
+  const close = () => {
     for (const j of jits.values()) j.clear();
   };
-  return settled(() => use(run), clear);
+  return { run, close };
 }

@@ -16,7 +16,7 @@ import { newtonBanded } from "./newton_banded.ts";
 import { trustExact } from "./trust_exact.ts";
 import { newtonSparse } from "./newton_sparse.ts";
 import { ipm } from "./ipm/ipm.ts";
-import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
+import type { MethodResult, MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 import { checkOptions } from "../options.ts";
 
 /** A method and the options it takes beyond {@linkcode COMMON} (null: any known option). */
@@ -278,26 +278,31 @@ export async function minimize(
     throw new TypeError("minimize: onIteration must be a function");
   }
   const problem = new Objective(f, options.onIteration, entry.compiled);
-  // a failure (f throws, a kernel fails) frees whatever the method had made
-  const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
-  const drop = () => {
-    for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
-  };
-  if (!Number.isInteger(r?.status)) {
-    drop();
-    throw new TypeError(
-      `minimize: method "${options.method}" returned no integer status (0 means converged)`,
-    );
-  }
-  if (!r.jac) {
-    try {
-      const [fx, g] = problem.valueAndGrad(r.x);
-      fx.dispose();
-      r.jac = g;
-    } catch (e) {
+  let r: MethodResult;
+  try {
+    // a failure (f throws, a kernel fails) frees whatever the method had made
+    r = await ownedCall((own) => entry.impl(problem, own(x0), options));
+    const drop = () => {
+      for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
+    };
+    if (!Number.isInteger(r?.status)) {
       drop();
-      throw e;
+      throw new TypeError(
+        `minimize: method "${options.method}" returned no integer status (0 means converged)`,
+      );
     }
+    if (!r.jac) {
+      try {
+        const [fx, g] = problem.valueAndGrad(r.x);
+        fx.dispose();
+        r.jac = g;
+      } catch (e) {
+        drop();
+        throw e;
+      }
+    }
+  } finally {
+    problem.close();
   }
   const jac = r.jac;
   const converged = r.status === 0;

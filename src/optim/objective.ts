@@ -7,6 +7,7 @@ import type { Tensor } from "../tensor.ts";
 import { bandedHessian, type BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
 import { isJitted, jit } from "../ad/jit.ts";
+import { type CompiledWork, type OpenRecord, openRecord } from "../ad/auto_jit.ts";
 import {
   sparseHessian,
   type SparseHessianOptions,
@@ -88,20 +89,28 @@ interface Compiled {
 
 /**
  * The compiled passes of functions `jit` returned, kept while the function lives: a later
- * `minimize` of the same jitted f replays them instead of tracing again. Only for jitted
- * f: its caller has accepted jit's rule that the values f closes over are fixed at its
- * trace. A plain function's passes live for one call, since a closure over a variable the
- * caller reassigns between calls (a new target, a new weight) is the same function object
- * with other values, and a kept program would silently compute with the old ones.
+ * `minimize` of the same jitted f replays them without a key run, under jit's rule that
+ * the values f closes over are fixed at its trace.
  */
 const kept = new WeakMap<(x: Tensor) => Tensor, Compiled>();
 
-/** f's passes: plain, compiled for one call, or (for a jitted f) compiled and kept. */
-function passesOf(f: (x: Tensor) => Tensor, compiled: boolean): Compiled {
+/**
+ * f's passes: plain; or compiled, with `close` to call when the solve ends. A jitted f's
+ * are kept with it. A plain f's are keyed by what f computes (`openRecord`, opened at the
+ * first pass of the solve, f being fixed for the solve): a later solve whose f writes the
+ * same record replays them, on its own x and the tensors f closes over now, while a
+ * closure over a reassigned number or other operations keys other programs. An f the
+ * record cannot describe gets programs for this solve alone.
+ */
+function passesOf(
+  f: (x: Tensor) => Tensor,
+  compiled: boolean,
+): { passes: Compiled; close: () => void } {
   const checkedF = (y: Tensor) => checked(f(y), y);
+  const none = () => {};
   if (compiled && isJitted(f)) {
     const hit = kept.get(f);
-    if (hit) return hit;
+    if (hit) return { passes: hit, close: none };
   }
   const plain: Compiled = {
     value: (x) => tidy(() => checkedF(x)),
@@ -112,15 +121,31 @@ function passesOf(f: (x: Tensor) => Tensor, compiled: boolean): Compiled {
       return [h.data, h.symmetryError];
     },
   };
-  if (!compiled) return plain;
+  if (!compiled) return { passes: plain, close: none };
+  if (isJitted(f)) {
+    const passes: Compiled = {
+      value: jit(checkedF),
+      valueAndGrad: jit(plain.valueAndGrad),
+      hvp: jit(plain.hvp),
+      band: jit(plain.band, { static: [1] }),
+    };
+    kept.set(f, passes);
+    return { passes, close: none };
+  }
+  let record: OpenRecord | null = null;
+  const run: CompiledWork = (work, args, fn) =>
+    (record ??= openRecord(f, args[0])).run(`minimize ${work}`, args, fn);
   const passes: Compiled = {
-    value: jit(checkedF),
-    valueAndGrad: jit(plain.valueAndGrad),
-    hvp: jit(plain.hvp),
-    band: jit(plain.band, { static: [1] }),
+    value: (x) => run("value", [x], checkedF),
+    valueAndGrad: (x) => run("valueAndGrad", [x], plain.valueAndGrad),
+    hvp: (x, v) => run("hvp", [x, v], plain.hvp),
+    band: (x, opts) => {
+      const { bandwidth, method, layout, symmetryCheck } = opts;
+      const work = `band ${bandwidth} ${method} ${layout} ${symmetryCheck}`;
+      return run(work, [x], (y) => plain.band(y, opts));
+    },
   };
-  if (isJitted(f)) kept.set(f, passes);
-  return passes;
+  return { passes, close: () => record?.close() };
 }
 
 /** f's result, checked to be a scalar tensor. */
@@ -150,19 +175,25 @@ export class Objective implements MinimizeProblem {
   /** Hessian-vector products. */
   nhvp = 0;
   readonly #passes: Compiled;
+  readonly #close: () => void;
 
   /**
-   * With `compiled`, the value, value-and-gradient, HVP and band passes go through `jit` (f
-   * must then be a pure function of x: host side effects and host randomness in f happen at
-   * the first call of each pass only, see `jit`). When f itself is a jitted function the
-   * programs are kept for later calls with the same f (see `kept`).
+   * With `compiled`, the value, value-and-gradient, HVP and band passes are compiled
+   * programs (f must then be a pure function of x: host side effects and host randomness in
+   * f happen when a pass is traced only, see `jit`), kept for later solves (see
+   * `passesOf`); `close` when the solve is done.
    */
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly callback: IterationCallback | undefined,
     readonly compiled = false,
   ) {
-    this.#passes = passesOf(f, compiled);
+    ({ passes: this.#passes, close: this.#close } = passesOf(f, compiled));
+  }
+
+  /** Ends the solve: the passes' programs stay in their cache, the tensors they bound are let go. */
+  close(): void {
+    this.#close();
   }
 
   /** `f(x)` alone. */

@@ -33,7 +33,7 @@ import { inheritOwner, tidy } from "../../memory.ts";
 import { fmtShape } from "../../shape.ts";
 import { describeValue } from "../../ops/common.ts";
 import { bandedHessian, BandedMatrix } from "../../curvature/banded.ts";
-import { jit, type Jitted } from "../../ad/jit.ts";
+import { type OpenRecord, openRecord } from "../../ad/auto_jit.ts";
 import { hessianSparsity } from "../../curvature/pattern.ts";
 
 /** A forward pass of F at a point, with its pullback kept for gradients. */
@@ -57,14 +57,19 @@ export class ConstrainedProblem {
   #mE = -1;
   #mI = -1;
 
-  readonly #compiled: Passes | null;
+  readonly #compiled: boolean;
+  #record: OpenRecord | null = null;
 
   /** Whether the passes (and the method's bookkeeping) replay compiled programs. */
   get compiled(): boolean {
-    return this.#compiled !== null;
+    return this.#compiled;
   }
 
-  /** With `compiled`, the passes are `jit` programs (f, eq and ineq must be pure). */
+  /**
+   * With `compiled`, the passes are compiled programs (f, eq and ineq must be pure), kept
+   * for later solves whose F writes the same record (see `#run`); `clear` when the solve
+   * is done.
+   */
   constructor(
     readonly f: (x: Tensor) => Tensor,
     readonly eq: ((x: Tensor) => Tensor) | undefined,
@@ -73,29 +78,25 @@ export class ConstrainedProblem {
     compiled = false,
   ) {
     this.n = shape.reduce((a, d) => a * d, 1);
-    const F = (u: Tensor) => this.stacked(u);
-    this.#compiled = compiled
-      ? {
-        values: jit(F),
-        pull: jit((u: Tensor, ct: Tensor) => {
-          const [_, back] = vjp(F, u);
-          return back(ct)[0];
-        }),
-        directional: jit((u: Tensor, d: Tensor) => jvp(F, [u], [d])[1]),
-        jacobianT: jit((u: Tensor) => this.#equalityJacobianT(u)),
-        band: jit(
-          (u: Tensor, w: Tensor, sigma: Tensor, b: number) =>
-            bandedHessian(this.#phi(w, sigma), u, { bandwidth: b, layout: "lower" }).data,
-          { static: [3] },
-        ),
-      }
-      : null;
+    this.#compiled = compiled;
   }
 
-  /** Drops the compiled programs (and the constants they hold). */
+  /**
+   * Runs a pass compiled: keyed by the record of F (`openRecord`, opened at the first pass
+   * of the solve), so that a later solve of the same problem replays the programs on its
+   * own point and on the tensors f and the constraints close over then; programs for this
+   * solve alone where the record cannot describe F. Its key run also learns m_E and m_I,
+   * which a replayed pass (not running F) does not.
+   */
+  #run<R>(work: string, args: Tensor[], fn: (...traced: Tensor[]) => R): R {
+    this.#record ??= openRecord((u: Tensor) => this.stacked(u), args[0]);
+    return this.#record.run(`ipm ${work}`, args, fn);
+  }
+
+  /** Ends the solve: the passes' programs stay in their cache, the tensors they bound are let go. */
   clear(): void {
-    if (!this.#compiled) return;
-    for (const p of Object.values(this.#compiled)) p.clear();
+    this.#record?.close();
+    this.#record = null;
   }
 
   /** Number of equality constraints (known after the first evaluation). */
@@ -159,18 +160,20 @@ export class ConstrainedProblem {
   /** One forward pass of F at x [n], keeping what its pullback needs. */
   evaluate(x: Tensor): Evaluation {
     this.nfev++;
-    const c = this.#compiled;
-    if (!c) {
-      const [values, back] = vjp((u: Tensor) => this.stacked(u), x);
+    const F = (u: Tensor) => this.stacked(u);
+    if (!this.#compiled) {
+      const [values, back] = vjp(F, x);
       return { values, back };
     }
+    const values = this.#run("values", [x], F);
     // the pullback replays F's forward pass at x: it keeps x's storage (a view) alive
     const at = Tensor._view(x, x.shape);
-    const back = Object.assign((ct: Tensor) => [c.pull(at, ct)], {
+    const pull = (u: Tensor, ct: Tensor) => vjp(F, u)[1](ct)[0];
+    const back = Object.assign((ct: Tensor) => [this.#run("pull", [at, ct], pull)], {
       dispose: () => at.dispose(),
       [Symbol.dispose]: () => at.dispose(),
     });
-    return { values: c.values(x), back };
+    return { values, back };
   }
 
   /** `Σ_j ct_j ∇F_j(x)` from an evaluation's pullback: one reverse pass. */
@@ -186,7 +189,8 @@ export class ConstrainedProblem {
   equalityJacobianT(x: Tensor): Tensor {
     this.nfev++;
     this.ngev += this.mE;
-    return this.#compiled ? this.#compiled.jacobianT(x) : this.#equalityJacobianT(x);
+    const jT = (u: Tensor) => this.#equalityJacobianT(u);
+    return this.#compiled ? this.#run("jacobianT", [x], jT) : jT(x);
   }
 
   #equalityJacobianT(x: Tensor): Tensor {
@@ -206,8 +210,8 @@ export class ConstrainedProblem {
   /** J_F(x)·d = [∇fᵀd, J_E d, J_I d] from one forward-mode pass. */
   directional(x: Tensor, d: Tensor): Tensor {
     this.nfev++;
-    if (this.#compiled) return this.#compiled.directional(x, d);
-    return tidy(() => jvp((u: Tensor) => this.stacked(u), [x], [d])[1]);
+    const jd = (u: Tensor, e: Tensor) => jvp((y: Tensor) => this.stacked(y), [u], [e])[1];
+    return this.#compiled ? this.#run("directional", [x, d], jd) : tidy(() => jd(x, d));
   }
 
   /**
@@ -237,10 +241,11 @@ export class ConstrainedProblem {
     this.nhvp += probes;
     // w and sigma may be fresh (ones, zeros): they belong to x's call if f fails (memory.ts)
     inheritOwner(null, [x, w, sigma]);
-    if (this.#compiled) {
-      return new BandedMatrix(this.#compiled.band(x, w, sigma, bandwidth), "lower");
-    }
-    return bandedHessian(this.#phi(w, sigma), x, { bandwidth, layout: "lower" });
+    const opts = { bandwidth, layout: "lower" } as const;
+    if (!this.#compiled) return bandedHessian(this.#phi(w, sigma), x, opts);
+    const band = (u: Tensor, wt: Tensor, st: Tensor) =>
+      bandedHessian(this.#phi(wt, st), u, opts).data;
+    return new BandedMatrix(this.#run(`band ${bandwidth}`, [x, w, sigma], band), "lower");
   }
 
   /** Φ(u) = Σ w⊙F(u) + ½ Σ σ⊙(F(u) − F(u)|const)² (see the module doc). */
@@ -263,13 +268,4 @@ function sameKind(what: string, t: Tensor, x: Tensor): void {
     `minimize (ipm): ${what} returned ${t.dtype} on ${t.device.kind}, but x0 is ${x.dtype} on ` +
       `${x.device.kind}; compute it from x (constants: tensor(…, { dtype, device }) of x0's)`,
   );
-}
-
-/** The passes of a compiled problem. */
-interface Passes {
-  values: Jitted<[Tensor], Tensor>;
-  pull: Jitted<[Tensor, Tensor], Tensor>;
-  directional: Jitted<[Tensor, Tensor], Tensor>;
-  jacobianT: Jitted<[Tensor], Tensor>;
-  band: Jitted<[Tensor, Tensor, Tensor, number], Tensor>;
 }
