@@ -9,9 +9,9 @@
  * function alone, or if the key ignored the tensors f closes over.
  */
 import assert from "node:assert/strict";
-import { jit, memory, minimize, type Tensor, tensor } from "../mod.ts";
+import { jit, memory, minimize, releaseCaches, type Tensor, tensor } from "../mod.ts";
 import { autoJitStats } from "../src/ad/auto_jit.ts";
-import { assertNoLeak, testAll } from "./helpers.ts";
+import { assertClose, assertNoLeak, testAll } from "./helpers.ts";
 
 const METHODS = ["newton-banded", "trust-exact", "newton-cg", "trust-ncg"] as const;
 
@@ -155,6 +155,51 @@ testAll(
       target.dispose();
       x0.dispose();
       assertNoLeak(base, method);
+    }
+  },
+);
+
+testAll(
+  "minimize: a captured expression realized during a solve does not go stale",
+  async (bk) => {
+    // The first solve's callback reads the captured expression, realizing it between the
+    // traces of its passes; the second solve's new expression must be read by every pass:
+    // its iterates are those of the same solve with every program traced afresh.
+    const like = { dtype: bk.dtype, device: bk.dev };
+    const expression = (v: number[]) => {
+      const up = tensor(v, like);
+      const t = up.mul(2);
+      up.dispose();
+      return t;
+    };
+    for (const method of ["newton-banded", "trust-ncg"]) { // a band, and products
+      let target = expression([1, 2, 3.5]);
+      const f = (x: Tensor) => {
+        const d = x.sub(target);
+        return d.square().sum().add(d.square().square().sum().mul(0.25));
+      };
+      const x0 = tensor([0, 0, 0], like);
+      const r1 = await minimize(f, x0, {
+        method,
+        onIteration: async () => void await target.data(),
+      });
+      target.dispose();
+      target = expression([-1, 0, 1.5]);
+      const r2 = await minimize(f, x0, { method });
+      releaseCaches();
+      const ref = await minimize(f, x0, { method });
+      assert.equal(r2.nit, ref.nit, method);
+      assertClose(await r2.x.toArray() as number[], await ref.x.toArray() as number[], {
+        rtol: bk.rtol,
+        atol: bk.rtol,
+        msg: method,
+      });
+      for (const r of [r1, r2, ref]) {
+        r.x.dispose();
+        r.jac.dispose();
+      }
+      target.dispose();
+      x0.dispose();
     }
   },
 );

@@ -163,10 +163,9 @@ class KeyTrace extends Trace {
     const head = `${s.dtype}${s.size}`;
     if (s.buf === null && s.expr !== null && s.id < this.since && !WRITTEN.has(s.expr.kind)) {
       // An expression f closes over is realized now and bound as it is. Left unrealized,
-      // the first program traced under this key would realize it inside its recording, and
-      // a later program of the same key (other work, or another argument signature) would
-      // then read that buffer as a constant of its own: stale once the caller makes the
-      // same expression over other buffers.
+      // a program traced under this key after something realized it (the caller reading it
+      // in minimize's onIteration) would read its buffer as a constant of its own: stale
+      // once the caller makes the same expression over other buffers.
       be.materialize(s);
     }
     const e = s.expr;
