@@ -14,19 +14,22 @@
  *
  *   deno run -A bench/ipm_trajectory.ts [--N 64,256,1024] [--ipopt] [--weights ipopt|scaled]
  *        [--backend cpu|webgpu] [--f32] [--ipopt-max N]   (IPOPT only up to this N; default 4096;
- *        --f32: f32 on the CPU)
+ *        --f32: f32 on the CPU) [--reps K] [--baseline DIR]
+ *
+ * With `--reps K` the repeated solve is timed K times (each a new problem object, as a
+ * caller re-solving with new data makes) and "CPU s" is the least. With `--baseline DIR` (a
+ * checkout of another commit: `git worktree add --detach DIR <commit>`) each N is also solved
+ * with that checkout's library (its `mod.ts` and `examples/trajectory_problem.ts`) in this
+ * process, in rows marked "(baseline)"; the two checkouts' solves alternate, so that both
+ * see the same load.
  *
  * Prints one markdown table row per N. CPU seconds of a loaded machine are comparable only
  * within one run; RESULTS.md records the load (`uptime`) beside them.
  */
 import process from "node:process";
-import { device, minimize, tensor } from "../mod.ts";
-import {
-  BANDWIDTH,
-  clearance,
-  trajectoryProblem,
-  type Weighting,
-} from "../examples/trajectory_problem.ts";
+import * as here from "../mod.ts";
+import * as problemHere from "../examples/trajectory_problem.ts";
+import { BANDWIDTH, clearance, type Weighting } from "../examples/trajectory_problem.ts";
 
 function flag(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -37,7 +40,30 @@ const weighting = flag("weights", "ipopt") as Weighting;
 const backend = flag("backend", "cpu") as "cpu" | "webgpu";
 const withIpopt = Deno.args.includes("--ipopt");
 const ipoptMax = Number(flag("ipopt-max", "4096"));
-const dev = await device({ backend });
+const reps = Number(flag("reps", "1"));
+const baseline = flag("baseline", "");
+
+/** One copy of the library with its device: this checkout's, or the baseline's. */
+interface Lib {
+  label: string;
+  lib: typeof here;
+  problem: typeof problemHere.trajectoryProblem;
+  dev: here.Device;
+}
+const libs: Lib[] = [{
+  label: "",
+  lib: here,
+  problem: problemHere.trajectoryProblem,
+  dev: await here.device({ backend }),
+}];
+if (baseline) {
+  const root = new URL(`file://${Deno.realPathSync(baseline)}/`);
+  const lib = await import(new URL("mod.ts", root).href);
+  const problem = (await import(new URL("examples/trajectory_problem.ts", root).href))
+    .trajectoryProblem;
+  libs.unshift({ label: " (baseline)", lib, problem, dev: await lib.device({ backend }) });
+}
+const dev = libs[libs.length - 1].dev;
 const dtype = dev.kind === "cpu" && !Deno.args.includes("--f32") ? "f64" : "f32";
 
 async function buildIpopt(): Promise<string> {
@@ -90,12 +116,15 @@ async function runIpopt(traj: string, n: number): Promise<Row> {
   };
 }
 
-async function runOurs(n: number): Promise<Row & { clearance: number }> {
-  const prob = trajectoryProblem(n, { weighting, dtype, device: dev });
+async function runOurs(
+  n: number,
+  { lib, problem, dev }: Lib,
+): Promise<Row & { clearance: number }> {
+  const prob = problem(n, { weighting, dtype, device: dev });
   const o = { dtype, device: dev } as const;
-  const x0 = tensor(dtype === "f64" ? prob.init : Float32Array.from(prob.init), o);
+  const x0 = lib.tensor(dtype === "f64" ? prob.init : Float32Array.from(prob.init), o);
   const c0 = process.cpuUsage(), t0 = performance.now();
-  const r = await minimize(prob.smoothness, x0, {
+  const r = await lib.minimize(prob.smoothness, x0, {
     method: "ipm",
     bandwidth: BANDWIDTH,
     constraints: { eq: prob.eq, ineq: prob.ineq },
@@ -121,7 +150,7 @@ const uptime = await new Deno.Command("uptime").output().then(
   () => "?",
 );
 console.log(`# ${dev.description}, ${dtype}, ${weighting} weights; ${uptime}`);
-await runOurs(16); // warm-up: JIT and kernel caches
+for (const l of libs) await runOurs(16, l); // warm-up: JIT and kernel caches
 const traj = withIpopt ? await buildIpopt() : "";
 console.log(
   "| N | ours: iterations | objective | violation | first CPU s | CPU s | wall s |" +
@@ -131,25 +160,38 @@ console.log(
 );
 console.log("|---|---|---|---|---|---|---|" + (withIpopt ? "---|---|---|---|---|---|---|" : ""));
 for (const n of sizes) {
-  const first = await runOurs(n);
-  const a = await runOurs(n);
-  const ours =
-    `| ${n} | ${a.iters}${a.status === "solved" ? "" : ` (${a.status})`} | ${
-      a.obj.toPrecision(10)
-    } | ` +
-    `${a.viol.toExponential(1)} | ${first.cpu.toFixed(2)} | ${a.cpu.toFixed(2)} | ${
-      a.wall.toFixed(2)
-    } |`;
-  if (!withIpopt || n > ipoptMax) {
-    console.log(ours + (withIpopt ? " (not run) | | | | | | |" : ""));
-    continue;
+  const firsts = [];
+  for (const l of libs) firsts.push(await runOurs(n, l));
+  // the repeated solves, the checkouts alternating; the least CPU time of each
+  const best: (Row & { clearance: number })[] = [];
+  for (let k = 0; k < reps; k++) {
+    for (const [i, l] of libs.entries()) {
+      const a = await runOurs(n, l);
+      if (!best[i] || a.cpu < best[i].cpu) best[i] = a;
+    }
   }
-  const b = await runIpopt(traj, n);
-  console.log(
-    ours +
-      ` ${b.iters}${b.status === "solved" ? "" : ` (${b.status})`} | ${b.obj.toPrecision(10)} | ` +
-      `${b.viol.toExponential(1)} | ${b.cpu.toFixed(2)} | ${b.wall.toFixed(2)} | ` +
-      `${(a.obj / b.obj).toFixed(4)} | ${(a.cpu / b.cpu).toFixed(2)} |`,
-  );
+  const b = withIpopt && n <= ipoptMax ? await runIpopt(traj, n) : null;
+  for (const [i, l] of libs.entries()) {
+    const [first, a] = [firsts[i], best[i]];
+    const ours =
+      `| ${n}${l.label} | ${a.iters}${a.status === "solved" ? "" : ` (${a.status})`} | ${
+        a.obj.toPrecision(10)
+      } | ` +
+      `${a.viol.toExponential(1)} | ${first.cpu.toFixed(3)} | ${a.cpu.toFixed(3)} | ${
+        a.wall.toFixed(2)
+      } |`;
+    if (!b) {
+      console.log(ours + (withIpopt ? " (not run) | | | | | | |" : ""));
+      continue;
+    }
+    console.log(
+      ours +
+        ` ${b.iters}${b.status === "solved" ? "" : ` (${b.status})`} | ${
+          b.obj.toPrecision(10)
+        } | ` +
+        `${b.viol.toExponential(1)} | ${b.cpu.toFixed(3)} | ${b.wall.toFixed(2)} | ` +
+        `${(a.obj / b.obj).toFixed(4)} | ${(a.cpu / b.cpu).toFixed(2)} |`,
+    );
+  }
 }
 if (traj) await Deno.remove(traj.replace(/\/traj$/, ""), { recursive: true });

@@ -1,7 +1,8 @@
 /**
  * Compiled programs without `jit`: the library's curvature calls (bandedHessian,
  * hessianDiagonal, hessianTrace, hessian, inverseHvp) keep the programs of their
- * Hessian-vector work across calls, keyed by what f computes, never by f itself.
+ * Hessian-vector work across calls, and `minimize` those of f's passes across solves, keyed
+ * by what f computes, never by f itself.
  *
  * A function object does not say what it computes: a closure over a variable the caller
  * reassigns (a weight, a target, a barrier parameter) is the same object with other values.

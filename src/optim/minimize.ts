@@ -199,14 +199,18 @@ export function minimizeMethods(): string[] {
  * method does not take is an error naming the right spelling or the methods that take it.
  * The Newton-type methods (all but the first-order ones and AdaHessian) replay the passes
  * they repeat (value and gradient, Hessian-vector products, the band, CG's bookkeeping)
- * with `jit`: f must be a pure function of x — host side effects in f happen at its first
- * evaluation only, and tensors it closes over must not change during the run. Those
- * programs last for one call when f is a plain function (a closure may see other values at
- * the next call: a reassigned target or weight is honoured). When f is a function `jit`
- * returned, they are kept with it, and a later `minimize` of the same f (re-solving one
- * problem from new starts, as model-predictive control does) replays them without tracing
- * f again — under jit's rule: values f closes over are fixed at its trace, so after
- * changing one, make a new `jit(f)`. `releaseCaches()` drops the kept programs.
+ * as compiled programs: f must be a pure function of x — host side effects in f happen
+ * when a pass is traced only, and tensors it closes over must not change during the run.
+ * The programs are kept across calls, keyed by what f computes rather than by f itself (as
+ * `bandedHessian`'s): each call runs f once on an abstract x, and a later call whose f does
+ * the same (re-solving one problem from new starts or with new data, as model-predictive
+ * control does) replays them, reading the tensors f closes over as they are then — a
+ * reassigned target or weight is honoured, a changed number is traced anew. An f that reads
+ * a value back or makes tensors from host data has its passes compiled for one call. When
+ * f is a function `jit` returned, they are kept with it instead (no key run; jit's rule:
+ * values f closes over are fixed at its trace, so after changing one, make a new `jit(f)`).
+ * For `"ipm"` the same holds of f and the constraint functions together. `releaseCaches()`
+ * drops the kept programs.
  * The start is not modified or disposed; the result's `x` and `jac` belong to the caller.
  * The result carries SciPy's names too (`nit`, `success`, `status`, `jac`, `njev`, `nhev`).
  *

@@ -16,8 +16,10 @@
  * and no Jacobian entry is ever recovered or stored.
  *
  * Compiled (`minimize`'s default for `"ipm"`), each of these passes — F, its pullback, J·d,
- * J_Eᵀ, the band of ∇²Φ — is a `jit` program, traced at its first call and replayed after
- * that: no transform tracing, graph building or kernel lookup per iteration. A compiled
+ * J_Eᵀ, the band of ∇²Φ — is a program, traced at its first call and replayed after that:
+ * no transform tracing, graph building or kernel lookup per iteration. The programs are
+ * keyed by the record of F (`openRecord`), so a later solve of the same problem, even with
+ * new closures or new tensors they close over, replays them too. A compiled
  * evaluation keeps no tape; its pullback runs F's forward pass again inside the replayed
  * program (cheaper than recording a tape at every trial point, most of which are never
  * pulled back).
