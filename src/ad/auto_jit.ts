@@ -28,6 +28,7 @@ import { recording } from "../compile/program.ts";
 import { LruCache, type LruLimits, registerCache } from "../lru.ts";
 import { fmtShape } from "../shape.ts";
 import { stopGradient } from "../ops/elementwise.ts";
+import { tidy } from "../memory.ts";
 import { PRIMITIVES } from "../primitives/registry.ts";
 import type { Aval, Params, Primitive } from "../primitives/types.ts";
 import { popTrace, pushTrace, Trace, traceDepth } from "./core.ts";
@@ -219,15 +220,19 @@ interface Key {
 /** Runs f once on an abstract x and keys what it did; null if the record cannot describe it. */
 function keyOf(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
   const trace = pushTrace((l) => new KeyTrace(l, nextStorageId()));
-  let text: string;
+  let text: string | null;
   try {
-    const y = f(trace.value(x, -1));
-    if (!(y instanceof Tensor)) return null; // the call's own run of f names the problem
-    const tr = y._tracer;
-    const out = tr instanceof KeyTracer && tr.trace === trace ? `v${tr.at}` : trace.leaf(y);
-    text = `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${fmtShape(y.shape)}|${
-      trace.parts.join(";")
-    }|${out}`;
+    // what f made while it ran (a tensor from host data, before the record gave up) is freed
+    text = tidy(() => {
+      const y = f(trace.value(x, -1));
+      if (!(y instanceof Tensor)) return null; // the call's own run of f names the problem
+      const tr = y._tracer;
+      const out = tr instanceof KeyTracer && tr.trace === trace ? `v${tr.at}` : trace.leaf(y);
+      return `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${
+        fmtShape(y.shape)
+      }|${trace.parts.join(";")}|${out}`;
+    });
+    if (text === null) return null;
   } catch (e) {
     // an error of f's own is the call's (f raises it in the traced run as well)
     if (e instanceof Unkeyable) return null;

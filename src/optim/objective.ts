@@ -6,7 +6,7 @@
 import type { Tensor } from "../tensor.ts";
 import { bandedHessian, type BandedHessianOptions, BandedMatrix } from "../curvature/banded.ts";
 import { hvp, jvp, valueAndGrad } from "../ad/transforms.ts";
-import { isJitted, jit } from "../ad/jit.ts";
+import { deviceTag, isJitted, jit } from "../ad/jit.ts";
 import { type CompiledWork, type OpenRecord, openRecord } from "../ad/auto_jit.ts";
 import {
   sparseHessian,
@@ -132,9 +132,16 @@ function passesOf(
     kept.set(f, passes);
     return { passes, close: none };
   }
-  let record: OpenRecord | null = null;
-  const run: CompiledWork = (work, args, fn) =>
-    (record ??= openRecord(f, args[0])).run(`minimize ${work}`, args, fn);
+  // one record per signature of x (a method's passes all take x0's): the record of f at one
+  // shape says nothing of what f does at another
+  const records = new Map<string, OpenRecord>();
+  const run: CompiledWork = (work, args, fn) => {
+    const x = args[0];
+    const sig = `${x.dtype}${fmtShape(x.shape)}${deviceTag(x.device)}`;
+    let record = records.get(sig);
+    if (!record) records.set(sig, record = openRecord(f, x));
+    return record.run(`minimize ${work}`, args, fn);
+  };
   const passes: Compiled = {
     value: (x) => run("value", [x], checkedF),
     valueAndGrad: (x) => run("valueAndGrad", [x], plain.valueAndGrad),
@@ -145,7 +152,7 @@ function passesOf(
       return run(work, [x], (y) => plain.band(y, opts));
     },
   };
-  return { passes, close: () => record?.close() };
+  return { passes, close: () => records.forEach((r) => r.close()) };
 }
 
 /** f's result, checked to be a scalar tensor. */
