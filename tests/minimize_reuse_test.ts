@@ -88,7 +88,15 @@ testAll(
       assert.ok(autoJitStats.hits - hits >= r2.nit, `${method}: replays`);
       assert.equal(r2.nit, r1.nit, method);
       assert.deepEqual(await r2.x.toArray(), await r1.x.toArray(), method);
-      for (const r of [r1, r2]) {
+      // kept in the bounded cache memory() reports; releaseCaches() empties it
+      assert.ok(memory().caches["auto-jit programs"].entries > 0, method);
+      releaseCaches();
+      assert.equal(memory().caches["auto-jit programs"].entries, 0, method);
+      const misses3 = autoJitStats.misses;
+      const r3 = await minimize(f, x0, opts);
+      assert.ok(autoJitStats.misses > misses3, `${method}: traced again after releaseCaches`);
+      assert.deepEqual(await r3.x.toArray(), await r1.x.toArray(), method);
+      for (const r of [r1, r2, r3]) {
         r.x.dispose();
         r.jac.dispose();
       }
