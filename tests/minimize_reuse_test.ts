@@ -168,6 +168,35 @@ testAll(
 );
 
 testAll(
+  "minimize: an f the record cannot describe (host data made inside) is compiled per solve",
+  async (bk) => {
+    const like = { dtype: bk.dtype, device: bk.dev };
+    const tol = bk.dtype === "f64" ? 1e-8 : 2e-3;
+    let c = [1, -2, 0.5];
+    const f = (x: Tensor) => { // a new tensor from host data at every run of f
+      const d = x.sub(tensor(c, like));
+      return d.square().sum().add(d.square().square().sum().mul(0.25));
+    };
+    const x0 = tensor([0, 0, 0], like);
+    const before = { ...autoJitStats };
+    for (const method of ["newton-banded", "trust-ncg"]) {
+      for (const values of [[1, -2, 0.5], [3, 0, -1]]) {
+        c = values;
+        const r = await minimize(f, x0, { method, gtol: bk.dtype === "f64" ? 1e-10 : 1e-3 });
+        const x = await r.x.toArray() as number[];
+        x.forEach((v, i) => assert.ok(Math.abs(v - c[i]) < tol, `${method}: ${x} for ${c}`));
+        r.x.dispose();
+        r.jac.dispose();
+      }
+    }
+    // the first solve found out; the next ones skipped the key run (for 8 solves)
+    assert.equal(autoJitStats.unkeyed - before.unkeyed, 1);
+    assert.equal(autoJitStats.keyed - before.keyed, 0);
+    x0.dispose();
+  },
+);
+
+testAll(
   "minimize: a captured expression realized during a solve does not go stale",
   async (bk) => {
     // The first solve's callback reads the captured expression, realizing it between the
