@@ -283,10 +283,11 @@ export async function moreSorensen(
         const p = tidy(() => add(t.p, mul(z, step)));
         z.dispose();
         // m(p + τz) = ½ (gᵀp − λΔ² + τ²s²) (with (H + λI)p = −g, ‖p + τz‖ = Δ): three
-        // terms from the trial's scalars, and a decrease of at least (1 − κ_hard) ½
-        // (−gᵀp + λΔ²) by the test above, where gᵀp + ½ (p + τz)ᵀH(p + τz) from a band
-        // product cancels (in MGH's rank-1 linear function, λ at H's rounding, it came out
-        // ≥ 0 and stopped the run away from stationary)
+        // terms from the trial's scalars, a decrease of at least (1 − κ_hard) ½ (−gᵀp +
+        // λΔ²) by the test above, and no program of its own. gᵀs + ½ sᵀHs from a band
+        // product cancels instead: in MGH's rank-1 linear function, where λ falls to H's
+        // rounding, its sign is noise (a λ sequence started elsewhere made it ≥ 0 and
+        // stopped the run at ‖g‖ = 1.6e-2)
         return done(p, true, k, {
           model: 0.5 * (t.gp - lambda * radius * radius + step * step * s2),
         });
