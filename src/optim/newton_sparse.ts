@@ -17,7 +17,6 @@ import { tidy } from "../memory.ts";
 import { cg } from "../linalg/cg.ts";
 import { incompleteCholesky, incompleteCholeskySize } from "../linalg/incomplete_cholesky.ts";
 import { type Ordering, reverseCuthillMcKee } from "../linalg/ordering.ts";
-import { MAX_GPU_BANDWIDTH } from "../backend/webgpu/banded.ts";
 import { cachedHessianSparsity, SparsityPattern } from "../curvature/pattern.ts";
 import { cachedColoring } from "../curvature/coloring.ts";
 import { bandedFrom, type SparseMatrix, takeRows } from "../curvature/sparse.ts";
@@ -100,7 +99,9 @@ export async function newtonSparse(
   const ordering = cachedOrdering(pattern);
   const b = ordering.bandwidth;
   const gpu = x0.device.kind === "webgpu";
-  const bandFits = !gpu || b <= MAX_GPU_BANDWIDTH;
+  // a tensor on WebGPU means its backend is loaded: this import only looks it up
+  const maxBand = gpu ? (await import("../backend/webgpu/banded.ts")).MAX_GPU_BANDWIDTH : Infinity;
+  const bandFits = b <= maxBand;
   let solver = oneOf(m, "sparseSolver", o.sparseSolver, ["auto", "banded", "cg"] as const, "auto");
   if (solver === "auto") {
     const cheap = n * (b + 1) ** 2 <= BAND_WORK_IN_CG_ITERATIONS * 2 * pattern.nnz;
@@ -109,7 +110,7 @@ export async function newtonSparse(
   if (solver === "banded" && !bandFits) {
     throw new RangeError(
       `${m}: the reordered bandwidth ${b} is more than the WebGPU banded solver's limit of ` +
-        `${MAX_GPU_BANDWIDTH}; use sparseSolver: "cg" or the CPU device`,
+        `${maxBand}; use sparseSolver: "cg" or the CPU device`,
     );
   }
   const pre = oneOf(
