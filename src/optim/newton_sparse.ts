@@ -17,6 +17,7 @@ import { tidy } from "../memory.ts";
 import { cg } from "../linalg/cg.ts";
 import { incompleteCholesky, incompleteCholeskySize } from "../linalg/incomplete_cholesky.ts";
 import { type Ordering, reverseCuthillMcKee } from "../linalg/ordering.ts";
+import { MAX_GPU_BANDWIDTH } from "../backend/webgpu/band_limits.ts";
 import { cachedHessianSparsity, SparsityPattern } from "../curvature/pattern.ts";
 import { cachedColoring } from "../curvature/coloring.ts";
 import { bandedFrom, type SparseMatrix, takeRows } from "../curvature/sparse.ts";
@@ -99,9 +100,7 @@ export async function newtonSparse(
   const ordering = cachedOrdering(pattern);
   const b = ordering.bandwidth;
   const gpu = x0.device.kind === "webgpu";
-  // a tensor on WebGPU means its backend is loaded: this import only looks it up
-  const maxBand = gpu ? (await import("../backend/webgpu/banded.ts")).MAX_GPU_BANDWIDTH : Infinity;
-  const bandFits = b <= maxBand;
+  const bandFits = !gpu || b <= MAX_GPU_BANDWIDTH;
   let solver = oneOf(m, "sparseSolver", o.sparseSolver, ["auto", "banded", "cg"] as const, "auto");
   if (solver === "auto") {
     const cheap = n * (b + 1) ** 2 <= BAND_WORK_IN_CG_ITERATIONS * 2 * pattern.nnz;
@@ -110,7 +109,7 @@ export async function newtonSparse(
   if (solver === "banded" && !bandFits) {
     throw new RangeError(
       `${m}: the reordered bandwidth ${b} is more than the WebGPU banded solver's limit of ` +
-        `${maxBand}; use sparseSolver: "cg" or the CPU device`,
+        `${MAX_GPU_BANDWIDTH}; use sparseSolver: "cg" or the CPU device`,
     );
   }
   const pre = oneOf(
