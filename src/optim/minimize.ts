@@ -293,11 +293,14 @@ export async function minimize(
   if (options.onIteration !== undefined && typeof options.onIteration !== "function") {
     throw new TypeError("minimize: onIteration must be a function");
   }
-  // awaits only at a built-in method's first use; the call itself starts as before
-  const impl = entry.impl ?? (entry.impl = await entry.load!());
   const problem = new Objective(f, options.onIteration, entry.compiled);
   // a failure (f throws, a kernel fails) frees whatever the method had made
-  const r = await ownedCall((own) => impl(problem, own(x0), options));
+  const r = await ownedCall((own) => {
+    const x = own(x0);
+    if (entry.impl) return entry.impl(problem, x, options);
+    // a built-in method's first call: its modules load once the call's owner holds x
+    return entry.load!().then((impl) => (entry.impl = impl)(problem, x, options));
+  });
   const drop = () => {
     for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
   };
