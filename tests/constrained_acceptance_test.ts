@@ -292,6 +292,94 @@ testAll(
   },
 );
 
+testAll(
+  "ipm: kktResidual (unscaled) and kktError (scaled, what gtol tests) mean the same in onIteration and in the result",
+  async (b) => {
+    const o = place(b);
+    const base = memory();
+    // the disc's point nearest (2, 2) below x₁ = ½: (√¾, ½), with λ and z_U of about 1.3·S and
+    // 1.7·S by hand, so for S = 300 the multipliers exceed 100 and the two measures differ
+    // (S = 500 and more: f32 runs into a non-finite ∇L near the solution)
+    const S = 300;
+    const c = tensor([2, 2], o);
+    const upper = tensor([Infinity, 0.5], o);
+    const x0 = tensor([0.1, 0.1], o);
+    const seen: [number, number][] = [];
+    const r = await minimize((x: Tensor) => x.sub(c).square().sum().mul(S), x0, {
+      method: "ipm",
+      constraints: { ineq: (x: Tensor) => x.square().sum().neg().add(1).reshape([1]) },
+      bounds: { upper },
+      onIteration: (i) => void seen.push([i.kktResidual!, i.kktError!]),
+    });
+    assertSolved(r, b, "disc");
+    assert.equal(seen.length, r.iterations + 1);
+    assert.deepEqual(seen.at(-1), [r.kktResidual, r.kktError]);
+    // gtol is tested against the scaled error; the unscaled one is larger here
+    assert.match(r.message, /^converged: KKT error below gtol/);
+    assert.ok(r.kktError! <= (b.dtype === "f64" ? 1e-8 : 1e-4), `${r.kktError}`);
+    assert.ok(seen.some(([res, err]) => res > 2 * err), JSON.stringify(seen));
+    const got = await take(r);
+    assertClose(got.x, [Math.sqrt(0.75), 0.5], { atol: tol(b).x, rtol: 0 });
+    for (const t of [c, upper, x0]) t.dispose();
+    assertNoLeak(base, "disc");
+  },
+);
+
+testAll(
+  "ipm: kktResidual and kktError of a stopped solve, from its x and multipliers by hand (bounds alone)",
+  async (b) => {
+    const o = place(b);
+    const base = memory();
+    // f = S Σ (x − c)² in a box: ∇L = 2S(x − c) − z_L + z_U, products (x − l) z_L, (u − x) z_U;
+    // E₀ divides ∇L and the products by s = max(100, mean z over the finite bounds) / 100
+    const S = 1000, inf = Infinity;
+    const lo = [-inf, 0.5, 0, -inf, 0, -3], up = [-0.5, inf, 1.5, 0.25, inf, -2.5];
+    const c = tensor(C, { ...o, shape: [2, 3] });
+    const bounds = {
+      lower: tensor(lo, { ...o, shape: [2, 3] }),
+      upper: tensor(up, { ...o, shape: [2, 3] }),
+    };
+    const x0 = tensor([[0.1, 0.6, 0.2], [0.1, 0.3, -2.7]], o);
+    const f = (x: Tensor) => x.sub(c).square().sum().mul(S);
+    let sMax = 0;
+    for (const maxIter of [1, 2, 3, 5]) {
+      const seen: [number, number][] = [];
+      const r = await minimize(f, x0, {
+        method: "ipm",
+        bounds,
+        maxIter,
+        onIteration: (i) => void seen.push([i.kktResidual!, i.kktError!]),
+      });
+      assert.equal(r.status, 1, r.message);
+      assert.deepEqual(seen.at(-1), [r.kktResidual, r.kktError]);
+      const { x, lower: zL, upper: zU } = await take(r);
+      const dual = Math.max(...x.map((v, i) => Math.abs(2 * S * (v - C[i]) - zL[i] + zU[i])));
+      const prods = [
+        ...x.flatMap((v, i) => lo[i] === -inf ? [] : [(v - lo[i]) * zL[i]]),
+        ...x.flatMap((v, i) => up[i] === inf ? [] : [(up[i] - v) * zU[i]]),
+      ];
+      const zs = [...zL.filter((_, i) => lo[i] !== -inf), ...zU.filter((_, i) => up[i] !== inf)];
+      const s = Math.max(100, zs.reduce((a, v) => a + v, 0) / zs.length) / 100;
+      sMax = Math.max(sMax, s);
+      assert.ok(x.every((v, i) => v > lo[i] && v < up[i]), `x = ${x} inside the box`);
+      const compl = Math.max(...prods);
+      // f32: ∇L is a difference of terms of size S·|x − c|, rounded on the device
+      const atol = b.dtype === "f64" ? 1e-9 : 2e-3;
+      assertClose([r.kktResidual!, r.kktError!], [
+        Math.max(dual, compl),
+        Math.max(dual / s, compl / s),
+      ], {
+        atol,
+        rtol: b.dtype === "f64" ? 1e-10 : 1e-4,
+        msg: `maxIter ${maxIter} (s = ${s})`,
+      });
+    }
+    assert.ok(sMax > 1.2, `the scaling is exercised: s = ${sMax}`);
+    for (const t of [c, bounds.lower, bounds.upper, x0]) t.dispose();
+    assertNoLeak(base, "stopped");
+  },
+);
+
 // ---------------------------------------------------------------- what a user gets wrong
 
 Deno.test("ipm: clear errors for constraints and bounds a user gets wrong, naming the call, the shapes and what was expected", async () => {
