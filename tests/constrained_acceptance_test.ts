@@ -382,6 +382,47 @@ testAll(
 
 // ---------------------------------------------------------------- what a user gets wrong
 
+testAll(
+  "ipm: a bounds tensor must have x's shape, not only its size (a number bounds every component)",
+  async (b) => {
+    const o = place(b);
+    const base = memory();
+    const c = tensor([[-1, 0.25], [2, 0.5], [3, -2]], o);
+    const f = (x: Tensor) => x.sub(c).square().sum();
+    const x0 = tensor([[0.1, 0.6], [0.2, 0.1], [0.3, -0.7]], o);
+    // the same six numbers in shapes that are not x's [3, 2]: each would pair bounds with the
+    // wrong components (or broadcast), so each is refused, naming both shapes
+    for (const shape of [[2, 3], [6], [3, 2, 1]]) {
+      for (const side of ["lower", "upper"] as const) {
+        const t = tensor(side === "lower" ? Array(6).fill(0) : Array(6).fill(1), { ...o, shape });
+        await assert.rejects(
+          () => minimize(f, x0, { method: "ipm", bounds: { [side]: t } }),
+          new RegExp(
+            `^RangeError: minimize \\(ipm\\): bounds\\.${side} has shape \\[${shape}\\], but x0 ` +
+              `has shape \\[3,2\\]; expected a number or a tensor of shape \\[3,2\\]$`,
+          ),
+          `${side} of shape [${shape}]`,
+        );
+        t.dispose();
+      }
+    }
+    const zero = tensor(0, o);
+    await assert.rejects(
+      () => minimize(f, x0, { method: "ipm", bounds: { lower: zero } }),
+      /bounds\.lower has shape \[\], but x0 has shape \[3,2\]/,
+    );
+    zero.dispose();
+    // x's own shape and a number are accepted: x* = clip(c, lower, 1) by hand
+    const lower = tensor([[0, -Infinity], [0, 0], [-Infinity, -1]], o);
+    const r = await minimize(f, x0, { method: "ipm", bounds: { lower, upper: 1 } });
+    assertSolved(r, b, "[3, 2] bounds");
+    const got = await take(r);
+    assertClose(got.x, [0, 0.25, 1, 0.5, 1, -1], { atol: tol(b).x, rtol: 0 });
+    for (const t of [c, x0, lower]) t.dispose();
+    assertNoLeak(base, "bound shapes");
+  },
+);
+
 Deno.test("ipm: clear errors for constraints and bounds a user gets wrong, naming the call, the shapes and what was expected", async () => {
   const o = { dtype: "f64" as const, device: cpu };
   const base = memory();
@@ -429,7 +470,7 @@ Deno.test("ipm: clear errors for constraints and bounds a user gets wrong, namin
     [
       "a bound of the wrong size",
       { bounds: { upper: tensor([1, 2, 3], o) } },
-      /minimize \(ipm\): bounds.upper has shape \[3\], but x0 has shape \[2\]/,
+      /minimize \(ipm\): bounds.upper has shape \[3\], but x0 has shape \[2\]; expected a number or a tensor of shape \[2\]$/,
     ],
     [
       "a bound that is neither number nor tensor",

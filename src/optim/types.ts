@@ -169,7 +169,10 @@ export interface MinimizeOptions {
   bandMethod?: "direct" | "substitution";
   /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
   constraints?: Constraints;
-  /** `"ipm"`: bounds `lower ≤ x ≤ upper` (a number, or a tensor of x's shape; ±Infinity: none). */
+  /**
+   * `"ipm"`: bounds `lower ≤ x ≤ upper`, each a number (for every component) or a tensor of
+   * exactly x's shape (not broadcast; the same size in another shape is an error); ±Infinity: none.
+   */
   bounds?: Bounds;
   /** `"ipm"`: the first barrier parameter μ₀ (default 0.1, as IPOPT). */
   muInit?: number;
@@ -189,7 +192,10 @@ export interface Constraints {
   ineq?: (x: Tensor) => Tensor;
 }
 
-/** Bounds of `minimize(…, { method: "ipm" })`: a number or a tensor of x's shape; ±Infinity means none. */
+/**
+ * Bounds of `minimize(…, { method: "ipm" })`: each a number (for every component) or a tensor
+ * of exactly x's shape (no broadcasting); ±Infinity means none.
+ */
 export interface Bounds {
   /** `x ≥ lower` (default: none). */
   lower?: number | Tensor;
