@@ -22,7 +22,7 @@ import { boolOption, checkOptions } from "../options.ts";
 import { cachedHessianSparsity } from "./pattern.ts";
 import { cachedColoring } from "./coloring.ts";
 import { reverseCuthillMcKee } from "../linalg/ordering.ts";
-import { compiledByRecord } from "../ad/auto_jit.ts";
+import { compiledByRecord, type CompiledWork } from "../ad/auto_jit.ts";
 
 /** Which triangle band storage holds: LAPACK's `uplo`. */
 export type BandLayout = "lower" | "upper";
@@ -224,12 +224,17 @@ export class BandedMatrix {
 
 /**
  * @internal The bandwidth of f's Hessian at x's shape, from its detected pattern (traced
- * once per function and shape, see `hessianSparsity`). Throws when band storage would be
+ * once per record, or per function and shape without one: `cachedHessianSparsity`). Throws when band storage would be
  * pointless: 2b + 1 comb probes at least as many as the n columns (the dense Hessian's
  * cost), saying what the sparse path would cost instead.
  */
-export function detectedBandwidth(op: string, f: (x: Tensor) => Tensor, x: Tensor): number {
-  const p = cachedHessianSparsity(f, x);
+export function detectedBandwidth(
+  op: string,
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  record?: string | null,
+): number {
+  const p = cachedHessianSparsity(f, x, record);
   const n = x.size, b = p.bandwidth;
   if (b > 0 && 2 * b + 1 >= n) {
     const colors = cachedColoring(p, "star", undefined).count;
@@ -249,7 +254,7 @@ export function detectedBandwidth(op: string, f: (x: Tensor) => Tensor, x: Tenso
 export interface BandedHessianOptions {
   /**
    * b: H[i][j] = 0 for |i − j| > b (of the flattened x). Default: detected from the
-   * Hessian's sparsity pattern (`hessianSparsity`, traced once per function and shape).
+   * Hessian's sparsity pattern (`hessianSparsity`, traced once per record of f, see below).
    */
   bandwidth?: number;
   /**
@@ -275,7 +280,7 @@ export interface BandedHessianOptions {
  * the product of probe j mod 2b+1.
  *
  * Without `bandwidth`, the bandwidth is read from the Hessian's detected sparsity pattern
- * (traced once per function and shape, then cached); a pattern whose band would hold
+ * (traced once per record of f, see below, then cached); a pattern whose band would hold
  * about the whole matrix is an error that points to `sparseHessian`.
  *
  * **Repeated calls compile themselves.** The band's compiled pass is kept across calls, keyed by
@@ -285,7 +290,10 @@ export interface BandedHessianOptions {
  * and its own captured tensors instead of tracing again. So `f` runs on every call (once more on a
  * call that traces), and a captured tensor, number or structure that changed is never served an
  * old program. A function that reads a value back or makes a buffer from host data while it runs
- * cannot be recorded, and is traced on every call.
+ * cannot be recorded, and is traced on every call. The detected sparsity pattern is kept by the
+ * same record, so a closure whose couplings change between calls (through a captured number or
+ * structure) gets its new pattern; for a function that cannot be recorded it is kept per function
+ * object and shape, and one whose structure changes must pass `bandwidth`.
  *
  * @example
  * ```ts
@@ -325,8 +333,8 @@ export function bandedHessian(
       `bandedHessian: x is empty (shape ${fmtShape(x.shape)}); nothing to recover`,
     );
   }
-  const b = opts.bandwidth === undefined
-    ? detectedBandwidth("bandedHessian", f, x)
+  const given = opts.bandwidth === undefined
+    ? null
     : checkBandwidth("bandedHessian", opts.bandwidth, n);
   const method = opts.method ?? "direct";
   if (method !== "direct" && method !== "substitution") {
@@ -341,6 +349,24 @@ export function bandedHessian(
       "bandedHessian: symmetryCheck needs the direct method (each entry is recovered twice only there)",
     );
   }
+  // the detected pattern and the band program are kept by what f computes (auto_jit.ts)
+  return compiledByRecord(f, x, (run, record) => {
+    const b = given ?? detectedBandwidth("bandedHessian", f, x, record);
+    return recoverBand(f, x, b, method, layout, symmetryCheck, run);
+  }, false);
+}
+
+/** `bandedHessian` at bandwidth b: the band from comb-probe products, compiled by `run`. */
+function recoverBand(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  b: number,
+  method: "direct" | "substitution",
+  layout: BandLayout,
+  symmetryCheck: boolean,
+  run: CompiledWork,
+): BandedMatrix {
+  const n = x.size;
   const upper = layout === "upper";
   const be = x.device.backend;
   // more probes than columns would be empty: n probes are the identity
@@ -356,7 +382,7 @@ export function bandedHessian(
   }
   if (period * n * item > limit) {
     // the products of all the probes at once would not fit one buffer: take them in chunks
-    if (method !== "direct" || opts.symmetryCheck) {
+    if (method !== "direct" || symmetryCheck) {
       throw new RangeError(
         `bandedHessian: ${period} products of n = ${n} need ${period * n * item} bytes, more ` +
           `than this ${x.device.kind} device's limit of ${limit} bytes per buffer; only the ` +
@@ -365,13 +391,11 @@ export function bandedHessian(
     }
     return chunkedBand(f, x, b, period, layout, limit);
   }
-  // the band program is kept across calls whose f does the same operations (auto_jit.ts)
   const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
-  const [data, sym] = compiledByRecord(
-    f,
-    x,
-    (run) => run(work, [x], (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck)),
-    false,
+  const [data, sym] = run(
+    work,
+    [x],
+    (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck),
   );
   return new BandedMatrix(data, layout, sym);
 }
