@@ -406,3 +406,24 @@ testAll(
     releaseCaches();
   },
 );
+
+testAll("auto-jit: tensors f makes from captured ones during the key run are freed", async (b) => {
+  const opts = { dtype: b.dtype, device: b.dev };
+  const x = tensor(xs, opts);
+  const w = tensor(xs.map((_, i) => i + 1), opts);
+  // reshape(w) and mul(w, 2) are real tensors even in the abstract run: f = Σ 2 w x², H = diag(4 w)
+  const f = (z: Tensor) => sum(mul(reshape(mul(w, 2), [n]), square(z)));
+  const want = xs.map((_, i) => 4 * (i + 1));
+  assertClose(await band(f, x, 0), want, { rtol: b.rtol });
+  await sparseDense(f, x); // the first call keeps the programs and the pattern
+  const base = memory();
+  for (let k = 0; k < 3; k++) {
+    assertClose(await band(f, x, 0), want, { rtol: b.rtol });
+    const H = await sparseDense(f, x);
+    assertClose(H.filter((_, i) => i % (n + 1) === 0), want, { rtol: b.rtol });
+  }
+  ok(sameMemory(base, memory()), `${memory().tensors - base.tensors} tensors left behind`);
+  x.dispose();
+  w.dispose();
+  releaseCaches();
+});

@@ -25,6 +25,7 @@ import type { Storage } from "../backend/backend.ts";
 import { forChildren, type LazyStorage, nextStorageId } from "../compile/lazy.ts";
 import { recording } from "../compile/program.ts";
 import { LruCache, type LruLimits, registerCache } from "../lru.ts";
+import { transformScope } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
 import { stopGradient } from "../ops/elementwise.ts";
 import { PRIMITIVES } from "../primitives/registry.ts";
@@ -204,8 +205,16 @@ interface Key {
   readonly bound: readonly Storage[];
 }
 
-/** Runs f once on an abstract x and keys what it did; null if the record cannot describe it. */
+/**
+ * Runs f once on an abstract x and keys what it did; null if the record cannot describe it.
+ * Tensors f makes from the ones it closes over (a reshape of a captured tensor) are real:
+ * freed as a transform frees what f makes.
+ */
 function keyOf(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
+  return transformScope(() => keyRun(f, x));
+}
+
+function keyRun(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
   const trace = pushTrace((l) => new KeyTrace(l, nextStorageId()));
   let text: string;
   try {

@@ -22,7 +22,7 @@ import { boolOption, checkOptions } from "../options.ts";
 import { cachedHessianSparsity } from "./pattern.ts";
 import { cachedColoring } from "./coloring.ts";
 import { reverseCuthillMcKee } from "../linalg/ordering.ts";
-import { compiledByRecord, type CompiledWork } from "../ad/auto_jit.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 
 /** Which triangle band storage holds: LAPACK's `uplo`. */
 export type BandLayout = "lower" | "upper";
@@ -349,30 +349,42 @@ export function bandedHessian(
       "bandedHessian: symmetryCheck needs the direct method (each entry is recovered twice only there)",
     );
   }
+  // a given band too big for a buffer is refused before f runs (a detected one after its
+  // abstract run: the pattern is kept by f's record)
+  const sized = given === null ? null : bandSize(x, given, method, symmetryCheck);
+  if (sized?.chunked) {
+    return chunkedBand(f, x, given!, sized.period, layout, x.device.backend.maxStorageBytes);
+  }
   // the detected pattern and the band program are kept by what f computes (auto_jit.ts)
   return compiledByRecord(f, x, (run, record) => {
     const b = given ?? detectedBandwidth("bandedHessian", f, x, record);
-    return recoverBand(f, x, b, method, layout, symmetryCheck, run);
+    const { period, chunked } = bandSize(x, b, method, symmetryCheck);
+    if (chunked) return chunkedBand(f, x, b, period, layout, x.device.backend.maxStorageBytes);
+    const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
+    const [data, sym] = run(
+      work,
+      [x],
+      (y) => bandFromProducts(f, y, b, period, method, layout === "upper", symmetryCheck),
+    );
+    return new BandedMatrix(data, layout, sym);
   }, false);
 }
 
-/** `bandedHessian` at bandwidth b: the band from comb-probe products, compiled by `run`. */
-function recoverBand(
-  f: (x: Tensor) => Tensor,
+/**
+ * The probes of a band of width b (`period`), checked against the device's buffer limit:
+ * `chunked` when their products must be taken a few at a time.
+ */
+function bandSize(
   x: Tensor,
   b: number,
   method: "direct" | "substitution",
-  layout: BandLayout,
   symmetryCheck: boolean,
-  run: CompiledWork,
-): BandedMatrix {
+): { period: number; chunked: boolean } {
   const n = x.size;
-  const upper = layout === "upper";
-  const be = x.device.backend;
   // more probes than columns would be empty: n probes are the identity
   const period = Math.min(method === "direct" ? 2 * b + 1 : b + 1, n);
   const item = itemSize(x.dtype);
-  const limit = be.maxStorageBytes;
+  const limit = x.device.backend.maxStorageBytes;
   if ((b + 1) * n * item > limit) {
     throw new RangeError(
       `bandedHessian: the band of n = ${n}, bandwidth ${b} needs ${(b + 1) * n * item} bytes ` +
@@ -389,15 +401,9 @@ function recoverBand(
           `direct method without symmetryCheck takes them in chunks`,
       );
     }
-    return chunkedBand(f, x, b, period, layout, limit);
+    return { period, chunked: true };
   }
-  const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
-  const [data, sym] = run(
-    work,
-    [x],
-    (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck),
-  );
-  return new BandedMatrix(data, layout, sym);
+  return { period, chunked: false };
 }
 
 /** The band (and the symmetry error) from one batched pass of `period` comb-probe products. */
