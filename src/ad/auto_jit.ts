@@ -26,9 +26,9 @@ import type { Storage } from "../backend/backend.ts";
 import { forChildren, type LazyStorage, nextStorageId } from "../compile/lazy.ts";
 import { recording } from "../compile/program.ts";
 import { LruCache, type LruLimits, registerCache } from "../lru.ts";
+import { transformScope } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
 import { stopGradient } from "../ops/elementwise.ts";
-import { tidy } from "../memory.ts";
 import { PRIMITIVES } from "../primitives/registry.ts";
 import type { Aval, Params, Primitive } from "../primitives/types.ts";
 import { popTrace, pushTrace, Trace, traceDepth } from "./core.ts";
@@ -217,22 +217,26 @@ interface Key {
   readonly bound: readonly Storage[];
 }
 
-/** Runs f once on an abstract x and keys what it did; null if the record cannot describe it. */
+/**
+ * Runs f once on an abstract x and keys what it did; null if the record cannot describe it.
+ * Tensors f makes from the ones it closes over (a reshape of a captured tensor) are real:
+ * freed as a transform frees what f makes.
+ */
 function keyOf(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
+  return transformScope(() => keyRun(f, x));
+}
+
+function keyRun(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
   const trace = pushTrace((l) => new KeyTrace(l, nextStorageId()));
-  let text: string | null;
+  let text: string;
   try {
-    // what f made while it ran (a tensor from host data, before the record gave up) is freed
-    text = tidy(() => {
-      const y = f(trace.value(x, -1));
-      if (!(y instanceof Tensor)) return null; // the call's own run of f names the problem
-      const tr = y._tracer;
-      const out = tr instanceof KeyTracer && tr.trace === trace ? `v${tr.at}` : trace.leaf(y);
-      return `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${
-        fmtShape(y.shape)
-      }|${trace.parts.join(";")}|${out}`;
-    });
-    if (text === null) return null;
+    const y = f(trace.value(x, -1));
+    if (!(y instanceof Tensor)) return null; // the call's own run of f names the problem
+    const tr = y._tracer;
+    const out = tr instanceof KeyTracer && tr.trace === trace ? `v${tr.at}` : trace.leaf(y);
+    text = `${deviceTag(x.device)}|${x.dtype}${fmtShape(x.shape)}|${y.dtype}${fmtShape(y.shape)}|${
+      trace.parts.join(";")
+    }|${out}`;
   } catch (e) {
     // an error of f's own is the call's (f raises it in the traced run as well)
     if (e instanceof Unkeyable) return null;
@@ -275,21 +279,24 @@ function settled<T>(body: () => T, done: () => void): T {
 
 /**
  * @internal Runs `use` with the work of f at x compiled (see `openRecord`), and closes the
- * record when `use` returns or its promise settles.
+ * record when `use` returns or its promise settles. `use` also gets the record as text (null
+ * when there is none), a key for anything else derived from what f computes.
  */
 export function compiledByRecord<T>(
   f: (x: Tensor) => Tensor,
   x: Tensor,
-  use: (run: CompiledWork) => T,
+  use: (run: CompiledWork, record: string | null) => T,
   repeats = true,
 ): T {
   const record = openRecord(f, x, repeats);
-  return settled(() => use(record.run), record.close);
+  return settled(() => use(record.run, record.text), record.close);
 }
 
 /** Compiled work for as long as its holder keeps it open; `close` when f may change. */
 export interface OpenRecord {
   readonly run: CompiledWork;
+  /** f's record as text (null when there is none), a key for anything derived from it. */
+  readonly text: string | null;
   close(): void;
 }
 
@@ -312,7 +319,9 @@ export function openRecord(f: (x: Tensor) => Tensor, x: Tensor, repeats = true):
       unkeyable.set(f, SKIP);
     }
     // work done once gains nothing from a program that lives for the holder
-    return repeats ? forTheHolder() : { run: (_work, args, fn) => fn(...args), close: () => {} };
+    return repeats
+      ? forTheHolder()
+      : { run: (_work, args, fn) => fn(...args), text: null, close: () => {} };
   }
   autoJitStats.keyed++;
   let open = true;
@@ -340,7 +349,7 @@ export function openRecord(f: (x: Tensor) => Tensor, x: Tensor, repeats = true):
     if (open) release(x, key);
     open = false;
   };
-  return { run, close };
+  return { run, text: key.text, close };
 }
 
 /** Whether to run the key run: not inside a transform or a recording, and f not skipped. */
@@ -371,5 +380,5 @@ function forTheHolder(): OpenRecord {
   const close = () => {
     for (const j of jits.values()) j.clear();
   };
-  return { run, close };
+  return { run, text: null, close };
 }
