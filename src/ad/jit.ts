@@ -253,11 +253,16 @@ export type Entry =
  * launches; returns its result and the program (or why there is none). `bound` storages
  * (realized, on the inputs' device) are read as they are and become the program's inputs
  * after `inputs`, not constants: a replay binds the storages it is given in their place.
+ * A run that fails in a kernel (a matrix that is not positive definite) throws that error;
+ * where the device recorded past it (the CPU) the program is whole, and `keepFailed` gets
+ * it first, so the signature need not be traced again (its replays fail at that step
+ * while the data makes it fail).
  */
 export function traceProgram(
   inputs: readonly Tensor[],
   bound: readonly Storage[],
   run: (traced: Tensor[]) => unknown,
+  keepFailed?: (entry: Entry) => void,
 ): { result: unknown; entry: Entry } {
   const devices = new Set(inputs.map((t) => t.device));
   const dev = inputs[0]?.device ?? getDefaultDevice();
@@ -286,11 +291,50 @@ export function traceProgram(
     return t._ref!.storage;
   });
   const rec = be.record([...storages, ...bound]);
+  let ended = false;
+  /** Ends the recording: the entry for the result's tensors (realized). */
+  const end = (outs: Flat): Entry => {
+    ended = true;
+    if (outs.tensors.some((t) => t.device !== dev)) {
+      rec.abort();
+      return { uncompiled: "a result is on another device" };
+    }
+    const program = rec.finish(outs.tensors.map((t) => t._ref!.storage));
+    if (typeof program === "string") return { uncompiled: program };
+    return {
+      program,
+      device: dev,
+      outs: outs.tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
+      rebuild: outs.rebuild,
+    };
+  };
+  /**
+   * The failure a kernel met, with the program kept where it can be: the function ran on
+   * to its end (on NaNs in place of the failed value), and its result is realized here as
+   * the scope would realize it. Thrown inside the scope, which then frees what the run made.
+   */
+  const failed = (result: unknown): Error => {
+    const failure = rec.failure!;
+    if (!keepFailed || result instanceof Promise) return failure;
+    try {
+      const outs = flatten(result, "the result", "keep");
+      if (outs.tensors.some((t) => t._tracer)) return failure;
+      for (const t of outs.tensors) if (t.device === dev) be.materialize(t._ref!.storage);
+      keepFailed(end(outs));
+    } catch {
+      // a result jit cannot compile: the failure is still the error to report
+    }
+    return failure;
+  };
   let result: unknown;
   let outs: Flat;
   let flattenedOuts: Tensor[] = [];
   try {
-    result = transformScope(() => run(traced));
+    result = transformScope(() => {
+      const r = run(traced);
+      if (rec.failure) throw failed(r);
+      return r;
+    });
     if (result instanceof Promise) {
       throw new TypeError(
         "jit: the function returned a Promise; jit compiles synchronous functions",
@@ -306,8 +350,9 @@ export function traceProgram(
       }
       if (t.device === dev) be.materialize(t._ref!.storage);
     }
+    if (rec.failure) throw rec.failure;
   } catch (e) {
-    rec.abort();
+    if (!ended) rec.abort();
     throw e;
   } finally {
     // results that are (views of) a copy hold references of their own
@@ -315,20 +360,7 @@ export function traceProgram(
     for (const t of traced) if (!inputs.includes(t) && !returned.has(t)) t.dispose();
     for (const c of copies.values()) c.dispose();
   }
-  const offDevice = outs.tensors.some((t) => t.device !== dev);
-  const program = offDevice
-    ? "a result is on another device"
-    : rec.finish(outs.tensors.map((t) => t._ref!.storage));
-  if (typeof program === "string") return { result, entry: { uncompiled: program } };
-  return {
-    result,
-    entry: {
-      program,
-      device: dev,
-      outs: outs.tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
-      rebuild: outs.rebuild,
-    },
-  };
+  return { result, entry: end(outs) };
 }
 
 /**
@@ -451,8 +483,14 @@ export function jit<A extends unknown[], R>(
   };
 
   const trace = (key: string, inputs: Tensor[], rebuildArgs: (ts: readonly Tensor[]) => A): R => {
-    const { result, entry } = traceProgram(inputs, [], (traced) => f(...rebuildArgs(traced)));
-    cache.set(key, entry);
+    const keep = (entry: Entry) => cache.set(key, entry);
+    const { result, entry } = traceProgram(
+      inputs,
+      [],
+      (traced) => f(...rebuildArgs(traced)),
+      keep,
+    );
+    keep(entry);
     return result as R;
   };
 
