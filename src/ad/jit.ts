@@ -334,12 +334,13 @@ export function traceProgram(
   let ended = false;
   /** Ends the recording: the entry for the result's tensors (realized). */
   const end = (outs: Flat): Entry => {
-    ended = true;
     if (outs.tensors.some((t) => t.device !== dev)) {
+      ended = true;
       rec.abort();
       return { uncompiled: "a result is on another device" };
     }
     const program = rec.finish(outs.tensors.map((t) => t._ref!.storage));
+    ended = true; // (a finish that throws is aborted by the caller)
     if (typeof program === "string") return { uncompiled: program };
     return {
       program,
