@@ -119,6 +119,9 @@ Deno.test("Moré–Sorensen: the model value within SciPy's tolerances of the ex
     { d: [-2, -0.5, 1, 3, 4, 5], g: [1, 1, 1, 1, 1, 1], radius: 1, what: "indefinite" },
     // g ⊥ the eigenvector of λ_min: the hard case
     { d: [-1, 1, 2, 3, 4, 5], g: [0, 0.2, 0.1, 0.1, 0.3, 0.1], radius: 2, what: "hard case" },
+    // H ⪰ 0 singular, g in its range, H⁺g inside: λ* = 0 = −λ_min, the hard case at λ = 0
+    // (MGH's rank-1 linear function: H + λI at H's rounding)
+    { d: [0, 0, 1, 2, 3, 4], g: [0, 0, 0.5, 0.2, -0.3, 0.1], radius: 3, what: "singular" },
   ];
   for (const [k, c] of cases.entries()) {
     const Q = randomOrthogonal(n, 10 + k);
@@ -137,6 +140,12 @@ Deno.test("Moré–Sorensen: the model value within SciPy's tolerances of the ex
     // value within k_hard = 0.2 of the optimum (CGT Thm 7.3.5): m ≤ (1 − k_hard) m*
     assert.ok(Math.hypot(...p) <= 1.1 * c.radius + 1e-12, `${c.what}: ‖p‖ = ${Math.hypot(...p)}`);
     assert.ok(m <= 0.8 * exact.m, `${c.what}: m(p) = ${m}, exact m* = ${exact.m}`);
+    // the model value the subproblem reports (the trust region's predicted decrease): from
+    // its own scalars, the hard case's completion included
+    if (c.what === "hard case") assert.notEqual(sol.model, undefined, "completed along z");
+    if (sol.model !== undefined) {
+      assertClose([sol.model], [m], { rtol: 1e-9, atol: 1e-14 });
+    }
     if (c.what === "interior") {
       assert.equal(sol.hitsBoundary, false);
       assertClose(p, exact.p, { rtol: 1e-10, atol: 1e-12 });
@@ -148,7 +157,7 @@ Deno.test("Moré–Sorensen: the model value within SciPy's tolerances of the ex
 });
 
 testAll(
-  "BandModel.trial: a Moré–Sorensen trial in one program (p, its scalars, the inverse iteration's z and s²) against dense references",
+  "BandModel.trial: a Moré–Sorensen trial in one program (p, its scalars, the inverse iteration's z and s², or without them) against dense references",
   async (b) => {
     const base = memory();
     const n = 8;
@@ -168,7 +177,7 @@ testAll(
       const p = solveDense(A, g.map((v) => -v));
       const w = solveDense(A, p);
       const dot = (u: number[], v: number[]) => u.reduce((s, x, i) => s + x * v[i], 0);
-      const r = model.trial(lambda, gt);
+      const r = model.trial(lambda, gt, "eigen");
       const [pp, pw, gp, s2, pz] = Array.from(await r.s.data());
       assertClose(Array.from(await r.p.data()), p, tol);
       assertClose([pp, pw, gp], [dot(p, p), dot(p, w), dot(g, p)], tol);
@@ -182,10 +191,16 @@ testAll(
       assertClose([s2], [d[0] + lambda], { rtol: b.dtype === "f64" ? 1e-3 : 5e-3, atol: 0 });
       assert.ok(Math.abs(dot(z, q0)) > 0.999, `|zᵀq₀| = ${Math.abs(dot(z, q0))}`);
       for (const t of [r.p, r.z!, r.s]) t.dispose();
+      // "step" (a trial expected outside the region): the same p and scalars, no z
+      const st = model.trial(lambda, gt, "step");
+      assert.equal(st.z, null);
+      assertClose(Array.from(await st.p.data()), p, tol);
+      assertClose(Array.from(await st.s.data()), [dot(p, p), dot(p, w), dot(g, p)], tol);
+      for (const t of [st.p, st.s]) t.dispose();
     }
     // λ = 0: the Newton step alone; H is indefinite, so the factorisation fails
     await assert.rejects(async () => {
-      const r = model.trial(0, gt);
+      const r = model.trial(0, gt, "newton");
       try {
         await r.s.data();
       } finally {

@@ -97,6 +97,17 @@ function shiftedTrial(d: Tensor, lambda: Tensor, g: Tensor, v0: Tensor) {
 }
 
 /**
+ * p = −A⁻¹g with pᵀp, pᵀA⁻¹p and gᵀp (packed in that order), A in lower band storage: what
+ * the secular equation's Newton step needs, without the inverse iteration of
+ * {@linkcode shiftedTrial} (two solves instead of five).
+ */
+function secularStep(a: Tensor, g: Tensor) {
+  const p = solveBanded(a, neg(g), { lower: true });
+  const w = solveBanded(a, p, { lower: true });
+  return { p, s: stack([vdot(p, p), vdot(p, w), vdot(g, p)]) };
+}
+
+/**
  * Σ_{j ≠ i} |H[i][j]| for every row i of a symmetric H in lower band storage ([b + 1, n]):
  * the stored column below the diagonal (Σ_d |ab[d][i]|) and, by symmetry, the row left of
  * it (Σ_d |ab[d][i − d]|), read from the band skewed so that row d moves right by d.
@@ -137,6 +148,7 @@ const programs = {
   /** pᵀH⁻¹p. */
   inverseQuadratic: jit((d: Tensor, p: Tensor) => vdot(p, solveBanded(d, p, { lower: true }))),
   shiftedTrial: jit(shiftedTrial),
+  shiftedStep: jit((d: Tensor, lambda: Tensor, g: Tensor) => secularStep(shiftBand(d, lambda), g)),
   eigen: jit((d: Tensor, lambda: Tensor, v0: Tensor) =>
     inverseIteration(shiftBand(d, lambda), d, lambda, v0)
   ),
@@ -232,15 +244,21 @@ export class BandModel {
 
   /**
    * The trust-region subproblem's trial at λ, one program whose packed scalars `s` are read
-   * back at once: at λ = 0, p = −H⁻¹g and `s` = [pᵀp, gᵀp]; else p = −(H + λI)⁻¹g, z as
-   * {@linkcode BandModel.eigen}'s and `s` = [pᵀp, pᵀ(H + λI)⁻¹p, gᵀp, s², pᵀz]. Not
-   * positive definite: as {@linkcode BandModel.solve}'s failures. g is [n].
+   * back at once. `kind` "newton" (or any kind at λ = 0): p = −H⁻¹g and `s` = [pᵀp, gᵀp]; "step":
+   * p = −(H + λI)⁻¹g and `s` = [pᵀp, pᵀ(H + λI)⁻¹p, gᵀp]; "eigen" (λ > 0 only): also z as
+   * {@linkcode BandModel.eigen}'s, `s` = [pᵀp, pᵀ(H + λI)⁻¹p, gᵀp, s², pᵀz]. Not positive
+   * definite: as {@linkcode BandModel.solve}'s failures. g is [n].
    */
-  trial(lambda: number, g: Tensor): { p: Tensor; z: Tensor | null; s: Tensor } {
+  trial(
+    lambda: number,
+    g: Tensor,
+    kind: "newton" | "step" | "eigen",
+  ): { p: Tensor; z: Tensor | null; s: Tensor } {
     const d = this.h.data;
-    if (lambda === 0) return { ...programs.newtonTrial(d, g), z: null };
+    if (kind === "newton" || lambda === 0) return { ...programs.newtonTrial(d, g), z: null };
     const l = scalarLike(d, lambda);
     try {
+      if (kind === "step") return { ...programs.shiftedStep(d, l, g), z: null };
       return programs.shiftedTrial(d, l, g, this.#inverseStart());
     } finally {
       l.dispose();

@@ -111,7 +111,7 @@ export interface TrustTrial {
 /**
  * @internal One trust-region trial at x with the band `model`: Moré–Sorensen's step p, the
  * model's reduction (from the subproblem's own scalars, or −(gᵀp + ½ pᵀHp) from the band
- * product after the hard case), f and ∇f at x + p, all read back at once, and `tr`'s
+ * product where it has none), f and ∇f at x + p, all read back at once, and `tr`'s
  * verdict; a rejected p may still give a step along it (`backtrackRejected`). Shared by `trust-exact` and `newton-banded`'s fallback.
  */
 export async function trustStep(
@@ -260,8 +260,9 @@ async function backtrackRejected(
  * at a new point the Newton step first (one banded solve; inside the region it is the
  * step, and nothing else is computed), else the spectrum bounds and trials of λ, each one
  * compiled program — the factorisations of H + λI, p, pᵀ(H + λI)⁻¹p for the secular
- * equation, the hard case's inverse iteration (3 solves) and zᵀHz — with one read-back; then
- * one evaluation of f and ∇f at the trial point, read back with its norms and slopes.
+ * equation and, unless λ comes from Newton's step on it (whose p leaves the region), the
+ * hard case's inverse iteration (3 solves) and zᵀHz — with one read-back; then one
+ * evaluation of f and ∇f at the trial point, read back with its norms and slopes.
  */
 export async function trustExact(
   prob: MinimizeProblem,

@@ -42,8 +42,9 @@ export interface SubproblemStep {
   trials: number;
   /**
    * m(p) − f = gᵀp + ½ pᵀHp when p solves (H + λI)p = −g: ½ (gᵀp − λ pᵀp), a sum of two
-   * terms of one sign (no cancellation, unlike gᵀp + ½ pᵀHp near the optimum). Undefined
-   * for a step completed along z (hard case) or cut back to the region.
+   * terms of one sign (no cancellation, unlike gᵀp + ½ pᵀHp near the optimum); for p
+   * completed along z to the boundary (the hard case), ½ (gᵀp − λΔ² + τ²s²). Undefined for
+   * a step cut back to the region or along z alone (g ≈ 0).
    */
   model?: number;
 }
@@ -59,11 +60,11 @@ function safeguard(lb: number, ub: number): number {
   return Math.max(Math.sqrt(lb * ub), lb + THETA * (ub - lb));
 }
 
-/** A trial's step and scalars; `z` (with s², pᵀz) only at λ ≠ 0. */
+/** A trial's step and scalars; `z` (with s², pᵀz) only from an "eigen" trial. */
 interface Trial {
   p: Tensor;
   pp: number;
-  /** pᵀ(H + λI)⁻¹p; NaN at λ = 0 (read only when p leaves the region). */
+  /** pᵀ(H + λI)⁻¹p; NaN from a "newton" trial (read only when p leaves the region). */
   pw: number;
   gp: number;
   eig: { z: Tensor; s2: number; pz: number } | null;
@@ -71,22 +72,29 @@ interface Trial {
 
 /**
  * p for λ with its scalars, from one compiled program and one read-back (see
- * `BandModel.trial`): at λ ≠ 0 also the inverse iteration's z, which the step needs when it
- * falls inside the region (the hard case's test, and λ's lower bound); computing it in the
- * same factorisations costs less than a second program and read-back when it is needed.
- * Null when H + λI is not positive definite.
+ * `BandModel.trial`): at λ ≠ 0, unless the step is expected outside the region ("step"),
+ * also the inverse iteration's z, which the step needs when it falls inside the region (the
+ * hard case's test, and λ's lower bound); computing it in the same factorisations costs
+ * less than a second program and read-back when it is needed. Null when H + λI is not
+ * positive definite.
  */
-async function trial(model: BandModel, g: Tensor, lambda: number): Promise<Trial | null> {
+async function trial(
+  model: BandModel,
+  g: Tensor,
+  lambda: number,
+  kind: "newton" | "step" | "eigen",
+): Promise<Trial | null> {
   let r: { p: Tensor; z: Tensor | null; s: Tensor } | null = null;
   try {
-    r = model.trial(lambda, g);
+    r = model.trial(lambda, g, kind);
     const v = await readScalars(r.s);
     const { p, z } = r;
     if (!v.every(Number.isFinite)) {
       disposeAll(p, z);
       return null;
     }
-    if (!z) return { p, pp: v[0], pw: NaN, gp: v[1], eig: null };
+    if (kind === "newton") return { p, pp: v[0], pw: NaN, gp: v[1], eig: null };
+    if (!z) return { p, pp: v[0], pw: v[1], gp: v[2], eig: null };
     return { p, pp: v[0], pw: v[1], gp: v[2], eig: { z, s2: Math.max(v[3], 0), pz: v[4] } };
   } catch (e) {
     disposeAll(r?.p, r?.z);
@@ -154,7 +162,7 @@ export async function moreSorensen(
   // ‖g‖/Δ exceeds a bound on ‖H‖ (the Newton step leaves the region).
   let newton: Trial | null | undefined;
   if (mem.radius < 0) {
-    newton = await trial(model, g, 0);
+    newton = await trial(model, g, 0, "newton");
     if (newton && Math.sqrt(newton.pp) <= radius) {
       mem.lambdaLb = 0;
       mem.radius = radius;
@@ -180,21 +188,26 @@ export async function moreSorensen(
     p: Tensor,
     hitsBoundary: boolean,
     trials: number,
-    t?: { pp: number; gp: number },
+    t?: { pp: number; gp: number } | { model: number },
   ): SubproblemStep => {
     if (best !== p) best?.dispose();
     mem.lambdaLb = lb;
     mem.radius = radius;
-    const model = t ? 0.5 * (t.gp - lambda * t.pp) : undefined;
+    const model = t && "model" in t ? t.model : t ? 0.5 * (t.gp - lambda * t.pp) : undefined;
     return { p, hitsBoundary, lambda, trials, model };
   };
   // H + λI is not positive definite: λ < −λ_min(H). If rounding has closed the bracket
   // (λ_ub itself failed), widen it.
   const failed = () => {
+    outside = false;
     lb = Math.max(lb, lambda);
     if (!(ub > lb)) ub = lb + Math.max(margin, Math.abs(lb) * 1e-3);
     lambda = safeguard(lb, ub);
   };
+  // λ from Newton's step on the secular equation lies below its root where H + λI ≻ 0 (the
+  // equation is convex: Moré & Sorensen 1983, §3), so its step leaves the region and the
+  // trial needs no inverse iteration
+  let outside = false;
   for (let k = 1; k <= MAX_TRIALS; k++) {
     if (gnorm <= tiny && lambda > 0) {
       // g ≈ 0 and H not positive definite: the step is along the smallest eigenvector. (At
@@ -229,7 +242,9 @@ export async function moreSorensen(
       lambda = safeguard(lb, ub);
       continue;
     }
-    const t = lambda === 0 && newton !== undefined ? newton : await trial(model, g, lambda);
+    const t: Trial | null = lambda === 0 && newton !== undefined
+      ? newton
+      : await trial(model, g, lambda, lambda === 0 ? "newton" : outside ? "step" : "eigen");
     newton = undefined;
     if (!t) {
       // (also where a Newton update of λ from inside the region, tried directly, undershot
@@ -237,9 +252,15 @@ export async function moreSorensen(
       failed();
       continue;
     }
+    const pnorm = Math.sqrt(t.pp);
+    if (lambda !== 0 && pnorm < radius && !t.eig) {
+      // inside after all (rounding): the hard case's test needs z
+      t.p.dispose();
+      outside = false;
+      continue;
+    }
     best?.dispose();
     best = t.p;
-    const pnorm = Math.sqrt(t.pp);
     if (pnorm <= radius && lambda === 0) return done(t.p, false, k, t);
     let pw = t.pw;
     if (Number.isNaN(pw)) {
@@ -251,7 +272,7 @@ export async function moreSorensen(
       }
     }
     // Newton's step on the secular equation 1/‖p(λ)‖ = 1/Δ (N&W (4.44))
-    const lambdaNew = lambda + (t.pp / pw) * (pnorm - radius) / radius;
+    const lambdaNew: number = lambda + (t.pp / pw) * (pnorm - radius) / radius;
     const eig = t.eig;
     if (pnorm < radius && eig) {
       // inside with λ > 0: maybe the hard case; try completing p to the boundary along z
@@ -261,12 +282,22 @@ export async function moreSorensen(
       if ((step * step * s2) / quadratic <= K_HARD) {
         const p = tidy(() => add(t.p, mul(z, step)));
         z.dispose();
-        return done(p, true, k);
+        // m(p + τz) = ½ (gᵀp − λΔ² + τ²s²) (with (H + λI)p = −g, ‖p + τz‖ = Δ): three
+        // terms from the trial's scalars, a decrease of at least (1 − κ_hard) ½ (−gᵀp +
+        // λΔ²) by the test above, and no program of its own. gᵀs + ½ sᵀHs from a band
+        // product cancels instead: in MGH's rank-1 linear function, where λ falls to H's
+        // rounding, its sign is noise (a λ sequence started elsewhere made it ≥ 0 and
+        // stopped the run at ‖g‖ = 1.6e-2)
+        return done(p, true, k, {
+          model: 0.5 * (t.gp - lambda * radius * radius + step * step * s2),
+        });
       }
       z.dispose();
       ub = lambda;
       lb = Math.max(lb, lambda - s2);
-      if (lambdaNew > lb) lambda = lambdaNew; // the next trial tells whether H + λ_new I ≻ 0
+      // the next trial tells whether H + λ_new I ≻ 0
+      outside = lambdaNew > lb;
+      if (outside) lambda = lambdaNew;
       else {
         lb = Math.max(lb, lambdaNew);
         lambda = safeguard(lb, ub);
@@ -276,6 +307,7 @@ export async function moreSorensen(
       if (Math.abs(pnorm - radius) / radius <= K_EASY) return done(t.p, true, k, t);
       lb = lambda;
       lambda = lambdaNew;
+      outside = true;
     }
   }
   // the secular equation did not settle (in f32, H + λI's solves are rounding once λ is
