@@ -138,7 +138,7 @@ if (constrained) {
       console.log(
         `${String(it.iteration).padStart(5)} ${e(it.fun, 12, 6)} ${
           e(it.constraintViolation, 12, 2)
-        } ${e(it.complementarity, 12, 2)} ${e(it.kktResidual, 12, 2)} ${e(it.mu, 8, 1)} ${
+        } ${e(it.complementarity, 12, 2)} ${e(it.kktError, 12, 2)} ${e(it.mu, 8, 1)} ${
           (it.stepSize ?? 0).toFixed(4).padStart(9)
         } ${e(it.shift, 8, 1)} ${ms()}`,
       );
@@ -170,8 +170,8 @@ console.log(
     `f = ${result.fun.toPrecision(10)}, ${
       constrained
         ? `violation ${result.constraintViolation!.toExponential(2)}, KKT error ${
-          result.kktResidual!.toExponential(2)
-        }`
+          result.kktError!.toExponential(2)
+        } (unscaled ${result.kktResidual!.toExponential(2)})`
         : `‖g‖ = ${result.gradNorm.toExponential(2)}`
     }, ${secs} s`,
 );

@@ -20,6 +20,7 @@ import {
   releaseCaches,
   reshape,
   slice,
+  sparseHessian,
   square,
   stopGradient,
   sum,
@@ -275,4 +276,154 @@ Deno.test("auto-jit: the cache is bounded (least recently used dropped)", async 
     x.dispose();
     releaseCaches();
   }
+});
+
+/** The dense n × n Hessian (flat, row-major) from `sparseHessian`, read back; `fresh`: uncached. */
+async function sparseDense(f: (x: Tensor) => Tensor, x: Tensor, fresh = false) {
+  autoJitConfig.enabled = !fresh;
+  try {
+    const H = sparseHessian(f, x);
+    const D = H.toDense();
+    const v = Array.from(await D.data());
+    D.dispose();
+    H.dispose();
+    return v;
+  } finally {
+    autoJitConfig.enabled = true;
+  }
+}
+
+/** A dense n × n matrix (flat) from its entries (i, j, v), mirrored. */
+function symmetric(entries: [number, number, number][]): number[] {
+  const m = new Array(n * n).fill(0);
+  for (const [i, j, v] of entries) m[i * n + j] = m[j * n + i] = v;
+  return m;
+}
+
+testAll(
+  "auto-jit: sparseHessian replays its program and keeps its pattern by f's record, not by f",
+  async (b) => {
+    const opts = { dtype: b.dtype, device: b.dev };
+    const base = memory();
+    const x = tensor(xs, opts);
+    const xv = Array.from(await x.data());
+    const close = { rtol: 10 * b.rtol, atol: 10 * b.rtol };
+    // f = Σ w x³ + Σ (x[i+1] − x[i])²: H = diag(6 w x) + 2·(second-difference Laplacian)
+    let w = tensor(xs.map((_, i) => i + 1), opts);
+    const { f, runs } = counted((z) =>
+      sum(mul(w, mul(z, square(z)))).add(
+        sum(square(slice(z, [1], [n]).sub(slice(z, [0], [n - 1])))),
+      )
+    );
+    const want = (ws: number[]) =>
+      symmetric([
+        ...ws.map((wi, i) => [i, i, 6 * wi * xv[i] + (i === 0 || i === n - 1 ? 2 : 4)]),
+        ...xs.slice(1).map((_, i) => [i, i + 1, -2]),
+      ] as [number, number, number][]);
+    assertClose(await sparseDense(f, x), want(xs.map((_, i) => i + 1)), close);
+    const traced = autoJitStats.misses, hits = autoJitStats.hits, before = runs();
+    assertClose(await sparseDense(f, x), want(xs.map((_, i) => i + 1)), close);
+    equal(runs() - before, 1, "the second call runs f once (the key run): no trace, no detection");
+    equal(autoJitStats.misses, traced, "no new program recorded");
+    equal(autoJitStats.hits, hits + 1, "the second call replays");
+    // the captured tensor reassigned: same record, replayed on the new tensor
+    const old = w;
+    w = tensor(xs.map((_, i) => 10 - i), opts);
+    const h = autoJitStats.hits;
+    assertClose(await sparseDense(f, x), want(xs.map((_, i) => 10 - i)), close);
+    equal(autoJitStats.hits, h + 1, "new captured tensor: replayed on it");
+    assertClose(await sparseDense(f, x, true), want(xs.map((_, i) => 10 - i)), close);
+    old.dispose();
+    w.dispose();
+
+    // a closure whose pattern changes between calls: Σ x[i] x[i+k] + Σ x⁴/12 couples each
+    // variable with its k-th neighbour, k a JS number it reads (H = diag(x²) + [|i − j| = k])
+    let k = 1;
+    const coupled = (z: Tensor) =>
+      sum(mul(slice(z, [0], [n - k]), slice(z, [k], [n]))).add(sum(mul(square(square(z)), 1 / 12)));
+    const wantK = (k: number) =>
+      symmetric([
+        ...xv.map((v, i) => [i, i, v * v]),
+        ...Array.from({ length: n - k }, (_, i) => [i, i + k, 1]),
+      ] as [number, number, number][]);
+    for (const kk of [1, 3, 1, 0]) {
+      k = kk;
+      // k = 0: Σ x² + Σ x⁴/12, diagonal (the couplings land on it: 2 + x²)
+      const w0 = kk === 0 ? symmetric(xv.map((v, i) => [i, i, 2 + v * v])) : wantK(kk);
+      assertClose(await sparseDense(coupled, x), w0, { ...close, msg: `k = ${kk}` });
+    }
+    // and a structure switched on and off by a captured boolean: diagonal, then tridiagonal
+    let on = false;
+    const switching = (z: Tensor) => {
+      const q = sum(mul(square(square(z)), 1 / 12));
+      return on ? q.add(sum(square(slice(z, [1], [n]).sub(slice(z, [0], [n - 1]))))) : q;
+    };
+    assertClose(await sparseDense(switching, x), symmetric(xv.map((v, i) => [i, i, v * v])), close);
+    on = true;
+    assertClose(
+      await sparseDense(switching, x),
+      symmetric([
+        ...xv.map((v, i) => [i, i, v * v + (i === 0 || i === n - 1 ? 2 : 4)]),
+        ...xs.slice(1).map((_, i) => [i, i + 1, -2]),
+      ] as [number, number, number][]),
+      { ...close, msg: "coupling switched on" },
+    );
+    ok(memory().caches["hessian sparsity patterns"].entries > 0, "memory() lists the patterns");
+    x.dispose();
+    releaseCaches();
+    equal(memory().caches["hessian sparsity patterns"].entries, 0, "releaseCaches() empties them");
+    ok(sameMemory(base, memory()), "memory back to its baseline");
+  },
+);
+
+testAll(
+  "auto-jit: bandedHessian without bandwidth detects the band of a closure whose couplings change",
+  async (b) => {
+    const opts = { dtype: b.dtype, device: b.dev };
+    const x = tensor(xs, opts);
+    const xv = Array.from(await x.data());
+    // Σ x[i] x[i+k] + Σ x⁴/12 with k a JS number the closure reads: bandwidth k, lower
+    // storage row 0 = x², row k = 1 (for i < n − k), every other row 0
+    let k = 1;
+    const f = (z: Tensor) =>
+      sum(mul(slice(z, [0], [n - k]), slice(z, [k], [n]))).add(sum(mul(square(square(z)), 1 / 12)));
+    for (const kk of [1, 3, 1]) {
+      k = kk;
+      const H = bandedHessian(f, x, { layout: "lower" });
+      equal(H.bandwidth, kk, `k = ${kk}: the detected bandwidth`);
+      const want = Array.from(
+        { length: kk + 1 },
+        (_, d) => xv.map((v, i) => d === 0 ? v * v : d === kk && i < n - kk ? 1 : 0),
+      ).flat();
+      assertClose(Array.from(await H.data.data()), want, {
+        rtol: 10 * b.rtol,
+        atol: 10 * b.rtol,
+        msg: `k = ${kk}`,
+      });
+      H.dispose();
+    }
+    x.dispose();
+    releaseCaches();
+  },
+);
+
+testAll("auto-jit: tensors f makes from captured ones during the key run are freed", async (b) => {
+  const opts = { dtype: b.dtype, device: b.dev };
+  const x = tensor(xs, opts);
+  const w = tensor(xs.map((_, i) => i + 1), opts);
+  // reshape(w) and mul(w, 2) are real tensors even in the abstract run: f = Σ 2 w x², H = diag(4 w)
+  const f = (z: Tensor) => sum(mul(reshape(mul(w, 2), [n]), square(z)));
+  const want = xs.map((_, i) => 4 * (i + 1));
+  assertClose(await band(f, x, 0), want, { rtol: b.rtol });
+  await sparseDense(f, x); // the first call keeps the programs and the pattern
+  const base = memory();
+  for (let k = 0; k < 3; k++) {
+    assertClose(await band(f, x, 0), want, { rtol: b.rtol });
+    const H = await sparseDense(f, x);
+    assertClose(H.filter((_, i) => i % (n + 1) === 0), want, { rtol: b.rtol });
+  }
+  ok(sameMemory(base, memory()), `${memory().tensors - base.tensors} tensors left behind`);
+  x.dispose();
+  w.dispose();
+  releaseCaches();
 });

@@ -292,7 +292,136 @@ testAll(
   },
 );
 
+testAll(
+  "ipm: kktResidual (unscaled) and kktError (scaled, what gtol tests) mean the same in onIteration and in the result",
+  async (b) => {
+    const o = place(b);
+    const base = memory();
+    // the disc's point nearest (2, 2) below x₁ = ½: (√¾, ½), with λ and z_U of about 1.3·S and
+    // 1.7·S by hand, so for S = 300 the multipliers exceed 100 and the two measures differ
+    // (S = 500 and more: f32 runs into a non-finite ∇L near the solution)
+    const S = 300;
+    const c = tensor([2, 2], o);
+    const upper = tensor([Infinity, 0.5], o);
+    const x0 = tensor([0.1, 0.1], o);
+    const seen: [number, number][] = [];
+    const r = await minimize((x: Tensor) => x.sub(c).square().sum().mul(S), x0, {
+      method: "ipm",
+      constraints: { ineq: (x: Tensor) => x.square().sum().neg().add(1).reshape([1]) },
+      bounds: { upper },
+      onIteration: (i) => void seen.push([i.kktResidual!, i.kktError!]),
+    });
+    assertSolved(r, b, "disc");
+    assert.equal(seen.length, r.iterations + 1);
+    assert.deepEqual(seen.at(-1), [r.kktResidual, r.kktError]);
+    // gtol is tested against the scaled error; the unscaled one is larger here
+    assert.match(r.message, /^converged: KKT error below gtol/);
+    assert.ok(r.kktError! <= (b.dtype === "f64" ? 1e-8 : 1e-4), `${r.kktError}`);
+    assert.ok(seen.some(([res, err]) => res > 2 * err), JSON.stringify(seen));
+    const got = await take(r);
+    assertClose(got.x, [Math.sqrt(0.75), 0.5], { atol: tol(b).x, rtol: 0 });
+    for (const t of [c, upper, x0]) t.dispose();
+    assertNoLeak(base, "disc");
+  },
+);
+
+testAll(
+  "ipm: kktResidual and kktError of a stopped solve, from its x and multipliers by hand (bounds alone)",
+  async (b) => {
+    const o = place(b);
+    const base = memory();
+    // f = S Σ (x − c)² in a box: ∇L = 2S(x − c) − z_L + z_U, products (x − l) z_L, (u − x) z_U;
+    // E₀ divides ∇L and the products by s = max(100, mean z over the finite bounds) / 100
+    const S = 1000, inf = Infinity;
+    const lo = [-inf, 0.5, 0, -inf, 0, -3], up = [-0.5, inf, 1.5, 0.25, inf, -2.5];
+    const c = tensor(C, { ...o, shape: [2, 3] });
+    const bounds = {
+      lower: tensor(lo, { ...o, shape: [2, 3] }),
+      upper: tensor(up, { ...o, shape: [2, 3] }),
+    };
+    const x0 = tensor([[0.1, 0.6, 0.2], [0.1, 0.3, -2.7]], o);
+    const f = (x: Tensor) => x.sub(c).square().sum().mul(S);
+    let sMax = 0;
+    for (const maxIter of [1, 2, 3, 5]) {
+      const seen: [number, number][] = [];
+      const r = await minimize(f, x0, {
+        method: "ipm",
+        bounds,
+        maxIter,
+        onIteration: (i) => void seen.push([i.kktResidual!, i.kktError!]),
+      });
+      assert.equal(r.status, 1, r.message);
+      assert.deepEqual(seen.at(-1), [r.kktResidual, r.kktError]);
+      const { x, lower: zL, upper: zU } = await take(r);
+      const dual = Math.max(...x.map((v, i) => Math.abs(2 * S * (v - C[i]) - zL[i] + zU[i])));
+      const prods = [
+        ...x.flatMap((v, i) => lo[i] === -inf ? [] : [(v - lo[i]) * zL[i]]),
+        ...x.flatMap((v, i) => up[i] === inf ? [] : [(up[i] - v) * zU[i]]),
+      ];
+      const zs = [...zL.filter((_, i) => lo[i] !== -inf), ...zU.filter((_, i) => up[i] !== inf)];
+      const s = Math.max(100, zs.reduce((a, v) => a + v, 0) / zs.length) / 100;
+      sMax = Math.max(sMax, s);
+      assert.ok(x.every((v, i) => v > lo[i] && v < up[i]), `x = ${x} inside the box`);
+      const compl = Math.max(...prods);
+      // f32: ∇L is a difference of terms of size S·|x − c|, rounded on the device
+      const atol = b.dtype === "f64" ? 1e-9 : 2e-3;
+      assertClose([r.kktResidual!, r.kktError!], [
+        Math.max(dual, compl),
+        Math.max(dual / s, compl / s),
+      ], {
+        atol,
+        rtol: b.dtype === "f64" ? 1e-10 : 1e-4,
+        msg: `maxIter ${maxIter} (s = ${s})`,
+      });
+    }
+    assert.ok(sMax > 1.2, `the scaling is exercised: s = ${sMax}`);
+    for (const t of [c, bounds.lower, bounds.upper, x0]) t.dispose();
+    assertNoLeak(base, "stopped");
+  },
+);
+
 // ---------------------------------------------------------------- what a user gets wrong
+
+testAll(
+  "ipm: a bounds tensor must have x's shape, not only its size (a number bounds every component)",
+  async (b) => {
+    const o = place(b);
+    const base = memory();
+    const c = tensor([[-1, 0.25], [2, 0.5], [3, -2]], o);
+    const f = (x: Tensor) => x.sub(c).square().sum();
+    const x0 = tensor([[0.1, 0.6], [0.2, 0.1], [0.3, -0.7]], o);
+    // the same six numbers in shapes that are not x's [3, 2]: each would pair bounds with the
+    // wrong components (or broadcast), so each is refused, naming both shapes
+    for (const shape of [[2, 3], [6], [3, 2, 1]]) {
+      for (const side of ["lower", "upper"] as const) {
+        const t = tensor(side === "lower" ? Array(6).fill(0) : Array(6).fill(1), { ...o, shape });
+        await assert.rejects(
+          () => minimize(f, x0, { method: "ipm", bounds: { [side]: t } }),
+          new RegExp(
+            `^RangeError: minimize \\(ipm\\): bounds\\.${side} has shape \\[${shape}\\], but x0 ` +
+              `has shape \\[3,2\\]; expected a number or a tensor of shape \\[3,2\\]$`,
+          ),
+          `${side} of shape [${shape}]`,
+        );
+        t.dispose();
+      }
+    }
+    const zero = tensor(0, o);
+    await assert.rejects(
+      () => minimize(f, x0, { method: "ipm", bounds: { lower: zero } }),
+      /bounds\.lower has shape \[\], but x0 has shape \[3,2\]/,
+    );
+    zero.dispose();
+    // x's own shape and a number are accepted: x* = clip(c, lower, 1) by hand
+    const lower = tensor([[0, -Infinity], [0, 0], [-Infinity, -1]], o);
+    const r = await minimize(f, x0, { method: "ipm", bounds: { lower, upper: 1 } });
+    assertSolved(r, b, "[3, 2] bounds");
+    const got = await take(r);
+    assertClose(got.x, [0, 0.25, 1, 0.5, 1, -1], { atol: tol(b).x, rtol: 0 });
+    for (const t of [c, x0, lower]) t.dispose();
+    assertNoLeak(base, "bound shapes");
+  },
+);
 
 Deno.test("ipm: clear errors for constraints and bounds a user gets wrong, naming the call, the shapes and what was expected", async () => {
   const o = { dtype: "f64" as const, device: cpu };
@@ -341,7 +470,7 @@ Deno.test("ipm: clear errors for constraints and bounds a user gets wrong, namin
     [
       "a bound of the wrong size",
       { bounds: { upper: tensor([1, 2, 3], o) } },
-      /minimize \(ipm\): bounds.upper has shape \[3\], but x0 has shape \[2\]/,
+      /minimize \(ipm\): bounds.upper has shape \[3\], but x0 has shape \[2\]; expected a number or a tensor of shape \[2\]$/,
     ],
     [
       "a bound that is neither number nor tensor",

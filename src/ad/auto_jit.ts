@@ -25,6 +25,7 @@ import type { Storage } from "../backend/backend.ts";
 import { forChildren, type LazyStorage, nextStorageId } from "../compile/lazy.ts";
 import { recording } from "../compile/program.ts";
 import { LruCache, type LruLimits, registerCache } from "../lru.ts";
+import { transformScope } from "../memory.ts";
 import { fmtShape } from "../shape.ts";
 import { stopGradient } from "../ops/elementwise.ts";
 import { PRIMITIVES } from "../primitives/registry.ts";
@@ -204,8 +205,16 @@ interface Key {
   readonly bound: readonly Storage[];
 }
 
-/** Runs f once on an abstract x and keys what it did; null if the record cannot describe it. */
+/**
+ * Runs f once on an abstract x and keys what it did; null if the record cannot describe it.
+ * Tensors f makes from the ones it closes over (a reshape of a captured tensor) are real:
+ * freed as a transform frees what f makes.
+ */
 function keyOf(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
+  return transformScope(() => keyRun(f, x));
+}
+
+function keyRun(f: (x: Tensor) => Tensor, x: Tensor): Key | null {
   const trace = pushTrace((l) => new KeyTrace(l, nextStorageId()));
   let text: string;
   try {
@@ -264,12 +273,13 @@ function settled<T>(body: () => T, done: () => void): T {
  * compiled for this call only (a `jit` per work name, dropped when `use` returns or its
  * promise settles): repeated work inside one call still replays, as f is fixed for the call
  * (with `repeats` false, for work done once per call, it runs as it is). f runs once more
- * than the work itself needs (the key run), on every call.
+ * than the work itself needs (the key run), on every call. `use` also gets the record as
+ * text (null when there is none), a key for anything else derived from what f computes.
  */
 export function compiledByRecord<T>(
   f: (x: Tensor) => Tensor,
   x: Tensor,
-  use: (run: CompiledWork) => T,
+  use: (run: CompiledWork, record: string | null) => T,
   repeats = true,
 ): T {
   const look = lookable(f, x);
@@ -280,7 +290,7 @@ export function compiledByRecord<T>(
       unkeyable.set(f, SKIP);
     }
     // work done once per call gains nothing from a program that lives for the call
-    return repeats ? forTheCall(use) : use((_work, args, fn) => fn(...args));
+    return repeats ? forTheCall(use) : use((_work, args, fn) => fn(...args), null);
   }
   autoJitStats.keyed++;
   const run: CompiledWork = <R>(
@@ -300,7 +310,7 @@ export function compiledByRecord<T>(
     cache.set(at, entry);
     return result as R;
   };
-  return settled(() => use(run), () => release(x, key));
+  return settled(() => use(run, key.text), () => release(x, key));
 }
 
 /** Whether to run the key run: not inside a transform or a recording, and f not skipped. */
@@ -317,7 +327,7 @@ function lookable(f: object, x: Tensor): boolean {
 }
 
 /** `use` with each work name compiled by a `jit` that lives for the call. */
-function forTheCall<T>(use: (run: CompiledWork) => T): T {
+function forTheCall<T>(use: (run: CompiledWork, record: null) => T): T {
   const jits = new Map<string, ReturnType<typeof jit<Tensor[], unknown>>>();
   const run: CompiledWork = <R>(
     work: string,
@@ -331,5 +341,5 @@ function forTheCall<T>(use: (run: CompiledWork) => T): T {
   const clear = () => {
     for (const j of jits.values()) j.clear();
   };
-  return settled(() => use(run), clear);
+  return settled(() => use(run, null), clear);
 }

@@ -224,12 +224,17 @@ export class BandedMatrix {
 
 /**
  * @internal The bandwidth of f's Hessian at x's shape, from its detected pattern (traced
- * once per function and shape, see `hessianSparsity`). Throws when band storage would be
+ * once per record, or per function and shape without one: `cachedHessianSparsity`). Throws when band storage would be
  * pointless: 2b + 1 comb probes at least as many as the n columns (the dense Hessian's
  * cost), saying what the sparse path would cost instead.
  */
-export function detectedBandwidth(op: string, f: (x: Tensor) => Tensor, x: Tensor): number {
-  const p = cachedHessianSparsity(f, x);
+export function detectedBandwidth(
+  op: string,
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  record?: string | null,
+): number {
+  const p = cachedHessianSparsity(f, x, record);
   const n = x.size, b = p.bandwidth;
   if (b > 0 && 2 * b + 1 >= n) {
     const colors = cachedColoring(p, "star", undefined).count;
@@ -249,7 +254,7 @@ export function detectedBandwidth(op: string, f: (x: Tensor) => Tensor, x: Tenso
 export interface BandedHessianOptions {
   /**
    * b: H[i][j] = 0 for |i − j| > b (of the flattened x). Default: detected from the
-   * Hessian's sparsity pattern (`hessianSparsity`, traced once per function and shape).
+   * Hessian's sparsity pattern (`hessianSparsity`, traced once per record of f, see below).
    */
   bandwidth?: number;
   /**
@@ -275,7 +280,7 @@ export interface BandedHessianOptions {
  * the product of probe j mod 2b+1.
  *
  * Without `bandwidth`, the bandwidth is read from the Hessian's detected sparsity pattern
- * (traced once per function and shape, then cached); a pattern whose band would hold
+ * (traced once per record of f, see below, then cached); a pattern whose band would hold
  * about the whole matrix is an error that points to `sparseHessian`.
  *
  * **Repeated calls compile themselves.** The band's compiled pass is kept across calls, keyed by
@@ -285,7 +290,10 @@ export interface BandedHessianOptions {
  * and its own captured tensors instead of tracing again. So `f` runs on every call (once more on a
  * call that traces), and a captured tensor, number or structure that changed is never served an
  * old program. A function that reads a value back or makes a buffer from host data while it runs
- * cannot be recorded, and is traced on every call.
+ * cannot be recorded, and is traced on every call. The detected sparsity pattern is kept by the
+ * same record, so a closure whose couplings change between calls (through a captured number or
+ * structure) gets its new pattern; for a function that cannot be recorded it is kept per function
+ * object and shape, and one whose structure changes must pass `bandwidth`.
  *
  * @example
  * ```ts
@@ -325,8 +333,8 @@ export function bandedHessian(
       `bandedHessian: x is empty (shape ${fmtShape(x.shape)}); nothing to recover`,
     );
   }
-  const b = opts.bandwidth === undefined
-    ? detectedBandwidth("bandedHessian", f, x)
+  const given = opts.bandwidth === undefined
+    ? null
     : checkBandwidth("bandedHessian", opts.bandwidth, n);
   const method = opts.method ?? "direct";
   if (method !== "direct" && method !== "substitution") {
@@ -341,12 +349,42 @@ export function bandedHessian(
       "bandedHessian: symmetryCheck needs the direct method (each entry is recovered twice only there)",
     );
   }
-  const upper = layout === "upper";
-  const be = x.device.backend;
+  // a given band too big for a buffer is refused before f runs (a detected one after its
+  // abstract run: the pattern is kept by f's record)
+  const sized = given === null ? null : bandSize(x, given, method, symmetryCheck);
+  if (sized?.chunked) {
+    return chunkedBand(f, x, given!, sized.period, layout, x.device.backend.maxStorageBytes);
+  }
+  // the detected pattern and the band program are kept by what f computes (auto_jit.ts)
+  return compiledByRecord(f, x, (run, record) => {
+    const b = given ?? detectedBandwidth("bandedHessian", f, x, record);
+    const { period, chunked } = bandSize(x, b, method, symmetryCheck);
+    if (chunked) return chunkedBand(f, x, b, period, layout, x.device.backend.maxStorageBytes);
+    const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
+    const [data, sym] = run(
+      work,
+      [x],
+      (y) => bandFromProducts(f, y, b, period, method, layout === "upper", symmetryCheck),
+    );
+    return new BandedMatrix(data, layout, sym);
+  }, false);
+}
+
+/**
+ * The probes of a band of width b (`period`), checked against the device's buffer limit:
+ * `chunked` when their products must be taken a few at a time.
+ */
+function bandSize(
+  x: Tensor,
+  b: number,
+  method: "direct" | "substitution",
+  symmetryCheck: boolean,
+): { period: number; chunked: boolean } {
+  const n = x.size;
   // more probes than columns would be empty: n probes are the identity
   const period = Math.min(method === "direct" ? 2 * b + 1 : b + 1, n);
   const item = itemSize(x.dtype);
-  const limit = be.maxStorageBytes;
+  const limit = x.device.backend.maxStorageBytes;
   if ((b + 1) * n * item > limit) {
     throw new RangeError(
       `bandedHessian: the band of n = ${n}, bandwidth ${b} needs ${(b + 1) * n * item} bytes ` +
@@ -356,24 +394,16 @@ export function bandedHessian(
   }
   if (period * n * item > limit) {
     // the products of all the probes at once would not fit one buffer: take them in chunks
-    if (method !== "direct" || opts.symmetryCheck) {
+    if (method !== "direct" || symmetryCheck) {
       throw new RangeError(
         `bandedHessian: ${period} products of n = ${n} need ${period * n * item} bytes, more ` +
           `than this ${x.device.kind} device's limit of ${limit} bytes per buffer; only the ` +
           `direct method without symmetryCheck takes them in chunks`,
       );
     }
-    return chunkedBand(f, x, b, period, layout, limit);
+    return { period, chunked: true };
   }
-  // the band program is kept across calls whose f does the same operations (auto_jit.ts)
-  const work = `band ${b} ${period} ${method} ${layout} ${symmetryCheck}`;
-  const [data, sym] = compiledByRecord(
-    f,
-    x,
-    (run) => run(work, [x], (y) => bandFromProducts(f, y, b, period, method, upper, symmetryCheck)),
-    false,
-  );
-  return new BandedMatrix(data, layout, sym);
+  return { period, chunked: false };
 }
 
 /** The band (and the symmetry error) from one batched pass of `period` comb-probe products. */

@@ -6,6 +6,7 @@ import { Tensor } from "../tensor.ts";
 import { describeValue } from "../ops/common.ts";
 import { fmtShape } from "../shape.ts";
 import { traceHessianPattern, traceJacobianPattern } from "../ad/sparsity.ts";
+import { LruCache, type LruLimits, registerCache } from "../lru.ts";
 
 let trusted = false;
 
@@ -295,12 +296,38 @@ export function jacobianSparsity(c: (x: Tensor) => Tensor, x: Tensor): SparsityP
 
 const detected = new WeakMap<object, Map<string, SparsityPattern>>();
 
+/** Patterns by f's record (auto_jit.ts): bounded, as the programs kept under the same keys. */
+const byRecord = new LruCache<string, SparsityPattern>({
+  maxEntries: 64,
+  maxBytes: 256 * 2 ** 20,
+});
+registerCache("hessian sparsity patterns", {
+  stats: () => byRecord.stats(),
+  clear: () => byRecord.clear(),
+  resize: (limits: Partial<LruLimits>) => byRecord.resize(limits),
+});
+
 /**
- * @internal `hessianSparsity(f, x)`, traced once per function and shape and then reused:
- * the pattern is global, so it does not depend on x's values (a function whose structure
- * changes between calls, through state it closes over, must pass its pattern instead).
+ * @internal `hessianSparsity(f, x)`, traced once and then reused: the pattern is global, so
+ * it does not depend on x's values. With `record` (f's record at x, from
+ * `compiledByRecord`: every operation f does, its parameters, constants and index values)
+ * it is kept per record, so a closure whose structure changes between calls gets its new
+ * pattern; without, per function object and shape (a function whose structure changes
+ * through state it closes over must then pass its pattern).
  */
-export function cachedHessianSparsity(f: (x: Tensor) => Tensor, x: Tensor): SparsityPattern {
+export function cachedHessianSparsity(
+  f: (x: Tensor) => Tensor,
+  x: Tensor,
+  record?: string | null,
+): SparsityPattern {
+  if (record) {
+    let p = byRecord.get(record);
+    if (!p) {
+      p = hessianSparsity(f, x);
+      byRecord.set(record, p, 4 * (p.rowPtr.length + p.nnz));
+    }
+    return p;
+  }
   let byShape = detected.get(f);
   if (!byShape) detected.set(f, byShape = new Map());
   const key = x.shape.join(",");

@@ -15,6 +15,7 @@ import { mul } from "../ops/elementwise.ts";
 import { concat, reshape } from "../ops/movement.ts";
 import { bind } from "../ad/core.ts";
 import { hvp, jvp } from "../ad/transforms.ts";
+import { compiledByRecord } from "../ad/auto_jit.ts";
 import { checkOptions, oneOf } from "../options.ts";
 import { checkProgress, type ProgressCallback } from "../progress.ts";
 import { BandedMatrix, type BandLayout } from "./banded.ts";
@@ -274,7 +275,7 @@ export function bandedFrom(
 export interface SparseHessianOptions {
   /**
    * The Hessian's pattern (n × n over the flattened x, symmetric). Default: detected by
-   * `hessianSparsity` once per function and shape, then cached.
+   * `hessianSparsity` once per record of f (see `sparseHessian`), then cached.
    */
   pattern?: SparsityPattern;
   /** A colouring to reuse (its pattern is then the pattern). Default: a star colouring, cached per pattern. */
@@ -387,7 +388,7 @@ function recover(op: string, products: Tensor, c: Coloring): Tensor {
 /**
  * The Hessian of scalar `f` at `x` (flattened, n × n) as a `SparseMatrix`, from ONE
  * batched forward-over-reverse pass: the pattern (given, or detected by
- * `hessianSparsity` once per function and shape) is star-coloured (Gebremedhin, Manne &
+ * `hessianSparsity` and cached) is star-coloured (Gebremedhin, Manne &
  * Pothen 2005), the products with the colours' indicator vectors come from one K-probe
  * HVP (K = the number of colours), and each entry is read where it sits alone in them
  * (direct recovery: a gather on the device, the gather kernel on WebGPU).
@@ -395,6 +396,13 @@ function recover(op: string, products: Tensor, c: Coloring): Tensor {
  * The colour count is what the Hessian costs: `H.coloring.count` HVPs, against at least
  * `pattern.maxRowNonzeros` products for a column colouring (a star colouring can beat
  * that bound: an arrowhead needs two colours).
+ *
+ * Repeated calls compile themselves, and the detected pattern is kept, by what f computes
+ * rather than by the function object (see `bandedHessian`): a closure whose captured tensors
+ * change replays the earlier call's kernels on them, and one whose couplings change (a captured
+ * number or structure) gets its new pattern. A function that cannot be recorded (it reads a
+ * value back, or makes a buffer from host data while it runs) has its pattern kept per
+ * function object and shape; if its structure changes between calls, pass `pattern`.
  *
  * @example
  * ```ts
@@ -417,19 +425,36 @@ export function sparseHessian(
   const progress = checkProgress("sparseHessian", opts.onProgress);
   const stage = (done: number) => progress?.({ done, total: 3, unit: "stages" });
   const n = x.size;
-  const c = plan("sparseHessian", "star", opts, [n, n], () => {
-    const p = cachedHessianSparsity(f, x);
-    stage(1);
-    return p;
-  });
-  if (opts.pattern !== undefined || opts.coloring !== undefined) stage(1);
-  stage(2);
-  const values = tidy(() => {
-    if (c.count === 0) return zeros([c.pattern.nnz], { dtype: x.dtype, device: x.device });
-    return recover("sparseHessian", hvp(f, x, colorProbes(c, x)), c);
-  });
-  stage(3);
-  return new SparseMatrix(c.pattern, values, c);
+  // the pattern and the program are kept by what f computes, not by f (auto_jit.ts)
+  return compiledByRecord(f, x, (run, record) => {
+    const c = plan("sparseHessian", "star", opts, [n, n], () => {
+      const p = cachedHessianSparsity(f, x, record);
+      stage(1);
+      return p;
+    });
+    if (opts.pattern !== undefined || opts.coloring !== undefined) stage(1);
+    stage(2);
+    const values = c.count === 0
+      ? zeros([c.pattern.nnz], { dtype: x.dtype, device: x.device })
+      // the probes and the gather's indices are the colouring's: constants of its program
+      : run(
+        `sparse ${coloringId(c)}`,
+        [x],
+        (y) => tidy(() => recover("sparseHessian", hvp(f, y, colorProbes(c, y)), c)),
+      );
+    stage(3);
+    return new SparseMatrix(c.pattern, values, c);
+  }, false);
+}
+
+const coloringIds = new WeakMap<Coloring, number>();
+let nextColoringId = 0;
+
+/** A number per colouring object, naming the programs built from it. */
+function coloringId(c: Coloring): number {
+  let id = coloringIds.get(c);
+  if (id === undefined) coloringIds.set(c, id = nextColoringId++);
+  return id;
 }
 
 /**

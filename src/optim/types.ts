@@ -42,8 +42,10 @@ export interface IterationInfo {
   constraintViolation?: number;
   /** `"ipm"`: the largest product of a slack (or bound distance) and its multiplier. */
   complementarity?: number;
-  /** `"ipm"`: the (scaled) KKT error max(dual infeasibility, violation, complementarity). */
+  /** `"ipm"`: the unscaled KKT residual at `x`, as `MinimizeResult.kktResidual`. */
   kktResidual?: number;
+  /** `"ipm"`: the scaled KKT error that `gtol` is tested against, as `MinimizeResult.kktError`. */
+  kktError?: number;
   /** `"ipm"`: the barrier parameter μ. */
   mu?: number;
 }
@@ -167,7 +169,10 @@ export interface MinimizeOptions {
   bandMethod?: "direct" | "substitution";
   /** `"ipm"`: constraints `eq(x) = 0` and `ineq(x) ≥ 0`, each a function returning a 1-D tensor. */
   constraints?: Constraints;
-  /** `"ipm"`: bounds `lower ≤ x ≤ upper` (a number, or a tensor of x's shape; ±Infinity: none). */
+  /**
+   * `"ipm"`: bounds `lower ≤ x ≤ upper`, each a number (for every component) or a tensor of
+   * exactly x's shape (not broadcast; the same size in another shape is an error); ±Infinity: none.
+   */
   bounds?: Bounds;
   /** `"ipm"`: the first barrier parameter μ₀ (default 0.1, as IPOPT). */
   muInit?: number;
@@ -187,7 +192,10 @@ export interface Constraints {
   ineq?: (x: Tensor) => Tensor;
 }
 
-/** Bounds of `minimize(…, { method: "ipm" })`: a number or a tensor of x's shape; ±Infinity means none. */
+/**
+ * Bounds of `minimize(…, { method: "ipm" })`: each a number (for every component) or a tensor
+ * of exactly x's shape (no broadcasting); ±Infinity means none.
+ */
 export interface Bounds {
   /** `x ≥ lower` (default: none). */
   lower?: number | Tensor;
@@ -264,8 +272,22 @@ export interface MinimizeResult {
   multipliers?: Multipliers;
   /** `"ipm"`: the largest |constraint or bound distance × its multiplier| at `x`. */
   complementarity?: number;
-  /** `"ipm"`: the KKT residual max(‖∇L‖∞, violation, complementarity), unscaled. */
+  /**
+   * `"ipm"`: the KKT residual of the problem as posed, unscaled: max(‖∇L‖∞ (with the slacks'
+   * stationarity), `constraintViolation`, `complementarity`). The last `onIteration` report
+   * carries the same number, unless feasibility restoration failed (the point returned is then
+   * measured anew).
+   */
   kktResidual?: number;
+  /**
+   * `"ipm"`: the KKT error that `gtol` is tested against, IPOPT's scaled optimality error E₀
+   * (Wächter & Biegler 2006, eq. 5): max(‖∇L‖∞ / s_d, primal infeasibility, largest slack ×
+   * multiplier product / s_c), where s_d, s_c ≥ 1 are the multipliers' mean size over 100
+   * (1 while they average at most 100). It is ≤ `gtol` when the message is "converged: KKT
+   * error below gtol" (within 100 `gtol` for an acceptable level); `kktResidual` can then
+   * exceed `gtol` by as much as the multipliers exceed 100.
+   */
+  kktError?: number;
 }
 
 /**
@@ -286,6 +308,7 @@ export type MethodResult =
       | "multipliers"
       | "complementarity"
       | "kktResidual"
+      | "kktError"
     >
   >;
 

@@ -88,11 +88,13 @@ async function hostBound(
         describeValue(v)
       }`,
     );
-  } else if (v.size !== x.size) {
+  } else if (v.shape.length !== x.shape.length || v.shape.some((d, i) => d !== x.shape[i])) {
+    // the same shape, not only the same size: a [2, 3] bound for a [3, 2] x would pair its
+    // components with the wrong ones; no broadcasting either (a number bounds every component)
     throw new RangeError(
       `minimize (ipm): bounds.${side} has shape ${fmtShape(v.shape)}, but x0 has shape ${
         fmtShape(x.shape)
-      }`,
+      }; expected a number or a tensor of shape ${fmtShape(x.shape)}`,
     );
   } else a = Float64Array.from(await v.data());
   const at = (i: number) => typeof v === "number" ? "" : `[${i}]`;

@@ -139,6 +139,9 @@ function bandwidthFor(prob: ConstrainedProblem, x0: Tensor): number | null {
   return 2 * hit.b + 1 < prob.n ? hit.b : null;
 }
 
+/** The unscaled KKT residual of the user's problem (`MinimizeResult.kktResidual`). */
+const kktResidual = (m: Measures) => Math.max(m.dualInf, m.violation, m.complUser);
+
 const detected = new WeakMap<
   object,
   { eq: unknown; ineq: unknown; shape: string; b: number }[]
@@ -202,7 +205,8 @@ export async function ipm(
       shift: deltaW,
       constraintViolation: m.violation,
       complementarity: m.complUser,
-      kktResidual: optimalityError(m, 0),
+      kktResidual: kktResidual(m),
+      kktError: optimalityError(m, 0),
       mu: barrier.mu,
     };
     try {
@@ -379,7 +383,8 @@ export async function ipm(
       message,
       constraintViolation: m!.violation,
       complementarity: m!.complUser,
-      kktResidual: Math.max(m!.dualInf, m!.violation, m!.complUser),
+      kktResidual: kktResidual(m!),
+      kktError: optimalityError(m!, 0),
       multipliers,
       nfev: prob.nfev,
       ngev: prob.ngev,
