@@ -130,6 +130,12 @@ export async function initialIterate(
   const flat = reshape(x0, [x0.size]);
   const x = pushIntoBounds(flat, b);
   flat.dispose();
+  try {
+    await prob.scaleObjective(x, read);
+  } catch (e) {
+    x.dispose();
+    throw e;
+  }
   const ev = prob.evaluate(x);
   const { mE, mI } = prob;
   const o = { dtype: x.dtype, device: x.device } as const;

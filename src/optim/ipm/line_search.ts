@@ -23,6 +23,7 @@ import {
   resetMultipliers,
   split,
   thetaAndBarrier,
+  trialX,
 } from "./barrier.ts";
 import {
   type Direction,
@@ -88,7 +89,7 @@ export async function trialPoint(
   alpha: number,
 ): Promise<Trial> {
   const { prob, it, b } = c;
-  const x = tidy(() => add(it.x, mul(d.dx, alpha)));
+  const x = trialX(it.x, d.dx, alpha, b, c.eps);
   const ev = prob.evaluate(x);
   const alphaT = tensor(alpha, { dtype: x.dtype, device: x.device });
   const inputs: TrialInputs = {
