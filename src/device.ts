@@ -1,8 +1,8 @@
 /** Devices: which backend a tensor lives on, and how one is chosen. */
 import type { Backend } from "./backend/backend.ts";
 import { CpuBackend } from "./backend/cpu/cpu.ts";
-import { acquireGpu, type GpuTuning } from "./backend/webgpu/runtime.ts";
-import { WebGpuBackend } from "./backend/webgpu/webgpu.ts";
+import type { GpuTuning } from "./backend/webgpu/runtime.ts";
+import type { WebGpuBackend } from "./backend/webgpu/webgpu.ts";
 import { checkOptions, oneOf } from "./options.ts";
 
 export type { GpuTuning };
@@ -103,7 +103,7 @@ export function cpu(): Device {
 function gpu(tuning: GpuTuning): Promise<Device | null> {
   let p = gpuPromises.get(tuning);
   if (!p) {
-    const pending = acquireGpu(tuning).then((rt) => {
+    const pending = loadGpu(tuning).then(({ rt, WebGpuBackend }) => {
       if (!rt) return null;
       const d = new Device("webgpu", new WebGpuBackend(rt));
       tunings.set(d, tuning);
@@ -117,6 +117,18 @@ function gpu(tuning: GpuTuning): Promise<Device | null> {
     p = pending;
   }
   return p;
+}
+
+/**
+ * The WebGPU backend is loaded on the first request for it: a program on the CPU (and every
+ * import) does not load, parse or evaluate its modules and WGSL sources.
+ */
+async function loadGpu(tuning: GpuTuning) {
+  const [{ acquireGpu }, { WebGpuBackend }] = await Promise.all([
+    import("./backend/webgpu/runtime.ts"),
+    import("./backend/webgpu/webgpu.ts"),
+  ]);
+  return { rt: await acquireGpu(tuning), WebGpuBackend };
 }
 
 /** Drops a destroyed device from the cache, so the next device() call opens a fresh one. */

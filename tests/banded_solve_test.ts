@@ -20,7 +20,7 @@ import {
   rng,
   testAll,
 } from "./helpers.ts";
-import { MAX_GPU_BANDWIDTH } from "../src/backend/webgpu/banded.ts";
+import { MAX_GPU_BANDWIDTH } from "../src/backend/webgpu/band_limits.ts";
 import { partitionPlan } from "../src/backend/webgpu/band_partition.ts";
 
 // ---------------------------------------------------------------- band matrices (f64)

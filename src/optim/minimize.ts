@@ -8,20 +8,18 @@ import { describeValue } from "../ops/common.ts";
 import { fmtShape } from "../shape.ts";
 import { Objective } from "./objective.ts";
 import { ownedCall } from "../memory.ts";
-import { newtonCg } from "./newton_cg.ts";
-import { trustNcg } from "./trust_ncg.ts";
-import { adahessian } from "./adahessian.ts";
-import { adam, gradientDescent } from "./first_order.ts";
-import { newtonBanded } from "./newton_banded.ts";
-import { trustExact } from "./trust_exact.ts";
-import { newtonSparse } from "./newton_sparse.ts";
-import { ipm } from "./ipm/ipm.ts";
 import type { MinimizeMethod, MinimizeOptions, MinimizeResult } from "./types.ts";
 import { checkOptions } from "../options.ts";
 
 /** A method and the options it takes beyond {@linkcode COMMON} (null: any known option). */
 interface MethodEntry {
-  impl: MinimizeMethod;
+  /** The implementation: a registered one, or a built-in one once `load` has run. */
+  impl?: MinimizeMethod;
+  /**
+   * Loads a built-in method's modules on its first use, so that importing the library (or
+   * calling one method) does not load, parse and evaluate the modules of all of them.
+   */
+  load?: () => Promise<MinimizeMethod>;
   options: readonly string[] | null;
   /** Whether its repeated passes are compiled with `jit` (deterministic methods; see `Objective`). */
   compiled?: boolean;
@@ -35,30 +33,48 @@ const BAND = ["bandwidth", "bandMethod"] as const;
 const MOMENTS = ["lr", "beta1", "beta2", "eps"] as const;
 
 const METHODS = new Map<string, MethodEntry>([
-  ["newton-cg", { impl: newtonCg, compiled: true, options: [...CG, "c1"] }],
-  ["trust-ncg", { impl: trustNcg, compiled: true, options: [...CG, ...TRUST] }],
+  ["newton-cg", {
+    load: async () => (await import("./newton_cg.ts")).newtonCg,
+    compiled: true,
+    options: [...CG, "c1"],
+  }],
+  ["trust-ncg", {
+    load: async () => (await import("./trust_ncg.ts")).trustNcg,
+    compiled: true,
+    options: [...CG, ...TRUST],
+  }],
   [
     "trust-exact",
     {
-      impl: trustExact,
+      load: async () => (await import("./trust_exact.ts")).trustExact,
       compiled: true,
       options: [...BAND, ...TRUST, "searchRejected", "nonmonotone"],
     },
   ],
-  ["newton-banded", { impl: newtonBanded, compiled: true, options: [...BAND, "c1"] }],
+  ["newton-banded", {
+    load: async () => (await import("./newton_banded.ts")).newtonBanded,
+    compiled: true,
+    options: [...BAND, "c1"],
+  }],
   ["newton-sparse", {
-    impl: newtonSparse,
+    load: async () => (await import("./newton_sparse.ts")).newtonSparse,
     compiled: true,
     options: ["pattern", "sparseSolver", "sparsePreconditioner", "maxCgIter", "c1"],
   }],
   [
     "adahessian",
-    { impl: adahessian, options: [...MOMENTS, "hessianPower", "blockSize", "samples", "seed"] },
+    {
+      load: async () => (await import("./adahessian.ts")).adahessian,
+      options: [...MOMENTS, "hessianPower", "blockSize", "samples", "seed"],
+    },
   ],
-  ["gradient-descent", { impl: gradientDescent, options: ["lr"] }],
-  ["adam", { impl: adam, options: MOMENTS }],
+  ["gradient-descent", {
+    load: async () => (await import("./first_order.ts")).gradientDescent,
+    options: ["lr"],
+  }],
+  ["adam", { load: async () => (await import("./first_order.ts")).adam, options: MOMENTS }],
   ["ipm", {
-    impl: ipm,
+    load: async () => (await import("./ipm/ipm.ts")).ipm,
     compiled: true,
     options: ["constraints", "bounds", "bandwidth", "muInit", "barrier"],
   }],
@@ -279,7 +295,12 @@ export async function minimize(
   }
   const problem = new Objective(f, options.onIteration, entry.compiled);
   // a failure (f throws, a kernel fails) frees whatever the method had made
-  const r = await ownedCall((own) => entry.impl(problem, own(x0), options));
+  const r = await ownedCall((own) => {
+    const x = own(x0);
+    if (entry.impl) return entry.impl(problem, x, options);
+    // a built-in method's first call: its modules load once the call's owner holds x
+    return entry.load!().then((impl) => (entry.impl = impl)(problem, x, options));
+  });
   const drop = () => {
     for (const t of [r?.x, r?.jac, ...Object.values(r?.multipliers ?? {})]) t?.dispose?.();
   };

@@ -17,7 +17,7 @@ import { tidy } from "../memory.ts";
 import { cg } from "../linalg/cg.ts";
 import { incompleteCholesky, incompleteCholeskySize } from "../linalg/incomplete_cholesky.ts";
 import { type Ordering, reverseCuthillMcKee } from "../linalg/ordering.ts";
-import { MAX_GPU_BANDWIDTH } from "../backend/webgpu/banded.ts";
+import { MAX_GPU_BANDWIDTH } from "../backend/webgpu/band_limits.ts";
 import { cachedHessianSparsity, SparsityPattern } from "../curvature/pattern.ts";
 import { cachedColoring } from "../curvature/coloring.ts";
 import { bandedFrom, type SparseMatrix, takeRows } from "../curvature/sparse.ts";

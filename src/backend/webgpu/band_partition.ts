@@ -28,7 +28,7 @@ import type { GpuStorage } from "./pool.ts";
 import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import { SHADERS } from "../../shaders.generated.ts";
-import { LOOP_BUDGET } from "./banded.ts";
+import { LOOP_BUDGET } from "./band_limits.ts";
 
 /** Widest band that takes the partitioned path at the top level (registers hold ~b² numbers). */
 export const MAX_PARTITION_BANDWIDTH = 8;

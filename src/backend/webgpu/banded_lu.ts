@@ -15,7 +15,8 @@ import type { GpuRuntime, KernelSpec } from "./runtime.ts";
 import { Params } from "./params.ts";
 import type { Check } from "../fault.ts";
 import { singularBand } from "../banded_errors.ts";
-import { checkStatus, copyOf, groups, LOOP_BUDGET, statusBuffer, transpose } from "./banded.ts";
+import { checkStatus, copyOf, groups, statusBuffer, transpose } from "./banded.ts";
+import { LOOP_BUDGET } from "./band_limits.ts";
 
 const SYSTEM_WG = 64;
 const WG = 256;
