@@ -9,7 +9,8 @@
  * with slacks c_I(x) − s = 0, s ≥ 0, and a sequence of barrier problems
  * min φ_μ = f − μ Σ ln s − μ Σ ln(x − x_L) − μ Σ ln(x_U − x) for μ → 0 (Algorithm A):
  *
- * - A-1 the start (§3.6): x pushed into the bounds, slacks pushed off 0, and IPOPT's
+ * - A-1 the start (§3.6): x pushed into the bounds, the objective scaled to ‖∇f(x₀)‖∞ ≤ 100
+ *   (IPOPT's gradient-based scaling, `problem.ts`), slacks pushed off 0, and IPOPT's
  *   least-squares constraint multipliers (`initial.ts`);
  * - A-2/A-3 barrier update: monotone Fiacco–McCormick, μ ← max(ε/10, min(κ_μ μ, μ^θ_μ))
  *   once E_μ ≤ κ_ε μ, or once E_μ reaches the KKT error's rounding floor ε ‖∇²f‖ ‖x‖ where
