@@ -249,46 +249,54 @@ testAll(
   },
 );
 
-testAll("ipm: a trial point stays strictly inside its bounds in f32 rounding", async (b) => {
-  // the step of the S = 500 disc solve (x₁ ≤ 0.5) one iteration before it stopped: the
-  // fraction to the boundary allows it (gap 2.98e-7 > 2.86e-7), and x + dx rounds to 0.5 in f32
-  const o = { dtype: b.dtype, device: b.dev } as const;
-  const x = tensor([0.4999997019767761, -0.4999997019767761], o);
-  const dx = tensor([2.861930852304795e-7, -2.861930852304795e-7], o);
-  const bounds = { lower: tensor([-Infinity, -0.5], o), upper: tensor([0.5, Infinity], o) };
-  const bs = await boundSet(bounds, x);
-  const xt = trialX(x, dx, 1, bs, b.dtype === "f64" ? 2 ** -52 : 2 ** -23);
-  const [u, l] = await xt.data();
-  assert.ok(u < 0.5 && l > -0.5, `trial ${u}, ${l} on its bounds`);
-  // a step that stays clear of the margin is taken as it is (x + dx, rounded)
-  const far = trialX(x, dx, -1, bs, 2 ** -23);
-  assertClose(await far.data(), [
-    0.4999997019767761 - 2.861930852304795e-7,
-    -0.4999997019767761 + 2.861930852304795e-7,
-  ], { rtol: b.rtol });
-  for (const t of [x, dx, bounds.lower, bounds.upper, xt, far]) t.dispose();
-  disposeBounds(bs);
-});
+testAll(
+  "ipm: an untested (tiny) step stays strictly inside its bounds in f32 rounding",
+  async (b) => {
+    // the step of the S = 500 disc solve (x₁ ≤ 0.5) one iteration before it stopped: the
+    // fraction to the boundary allows it (gap 2.98e-7 > 2.86e-7), and x + dx rounds to 0.5 in f32
+    const o = { dtype: b.dtype, device: b.dev } as const;
+    const x = tensor([0.4999997019767761, -0.4999997019767761], o);
+    const dx = tensor([2.861930852304795e-7, -2.861930852304795e-7], o);
+    const bounds = { lower: tensor([-Infinity, -0.5], o), upper: tensor([0.5, Infinity], o) };
+    const bs = await boundSet(bounds, x);
+    const xt = trialX(x, dx, 1, bs, b.dtype === "f64" ? 2 ** -52 : 2 ** -23);
+    const [u, l] = await xt.data();
+    assert.ok(u < 0.5 && l > -0.5, `trial ${u}, ${l} on its bounds`);
+    // a step that stays clear of the margin is taken as it is (x + dx, rounded)
+    const far = trialX(x, dx, -1, bs, 2 ** -23);
+    assertClose(await far.data(), [
+      0.4999997019767761 - 2.861930852304795e-7,
+      -0.4999997019767761 + 2.861930852304795e-7,
+    ], { rtol: b.rtol });
+    for (const t of [x, dx, bounds.lower, bounds.upper, xt, far]) t.dispose();
+    disposeBounds(bs);
+  },
+);
 
 testAll("ipm: the starting multipliers are IPOPT's least-squares estimates", async (b) => {
   // min ‖∇f − y ∇c_E − λ ∇c_I‖² + (λ − 1)² at x₀ = (0.3, 0.5) for f = x₀² + x₁²,
   // c_E = x₀ + x₁ − 1, c_I = x₀: ∇f = (0.6, 1.0), and the normal equations
-  // 2y + λ = 1.6, y + 2λ = 1.6 give y = λ = 1.6/3 (by hand). Scaling f by 10⁴ makes them
-  // 8,666 and −1,333, beyond IPOPT's constr_mult_init_max = 1000: then both start at 0.
+  // 2y + λ = 1.6, y + 2λ = 1.6 give y = λ = 1.6/3 (by hand). f × 10⁴ is scaled by s_f =
+  // 100/‖∇f(x₀)‖∞ = 10⁻² (IPOPT's gradient-based scaling): ∇f becomes (60, 100), and
+  // 2y + λ = 160, y + 2λ = 61 give y = 259/3, λ = −38/3, within IPOPT's constr_mult_init_max
+  // = 1000, so they are kept: the user's are those over s_f. Constraints × 10⁻⁴ (f unscaled)
+  // need y ≈ 0.8 · 10⁴ to carry ∇f's (1, 1) part, beyond 1000: then both start at 0.
   const o = { dtype: b.dtype, device: b.dev } as const;
-  for (const [scale, want] of [[1, 1.6 / 3], [1e4, 0]]) {
+  const cases = [[1, 1, 1.6 / 3, 1.6 / 3], [1e4, 1, 25900 / 3, -3800 / 3], [1, 1e-4, 0, 0]];
+  for (const [scale, cScale, wantY, wantL] of cases) {
     const x0 = tensor([0.3, 0.5], o);
     const r = await minimize((x: Tensor) => x.square().sum().mul(scale), x0, {
       method: "ipm",
       maxIter: 0,
       constraints: {
-        eq: (x: Tensor) => x.sum().sub(1).reshape([1]),
-        ineq: (x: Tensor) => x.slice([0], [1]),
+        eq: (x: Tensor) => x.sum().sub(1).reshape([1]).mul(cScale),
+        ineq: (x: Tensor) => x.slice([0], [1]).mul(cScale),
       },
     });
     const tol = { rtol: b.dtype === "f64" ? 1e-12 : 1e-5, atol: 1e-6 };
-    assertClose(await r.multipliers!.eq.data(), [want], { ...tol, msg: `y, f × ${scale}` });
-    assertClose(await r.multipliers!.ineq.data(), [want], { ...tol, msg: `λ, f × ${scale}` });
+    const msg = `f × ${scale}, c × ${cScale}`;
+    assertClose(await r.multipliers!.eq.data(), [wantY], { ...tol, msg: `y, ${msg}` });
+    assertClose(await r.multipliers!.ineq.data(), [wantL], { ...tol, msg: `λ, ${msg}` });
     x0.dispose();
     dispose(r);
   }

@@ -128,14 +128,15 @@ export async function initialIterate(
   read: (...ts: Tensor[]) => Promise<number[]>,
 ): Promise<Iterate> {
   const flat = reshape(x0, [x0.size]);
-  const x = pushIntoBounds(flat, b);
-  flat.dispose();
   try {
-    await prob.scaleObjective(x, read);
+    // at the user's x₀, as IPOPT (before its bound push)
+    await prob.scaleObjective(flat, read);
   } catch (e) {
-    x.dispose();
+    flat.dispose();
     throw e;
   }
+  const x = pushIntoBounds(flat, b);
+  flat.dispose();
   const ev = prob.evaluate(x);
   const { mE, mI } = prob;
   const o = { dtype: x.dtype, device: x.device } as const;
