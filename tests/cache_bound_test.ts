@@ -19,6 +19,7 @@ import {
 } from "../mod.ts";
 import { pool } from "../src/backend/cpu/storage.ts";
 import { liveBytes } from "../src/memory.ts";
+import { LruCache } from "../src/lru.ts";
 import { scratchLimits } from "../src/ad/index_sets.ts";
 
 interface Report {
@@ -202,4 +203,27 @@ Deno.test("caches: sparsity detection's scratch pool is reported, ages out and i
   } finally {
     scratchLimits.maxAgeMs = saved;
   }
+});
+
+Deno.test("caches: an LruCache evicts the least recently used, hits on the newest included", () => {
+  const evicted: string[] = [];
+  const c = new LruCache<string, number>(
+    { maxEntries: 3, maxBytes: Infinity },
+    (_v, k) => evicted.push(k),
+  );
+  c.set("a", 1);
+  c.set("b", 2);
+  c.set("c", 3);
+  assert.equal(c.get("c"), 3); // the newest: nothing moves
+  assert.equal(c.get("a"), 1); // b, c, a
+  assert.equal(c.get("a"), 1);
+  assert.equal(c.get("b"), 2); // c, a, b
+  c.set("d", 4);
+  assert.deepEqual(evicted, ["c"]);
+  c.delete("d"); // the newest gone: a, b
+  assert.equal(c.get("a"), 1); // b, a
+  c.set("e", 5);
+  c.set("f", 6);
+  assert.deepEqual(evicted, ["c", "d", "b"]);
+  assert.deepEqual([c.has("a"), c.has("e"), c.has("f")], [true, true, true]);
 });

@@ -11,6 +11,7 @@ import {
   cumsum,
   eigh,
   jit,
+  memory,
   solve,
   solveBanded,
   solveBandedGeneral,
@@ -18,7 +19,7 @@ import {
   type Tensor,
   tensor,
 } from "../mod.ts";
-import { assertClose, rng, testAll } from "./helpers.ts";
+import { assertClose, rng, sameMemory, testAll } from "./helpers.ts";
 
 const n = 7;
 
@@ -95,3 +96,67 @@ for (const [name, f] of cases) {
     for (const t of made) t.dispose();
   });
 }
+
+/** The values of g's result, or the error the call or the read raised. */
+async function outcome(g: () => Tensor): Promise<number[] | Error> {
+  try {
+    const y = g();
+    try {
+      return Array.from(await y.data());
+    } finally {
+      y.dispose();
+    }
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+const notSpd = (r: number[] | Error) =>
+  r instanceof RangeError && /not positive definite/.test(r.message);
+
+// A Newton loop raising its shift calls one solve many times with a matrix that is not
+// positive definite before one succeeds: each failing call used to trace again on the CPU,
+// where the kernel throws at the call (WebGPU defers the error to the read).
+testAll("jit: a signature whose trace fails in a kernel keeps its program", async (b) => {
+  const o = { dtype: b.dtype, device: b.dev } as const;
+  const base = memory();
+  // ops before and after the solve: the program must hold all of them
+  const g = jit((a: Tensor, r: Tensor) => solveBanded(a.mul(1), r, { lower: true }).mul(2));
+  // diagonal bands (lower storage, b = 1): x = 2 r / d, where every d_i > 0
+  const band = (d: number[]) => tensor([d, Array(d.length).fill(0)], o);
+  const r = tensor([1, 2, 3, 4], o);
+  const bad = band([1, 2, -1, 4]);
+  const good = band([2, 4, 6, 8]);
+  const first = await outcome(() => g(bad, r));
+  assert.ok(notSpd(first), `the failing trace: ${first}`);
+  const ok = await outcome(() => g(good, r));
+  assert.ok(!(ok instanceof Error), `a replay on a positive definite band: ${ok}`);
+  assertClose(ok, [1, 1, 1, 1], { rtol: b.rtol, atol: 0 });
+  const again = await outcome(() => g(bad, r));
+  assert.ok(notSpd(again), `a failing replay: ${again}`);
+  assert.equal(g.traces, 1);
+  for (const t of [r, bad, good]) t.dispose();
+  g.clear();
+  assert.ok(sameMemory(base, memory()), "a failed trace or replay leaked");
+});
+
+testAll(
+  "jit: a read after a failed kernel raises the failure, not the values standing in",
+  async (b) => {
+    const o = { dtype: b.dtype, device: b.dev } as const;
+    const read: number[][] = [];
+    const g = jit((a: Tensor, r: Tensor) => {
+      const x = solveBanded(a, r, { lower: true });
+      read.push(Array.from(x.dataSync()));
+      return x;
+    });
+    const r = tensor([1, 2], o);
+    const bad = tensor([[1, -1], [0, 0]], o);
+    const good = tensor([[2, 4], [0, 0]], o);
+    assert.ok(notSpd(await outcome(() => g(bad, r))));
+    assert.deepEqual(read, [], "the function read the failed solve's values");
+    assertClose(await outcome(() => g(good, r)) as number[], [0.5, 0.5], { rtol: b.rtol });
+    for (const t of [r, bad, good]) t.dispose();
+  },
+  ["cpu-f64", "cpu-f32"],
+);

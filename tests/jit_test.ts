@@ -369,3 +369,29 @@ testAll(
     c.dispose();
   },
 );
+
+testAll(
+  "jit: consecutive calls differing in shape or in aliasing each replay their own program",
+  async (b) => {
+    const o = { dtype: b.dtype, device: b.dev };
+    const g = jit((x: Tensor, y: Tensor) => x.mul(2).add(y));
+    const a = tensor([1, 2, 3], o), c = tensor([10, 20, 30], o), d = tensor([1, 2], o);
+    // each call right after one of another signature: 2x + y
+    const calls: [Tensor, Tensor, number[]][] = [
+      [a, a, [3, 6, 9]], // one storage, one input of the program
+      [a, c, [12, 24, 36]],
+      [d, d, [3, 6]],
+      [a, a, [3, 6, 9]],
+      [a, c, [12, 24, 36]],
+      [a, c, [12, 24, 36]],
+      [d, d, [3, 6]],
+    ];
+    for (const [x, y, want] of calls) {
+      const r = g(x, y);
+      assertClose(await r.data(), want, { rtol: b.rtol });
+      r.dispose();
+    }
+    equal(g.traces, 3);
+    for (const t of [a, c, d]) t.dispose();
+  },
+);

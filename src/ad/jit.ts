@@ -11,7 +11,7 @@ import type { Device } from "../device.ts";
 import { getDefaultDevice } from "../device.ts";
 import type { Replayable, Storage } from "../backend/backend.ts";
 import { transformScope } from "../memory.ts";
-import { fmtShape } from "../shape.ts";
+import { fmtShape, shapesEqual } from "../shape.ts";
 import { checkOptions } from "../options.ts";
 import { describeValue } from "../ops/common.ts";
 import { traceDepth } from "./core.ts";
@@ -156,6 +156,46 @@ export function hashInts(a: Int32Array): string {
   return `${(h >>> 0).toString(36)}${(g >>> 0).toString(36)}`;
 }
 
+/** What a tensor argument puts in a signature (see `flatten`); storage aliases by position. */
+interface TensorSig {
+  readonly dtype: Tensor["dtype"];
+  readonly shape: readonly number[];
+  readonly device: Device;
+  readonly alias: number;
+}
+
+/** The position of the first argument before `i` on `args[i]`'s storage, or −1. */
+function aliasOf(args: readonly Tensor[], i: number): number {
+  const s = args[i]._ref?.storage;
+  for (let j = 0; j < i; j++) if (args[j]._ref !== null && args[j]._ref?.storage === s) return j;
+  return -1;
+}
+
+/** The arguments' signatures, where all are tensors without host index values; else []. */
+function signature(args: readonly unknown[]): TensorSig[] {
+  if (!args.every((a) => a instanceof Tensor && !a._index)) return [];
+  const ts = args as readonly Tensor[];
+  return ts.map((t, i) => ({
+    dtype: t.dtype,
+    shape: t.shape,
+    device: t.device,
+    alias: aliasOf(ts, i),
+  }));
+}
+
+/** Whether `args` have the signature `sig` (which then gives the same key as flatten's). */
+function matches(sig: readonly TensorSig[], args: readonly unknown[]): boolean {
+  if (sig.length === 0 || sig.length !== args.length) return false;
+  for (let i = 0; i < sig.length; i++) {
+    const t = args[i], s = sig[i];
+    if (!(t instanceof Tensor) || t._index || t.dtype !== s.dtype || t.device !== s.device) {
+      return false;
+    }
+    if (!shapesEqual(t.shape, s.shape) || aliasOf(args as Tensor[], i) !== s.alias) return false;
+  }
+  return true;
+}
+
 let nextId = 0;
 const ids = new WeakMap<object, number>();
 
@@ -253,11 +293,16 @@ export type Entry =
  * launches; returns its result and the program (or why there is none). `bound` storages
  * (realized, on the inputs' device) are read as they are and become the program's inputs
  * after `inputs`, not constants: a replay binds the storages it is given in their place.
+ * A run that fails in a kernel (a matrix that is not positive definite) throws that error;
+ * where the device recorded past it (the CPU) the program is whole, and `keepFailed` gets
+ * it first, so the signature need not be traced again (its replays fail at that step
+ * while the data makes it fail).
  */
 export function traceProgram(
   inputs: readonly Tensor[],
   bound: readonly Storage[],
   run: (traced: Tensor[]) => unknown,
+  keepFailed?: (entry: Entry) => void,
 ): { result: unknown; entry: Entry } {
   const devices = new Set(inputs.map((t) => t.device));
   const dev = inputs[0]?.device ?? getDefaultDevice();
@@ -286,11 +331,51 @@ export function traceProgram(
     return t._ref!.storage;
   });
   const rec = be.record([...storages, ...bound]);
+  let ended = false;
+  /** Ends the recording: the entry for the result's tensors (realized). */
+  const end = (outs: Flat): Entry => {
+    if (outs.tensors.some((t) => t.device !== dev)) {
+      ended = true;
+      rec.abort();
+      return { uncompiled: "a result is on another device" };
+    }
+    const program = rec.finish(outs.tensors.map((t) => t._ref!.storage));
+    ended = true; // (a finish that throws is aborted by the caller)
+    if (typeof program === "string") return { uncompiled: program };
+    return {
+      program,
+      device: dev,
+      outs: outs.tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
+      rebuild: outs.rebuild,
+    };
+  };
+  /**
+   * The failure a kernel met, with the program kept where it can be: the function ran on
+   * to its end (on NaNs in place of the failed value), and its result is realized here as
+   * the scope would realize it. Thrown inside the scope, which then frees what the run made.
+   */
+  const failed = (result: unknown): Error => {
+    const failure = rec.failure!;
+    if (!keepFailed || result instanceof Promise) return failure;
+    try {
+      const outs = flatten(result, "the result", "keep");
+      if (outs.tensors.some((t) => t._tracer)) return failure;
+      for (const t of outs.tensors) if (t.device === dev) be.materialize(t._ref!.storage);
+      keepFailed(end(outs));
+    } catch {
+      // a result jit cannot compile: the failure is still the error to report
+    }
+    return failure;
+  };
   let result: unknown;
   let outs: Flat;
   let flattenedOuts: Tensor[] = [];
   try {
-    result = transformScope(() => run(traced));
+    result = transformScope(() => {
+      const r = run(traced);
+      if (rec.failure) throw failed(r);
+      return r;
+    });
     if (result instanceof Promise) {
       throw new TypeError(
         "jit: the function returned a Promise; jit compiles synchronous functions",
@@ -306,8 +391,9 @@ export function traceProgram(
       }
       if (t.device === dev) be.materialize(t._ref!.storage);
     }
+    if (rec.failure) throw rec.failure;
   } catch (e) {
-    rec.abort();
+    if (!ended) rec.abort();
     throw e;
   } finally {
     // results that are (views of) a copy hold references of their own
@@ -315,20 +401,7 @@ export function traceProgram(
     for (const t of traced) if (!inputs.includes(t) && !returned.has(t)) t.dispose();
     for (const c of copies.values()) c.dispose();
   }
-  const offDevice = outs.tensors.some((t) => t.device !== dev);
-  const program = offDevice
-    ? "a result is on another device"
-    : rec.finish(outs.tensors.map((t) => t._ref!.storage));
-  if (typeof program === "string") return { result, entry: { uncompiled: program } };
-  return {
-    result,
-    entry: {
-      program,
-      device: dev,
-      outs: outs.tensors.map((t) => ({ shape: t.shape, dtype: t.dtype })),
-      rebuild: outs.rebuild,
-    },
-  };
+  return { result, entry: end(outs) };
 }
 
 /**
@@ -417,9 +490,22 @@ export function jit<A extends unknown[], R>(
   forget.register(cache, ref);
   let traces = 0;
 
+  // The last signature of a call whose arguments were all tensors (the usual call): a call
+  // that matches it takes its key without building the string, which cost about a third of
+  // a small program's replay.
+  let last: { key: string; sig: TensorSig[] } | null = null;
+
   const call = (...args: A): R => {
     // inside a transform or another trace: f's ops belong to that trace
     if (traceDepth() > 0 || recording()) return f(...args);
+    if (last && statics.size === 0 && matches(last.sig, args)) {
+      for (const t of args as Tensor[]) t._check("jit");
+      const entry = cache.get(last.key);
+      if (entry) {
+        if ("uncompiled" in entry) return f(...args);
+        return replayProgram(entry, args as Tensor[], []) as R;
+      }
+    }
     for (const i of statics) {
       if (i >= args.length) {
         throw new RangeError(
@@ -441,6 +527,7 @@ export function jit<A extends unknown[], R>(
       return out as A;
     };
     for (const t of flat.tensors) t._check("jit");
+    last = statics.size === 0 ? { key, sig: signature(args) } : null;
     const entry = cache.get(key);
     if (entry) {
       if ("uncompiled" in entry) return f(...args);
@@ -451,8 +538,14 @@ export function jit<A extends unknown[], R>(
   };
 
   const trace = (key: string, inputs: Tensor[], rebuildArgs: (ts: readonly Tensor[]) => A): R => {
-    const { result, entry } = traceProgram(inputs, [], (traced) => f(...rebuildArgs(traced)));
-    cache.set(key, entry);
+    const keep = (entry: Entry) => cache.set(key, entry);
+    const { result, entry } = traceProgram(
+      inputs,
+      [],
+      (traced) => f(...rebuildArgs(traced)),
+      keep,
+    );
+    keep(entry);
     return result as R;
   };
 

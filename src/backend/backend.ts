@@ -106,6 +106,12 @@ export interface Recording {
   finish(outputs: readonly Storage[]): Replayable | string;
   /** Ends the recording without a program (the traced function failed). */
   abort(): void;
+  /**
+   * The first kernel failure of the run so far, where a synchronous backend records past it
+   * (the CPU); the traced function's ops after it read a value of NaNs. Always null where
+   * kernel errors are deferred to reads anyway (WebGPU: see fault.ts).
+   */
+  readonly failure: Error | null;
 }
 
 /** A recorded program. */

@@ -52,6 +52,12 @@ export class Recorder<B> {
   #current = new Map<B, number>();
   /** Set when the run did something a replay cannot repeat. */
   poisoned: string | null = null;
+  /**
+   * The first kernel failure met (a matrix that is not positive definite): a synchronous
+   * backend records on past it, as a replay would run, so the program is whole; the trace
+   * raises it at its end.
+   */
+  failure: Error | null = null;
 
   constructor(inputs: readonly LazyStorage<B>[]) {
     inputs.forEach((s, index) => {

@@ -237,9 +237,28 @@ function kernel(
     }
     return new CpuStorage(o);
   };
-  const buf = run(inputs.map((x) => x.buf!));
+  let buf: CpuStorage;
+  try {
+    buf = run(inputs.map((x) => x.buf!));
+  } catch (e) {
+    if (!failedWhileRecording(e)) throw e;
+    buf = new CpuStorage(out(dtype, size).fill(dtype === "i32" ? 0 : NaN));
+  }
   rec?.step(inputs, buf, run);
   return buf;
+}
+
+/**
+ * Whether a kernel's error is kept for the end of the jit trace in progress instead of
+ * thrown at the call: a failure of the data (RangeError: not positive definite, singular),
+ * while recording. The trace then goes on to record the rest of the function, so the
+ * failed signature gets its program (a replay throws at the same step) instead of being
+ * traced again at its next call, as a Newton loop raising its shift does many times.
+ */
+function failedWhileRecording(e: unknown): boolean {
+  if (!rec || !(e instanceof RangeError)) return false;
+  rec.failure ??= e;
+  return true;
 }
 
 /** An opaque kernel's result as storage: inputs realized, the kernel run (and recorded). */
@@ -257,9 +276,14 @@ function op(
   return graph.leaf(kernel(dtype, size, ins, body, zeroed), dtype, size);
 }
 
-/** Marks the recording in progress as not replayable (work it cannot repeat). */
+/**
+ * Marks the recording in progress as not replayable (work it cannot repeat). A host read
+ * after a kernel failed raises that failure: the value read would be the NaNs standing in.
+ */
 function unrecordable(why: string): void {
-  if (rec) rec.poisoned ??= why;
+  if (!rec) return;
+  rec.poisoned ??= why;
+  if (rec.failure) throw rec.failure;
 }
 
 /** Waits for every buffer under `s` still arriving from another device (see `to`). */
@@ -336,7 +360,11 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
       return null;
     };
     const f = lz(flag);
-    check([realize(f)]);
+    try {
+      check([realize(f)]);
+    } catch (e) {
+      if (!failedWhileRecording(e)) throw e;
+    }
     rec?.step([f], null, check);
   }
 
@@ -368,6 +396,9 @@ export class CpuBackend extends DeferredBackend<CpuStorage> implements Backend {
       abort: () => {
         stop();
         r.dispose(release);
+      },
+      get failure() {
+        return r.failure;
       },
     };
   }

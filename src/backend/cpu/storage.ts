@@ -3,6 +3,9 @@ import { allocArray, type Dtype, type TypedArray } from "../../dtype.ts";
 import { type CacheStats, registerCache, type Releasable } from "../../lru.ts";
 import { liveBytes } from "../../memory.ts";
 
+/** The `ready` of every buffer computed here (one promise, not one per kernel). */
+const arrived = Promise.resolve();
+
 /**
  * A realized CPU buffer. One copied from another device is filled when its read-back
  * resolves; until then kernels refuse it (`Tensor.ready()` waits for it). A read-back that
@@ -24,7 +27,7 @@ export class CpuStorage {
       });
     } else {
       this.#data = data;
-      this.ready = Promise.resolve();
+      this.ready = arrived;
     }
   }
 
@@ -76,12 +79,17 @@ class ArrayPool implements Releasable {
   #peak = 0;
   #peakAt = 0;
 
-  get maxBytes(): number {
+  /**
+   * The byte bound at time `now` (ms). The clock is Date.now, read once per visit: a
+   * visit comes with every kernel, and performance.now costs about 240 ns in Deno (4 reads
+   * a kernel were ~1 µs), Date.now about 70; the age bound needs no finer time.
+   */
+  #cap(now: number): number {
     // sized by the largest live bytes of the last maxAgeMs, not the current ones: a Newton
     // iteration's temporaries are freed at its end, when the live bytes fall back to what
     // persists, and a cap of twice that dropped the arrays the next iteration asks for
     // again (a 5-colour sparse Hessian at n = 10⁶, CPU f64: 330 ms instead of 165)
-    const live = liveBytes("cpu"), now = performance.now();
+    const live = liveBytes("cpu");
     if (live >= this.#peak || now - this.#peakAt > this.maxAgeMs) {
       this.#peak = live;
       this.#peakAt = now;
@@ -90,7 +98,7 @@ class ArrayPool implements Releasable {
   }
 
   take(dtype: Dtype, n: number): TypedArray {
-    this.#expire(performance.now());
+    this.#expire(Date.now());
     if (n >= ArrayPool.MIN) {
       const a = this.#free.get(`${dtype}${n}`)?.pop();
       if (a) {
@@ -103,20 +111,21 @@ class ArrayPool implements Releasable {
   }
 
   give(a: TypedArray): void {
-    if (a.length < ArrayPool.MIN || a.byteLength > this.maxBytes) return;
+    const now = Date.now();
+    if (a.length < ArrayPool.MIN || a.byteLength > this.#cap(now)) return;
     const dtype = a instanceof Float64Array ? "f64" : a instanceof Int32Array ? "i32" : "f32";
     const key = `${dtype}${a.length}`;
     let list = this.#free.get(key);
     if (!list) this.#free.set(key, list = []);
     list.push(a);
-    this.#age.set(a, { key, at: performance.now() });
+    this.#age.set(a, { key, at: now });
     this.#bytes += a.byteLength;
-    this.#expire(performance.now());
+    this.#expire(now);
   }
 
   /** Drops the oldest arrays while over the byte limit or older than the age limit. */
   #expire(now: number): void {
-    const cap = this.maxBytes;
+    const cap = this.#cap(now);
     for (const [a, e] of this.#age) {
       if (this.#bytes <= cap && now - e.at <= this.maxAgeMs) break;
       this.#drop(a, e.key);

@@ -316,6 +316,7 @@ export class WebGpuBackend extends DeferredBackend<GpuStorage> implements Backen
         return new GpuProgram(this.rt, recorder, ins, outs);
       },
       abort: done,
+      failure: null,
     };
   }
 
