@@ -339,7 +339,10 @@ testAll(
       lower: tensor(lo, { ...o, shape: [2, 3] }),
       upper: tensor(up, { ...o, shape: [2, 3] }),
     };
-    const x0 = tensor([[0.1, 0.6, 0.2], [0.1, 0.3, -2.7]], o);
+    // x0 = c (outside the box, moved inside): ∇f(x0) = 0 leaves the objective unscaled
+    // (s_f = 1, IPOPT's gradient-based scaling), so these are the user's multipliers and E₀'s
+    // own division by their size is what is exercised
+    const x0 = tensor(C, { ...o, shape: [2, 3] });
     const f = (x: Tensor) => x.sub(c).square().sum().mul(S);
     let sMax = 0;
     for (const maxIter of [1, 2, 3, 5]) {

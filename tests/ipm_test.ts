@@ -19,6 +19,7 @@ import {
 import { assertClose, assertNoLeak, type Backend, cpu, testAll } from "./helpers.ts";
 import { evalPlain, gradientsPlain, HS, type HsProblem, tensorFunctions } from "./hs_problems.ts";
 import { ipm } from "../src/optim/ipm/ipm.ts";
+import { boundSet, disposeBounds, trialX } from "../src/optim/ipm/barrier.ts";
 import { Objective } from "../src/optim/objective.ts";
 
 /** Tolerances per precision: f64 solves to the default gtol 1e-8, f32 to 1e-4. */
@@ -198,25 +199,104 @@ testAll(
   },
 );
 
+testAll(
+  "ipm: projection onto the disc with a steep objective (S ≤ 10⁴), with and without x₁ ≤ 0.5",
+  async (b) => {
+    // min S ‖x − (2, 2)‖² s.t. 1 − ‖x‖² ≥ 0 (and x₁ ≤ 0.5). In f32 at S = 1000 the unscaled
+    // objective (‖∇f(x0)‖∞ = 3800) threw the first step far outside the disc, its slack to
+    // 10⁻¹⁰ and Σ_s past what f32 factorises: the inertia correction's shift left the f32
+    // range (a RangeError from the KKT solve). With x₁ ≤ 0.5, S ≥ 500, x₁ rounded onto its
+    // bound and μ/(x_U − x) stopped the solve with ‖∇L‖∞ = Infinity.
+    const o = { dtype: b.dtype, device: b.dev } as const;
+    const base = memory();
+    // f64 solves to gtol 1e-8; f32 to 1e-4 on the scaled KKT error, whose Lagrangian has
+    // curvature ≥ 2 s_f S ≈ 50 here, so x lies within 1e-4 (measured: 3e-7)
+    const xtol = b.dtype === "f64" ? 1e-7 : 1e-4, rtol = b.dtype === "f64" ? 1e-7 : 1e-3;
+    const c = tensor([2, 2], o);
+    for (const S of [1000, 1e4]) {
+      for (const bounded of [false, true]) {
+        const name = `S = ${S}${bounded ? ", x₁ ≤ 0.5" : ""}`;
+        const x0 = tensor([0.1, 0.2], o);
+        const upper = bounded ? tensor([0.5, Infinity], o) : null;
+        const r = await minimize((x: Tensor) => x.sub(c).square().sum().mul(S), x0, {
+          method: "ipm",
+          constraints: { ineq: (x: Tensor) => x.square().sum().neg().add(1).reshape([1]) },
+          ...(upper ? { bounds: { upper } } : {}),
+        });
+        assert.ok(r.converged, `${name}: ${r.message}`);
+        // the closed form: x* = c/‖c‖, λ = S (‖c‖ − 1); with the bound x* = (0.5, √0.75),
+        // λ = S (2 − x₂)/x₂ and z_U = 3S − λ from stationarity ∇f + 2λx + z_U e₁ = 0
+        const x2 = Math.sqrt(0.75);
+        const xs = bounded ? [0.5, x2] : [Math.SQRT1_2, Math.SQRT1_2];
+        const lam = bounded ? S * (2 - x2) / x2 : S * (2 * Math.SQRT2 - 1);
+        const fStar = S * ((xs[0] - 2) ** 2 + (xs[1] - 2) ** 2);
+        const x = Array.from(await r.x.data());
+        x.forEach((v, i) => assert.ok(Math.abs(v - xs[i]) <= xtol, `${name}: x = ${x}`));
+        assert.ok(Math.abs(r.fun - fStar) <= rtol * fStar, `${name}: f = ${r.fun}, ${fStar}`);
+        const [l] = await r.multipliers!.ineq.data();
+        assert.ok(Math.abs(l - lam) <= rtol * lam, `${name}: λ = ${l}, expected ${lam}`);
+        if (bounded) {
+          const [zu] = await r.multipliers!.upper.data();
+          const zStar = 3 * S - lam;
+          assert.ok(Math.abs(zu - zStar) <= rtol * 3 * S, `${name}: z_U = ${zu}, ${zStar}`);
+        }
+        for (const t of [x0, upper]) t?.dispose();
+        dispose(r);
+      }
+    }
+    c.dispose();
+    assertNoLeak(base, "steep disc");
+  },
+);
+
+testAll(
+  "ipm: an untested (tiny) step stays strictly inside its bounds in f32 rounding",
+  async (b) => {
+    // the step of the S = 500 disc solve (x₁ ≤ 0.5) one iteration before it stopped: the
+    // fraction to the boundary allows it (gap 2.98e-7 > 2.86e-7), and x + dx rounds to 0.5 in f32
+    const o = { dtype: b.dtype, device: b.dev } as const;
+    const x = tensor([0.4999997019767761, -0.4999997019767761], o);
+    const dx = tensor([2.861930852304795e-7, -2.861930852304795e-7], o);
+    const bounds = { lower: tensor([-Infinity, -0.5], o), upper: tensor([0.5, Infinity], o) };
+    const bs = await boundSet(bounds, x);
+    const xt = trialX(x, dx, 1, bs, b.dtype === "f64" ? 2 ** -52 : 2 ** -23);
+    const [u, l] = await xt.data();
+    assert.ok(u < 0.5 && l > -0.5, `trial ${u}, ${l} on its bounds`);
+    // a step that stays clear of the margin is taken as it is (x + dx, rounded)
+    const far = trialX(x, dx, -1, bs, 2 ** -23);
+    assertClose(await far.data(), [
+      0.4999997019767761 - 2.861930852304795e-7,
+      -0.4999997019767761 + 2.861930852304795e-7,
+    ], { rtol: b.rtol });
+    for (const t of [x, dx, bounds.lower, bounds.upper, xt, far]) t.dispose();
+    disposeBounds(bs);
+  },
+);
+
 testAll("ipm: the starting multipliers are IPOPT's least-squares estimates", async (b) => {
   // min ‖∇f − y ∇c_E − λ ∇c_I‖² + (λ − 1)² at x₀ = (0.3, 0.5) for f = x₀² + x₁²,
   // c_E = x₀ + x₁ − 1, c_I = x₀: ∇f = (0.6, 1.0), and the normal equations
-  // 2y + λ = 1.6, y + 2λ = 1.6 give y = λ = 1.6/3 (by hand). Scaling f by 10⁴ makes them
-  // 8,666 and −1,333, beyond IPOPT's constr_mult_init_max = 1000: then both start at 0.
+  // 2y + λ = 1.6, y + 2λ = 1.6 give y = λ = 1.6/3 (by hand). f × 10⁴ is scaled by s_f =
+  // 100/‖∇f(x₀)‖∞ = 10⁻² (IPOPT's gradient-based scaling): ∇f becomes (60, 100), and
+  // 2y + λ = 160, y + 2λ = 61 give y = 259/3, λ = −38/3, within IPOPT's constr_mult_init_max
+  // = 1000, so they are kept: the user's are those over s_f. Constraints × 10⁻⁴ (f unscaled)
+  // need y ≈ 0.8 · 10⁴ to carry ∇f's (1, 1) part, beyond 1000: then both start at 0.
   const o = { dtype: b.dtype, device: b.dev } as const;
-  for (const [scale, want] of [[1, 1.6 / 3], [1e4, 0]]) {
+  const cases = [[1, 1, 1.6 / 3, 1.6 / 3], [1e4, 1, 25900 / 3, -3800 / 3], [1, 1e-4, 0, 0]];
+  for (const [scale, cScale, wantY, wantL] of cases) {
     const x0 = tensor([0.3, 0.5], o);
     const r = await minimize((x: Tensor) => x.square().sum().mul(scale), x0, {
       method: "ipm",
       maxIter: 0,
       constraints: {
-        eq: (x: Tensor) => x.sum().sub(1).reshape([1]),
-        ineq: (x: Tensor) => x.slice([0], [1]),
+        eq: (x: Tensor) => x.sum().sub(1).reshape([1]).mul(cScale),
+        ineq: (x: Tensor) => x.slice([0], [1]).mul(cScale),
       },
     });
     const tol = { rtol: b.dtype === "f64" ? 1e-12 : 1e-5, atol: 1e-6 };
-    assertClose(await r.multipliers!.eq.data(), [want], { ...tol, msg: `y, f × ${scale}` });
-    assertClose(await r.multipliers!.ineq.data(), [want], { ...tol, msg: `λ, f × ${scale}` });
+    const msg = `f × ${scale}, c × ${cScale}`;
+    assertClose(await r.multipliers!.eq.data(), [wantY], { ...tol, msg: `y, ${msg}` });
+    assertClose(await r.multipliers!.ineq.data(), [wantL], { ...tol, msg: `λ, ${msg}` });
     x0.dispose();
     dispose(r);
   }

@@ -22,6 +22,7 @@ import {
   add,
   div,
   greater,
+  lessEqual,
   log,
   maximum,
   minimum,
@@ -179,6 +180,30 @@ export function pushIntoBounds(x: Tensor, b: BoundSet): Tensor {
       y = where(b.hasUpper!, minimum(y, sub(b.upper, p)), y);
     }
     return y;
+  });
+}
+
+/**
+ * The point x + α dx of an untested (tiny) step, except where it comes within ε |bound| of a
+ * bound: there the component keeps its value at x (strictly inside). The fraction to the
+ * boundary leaves a gap (1 − τ) (x_U − x) ≈ μ (x_U − x), which in f32 near a bound of size 1
+ * can lie below half an ulp: x_U − x rounded to exactly 0, and μ/(x_U − x) made ‖∇L‖∞ =
+ * Infinity (a tested trial there has φ_μ = ∞ and is rejected). (The
+ * margin, not a test of the rounded x against the bound: fused CPU kernels compare the
+ * unrounded value.)
+ */
+export function trialX(x: Tensor, dx: Tensor, alpha: number, b: BoundSet, eps: number): Tensor {
+  return tidy(() => {
+    let xt = add(x, mul(dx, alpha));
+    if (b.lower) {
+      const near = lessEqual(sub(xt, b.lower), mul(abs(b.lower), eps));
+      xt = where(mul(b.hasLower!, near), x, xt);
+    }
+    if (b.upper) {
+      const near = lessEqual(sub(b.upper, xt), mul(abs(b.upper), eps));
+      xt = where(mul(b.hasUpper!, near), x, xt);
+    }
+    return xt;
   });
 }
 

@@ -376,6 +376,8 @@ export async function searchDirection(
   if (rTilde !== pulled) pulled.dispose();
   let deltaW = fixed?.deltaW ?? 0, deltaC = fixed?.deltaC ?? 0;
   let tries = 0;
+  // δ^max (10⁴⁰) lies beyond f32's range (3.4·10³⁸): there the shifts stop at 10³⁸
+  const maxShift = rTilde.dtype === "f32" ? Math.min(INERTIA.max, 1e38) : INERTIA.max;
   try {
     for (;;) {
       let u: Unread | null = null;
@@ -404,7 +406,7 @@ export async function searchDirection(
           deltaC = deltaC > 0
             ? deltaC * INERTIA.increaseFirst
             : INERTIA.deltaC * Math.pow(mu, INERTIA.kappaC);
-          if (deltaC > INERTIA.max) throw e;
+          if (deltaC > maxShift) throw e;
           continue;
         }
         // IC-3 … IC-6
@@ -415,7 +417,7 @@ export async function searchDirection(
         } else {
           deltaW *= state.lastDeltaW === 0 ? INERTIA.increaseFirst : INERTIA.increase;
         }
-        if (deltaW > INERTIA.max) return null;
+        if (deltaW > maxShift) return null;
       }
     }
   } finally {

@@ -128,6 +128,13 @@ export async function initialIterate(
   read: (...ts: Tensor[]) => Promise<number[]>,
 ): Promise<Iterate> {
   const flat = reshape(x0, [x0.size]);
+  try {
+    // at the user's x₀, as IPOPT (before its bound push)
+    await prob.scaleObjective(flat, read);
+  } catch (e) {
+    flat.dispose();
+    throw e;
+  }
   const x = pushIntoBounds(flat, b);
   flat.dispose();
   const ev = prob.evaluate(x);

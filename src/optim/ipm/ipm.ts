@@ -9,7 +9,8 @@
  * with slacks c_I(x) − s = 0, s ≥ 0, and a sequence of barrier problems
  * min φ_μ = f − μ Σ ln s − μ Σ ln(x − x_L) − μ Σ ln(x_U − x) for μ → 0 (Algorithm A):
  *
- * - A-1 the start (§3.6): x pushed into the bounds, slacks pushed off 0, and IPOPT's
+ * - A-1 the start (§3.6): x pushed into the bounds, the objective scaled to ‖∇f(x₀)‖∞ ≤ 100
+ *   (IPOPT's gradient-based scaling, `problem.ts`), slacks pushed off 0, and IPOPT's
  *   least-squares constraint multipliers (`initial.ts`);
  * - A-2/A-3 barrier update: monotone Fiacco–McCormick, μ ← max(ε/10, min(κ_μ μ, μ^θ_μ))
  *   once E_μ ≤ κ_ε μ, or once E_μ reaches the KKT error's rounding floor ε ‖∇²f‖ ‖x‖ where
@@ -28,7 +29,7 @@
  * bookkeeping replay `jit` programs (traced at their first call, for each shape).
  */
 import type { Tensor } from "../../tensor.ts";
-import { add } from "../../ops/elementwise.ts";
+import { add, div } from "../../ops/elementwise.ts";
 import { zeros } from "../../ops/creation.ts";
 import { reshape } from "../../ops/movement.ts";
 import { tidy } from "../../memory.ts";
@@ -139,8 +140,12 @@ function bandwidthFor(prob: ConstrainedProblem, x0: Tensor): number | null {
   return 2 * hit.b + 1 < prob.n ? hit.b : null;
 }
 
-/** The unscaled KKT residual of the user's problem (`MinimizeResult.kktResidual`). */
-const kktResidual = (m: Measures) => Math.max(m.dualInf, m.violation, m.complUser);
+/**
+ * The unscaled KKT residual of the user's problem (`MinimizeResult.kktResidual`): ∇L and
+ * the complementarity of the problem with objective s_f f carry the factor s_f.
+ */
+const kktResidual = (m: Measures, sf: number) =>
+  Math.max(m.dualInf / sf, m.violation, m.complUser / sf);
 
 const detected = new WeakMap<
   object,
@@ -196,16 +201,16 @@ export async function ipm(
     const info: IterationInfo = {
       iteration: k,
       x,
-      fun: it.f,
-      gradNorm: m.gradNorm,
+      fun: it.f / prob.objectiveScale,
+      gradNorm: m.gradNorm / prob.objectiveScale,
       nfev: prob.nfev,
       ngev: prob.ngev,
       nhvp: prob.nhvp,
       stepSize: alpha,
       shift: deltaW,
       constraintViolation: m.violation,
-      complementarity: m.complUser,
-      kktResidual: kktResidual(m),
+      complementarity: m.complUser / prob.objectiveScale,
+      kktResidual: kktResidual(m, prob.objectiveScale),
       kktError: optimalityError(m, 0),
       mu: barrier.mu,
     };
@@ -366,8 +371,10 @@ export async function ipm(
     }
     const x = tidy(() => reshape(add(it.x, 0), x0.shape));
     const o1 = { dtype: x0.dtype, device: x0.device } as const;
+    // the user's multipliers: those of the scaled problem over s_f
+    const sf = prob.objectiveScale;
     const owned = (t: Tensor | null, shape: number[]) =>
-      t ? tidy(() => reshape(add(t, 0), shape)) : zeros(shape, o1);
+      t ? tidy(() => reshape(div(t, sf), shape)) : zeros(shape, o1);
     const multipliers = {
       eq: owned(it.y, [prob.mE]),
       ineq: owned(it.lam, [prob.mI]),
@@ -376,14 +383,14 @@ export async function ipm(
     };
     return {
       x,
-      fun: it.f,
-      gradNorm: m!.gradNorm,
+      fun: it.f / sf,
+      gradNorm: m!.gradNorm / sf,
       iterations: k,
       status,
       message,
       constraintViolation: m!.violation,
-      complementarity: m!.complUser,
-      kktResidual: kktResidual(m!),
+      complementarity: m!.complUser / sf,
+      kktResidual: kktResidual(m!, sf),
       kktError: optimalityError(m!, 0),
       multipliers,
       nfev: prob.nfev,

@@ -23,6 +23,7 @@ import {
   resetMultipliers,
   split,
   thetaAndBarrier,
+  trialX,
 } from "./barrier.ts";
 import {
   type Direction,
@@ -81,14 +82,21 @@ function disposeTrial(t: Trial): void {
   t.ev.back.dispose();
 }
 
-/** Evaluates F at x + α dx (and s + α ds) and reads f, θ and the barrier sum at once. */
+/**
+ * Evaluates F at x + α dx (and s + α ds) and reads f, θ and the barrier sum at once.
+ * `untested`: the step is taken whatever its measures (a tiny step), so x + α dx is kept off
+ * the bounds (`trialX`); a tested trial that rounds onto a bound has φ_μ = ∞ and is rejected.
+ */
 export async function trialPoint(
   c: SearchContext,
   d: Direction,
   alpha: number,
+  untested = false,
 ): Promise<Trial> {
   const { prob, it, b } = c;
-  const x = tidy(() => add(it.x, mul(d.dx, alpha)));
+  const x = untested
+    ? trialX(it.x, d.dx, alpha, b, c.eps)
+    : tidy(() => add(it.x, mul(d.dx, alpha)));
   const ev = prob.evaluate(x);
   const alphaT = tensor(alpha, { dtype: x.dtype, device: x.device });
   const inputs: TrialInputs = {
@@ -291,7 +299,7 @@ export async function filterLineSearch(
 
 /** IPOPT's tiny-step rule: the full step α^max, accepted without the filter's tests. */
 export async function fullStep(c: SearchContext, d: Direction): Promise<Accepted> {
-  const t = await trialPoint(c, d, d.alphaMax);
+  const t = await trialPoint(c, d, d.alphaMax, true);
   return { trial: t, dir: d, alpha: d.alphaMax, alphaZ: d.alphaZ, kind: "h", soc: 0, trials: 1 };
 }
 

@@ -26,8 +26,8 @@
  */
 import { Tensor } from "../../tensor.ts";
 import { jvp, type Pullback, vjp } from "../../ad/transforms.ts";
-import { add, mul, square, stopGradient, sub } from "../../ops/elementwise.ts";
-import { sum } from "../../ops/reduce.ts";
+import { abs, add, mul, square, stopGradient, sub } from "../../ops/elementwise.ts";
+import { max, sum } from "../../ops/reduce.ts";
 import { concat, reshape, slice, transpose } from "../../ops/movement.ts";
 import { eye } from "../../ops/creation.ts";
 import { vmap } from "../../ad/vmap.ts";
@@ -37,6 +37,9 @@ import { describeValue } from "../../ops/common.ts";
 import { bandedHessian, BandedMatrix } from "../../curvature/banded.ts";
 import { type OpenRecord, openRecord } from "../../ad/auto_jit.ts";
 import { hessianSparsity } from "../../curvature/pattern.ts";
+
+/** IPOPT's nlp_scaling_max_gradient: the largest ‖∇f(x0)‖∞ the method leaves unscaled. */
+const MAX_GRADIENT = 100;
 
 /** A forward pass of F at a point, with its pullback kept for gradients. */
 export interface Evaluation {
@@ -61,6 +64,13 @@ export class ConstrainedProblem {
 
   readonly #compiled: boolean;
   #record: OpenRecord | null = null;
+
+  /**
+   * s_f: F's first entry is s_f f (IPOPT's gradient-based scaling, set once at the start by
+   * `scaleObjective`, before any pass is compiled). The method works on the scaled problem,
+   * whose multipliers are s_f times the user's.
+   */
+  objectiveScale = 1;
 
   /** Whether the passes (and the method's bookkeeping) replay compiled programs. */
   get compiled(): boolean {
@@ -123,7 +133,8 @@ export class ConstrainedProblem {
       );
     }
     sameKind("the objective", fx, u);
-    const parts = [reshape(fx, [1])];
+    const sf = this.objectiveScale;
+    const parts = [reshape(sf === 1 ? fx : mul(fx, sf), [1])];
     if (this.eq) parts.push(this.#constraint("eq", this.eq(x), u));
     if (this.ineq) parts.push(this.#constraint("ineq", this.ineq(x), u));
     return parts.length === 1 ? parts[0] : concat(parts, 0);
@@ -176,6 +187,34 @@ export class ConstrainedProblem {
       [Symbol.dispose]: () => at.dispose(),
     });
     return { values, back };
+  }
+
+  /**
+   * IPOPT's gradient-based objective scaling (nlp_scaling_max_gradient = 100): s_f =
+   * min(1, 100 / ‖∇f(x)‖∞) at the start, from one uncompiled forward and reverse pass.
+   * Without it a steep f (‖∇f‖ in the thousands) drives the first steps far outside the
+   * inequalities, their slacks to 0 and Σ_s = z/s past what f32 can factorise.
+   */
+  async scaleObjective(x: Tensor, read: (...ts: Tensor[]) => Promise<number[]>): Promise<void> {
+    this.nfev++;
+    this.ngev++;
+    const [v, back] = vjp((u: Tensor) => this.stacked(u), x);
+    let gmax: Tensor;
+    try {
+      gmax = tidy(() => {
+        const ct = reshape(eye(v.size, 1, { dtype: v.dtype, device: v.device }), [v.size]);
+        return max(abs(back(ct)[0]));
+      });
+    } finally {
+      v.dispose();
+      back.dispose();
+    }
+    try {
+      const [g] = await read(gmax);
+      if (Number.isFinite(g) && g > MAX_GRADIENT) this.objectiveScale = MAX_GRADIENT / g;
+    } finally {
+      gmax.dispose();
+    }
   }
 
   /** `Σ_j ct_j ∇F_j(x)` from an evaluation's pullback: one reverse pass. */
