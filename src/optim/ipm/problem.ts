@@ -64,6 +64,7 @@ export class ConstrainedProblem {
 
   readonly #compiled: boolean;
   #record: OpenRecord | null = null;
+  #recordScale = 1;
 
   /**
    * s_f: F's first entry is s_f f (IPOPT's gradient-based scaling, set once at the start by
@@ -101,7 +102,12 @@ export class ConstrainedProblem {
    * which a replayed pass (not running F) does not.
    */
   #run<R>(work: string, args: Tensor[], fn: (...traced: Tensor[]) => R): R {
-    this.#record ??= openRecord((u: Tensor) => this.stacked(u), args[0]);
+    // s_f is a number in F: a record made before it changed describes another F
+    if (this.#record && this.#recordScale !== this.objectiveScale) this.clear();
+    if (!this.#record) {
+      this.#recordScale = this.objectiveScale;
+      this.#record = openRecord((u: Tensor) => this.stacked(u), args[0]);
+    }
     return this.#record.run(`ipm ${work}`, args, fn);
   }
 
