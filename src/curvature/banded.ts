@@ -19,7 +19,7 @@ import { pad, reshape, slice, stack, transpose } from "../ops/movement.ts";
 import { combProbes } from "./probes.ts";
 import { describeValue } from "../ops/common.ts";
 import { boolOption, checkOptions } from "../options.ts";
-import { cachedHessianSparsity } from "./pattern.ts";
+import { cachedHessianSparsity, type SparsityPattern } from "./pattern.ts";
 import { cachedColoring } from "./coloring.ts";
 import { reverseCuthillMcKee } from "../linalg/ordering.ts";
 import { compiledByRecord } from "../ad/auto_jit.ts";
@@ -234,8 +234,12 @@ export function detectedBandwidth(
   x: Tensor,
   record?: string | null,
 ): number {
-  const p = cachedHessianSparsity(f, x, record);
-  const n = x.size, b = p.bandwidth;
+  return patternBandwidth(op, cachedHessianSparsity(f, x, record), x.size);
+}
+
+/** @internal A detected pattern's bandwidth, refused where band storage would be pointless. */
+export function patternBandwidth(op: string, p: SparsityPattern, n: number): number {
+  const b = p.bandwidth;
   if (b > 0 && 2 * b + 1 >= n) {
     const colors = cachedColoring(p, "star", undefined).count;
     const rcm = reverseCuthillMcKee(p).bandwidth;

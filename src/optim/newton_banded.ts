@@ -9,7 +9,7 @@ import { abs, neg } from "../ops/elementwise.ts";
 import { max } from "../ops/reduce.ts";
 import { reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
-import { type BandedMatrix, checkBandwidth, detectedBandwidth } from "../curvature/banded.ts";
+import { type BandedMatrix, checkBandwidth, patternBandwidth } from "../curvature/banded.ts";
 import { takeRows } from "../curvature/sparse.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import { newtonLoop, type NewtonSystem } from "./newton_loop.ts";
@@ -62,7 +62,7 @@ export function bandedSystem(
  * and trust-region steps on the same band where the line search stalls, so it does not
  * stall where plain line-search Newton does (how it stops and what `converged` means:
  * see `newtonLoop`). Options: `bandwidth` (default: detected from the Hessian's sparsity
- * pattern, once per function and shape), `bandMethod`, `gtol`, `maxIter` (default 1000),
+ * pattern, kept by f's record: `MinimizeProblem.hessianSparsity`), `bandMethod`, `gtol`, `maxIter` (default 1000),
  * `c1`, `onIteration` (reports `stepSize`, `shift`, and `trustRadius` after a
  * trust-region step).
  */
@@ -73,7 +73,7 @@ export function newtonBanded(
 ): Promise<MethodResult> {
   const m = "minimize (newton-banded)";
   const b = o.bandwidth === undefined
-    ? detectedBandwidth(m, prob.f, x0)
+    ? patternBandwidth(m, prob.hessianSparsity(x0), x0.size)
     : checkBandwidth(m, o.bandwidth, x0.size);
   const method = o.bandMethod ?? "direct";
   return newtonLoop(

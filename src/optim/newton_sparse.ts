@@ -18,7 +18,7 @@ import { cg } from "../linalg/cg.ts";
 import { incompleteCholesky, incompleteCholeskySize } from "../linalg/incomplete_cholesky.ts";
 import { type Ordering, reverseCuthillMcKee } from "../linalg/ordering.ts";
 import { MAX_GPU_BANDWIDTH } from "../backend/webgpu/band_limits.ts";
-import { cachedHessianSparsity, SparsityPattern } from "../curvature/pattern.ts";
+import { SparsityPattern } from "../curvature/pattern.ts";
 import { cachedColoring } from "../curvature/coloring.ts";
 import { bandedFrom, type SparseMatrix, takeRows } from "../curvature/sparse.ts";
 import { describeValue } from "../ops/common.ts";
@@ -54,7 +54,7 @@ function workingPattern(m: string, prob: MinimizeProblem, x0: Tensor, given: unk
   if (given !== undefined && !(given instanceof SparsityPattern)) {
     throw new TypeError(`${m}: pattern must be a SparsityPattern, got ${describeValue(given)}`);
   }
-  const p = given ?? cachedHessianSparsity(prob.f, x0);
+  const p = given ?? prob.hessianSparsity(x0);
   if (p.shape[0] !== n || p.shape[1] !== n) {
     throw new RangeError(
       `${m}: the pattern is ${p.shape[0]} × ${p.shape[1]}; expected ${n} × ${n} for x0 of shape ${
@@ -73,7 +73,7 @@ function workingPattern(m: string, prob: MinimizeProblem, x0: Tensor, given: unk
 /**
  * `minimize(f, x0, { method: "newton-sparse" })`: Newton steps on the sparse Hessian (see
  * `sparseHessian`), with the shift τI and the Armijo line search of `"newton-banded"`.
- * Options: `pattern` (default: detected once per function and shape), `sparseSolver`
+ * Options: `pattern` (default: detected, kept by f's record: `MinimizeProblem.hessianSparsity`), `sparseSolver`
  * (`"auto"` (default): the banded Cholesky of the reverse Cuthill–McKee reordering while
  * its band is narrow, else `"cg"`: conjugate gradients on the sparse matrix to a relative
  * residual of min(0.1, √‖g‖)), `sparsePreconditioner` (CG's: `"auto"` (default): an

@@ -19,7 +19,7 @@ import { concat, reshape, slice } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { tensor } from "../ops/creation.ts";
 import type { FloatDtype } from "../dtype.ts";
-import { cachedHessianSparsity } from "../curvature/pattern.ts";
+import { cachedHessianSparsity, type SparsityPattern } from "../curvature/pattern.ts";
 import { fmtShape } from "../shape.ts";
 import { describeValue } from "../ops/common.ts";
 import type {
@@ -105,12 +105,12 @@ const kept = new WeakMap<(x: Tensor) => Tensor, Compiled>();
 function passesOf(
   f: (x: Tensor) => Tensor,
   compiled: boolean,
-): { passes: Compiled; close: () => void } {
+): { passes: Compiled; close: () => void; record: (x: Tensor) => string | null } {
   const checkedF = (y: Tensor) => checked(f(y), y);
   const none = () => {};
   if (compiled && isJitted(f)) {
     const hit = kept.get(f);
-    if (hit) return { passes: hit, close: none };
+    if (hit) return { passes: hit, close: none, record: noRecord };
   }
   const plain: Compiled = {
     value: (x) => tidy(() => checkedF(x)),
@@ -121,7 +121,7 @@ function passesOf(
       return [h.data, h.symmetryError];
     },
   };
-  if (!compiled) return { passes: plain, close: none };
+  if (!compiled) return { passes: plain, close: none, record: noRecord };
   if (isJitted(f)) {
     const passes: Compiled = {
       value: jit(checkedF),
@@ -130,18 +130,18 @@ function passesOf(
       band: jit(plain.band, { static: [1] }),
     };
     kept.set(f, passes);
-    return { passes, close: none };
+    return { passes, close: none, record: noRecord };
   }
   // one record per signature of x (a method's passes all take x0's): the record of f at one
   // shape says nothing of what f does at another
   const records = new Map<string, OpenRecord>();
-  const run: CompiledWork = (work, args, fn) => {
-    const x = args[0];
+  const open = (x: Tensor) => {
     const sig = `${x.dtype}${fmtShape(x.shape)}${deviceTag(x.device)}`;
     let record = records.get(sig);
     if (!record) records.set(sig, record = openRecord(f, x));
-    return record.run(`minimize ${work}`, args, fn);
+    return record;
   };
+  const run: CompiledWork = (work, args, fn) => open(args[0]).run(`minimize ${work}`, args, fn);
   const passes: Compiled = {
     value: (x) => run("value", [x], checkedF),
     valueAndGrad: (x) => run("valueAndGrad", [x], plain.valueAndGrad),
@@ -152,8 +152,15 @@ function passesOf(
       return run(work, [x], (y) => plain.band(y, opts));
     },
   };
-  return { passes, close: () => records.forEach((r) => r.close()) };
+  return {
+    passes,
+    close: () => records.forEach((r) => r.close()),
+    record: (x) => open(x).text,
+  };
 }
+
+/** Where f's passes are not keyed by its record (a jitted f, uncompiled passes). */
+const noRecord = () => null;
 
 /** f's result, checked to be a scalar tensor. */
 function checked(y: Tensor, x: Tensor): Tensor {
@@ -183,6 +190,7 @@ export class Objective implements MinimizeProblem {
   nhvp = 0;
   readonly #passes: Compiled;
   readonly #close: () => void;
+  readonly #record: (x: Tensor) => string | null;
 
   /**
    * With `compiled`, the value, value-and-gradient, HVP and band passes are compiled
@@ -195,7 +203,17 @@ export class Objective implements MinimizeProblem {
     readonly callback: IterationCallback | undefined,
     readonly compiled = false,
   ) {
-    ({ passes: this.#passes, close: this.#close } = passesOf(f, compiled));
+    ({ passes: this.#passes, close: this.#close, record: this.#record } = passesOf(f, compiled));
+  }
+
+  /**
+   * The Hessian's detected sparsity pattern at x's shape, kept by what f computes (its
+   * record, as the passes are) so that a closure whose couplings changed since an earlier
+   * solve gets its new pattern; by f and x's shape where f has no record (a jitted f, whose
+   * captured values are fixed; an f the record cannot describe).
+   */
+  hessianSparsity(x: Tensor): SparsityPattern {
+    return cachedHessianSparsity(this.f, x, this.#record(x));
   }
 
   /** Ends the solve: the passes' programs stay in their cache, the tensors they bound are let go. */

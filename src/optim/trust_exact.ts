@@ -7,7 +7,6 @@ import { add } from "../ops/elementwise.ts";
 import { reshape } from "../ops/movement.ts";
 import { tidy } from "../memory.ts";
 import { checkBandwidth } from "../curvature/banded.ts";
-import { cachedHessianSparsity } from "../curvature/pattern.ts";
 import type { MethodResult, MinimizeOptions, MinimizeProblem } from "./types.ts";
 import {
   decrease,
@@ -37,19 +36,19 @@ export const DENSE_LIMIT = 2000;
 
 /**
  * @internal The bandwidth trust-exact works with: the option; else the Hessian's detected
- * pattern (`hessianSparsity`, traced once per function and shape) when a band of it pays
+ * pattern (`hessianSparsity`, traced once per record of f, see `Objective.hessianSparsity`) when a band of it pays
  * (2b + 1 probes < n); else the dense Hessian (b = n − 1, n ≤ 2000).
  */
 export function hessianBandwidth(
   method: string,
   o: MinimizeOptions,
-  f: (x: Tensor) => Tensor,
+  prob: MinimizeProblem,
   x0: Tensor,
 ): number {
   const n = x0.size;
   if (o.bandwidth !== undefined) return checkBandwidth(`minimize (${method})`, o.bandwidth, n);
   // (an error of f while its pattern is traced is the user's: it propagates)
-  const detected = cachedHessianSparsity(f, x0).bandwidth;
+  const detected = prob.hessianSparsity(x0).bandwidth;
   const b = 2 * detected + 1 < n ? detected : Math.max(n - 1, 0);
   if (b === n - 1 && n > DENSE_LIMIT) {
     throw new RangeError(
@@ -270,7 +269,7 @@ export async function trustExact(
   o: MinimizeOptions,
 ): Promise<MethodResult> {
   const m = "trust-exact";
-  const b = hessianBandwidth(m, o, prob.f, x0);
+  const b = hessianBandwidth(m, o, prob, x0);
   const { gtol, maxIter } = loopOpts(m, o);
   const tr = new TrustRegion(m, o, epsOf(x0.dtype), true);
   const bandMethod = o.bandMethod ?? "direct";

@@ -149,7 +149,8 @@ export interface MinimizeOptions {
   bandwidth?: number;
   /**
    * `"newton-sparse"`: the Hessian's sparsity pattern (default: detected by
-   * `hessianSparsity` once per function and shape).
+   * `hessianSparsity`, kept by what f computes: a closure whose couplings change gets its new
+   * pattern).
    */
   pattern?: SparsityPattern;
   /**
@@ -336,6 +337,11 @@ export interface MinimizeProblem {
   bandedHessian(x: Tensor, opts: BandedHessianOptions): BandedMatrix;
   /** The sparse Hessian from one batched pass over a colouring (counted: one HVP per colour). */
   sparseHessian(x: Tensor, opts: SparseHessianOptions): SparseMatrix;
+  /**
+   * The Hessian's detected sparsity pattern at x's shape (`hessianSparsity`), kept for later
+   * solves by what f computes, so a closure whose couplings changed gets its new pattern.
+   */
+  hessianSparsity(x: Tensor): SparsityPattern;
   /** Passes an iteration to `onIteration`; resolves to false when the user asked to stop. */
   report(info: Omit<IterationInfo, "nfev" | "ngev" | "nhvp">): Promise<boolean>;
 }
