@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { jit, memory, minimize, releaseCaches, slice, type Tensor, tensor } from "../mod.ts";
 import { autoJitStats } from "../src/ad/auto_jit.ts";
 import { assertClose, assertNoLeak, testAll } from "./helpers.ts";
+import { solveDense } from "./dense_ref.ts";
 
 const METHODS = ["newton-banded", "trust-exact", "newton-cg", "trust-ncg"] as const;
 
@@ -340,34 +341,21 @@ testAll(
     // bandwidth k. A pattern kept by the function from the solve at k = 1 misses (newton-sparse)
     // or aliases (a comb of period 3 onto the diagonal: the banded methods) the couplings at
     // k = 3, and Newton's step on this quadratic is then not exact. Reference: (2I + L_k) x = 2t
-    // solved densely here, by Gaussian elimination.
+    // solved densely (dense_ref.ts).
     const like = { dtype: bk.dtype, device: bk.dev };
     const n = 12;
     const t = Array.from({ length: n }, (_, i) => Math.sin(i + 1));
     const exact = (k: number): number[] => {
       const a = Array.from({ length: n }, (_, i) => {
-        const row = new Array(n + 1).fill(0);
+        const row = new Array(n).fill(0);
         row[i] = 2;
-        row[n] = 2 * t[i];
         return row;
       });
       for (let i = 0; i + k < n; i++) {
         const j = i + k;
         a[i][i] += 1, a[j][j] += 1, a[i][j] -= 1, a[j][i] -= 1;
       }
-      for (let c = 0; c < n; c++) {
-        for (let r = c + 1; r < n; r++) {
-          const m = a[r][c] / a[c][c];
-          for (let q = c; q <= n; q++) a[r][q] -= m * a[c][q];
-        }
-      }
-      const x = new Array(n).fill(0);
-      for (let r = n - 1; r >= 0; r--) {
-        let s = a[r][n];
-        for (let q = r + 1; q < n; q++) s -= a[r][q] * x[q];
-        x[r] = s / a[r][r];
-      }
-      return x;
+      return solveDense(a, t.map((v) => 2 * v));
     };
     const target = tensor(t, like);
     let k = 1;

@@ -94,10 +94,8 @@ export function flatten(
   const walk = (x: unknown, at: string): (ts: readonly Tensor[]) => unknown => {
     if (x instanceof Tensor) {
       // the same storage passed twice is one input of the program: part of the signature
-      const alias = tensors.findIndex((t) =>
-        t._ref !== null && t._ref?.storage === x._ref?.storage
-      );
       const i = tensors.push(x) - 1;
+      const alias = aliasOf(tensors, i);
       // an index tensor's values are host data its ops are built from: part of the signature
       const idx = x._index ? `#${hashInts(x._index.host)}` : "";
       parts.push(
